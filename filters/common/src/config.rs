@@ -1,0 +1,159 @@
+//! Plugin configuration: parse once, fail loudly, name the field and the fix.
+
+use serde::de::DeserializeOwned;
+use std::fmt;
+
+/// Why a plugin configuration was refused. `field` is a dotted path into the JSON
+/// (`hosts."a.example.com".app_guid`), empty for the document as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl ConfigError {
+    pub fn new(
+        field: impl Into<String>,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        ConfigError {
+            field: field.into(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "invalid plugin configuration: {}", self.problem)?;
+        } else {
+            write!(
+                f,
+                "invalid plugin configuration: field `{}`: {}",
+                self.field, self.problem
+            )?;
+        }
+        if !self.fix.is_empty() {
+            write!(f, " (fix: {})", self.fix)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Parses a plugin configuration document. An absent or blank configuration is
+/// parsed as `{}` so that filters whose every field has a default load without one.
+pub fn parse_json<T: DeserializeOwned>(raw: Option<&[u8]>) -> Result<T, ConfigError> {
+    let raw = raw.unwrap_or_default();
+    let text = std::str::from_utf8(raw).map_err(|e| {
+        ConfigError::new(
+            "",
+            format!("not UTF-8 ({e})"),
+            "pass the configuration as a JSON string in a google.protobuf.StringValue",
+        )
+    })?;
+    let text = if text.trim().is_empty() { "{}" } else { text };
+    if !text.trim_start().starts_with('{') {
+        return Err(ConfigError::new(
+            "",
+            "is not a JSON object",
+            "write the configuration as one JSON object: {\"field\": value, ...}",
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let fix = fix_for(&inner);
+        let field = if field == "." { String::new() } else { field };
+        ConfigError::new(field, inner.to_string(), fix)
+    })?;
+    de.end()
+        .map_err(|e| ConfigError::new("", e.to_string(), "remove what follows the JSON object"))?;
+    Ok(value)
+}
+
+fn fix_for(e: &serde_json::Error) -> &'static str {
+    let msg = e.to_string();
+    if msg.starts_with("unknown field") {
+        "remove it or correct its spelling; see the filter's README for the fields it takes"
+    } else if msg.starts_with("missing field") {
+        "add it"
+    } else if msg.starts_with("invalid type")
+        || msg.starts_with("invalid value")
+        || msg.starts_with("unknown variant")
+    {
+        "use a value of the type and range the README lists for this field"
+    } else if e.is_syntax() || e.is_eof() {
+        "the configuration must be one well-formed JSON object"
+    } else {
+        ""
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inner {
+        #[allow(dead_code)]
+        guid: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Outer {
+        #[serde(default)]
+        hosts: BTreeMap<String, Inner>,
+        #[serde(default)]
+        flag: bool,
+    }
+
+    #[test]
+    fn empty_and_blank_mean_defaults() {
+        for raw in [None, Some(&b""[..]), Some(&b"  \n"[..])] {
+            let c: Outer = parse_json(raw).unwrap();
+            assert!(c.hosts.is_empty());
+            assert!(!c.flag);
+        }
+    }
+
+    #[test]
+    fn unknown_field_is_named_with_its_path() {
+        let e = parse_json::<Outer>(Some(br#"{"hosts": {"a.com": {"guid": "x", "gid": 1}}}"#))
+            .unwrap_err();
+        assert_eq!(e.field, "hosts.a.com.gid");
+        assert!(e.problem.contains("unknown field `gid`"), "{e}");
+        assert!(e.to_string().contains("fix: remove it"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_and_missing_field_are_named() {
+        let e = parse_json::<Outer>(Some(br#"{"flag": "yes"}"#)).unwrap_err();
+        assert_eq!(e.field, "flag");
+        assert!(e.problem.contains("invalid type"), "{e}");
+        let e = parse_json::<Outer>(Some(br#"{"hosts": {"a": {}}}"#)).unwrap_err();
+        assert_eq!(e.field, "hosts.a");
+        assert!(e.problem.contains("missing field `guid`"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_and_trailing_garbage_are_refused() {
+        assert!(parse_json::<Outer>(Some(b"{")).is_err());
+        assert!(parse_json::<Outer>(Some(b"{} {}")).is_err());
+        assert!(parse_json::<Outer>(Some(b"[]")).is_err());
+        assert!(parse_json::<Outer>(Some(&[0xff, 0xfe]))
+            .unwrap_err()
+            .problem
+            .contains("UTF-8"));
+    }
+}

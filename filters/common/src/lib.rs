@@ -1,0 +1,11 @@
+//! Shared building blocks for the proxy-wasm filters in this workspace.
+//!
+//! Everything outside [`host`] is plain Rust, compiled and unit-tested natively.
+//! [`host`] is the thin layer over the proxy-wasm ABI and only exists on wasm32,
+//! so native test binaries never link against host calls they cannot resolve.
+
+pub mod config;
+pub mod header;
+
+#[cfg(target_arch = "wasm32")]
+pub mod host;

@@ -1,0 +1,126 @@
+//! Generated Envoy bootstraps: loopback listeners on port 0, an upstream
+//! cluster, and HTTP filters that load the built `.wasm` files.
+
+use crate::paths;
+use serde_json::{json, Value};
+
+/// An Envoy bootstrap under construction. Every listener binds 127.0.0.1:0;
+/// [`crate::Envoy::port`] tells which port each one got.
+#[derive(Clone, Debug)]
+pub struct Bootstrap {
+    value: Value,
+}
+
+impl Bootstrap {
+    /// No listeners yet; cluster `upstream` points at 127.0.0.1:`upstream_port`.
+    pub fn new(upstream_port: u16) -> Bootstrap {
+        Bootstrap {
+            value: json!({
+                "admin": {"address": socket(0)},
+                "static_resources": {
+                    "listeners": [],
+                    "clusters": [{
+                        "name": "upstream",
+                        "type": "STATIC",
+                        "connect_timeout": "2s",
+                        "load_assignment": {
+                            "cluster_name": "upstream",
+                            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket(upstream_port)}}]}]
+                        }
+                    }]
+                }
+            }),
+        }
+    }
+
+    /// One HTTP listener `main` with `filters` before the router.
+    pub fn http(upstream_port: u16, filters: Vec<Value>) -> Bootstrap {
+        Bootstrap::new(upstream_port).listener("main", filters, json!({}))
+    }
+
+    /// Adds an HTTP listener: `filters` run before the router; the fields of
+    /// `route_extra` (for example `request_headers_to_add`) join the one route.
+    pub fn listener(mut self, name: &str, filters: Vec<Value>, route_extra: Value) -> Bootstrap {
+        let mut route =
+            json!({"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": "30s"}});
+        if let (Some(route), Some(extra)) = (route.as_object_mut(), route_extra.as_object()) {
+            route.extend(extra.clone());
+        }
+        let mut http_filters = filters;
+        http_filters.push(json!({
+            "name": "envoy.filters.http.router",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
+        }));
+        let listener = json!({
+            "name": name,
+            "address": socket(0),
+            "filter_chains": [{"filters": [{
+                "name": "envoy.filters.network.http_connection_manager",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    "stat_prefix": name,
+                    "codec_type": "AUTO",
+                    "route_config": {
+                        "name": name,
+                        "virtual_hosts": [{"name": name, "domains": ["*"], "routes": [route]}]
+                    },
+                    "http_filters": http_filters
+                }
+            }]}]
+        });
+        self.listeners().push(listener);
+        self
+    }
+
+    /// Sets the node's metadata, as Istio does (pod labels under `LABELS`).
+    pub fn node_metadata(mut self, metadata: Value) -> Bootstrap {
+        self.value["node"] = json!({"id": "test-node", "cluster": "test", "metadata": metadata});
+        self
+    }
+
+    fn listeners(&mut self) -> &mut Vec<Value> {
+        match self.value.pointer_mut("/static_resources/listeners") {
+            Some(Value::Array(listeners)) => listeners,
+            _ => unreachable!("Bootstrap::new always creates the listener list"),
+        }
+    }
+
+    pub fn json(&self) -> &Value {
+        &self.value
+    }
+}
+
+fn socket(port: u16) -> Value {
+    json!({"socket_address": {"address": "127.0.0.1", "port_value": port}})
+}
+
+/// `envoy.filters.http.wasm` loading `dist/<filter>.wasm` with `config` as its
+/// plugin configuration (JSON).
+pub fn wasm_filter(filter: &str, config: &Value) -> Value {
+    wasm_filter_raw(filter, &config.to_string())
+}
+
+/// Like [`wasm_filter`] with the plugin configuration given verbatim, so tests
+/// can hand the filter malformed documents.
+pub fn wasm_filter_raw(filter: &str, configuration: &str) -> Value {
+    json!({
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": filter,
+                "root_id": filter,
+                "vm_config": {
+                    "vm_id": filter,
+                    "runtime": paths::wasm_runtime(),
+                    "code": {"local": {"filename": paths::wasm(filter)}}
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": configuration
+                },
+                "fail_open": false
+            }
+        }
+    })
+}

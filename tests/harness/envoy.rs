@@ -1,0 +1,224 @@
+//! One Envoy process per test, on loopback, stopped on drop.
+
+use crate::bootstrap::Bootstrap;
+use crate::client::Request;
+use crate::paths;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Envoy {
+    child: Child,
+    dir: PathBuf,
+    admin: SocketAddr,
+    listeners: HashMap<String, SocketAddr>,
+}
+
+/// Envoy refused the configuration or died before it was live.
+#[derive(Debug)]
+pub struct StartError {
+    pub status: Option<ExitStatus>,
+    pub log: String,
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Envoy did not start ({:?}); its log:\n{}",
+            self.status, self.log
+        )
+    }
+}
+
+impl Envoy {
+    /// Starts Envoy with `bootstrap` and panics with Envoy's log if it fails.
+    pub fn start(bootstrap: &Bootstrap) -> Envoy {
+        Envoy::try_start(bootstrap).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn try_start(bootstrap: &Bootstrap) -> Result<Envoy, StartError> {
+        let dir = scratch_dir();
+        let config = dir.join("envoy.json");
+        std::fs::write(&config, bootstrap.json().to_string()).expect("write Envoy config");
+        Envoy::spawn(&config, dir, &[])
+    }
+
+    /// Starts Envoy on a configuration file as it is (for the examples).
+    pub fn try_start_file(config: &Path, extra_args: &[&str]) -> Result<Envoy, StartError> {
+        Envoy::spawn(config, scratch_dir(), extra_args)
+    }
+
+    fn spawn(config: &Path, dir: PathBuf, extra_args: &[&str]) -> Result<Envoy, StartError> {
+        let admin_file = dir.join("admin.txt");
+        let mut child = Command::new(paths::envoy_bin())
+            .arg("-c")
+            .arg(config)
+            .args(["--concurrency", "1", "--disable-hot-restart", "-l", "info"])
+            .args(["--component-log-level", "wasm:debug"])
+            .arg("--admin-address-path")
+            .arg(&admin_file)
+            .args(extra_args)
+            .current_dir(paths::workspace_root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            // Envoy's --log-path file is flushed every few seconds; stderr is not buffered.
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("envoy.log")).expect("log file"),
+            ))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", paths::envoy_bin().display()));
+        let deadline = Instant::now() + START_TIMEOUT;
+        let fail = |child: &mut Child, dir: &Path| {
+            let status = child.try_wait().ok().flatten();
+            if status.is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            StartError {
+                status,
+                log: read_log(dir),
+            }
+        };
+        let admin = loop {
+            if let Ok(text) = std::fs::read_to_string(&admin_file) {
+                if let Ok(addr) = text.trim().parse::<SocketAddr>() {
+                    if Request::get("/ready")
+                        .send_h1(addr)
+                        .map(|r| r.status == 200)
+                        .unwrap_or(false)
+                    {
+                        break addr;
+                    }
+                }
+            }
+            if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+                return Err(fail(&mut child, &dir));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut envoy = Envoy {
+            child,
+            dir,
+            admin,
+            listeners: HashMap::new(),
+        };
+        envoy.listeners = envoy.read_listeners();
+        Ok(envoy)
+    }
+
+    fn read_listeners(&self) -> HashMap<String, SocketAddr> {
+        let body = self.admin_get("/listeners?format=json");
+        let value: serde_json::Value = serde_json::from_str(&body).expect("listeners JSON");
+        let mut out = HashMap::new();
+        for status in value["listener_statuses"].as_array().into_iter().flatten() {
+            let sock = &status["local_address"]["socket_address"];
+            if let (Some(name), Some(ip), Some(port)) = (
+                status["name"].as_str(),
+                sock["address"].as_str(),
+                sock["port_value"].as_u64(),
+            ) {
+                out.insert(
+                    name.to_string(),
+                    SocketAddr::new(ip.parse().expect("ip"), port as u16),
+                );
+            }
+        }
+        out
+    }
+
+    /// Address of listener `name`.
+    pub fn addr(&self, name: &str) -> SocketAddr {
+        *self
+            .listeners
+            .get(name)
+            .unwrap_or_else(|| panic!("no listener {name:?}; have {:?}", self.listeners.keys()))
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+    }
+
+    /// GET on the admin endpoint; the body as text.
+    pub fn admin_get(&self, path: &str) -> String {
+        let response = Request::get(path)
+            .send_h1(self.admin)
+            .expect("admin request");
+        String::from_utf8_lossy(&response.body).into_owned()
+    }
+
+    /// Every counter and gauge, by name.
+    pub fn stats(&self) -> HashMap<String, u64> {
+        self.admin_get("/stats")
+            .lines()
+            .filter_map(|line| {
+                let (name, value) = line.split_once(": ")?;
+                Some((name.to_string(), value.trim().parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// A counter's value; 0 when Envoy has not created it.
+    pub fn counter(&self, name: &str) -> u64 {
+        self.stats().get(name).copied().unwrap_or(0)
+    }
+
+    /// Everything Envoy logged so far.
+    pub fn log(&self) -> String {
+        read_log(&self.dir)
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "---- Envoy log ({}) ----\n{}",
+                self.dir.display(),
+                tail(&self.log(), 300)
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn scratch_dir() -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = paths::workspace_root()
+        .join("target/envoy-runs")
+        .join(format!(
+            "{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+fn read_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("envoy.log")).unwrap_or_default()
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    // Skip the list of compiled-in extensions Envoy prints at start.
+    let all: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.contains("statically linked") && !l.contains("]   envoy."))
+        .collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

@@ -1,0 +1,33 @@
+//! The real-Envoy integration harness every filter's tests use.
+//!
+//! - [`Envoy`]: starts the Envoy named by `ENVOY_BIN` (default: the project's
+//!   virtualenv) on free loopback ports, waits until admin says it is live,
+//!   reads stats, prints its log when a test fails, stops it on drop.
+//! - [`bootstrap`]: generated Envoy configurations that load `dist/*.wasm`.
+//! - [`Upstream`]: an HTTP/1.1 server that records every request exactly as
+//!   it arrived (header order, repeats, raw bytes) and echoes it back.
+//! - [`Request`]: HTTP/1.1 (raw bytes on the wire) and HTTP/2 (h2c) clients.
+
+pub mod bootstrap;
+pub mod client;
+pub mod envoy;
+pub mod paths;
+pub mod upstream;
+mod wire;
+
+pub use bootstrap::{wasm_filter, Bootstrap};
+pub use client::{Request, Response};
+pub use envoy::{Envoy, StartError};
+pub use upstream::{Received, Upstream};
+
+/// Header lists as the harness carries them: names as sent, raw value bytes.
+pub type Headers = Vec<(String, Vec<u8>)>;
+
+/// All values of `name` (ASCII case-insensitive) in order.
+pub fn header_values<'a>(headers: &'a Headers, name: &str) -> Vec<&'a [u8]> {
+    headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_slice())
+        .collect()
+}

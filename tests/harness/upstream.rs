@@ -1,0 +1,144 @@
+//! The echo upstream: records every request exactly as it arrived and answers
+//! with a JSON description of it.
+//!
+//! Test controls, sent as request headers (and recorded like any other):
+//! `x-echo-status: 404` sets the status; each `x-echo-response-header: Name: value`
+//! adds a response header.
+
+use crate::{header_values, wire, Headers};
+use serde_json::json;
+use std::io::{BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One request as the upstream saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    /// Every header line in arrival order, repeats included, raw value bytes.
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Vec<&[u8]> {
+        header_values(&self.headers, name)
+    }
+}
+
+pub struct Upstream {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<Received>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Upstream {
+    /// Listens on 127.0.0.1 at a free port.
+    pub fn start() -> Upstream {
+        Upstream::bind("127.0.0.1:0".parse().expect("addr"))
+    }
+
+    pub fn bind(addr: SocketAddr) -> Upstream {
+        let listener =
+            TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind upstream {addr}: {e}"));
+        let addr = listener.local_addr().expect("local addr");
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s) = (received.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Ok(conn) = conn {
+                    let r = r.clone();
+                    std::thread::spawn(move || serve(conn, r));
+                }
+            }
+        });
+        Upstream {
+            addr,
+            received,
+            stop,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Everything received so far, oldest first.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().expect("lock").clone()
+    }
+
+    /// The most recent request; panics if none arrived.
+    pub fn last(&self) -> Received {
+        self.received()
+            .pop()
+            .expect("the upstream received no request")
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+    }
+}
+
+fn serve(conn: TcpStream, received: Arc<Mutex<Vec<Received>>>) {
+    let Ok(mut writer) = conn.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(conn);
+    while let Ok(Some((start, headers))) = wire::read_head(&mut reader) {
+        let Ok(body) = wire::read_body(&mut reader, &headers, false) else {
+            return;
+        };
+        let mut parts = start.split(' ');
+        let method = parts.next().unwrap_or_default().to_string();
+        let path = parts.next().unwrap_or_default().to_string();
+        let request = Received {
+            method,
+            path,
+            headers,
+            body,
+        };
+        let response = respond(&request);
+        received.lock().expect("lock").push(request);
+        if writer.write_all(&response).is_err() {
+            return;
+        }
+    }
+}
+
+fn respond(request: &Received) -> Vec<u8> {
+    let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+    let status = request
+        .header("x-echo-status")
+        .first()
+        .and_then(|v| text(v).parse::<u16>().ok())
+        .unwrap_or(200);
+    let body = json!({
+        "method": request.method,
+        "path": request.path,
+        "headers": request.headers.iter().map(|(n, v)| [n.clone(), text(v)]).collect::<Vec<_>>(),
+        "body": text(&request.body),
+    })
+    .to_string();
+    let mut out = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n").into_bytes();
+    for extra in request.header("x-echo-response-header") {
+        out.extend_from_slice(extra);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("content-length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    out
+}
