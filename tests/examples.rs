@@ -1,1 +1,110 @@
+//! Every example under examples/ is a configuration the pinned Envoy accepts,
+//! and the CF headers example serves traffic as its README says.
 
+use harness::client::Proto;
+use harness::{paths, Envoy, Request, Upstream};
+use std::path::PathBuf;
+use std::process::Command;
+
+fn example_configs() -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let root = paths::workspace_root().join("examples");
+    for entry in std::fs::read_dir(&root).expect("examples/") {
+        let config = entry.expect("entry").path().join("envoy.yaml");
+        if config.exists() {
+            found.push(config);
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn smoke_every_example_validates() {
+    let configs = example_configs();
+    assert!(!configs.is_empty(), "no examples/*/envoy.yaml found");
+    for config in configs {
+        let output = Command::new(paths::envoy_bin())
+            .args([
+                "--mode",
+                "validate",
+                "--disable-hot-restart",
+                "-l",
+                "warning",
+                "-c",
+            ])
+            .arg(&config)
+            .current_dir(paths::workspace_root())
+            .output()
+            .expect("run envoy");
+        assert!(
+            output.status.success(),
+            "{} does not validate:\n{}{}",
+            config.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn every_example_has_a_compose_file_on_the_same_config() {
+    for config in example_configs() {
+        let dir = config.parent().expect("dir");
+        let compose = std::fs::read_to_string(dir.join("docker-compose.yaml"))
+            .unwrap_or_else(|e| panic!("{}: docker-compose.yaml: {e}", dir.display()));
+        assert!(
+            compose.contains("./envoy.yaml:"),
+            "{}: mounts its envoy.yaml",
+            dir.display()
+        );
+        assert!(
+            compose.contains("../../dist:/work/dist"),
+            "{}: mounts dist/",
+            dir.display()
+        );
+        assert!(
+            compose.contains("image: envoyproxy/envoy:v1.40.0"),
+            "{}: uses the pinned Envoy",
+            dir.display()
+        );
+        assert!(
+            dir.join("README.md").exists(),
+            "{}: has a README",
+            dir.display()
+        );
+    }
+}
+
+#[test]
+fn cf_headers_example_serves_traffic() {
+    let config = paths::workspace_root().join("examples/cf_headers/envoy.yaml");
+    let app = Upstream::bind("127.0.0.1:18080".parse().expect("addr"));
+    let envoy = Envoy::try_start_file(&config, &[]).unwrap_or_else(|e| panic!("{e}"));
+    for proto in [Proto::H1, Proto::H2] {
+        let response = Request::get("/")
+            .header("CF-App-Id", "spoofed")
+            .send(envoy.addr("sidecar"), proto);
+        assert_eq!(response.status, 200);
+        assert_eq!(
+            app.last().header("cf-app-id"),
+            [&b"eb1534db-8765-430d-adfe-77fd1a8e45a9"[..]]
+        );
+
+        let response = Request::get("/")
+            .authority("x.worker.apps.example.com")
+            .send(envoy.addr("gateway"), proto);
+        assert_eq!(response.header("cf-app-process-type"), [&b"worker"[..]]);
+        assert_eq!(
+            app.last().header("cf-app-id"),
+            [&b"a96c7067-c0cd-474a-b83b-68b1980979c2"[..]]
+        );
+
+        let response = Request::get("/")
+            .authority("nobody.example.com")
+            .send(envoy.addr("gateway"), proto);
+        assert_eq!(response.status, 503);
+    }
+    assert_eq!(envoy.counter("wasmcustom.cf_headers.stamped"), 4);
+    assert_eq!(envoy.counter("wasmcustom.cf_headers.rejected"), 2);
+}

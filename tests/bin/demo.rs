@@ -1,1 +1,107 @@
-fn main() {}
+//! `make demo`: starts an echo app and Envoy with the filters on 127.0.0.1,
+//! sends a short scripted set of requests, and says what each filter did.
+
+use harness::client::Proto;
+use harness::{wasm_filter, Bootstrap, Envoy, Received, Request, Upstream};
+use serde_json::json;
+
+const CF: [&str; 4] = [
+    "cf-app-id",
+    "cf-app-process-type",
+    "cf-organization-id",
+    "cf-space-id",
+];
+
+fn main() {
+    let app = Upstream::start();
+    println!("echo app on {}", app.addr());
+    cf_headers(&app);
+    println!("\nEverything stopped. `make test` runs the full suite.");
+}
+
+fn shown(received: &Received) -> String {
+    let parts: Vec<String> = received
+        .headers
+        .iter()
+        .filter(|(n, _)| CF.contains(&n.as_str()))
+        .map(|(n, v)| format!("{n}: {}", String::from_utf8_lossy(v)))
+        .collect();
+    if parts.is_empty() {
+        "no CF headers".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn cf_headers(app: &Upstream) {
+    println!("\n== CF header stamping (dist/cf_headers.wasm) ==");
+    let labels = json!({"LABELS": {
+        "cloudfoundry.org/app_guid": "eb1534db-8765-430d-adfe-77fd1a8e45a9",
+        "cloudfoundry.org/process_type": "web",
+        "cloudfoundry.org/org_guid": "04a73274-9280-4b99-9abc-e44e3ff4a74e",
+        "cloudfoundry.org/space_guid": "8d18b884-729c-4239-9b88-39c4964a3f86"}});
+    let gateway = json!({"hosts": {"test-app-a.apps.example.com": {
+        "app_guid": "a96c7067-c0cd-474a-b83b-68b1980979c2",
+        "org_guid": "e2d0807b-446e-4b57-898c-26fb16d0ff11",
+        "space_guid": "eac690b5-c8fa-44ec-adf9-da4cff4b76ea"}},
+        "on_missing_identity": "reject"});
+    let bootstrap = Bootstrap::new(app.port())
+        .listener(
+            "sidecar",
+            vec![wasm_filter(
+                "cf_headers",
+                &json!({"identity_from": "node_labels"}),
+            )],
+            json!({}),
+        )
+        .listener(
+            "gateway",
+            vec![wasm_filter("cf_headers", &gateway)],
+            json!({}),
+        )
+        .node_metadata(labels);
+    let envoy = Envoy::start(&bootstrap);
+    let info: serde_json::Value =
+        serde_json::from_str(&envoy.admin_get("/server_info")).unwrap_or_default();
+    let version = info["version"]
+        .as_str()
+        .and_then(|v| v.split('/').nth(1))
+        .unwrap_or("?");
+    println!("Envoy {version} with two listeners: a sidecar (identity from pod labels) and a gateway (identity by host)");
+
+    let spoof = Request::get("/")
+        .header("CF-App-Id", "i-am-someone-else")
+        .header("cf-app-id", "and-again")
+        .header("CF-Space-Id", "not-mine");
+    for proto in [Proto::H1, Proto::H2] {
+        spoof.send(envoy.addr("sidecar"), proto);
+        println!(
+            "sidecar, {proto:?}: the client sent 3 forged CF headers; the app received {}",
+            shown(&app.last())
+        );
+    }
+    Request::get("/")
+        .authority("test-app-a.apps.example.com")
+        .send(envoy.addr("gateway"), Proto::H1);
+    println!(
+        "gateway, host test-app-a.apps.example.com: the app received {}",
+        shown(&app.last())
+    );
+    let denied = spoof
+        .clone()
+        .authority("unknown.example.com")
+        .send(envoy.addr("gateway"), Proto::H1);
+    println!(
+        "gateway, host unknown.example.com: no identity, so Envoy answered {} {:?} and the app saw nothing",
+        denied.status,
+        denied.body_text().trim()
+    );
+    let stat = |name: &str| envoy.counter(&format!("wasmcustom.cf_headers.{name}"));
+    println!(
+        "stats: stamped={} spoofed_removed={} no_identity={} rejected={}",
+        stat("stamped"),
+        stat("spoofed_removed"),
+        stat("no_identity"),
+        stat("rejected")
+    );
+}

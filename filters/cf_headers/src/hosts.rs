@@ -22,7 +22,8 @@ impl HostTable {
                 return Err(duplicate());
             }
             self.wildcards.push((suffix.to_string(), identity));
-            self.wildcards.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+            self.wildcards
+                .sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
         } else if self.exact.insert(canonical, identity).is_some() {
             return Err(duplicate());
         }
