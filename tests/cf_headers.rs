@@ -494,6 +494,85 @@ fn differential_against_native_request_headers_to_add() {
     assert_eq!(stat(&envoy, "stamped"), 150);
 }
 
+/// Host selection against Envoy's own virtual-host matching: per-host routes
+/// with `request_headers_to_add`, a catch-all route that removes the headers,
+/// and the connection manager stripping ports and trailing dots.
+#[test]
+fn differential_hosts_against_native_virtual_hosts() {
+    let up = Upstream::start();
+    let hosts = [
+        ("app-a.apps.example.com", "guid-a"),
+        ("*.wild.example.com", "guid-w"),
+        ("*.deep.wild.example.com", "guid-d"),
+        ("[::1]", "guid-6"),
+    ];
+    let mut table = serde_json::Map::new();
+    let mut virtual_hosts = Vec::new();
+    for (host, guid) in hosts {
+        table.insert(
+            host.into(),
+            json!({"app_guid": guid, "org_guid": "org", "space_guid": "space"}),
+        );
+        let add: Vec<Value> = NAMES
+            .iter()
+            .zip([guid, "web", "org", "space"])
+            .map(|(k, v)| json!({"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}))
+            .collect();
+        virtual_hosts.push(json!({"name": host, "domains": [host], "routes": [{
+            "match": {"prefix": "/"}, "route": {"cluster": "upstream"}, "request_headers_to_add": add}]}));
+    }
+    virtual_hosts.push(json!({"name": "default", "domains": ["*"], "routes": [{
+        "match": {"prefix": "/"}, "route": {"cluster": "upstream"}, "request_headers_to_remove": NAMES}]}));
+    let bootstrap = Bootstrap::new(up.port())
+        .listener(
+            "ours",
+            vec![wasm_filter("cf_headers", &json!({"hosts": table}))],
+            json!({}),
+        )
+        .listener_with(
+            "native",
+            vec![],
+            Value::Array(virtual_hosts),
+            json!({"strip_any_host_port": true, "strip_trailing_host_dot": true}),
+        );
+    let envoy = Envoy::start(&bootstrap);
+
+    let bases = [
+        "app-a.apps.example.com",
+        "APP-A.Apps.Example.Com",
+        "x.wild.example.com",
+        "a.b.wild.example.com",
+        "wild.example.com",
+        "x.deep.wild.example.com",
+        "deep.wild.example.com",
+        "app-a.apps.example.com.evil",
+        "other.example.com",
+        "[::1]",
+        "localhost",
+        "xwild.example.com",
+    ];
+    let suffixes = ["", ":80", ":8443", ".", ".:443", ":"];
+    let mut rng = Lcg(0xa17);
+    for i in 0..300 {
+        let proto = if i % 2 == 0 { Proto::H1 } else { Proto::H2 };
+        let authority = format!(
+            "{}{}",
+            bases[rng.below(bases.len())],
+            suffixes[rng.below(suffixes.len())]
+        );
+        let request = spoofing(&format!("/hosts/{i}")).authority(&authority);
+        request.send(envoy.addr("ours"), proto);
+        let ours = up.last();
+        request.send(envoy.addr("native"), proto);
+        let theirs = up.last();
+        assert_eq!(
+            cf_headers(&ours),
+            cf_headers(&theirs),
+            "{proto:?} {authority}"
+        );
+    }
+}
+
 /// A small deterministic generator: the corpus is the same on every run.
 struct Lcg(u64);
 

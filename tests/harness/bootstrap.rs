@@ -40,32 +40,42 @@ impl Bootstrap {
 
     /// Adds an HTTP listener: `filters` run before the router; the fields of
     /// `route_extra` (for example `request_headers_to_add`) join the one route.
-    pub fn listener(mut self, name: &str, filters: Vec<Value>, route_extra: Value) -> Bootstrap {
+    pub fn listener(self, name: &str, filters: Vec<Value>, route_extra: Value) -> Bootstrap {
         let mut route =
             json!({"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": "30s"}});
-        if let (Some(route), Some(extra)) = (route.as_object_mut(), route_extra.as_object()) {
-            route.extend(extra.clone());
-        }
+        merge(&mut route, &route_extra);
+        let virtual_hosts = json!([{"name": name, "domains": ["*"], "routes": [route]}]);
+        self.listener_with(name, filters, virtual_hosts, json!({}))
+    }
+
+    /// Adds an HTTP listener with its own virtual hosts (each route should go
+    /// to cluster `upstream`) and extra connection manager fields.
+    pub fn listener_with(
+        mut self,
+        name: &str,
+        filters: Vec<Value>,
+        virtual_hosts: Value,
+        hcm_extra: Value,
+    ) -> Bootstrap {
         let mut http_filters = filters;
         http_filters.push(json!({
             "name": "envoy.filters.http.router",
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
         }));
+        let mut hcm = json!({
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": name,
+            "codec_type": "AUTO",
+            "route_config": {"name": name, "virtual_hosts": virtual_hosts},
+            "http_filters": http_filters
+        });
+        merge(&mut hcm, &hcm_extra);
         let listener = json!({
             "name": name,
             "address": socket(0),
             "filter_chains": [{"filters": [{
                 "name": "envoy.filters.network.http_connection_manager",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                    "stat_prefix": name,
-                    "codec_type": "AUTO",
-                    "route_config": {
-                        "name": name,
-                        "virtual_hosts": [{"name": name, "domains": ["*"], "routes": [route]}]
-                    },
-                    "http_filters": http_filters
-                }
+                "typed_config": hcm
             }]}]
         });
         self.listeners().push(listener);
@@ -87,6 +97,12 @@ impl Bootstrap {
 
     pub fn json(&self) -> &Value {
         &self.value
+    }
+}
+
+fn merge(into: &mut Value, extra: &Value) {
+    if let (Some(into), Some(extra)) = (into.as_object_mut(), extra.as_object()) {
+        into.extend(extra.clone());
     }
 }
 

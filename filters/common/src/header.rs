@@ -1,9 +1,10 @@
 //! Header and authority helpers shared by the filters. Pure functions on bytes:
 //! header values reach a filter as bytes and may not be UTF-8.
 
-/// The host part of an `:authority` (or `Host`) value, compared the way a
-/// virtual host is: ASCII-lowercased, without a numeric port, without one
-/// trailing dot. IPv6 literals keep their brackets (`[::1]:80` -> `[::1]`).
+/// The host part of an `:authority` (or `Host`) value, compared the way
+/// Envoy's virtual hosts compare it with `strip_any_host_port` and
+/// `strip_trailing_host_dot`: ASCII-lowercased, without a numeric port,
+/// without one trailing dot. IPv6 literals keep their brackets (`[::1]:80` -> `[::1]`).
 ///
 /// Returns `None` for values that cannot name a configured host (empty, or not
 /// UTF-8): callers treat that as "no host matched", never as an error.
@@ -21,13 +22,13 @@ fn strip_port(authority: &str) -> &str {
     let Some(colon) = authority.rfind(':') else {
         return authority;
     };
-    let (host, port) = (&authority[..colon], &authority[colon + 1..]);
-    let bracketed = host.starts_with('[') && host.ends_with(']');
-    // A bare IPv6 address has several colons and no port we could tell apart.
-    if !bracketed && host.contains(':') {
+    // A colon inside an IPv6 literal's brackets is not a port separator.
+    if authority.rfind(']').is_some_and(|bracket| bracket > colon) {
         return authority;
     }
-    if port.bytes().all(|b| b.is_ascii_digit()) {
+    let (host, port) = (&authority[..colon], &authority[colon + 1..]);
+    // Like Envoy's port stripping: an empty or non-numeric port is part of the host.
+    if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
         host
     } else {
         authority
@@ -97,12 +98,14 @@ mod tests {
         let cases: &[(&[u8], Option<&str>)] = &[
             (b"Example.COM", Some("example.com")),
             (b"example.com:8080", Some("example.com")),
-            (b"example.com:", Some("example.com")),
+            (b"example.com:", Some("example.com:")),
             (b"example.com.", Some("example.com")),
             (b"example.com.:443", Some("example.com")),
             (b"[::1]:80", Some("[::1]")),
             (b"[::1]", Some("[::1]")),
-            (b"::1", Some("::1")),
+            (b"[::1].:443", Some("[::1]")),
+            // What Envoy makes of an unbracketed IPv6 literal.
+            (b"::1", Some(":")),
             (b"a.com:abc", Some("a.com:abc")),
             (b"", None),
             (b":80", None),
