@@ -138,13 +138,13 @@ impl HttpContext for Stream {
                 self.stats.stamped.inc();
                 Action::Continue
             }
-            Verdict::Strip | Verdict::Reject => {
+            Verdict::Strip | Verdict::Unidentified | Verdict::Reject => {
                 if spoofed > 0 {
                     for name in &self.config.names.0 {
                         self.set_http_request_header(name, None);
                     }
                 }
-                if matches!(self.config.source, crate::config::Source::StripOnly) {
+                if self.verdict == Verdict::Strip {
                     return Action::Continue;
                 }
                 self.stats.no_identity.inc();

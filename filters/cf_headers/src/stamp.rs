@@ -6,9 +6,11 @@ use crate::config::{Config, OnMissingIdentity, Source};
 pub enum Verdict {
     /// Replace every copy of the four headers with the identity at this index.
     Stamp(usize),
-    /// Remove every copy of the four headers and pass the request on.
+    /// `mode: strip_only`: remove every copy of the four headers.
     Strip,
-    /// Remove the headers and answer 503: no identity applies.
+    /// No identity applies: remove the headers and pass the request on.
+    Unidentified,
+    /// No identity applies: remove the headers and answer 503.
     Reject,
 }
 
@@ -23,7 +25,7 @@ impl Config {
         };
         match (identity, self.on_missing_identity) {
             (Some(i), _) => Verdict::Stamp(i),
-            (None, OnMissingIdentity::Pass) => Verdict::Strip,
+            (None, OnMissingIdentity::Pass) => Verdict::Unidentified,
             (None, OnMissingIdentity::Reject) => Verdict::Reject,
         }
     }

@@ -29,8 +29,8 @@ fn verdicts_per_source() {
         panic!()
     };
     assert_eq!(c.identities[i].app_guid(), "w");
-    assert_eq!(c.verdict(Some(b"b.example.com")), Verdict::Strip);
-    assert_eq!(c.verdict(None), Verdict::Strip);
+    assert_eq!(c.verdict(Some(b"b.example.com")), Verdict::Unidentified);
+    assert_eq!(c.verdict(None), Verdict::Unidentified);
 
     let reject = HOSTS.replacen('{', r#"{"on_missing_identity": "reject", "#, 1);
     assert_eq!(
@@ -41,7 +41,7 @@ fn verdicts_per_source() {
     let mut c = config(r#"{"identity_from": "node_labels"}"#);
     assert_eq!(
         c.verdict(None),
-        Verdict::Strip,
+        Verdict::Unidentified,
         "unresolved labels mean no identity"
     );
     c.resolve_node_labels(|_| Some("v".into())).unwrap();
