@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Placeholder for the run's scratch directory in generated configurations.
+pub const SCRATCH: &str = "@SCRATCH@";
+
 pub struct Envoy {
     child: Child,
     dir: PathBuf,
@@ -43,10 +46,16 @@ impl Envoy {
         Envoy::try_start(bootstrap).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Starts Envoy; `@SCRATCH@` anywhere in the configuration becomes this
+    /// run's scratch directory (for access logs and tap files), see [`Envoy::scratch`].
     pub fn try_start(bootstrap: &Bootstrap) -> Result<Envoy, StartError> {
         let dir = scratch_dir();
         let config = dir.join("envoy.json");
-        std::fs::write(&config, bootstrap.json().to_string()).expect("write Envoy config");
+        let text = bootstrap
+            .json()
+            .to_string()
+            .replace(SCRATCH, &dir.display().to_string());
+        std::fs::write(&config, text).expect("write Envoy config");
         Envoy::spawn(&config, dir, &[])
     }
 
@@ -62,6 +71,8 @@ impl Envoy {
             .arg(config)
             .args(["--concurrency", "1", "--disable-hot-restart", "-l", "info"])
             .args(["--component-log-level", "wasm:debug"])
+            // Access logs (tap records) reach their files within 50 ms, not 10 s.
+            .args(["--file-flush-interval-msec", "50"])
             .arg("--admin-address-path")
             .arg(&admin_file)
             .args(extra_args)
@@ -167,6 +178,11 @@ impl Envoy {
     /// A counter's value; 0 when Envoy has not created it.
     pub fn counter(&self, name: &str) -> u64 {
         self.stats().get(name).copied().unwrap_or(0)
+    }
+
+    /// The run's scratch directory (removed on drop unless a test failed).
+    pub fn scratch(&self) -> &Path {
+        &self.dir
     }
 
     /// Everything Envoy logged so far.

@@ -2,63 +2,32 @@
 //! into the form requests are served from.
 
 use crate::hosts::HostTable;
-use crate::identity::{FourNames, HeaderNames, Identity, DEFAULT_LABEL_KEYS, DEFAULT_PROCESS_TYPE};
-use filter_common::config::{parse_json, ConfigError};
+use crate::identity::{HeaderNames, Identity, DEFAULT_LABEL_KEYS, DEFAULT_PROCESS_TYPE, FIELDS};
+use filter_common::config::{join, parse_document, root, ConfigError, Field, Object};
 use filter_common::header::{is_valid_header_name, is_valid_header_value};
-use serde::Deserialize;
-use std::collections::BTreeMap;
-
-#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    #[default]
-    Stamp,
-    StripOnly,
-}
-
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum IdentityFrom {
-    NodeLabels,
-}
 
 /// What happens to a request no identity applies to. Its CF headers are
 /// stripped either way.
-#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum OnMissingIdentity {
     #[default]
     Pass,
     Reject,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default)]
-    mode: Mode,
-    app_guid: Option<String>,
-    process_type: Option<String>,
-    org_guid: Option<String>,
-    space_guid: Option<String>,
-    identity_from: Option<IdentityFrom>,
-    label_keys: Option<FourNames>,
-    hosts: Option<BTreeMap<String, RawIdentity>>,
-    header_names: Option<FourNames>,
-    #[serde(default)]
-    response_headers: bool,
-    #[serde(default)]
-    on_missing_identity: OnMissingIdentity,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawIdentity {
-    app_guid: String,
-    process_type: Option<String>,
-    org_guid: String,
-    space_guid: String,
-}
+const TOP_FIELDS: [&str; 11] = [
+    "mode",
+    "app_guid",
+    "process_type",
+    "org_guid",
+    "space_guid",
+    "identity_from",
+    "label_keys",
+    "hosts",
+    "header_names",
+    "response_headers",
+    "on_missing_identity",
+];
 
 /// Where a request's identity comes from.
 #[derive(Debug)]
@@ -88,51 +57,43 @@ pub struct Config {
 impl Config {
     /// Parses and validates a plugin configuration document.
     pub fn parse(raw: Option<&[u8]>) -> Result<Config, ConfigError> {
-        let raw: RawConfig = parse_json(raw)?;
-        Config::compile(raw)
-    }
-
-    fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
-        let names = compile_header_names(raw.header_names)?;
-        let static_fields: Vec<&str> = [
-            ("app_guid", raw.app_guid.is_some()),
-            ("process_type", raw.process_type.is_some()),
-            ("org_guid", raw.org_guid.is_some()),
-            ("space_guid", raw.space_guid.is_some()),
+        let document = parse_document(raw)?;
+        let top = root(&document, &TOP_FIELDS)?;
+        let strip_only =
+            top.get("mode", |f| f.choice(&["stamp", "strip_only"]))? == Some("strip_only");
+        let names = compile_header_names(&top)?;
+        let static_field = ["app_guid", "process_type", "org_guid", "space_guid"]
+            .into_iter()
+            .find(|f| top.has(f));
+        let given: Vec<&str> = [
+            static_field,
+            top.has("identity_from").then_some("identity_from"),
+            top.has("hosts").then_some("hosts"),
         ]
-        .iter()
-        .filter(|(_, set)| *set)
-        .map(|(name, _)| *name)
+        .into_iter()
+        .flatten()
         .collect();
-        let mut given: Vec<&str> = Vec::new();
-        if !static_fields.is_empty() {
-            given.push(static_fields[0]);
-        }
-        if raw.identity_from.is_some() {
-            given.push("identity_from");
-        }
-        if raw.hosts.is_some() {
-            given.push("hosts");
-        }
-        if raw.label_keys.is_some() && raw.identity_from != Some(IdentityFrom::NodeLabels) {
+        let node_labels = top
+            .get("identity_from", |f| f.choice(&["node_labels"]))?
+            .is_some();
+        if top.has("label_keys") && !node_labels {
             return Err(ConfigError::new(
                 "label_keys",
                 "only applies with identity_from: node_labels",
                 "remove label_keys or set \"identity_from\": \"node_labels\"",
             ));
         }
-
         let mut identities = Vec::new();
-        let source = match (raw.mode, given.as_slice()) {
-            (Mode::StripOnly, []) => Source::StripOnly,
-            (Mode::StripOnly, [field, ..]) => {
+        let source = match (strip_only, given.as_slice()) {
+            (true, []) => Source::StripOnly,
+            (true, [field, ..]) => {
                 return Err(ConfigError::new(
                     *field,
                     "mode strip_only sets no identity",
                     "remove the identity fields, or remove \"mode\": \"strip_only\" to stamp",
                 ))
             }
-            (Mode::Stamp, []) => {
+            (false, []) => {
                 return Err(ConfigError::new(
                     "",
                     "no identity source is configured",
@@ -140,49 +101,39 @@ impl Config {
                      or a \"hosts\" table; or set \"mode\": \"strip_only\"",
                 ))
             }
-            (Mode::Stamp, [first, second, ..]) => {
+            (false, [first, second, ..]) => {
                 return Err(ConfigError::new(
                     *second,
                     format!("conflicts with `{first}`: a configuration has one identity source"),
                     "keep either the static guids, identity_from, or hosts",
                 ))
             }
-            (Mode::Stamp, [_]) => {
-                if let Some(IdentityFrom::NodeLabels) = raw.identity_from {
-                    let keys = raw.label_keys.unwrap_or_default().over(DEFAULT_LABEL_KEYS);
-                    for (field, key) in &keys {
-                        if key.is_empty() {
-                            return Err(ConfigError::new(
-                                format!("label_keys.{field}"),
-                                "is empty",
-                                "name the pod label that holds this value",
-                            ));
-                        }
-                    }
-                    Source::NodeLabels {
-                        keys: keys.map(|(_, k)| k),
-                        resolved: None,
-                    }
-                } else if let Some(hosts) = raw.hosts {
-                    Source::Hosts(compile_hosts(hosts, &mut identities)?)
-                } else {
-                    let identity = RawIdentity {
-                        app_guid: required(raw.app_guid, "app_guid")?,
-                        process_type: raw.process_type,
-                        org_guid: required(raw.org_guid, "org_guid")?,
-                        space_guid: required(raw.space_guid, "space_guid")?,
-                    };
-                    identities.push(compile_identity(identity, "")?);
-                    Source::Static
+            (false, [_]) if node_labels => {
+                let keys = top.get("label_keys", |f| four_strings(f, DEFAULT_LABEL_KEYS, true))?;
+                Source::NodeLabels {
+                    keys: keys.unwrap_or(DEFAULT_LABEL_KEYS.map(String::from)),
+                    resolved: None,
                 }
+            }
+            (false, [_]) if top.has("hosts") => {
+                Source::Hosts(top.need("hosts", |f| compile_hosts(f, &mut identities))?)
+            }
+            (false, [_]) => {
+                identities.push(compile_identity(&top)?);
+                Source::Static
             }
         };
         Ok(Config {
             names,
             identities,
             source,
-            response_headers: raw.response_headers,
-            on_missing_identity: raw.on_missing_identity,
+            response_headers: top.flag("response_headers", false)?,
+            on_missing_identity: match top
+                .get("on_missing_identity", |f| f.choice(&["pass", "reject"]))?
+            {
+                Some("reject") => OnMissingIdentity::Reject,
+                _ => OnMissingIdentity::Pass,
+            },
         })
     }
 
@@ -233,25 +184,43 @@ impl Config {
     }
 }
 
-fn required(value: Option<String>, field: &str) -> Result<String, ConfigError> {
-    value.ok_or_else(|| {
-        ConfigError::new(
-            field,
-            "is missing; a static identity needs app_guid, org_guid and space_guid",
-            "add it, or use identity_from / hosts instead",
-        )
-    })
+/// `{"app_guid": ..., "process_type": ..., "org_guid": ..., "space_guid": ...}`
+/// overrides over `defaults`; values must not be empty.
+fn four_strings(
+    field: Field,
+    defaults: [&str; 4],
+    nonempty: bool,
+) -> Result<[String; 4], ConfigError> {
+    let o = field.object(&FIELDS)?;
+    let mut out = defaults.map(String::from);
+    for (i, name) in FIELDS.iter().enumerate() {
+        if let Some(value) = o.string(name)? {
+            if nonempty && value.is_empty() {
+                return Err(ConfigError::new(
+                    join(o.path(), name),
+                    "is empty",
+                    "name the value to use",
+                ));
+            }
+            out[i] = value;
+        }
+    }
+    Ok(out)
 }
 
-fn compile_header_names(given: Option<FourNames>) -> Result<HeaderNames, ConfigError> {
+fn compile_header_names(top: &Object) -> Result<HeaderNames, ConfigError> {
     let defaults = HeaderNames::default();
     let [a, b, c, d] = &defaults.0;
-    let pairs = given.unwrap_or_default().over([a, b, c, d]);
+    let given = top.get("header_names", |f| four_strings(f, [a, b, c, d], false))?;
+    let Some(given) = given else {
+        return Ok(defaults);
+    };
     let mut names: [String; 4] = Default::default();
-    for (i, (field, name)) in pairs.into_iter().enumerate() {
-        if !is_valid_header_name(&name) {
+    for (i, name) in given.iter().enumerate() {
+        let field = format!("header_names.{}", FIELDS[i]);
+        if !is_valid_header_name(name) {
             return Err(ConfigError::new(
-                format!("header_names.{field}"),
+                field,
                 format!("{name:?} is not a valid header name"),
                 "use letters, digits and '-' (for example \"CF-App-Id\")",
             ));
@@ -259,8 +228,8 @@ fn compile_header_names(given: Option<FourNames>) -> Result<HeaderNames, ConfigE
         let lower = name.to_ascii_lowercase();
         if let Some(j) = names[..i].iter().position(|n| *n == lower) {
             return Err(ConfigError::new(
-                format!("header_names.{field}"),
-                format!("{name:?} is also the header of {}", FourNames::FIELDS[j]),
+                field,
+                format!("{name:?} is also the header of {}", FIELDS[j]),
                 "give each value its own header name",
             ));
         }
@@ -269,16 +238,25 @@ fn compile_header_names(given: Option<FourNames>) -> Result<HeaderNames, ConfigE
     Ok(HeaderNames(names))
 }
 
-fn compile_identity(raw: RawIdentity, prefix: &str) -> Result<Identity, ConfigError> {
-    let process_type = raw
-        .process_type
-        .unwrap_or_else(|| DEFAULT_PROCESS_TYPE.to_string());
-    let values = [raw.app_guid, process_type, raw.org_guid, raw.space_guid];
-    for (field, value) in FourNames::FIELDS.iter().zip(&values) {
-        if !is_valid_header_value(value) {
+/// An identity from the four fields of `o` (process type optional).
+fn compile_identity(o: &Object) -> Result<Identity, ConfigError> {
+    let mut values: [String; 4] = Default::default();
+    for (i, name) in FIELDS.iter().enumerate() {
+        values[i] = match o.string(name)? {
+            Some(v) => v,
+            None if i == 1 => DEFAULT_PROCESS_TYPE.to_string(),
+            None => {
+                return Err(ConfigError::new(
+                    join(o.path(), name),
+                    "is missing; an identity needs app_guid, org_guid and space_guid",
+                    "add it (or use identity_from / hosts instead of a static identity)",
+                ))
+            }
+        };
+        if !is_valid_header_value(&values[i]) {
             return Err(ConfigError::new(
-                format!("{prefix}{field}"),
-                format!("{value:?} cannot be sent as a header value"),
+                join(o.path(), name),
+                format!("{:?} cannot be sent as a header value", values[i]),
                 "use a non-empty value of visible ASCII characters, without surrounding spaces",
             ));
         }
@@ -286,11 +264,9 @@ fn compile_identity(raw: RawIdentity, prefix: &str) -> Result<Identity, ConfigEr
     Ok(Identity { values })
 }
 
-fn compile_hosts(
-    hosts: BTreeMap<String, RawIdentity>,
-    identities: &mut Vec<Identity>,
-) -> Result<HostTable, ConfigError> {
-    if hosts.is_empty() {
+fn compile_hosts(field: Field, identities: &mut Vec<Identity>) -> Result<HostTable, ConfigError> {
+    let entries = field.entries()?;
+    if entries.is_empty() {
         return Err(ConfigError::new(
             "hosts",
             "is empty, so no request could be stamped",
@@ -298,13 +274,13 @@ fn compile_hosts(
         ));
     }
     let mut table = HostTable::default();
-    for (host, raw) in hosts {
-        let field = format!("hosts.{host:?}");
-        let identity = compile_identity(raw, &format!("{field}."))?;
-        identities.push(identity);
-        table.insert(&host, identities.len() - 1).map_err(|problem| {
+    for (host, value) in entries {
+        let path = join(field.path, host);
+        let entry = Field { path: &path, value }.object(&FIELDS)?;
+        identities.push(compile_identity(&entry)?);
+        table.insert(host, identities.len() - 1).map_err(|problem| {
             ConfigError::new(
-                field.clone(),
+                path.clone(),
                 problem,
                 "use a DNS name such as \"app.example.com\" or \"*.apps.example.com\", without port, once",
             )

@@ -2,9 +2,9 @@
 
 use crate::config::Config;
 use crate::stamp::Verdict;
-use filter_common::host::{first_property, init_logging, load_config, Counter};
+use filter_common::host::{first_property, header_map, init_logging, load_config, Counter};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType};
+use proxy_wasm::types::{Action, ContextType, MapType};
 use std::rc::Rc;
 
 const FILTER: &str = "cf_headers";
@@ -108,7 +108,7 @@ impl Context for Stream {}
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let headers = self.get_http_request_headers_bytes();
+        let headers = header_map(MapType::HttpRequestHeaders).unwrap_or_default();
         let spoofed = self
             .config
             .count_spoofed(headers.iter().map(|(name, _)| name.as_str()));

@@ -1,7 +1,5 @@
 //! The four values a CF app is known by, and the header names they travel in.
 
-use serde::Deserialize;
-
 /// One app's identity, in header order: app, process type, org, space.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -42,39 +40,8 @@ impl HeaderNames {
     }
 }
 
-/// Per-field overrides as they appear in the configuration; a field left out
-/// keeps its default.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FourNames {
-    pub app_guid: Option<String>,
-    pub process_type: Option<String>,
-    pub org_guid: Option<String>,
-    pub space_guid: Option<String>,
-}
-
-impl FourNames {
-    pub const FIELDS: [&'static str; 4] = ["app_guid", "process_type", "org_guid", "space_guid"];
-
-    /// The overrides laid over `defaults`, each paired with its field name.
-    pub fn over(self, defaults: [&str; 4]) -> [(&'static str, String); 4] {
-        let given = [
-            self.app_guid,
-            self.process_type,
-            self.org_guid,
-            self.space_guid,
-        ];
-        let mut i = 0;
-        given.map(|v| {
-            let out = (
-                Self::FIELDS[i],
-                v.unwrap_or_else(|| defaults[i].to_string()),
-            );
-            i += 1;
-            out
-        })
-    }
-}
+/// The configuration's names for the four values, in header order.
+pub const FIELDS: [&str; 4] = ["app_guid", "process_type", "org_guid", "space_guid"];
 
 /// Pod labels Istio copies into the node metadata `LABELS` of a cf-for-k8s app.
 pub const DEFAULT_LABEL_KEYS: [&str; 4] = [

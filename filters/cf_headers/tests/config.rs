@@ -42,7 +42,7 @@ fn refusals_name_the_field() {
         (r#"{"hosts": {}}"#, "hosts"),
         (
             r#"{"hosts": {"a.com": {"app_guid": "a", "org_guid": "o"}}}"#,
-            "hosts.a.com",
+            "hosts.\"a.com\".space_guid",
         ),
         (
             r#"{"hosts": {"a.com:80": {"app_guid": "a", "org_guid": "o", "space_guid": "s"}}}"#,

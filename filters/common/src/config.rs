@@ -1,10 +1,16 @@
-//! Plugin configuration: parse once, fail loudly, name the field and the fix.
+//! Plugin configuration: one JSON document, parsed once per VM with serde_json,
+//! then read field by field so that every error names the exact field path
+//! (`hosts."a.example.com".app_guid`), the problem, and the fix.
+//!
+//! Reading a `serde_json::Value` instead of deriving `Deserialize` for every
+//! configuration type keeps each filter's `.wasm` small: derived code is
+//! instantiated per type, this reader once.
 
-use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 use std::fmt;
 
-/// Why a plugin configuration was refused. `field` is a dotted path into the JSON
-/// (`hosts."a.example.com".app_guid`), empty for the document as a whole.
+/// Why a plugin configuration was refused. `field` is a path into the JSON
+/// (`match.and[1].path.regex`), empty for the document as a whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     pub field: String,
@@ -46,9 +52,11 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Parses a plugin configuration document. An absent or blank configuration is
-/// parsed as `{}` so that filters whose every field has a default load without one.
-pub fn parse_json<T: DeserializeOwned>(raw: Option<&[u8]>) -> Result<T, ConfigError> {
+pub type Result<T> = std::result::Result<T, ConfigError>;
+
+/// Parses the plugin configuration document. An absent or blank
+/// configuration reads as `{}`; anything but one JSON object is refused.
+pub fn parse_document(raw: Option<&[u8]>) -> Result<Value> {
     let raw = raw.unwrap_or_default();
     let text = std::str::from_utf8(raw).map_err(|e| {
         ConfigError::new(
@@ -57,41 +65,224 @@ pub fn parse_json<T: DeserializeOwned>(raw: Option<&[u8]>) -> Result<T, ConfigEr
             "pass the configuration as a JSON string in a google.protobuf.StringValue",
         )
     })?;
-    let text = if text.trim().is_empty() { "{}" } else { text };
-    if !text.trim_start().starts_with('{') {
+    if text.trim().is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        ConfigError::new(
+            "",
+            format!("not valid JSON: {e}"),
+            "the configuration must be one well-formed JSON object",
+        )
+    })?;
+    if !value.is_object() {
         return Err(ConfigError::new(
             "",
-            "is not a JSON object",
+            format!("is {}, not a JSON object", kind(&value)),
             "write the configuration as one JSON object: {\"field\": value, ...}",
         ));
     }
-    let mut de = serde_json::Deserializer::from_str(text);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let field = e.path().to_string();
-        let inner = e.into_inner();
-        let fix = fix_for(&inner);
-        let field = if field == "." { String::new() } else { field };
-        ConfigError::new(field, inner.to_string(), fix)
-    })?;
-    de.end()
-        .map_err(|e| ConfigError::new("", e.to_string(), "remove what follows the JSON object"))?;
     Ok(value)
 }
 
-fn fix_for(e: &serde_json::Error) -> &'static str {
-    let msg = e.to_string();
-    if msg.starts_with("unknown field") {
-        "remove it or correct its spelling; see the filter's README for the fields it takes"
-    } else if msg.starts_with("missing field") {
-        "add it"
-    } else if msg.starts_with("invalid type")
-        || msg.starts_with("invalid value")
-        || msg.starts_with("unknown variant")
-    {
-        "use a value of the type and range the README lists for this field"
-    } else if e.is_syntax() || e.is_eof() {
-        "the configuration must be one well-formed JSON object"
-    } else {
-        ""
+/// A located JSON value: where it is, and what it is.
+#[derive(Clone, Copy)]
+pub struct Field<'p, 'a> {
+    pub path: &'p str,
+    pub value: &'a Value,
+}
+
+/// A JSON object whose keys were checked against the fields a filter knows.
+pub struct Object<'a> {
+    path: String,
+    map: &'a Map<String, Value>,
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
     }
+}
+
+/// `parent.key`, quoting keys that are not plain names (`hosts."a.com"`).
+pub fn join(parent: &str, key: &str) -> String {
+    let plain = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let key = if plain {
+        key.to_string()
+    } else {
+        format!("{key:?}")
+    };
+    if parent.is_empty() {
+        key
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+fn wrong_type(path: &str, want: &str, value: &Value) -> ConfigError {
+    ConfigError::new(
+        path,
+        format!("expected {want}, found {}", kind(value)),
+        "use a value of the type the README lists for this field",
+    )
+}
+
+impl<'a> Field<'_, 'a> {
+    /// This value as an object with only `allowed` keys.
+    pub fn object(self, allowed: &[&str]) -> Result<Object<'a>> {
+        let map = self
+            .value
+            .as_object()
+            .ok_or_else(|| wrong_type(self.path, "an object", self.value))?;
+        for key in map.keys() {
+            if !allowed.contains(&key.as_str()) {
+                return Err(ConfigError::new(
+                    join(self.path, key),
+                    format!("unknown field (this object takes: {})", allowed.join(", ")),
+                    "remove it or correct its spelling; see the filter's README",
+                ));
+            }
+        }
+        Ok(Object {
+            path: self.path.to_string(),
+            map,
+        })
+    }
+
+    /// This value as an object with arbitrary keys (a table such as `hosts`).
+    pub fn entries(self) -> Result<Vec<(&'a str, &'a Value)>> {
+        let map = self
+            .value
+            .as_object()
+            .ok_or_else(|| wrong_type(self.path, "an object", self.value))?;
+        Ok(map.iter().map(|(k, v)| (k.as_str(), v)).collect())
+    }
+
+    pub fn str(self) -> Result<&'a str> {
+        self.value
+            .as_str()
+            .ok_or_else(|| wrong_type(self.path, "a string", self.value))
+    }
+
+    pub fn bool(self) -> Result<bool> {
+        self.value
+            .as_bool()
+            .ok_or_else(|| wrong_type(self.path, "true or false", self.value))
+    }
+
+    pub fn u64(self) -> Result<u64> {
+        self.value
+            .as_u64()
+            .ok_or_else(|| wrong_type(self.path, "a whole number of 0 or more", self.value))
+    }
+
+    pub fn f64(self) -> Result<f64> {
+        self.value
+            .as_f64()
+            .ok_or_else(|| wrong_type(self.path, "a number", self.value))
+    }
+
+    pub fn list(self) -> Result<&'a [Value]> {
+        self.value
+            .as_array()
+            .map(Vec::as_slice)
+            .ok_or_else(|| wrong_type(self.path, "a list", self.value))
+    }
+
+    /// A string that must be one of `choices`.
+    pub fn choice(self, choices: &[&'a str]) -> Result<&'a str> {
+        let s = self.str()?;
+        choices.iter().find(|c| **c == s).copied().ok_or_else(|| {
+            ConfigError::new(
+                self.path,
+                format!("{s:?} is not one of: {}", choices.join(", ")),
+                "use one of the listed values",
+            )
+        })
+    }
+
+    /// An object with exactly one key from `variants`: `{"prefix": "/api"}`.
+    pub fn one_of(self, variants: &[&str]) -> Result<(&'a str, &'a Value)> {
+        let map = self
+            .value
+            .as_object()
+            .ok_or_else(|| wrong_type(self.path, "an object", self.value))?;
+        let mut iter = map.iter();
+        match (iter.next(), iter.next()) {
+            (Some((key, value)), None) if variants.contains(&key.as_str()) => {
+                Ok((key.as_str(), value))
+            }
+            (Some((key, _)), None) => Err(ConfigError::new(
+                join(self.path, key),
+                format!(
+                    "unknown field (this object takes one of: {})",
+                    variants.join(", ")
+                ),
+                "remove it or correct its spelling; see the filter's README",
+            )),
+            _ => Err(ConfigError::new(
+                self.path,
+                format!("needs exactly one of: {}", variants.join(", ")),
+                "give one key per object; combine several with and/or",
+            )),
+        }
+    }
+}
+
+impl<'a> Object<'a> {
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// Runs `read` on the field if it is present, with its full path.
+    pub fn get<T>(
+        &self,
+        key: &str,
+        read: impl FnOnce(Field<'_, 'a>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        match self.map.get(key) {
+            None => Ok(None),
+            Some(value) => {
+                let path = join(&self.path, key);
+                read(Field { path: &path, value }).map(Some)
+            }
+        }
+    }
+
+    /// Like [`Object::get`] for a field that must be present.
+    pub fn need<T>(&self, key: &str, read: impl FnOnce(Field<'_, 'a>) -> Result<T>) -> Result<T> {
+        self.get(key, read)?.ok_or_else(|| {
+            ConfigError::new(
+                join(&self.path, key),
+                "is missing",
+                "add it; the README lists what it takes",
+            )
+        })
+    }
+
+    pub fn string(&self, key: &str) -> Result<Option<String>> {
+        self.get(key, |f| f.str().map(str::to_string))
+    }
+
+    pub fn flag(&self, key: &str, default: bool) -> Result<bool> {
+        Ok(self.get(key, |f| f.bool())?.unwrap_or(default))
+    }
+}
+
+/// The whole document as the root object with `allowed` keys.
+pub fn root<'a>(document: &'a Value, allowed: &[&str]) -> Result<Object<'a>> {
+    Field {
+        path: "",
+        value: document,
+    }
+    .object(allowed)
 }

@@ -3,8 +3,64 @@
 //! host error: a failed stat or property read degrades, it never traps the VM.
 
 use crate::config::ConfigError;
+use crate::pairs::decode_pairs;
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{LogLevel, MetricType};
+use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType};
+use std::ptr::null_mut;
+
+/// The two host calls whose SDK wrappers panic on statuses Envoy really
+/// returns (a header map that does not exist in the access-log phase) or on
+/// input they do not expect. Declared with plain integers so that no status
+/// value Envoy sends can be an invalid Rust enum.
+#[allow(clashing_extern_declarations)]
+mod abi {
+    #[link(wasm_import_module = "env")]
+    extern "C" {
+        pub fn proxy_get_header_map_pairs(
+            map_type: u32,
+            data: *mut *mut u8,
+            size: *mut usize,
+        ) -> u32;
+        pub fn proxy_get_buffer_bytes(
+            buffer_type: u32,
+            start: usize,
+            max: usize,
+            data: *mut *mut u8,
+            size: *mut usize,
+        ) -> u32;
+    }
+}
+
+/// Takes ownership of memory the host filled through `proxy_on_memory_allocate`.
+fn host_bytes(status: u32, data: *mut u8, size: usize) -> Option<Vec<u8>> {
+    if status != 0 {
+        return None;
+    }
+    if data.is_null() {
+        return Some(Vec::new());
+    }
+    // SAFETY: the host wrote `size` bytes into a buffer it obtained from this
+    // module's allocator with exactly that capacity (proxy-wasm ABI).
+    Some(unsafe { Vec::from_raw_parts(data, size, size) })
+}
+
+/// A header or trailer map, `None` when the host has none (for example the
+/// response headers of a stream reset before any response).
+pub fn header_map(map: MapType) -> Option<Vec<(String, Vec<u8>)>> {
+    let (mut data, mut size) = (null_mut(), 0);
+    // SAFETY: plain host call with out-pointers to locals.
+    let status = unsafe { abi::proxy_get_header_map_pairs(map as u32, &mut data, &mut size) };
+    decode_pairs(&host_bytes(status, data, size)?)
+}
+
+/// Up to `max` bytes of a body buffer from `start`; empty when there is none.
+pub fn buffer(kind: BufferType, start: usize, max: usize) -> Vec<u8> {
+    let (mut data, mut size) = (null_mut(), 0);
+    // SAFETY: plain host call with out-pointers to locals.
+    let status =
+        unsafe { abi::proxy_get_buffer_bytes(kind as u32, start, max, &mut data, &mut size) };
+    host_bytes(status, data, size).unwrap_or_default()
+}
 
 /// Routes the `log` crate to Envoy at Envoy's current level, so that debug
 /// messages are not even formatted when Envoy would drop them.

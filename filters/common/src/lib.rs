@@ -4,8 +4,15 @@
 //! [`host`] is the thin layer over the proxy-wasm ABI and only exists on wasm32,
 //! so native test binaries never link against host calls they cannot resolve.
 
+pub mod capture;
 pub mod config;
 pub mod header;
+pub mod json;
+pub mod pairs;
+pub mod ratelimit;
+pub mod sink;
 
 #[cfg(target_arch = "wasm32")]
 pub mod host;
+#[cfg(target_arch = "wasm32")]
+pub mod host_sink;

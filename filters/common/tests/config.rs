@@ -1,58 +1,71 @@
-use filter_common::config::*;
-use serde::Deserialize;
-use std::collections::BTreeMap;
+use filter_common::config::{join, parse_document, root, ConfigError, Field};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Inner {
-    #[allow(dead_code)]
-    guid: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Outer {
-    #[serde(default)]
-    hosts: BTreeMap<String, Inner>,
-    #[serde(default)]
-    flag: bool,
+fn doc(s: &str) -> serde_json::Value {
+    parse_document(Some(s.as_bytes())).unwrap()
 }
 
 #[test]
-fn empty_and_blank_mean_defaults() {
+fn empty_and_blank_mean_an_empty_object() {
     for raw in [None, Some(&b""[..]), Some(&b"  \n"[..])] {
-        let c: Outer = parse_json(raw).unwrap();
-        assert!(c.hosts.is_empty());
-        assert!(!c.flag);
+        assert_eq!(parse_document(raw).unwrap(), serde_json::json!({}));
     }
 }
 
 #[test]
-fn unknown_field_is_named_with_its_path() {
-    let e =
-        parse_json::<Outer>(Some(br#"{"hosts": {"a.com": {"guid": "x", "gid": 1}}}"#)).unwrap_err();
-    assert_eq!(e.field, "hosts.a.com.gid");
-    assert!(e.problem.contains("unknown field `gid`"), "{e}");
+fn documents_that_are_not_one_object_are_refused() {
+    for bad in [&b"{"[..], b"{} {}", b"[]", b"1", b"\"x\"", &[0xff, 0xfe]] {
+        let e = parse_document(Some(bad)).unwrap_err();
+        assert_eq!(e.field, "");
+        assert!(!e.fix.is_empty());
+    }
+}
+
+#[test]
+fn unknown_fields_are_named_with_their_path() {
+    let d = doc(r#"{"hosts": {"a.com": {"guid": "x", "gid": 1}}}"#);
+    let r = root(&d, &["hosts"]).unwrap();
+    let e = r
+        .need("hosts", |hosts| {
+            for (name, value) in hosts.entries()? {
+                let path = join(hosts.path, name);
+                Field { path: &path, value }.object(&["guid"])?;
+            }
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(e.field, "hosts.\"a.com\".gid");
+    assert!(
+        e.problem
+            .contains("unknown field (this object takes: guid)"),
+        "{e}"
+    );
     assert!(e.to_string().contains("fix: remove it"), "{e}");
+    assert_eq!(root(&d, &["other"]).err().unwrap().field, "hosts");
 }
 
 #[test]
-fn wrong_type_and_missing_field_are_named() {
-    let e = parse_json::<Outer>(Some(br#"{"flag": "yes"}"#)).unwrap_err();
-    assert_eq!(e.field, "flag");
-    assert!(e.problem.contains("invalid type"), "{e}");
-    let e = parse_json::<Outer>(Some(br#"{"hosts": {"a": {}}}"#)).unwrap_err();
-    assert_eq!(e.field, "hosts.a");
-    assert!(e.problem.contains("missing field `guid`"), "{e}");
-}
-
-#[test]
-fn syntax_errors_and_trailing_garbage_are_refused() {
-    assert!(parse_json::<Outer>(Some(b"{")).is_err());
-    assert!(parse_json::<Outer>(Some(b"{} {}")).is_err());
-    assert!(parse_json::<Outer>(Some(b"[]")).is_err());
-    assert!(parse_json::<Outer>(Some(&[0xff, 0xfe]))
+fn wrong_types_missing_fields_and_choices() {
+    let d = doc(r#"{"flag": "yes", "n": -1, "mode": "x", "m": {"a": 1, "b": 2}}"#);
+    let r = root(&d, &["flag", "n", "mode", "m", "absent"]).unwrap();
+    let e: ConfigError = r.flag("flag", false).unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.problem.as_str()),
+        ("flag", "expected true or false, found a string")
+    );
+    assert_eq!(r.get("n", |f| f.u64()).unwrap_err().field, "n");
+    assert_eq!(
+        r.need("absent", |f| f.str()).unwrap_err().problem,
+        "is missing"
+    );
+    assert!(r
+        .get("mode", |f| f.choice(&["a", "b"]))
         .unwrap_err()
         .problem
-        .contains("UTF-8"));
+        .contains("not one of: a, b"));
+    assert!(r
+        .get("m", |f| f.one_of(&["a", "b"]))
+        .unwrap_err()
+        .problem
+        .contains("exactly one"));
+    assert_eq!(r.get("absent", |f| f.str()).unwrap(), None);
 }

@@ -1,0 +1,150 @@
+//! The host side of the record sinks: filter state, log, HTTP collector.
+
+use crate::host::Counter;
+use crate::sink::{RecordQueue, SinkConfig};
+use proxy_wasm::hostcalls;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Batches a collector may have unanswered at once; more wait in the queue.
+const MAX_IN_FLIGHT: usize = 4;
+
+/// Counters every tap filter keeps for its sink.
+#[derive(Clone, Copy, Debug)]
+pub struct SinkStats {
+    pub errors: Counter,
+    pub dropped: Counter,
+}
+
+/// What a stream context holds to hand a finished record over.
+#[derive(Clone)]
+pub enum Sink {
+    FilterState(Rc<str>),
+    Log(log::Level),
+    Http(Rc<RefCell<RecordQueue>>),
+}
+
+impl Sink {
+    /// Hands one record over; `false` (and a counted error or drop) when it is lost.
+    pub fn emit(&self, record: String, stats: SinkStats) -> bool {
+        match self {
+            Sink::FilterState(key) => {
+                match hostcalls::set_property(vec![key], Some(record.as_bytes())) {
+                    Ok(()) => true,
+                    Err(status) => {
+                        log::warn!("cannot store the record in filter state {key}: {status:?}");
+                        stats.errors.inc();
+                        false
+                    }
+                }
+            }
+            Sink::Log(level) => {
+                log::log!(*level, "{record}");
+                true
+            }
+            Sink::Http(queue) => {
+                let queued = queue.borrow_mut().push(record);
+                if !queued {
+                    stats.dropped.inc();
+                }
+                queued
+            }
+        }
+    }
+}
+
+/// The root context's half of the HTTP sink: sends queued records in batches.
+pub struct Collector {
+    queue: Rc<RefCell<RecordQueue>>,
+    cluster: String,
+    path: String,
+    authority: String,
+    batch_size: usize,
+    timeout: Duration,
+    in_flight: Vec<(u32, usize)>,
+    stats: SinkStats,
+}
+
+/// Builds the stream-side sink and, for the HTTP sink, the root-side collector
+/// with the tick period it needs.
+pub fn build(config: &SinkConfig, stats: SinkStats) -> (Sink, Option<(Collector, Duration)>) {
+    match config {
+        SinkConfig::FilterState { key } => (Sink::FilterState(key.as_str().into()), None),
+        SinkConfig::Log { level } => (Sink::Log(*level), None),
+        SinkConfig::Http {
+            cluster,
+            path,
+            authority,
+            batch_size,
+            flush_interval_ms,
+            max_queue,
+            timeout_ms,
+        } => {
+            let queue = Rc::new(RefCell::new(RecordQueue::new(*max_queue)));
+            let collector = Collector {
+                queue: queue.clone(),
+                cluster: cluster.clone(),
+                path: path.clone(),
+                authority: authority.clone().unwrap_or_else(|| cluster.clone()),
+                batch_size: *batch_size,
+                timeout: Duration::from_millis(*timeout_ms),
+                in_flight: Vec::new(),
+                stats,
+            };
+            (
+                Sink::Http(queue),
+                Some((collector, Duration::from_millis(*flush_interval_ms))),
+            )
+        }
+    }
+}
+
+impl Collector {
+    /// Sends what is queued, a batch per call, while fewer than
+    /// [`MAX_IN_FLIGHT`] batches wait for an answer.
+    pub fn flush(&mut self) {
+        while self.in_flight.len() < MAX_IN_FLIGHT {
+            let Some((body, count)) = self.queue.borrow_mut().take_batch(self.batch_size) else {
+                return;
+            };
+            let headers = vec![
+                (":method", "POST"),
+                (":path", self.path.as_str()),
+                (":authority", self.authority.as_str()),
+                ("content-type", "application/x-ndjson"),
+            ];
+            match hostcalls::dispatch_http_call(
+                &self.cluster,
+                headers,
+                Some(body.as_bytes()),
+                vec![],
+                self.timeout,
+            ) {
+                Ok(token) => self.in_flight.push((token, count)),
+                Err(status) => {
+                    log::warn!(
+                        "cannot send {count} records to cluster {}: {status:?}",
+                        self.cluster
+                    );
+                    self.stats.errors.add(count as u64);
+                }
+            }
+        }
+    }
+
+    /// Accounts for the collector's answer to batch `token`.
+    pub fn on_response(&mut self, token: u32, status: Option<u16>) {
+        let Some(pos) = self.in_flight.iter().position(|(t, _)| *t == token) else {
+            return;
+        };
+        let (_, count) = self.in_flight.swap_remove(pos);
+        if !matches!(status, Some(200..=299)) {
+            log::warn!(
+                "collector {} answered {status:?}: {count} records lost",
+                self.cluster
+            );
+            self.stats.errors.add(count as u64);
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! HTTP tap: one record per stream in Envoy's `http_buffered_trace` JSON.
+//!
+//! [`config`], [`matcher`] and [`record`] are the pure core; `filter` is the
+//! proxy-wasm shell that copies data out of Envoy as it streams past.
+
+pub mod config;
+pub mod matcher;
+pub mod record;
+
+#[cfg(target_arch = "wasm32")]
+mod filter;

@@ -1,0 +1,144 @@
+//! Match predicates, evaluated with what is known so far: a predicate on the
+//! response is unknown until the response exists, so a stream that can no
+//! longer match stops being recorded as early as possible.
+
+use regex_lite::Regex;
+
+/// A request or response header list: lowercase names, raw value bytes.
+pub type Headers = [(String, Vec<u8>)];
+
+#[derive(Debug)]
+pub enum Predicate {
+    Any,
+    And(Vec<Predicate>),
+    Or(Vec<Predicate>),
+    Not(Box<Predicate>),
+    Method(String),
+    Path(StringMatch),
+    RequestHeader(HeaderMatch),
+    ResponseHeader(HeaderMatch),
+    Status { min: u16, max: u16 },
+}
+
+#[derive(Debug)]
+pub enum StringMatch {
+    Exact(String),
+    Prefix(String),
+    /// Matches the whole value, like Envoy's `safe_regex`.
+    Regex(Regex),
+}
+
+#[derive(Debug)]
+pub struct HeaderMatch {
+    /// Lowercase, as Envoy holds header names.
+    pub name: String,
+    pub test: HeaderTest,
+}
+
+#[derive(Debug)]
+pub enum HeaderTest {
+    Present(bool),
+    Exact(String),
+    Regex(Regex),
+}
+
+/// What the predicates look at.
+pub struct View<'a> {
+    pub request: &'a Headers,
+    /// `None` while (or when) there is no response.
+    pub response: Option<&'a Headers>,
+}
+
+impl View<'_> {
+    fn request_value(&self, name: &str) -> Option<&[u8]> {
+        self.request
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+impl StringMatch {
+    pub fn matches(&self, value: &str) -> bool {
+        match self {
+            StringMatch::Exact(s) => value == s,
+            StringMatch::Prefix(s) => value.starts_with(s.as_str()),
+            StringMatch::Regex(r) => r.is_match(value),
+        }
+    }
+}
+
+impl HeaderMatch {
+    /// Repeated headers: the test passes if any one value passes.
+    fn matches(&self, headers: &Headers) -> bool {
+        let mut values = headers
+            .iter()
+            .filter(|(n, _)| *n == self.name)
+            .map(|(_, v)| v);
+        match &self.test {
+            HeaderTest::Present(want) => values.next().is_some() == *want,
+            HeaderTest::Exact(s) => values.any(|v| v.as_slice() == s.as_bytes()),
+            HeaderTest::Regex(r) => {
+                values.any(|v| std::str::from_utf8(v).is_ok_and(|v| r.is_match(v)))
+            }
+        }
+    }
+}
+
+impl Predicate {
+    /// `Some(result)` once it is decided, `None` while it depends on a
+    /// response that has not arrived.
+    pub fn eval(&self, view: &View) -> Option<bool> {
+        match self {
+            Predicate::Any => Some(true),
+            Predicate::And(all) => {
+                let mut unknown = false;
+                for p in all {
+                    match p.eval(view) {
+                        Some(false) => return Some(false),
+                        None => unknown = true,
+                        Some(true) => {}
+                    }
+                }
+                (!unknown).then_some(true)
+            }
+            Predicate::Or(any) => {
+                let mut unknown = false;
+                for p in any {
+                    match p.eval(view) {
+                        Some(true) => return Some(true),
+                        None => unknown = true,
+                        Some(false) => {}
+                    }
+                }
+                (!unknown).then_some(false)
+            }
+            Predicate::Not(p) => p.eval(view).map(|b| !b),
+            Predicate::Method(m) => Some(
+                view.request_value(":method")
+                    .is_some_and(|v| v == m.as_bytes()),
+            ),
+            Predicate::Path(m) => {
+                let path = view.request_value(":path").unwrap_or_default();
+                let end = path
+                    .iter()
+                    .position(|&b| b == b'?' || b == b'#')
+                    .unwrap_or(path.len());
+                Some(std::str::from_utf8(&path[..end]).is_ok_and(|p| m.matches(p)))
+            }
+            Predicate::RequestHeader(h) => Some(h.matches(view.request)),
+            Predicate::ResponseHeader(h) => view.response.map(|r| h.matches(r)),
+            Predicate::Status { min, max } => view.response.map(|r| {
+                r.iter()
+                    .find(|(n, _)| n == ":status")
+                    .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok())
+                    .is_some_and(|s| (*min..=*max).contains(&s))
+            }),
+        }
+    }
+
+    /// Whether the predicate can be decided from the request alone.
+    pub fn needs_request_headers(&self) -> bool {
+        !matches!(self, Predicate::Any)
+    }
+}

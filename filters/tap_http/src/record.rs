@@ -1,0 +1,229 @@
+//! Renders one stream as a single line of Envoy's tap JSON
+//! (`{"http_buffered_trace": {"request": {...}, "response": {...}}}`).
+
+use crate::config::BodyFormat;
+use crate::matcher::Headers;
+use filter_common::capture::Capture;
+use filter_common::json::{push_base64, push_key, push_lossy, push_str};
+
+pub const REDACTED: &str = "[redacted]";
+
+/// One direction of the stream as it will be written.
+pub struct Message<'a> {
+    pub headers: &'a Headers,
+    pub body: &'a Capture,
+    pub trailers: Option<&'a Headers>,
+}
+
+/// Optional fields beyond Envoy's default record.
+#[derive(Debug, Default)]
+pub struct Extras {
+    /// Downstream `(local, remote)` addresses as `ip:port`, written like
+    /// Envoy's `record_downstream_connection`.
+    pub downstream: Option<(String, String)>,
+    pub stream_info: Option<StreamInfo>,
+    /// The stream ended without completing (reset or aborted midway).
+    pub incomplete: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct StreamInfo {
+    pub start_time_nanos: Option<u64>,
+    pub duration_nanos: Option<u64>,
+    pub request_id: Option<String>,
+    pub response_code: Option<u64>,
+    pub response_code_details: Option<String>,
+    pub response_flags: Option<u64>,
+    pub upstream_address: Option<String>,
+}
+
+pub struct Format<'a> {
+    pub body: BodyFormat,
+    pub redact: &'a [String],
+}
+
+impl Format<'_> {
+    pub fn render(&self, request: &Message, response: &Message, extras: &Extras) -> String {
+        let size = request.body.data().len() + response.body.data().len();
+        let mut out = String::with_capacity(512 + size * 4 / 3);
+        out.push_str("{\"http_buffered_trace\":{\"request\":");
+        self.message(&mut out, request);
+        // Like Envoy, no response object when no response started.
+        if !response.headers.is_empty() {
+            out.push_str(",\"response\":");
+            self.message(&mut out, response);
+        }
+        if let Some((local, remote)) = &extras.downstream {
+            out.push(',');
+            push_key(&mut out, "downstream_connection");
+            out.push('{');
+            push_key(&mut out, "local_address");
+            push_address(&mut out, local);
+            out.push(',');
+            push_key(&mut out, "remote_address");
+            push_address(&mut out, remote);
+            out.push('}');
+        }
+        out.push('}');
+        if let Some(info) = &extras.stream_info {
+            out.push(',');
+            push_key(&mut out, "stream_info");
+            push_stream_info(&mut out, info);
+        }
+        if extras.incomplete {
+            out.push_str(",\"incomplete\":true");
+        }
+        out.push('}');
+        out
+    }
+
+    fn message(&self, out: &mut String, message: &Message) {
+        out.push('{');
+        push_key(out, "headers");
+        self.headers(out, message.headers);
+        if message.body.seen() > 0 {
+            out.push(',');
+            push_key(out, "body");
+            out.push('{');
+            match self.body {
+                BodyFormat::AsBytes => {
+                    push_key(out, "as_bytes");
+                    push_base64(out, message.body.data());
+                }
+                BodyFormat::AsString => {
+                    push_key(out, "as_string");
+                    push_lossy(out, message.body.data());
+                }
+            }
+            out.push(',');
+            push_key(out, "truncated");
+            out.push_str(if message.body.truncated() {
+                "true"
+            } else {
+                "false"
+            });
+            out.push('}');
+        }
+        out.push(',');
+        push_key(out, "trailers");
+        self.headers(out, message.trailers.unwrap_or_default());
+        out.push('}');
+    }
+
+    fn headers(&self, out: &mut String, headers: &Headers) {
+        out.push('[');
+        for (i, (name, value)) in headers.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('{');
+            push_key(out, "key");
+            push_str(out, name);
+            out.push(',');
+            push_key(out, "value");
+            if self.redact.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+                push_str(out, REDACTED);
+            } else {
+                match std::str::from_utf8(value) {
+                    Ok(text) => push_str(out, text),
+                    Err(_) => {
+                        // Not UTF-8: a readable `value`, and the exact bytes in
+                        // `raw_value` (Envoy's HeaderValue field for them).
+                        push_lossy(out, value);
+                        out.push(',');
+                        push_key(out, "raw_value");
+                        push_base64(out, value);
+                    }
+                }
+            }
+            out.push('}');
+        }
+        out.push(']');
+    }
+}
+
+/// `ip:port` (or `[v6]:port`) as Envoy's JSON `Address`.
+fn push_address(out: &mut String, address: &str) {
+    let (ip, port) = match address.rsplit_once(':') {
+        Some((ip, port))
+            if port.parse::<u32>().is_ok() && (!ip.contains(':') || ip.starts_with('[')) =>
+        {
+            (ip.trim_start_matches('[').trim_end_matches(']'), port)
+        }
+        _ => (address, "0"),
+    };
+    out.push_str("{\"socket_address\":{");
+    push_key(out, "address");
+    push_str(out, ip);
+    out.push(',');
+    push_key(out, "port_value");
+    out.push_str(port);
+    out.push_str("}}");
+}
+
+fn push_stream_info(out: &mut String, info: &StreamInfo) {
+    let mut fields: Vec<(&str, String)> = Vec::new();
+    let text = |value: &str| {
+        let mut s = String::new();
+        push_str(&mut s, value);
+        s
+    };
+    if let Some(t) = info.start_time_nanos {
+        fields.push(("start_time", text(&rfc3339(t))));
+    }
+    if let Some(d) = info.duration_nanos {
+        // Integer arithmetic: float formatting would add ~16 KiB to the module.
+        let micros = d / 1000;
+        fields.push((
+            "duration_ms",
+            format!("{}.{:03}", micros / 1000, micros % 1000),
+        ));
+    }
+    if let Some(id) = &info.request_id {
+        fields.push(("request_id", text(id)));
+    }
+    if let Some(code) = info.response_code {
+        fields.push(("response_code", code.to_string()));
+    }
+    if let Some(details) = &info.response_code_details {
+        fields.push(("response_code_details", text(details)));
+    }
+    if let Some(flags) = info.response_flags {
+        fields.push(("response_flags", flags.to_string()));
+    }
+    if let Some(upstream) = &info.upstream_address {
+        fields.push(("upstream_address", text(upstream)));
+    }
+    out.push('{');
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_key(out, key);
+        out.push_str(value);
+    }
+    out.push('}');
+}
+
+/// UTC time as `2026-01-02T03:04:05.123456789Z`.
+pub fn rfc3339(nanos: u64) -> String {
+    let secs = nanos / 1_000_000_000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Days to civil date (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        nanos % 1_000_000_000
+    )
+}
