@@ -349,7 +349,7 @@ fn bad_configurations_are_refused_naming_the_field() {
     let cases = [
         (
             r#"{"app_guid": 1, "org_guid": "o", "space_guid": "s"}"#,
-            "field `app_guid`: invalid type",
+            "field `app_guid`: expected a string, found a number",
         ),
         (
             r#"{"app_guid": "a", "org_guid": "o"}"#,
@@ -366,7 +366,7 @@ fn bad_configurations_are_refused_naming_the_field() {
         ),
         (
             r#"{"identity_from": "pod"}"#,
-            "field `identity_from`: unknown variant `pod`",
+            "field `identity_from`: \"pod\" is not one of: node_labels",
         ),
         (r#"{}"#, "no identity source is configured"),
         (
