@@ -1,0 +1,130 @@
+use filter_common::capture::Capture;
+use tap_http::config::BodyFormat;
+use tap_http::record::{rfc3339, Extras, Format, Message, StreamInfo};
+
+fn headers(pairs: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_vec()))
+        .collect()
+}
+
+fn capture(data: &[u8], limit: usize) -> Capture {
+    let mut c = Capture::new(limit);
+    for chunk in data.chunks(3) {
+        let room = c.room().min(chunk.len());
+        c.push(&chunk[..room], chunk.len());
+    }
+    c
+}
+
+#[test]
+fn record_is_envoy_tap_json() {
+    let redact = vec!["authorization".to_string()];
+    let format = Format {
+        body: BodyFormat::AsBytes,
+        redact: &redact,
+    };
+    let req_h = headers(&[
+        (":method", b"POST"),
+        ("Authorization", b"Bearer x"),
+        ("x-bin", b"a\xffb"),
+        ("x-q", b"\"\n"),
+    ]);
+    let resp_h = headers(&[(":status", b"200")]);
+    let trailers = headers(&[("grpc-status", b"0")]);
+    let (req_body, resp_body) = (capture(b"hello world", 5), Capture::new(10));
+    let line = format.render(
+        &Message {
+            headers: &req_h,
+            body: &req_body,
+            trailers: None,
+        },
+        &Message {
+            headers: &resp_h,
+            body: &resp_body,
+            trailers: Some(&trailers),
+        },
+        &Extras::default(),
+    );
+    assert!(!line.contains('\n'));
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let t = &v["http_buffered_trace"];
+    assert_eq!(t["request"]["headers"][1]["value"], "[redacted]");
+    assert_eq!(t["request"]["headers"][2]["value"], "a\u{fffd}b");
+    assert_eq!(t["request"]["headers"][2]["raw_value"], "Yf9i");
+    assert_eq!(t["request"]["headers"][3]["value"], "\"\n");
+    assert_eq!(t["request"]["body"]["as_bytes"], "aGVsbG8=");
+    assert_eq!(t["request"]["body"]["truncated"], true);
+    assert_eq!(t["request"]["trailers"], serde_json::json!([]));
+    assert!(t["response"].get("body").is_none(), "no data, no body");
+    assert_eq!(t["response"]["trailers"][0]["key"], "grpc-status");
+    assert!(v.get("incomplete").is_none() && v.get("stream_info").is_none());
+}
+
+#[test]
+fn no_response_and_extras() {
+    let format = Format {
+        body: BodyFormat::AsString,
+        redact: &[],
+    };
+    let req_h = headers(&[(":method", b"GET")]);
+    let body = capture(b"caf\xc3\xa9", 100);
+    let extras = Extras {
+        downstream: Some(("127.0.0.1:10000".into(), "[::1]:5555".into())),
+        stream_info: Some(StreamInfo {
+            start_time_nanos: Some(1_700_000_000_123_456_789),
+            duration_nanos: Some(1_234_567),
+            request_id: Some("id-1".into()),
+            ..Default::default()
+        }),
+        incomplete: true,
+    };
+    let line = format.render(
+        &Message {
+            headers: &req_h,
+            body: &body,
+            trailers: None,
+        },
+        &Message {
+            headers: &[],
+            body: &Capture::new(0),
+            trailers: None,
+        },
+        &extras,
+    );
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let t = &v["http_buffered_trace"];
+    assert!(
+        t.get("response").is_none(),
+        "like Envoy: no response object without a response"
+    );
+    assert_eq!(t["request"]["body"]["as_string"], "café");
+    assert_eq!(
+        t["downstream_connection"]["local_address"]["socket_address"]["port_value"],
+        10000
+    );
+    assert_eq!(
+        t["downstream_connection"]["remote_address"]["socket_address"]["address"],
+        "::1"
+    );
+    assert_eq!(
+        v["stream_info"]["start_time"],
+        "2023-11-14T22:13:20.123456789Z"
+    );
+    assert_eq!(v["stream_info"]["duration_ms"], 1.234);
+    assert_eq!(v["incomplete"], true);
+}
+
+#[test]
+fn rfc3339_dates() {
+    assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
+    assert_eq!(
+        rfc3339(951_782_400_000_000_000),
+        "2000-02-29T00:00:00.000000000Z"
+    );
+    assert_eq!(
+        rfc3339(4_102_444_799_999_999_999),
+        "2099-12-31T23:59:59.999999999Z"
+    );
+}
