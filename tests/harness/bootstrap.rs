@@ -23,6 +23,12 @@ impl Bootstrap {
                         "name": "upstream",
                         "type": "STATIC",
                         "connect_timeout": "2s",
+                        "typed_extension_protocol_options": {
+                            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                                "explicit_http_config": {"http_protocol_options": {"enable_trailers": true}}
+                            }
+                        },
                         "load_assignment": {
                             "cluster_name": "upstream",
                             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket(upstream_port)}}]}]
@@ -66,6 +72,7 @@ impl Bootstrap {
             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
             "stat_prefix": name,
             "codec_type": "AUTO",
+            "http_protocol_options": {"enable_trailers": true},
             "route_config": {"name": name, "virtual_hosts": virtual_hosts},
             "http_filters": http_filters
         });

@@ -22,6 +22,9 @@ pub struct Request {
     pub authority: String,
     pub headers: Headers,
     pub body: Vec<u8>,
+    pub trailers: Headers,
+    /// HTTP/1.1: send the body chunked (always so when there are trailers).
+    pub chunked: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -29,6 +32,7 @@ pub struct Response {
     pub status: u16,
     pub headers: Headers,
     pub body: Vec<u8>,
+    pub trailers: Headers,
 }
 
 impl Response {
@@ -49,6 +53,8 @@ impl Request {
             authority: "localhost".into(),
             headers: Headers::new(),
             body: Vec::new(),
+            trailers: Headers::new(),
+            chunked: false,
         }
     }
 
@@ -68,6 +74,16 @@ impl Request {
 
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Request {
         self.body = body.into();
+        self
+    }
+
+    pub fn trailer(mut self, name: &str, value: impl AsRef<[u8]>) -> Request {
+        self.trailers.push((name.into(), value.as_ref().to_vec()));
+        self
+    }
+
+    pub fn chunked(mut self) -> Request {
+        self.chunked = true;
         self
     }
 
@@ -92,17 +108,20 @@ impl Request {
             self.method, self.path, self.authority
         )
         .into_bytes();
-        for (name, value) in &self.headers {
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value);
-            out.extend_from_slice(b"\r\n");
-        }
-        if !self.body.is_empty() || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH") {
+        wire::write_fields(&mut out, &self.headers);
+        let chunked = self.chunked || !self.trailers.is_empty();
+        if chunked {
+            out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        } else if !self.body.is_empty() || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH")
+        {
             out.extend_from_slice(format!("content-length: {}\r\n", self.body.len()).as_bytes());
         }
         out.extend_from_slice(b"connection: close\r\n\r\n");
-        out.extend_from_slice(&self.body);
+        if chunked {
+            wire::write_chunked(&mut out, &self.body, 16 * 1024, &self.trailers);
+        } else {
+            out.extend_from_slice(&self.body);
+        }
         stream.write_all(&out)?;
         let mut reader = BufReader::new(stream);
         let (status_line, headers) = wire::read_head(&mut reader)?.ok_or_else(|| {
@@ -121,8 +140,8 @@ impl Request {
                     format!("bad status line {status_line:?}"),
                 )
             })?;
-        let body = if self.method == "HEAD" || status == 204 || status == 304 {
-            Vec::new()
+        let (body, trailers) = if self.method == "HEAD" || status == 204 || status == 304 {
+            (Vec::new(), Headers::new())
         } else {
             wire::read_body(&mut reader, &headers, true)?
         };
@@ -130,6 +149,7 @@ impl Request {
             status,
             headers,
             body,
+            trailers,
         })
     }
 
@@ -164,13 +184,23 @@ impl Request {
             builder = builder.header(name.as_str(), value.as_slice());
         }
         let request = builder.body(()).map_err(|e| e.to_string())?;
-        let end = self.body.is_empty();
+        let end = self.body.is_empty() && self.trailers.is_empty();
         let (response, mut send) = client
             .send_request(request, end)
             .map_err(|e| e.to_string())?;
-        if !end {
-            send.send_data(self.body.clone().into(), true)
+        if !self.body.is_empty() {
+            send.send_data(self.body.clone().into(), self.trailers.is_empty())
                 .map_err(|e| e.to_string())?;
+        }
+        if !self.trailers.is_empty() {
+            let mut trailers = http::HeaderMap::new();
+            for (name, value) in &self.trailers {
+                let name =
+                    http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
+                let value = http::HeaderValue::from_bytes(value).map_err(|e| e.to_string())?;
+                trailers.append(name, value);
+            }
+            send.send_trailers(trailers).map_err(|e| e.to_string())?;
         }
         let response = response.await.map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
@@ -186,10 +216,21 @@ impl Request {
             let _ = recv.flow_control().release_capacity(chunk.len());
             body.extend_from_slice(&chunk);
         }
+        let trailers = recv
+            .trailers()
+            .await
+            .map_err(|e| e.to_string())?
+            .map(|t| {
+                t.iter()
+                    .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Response {
             status,
             headers,
             body,
+            trailers,
         })
     }
 }

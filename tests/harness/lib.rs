@@ -18,7 +18,7 @@ mod wire;
 pub use bootstrap::{wasm_filter, Bootstrap};
 pub use client::{Request, Response};
 pub use envoy::{Envoy, StartError};
-pub use upstream::{Received, Upstream};
+pub use upstream::{pattern, Received, Upstream};
 
 /// Header lists as the harness carries them: names as sent, raw value bytes.
 pub type Headers = Vec<(String, Vec<u8>)>;

@@ -2,8 +2,13 @@
 //! with a JSON description of it.
 //!
 //! Test controls, sent as request headers (and recorded like any other):
-//! `x-echo-status: 404` sets the status; each `x-echo-response-header: Name: value`
-//! adds a response header.
+//! - `x-echo-status: 404` sets the status;
+//! - each `x-echo-response-header: Name: value` adds a response header;
+//! - `x-echo-body-size: N` answers N bytes of a repeating pattern instead of JSON;
+//! - `x-echo-chunked: 1` sends the body chunked, and each
+//!   `x-echo-trailer: Name: value` adds a response trailer (implies chunked);
+//! - `x-echo-truncate: N` announces the whole body but sends only N bytes,
+//!   then closes: a response reset midway.
 
 use crate::{header_values, wire, Headers};
 use serde_json::json;
@@ -21,6 +26,8 @@ pub struct Received {
     /// Every header line in arrival order, repeats included, raw value bytes.
     pub headers: Headers,
     pub body: Vec<u8>,
+    /// Trailers of a chunked request body.
+    pub trailers: Headers,
 }
 
 impl Received {
@@ -100,7 +107,7 @@ fn serve(conn: TcpStream, received: Arc<Mutex<Vec<Received>>>) {
     };
     let mut reader = BufReader::new(conn);
     while let Ok(Some((start, headers))) = wire::read_head(&mut reader) {
-        let Ok(body) = wire::read_body(&mut reader, &headers, false) else {
+        let Ok((body, trailers)) = wire::read_body(&mut reader, &headers, false) else {
             return;
         };
         let mut parts = start.split(' ');
@@ -111,34 +118,74 @@ fn serve(conn: TcpStream, received: Arc<Mutex<Vec<Received>>>) {
             path,
             headers,
             body,
+            trailers,
         };
-        let response = respond(&request);
+        let (response, close) = respond(&request);
         received.lock().expect("lock").push(request);
-        if writer.write_all(&response).is_err() {
+        if writer.write_all(&response).is_err() || close {
             return;
         }
     }
 }
 
-fn respond(request: &Received) -> Vec<u8> {
+/// A body of `n` bytes that is easy to check: `0123456789abcdef` repeated.
+pub fn pattern(n: usize) -> Vec<u8> {
+    b"0123456789abcdef"
+        .iter()
+        .copied()
+        .cycle()
+        .take(n)
+        .collect()
+}
+
+/// The response to `request`, and whether to close the connection after it.
+fn respond(request: &Received) -> (Vec<u8>, bool) {
     let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
-    let status = request
-        .header("x-echo-status")
-        .first()
-        .and_then(|v| text(v).parse::<u16>().ok())
-        .unwrap_or(200);
-    let body = json!({
-        "method": request.method,
-        "path": request.path,
-        "headers": request.headers.iter().map(|(n, v)| [n.clone(), text(v)]).collect::<Vec<_>>(),
-        "body": text(&request.body),
-    })
-    .to_string();
-    let mut out = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n").into_bytes();
+    let number = |name: &str| {
+        request
+            .header(name)
+            .first()
+            .and_then(|v| text(v).parse::<usize>().ok())
+    };
+    let status = number("x-echo-status").unwrap_or(200);
+    let (body, content_type) = match number("x-echo-body-size") {
+        Some(n) => (pattern(n), "application/octet-stream"),
+        None => {
+            let echo = json!({
+                "method": request.method,
+                "path": request.path,
+                "headers": request.headers.iter().map(|(n, v)| [n.clone(), text(v)]).collect::<Vec<_>>(),
+                "body_length": request.body.len(),
+                "body": text(&request.body[..request.body.len().min(4096)]),
+            });
+            (echo.to_string().into_bytes(), "application/json")
+        }
+    };
+    let mut out = format!("HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\n").into_bytes();
     for extra in request.header("x-echo-response-header") {
         out.extend_from_slice(extra);
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(format!("content-length: {}\r\n\r\n{body}", body.len()).as_bytes());
-    out
+    let trailers: Headers = request
+        .header("x-echo-trailer")
+        .iter()
+        .filter_map(|t| {
+            let t = text(t);
+            let (name, value) = t.split_once(':')?;
+            Some((name.trim().to_string(), value.trim().as_bytes().to_vec()))
+        })
+        .collect();
+    if let Some(sent) = number("x-echo-truncate") {
+        out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+        out.extend_from_slice(&body[..sent.min(body.len())]);
+        return (out, true);
+    }
+    if request.header("x-echo-chunked").is_empty() && trailers.is_empty() {
+        out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+        out.extend_from_slice(&body);
+        return (out, false);
+    }
+    out.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
+    wire::write_chunked(&mut out, &body, 7000, &trailers);
+    (out, false)
 }
