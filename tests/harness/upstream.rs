@@ -162,6 +162,14 @@ fn respond(request: &Received) -> (Vec<u8>, bool) {
         }
     };
     let mut out = format!("HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\n").into_bytes();
+    if status == 204 || status == 304 {
+        out.extend_from_slice(b"\r\n");
+        return (out, false);
+    }
+    if request.method == "HEAD" {
+        out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+        return (out, false);
+    }
     for extra in request.header("x-echo-response-header") {
         out.extend_from_slice(extra);
         out.extend_from_slice(b"\r\n");

@@ -1,0 +1,100 @@
+//! Helpers for tap tests: the file access log that writes our records, Envoy's
+//! native tap filter, and readers for both outputs.
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Connection-manager fields that add the file access log writing tap records
+/// (`%FILTER_STATE(wasm.tap_trace:PLAIN)%`) to `file` in the scratch directory,
+/// one JSON line per tapped stream, skipping streams without a record.
+pub fn record_access_log(file: &str) -> Value {
+    json!({"access_log": [{
+        "name": "envoy.access_loggers.file",
+        "filter": {"extension_filter": {
+            "name": "envoy.access_loggers.extension_filters.cel",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+                "expression": "'wasm.tap_trace' in filter_state"
+            }
+        }},
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": format!("@SCRATCH@/{file}"),
+            "log_format": {"text_format_source": {"inline_string": "%FILTER_STATE(wasm.tap_trace:PLAIN)%\n"}}
+        }
+    }]})
+}
+
+/// Envoy's own tap filter writing one file per stream (`native_<id>.json`).
+pub fn native_tap(max_request_bytes: u64, max_response_bytes: u64) -> Value {
+    json!({"name": "envoy.filters.http.tap", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.tap.v3.Tap",
+        "common_config": {"static_config": {
+            "match": {"any_match": true},
+            "output_config": {
+                "sinks": [{"format": "JSON_BODY_AS_BYTES", "file_per_tap": {"path_prefix": "@SCRATCH@/native"}}],
+                "max_buffered_rx_bytes": max_request_bytes,
+                "max_buffered_tx_bytes": max_response_bytes
+            }
+        }}
+    }})
+}
+
+fn wait_for<T>(what: &str, mut read: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(found) = read() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// All records in a JSON Lines file, once there are at least `count` of them.
+pub fn read_records(file: &Path, count: usize) -> Vec<Value> {
+    wait_for(&format!("{count} records in {}", file.display()), || {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        // A record is complete once its line is.
+        let lines: Vec<&str> = text
+            .split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
+            .collect();
+        (lines.len() >= count).then(|| {
+            lines
+                .iter()
+                .map(|l| {
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("bad record line {l:?}: {e}"))
+                })
+                .collect()
+        })
+    })
+}
+
+/// All of the native tap's files in `dir`, once there are at least `count`.
+pub fn read_native(dir: &Path, count: usize) -> Vec<Value> {
+    wait_for(&format!("{count} native tap files"), || {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).ok()? {
+            let path = entry.ok()?.path();
+            if path.file_name()?.to_str()?.starts_with("native_") {
+                // Envoy writes each file whole at the end of its stream.
+                found.push(serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?);
+            }
+        }
+        (found.len() >= count).then_some(found)
+    })
+}
+
+/// The `x-request-id` a record's request carried: pairs records of two taps.
+pub fn request_id(record: &Value) -> String {
+    record["http_buffered_trace"]["request"]["headers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|h| h["key"] == "x-request-id")
+        .and_then(|h| h["value"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}

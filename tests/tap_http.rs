@@ -1,0 +1,475 @@
+//! The HTTP tap through a real Envoy: against Envoy's native tap filter on the
+//! same traffic, every matcher, sampling, rate limits, redaction, each sink,
+//! streams reset midway, and memory while tapping large bodies.
+
+use harness::client::Proto;
+use harness::tap::{native_tap, read_native, read_records, record_access_log, request_id};
+use harness::{pattern, wasm_filter, Bootstrap, Envoy, Request, Upstream};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+const LOG: &str = "taps.jsonl";
+
+fn stat(envoy: &Envoy, name: &str) -> u64 {
+    envoy.counter(&format!("wasmcustom.tap_http.{name}"))
+}
+
+/// Routes: `/local` answers 403 from Envoy itself, everything else goes upstream.
+fn virtual_hosts() -> Value {
+    json!([{"name": "all", "domains": ["*"], "routes": [
+        {"match": {"prefix": "/local"}, "direct_response": {"status": 403, "body": {"inline_string": "denied\n"}}},
+        {"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": "30s"}}
+    ]}])
+}
+
+/// Envoy with `filters` and the record access log on listener `main`.
+fn start(up: &Upstream, filters: Vec<Value>) -> Envoy {
+    let bootstrap = Bootstrap::new(up.port()).listener_with(
+        "main",
+        filters,
+        virtual_hosts(),
+        record_access_log(LOG),
+    );
+    Envoy::start(&bootstrap)
+}
+
+fn tap(config: Value) -> Value {
+    wasm_filter("tap_http", &config)
+}
+
+fn records(envoy: &Envoy, count: usize) -> Vec<Value> {
+    read_records(&envoy.scratch().join(LOG), count)
+}
+
+/// Lines in the record file right now (for "nothing was written" checks,
+/// after a request that was recorded proves the log is flushing).
+fn record_lines(envoy: &Envoy) -> usize {
+    std::fs::read_to_string(envoy.scratch().join(LOG))
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+/// One direction of a record as both taps must agree on it.
+fn comparable(message: &Value) -> Value {
+    let pairs = |list: &Value| -> Vec<(String, String)> {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| {
+                (
+                    h["key"].as_str().unwrap_or("").to_string(),
+                    h["value"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    json!({
+        "headers": pairs(&message["headers"]),
+        "body": message.get("body").map(|b| json!({"as_bytes": b["as_bytes"], "truncated": b["truncated"]})),
+        "trailers": pairs(&message["trailers"]),
+    })
+}
+
+fn body_bytes(message: &Value) -> Vec<u8> {
+    use base64::Engine;
+    let text = message["body"]["as_bytes"].as_str().unwrap_or("");
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("base64")
+}
+
+/// A small deterministic generator: the corpus is the same on every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+#[test]
+fn smoke_differential_against_native_tap() {
+    const LIMIT: u64 = 64 * 1024;
+    let up = Upstream::start();
+    let ours =
+        tap(json!({"max_request_bytes": LIMIT, "max_response_bytes": LIMIT, "redact_headers": []}));
+    let envoy = start(&up, vec![native_tap(LIMIT, LIMIT), ours]);
+
+    let sizes = [0usize, 1, 1000, 65_535, 65_536, 65_537, 200_000, 400_000];
+    let mut rng = Lcg(0x7a9);
+    let mut sent = 0;
+    for i in 0..48 {
+        let proto = if i % 2 == 0 { Proto::H1 } else { Proto::H2 };
+        let local = i % 12 == 5;
+        let method = *rng.pick(&["GET", "POST", "PUT", "DELETE", "PATCH"]);
+        let path = if local {
+            format!("/local/{i}")
+        } else {
+            format!("/d/{i}?q={i}")
+        };
+        let mut request = Request::new(method, &path)
+            .header("x-rep", "a")
+            .header("X-Rep", "b");
+        if method != "GET" && method != "DELETE" {
+            request = request.body(pattern(*rng.pick(&sizes)));
+        }
+        if proto == Proto::H1 && rng.below(3) == 0 {
+            request = request.chunked();
+        }
+        if rng.below(4) == 0 {
+            request = request.trailer("x-req-trailer", format!("t{i}"));
+        }
+        request = request.header("x-echo-body-size", rng.pick(&sizes).to_string());
+        match rng.below(3) {
+            0 => request = request.header("x-echo-chunked", "1"),
+            1 => request = request.header("x-echo-trailer", format!("grpc-status: {}", i % 3)),
+            _ => {}
+        }
+        let response = request.send(envoy.addr("main"), proto);
+        assert_eq!(
+            response.status,
+            if local { 403 } else { 200 },
+            "{proto:?} {path}"
+        );
+        sent += 1;
+    }
+    let ours: HashMap<String, Value> = records(&envoy, sent)
+        .into_iter()
+        .map(|r| (request_id(&r), r))
+        .collect();
+    let native = read_native(envoy.scratch(), sent);
+    assert_eq!((ours.len(), native.len()), (sent, sent));
+    let mut truncated = 0;
+    for theirs in &native {
+        let id = request_id(theirs);
+        let mine = ours
+            .get(&id)
+            .unwrap_or_else(|| panic!("no record of ours for {id}"));
+        for side in ["request", "response"] {
+            let (a, b) = (
+                &mine["http_buffered_trace"][side],
+                &theirs["http_buffered_trace"][side],
+            );
+            assert_eq!(comparable(a), comparable(b), "{side} of {id}");
+            truncated += usize::from(a["body"]["truncated"] == true);
+        }
+        assert!(mine.get("incomplete").is_none());
+    }
+    assert!(
+        truncated > 10,
+        "the corpus crosses the limit often ({truncated})"
+    );
+    assert_eq!(stat(&envoy, "tapped"), sent as u64);
+}
+
+#[test]
+fn smoke_bodies_headers_and_trailers_are_recorded() {
+    let up = Upstream::start();
+    let envoy = start(
+        &up,
+        vec![tap(
+            json!({"max_request_bytes": 10, "max_response_bytes": 20}),
+        )],
+    );
+    Request::new("POST", "/upload?x=1")
+        .header("authorization", "Bearer secret")
+        .header("cookie", "a=b")
+        .header("x-echo-response-header", "set-cookie: s=1")
+        .header("x-echo-trailer", "grpc-status: 0")
+        .header("x-echo-body-size", "100")
+        .body("0123456789abcdef")
+        .trailer("x-checksum", "abc")
+        .send(envoy.addr("main"), Proto::H2);
+    let record = &records(&envoy, 1)[0]["http_buffered_trace"];
+    let request = &record["request"];
+    let header = |m: &Value, k: &str| {
+        m["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["key"] == k)
+            .map(|h| h["value"].clone())
+    };
+    assert_eq!(header(request, ":path"), Some(json!("/upload?x=1")));
+    assert_eq!(header(request, "authorization"), Some(json!("[redacted]")));
+    assert_eq!(header(request, "cookie"), Some(json!("[redacted]")));
+    assert_eq!(body_bytes(request), b"0123456789");
+    assert_eq!(request["body"]["truncated"], true);
+    assert_eq!(
+        request["trailers"],
+        json!([{"key": "x-checksum", "value": "abc"}])
+    );
+    let response = &record["response"];
+    assert_eq!(header(response, ":status"), Some(json!("200")));
+    assert_eq!(header(response, "set-cookie"), Some(json!("[redacted]")));
+    assert_eq!(body_bytes(response), &pattern(100)[..20]);
+    assert_eq!(
+        response["trailers"],
+        json!([{"key": "grpc-status", "value": "0"}])
+    );
+    assert_eq!((stat(&envoy, "tapped"), stat(&envoy, "truncated")), (1, 1));
+}
+
+#[test]
+fn headers_only_and_local_replies() {
+    let up = Upstream::start();
+    let envoy = start(&up, vec![tap(json!({}))]);
+    Request::get("/")
+        .header("x-echo-status", "204")
+        .send(envoy.addr("main"), Proto::H1);
+    Request::new("HEAD", "/head").send(envoy.addr("main"), Proto::H2);
+    Request::new("POST", "/local/x")
+        .body("payload")
+        .send(envoy.addr("main"), Proto::H1);
+    let records = records(&envoy, 3);
+    let find = |path: &str| {
+        records
+            .iter()
+            .find(|r| {
+                r["http_buffered_trace"]["request"]["headers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|h| h["key"] == ":path" && h["value"] == path)
+            })
+            .unwrap_or_else(|| panic!("no record for {path}"))["http_buffered_trace"]
+            .clone()
+    };
+    let no_content = find("/");
+    assert!(
+        no_content["request"].get("body").is_none() && no_content["response"].get("body").is_none()
+    );
+    assert!(find("/head")["response"].get("body").is_none());
+    let local = find("/local/x");
+    // Envoy answered on the headers: the request body never passed the filter
+    // (the native tap records none either; see the differential test).
+    assert!(local["request"].get("body").is_none());
+    assert_eq!(
+        local["response"]["headers"][0],
+        json!({"key": ":status", "value": "403"})
+    );
+    assert_eq!(body_bytes(&local["response"]), b"denied\n");
+}
+
+#[test]
+fn matchers_choose_what_is_recorded() {
+    let up = Upstream::start();
+    let config = json!({"match": {"or": [
+        {"status": {"min": 500, "max": 599}},
+        {"and": [{"method": "POST"}, {"path": {"prefix": "/api/"}}, {"not": {"request_header": {"name": "x-skip", "present": true}}}]},
+        {"request_header": {"name": "x-debug", "exact": "on"}},
+        {"response_header": {"name": "x-trace", "regex": "t-[0-9]+"}},
+        {"path": {"regex": "/re/[a-z]+"}},
+        {"path": {"exact": "/exact"}}
+    ]}});
+    let envoy = start(&up, vec![tap(config)]);
+    let cases: Vec<(Request, bool)> = vec![
+        (Request::get("/x").header("x-echo-status", "503"), true),
+        (Request::get("/x").header("x-echo-status", "404"), false),
+        (Request::new("POST", "/api/items").body("b"), true),
+        (
+            Request::new("POST", "/api/items")
+                .header("x-skip", "1")
+                .body("b"),
+            false,
+        ),
+        (Request::get("/api/items"), false),
+        (Request::new("POST", "/apix"), false),
+        (Request::get("/y").header("x-debug", "on"), true),
+        (
+            Request::get("/y")
+                .header("x-debug", "off")
+                .header("x-debug", "on"),
+            true,
+        ),
+        (
+            Request::get("/y").header("x-echo-response-header", "x-trace: t-42"),
+            true,
+        ),
+        (
+            Request::get("/y").header("x-echo-response-header", "x-trace: t-42x"),
+            false,
+        ),
+        (Request::get("/re/abc?q=1"), true),
+        (Request::get("/re/ABC"), false),
+        (Request::get("/exact?with=query"), true),
+        (Request::get("/exact/more"), false),
+    ];
+    let mut expected = Vec::new();
+    for (i, (request, tapped)) in cases.iter().enumerate() {
+        let proto = if i % 2 == 0 { Proto::H1 } else { Proto::H2 };
+        request
+            .clone()
+            .header("x-case", i.to_string())
+            .send(envoy.addr("main"), proto);
+        if *tapped {
+            expected.push(i.to_string());
+        }
+    }
+    let records = records(&envoy, expected.len());
+    let mut got: Vec<String> = records
+        .iter()
+        .map(|r| {
+            let headers = r["http_buffered_trace"]["request"]["headers"]
+                .as_array()
+                .unwrap();
+            headers.iter().find(|h| h["key"] == "x-case").unwrap()["value"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    got.sort_by_key(|c| c.parse::<u32>().unwrap());
+    assert_eq!(got, expected);
+    assert_eq!(stat(&envoy, "tapped"), expected.len() as u64);
+    assert_eq!(
+        stat(&envoy, "not_matched"),
+        (cases.len() - expected.len()) as u64
+    );
+    assert_eq!(
+        record_lines(&envoy),
+        expected.len(),
+        "untapped streams write no line"
+    );
+}
+
+#[test]
+fn sampling_and_rate_limits() {
+    let up = Upstream::start();
+    let envoy = Envoy::start(
+        &Bootstrap::new(up.port())
+            .listener_with(
+                "none",
+                vec![tap(json!({"sample_percent": 0}))],
+                virtual_hosts(),
+                record_access_log("none.jsonl"),
+            )
+            .listener_with(
+                "half",
+                vec![tap(json!({"sample_percent": 50}))],
+                virtual_hosts(),
+                record_access_log("half.jsonl"),
+            )
+            .listener_with(
+                "rate",
+                vec![tap(
+                    json!({"rate_limit": {"records_per_second": 0.001, "burst": 3}}),
+                )],
+                virtual_hosts(),
+                record_access_log("rate.jsonl"),
+            )
+            .listener_with(
+                "total",
+                vec![tap(json!({"max_records": 4}))],
+                virtual_hosts(),
+                record_access_log("total.jsonl"),
+            ),
+    );
+    for listener in ["none", "half", "rate", "total"] {
+        for i in 0..40 {
+            let proto = if i % 2 == 0 { Proto::H1 } else { Proto::H2 };
+            Request::get(&format!("/{listener}/{i}")).send(envoy.addr(listener), proto);
+        }
+    }
+    let lines = |file: &str| {
+        std::fs::read_to_string(envoy.scratch().join(file))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert_eq!(
+        read_records(&envoy.scratch().join("rate.jsonl"), 3).len(),
+        3,
+        "the burst, then nothing at 0.001/s"
+    );
+    assert_eq!(
+        read_records(&envoy.scratch().join("total.jsonl"), 4).len(),
+        4
+    );
+    let half = lines("half.jsonl");
+    assert!((8..=32).contains(&half), "50% of 40 requests, got {half}");
+    assert_eq!(lines("none.jsonl"), 0);
+    // The four plugins share one VM and its counters.
+    assert_eq!(stat(&envoy, "sampled_out"), 40 + (40 - half as u64));
+    assert_eq!(stat(&envoy, "rate_limited"), (40 - 3) + (40 - 4));
+    assert_eq!(stat(&envoy, "tapped"), half as u64 + 3 + 4);
+}
+
+#[test]
+fn redaction_is_configurable() {
+    let up = Upstream::start();
+    let envoy = Envoy::start(
+        &Bootstrap::new(up.port())
+            .listener_with(
+                "custom",
+                vec![tap(json!({"redact_headers": ["X-Api-Key"]}))],
+                virtual_hosts(),
+                record_access_log("custom.jsonl"),
+            )
+            .listener_with(
+                "off",
+                vec![tap(json!({"redact_headers": []}))],
+                virtual_hosts(),
+                record_access_log("off.jsonl"),
+            ),
+    );
+    let request = Request::get("/")
+        .header("x-api-key", "k1")
+        .header("authorization", "Basic abc");
+    for listener in ["custom", "off"] {
+        request.send(envoy.addr(listener), Proto::H1);
+    }
+    let value = |file: &str, key: &str| {
+        let record = &read_records(&envoy.scratch().join(file), 1)[0];
+        let headers = record["http_buffered_trace"]["request"]["headers"]
+            .as_array()
+            .unwrap()
+            .clone();
+        headers.iter().find(|h| h["key"] == key).unwrap()["value"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(value("custom.jsonl", "x-api-key"), "[redacted]");
+    assert_eq!(
+        value("custom.jsonl", "authorization"),
+        "Basic abc",
+        "a custom list replaces the default"
+    );
+    assert_eq!(value("off.jsonl", "x-api-key"), "k1");
+    assert_eq!(value("off.jsonl", "authorization"), "Basic abc");
+}
+
+#[test]
+fn as_string_and_extras() {
+    let up = Upstream::start();
+    let config = json!({"body_format": "as_string", "record_downstream_connection": true, "record_stream_info": true});
+    let envoy = start(&up, vec![tap(config)]);
+    Request::new("POST", "/text")
+        .body("caf\u{e9} au lait")
+        .send(envoy.addr("main"), Proto::H1);
+    let record = &records(&envoy, 1)[0];
+    let trace = &record["http_buffered_trace"];
+    assert_eq!(trace["request"]["body"]["as_string"], "café au lait");
+    let local = &trace["downstream_connection"]["local_address"]["socket_address"];
+    assert_eq!(local["address"], "127.0.0.1");
+    assert_eq!(local["port_value"], envoy.addr("main").port());
+    let info = &record["stream_info"];
+    assert!(
+        info["start_time"].as_str().unwrap().ends_with('Z'),
+        "{info}"
+    );
+    assert!(info["duration_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(info["response_code"], 200);
+    assert_eq!(info["response_code_details"], "via_upstream");
+    assert_eq!(info["upstream_address"], up.addr().to_string());
+    assert_eq!(info["request_id"].as_str().unwrap(), request_id(record));
+}
