@@ -473,3 +473,274 @@ fn as_string_and_extras() {
     assert_eq!(info["upstream_address"], up.addr().to_string());
     assert_eq!(info["request_id"].as_str().unwrap(), request_id(record));
 }
+
+#[test]
+fn log_sink_writes_records_to_envoys_log() {
+    let up = Upstream::start();
+    let envoy = start(&up, vec![tap(json!({"sink": {"log": {"level": "warn"}}}))]);
+    Request::get("/logged")
+        .header("x-marker", "m-1")
+        .send(envoy.addr("main"), Proto::H1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let line = loop {
+        let log = envoy.log();
+        if let Some(line) = log
+            .lines()
+            .find(|l| l.contains("http_buffered_trace") && l.contains("m-1"))
+        {
+            break line.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no record in the log:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    };
+    assert!(line.contains("[warning]"), "{line}");
+    let json = &line[line.find("{\"http_buffered_trace\"").unwrap()..];
+    let record: Value = serde_json::from_str(json).unwrap();
+    assert_eq!(
+        record["http_buffered_trace"]["response"]["headers"][0]["value"],
+        "200"
+    );
+    assert_eq!(record_lines(&envoy), 0, "the log sink sets no filter state");
+}
+
+#[test]
+fn http_sink_posts_batches_to_a_collector() {
+    let up = Upstream::start();
+    let collector = Upstream::start();
+    let config = json!({"sink": {"http": {"cluster": "collector", "path": "/v1/records", "batch_size": 3, "flush_interval_ms": 50}}});
+    let mut bootstrap = Bootstrap::new(up.port()).listener_with(
+        "main",
+        vec![tap(config)],
+        virtual_hosts(),
+        json!({}),
+    );
+    bootstrap = bootstrap.cluster("collector", collector.port());
+    let envoy = Envoy::start(&bootstrap);
+    for i in 0..7 {
+        Request::get(&format!("/c/{i}")).send(
+            envoy.addr("main"),
+            if i % 2 == 0 { Proto::H1 } else { Proto::H2 },
+        );
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while collector
+        .received()
+        .iter()
+        .map(|r| {
+            r.body
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count()
+        })
+        .sum::<usize>()
+        < 7
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "collector got {:?}",
+            collector.received()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let posts = collector.received();
+    assert!(posts.len() >= 3, "7 records in batches of at most 3");
+    for post in &posts {
+        assert_eq!(
+            (post.method.as_str(), post.path.as_str()),
+            ("POST", "/v1/records")
+        );
+        assert_eq!(post.header("content-type"), [&b"application/x-ndjson"[..]]);
+        let lines: Vec<&[u8]> = post
+            .body
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert!((1..=3).contains(&lines.len()));
+        for line in lines {
+            let record: Value = serde_json::from_slice(line).unwrap();
+            assert!(record["http_buffered_trace"]["request"]["headers"].is_array());
+        }
+    }
+    assert_eq!(
+        (stat(&envoy, "tapped"), stat(&envoy, "sink_errors")),
+        (7, 0)
+    );
+}
+
+#[test]
+fn http_sink_counts_drops_and_errors_without_blocking_requests() {
+    let up = Upstream::start();
+    // A collector that refuses: a port nobody listens on.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = json!({"sink": {"http": {"cluster": "collector", "batch_size": 2, "max_queue": 4, "flush_interval_ms": 3600000}}});
+    let bootstrap = Bootstrap::new(up.port())
+        .listener_with("main", vec![tap(config)], virtual_hosts(), json!({}))
+        .cluster("collector", dead);
+    let envoy = Envoy::start(&bootstrap);
+    for i in 0..10 {
+        let response = Request::get(&format!("/q/{i}")).send(envoy.addr("main"), Proto::H1);
+        assert_eq!(response.status, 200, "requests never wait for the sink");
+    }
+    // No flush within the hour-long interval: 4 queued, 6 dropped.
+    assert_eq!(stat(&envoy, "sink_dropped"), 6);
+    assert_eq!(stat(&envoy, "tapped"), 4);
+
+    // Flushing to the dead collector: every record sent is counted as an error.
+    let config = json!({"sink": {"http": {"cluster": "collector", "batch_size": 2, "flush_interval_ms": 20}}});
+    let bootstrap = Bootstrap::new(up.port())
+        .listener_with("main", vec![tap(config)], virtual_hosts(), json!({}))
+        .cluster("collector", dead);
+    let envoy = Envoy::start(&bootstrap);
+    for i in 0..5 {
+        Request::get(&format!("/e/{i}")).send(envoy.addr("main"), Proto::H2);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while stat(&envoy, "sink_errors") < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sink_errors = {}",
+            stat(&envoy, "sink_errors")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(stat(&envoy, "sink_errors"), 5);
+}
+
+#[test]
+fn streams_reset_midway_are_recorded_as_incomplete() {
+    use std::io::Write;
+    let up = Upstream::start();
+    let envoy = start(&up, vec![tap(json!({}))]);
+    // The client announces 1000 bytes, sends 10, and goes away.
+    {
+        let mut s = std::net::TcpStream::connect(envoy.addr("main")).unwrap();
+        s.write_all(b"POST /abort HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n0123456789")
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // The upstream announces 100000 bytes, sends 5000, and closes.
+    let response = Request::get("/cut")
+        .header("x-echo-body-size", "100000")
+        .header("x-echo-truncate", "5000")
+        .send_h2(envoy.addr("main"));
+    assert!(response.is_err(), "the client sees the reset");
+    let records = records(&envoy, 2);
+    let find = |path: &str| {
+        records
+            .iter()
+            .find(|r| {
+                r["http_buffered_trace"]["request"]["headers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|h| h["value"] == path)
+            })
+            .unwrap_or_else(|| panic!("no record for {path}: {records:?}"))
+    };
+    let aborted = find("/abort");
+    assert_eq!(aborted["incomplete"], true);
+    assert_eq!(
+        body_bytes(&aborted["http_buffered_trace"]["request"]),
+        b"0123456789"
+    );
+    let cut = find("/cut");
+    assert_eq!(cut["incomplete"], true);
+    let response = &cut["http_buffered_trace"]["response"];
+    assert_eq!(response["headers"][0]["value"], "200");
+    assert_eq!(body_bytes(response), &pattern(100_000)[..5000]);
+    assert_eq!(stat(&envoy, "incomplete"), 2);
+    // The VM is fine afterwards.
+    assert_eq!(
+        Request::get("/after")
+            .send(envoy.addr("main"), Proto::H1)
+            .status,
+        200
+    );
+    records_len_at_least(&envoy, 3);
+}
+
+fn records_len_at_least(envoy: &Envoy, n: usize) {
+    assert!(records(envoy, n).len() >= n);
+}
+
+#[test]
+fn large_bodies_use_bounded_memory() {
+    const MIB: usize = 1024 * 1024;
+    let up = Upstream::start();
+    let envoy = start(&up, vec![tap(json!({}))]);
+    // Warm up so that the baseline includes Envoy's pools and the VM.
+    Request::new("POST", "/warm")
+        .body(pattern(MIB))
+        .header("x-echo-body-size", MIB.to_string())
+        .send(envoy.addr("main"), Proto::H1);
+    let before = envoy.rss_kib();
+    let response = Request::new("POST", "/big")
+        .body(pattern(50 * MIB))
+        .chunked()
+        .header("x-echo-body-size", (50 * MIB).to_string())
+        .send(envoy.addr("main"), Proto::H1);
+    assert_eq!((response.status, response.body.len()), (200, 50 * MIB));
+    assert_eq!(up.last().body.len(), 50 * MIB);
+    let after = envoy.rss_kib();
+    let record = records(&envoy, 2)
+        .into_iter()
+        .find(|r| request_id(r) != "" && r.to_string().contains("/big"))
+        .unwrap();
+    let trace = &record["http_buffered_trace"];
+    assert_eq!(body_bytes(&trace["request"]).len(), 64 * 1024);
+    assert_eq!(body_bytes(&trace["response"]).len(), 64 * 1024);
+    assert_eq!(
+        (
+            trace["request"]["body"]["truncated"].clone(),
+            trace["response"]["body"]["truncated"].clone()
+        ),
+        (json!(true), json!(true))
+    );
+    let growth = after.saturating_sub(before);
+    println!("Envoy RSS before {before} KiB, after 2 x 50 MiB through the tap {after} KiB (+{growth} KiB)");
+    assert!(
+        growth < 16 * 1024,
+        "RSS grew by {growth} KiB while 100 MiB streamed through a 64 KiB tap"
+    );
+}
+
+#[test]
+fn bad_configurations_are_refused() {
+    let up = Upstream::start();
+    let cases = [
+        (
+            json!({"match": {"path": {"regex": "(unclosed"}}}),
+            "field `match.path.regex`: invalid regex",
+        ),
+        (
+            json!({"max_request_bytes": 5_000_000}),
+            "field `max_request_bytes`: 5000000 is above max_bytes_hard_limit",
+        ),
+        (
+            json!({"sink": {"http": {"path": "/x"}}}),
+            "field `sink.http.cluster`: is missing",
+        ),
+        (
+            json!({"redact": ["cookie"]}),
+            "field `redact`: unknown field",
+        ),
+    ];
+    for (config, message) in cases {
+        let error = match Envoy::try_start(&Bootstrap::http(up.port(), vec![tap(config.clone())])) {
+            Ok(_) => panic!("Envoy accepted {config}"),
+            Err(e) => e,
+        };
+        assert!(
+            error.log.contains(message),
+            "{config}: wanted {message:?} in:\n{}",
+            error.log
+        );
+    }
+}

@@ -39,6 +39,24 @@ impl Bootstrap {
         }
     }
 
+    /// Adds a plain HTTP/1.1 cluster `name` at 127.0.0.1:`port` (for example a
+    /// collector that filters call with `dispatch_http_call`).
+    pub fn cluster(mut self, name: &str, port: u16) -> Bootstrap {
+        let cluster = json!({
+            "name": name,
+            "type": "STATIC",
+            "connect_timeout": "1s",
+            "load_assignment": {
+                "cluster_name": name,
+                "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket(port)}}]}]
+            }
+        });
+        if let Some(Value::Array(clusters)) = self.value.pointer_mut("/static_resources/clusters") {
+            clusters.push(cluster);
+        }
+        self
+    }
+
     /// One HTTP listener `main` with `filters` before the router.
     pub fn http(upstream_port: u16, filters: Vec<Value>) -> Bootstrap {
         Bootstrap::new(upstream_port).listener("main", filters, json!({}))
