@@ -2,9 +2,14 @@
 //! and the CF headers example serves traffic as its README says.
 
 use harness::client::Proto;
+use harness::tap::read_records;
 use harness::{paths, Envoy, Request, Upstream};
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Mutex;
+
+/// The examples listen on fixed ports (the app on 18080): one at a time.
+static FIXED_PORTS: Mutex<()> = Mutex::new(());
 
 fn example_configs() -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -23,6 +28,8 @@ fn example_configs() -> Vec<PathBuf> {
 fn smoke_every_example_validates() {
     let configs = example_configs();
     assert!(!configs.is_empty(), "no examples/*/envoy.yaml found");
+    // The tap example's documented prerequisite: Envoy opens its log file at start.
+    std::fs::create_dir_all("/tmp/tap_http").expect("create /tmp/tap_http");
     for config in configs {
         let output = Command::new(paths::envoy_bin())
             .args([
@@ -78,6 +85,7 @@ fn every_example_has_a_compose_file_on_the_same_config() {
 
 #[test]
 fn cf_headers_example_serves_traffic() {
+    let _ports = FIXED_PORTS.lock().unwrap_or_else(|e| e.into_inner());
     let config = paths::workspace_root().join("examples/cf_headers/envoy.yaml");
     let app = Upstream::bind("127.0.0.1:18080".parse().expect("addr"));
     let envoy = Envoy::try_start_file(&config, &[]).unwrap_or_else(|e| panic!("{e}"));
@@ -107,4 +115,28 @@ fn cf_headers_example_serves_traffic() {
     }
     assert_eq!(envoy.counter("wasmcustom.cf_headers.stamped"), 4);
     assert_eq!(envoy.counter("wasmcustom.cf_headers.rejected"), 2);
+}
+
+#[test]
+fn tap_http_example_records_traffic() {
+    let _ports = FIXED_PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::path::Path::new("/tmp/tap_http");
+    std::fs::create_dir_all(dir).expect("create /tmp/tap_http");
+    let file = dir.join("records.jsonl");
+    let _ = std::fs::remove_file(&file);
+    let config = paths::workspace_root().join("examples/tap_http/envoy.yaml");
+    let _app = Upstream::bind("127.0.0.1:18080".parse().expect("addr"));
+    let envoy = Envoy::try_start_file(&config, &[]).unwrap_or_else(|e| panic!("{e}"));
+    Request::get("/health").send(envoy.addr("inbound"), Proto::H1);
+    Request::new("POST", "/api/echo")
+        .header("authorization", "Bearer s3cret")
+        .body("hello")
+        .send(envoy.addr("inbound"), Proto::H2);
+    let records = read_records(&file, 1);
+    assert_eq!(records.len(), 1, "/health is not recorded");
+    let request = &records[0]["http_buffered_trace"]["request"];
+    assert_eq!(request["body"]["as_bytes"], "aGVsbG8=");
+    assert!(request["headers"].to_string().contains("[redacted]"));
+    assert_eq!(envoy.counter("wasmcustom.tap_http.tapped"), 1);
+    assert_eq!(envoy.counter("wasmcustom.tap_http.not_matched"), 1);
 }
