@@ -691,7 +691,7 @@ fn large_bodies_use_bounded_memory() {
     let after = envoy.rss_kib();
     let record = records(&envoy, 2)
         .into_iter()
-        .find(|r| request_id(r) != "" && r.to_string().contains("/big"))
+        .find(|r| r.to_string().contains("/big"))
         .unwrap();
     let trace = &record["http_buffered_trace"];
     assert_eq!(body_bytes(&trace["request"]).len(), 64 * 1024);
@@ -743,4 +743,36 @@ fn bad_configurations_are_refused() {
             error.log
         );
     }
+}
+
+#[test]
+fn hostile_headers_are_recorded_faithfully() {
+    use base64::Engine;
+    let up = Upstream::start();
+    let envoy = start(&up, vec![tap(json!({}))]);
+    let big = "v".repeat(50_000);
+    Request::get("/a%2Fb/../c//d?x=%00")
+        .header("x-bin", b"\xff\xfeok")
+        .header("x-big", &big)
+        .header("x-quote", "\"\\ \tx")
+        .send(envoy.addr("main"), Proto::H1);
+    let record = &records(&envoy, 1)[0];
+    let headers = record["http_buffered_trace"]["request"]["headers"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let get = |k: &str| headers.iter().find(|h| h["key"] == k).unwrap().clone();
+    assert_eq!(
+        get(":path")["value"],
+        "/a%2Fb/../c//d?x=%00",
+        "the path as Envoy forwarded it"
+    );
+    assert_eq!(get("x-bin")["value"], "\u{fffd}\u{fffd}ok");
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(get("x-bin")["raw_value"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(raw, b"\xff\xfeok", "raw_value keeps the exact bytes");
+    assert_eq!(get("x-big")["value"].as_str().unwrap().len(), 50_000);
+    assert_eq!(get("x-quote")["value"], "\"\\ \tx");
+    assert!(get(":path").get("raw_value").is_none());
 }
