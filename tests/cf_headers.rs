@@ -3,7 +3,7 @@
 
 use harness::bootstrap::wasm_filter_raw;
 use harness::client::Proto;
-use harness::{header_values, wasm_filter, Bootstrap, Envoy, Received, Request, Upstream};
+use harness::{header_values, wasm_filter, Bootstrap, Envoy, Lcg, Received, Request, Upstream};
 use serde_json::{json, Value};
 
 const NAMES: [&str; 4] = [
@@ -570,18 +570,5 @@ fn differential_hosts_against_native_virtual_hosts() {
             cf_headers(&theirs),
             "{proto:?} {authority}"
         );
-    }
-}
-
-/// A small deterministic generator: the corpus is the same on every run.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n as u64) as usize
     }
 }

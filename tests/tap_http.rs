@@ -4,7 +4,7 @@
 
 use harness::client::Proto;
 use harness::tap::{native_tap, read_native, read_records, record_access_log, request_id};
-use harness::{pattern, wasm_filter, Bootstrap, Envoy, Request, Upstream};
+use harness::{pattern, wasm_filter, Bootstrap, Envoy, Lcg, Request, Upstream};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -71,28 +71,26 @@ fn comparable(message: &Value) -> Value {
     })
 }
 
+/// The record whose request had `:path` equal to `path`.
+fn find_by_path<'a>(records: &'a [Value], path: &str) -> &'a Value {
+    records
+        .iter()
+        .find(|r| {
+            let headers = r["http_buffered_trace"]["request"]["headers"].as_array();
+            headers
+                .into_iter()
+                .flatten()
+                .any(|h| h["key"] == ":path" && h["value"] == path)
+        })
+        .unwrap_or_else(|| panic!("no record for {path} in {records:?}"))
+}
+
 fn body_bytes(message: &Value) -> Vec<u8> {
     use base64::Engine;
     let text = message["body"]["as_bytes"].as_str().unwrap_or("");
     base64::engine::general_purpose::STANDARD
         .decode(text)
         .expect("base64")
-}
-
-/// A small deterministic generator: the corpus is the same on every run.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
 }
 
 #[test]
@@ -230,19 +228,7 @@ fn headers_only_and_local_replies() {
         .body("payload")
         .send(envoy.addr("main"), Proto::H1);
     let records = records(&envoy, 3);
-    let find = |path: &str| {
-        records
-            .iter()
-            .find(|r| {
-                r["http_buffered_trace"]["request"]["headers"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|h| h["key"] == ":path" && h["value"] == path)
-            })
-            .unwrap_or_else(|| panic!("no record for {path}"))["http_buffered_trace"]
-            .clone()
-    };
+    let find = |path: &str| find_by_path(&records, path)["http_buffered_trace"].clone();
     let no_content = find("/");
     assert!(
         no_content["request"].get("body").is_none() && no_content["response"].get("body").is_none()
@@ -632,18 +618,7 @@ fn streams_reset_midway_are_recorded_as_incomplete() {
         .send_h2(envoy.addr("main"));
     assert!(response.is_err(), "the client sees the reset");
     let records = records(&envoy, 2);
-    let find = |path: &str| {
-        records
-            .iter()
-            .find(|r| {
-                r["http_buffered_trace"]["request"]["headers"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|h| h["value"] == path)
-            })
-            .unwrap_or_else(|| panic!("no record for {path}: {records:?}"))
-    };
+    let find = |path: &str| find_by_path(&records, path);
     let aborted = find("/abort");
     assert_eq!(aborted["incomplete"], true);
     assert_eq!(

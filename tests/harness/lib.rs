@@ -21,6 +21,23 @@ pub use client::{Request, Response};
 pub use envoy::{Envoy, StartError};
 pub use upstream::{pattern, Received, Upstream};
 
+/// A small deterministic generator for test corpora: the same on every run.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
 /// Header lists as the harness carries them: names as sent, raw value bytes.
 pub type Headers = Vec<(String, Vec<u8>)>;
 
