@@ -376,21 +376,9 @@ fn bad_configurations_are_refused_naming_the_field() {
     ];
     for (config, message) in cases {
         let bootstrap = Bootstrap::http(up.port(), vec![wasm_filter_raw("cf_headers", config)]);
-        let error = match Envoy::try_start(&bootstrap) {
-            Ok(_) => panic!("Envoy accepted {config}"),
-            Err(e) => e,
-        };
-        assert!(
-            error.log.contains(message),
-            "{config}: wanted {message:?} in:\n{}",
-            error.log
-        );
-        assert!(
-            error
-                .log
-                .contains("Unable to create Wasm plugin cf_headers"),
-            "{}",
-            error.log
+        Envoy::refuses(
+            &bootstrap,
+            &[message, "Unable to create Wasm plugin cf_headers"],
         );
     }
 }

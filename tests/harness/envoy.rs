@@ -46,6 +46,19 @@ impl Envoy {
         Envoy::try_start(bootstrap).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Expects Envoy to refuse `bootstrap`; returns its log, which must contain
+    /// every one of `messages`.
+    pub fn refuses(bootstrap: &Bootstrap, messages: &[&str]) -> String {
+        let log = match Envoy::try_start(bootstrap) {
+            Ok(_) => panic!("Envoy accepted {}", bootstrap.json()),
+            Err(e) => e.log,
+        };
+        for message in messages {
+            assert!(log.contains(message), "wanted {message:?} in:\n{log}");
+        }
+        log
+    }
+
     /// Starts Envoy; `@SCRATCH@` anywhere in the configuration becomes this
     /// run's scratch directory (for access logs and tap files), see [`Envoy::scratch`].
     pub fn try_start(bootstrap: &Bootstrap) -> Result<Envoy, StartError> {
