@@ -743,3 +743,19 @@ fn hostile_headers_are_recorded_faithfully() {
     assert_eq!(get("x-quote")["value"], "\"\\ \tx");
     assert!(get(":path").get("raw_value").is_none());
 }
+
+#[test]
+fn two_taps_on_one_key_never_break_the_vm() {
+    // Two tap filters in one chain write the same filter-state key: Envoy may
+    // refuse the second write. That must cost a counted record, not the VM.
+    let up = Upstream::start();
+    let envoy = start(&up, vec![tap(json!({})), tap(json!({}))]);
+    for i in 0..3 {
+        let response = Request::get(&format!("/twice/{i}")).send(envoy.addr("main"), Proto::H1);
+        assert_eq!(response.status, 200);
+    }
+    assert_eq!(records(&envoy, 3).len(), 3);
+    assert_eq!(stat(&envoy, "tapped") + stat(&envoy, "sink_errors"), 6);
+    let log = envoy.log();
+    assert!(!log.contains("panicked") && !log.contains("unexpected status"), "{log}");
+}

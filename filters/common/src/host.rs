@@ -8,9 +8,9 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType};
 use std::ptr::null_mut;
 
-/// The two host calls whose SDK wrappers panic on statuses Envoy really
-/// returns (a header map that does not exist in the access-log phase) or on
-/// input they do not expect. Declared with plain integers so that no status
+/// Host calls whose SDK wrappers panic on statuses Envoy really returns (a
+/// header map that does not exist in the access-log phase, filter state that
+/// another filter already set read-only) or on input they do not expect. Declared with plain integers so that no status
 /// value Envoy sends can be an invalid Rust enum.
 #[allow(clashing_extern_declarations)]
 mod abi {
@@ -28,6 +28,25 @@ mod abi {
             data: *mut *mut u8,
             size: *mut usize,
         ) -> u32;
+        pub fn proxy_set_property(
+            path: *const u8,
+            path_size: usize,
+            value: *const u8,
+            value_size: usize,
+        ) -> u32;
+    }
+}
+
+/// Sets a property (a single-segment path: filter state `wasm.<key>`);
+/// `Err(status)` when Envoy refuses it.
+pub fn set_property(key: &str, value: &[u8]) -> Result<(), u32> {
+    // SAFETY: plain host call reading two live slices.
+    let status =
+        unsafe { abi::proxy_set_property(key.as_ptr(), key.len(), value.as_ptr(), value.len()) };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(status)
     }
 }
 

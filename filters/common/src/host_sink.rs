@@ -29,16 +29,16 @@ impl Sink {
     /// Hands one record over; `false` (and a counted error or drop) when it is lost.
     pub fn emit(&self, record: String, stats: SinkStats) -> bool {
         match self {
-            Sink::FilterState(key) => {
-                match hostcalls::set_property(vec![key], Some(record.as_bytes())) {
-                    Ok(()) => true,
-                    Err(status) => {
-                        log::warn!("cannot store the record in filter state {key}: {status:?}");
-                        stats.errors.inc();
-                        false
-                    }
+            Sink::FilterState(key) => match crate::host::set_property(key, record.as_bytes()) {
+                Ok(()) => true,
+                Err(status) => {
+                    log::warn!(
+                        "cannot store the record in filter state wasm.{key} (status {status})"
+                    );
+                    stats.errors.inc();
+                    false
                 }
-            }
+            },
             Sink::Log(level) => {
                 log::log!(*level, "{record}");
                 true
