@@ -757,5 +757,8 @@ fn two_taps_on_one_key_never_break_the_vm() {
     assert_eq!(records(&envoy, 3).len(), 3);
     assert_eq!(stat(&envoy, "tapped") + stat(&envoy, "sink_errors"), 6);
     let log = envoy.log();
-    assert!(!log.contains("panicked") && !log.contains("unexpected status"), "{log}");
+    assert!(
+        !log.contains("panicked") && !log.contains("unexpected status"),
+        "{log}"
+    );
 }
