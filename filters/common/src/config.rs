@@ -132,21 +132,30 @@ fn wrong_type(path: &str, want: &str, value: &Value) -> ConfigError {
     )
 }
 
+fn unknown_field(parent: &str, key: &str, takes: String) -> ConfigError {
+    ConfigError::new(
+        join(parent, key),
+        format!("unknown field (this object takes{takes})"),
+        "remove it or correct its spelling; see the filter's README",
+    )
+}
+
 impl<'a> Field<'_, 'a> {
+    fn map(self) -> Result<&'a Map<String, Value>> {
+        self.value
+            .as_object()
+            .ok_or_else(|| wrong_type(self.path, "an object", self.value))
+    }
+
     /// This value as an object with only `allowed` keys.
     pub fn object(self, allowed: &[&str]) -> Result<Object<'a>> {
-        let map = self
-            .value
-            .as_object()
-            .ok_or_else(|| wrong_type(self.path, "an object", self.value))?;
-        for key in map.keys() {
-            if !allowed.contains(&key.as_str()) {
-                return Err(ConfigError::new(
-                    join(self.path, key),
-                    format!("unknown field (this object takes: {})", allowed.join(", ")),
-                    "remove it or correct its spelling; see the filter's README",
-                ));
-            }
+        let map = self.map()?;
+        if let Some(key) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(unknown_field(
+                self.path,
+                key,
+                format!(": {}", allowed.join(", ")),
+            ));
         }
         Ok(Object {
             path: self.path.to_string(),
@@ -156,11 +165,7 @@ impl<'a> Field<'_, 'a> {
 
     /// This value as an object with arbitrary keys (a table such as `hosts`).
     pub fn entries(self) -> Result<Vec<(&'a str, &'a Value)>> {
-        let map = self
-            .value
-            .as_object()
-            .ok_or_else(|| wrong_type(self.path, "an object", self.value))?;
-        Ok(map.iter().map(|(k, v)| (k.as_str(), v)).collect())
+        Ok(self.map()?.iter().map(|(k, v)| (k.as_str(), v)).collect())
     }
 
     pub fn str(self) -> Result<&'a str> {
@@ -208,22 +213,15 @@ impl<'a> Field<'_, 'a> {
 
     /// An object with exactly one key from `variants`: `{"prefix": "/api"}`.
     pub fn one_of(self, variants: &[&str]) -> Result<(&'a str, &'a Value)> {
-        let map = self
-            .value
-            .as_object()
-            .ok_or_else(|| wrong_type(self.path, "an object", self.value))?;
-        let mut iter = map.iter();
+        let mut iter = self.map()?.iter();
         match (iter.next(), iter.next()) {
             (Some((key, value)), None) if variants.contains(&key.as_str()) => {
                 Ok((key.as_str(), value))
             }
-            (Some((key, _)), None) => Err(ConfigError::new(
-                join(self.path, key),
-                format!(
-                    "unknown field (this object takes one of: {})",
-                    variants.join(", ")
-                ),
-                "remove it or correct its spelling; see the filter's README",
+            (Some((key, _)), None) => Err(unknown_field(
+                self.path,
+                key,
+                format!(" one of: {}", variants.join(", ")),
             )),
             _ => Err(ConfigError::new(
                 self.path,

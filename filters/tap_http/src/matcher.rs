@@ -85,34 +85,28 @@ impl HeaderMatch {
     }
 }
 
+/// Three-valued and/or: `deciding` (false for and, true for or) from any one
+/// predicate decides the whole; otherwise an unknown keeps it unknown.
+fn decide(predicates: &[Predicate], view: &View, deciding: bool) -> Option<bool> {
+    let mut unknown = false;
+    for p in predicates {
+        match p.eval(view) {
+            Some(b) if b == deciding => return Some(deciding),
+            None => unknown = true,
+            Some(_) => {}
+        }
+    }
+    (!unknown).then_some(!deciding)
+}
+
 impl Predicate {
     /// `Some(result)` once it is decided, `None` while it depends on a
     /// response that has not arrived.
     pub fn eval(&self, view: &View) -> Option<bool> {
         match self {
             Predicate::Any => Some(true),
-            Predicate::And(all) => {
-                let mut unknown = false;
-                for p in all {
-                    match p.eval(view) {
-                        Some(false) => return Some(false),
-                        None => unknown = true,
-                        Some(true) => {}
-                    }
-                }
-                (!unknown).then_some(true)
-            }
-            Predicate::Or(any) => {
-                let mut unknown = false;
-                for p in any {
-                    match p.eval(view) {
-                        Some(true) => return Some(true),
-                        None => unknown = true,
-                        Some(false) => {}
-                    }
-                }
-                (!unknown).then_some(false)
-            }
+            Predicate::And(all) => decide(all, view, false),
+            Predicate::Or(any) => decide(any, view, true),
             Predicate::Not(p) => p.eval(view).map(|b| !b),
             Predicate::Method(m) => Some(
                 view.request_value(":method")
