@@ -7,6 +7,7 @@ use crate::pairs::decode_pairs;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType};
 use std::ptr::null_mut;
+use std::time::UNIX_EPOCH;
 
 /// Host calls whose SDK wrappers panic on statuses Envoy really returns (a
 /// header map that does not exist in the access-log phase, filter state that
@@ -138,4 +139,25 @@ pub fn first_property(paths: &[&[&str]]) -> Option<Vec<u8>> {
     paths
         .iter()
         .find_map(|path| hostcalls::get_property(path.to_vec()).ok().flatten())
+}
+
+/// A property as UTF-8 text (`source.address`, `request.id`).
+pub fn property_string(path: &[&str]) -> Option<String> {
+    first_property(&[path]).and_then(|v| String::from_utf8(v).ok())
+}
+
+/// A property Envoy encodes as a little-endian 64-bit integer (`connection.id`,
+/// `destination.port`, `request.time`).
+pub fn property_u64(path: &[&str]) -> Option<u64> {
+    first_property(&[path])
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map(u64::from_le_bytes)
+}
+
+/// Host time in nanoseconds since the epoch (0 if the host will not say).
+pub fn now_nanos() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64)
 }

@@ -3,6 +3,7 @@
 use crate::host::Counter;
 use crate::sink::{RecordQueue, SinkConfig};
 use proxy_wasm::hostcalls;
+use proxy_wasm::types::MapType;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -64,6 +65,8 @@ pub struct Collector {
     timeout: Duration,
     in_flight: Vec<(u32, usize)>,
     stats: SinkStats,
+    period_nanos: u64,
+    next_flush_nanos: u64,
 }
 
 /// Builds the stream-side sink and, for the HTTP sink, the root-side collector
@@ -91,6 +94,8 @@ pub fn build(config: &SinkConfig, stats: SinkStats) -> (Sink, Option<(Collector,
                 timeout: Duration::from_millis(*timeout_ms),
                 in_flight: Vec::new(),
                 stats,
+                period_nanos: flush_interval_ms.saturating_mul(1_000_000),
+                next_flush_nanos: 0,
             };
             (
                 Sink::Http(queue),
@@ -133,8 +138,26 @@ impl Collector {
         }
     }
 
-    /// Accounts for the collector's answer to batch `token`.
-    pub fn on_response(&mut self, token: u32, status: Option<u16>) {
+    /// Flushes when `flush_interval_ms` has passed since the last flush, for
+    /// roots that tick faster than the collector needs.
+    pub fn on_tick(&mut self, now_nanos: u64) {
+        if now_nanos >= self.next_flush_nanos {
+            self.next_flush_nanos = now_nanos.saturating_add(self.period_nanos);
+            self.flush();
+        }
+    }
+
+    /// Accounts for the collector's answer to batch `token` (from the root
+    /// context's `on_http_call_response`).
+    pub fn on_http_call_response(&mut self, token: u32) {
+        let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok());
+        self.on_response(token, status);
+    }
+
+    fn on_response(&mut self, token: u32, status: Option<u16>) {
         let Some(pos) = self.in_flight.iter().position(|(t, _)| *t == token) else {
             return;
         };

@@ -9,10 +9,14 @@ pub mod config;
 pub mod header;
 pub mod json;
 pub mod pairs;
+pub mod predicate;
 pub mod ratelimit;
 pub mod sink;
+pub mod tap;
 
 #[cfg(target_arch = "wasm32")]
 pub mod host;
 #[cfg(target_arch = "wasm32")]
 pub mod host_sink;
+#[cfg(target_arch = "wasm32")]
+pub mod host_tap;

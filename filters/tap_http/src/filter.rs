@@ -9,15 +9,15 @@ use crate::config::Config;
 use crate::matcher::View;
 use crate::record::{Extras, Format, Message, StreamInfo};
 use filter_common::capture::Capture;
-use filter_common::host::{buffer, first_property, header_map, init_logging, load_config, Counter};
+use filter_common::host::{
+    buffer, header_map, init_logging, load_config, property_string, property_u64, Counter,
+};
 use filter_common::host_sink::{self, Collector, Sink, SinkStats};
-use filter_common::ratelimit::{Sampler, TokenBucket};
+use filter_common::host_tap::RecordBudget;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, MapType, Status};
-use std::cell::RefCell;
+use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
 
 const FILTER: &str = "tap_http";
 
@@ -59,10 +59,7 @@ struct Shared {
     config: Config,
     stats: Stats,
     sink: Sink,
-    bucket: Option<RefCell<TokenBucket>>,
-    sampler: RefCell<Sampler>,
-    /// Shared-data key counting records across workers, for `max_records`.
-    count_key: String,
+    budget: RecordBudget,
 }
 
 #[derive(Default)]
@@ -72,28 +69,11 @@ struct Root {
 }
 
 impl Context for Root {
-    fn on_http_call_response(
-        &mut self,
-        token: u32,
-        _headers: usize,
-        _body: usize,
-        _trailers: usize,
-    ) {
-        let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten()
-            .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok());
+    fn on_http_call_response(&mut self, token: u32, _: usize, _: usize, _: usize) {
         if let Some(collector) = &mut self.collector {
-            collector.on_response(token, status);
+            collector.on_http_call_response(token);
         }
     }
-}
-
-fn now_nanos() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 impl RootContext for Root {
@@ -112,18 +92,12 @@ impl RootContext for Root {
             }
             self.collector = Some(collector);
         }
-        let plugin = first_property(&[&["plugin_name"]]).unwrap_or_default();
-        let count_key = format!("{FILTER}/{}/records", String::from_utf8_lossy(&plugin));
-        let bucket = config
-            .rate_limit
-            .map(|r| RefCell::new(TokenBucket::new(r.records_per_second, r.burst)));
+        let budget = RecordBudget::new(FILTER, &config.budget);
         self.shared = Some(Rc::new(Shared {
             config,
             stats,
             sink,
-            bucket,
-            sampler: RefCell::new(Sampler::new(now_nanos())),
-            count_key,
+            budget,
         }));
         true
     }
@@ -204,7 +178,7 @@ impl Stream {
             stats.not_matched.inc();
             return;
         }
-        if !self.take_budget(&shared) {
+        if !shared.budget.take() {
             stats.rate_limited.inc();
             return;
         }
@@ -242,49 +216,6 @@ impl Stream {
             }
         }
     }
-
-    /// The per-worker rate and the plugin-wide record count both allow one more.
-    fn take_budget(&self, shared: &Shared) -> bool {
-        if let Some(bucket) = &shared.bucket {
-            if !bucket.borrow_mut().try_take(now_nanos()) {
-                return false;
-            }
-        }
-        match shared.config.max_records {
-            Some(max) => take_record_slot(&shared.count_key, max),
-            None => true,
-        }
-    }
-}
-
-/// Counts one record in shared data (all workers' VMs see it), unless `max`
-/// were already written. Compare-and-swap, retried a few times under contention.
-fn take_record_slot(key: &str, max: u64) -> bool {
-    for _ in 0..8 {
-        let (value, cas) = hostcalls::get_shared_data(key).unwrap_or((None, None));
-        let count = value
-            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-            .map_or(0, u64::from_le_bytes);
-        if count >= max {
-            return false;
-        }
-        match hostcalls::set_shared_data(key, Some(&(count + 1).to_le_bytes()), cas) {
-            Ok(()) => return true,
-            Err(Status::CasMismatch) => continue,
-            Err(_) => return false,
-        }
-    }
-    false
-}
-
-fn property_string(path: &[&str]) -> Option<String> {
-    first_property(&[path]).and_then(|v| String::from_utf8(v).ok())
-}
-
-fn property_u64(path: &[&str]) -> Option<u64> {
-    first_property(&[path])
-        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-        .map(u64::from_le_bytes)
 }
 
 fn downstream_addresses() -> (String, String) {
@@ -311,16 +242,12 @@ impl HttpContext for Stream {
         let Some(shared) = self.shared.clone() else {
             return Action::Continue;
         };
-        if !shared
-            .sampler
-            .borrow_mut()
-            .sample(shared.config.sample_percent)
-        {
+        if !shared.budget.sample() {
             shared.stats.sampled_out.inc();
             self.recording = false;
             return Action::Continue;
         }
-        if shared.config.matcher.needs_request_headers() {
+        if !shared.config.matcher.is_any() {
             let headers = header_map(MapType::HttpRequestHeaders).unwrap_or_default();
             let view = View {
                 request: &headers,

@@ -2,30 +2,21 @@
 //! response is unknown until the response exists, so a stream that can no
 //! longer match stops being recorded as early as possible.
 
+use filter_common::predicate::{Condition, StringMatch};
 use regex_lite::Regex;
 
 /// A request or response header list: lowercase names, raw value bytes.
 pub type Headers = [(String, Vec<u8>)];
 
+pub type Predicate = filter_common::predicate::Predicate<Test>;
+
 #[derive(Debug)]
-pub enum Predicate {
-    Any,
-    And(Vec<Predicate>),
-    Or(Vec<Predicate>),
-    Not(Box<Predicate>),
+pub enum Test {
     Method(String),
     Path(StringMatch),
     RequestHeader(HeaderMatch),
     ResponseHeader(HeaderMatch),
     Status { min: u16, max: u16 },
-}
-
-#[derive(Debug)]
-pub enum StringMatch {
-    Exact(String),
-    Prefix(String),
-    /// Matches the whole value, like Envoy's `safe_regex`.
-    Regex(Regex),
 }
 
 #[derive(Debug)]
@@ -58,16 +49,6 @@ impl View<'_> {
     }
 }
 
-impl StringMatch {
-    pub fn matches(&self, value: &str) -> bool {
-        match self {
-            StringMatch::Exact(s) => value == s,
-            StringMatch::Prefix(s) => value.starts_with(s.as_str()),
-            StringMatch::Regex(r) => r.is_match(value),
-        }
-    }
-}
-
 impl HeaderMatch {
     /// Repeated headers: the test passes if any one value passes.
     fn matches(&self, headers: &Headers) -> bool {
@@ -85,34 +66,17 @@ impl HeaderMatch {
     }
 }
 
-/// Three-valued and/or: `deciding` (false for and, true for or) from any one
-/// predicate decides the whole; otherwise an unknown keeps it unknown.
-fn decide(predicates: &[Predicate], view: &View, deciding: bool) -> Option<bool> {
-    let mut unknown = false;
-    for p in predicates {
-        match p.eval(view) {
-            Some(b) if b == deciding => return Some(deciding),
-            None => unknown = true,
-            Some(_) => {}
-        }
-    }
-    (!unknown).then_some(!deciding)
-}
+impl Condition for Test {
+    type View<'a> = View<'a>;
 
-impl Predicate {
-    /// `Some(result)` once it is decided, `None` while it depends on a
-    /// response that has not arrived.
-    pub fn eval(&self, view: &View) -> Option<bool> {
+    /// Response conditions are unknown while there is no response.
+    fn eval(&self, view: &View) -> Option<bool> {
         match self {
-            Predicate::Any => Some(true),
-            Predicate::And(all) => decide(all, view, false),
-            Predicate::Or(any) => decide(any, view, true),
-            Predicate::Not(p) => p.eval(view).map(|b| !b),
-            Predicate::Method(m) => Some(
+            Test::Method(m) => Some(
                 view.request_value(":method")
                     .is_some_and(|v| v == m.as_bytes()),
             ),
-            Predicate::Path(m) => {
+            Test::Path(m) => {
                 let path = view.request_value(":path").unwrap_or_default();
                 let end = path
                     .iter()
@@ -120,19 +84,14 @@ impl Predicate {
                     .unwrap_or(path.len());
                 Some(std::str::from_utf8(&path[..end]).is_ok_and(|p| m.matches(p)))
             }
-            Predicate::RequestHeader(h) => Some(h.matches(view.request)),
-            Predicate::ResponseHeader(h) => view.response.map(|r| h.matches(r)),
-            Predicate::Status { min, max } => view.response.map(|r| {
+            Test::RequestHeader(h) => Some(h.matches(view.request)),
+            Test::ResponseHeader(h) => view.response.map(|r| h.matches(r)),
+            Test::Status { min, max } => view.response.map(|r| {
                 r.iter()
                     .find(|(n, _)| n == ":status")
                     .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok())
                     .is_some_and(|s| (*min..=*max).contains(&s))
             }),
         }
-    }
-
-    /// Whether the predicate can be decided from the request alone.
-    pub fn needs_request_headers(&self) -> bool {
-        !matches!(self, Predicate::Any)
     }
 }

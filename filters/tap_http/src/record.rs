@@ -4,7 +4,8 @@
 use crate::config::BodyFormat;
 use crate::matcher::Headers;
 use filter_common::capture::Capture;
-use filter_common::json::{push_base64, push_key, push_lossy, push_str};
+pub use filter_common::json::rfc3339;
+use filter_common::json::{push_address, push_base64, push_data, push_key, push_lossy, push_str};
 
 pub const REDACTED: &str = "[redacted]";
 
@@ -84,25 +85,12 @@ impl Format<'_> {
         if message.body.seen() > 0 {
             out.push(',');
             push_key(out, "body");
-            out.push('{');
-            match self.body {
-                BodyFormat::AsBytes => {
-                    push_key(out, "as_bytes");
-                    push_base64(out, message.body.data());
-                }
-                BodyFormat::AsString => {
-                    push_key(out, "as_string");
-                    push_lossy(out, message.body.data());
-                }
-            }
-            out.push(',');
-            push_key(out, "truncated");
-            out.push_str(if message.body.truncated() {
-                "true"
-            } else {
-                "false"
-            });
-            out.push('}');
+            push_data(
+                out,
+                self.body,
+                message.body.data(),
+                message.body.truncated(),
+            );
         }
         out.push(',');
         push_key(out, "trailers");
@@ -140,25 +128,6 @@ impl Format<'_> {
         }
         out.push(']');
     }
-}
-
-/// `ip:port` (or `[v6]:port`) as Envoy's JSON `Address`.
-fn push_address(out: &mut String, address: &str) {
-    let (ip, port) = match address.rsplit_once(':') {
-        Some((ip, port))
-            if port.parse::<u32>().is_ok() && (!ip.contains(':') || ip.starts_with('[')) =>
-        {
-            (ip.trim_start_matches('[').trim_end_matches(']'), port)
-        }
-        _ => (address, "0"),
-    };
-    out.push_str("{\"socket_address\":{");
-    push_key(out, "address");
-    push_str(out, ip);
-    out.push(',');
-    push_key(out, "port_value");
-    out.push_str(port);
-    out.push_str("}}");
 }
 
 fn push_stream_info(out: &mut String, info: &StreamInfo) {
@@ -203,27 +172,4 @@ fn push_stream_info(out: &mut String, info: &StreamInfo) {
         out.push_str(value);
     }
     out.push('}');
-}
-
-/// UTC time as `2026-01-02T03:04:05.123456789Z`.
-pub fn rfc3339(nanos: u64) -> String {
-    let secs = nanos / 1_000_000_000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Days to civil date (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        nanos % 1_000_000_000
-    )
 }

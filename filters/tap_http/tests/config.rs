@@ -26,8 +26,8 @@ fn defaults_match_envoy_and_the_issue() {
             key: "tap_trace".into()
         }
     );
-    assert_eq!(c.sample_percent, 100.0);
-    assert!(c.rate_limit.is_none() && c.max_records.is_none());
+    assert_eq!(c.budget.sample_percent, 100.0);
+    assert!(c.budget.rate_limit.is_none() && c.budget.max_records.is_none());
     assert!(!c.record_downstream_connection && !c.record_stream_info);
 }
 
@@ -45,7 +45,7 @@ fn everything_set() {
     .unwrap();
     assert_eq!((c.max_request_bytes, c.max_response_bytes), (1024, 0));
     assert_eq!(c.redact_headers, ["x-secret"]);
-    assert_eq!(c.rate_limit.unwrap().burst, 5.0);
+    assert_eq!(c.budget.rate_limit.unwrap().burst, 5.0);
     assert!(matches!(
         c.sink,
         SinkConfig::Http {

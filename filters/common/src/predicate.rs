@@ -1,0 +1,189 @@
+//! Match predicates shared by the tap filters: `any`, `and`, `or`, `not` over
+//! filter-specific conditions, in three-valued logic. A condition may be
+//! unknown (`None`) until the data it looks at exists (an HTTP response, for
+//! example), so a stream that can no longer match is dropped as early as possible.
+
+use crate::config::{join, ConfigError, Field, Result};
+use regex_lite::Regex;
+
+/// Longest regular expression accepted, to bound compile time and memory.
+const MAX_REGEX_LEN: usize = 1024;
+const MAX_DEPTH: usize = 16;
+
+/// A condition a filter evaluates against its `View` of a stream or connection.
+pub trait Condition {
+    type View<'a>;
+    /// `Some(result)` once decided, `None` while it depends on data not yet seen.
+    fn eval(&self, view: &Self::View<'_>) -> Option<bool>;
+}
+
+#[derive(Debug)]
+pub enum Predicate<C> {
+    Any,
+    And(Vec<Predicate<C>>),
+    Or(Vec<Predicate<C>>),
+    Not(Box<Predicate<C>>),
+    Is(C),
+}
+
+impl<C: Condition> Predicate<C> {
+    pub fn eval(&self, view: &C::View<'_>) -> Option<bool> {
+        match self {
+            Predicate::Any => Some(true),
+            Predicate::And(all) => decide(all, view, false),
+            Predicate::Or(any) => decide(any, view, true),
+            Predicate::Not(p) => p.eval(view).map(|b| !b),
+            Predicate::Is(c) => c.eval(view),
+        }
+    }
+
+    /// Whether evaluating needs any data at all (`any` does not).
+    pub fn is_any(&self) -> bool {
+        matches!(self, Predicate::Any)
+    }
+}
+
+/// Three-valued and/or: `deciding` (false for and, true for or) from any one
+/// predicate decides the whole; otherwise an unknown keeps it unknown.
+fn decide<C: Condition>(
+    predicates: &[Predicate<C>],
+    view: &C::View<'_>,
+    deciding: bool,
+) -> Option<bool> {
+    let mut unknown = false;
+    for p in predicates {
+        match p.eval(view) {
+            Some(b) if b == deciding => return Some(deciding),
+            None => unknown = true,
+            Some(_) => {}
+        }
+    }
+    (!unknown).then_some(!deciding)
+}
+
+/// Compiles `{"and": [...]}`, `{"or": [...]}`, `{"not": {...}}`, `{"any": true}`
+/// and, through `condition`, each of the filter's `conditions` (keys such as
+/// `"method"`), with every error naming the field path.
+pub fn compile<C>(
+    field: Field,
+    conditions: &[&str],
+    condition: &dyn Fn(&str, Field) -> Result<C>,
+) -> Result<Predicate<C>> {
+    compile_at(field, conditions, condition, 0)
+}
+
+fn compile_at<C>(
+    field: Field,
+    conditions: &[&str],
+    condition: &dyn Fn(&str, Field) -> Result<C>,
+    depth: usize,
+) -> Result<Predicate<C>> {
+    if depth > MAX_DEPTH {
+        return Err(ConfigError::new(
+            field.path,
+            "predicates nest too deep",
+            "nest at most 16 levels",
+        ));
+    }
+    let mut kinds = vec!["any", "and", "or", "not"];
+    kinds.extend_from_slice(conditions);
+    let (kind, value) = field.one_of(&kinds)?;
+    let path = join(field.path, kind);
+    let inner = Field { path: &path, value };
+    let list = || -> Result<Vec<Predicate<C>>> {
+        let items = inner.list()?;
+        if items.is_empty() {
+            return Err(ConfigError::new(
+                path.as_str(),
+                "is an empty list",
+                "give at least one predicate",
+            ));
+        }
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, value)| {
+                let path = format!("{path}[{i}]");
+                compile_at(
+                    Field { path: &path, value },
+                    conditions,
+                    condition,
+                    depth + 1,
+                )
+            })
+            .collect()
+    };
+    Ok(match kind {
+        "any" => {
+            if !inner.bool()? {
+                return Err(ConfigError::new(
+                    path,
+                    "false would never match",
+                    "use {\"any\": true}, or {\"not\": {\"any\": true}} to tap nothing",
+                ));
+            }
+            Predicate::Any
+        }
+        "and" => Predicate::And(list()?),
+        "or" => Predicate::Or(list()?),
+        "not" => Predicate::Not(Box::new(compile_at(
+            inner,
+            conditions,
+            condition,
+            depth + 1,
+        )?)),
+        _ => Predicate::Is(condition(kind, inner)?),
+    })
+}
+
+/// A regular expression that must match the whole value, like Envoy's `safe_regex`.
+pub fn anchored_regex(path: &str, pattern: &str) -> Result<Regex> {
+    if pattern.len() > MAX_REGEX_LEN {
+        return Err(ConfigError::new(
+            path,
+            "regex is too long",
+            "keep it under 1024 characters",
+        ));
+    }
+    Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+        ConfigError::new(
+            path,
+            format!("invalid regex {pattern:?}: {e}"),
+            "fix the regular expression (it must match the whole value)",
+        )
+    })
+}
+
+/// A string test: `{"exact": ..}`, `{"prefix": ..}`, `{"suffix": ..}` or `{"regex": ..}`.
+#[derive(Debug)]
+pub enum StringMatch {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+    /// Matches the whole value, like Envoy's `safe_regex`.
+    Regex(Regex),
+}
+
+impl StringMatch {
+    /// Reads a string test offering the `allowed` kinds.
+    pub fn read(field: Field, allowed: &[&str]) -> Result<StringMatch> {
+        let (how, value) = field.one_of(allowed)?;
+        let path = join(field.path, how);
+        let text = Field { path: &path, value }.str()?;
+        Ok(match how {
+            "exact" => StringMatch::Exact(text.to_string()),
+            "prefix" => StringMatch::Prefix(text.to_string()),
+            "suffix" => StringMatch::Suffix(text.to_string()),
+            _ => StringMatch::Regex(anchored_regex(&path, text)?),
+        })
+    }
+
+    pub fn matches(&self, value: &str) -> bool {
+        match self {
+            StringMatch::Exact(s) => value == s,
+            StringMatch::Prefix(s) => value.starts_with(s.as_str()),
+            StringMatch::Suffix(s) => value.ends_with(s.as_str()),
+            StringMatch::Regex(r) => r.is_match(value),
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Configuration both tap filters read the same way: how much to keep, how
+//! data is written, and how many records to allow (sampling, rate, total).
+
+use crate::config::{join, ConfigError, Object, Result};
+
+pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024;
+pub const DEFAULT_HARD_LIMIT: u64 = 1024 * 1024;
+/// The most a configuration may raise `max_bytes_hard_limit` to: two of these
+/// per stream, base64-encoded, must still fit in memory and in one log line.
+pub const ABSOLUTE_HARD_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// Top-level fields [`Budget::read`] and [`Limits::read`] take.
+pub const TAP_FIELDS: [&str; 5] = [
+    "sample_percent",
+    "rate_limit",
+    "max_records",
+    "max_bytes_hard_limit",
+    "sink",
+];
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum DataFormat {
+    /// Base64 in `as_bytes`, like Envoy's `JSON_BODY_AS_BYTES`.
+    #[default]
+    AsBytes,
+    /// UTF-8 text in `as_string`, like `JSON_BODY_AS_STRING`.
+    AsString,
+}
+
+impl DataFormat {
+    /// Reads `as_bytes` / `as_string` from field `key` (default `as_bytes`).
+    pub fn read(top: &Object, key: &str) -> Result<DataFormat> {
+        Ok(
+            match top.get(key, |f| f.choice(&["as_bytes", "as_string"]))? {
+                Some("as_string") => DataFormat::AsString,
+                _ => DataFormat::AsBytes,
+            },
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub records_per_second: f64,
+    pub burst: f64,
+}
+
+/// How many records a tap may write: a sampled share of what matches, at most
+/// `rate_limit` a second per worker, at most `max_records` in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budget {
+    pub sample_percent: f64,
+    pub rate_limit: Option<RateLimit>,
+    pub max_records: Option<u64>,
+}
+
+impl Budget {
+    pub fn read(top: &Object) -> Result<Budget> {
+        let sample_percent = top.get("sample_percent", |f| f.f64())?.unwrap_or(100.0);
+        if !(0.0..=100.0).contains(&sample_percent) {
+            return Err(ConfigError::new(
+                "sample_percent",
+                "is not a percentage",
+                "use a number from 0 to 100",
+            ));
+        }
+        let rate_limit = top.get("rate_limit", |f| {
+            let o = f.object(&["records_per_second", "burst"])?;
+            let rate = o.need("records_per_second", |f| f.f64())?;
+            if !(rate > 0.0 && rate.is_finite()) {
+                return Err(ConfigError::new(
+                    join(o.path(), "records_per_second"),
+                    "is not a positive rate",
+                    "use records per second above 0, or remove rate_limit",
+                ));
+            }
+            let burst = o.get("burst", |f| f.f64())?.unwrap_or(rate.max(1.0));
+            if !(burst >= 1.0 && burst.is_finite()) {
+                return Err(ConfigError::new(
+                    join(o.path(), "burst"),
+                    "is below 1",
+                    "allow a burst of at least one record",
+                ));
+            }
+            Ok(RateLimit {
+                records_per_second: rate,
+                burst,
+            })
+        })?;
+        Ok(Budget {
+            sample_percent,
+            rate_limit,
+            max_records: top.get("max_records", |f| f.u64())?,
+        })
+    }
+}
+
+/// Per-direction byte limits under one `max_bytes_hard_limit`.
+pub struct Limits {
+    hard_limit: u64,
+}
+
+impl Limits {
+    pub fn read(top: &Object) -> Result<Limits> {
+        let hard_limit = top
+            .get("max_bytes_hard_limit", |f| f.u64())?
+            .unwrap_or(DEFAULT_HARD_LIMIT);
+        if hard_limit > ABSOLUTE_HARD_LIMIT {
+            return Err(ConfigError::new(
+                "max_bytes_hard_limit",
+                format!("{hard_limit} is above {ABSOLUTE_HARD_LIMIT}"),
+                "tap at most 16 MiB per direction",
+            ));
+        }
+        Ok(Limits { hard_limit })
+    }
+
+    /// Field `field` as a byte limit (default 64 KiB, or the hard limit if lower).
+    pub fn bytes(&self, top: &Object, field: &str) -> Result<usize> {
+        let value = top
+            .get(field, |f| f.u64())?
+            .unwrap_or(DEFAULT_MAX_BYTES.min(self.hard_limit));
+        if value > self.hard_limit {
+            return Err(ConfigError::new(
+                field,
+                format!(
+                    "{value} is above max_bytes_hard_limit ({})",
+                    self.hard_limit
+                ),
+                "lower it, or raise max_bytes_hard_limit deliberately",
+            ));
+        }
+        Ok(value as usize)
+    }
+}
