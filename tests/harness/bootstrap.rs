@@ -107,6 +107,33 @@ impl Bootstrap {
         self
     }
 
+    /// Adds a TCP listener: `filters` (network filters) run before a
+    /// `tcp_proxy` to `cluster`; `chain_extra` joins the filter chain (a
+    /// `transport_socket`), `proxy_extra` the `tcp_proxy` (an `access_log`).
+    pub fn tcp_listener(
+        mut self,
+        name: &str,
+        filters: Vec<Value>,
+        cluster: &str,
+        chain_extra: Value,
+        proxy_extra: Value,
+    ) -> Bootstrap {
+        let mut proxy = json!({
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+            "stat_prefix": name,
+            "cluster": cluster
+        });
+        merge(&mut proxy, &proxy_extra);
+        let mut network_filters = filters;
+        network_filters
+            .push(json!({"name": "envoy.filters.network.tcp_proxy", "typed_config": proxy}));
+        let mut chain = json!({"filters": network_filters});
+        merge(&mut chain, &chain_extra);
+        let listener = json!({"name": name, "address": socket(0), "filter_chains": [chain]});
+        self.listeners().push(listener);
+        self
+    }
+
     /// Sets the node's metadata, as Istio does (pod labels under `LABELS`).
     pub fn node_metadata(mut self, metadata: Value) -> Bootstrap {
         self.value["node"] = json!({"id": "test-node", "cluster": "test", "metadata": metadata});
@@ -133,6 +160,15 @@ fn merge(into: &mut Value, extra: &Value) {
 
 fn socket(port: u16) -> Value {
     json!({"socket_address": {"address": "127.0.0.1", "port_value": port}})
+}
+
+/// `envoy.filters.network.wasm` loading `dist/<filter>.wasm` with `config`.
+pub fn wasm_network_filter(filter: &str, config: &Value) -> Value {
+    let mut value = wasm_filter(filter, config);
+    value["name"] = json!("envoy.filters.network.wasm");
+    value["typed_config"]["@type"] =
+        json!("type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm");
+    value
 }
 
 /// `envoy.filters.http.wasm` loading `dist/<filter>.wasm` with `config` as its

@@ -7,18 +7,21 @@
 //! - [`Upstream`]: an HTTP/1.1 server that records every request exactly as
 //!   it arrived (header order, repeats, raw bytes) and echoes it back.
 //! - [`Request`]: HTTP/1.1 (raw bytes on the wire) and HTTP/2 (h2c) clients.
+//! - [`TcpEcho`]: a TCP echo server for network filters.
 
 pub mod bootstrap;
 pub mod client;
 pub mod envoy;
 pub mod paths;
 pub mod tap;
+pub mod tcp;
 pub mod upstream;
 mod wire;
 
-pub use bootstrap::{wasm_filter, Bootstrap};
+pub use bootstrap::{wasm_filter, wasm_network_filter, Bootstrap};
 pub use client::{Request, Response};
 pub use envoy::{Envoy, StartError};
+pub use tcp::TcpEcho;
 pub use upstream::{pattern, Received, Upstream};
 
 /// A small deterministic generator for test corpora: the same on every run.

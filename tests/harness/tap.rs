@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Connection-manager fields that add the file access log writing tap records
+/// Connection-manager (or `tcp_proxy`) fields that add the file access log writing tap records
 /// (`%FILTER_STATE(wasm.tap_trace:PLAIN)%`) to `file` in the scratch directory,
 /// one JSON line per tapped stream, skipping streams without a record.
 pub fn record_access_log(file: &str) -> Value {
@@ -38,6 +38,29 @@ pub fn native_tap(max_request_bytes: u64, max_response_bytes: u64) -> Value {
                 "max_buffered_tx_bytes": max_response_bytes
             }
         }}
+    }})
+}
+
+/// Envoy's tap transport socket around raw_buffer, writing one JSON file per
+/// connection (`native_<id>.json`): put it in a filter chain's `transport_socket`.
+pub fn native_socket_tap(max_read_bytes: u64, max_write_bytes: u64) -> Value {
+    json!({"transport_socket": {
+        "name": "envoy.transport_sockets.tap",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tap.v3.Tap",
+            "common_config": {"static_config": {
+                "match": {"any_match": true},
+                "output_config": {
+                    "sinks": [{"format": "JSON_BODY_AS_BYTES", "file_per_tap": {"path_prefix": "@SCRATCH@/native"}}],
+                    "max_buffered_rx_bytes": max_read_bytes,
+                    "max_buffered_tx_bytes": max_write_bytes
+                }
+            }},
+            "transport_socket": {
+                "name": "envoy.transport_sockets.raw_buffer",
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"}
+            }
+        }
     }})
 }
 

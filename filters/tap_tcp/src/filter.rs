@@ -1,0 +1,318 @@
+//! The proxy-wasm shell: decides at connection start whether to tap, copies
+//! at most the configured bytes of each chunk as it passes (always returning
+//! `Continue`: bytes are never held or changed), and hands records over at
+//! close, and, for segmented connections, every `segment.bytes` bytes or on
+//! the root's tick every `segment.interval_ms`.
+
+use crate::config::Config;
+use crate::matcher::{address_ip, View};
+use crate::trace::{Connection, Direction, Trace, TraceLimits};
+use filter_common::host::{
+    buffer, init_logging, load_config, now_nanos, property_string, property_u64, Counter,
+};
+use filter_common::host_sink::{self, Collector, Sink, SinkStats};
+use filter_common::host_tap::RecordBudget;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, RootContext, StreamContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, PeerType};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+const FILTER: &str = "tap_tcp";
+
+proxy_wasm::main! {{
+    proxy_wasm::set_root_context(|_| Box::new(Root::default()));
+}}
+
+#[derive(Clone, Copy)]
+struct Stats {
+    tapped: Counter,
+    segments: Counter,
+    not_matched: Counter,
+    sampled_out: Counter,
+    rate_limited: Counter,
+    truncated: Counter,
+    sink: SinkStats,
+}
+
+impl Stats {
+    fn define() -> Stats {
+        let c = |name: &str| Counter::define(&format!("{FILTER}.{name}"));
+        Stats {
+            tapped: c("tapped"),
+            segments: c("segments"),
+            not_matched: c("not_matched"),
+            sampled_out: c("sampled_out"),
+            rate_limited: c("rate_limited"),
+            truncated: c("truncated"),
+            sink: SinkStats {
+                errors: c("sink_errors"),
+                dropped: c("sink_dropped"),
+            },
+        }
+    }
+}
+
+/// One tapped connection: what its next record holds.
+struct Tapped {
+    connection: Connection,
+    trace: Trace,
+    sequence: u64,
+}
+
+/// What every connection of one plugin shares (one VM is single-threaded).
+struct Shared {
+    config: Config,
+    stats: Stats,
+    sink: Sink,
+    budget: RecordBudget,
+    /// Tapped connections by context id, for time-driven segments.
+    live: RefCell<BTreeMap<u32, Rc<RefCell<Tapped>>>>,
+}
+
+impl Shared {
+    /// Hands over the record of `tapped` (the final one when `closed_at` is
+    /// set) and starts its next segment.
+    fn emit(&self, tapped: &mut Tapped, closed_at: Option<u64>) {
+        let sequence = self.config.segment.map(|_| tapped.sequence);
+        let record = tapped.trace.render(
+            &tapped.connection,
+            self.config.data_format,
+            sequence,
+            closed_at,
+        );
+        if self.sink.emit(record, self.stats.sink) {
+            if closed_at.is_some() {
+                self.stats.tapped.inc();
+            } else {
+                self.stats.segments.inc();
+            }
+            if tapped.trace.truncated() {
+                self.stats.truncated.inc();
+            }
+        }
+        tapped.sequence += 1;
+        tapped.trace.restart();
+    }
+}
+
+#[derive(Default)]
+struct Root {
+    shared: Option<Rc<Shared>>,
+    collector: Option<Collector>,
+    segment_interval_nanos: Option<u64>,
+    next_segment_nanos: u64,
+}
+
+impl Context for Root {
+    fn on_http_call_response(&mut self, token: u32, _: usize, _: usize, _: usize) {
+        if let Some(collector) = &mut self.collector {
+            collector.on_http_call_response(token);
+        }
+    }
+}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        init_logging();
+        let Some(config) = load_config(FILTER, self.get_plugin_configuration(), Config::parse)
+        else {
+            return false;
+        };
+        let stats = Stats::define();
+        let (sink, collector) = host_sink::build(&config.sink, stats.sink);
+        let segment_ms = config.segment.and_then(|s| s.interval_ms);
+        let tick = [
+            collector.as_ref().map(|(_, period)| *period),
+            segment_ms.map(Duration::from_millis),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if let Some(tick) = tick {
+            if let Err(status) = hostcalls::set_tick_period(tick) {
+                log::error!("{FILTER}: cannot schedule the tick: {status:?}");
+                return false;
+            }
+        }
+        self.collector = collector.map(|(collector, _)| collector);
+        self.segment_interval_nanos = segment_ms.map(|ms| ms * 1_000_000);
+        let budget = RecordBudget::new(FILTER, &config.budget);
+        self.shared = Some(Rc::new(Shared {
+            config,
+            stats,
+            sink,
+            budget,
+            live: RefCell::new(BTreeMap::new()),
+        }));
+        true
+    }
+
+    fn on_tick(&mut self) {
+        let now = now_nanos();
+        if let Some(collector) = &mut self.collector {
+            collector.on_tick(now);
+        }
+        let (Some(shared), Some(interval)) = (&self.shared, self.segment_interval_nanos) else {
+            return;
+        };
+        if now < self.next_segment_nanos {
+            return;
+        }
+        self.next_segment_nanos = now.saturating_add(interval);
+        let live: Vec<(u32, Rc<RefCell<Tapped>>)> = shared
+            .live
+            .borrow()
+            .iter()
+            .map(|(id, tapped)| (*id, tapped.clone()))
+            .collect();
+        for (id, tapped) in live {
+            let mut tapped = tapped.borrow_mut();
+            // Filter state belongs to the connection: act in its context.
+            if tapped.trace.is_empty() || hostcalls::set_effective_context(id).is_err() {
+                continue;
+            }
+            shared.emit(&mut tapped, None);
+        }
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::StreamContext)
+    }
+
+    fn create_stream_context(&self, context_id: u32) -> Option<Box<dyn StreamContext>> {
+        Some(Box::new(Conn {
+            id: context_id,
+            shared: self.shared.clone(),
+            tapped: None,
+        }))
+    }
+}
+
+struct Conn {
+    id: u32,
+    shared: Option<Rc<Shared>>,
+    /// Set while this connection is being recorded.
+    tapped: Option<Rc<RefCell<Tapped>>>,
+}
+
+fn connection_view_matches(shared: &Shared, connection: &Connection) -> bool {
+    if shared.config.matcher.is_any() {
+        return true;
+    }
+    let sni = property_string(&["connection", "requested_server_name"]);
+    let view = View {
+        source: address_ip(&connection.remote_address),
+        destination: address_ip(&connection.local_address),
+        destination_port: property_u64(&["destination", "port"])
+            .and_then(|p| u16::try_from(p).ok()),
+        sni: sni.as_deref(),
+    };
+    shared.config.matcher.eval(&view) == Some(true)
+}
+
+impl Conn {
+    fn start(&mut self) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        if !shared.budget.sample() {
+            shared.stats.sampled_out.inc();
+            return;
+        }
+        let connection = Connection {
+            trace_id: property_u64(&["connection", "id"]).unwrap_or_default(),
+            local_address: property_string(&["destination", "address"]).unwrap_or_default(),
+            remote_address: property_string(&["source", "address"]).unwrap_or_default(),
+        };
+        if !connection_view_matches(&shared, &connection) {
+            shared.stats.not_matched.inc();
+            return;
+        }
+        if !shared.budget.take() {
+            shared.stats.rate_limited.inc();
+            return;
+        }
+        let config = &shared.config;
+        let tapped = Rc::new(RefCell::new(Tapped {
+            connection,
+            trace: Trace::new(TraceLimits {
+                read_bytes: config.max_read_bytes,
+                write_bytes: config.max_write_bytes,
+                events: config.max_events,
+            }),
+            sequence: 0,
+        }));
+        if config.segment.is_some_and(|s| s.interval_ms.is_some()) {
+            shared.live.borrow_mut().insert(self.id, tapped.clone());
+        }
+        self.tapped = Some(tapped);
+    }
+
+    fn observe(&mut self, direction: Direction, size: usize, end_stream: bool) {
+        let (Some(shared), Some(tapped)) = (&self.shared, &self.tapped) else {
+            return;
+        };
+        let mut tapped = tapped.borrow_mut();
+        let room = tapped.trace.room(direction).min(size);
+        let kept = if room > 0 {
+            let kind = match direction {
+                Direction::Read => BufferType::DownstreamData,
+                Direction::Write => BufferType::UpstreamData,
+            };
+            buffer(kind, 0, room)
+        } else {
+            Vec::new()
+        };
+        tapped
+            .trace
+            .push(direction, now_nanos(), &kept, size, end_stream);
+        let due = shared
+            .config
+            .segment
+            .and_then(|s| s.bytes)
+            .is_some_and(|bytes| tapped.trace.observed() >= bytes);
+        if due {
+            shared.emit(&mut tapped, None);
+        }
+    }
+
+    /// The final record, once: at close, or when Envoy drops the context.
+    fn finish(&mut self) {
+        let (Some(shared), Some(tapped)) = (&self.shared, self.tapped.take()) else {
+            return;
+        };
+        shared.live.borrow_mut().remove(&self.id);
+        shared.emit(&mut tapped.borrow_mut(), Some(now_nanos()));
+    }
+}
+
+impl Context for Conn {
+    fn on_done(&mut self) -> bool {
+        self.finish();
+        true
+    }
+}
+
+impl StreamContext for Conn {
+    fn on_new_connection(&mut self) -> Action {
+        self.start();
+        Action::Continue
+    }
+
+    fn on_downstream_data(&mut self, data_size: usize, end_of_stream: bool) -> Action {
+        self.observe(Direction::Read, data_size, end_of_stream);
+        Action::Continue
+    }
+
+    fn on_upstream_data(&mut self, data_size: usize, end_of_stream: bool) -> Action {
+        self.observe(Direction::Write, data_size, end_of_stream);
+        Action::Continue
+    }
+
+    fn on_downstream_close(&mut self, _peer_type: PeerType) {
+        self.finish();
+    }
+}

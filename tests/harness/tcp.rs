@@ -1,0 +1,89 @@
+//! A TCP echo server for network-filter tests: every connection gets back
+//! exactly the bytes it sent; when the client half-closes, the server sends
+//! what is left and half-closes too.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub struct TcpEcho {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    connections: Arc<AtomicU64>,
+}
+
+impl TcpEcho {
+    /// Listens on 127.0.0.1 at a free port.
+    pub fn start() -> TcpEcho {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind echo");
+        let addr = listener.local_addr().expect("local addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(AtomicU64::new(0));
+        let (s, n) = (stop.clone(), connections.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Ok(conn) = conn {
+                    n.fetch_add(1, Ordering::Relaxed);
+                    std::thread::spawn(move || echo(conn));
+                }
+            }
+        });
+        TcpEcho {
+            addr,
+            stop,
+            connections,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+}
+
+fn echo(mut conn: TcpStream) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if conn.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = conn.shutdown(Shutdown::Write);
+}
+
+impl Drop for TcpEcho {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// Sends `data` in `chunk`-byte writes while reading the echo on another
+/// thread, half-closes, and returns everything that came back.
+pub fn exchange(addr: SocketAddr, data: &[u8], chunk: usize) -> Vec<u8> {
+    let mut conn = TcpStream::connect(addr).expect("connect");
+    let mut reader = conn.try_clone().expect("clone");
+    let read = std::thread::spawn(move || {
+        let mut back = Vec::new();
+        reader.read_to_end(&mut back).expect("read echo");
+        back
+    });
+    for piece in data.chunks(chunk.max(1)) {
+        conn.write_all(piece).expect("write");
+    }
+    conn.shutdown(Shutdown::Write).expect("half-close");
+    read.join().expect("reader")
+}
