@@ -134,6 +134,14 @@ impl Bootstrap {
         self
     }
 
+    /// Sets `key` on listener `name` (for example `listener_filters`).
+    pub fn listener_field(mut self, name: &str, key: &str, value: Value) -> Bootstrap {
+        if let Some(listener) = self.listeners().iter_mut().find(|l| l["name"] == name) {
+            listener[key] = value;
+        }
+        self
+    }
+
     /// Sets the node's metadata, as Istio does (pod labels under `LABELS`).
     pub fn node_metadata(mut self, metadata: Value) -> Bootstrap {
         self.value["node"] = json!({"id": "test-node", "cluster": "test", "metadata": metadata});

@@ -95,6 +95,22 @@ pub fn read_records(file: &Path, count: usize) -> Vec<Value> {
     })
 }
 
+/// The records a filter with the `log` sink wrote to Envoy's log so far: every
+/// log line holding `marker` (such as `{"socket_buffered_trace"`), parsed from
+/// there, once there are at least `count`.
+pub fn log_records(log: impl Fn() -> String, marker: &str, count: usize) -> Vec<Value> {
+    wait_for(&format!("{count} records in the Envoy log"), || {
+        let found: Vec<Value> = log()
+            .lines()
+            .filter_map(|line| line.find(marker).map(|at| &line[at..]))
+            .map(|json| {
+                serde_json::from_str(json).unwrap_or_else(|e| panic!("bad record {json:?}: {e}"))
+            })
+            .collect();
+        (found.len() >= count).then_some(found)
+    })
+}
+
 /// All of the native tap's files in `dir`, once there are at least `count`.
 pub fn read_native(dir: &Path, count: usize) -> Vec<Value> {
     wait_for(&format!("{count} native tap files"), || {
