@@ -192,12 +192,11 @@ fn same_bytes_as_envoys_tap_transport_socket() {
     }
 }
 
-/// A 20 MiB stream through the default 64 KiB limits: the record keeps the
-/// first 64 KiB, and Envoy's memory does not grow with the stream.
-#[test]
-fn twenty_mib_stream_keeps_64_kib_and_memory_stays_flat() {
+/// Envoy's RSS growth (KiB) over one 20 MiB echo through a tap configured
+/// with `config`, after a warm-up connection; and the 20 MiB connection's record.
+fn rss_growth_for_20_mib(config: Value) -> (u64, Value) {
     let echo = TcpEcho::start();
-    let envoy = tap_envoy(&echo, json!({}));
+    let envoy = tap_envoy(&echo, config);
     let small = pattern(1000);
     assert_eq!(exchange(envoy.addr("tcp"), &small, 1000), small);
     records(&envoy, 1);
@@ -205,16 +204,34 @@ fn twenty_mib_stream_keeps_64_kib_and_memory_stays_flat() {
     let big = pattern(20 * 1024 * 1024);
     let back = exchange(envoy.addr("tcp"), &big, 256 * 1024);
     assert!(back == big, "20 MiB came back altered");
-    let all = records(&envoy, 2);
+    let record = records(&envoy, 2).swap_remove(1);
     let after = envoy.rss_kib();
-    let record = &all[1];
-    assert_eq!(concat(record, "read"), big[..64 * 1024]);
-    assert_eq!(concat(record, "write"), big[..64 * 1024]);
-    assert!(flag(record, "read_truncated") && flag(record, "write_truncated"));
-    let grew = after.saturating_sub(before);
-    println!("Envoy RSS {before} KiB -> {after} KiB (+{grew} KiB) for 2 x 20 MiB through the tap");
-    assert!(grew < 8 * 1024, "RSS grew by {grew} KiB");
+    println!("Envoy RSS {before} KiB -> {after} KiB for 2 x 20 MiB through the tap");
     assert_eq!(envoy.counter("wasmcustom.tap_tcp.truncated"), 1);
+    (after.saturating_sub(before), record)
+}
+
+/// A 20 MiB stream through the default 64 KiB limits: the record keeps the
+/// first 64 KiB, and Envoy's memory does not grow with the stream. The same
+/// measurement with 16 MiB limits shows the growth it would otherwise see.
+#[test]
+fn twenty_mib_stream_keeps_64_kib_and_memory_stays_flat() {
+    let (grew, record) = rss_growth_for_20_mib(json!({}));
+    let big = pattern(20 * 1024 * 1024);
+    assert_eq!(concat(&record, "read"), big[..64 * 1024]);
+    assert_eq!(concat(&record, "write"), big[..64 * 1024]);
+    assert!(flag(&record, "read_truncated") && flag(&record, "write_truncated"));
+    assert!(grew < 8 * 1024, "RSS grew by {grew} KiB with 64 KiB limits");
+    let sixteen = 16 * 1024 * 1024;
+    let (control, _) = rss_growth_for_20_mib(json!({
+        "max_bytes_hard_limit": sixteen, "max_read_bytes": sixteen, "max_write_bytes": sixteen,
+        "max_events": 1_000_000
+    }));
+    println!("RSS growth: {grew} KiB with 64 KiB limits, {control} KiB with 16 MiB limits");
+    assert!(
+        control > 32 * 1024,
+        "the control kept 2 x 16 MiB yet RSS grew by {control} KiB only"
+    );
 }
 
 #[test]
