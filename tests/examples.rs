@@ -1,9 +1,10 @@
 //! Every example under examples/ is a configuration the pinned Envoy accepts,
-//! and the CF headers example serves traffic as its README says.
+//! and each serves traffic as its README says.
 
 use harness::client::Proto;
 use harness::tap::read_records;
 use harness::{paths, Envoy, Request, Upstream};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
@@ -29,7 +30,9 @@ fn smoke_every_example_validates() {
     let configs = example_configs();
     assert!(!configs.is_empty(), "no examples/*/envoy.yaml found");
     // The tap example's documented prerequisite: Envoy opens its log file at start.
-    std::fs::create_dir_all("/tmp/tap_http").expect("create /tmp/tap_http");
+    for dir in ["/tmp/tap_http", "/tmp/tap_tcp"] {
+        std::fs::create_dir_all(dir).expect("create the tap examples' directories");
+    }
     for config in configs {
         let output = Command::new(paths::envoy_bin())
             .args([
@@ -139,4 +142,34 @@ fn tap_http_example_records_traffic() {
     assert!(request["headers"].to_string().contains("[redacted]"));
     assert_eq!(envoy.counter("wasmcustom.tap_http.tapped"), 1);
     assert_eq!(envoy.counter("wasmcustom.tap_http.not_matched"), 1);
+}
+
+#[test]
+fn tap_tcp_example_records_traffic() {
+    let _ports = FIXED_PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::path::Path::new("/tmp/tap_tcp");
+    std::fs::create_dir_all(dir).expect("create /tmp/tap_tcp");
+    let file = dir.join("records.jsonl");
+    let _ = std::fs::remove_file(&file);
+    let config = paths::workspace_root().join("examples/tap_tcp/envoy.yaml");
+    let _app = Upstream::bind("127.0.0.1:18080".parse().expect("addr"));
+    let envoy = Envoy::try_start_file(&config, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let mut conn = std::net::TcpStream::connect(envoy.addr("tcp")).expect("connect");
+    conn.write_all(b"GET /hello HTTP/1.1\r\nhost: app\r\nconnection: close\r\n\r\n")
+        .expect("write");
+    conn.shutdown(std::net::Shutdown::Write).expect("half-close");
+    let mut response = Vec::new();
+    conn.read_to_end(&mut response).expect("read");
+    assert!(response.starts_with(b"HTTP/1.1 200"), "{response:?}");
+    let records = read_records(&file, 1);
+    let events = records[0]["socket_buffered_trace"]["events"]
+        .as_array()
+        .expect("events");
+    assert!(events[0]["read"]["data"]["as_bytes"]
+        .as_str()
+        .expect("read data")
+        .starts_with("R0VUIC9oZWxsbyBIVFRQLzEuMQ")); // "GET /hello HTTP/1.1"
+    assert!(events.iter().any(|e| e.get("write").is_some()));
+    assert!(events.last().expect("event").get("closed").is_some());
+    assert_eq!(envoy.counter("wasmcustom.tap_tcp.tapped"), 1);
 }
