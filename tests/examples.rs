@@ -157,7 +157,8 @@ fn tap_tcp_example_records_traffic() {
     let mut conn = std::net::TcpStream::connect(envoy.addr("tcp")).expect("connect");
     conn.write_all(b"GET /hello HTTP/1.1\r\nhost: app\r\nconnection: close\r\n\r\n")
         .expect("write");
-    conn.shutdown(std::net::Shutdown::Write).expect("half-close");
+    conn.shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
     let mut response = Vec::new();
     conn.read_to_end(&mut response).expect("read");
     assert!(response.starts_with(b"HTTP/1.1 200"), "{response:?}");

@@ -3,8 +3,12 @@
 
 use harness::client::Proto;
 use harness::tap::{read_records, record_access_log};
-use harness::{wasm_filter, Bootstrap, Envoy, Received, Request, Upstream};
+use harness::tcp::exchange;
+use harness::{
+    wasm_filter, wasm_network_filter, Bootstrap, Envoy, Received, Request, TcpEcho, Upstream,
+};
 use serde_json::{json, Value};
+use std::io::{Read, Write};
 
 const CF: [&str; 4] = [
     "cf-app-id",
@@ -18,6 +22,7 @@ fn main() {
     println!("echo app on {}", app.addr());
     cf_headers(&app);
     tap_http(&app);
+    tap_tcp();
     println!("\nEverything stopped. `make test` runs the full suite.");
 }
 
@@ -180,6 +185,89 @@ fn tap_http(app: &Upstream) {
         "/health was not recorded (match); stats: tapped={} not_matched={} truncated={}",
         stat("tapped"),
         stat("not_matched"),
+        stat("truncated")
+    );
+}
+
+fn tap_tcp() {
+    println!("\n== TCP tap (dist/tap_tcp.wasm) ==");
+    let echo = TcpEcho::start();
+    let config = json!({"max_read_bytes": 1024, "segment": {"interval_ms": 300}});
+    let mut proxy = record_access_log("records.jsonl");
+    proxy["access_log_options"] = json!({"access_log_flush_interval": "0.3s"});
+    let bootstrap = Bootstrap::new(echo.port())
+        .cluster("echo", echo.port())
+        .tcp_listener(
+            "tcp",
+            vec![wasm_network_filter("tap_tcp", &config)],
+            "echo",
+            json!({}),
+            proxy,
+        );
+    let envoy = Envoy::start(&bootstrap);
+    let file = envoy.scratch().join("records.jsonl");
+    println!("a network filter before tcp_proxy to a TCP echo server; tcp_proxy's access log writes the records");
+    let big: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    let back = exchange(envoy.addr("tcp"), &big, 8192);
+    println!(
+        "sent 100000 binary bytes, got {} back unchanged: {}",
+        back.len(),
+        back == big
+    );
+    let mut open = std::net::TcpStream::connect(envoy.addr("tcp")).expect("connect");
+    open.write_all(b"PING\r\n").expect("write");
+    let mut pong = [0u8; 6];
+    open.read_exact(&mut pong).expect("read");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let records = read_records(&file, 2);
+    let decode = |event: &Value, direction: &str| -> Vec<u8> {
+        use base64::Engine;
+        event[direction]["data"]["as_bytes"]
+            .as_str()
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .unwrap_or_default()
+    };
+    // The periodic flush writes the current record each time: keep one per
+    // (trace_id, sequence).
+    let mut unique: Vec<&Value> = Vec::new();
+    for record in &records {
+        let key = |r: &Value| {
+            (
+                r["socket_buffered_trace"]["trace_id"].clone(),
+                r["socket_buffered_trace"]["sequence"].clone(),
+            )
+        };
+        if !unique.iter().any(|u| key(u) == key(record)) {
+            unique.push(record);
+        }
+    }
+    println!(
+        "{} lines in the file, {} distinct records (trace_id, sequence)",
+        records.len(),
+        unique.len()
+    );
+    for record in unique {
+        let trace = &record["socket_buffered_trace"];
+        let events = trace["events"].as_array().cloned().unwrap_or_default();
+        let count = |d: &str| -> usize { events.iter().map(|e| decode(e, d).len()).sum() };
+        let closed = events.iter().any(|e| e.get("closed").is_some());
+        println!(
+            "connection {} (sequence {}): {} events, {} bytes read, {} written, read_truncated={}, {}",
+            trace["trace_id"].as_str().unwrap_or("?"),
+            trace["sequence"],
+            events.len(),
+            count("read"),
+            count("write"),
+            trace["read_truncated"],
+            if closed { "closed" } else { "still open: a periodic record" }
+        );
+    }
+    drop(open);
+    let stat = |name: &str| envoy.counter(&format!("wasmcustom.tap_tcp.{name}"));
+    println!(
+        "stats: tapped={} segments={} truncated={}",
+        stat("tapped"),
+        stat("segments"),
         stat("truncated")
     );
 }
