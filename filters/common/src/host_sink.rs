@@ -56,7 +56,7 @@ impl Sink {
 }
 
 /// The root context's half of the HTTP sink: sends queued records in batches.
-pub struct Collector {
+struct Collector {
     queue: Rc<RefCell<RecordQueue>>,
     cluster: String,
     path: String,
@@ -69,9 +69,57 @@ pub struct Collector {
     next_flush_nanos: u64,
 }
 
-/// Builds the stream-side sink and, for the HTTP sink, the root-side collector
-/// with the tick period it needs.
-pub fn build(config: &SinkConfig, stats: SinkStats) -> (Sink, Option<(Collector, Duration)>) {
+/// The root context's side of a sink: the HTTP collector, if any, flushed
+/// from the root's tick and told about the collector's answers.
+#[derive(Default)]
+pub struct SinkRoot {
+    collector: Option<Collector>,
+}
+
+impl SinkRoot {
+    /// Builds the sink and schedules the root's tick: at the HTTP collector's
+    /// flush interval, or at `tick` if the filter needs it more often. `None`,
+    /// after logging why, if the host refuses the tick.
+    pub fn start(
+        filter: &str,
+        config: &SinkConfig,
+        stats: SinkStats,
+        tick: Option<Duration>,
+    ) -> Option<(Sink, SinkRoot)> {
+        let (sink, collector) = build(config, stats);
+        let period = [collector.as_ref().map(|(_, period)| *period), tick]
+            .into_iter()
+            .flatten()
+            .min();
+        if let Some(period) = period {
+            if let Err(status) = hostcalls::set_tick_period(period) {
+                log::error!("{filter}: cannot schedule the root context's tick: {status:?}");
+                return None;
+            }
+        }
+        let collector = collector.map(|(collector, _)| collector);
+        Some((sink, SinkRoot { collector }))
+    }
+
+    /// Sends queued records when the collector's flush interval has passed.
+    pub fn on_tick(&mut self, now_nanos: u64) {
+        if let Some(collector) = &mut self.collector {
+            collector.on_tick(now_nanos);
+        }
+    }
+
+    /// Accounts for the collector's answer to batch `token` (from the root
+    /// context's `on_http_call_response`).
+    pub fn on_http_call_response(&mut self, token: u32) {
+        if let Some(collector) = &mut self.collector {
+            collector.on_http_call_response(token);
+        }
+    }
+}
+
+/// The stream-side sink and, for the HTTP sink, the root-side collector with
+/// the tick period it needs.
+fn build(config: &SinkConfig, stats: SinkStats) -> (Sink, Option<(Collector, Duration)>) {
     match config {
         SinkConfig::FilterState { key } => (Sink::FilterState(key.as_str().into()), None),
         SinkConfig::Log { level } => (Sink::Log(*level), None),
@@ -108,7 +156,7 @@ pub fn build(config: &SinkConfig, stats: SinkStats) -> (Sink, Option<(Collector,
 impl Collector {
     /// Sends what is queued, a batch per call, while fewer than
     /// [`MAX_IN_FLIGHT`] batches wait for an answer.
-    pub fn flush(&mut self) {
+    fn flush(&mut self) {
         while self.in_flight.len() < MAX_IN_FLIGHT {
             let Some((body, count)) = self.queue.borrow_mut().take_batch(self.batch_size) else {
                 return;
@@ -140,16 +188,14 @@ impl Collector {
 
     /// Flushes when `flush_interval_ms` has passed since the last flush, for
     /// roots that tick faster than the collector needs.
-    pub fn on_tick(&mut self, now_nanos: u64) {
+    fn on_tick(&mut self, now_nanos: u64) {
         if now_nanos >= self.next_flush_nanos {
             self.next_flush_nanos = now_nanos.saturating_add(self.period_nanos);
             self.flush();
         }
     }
 
-    /// Accounts for the collector's answer to batch `token` (from the root
-    /// context's `on_http_call_response`).
-    pub fn on_http_call_response(&mut self, token: u32) {
+    fn on_http_call_response(&mut self, token: u32) {
         let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
             .ok()
             .flatten()

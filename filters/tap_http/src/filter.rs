@@ -10,11 +10,11 @@ use crate::matcher::View;
 use crate::record::{Extras, Format, Message, StreamInfo};
 use filter_common::capture::Capture;
 use filter_common::host::{
-    buffer, header_map, init_logging, load_config, property_string, property_u64, Counter,
+    buffer, header_map, init_logging, load_config, now_nanos, property_string, property_u64,
+    Counter,
 };
-use filter_common::host_sink::{self, Collector, Sink, SinkStats};
+use filter_common::host_sink::{Sink, SinkRoot, SinkStats};
 use filter_common::host_tap::RecordBudget;
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
 use std::rc::Rc;
@@ -65,14 +65,12 @@ struct Shared {
 #[derive(Default)]
 struct Root {
     shared: Option<Rc<Shared>>,
-    collector: Option<Collector>,
+    sink_root: SinkRoot,
 }
 
 impl Context for Root {
     fn on_http_call_response(&mut self, token: u32, _: usize, _: usize, _: usize) {
-        if let Some(collector) = &mut self.collector {
-            collector.on_http_call_response(token);
-        }
+        self.sink_root.on_http_call_response(token);
     }
 }
 
@@ -84,14 +82,11 @@ impl RootContext for Root {
             return false;
         };
         let stats = Stats::define();
-        let (sink, collector) = host_sink::build(&config.sink, stats.sink);
-        if let Some((collector, period)) = collector {
-            if let Err(status) = hostcalls::set_tick_period(period) {
-                log::error!("{FILTER}: cannot schedule the collector flush: {status:?}");
-                return false;
-            }
-            self.collector = Some(collector);
-        }
+        let Some((sink, sink_root)) = SinkRoot::start(FILTER, &config.sink, stats.sink, None)
+        else {
+            return false;
+        };
+        self.sink_root = sink_root;
         let budget = RecordBudget::new(FILTER, &config.budget);
         self.shared = Some(Rc::new(Shared {
             config,
@@ -103,9 +98,7 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        if let Some(collector) = &mut self.collector {
-            collector.flush();
-        }
+        self.sink_root.on_tick(now_nanos());
     }
 
     fn get_type(&self) -> Option<ContextType> {

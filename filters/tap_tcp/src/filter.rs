@@ -10,7 +10,7 @@ use crate::trace::{Connection, Direction, Trace, TraceLimits};
 use filter_common::host::{
     buffer, init_logging, load_config, now_nanos, property_string, property_u64, Counter,
 };
-use filter_common::host_sink::{self, Collector, Sink, SinkStats};
+use filter_common::host_sink::{Sink, SinkRoot, SinkStats};
 use filter_common::host_tap::RecordBudget;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, RootContext, StreamContext};
@@ -101,16 +101,14 @@ impl Shared {
 #[derive(Default)]
 struct Root {
     shared: Option<Rc<Shared>>,
-    collector: Option<Collector>,
+    sink_root: SinkRoot,
     segment_interval_nanos: Option<u64>,
     next_segment_nanos: u64,
 }
 
 impl Context for Root {
     fn on_http_call_response(&mut self, token: u32, _: usize, _: usize, _: usize) {
-        if let Some(collector) = &mut self.collector {
-            collector.on_http_call_response(token);
-        }
+        self.sink_root.on_http_call_response(token);
     }
 }
 
@@ -122,22 +120,13 @@ impl RootContext for Root {
             return false;
         };
         let stats = Stats::define();
-        let (sink, collector) = host_sink::build(&config.sink, stats.sink);
         let segment_ms = config.segment.and_then(|s| s.interval_ms);
-        let tick = [
-            collector.as_ref().map(|(_, period)| *period),
-            segment_ms.map(Duration::from_millis),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        if let Some(tick) = tick {
-            if let Err(status) = hostcalls::set_tick_period(tick) {
-                log::error!("{FILTER}: cannot schedule the tick: {status:?}");
-                return false;
-            }
-        }
-        self.collector = collector.map(|(collector, _)| collector);
+        let tick = segment_ms.map(Duration::from_millis);
+        let Some((sink, sink_root)) = SinkRoot::start(FILTER, &config.sink, stats.sink, tick)
+        else {
+            return false;
+        };
+        self.sink_root = sink_root;
         self.segment_interval_nanos = segment_ms.map(|ms| ms * 1_000_000);
         let budget = RecordBudget::new(FILTER, &config.budget);
         self.shared = Some(Rc::new(Shared {
@@ -152,9 +141,7 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         let now = now_nanos();
-        if let Some(collector) = &mut self.collector {
-            collector.on_tick(now);
-        }
+        self.sink_root.on_tick(now);
         let (Some(shared), Some(interval)) = (&self.shared, self.segment_interval_nanos) else {
             return;
         };
