@@ -74,6 +74,23 @@ fn flag(record: &Value, key: &str) -> bool {
     trace(record)[key].as_bool().expect("flag")
 }
 
+fn is_final(record: &Value) -> bool {
+    events(record).iter().any(|e| e.get("closed").is_some())
+}
+
+/// The records `read` returns, once one of them is a connection's final one.
+fn until_closed(read: impl Fn() -> Vec<Value>) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let all = read();
+        if all.iter().any(is_final) {
+            return all;
+        }
+        assert!(Instant::now() < deadline, "no final record in {all:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn smoke_binary_data_both_directions_and_half_close() {
     let echo = TcpEcho::start();
@@ -281,7 +298,7 @@ fn long_lived_connection_gets_periodic_records() {
     client.read_exact(&mut buf[..6]).unwrap();
     // Stuck: nothing moves, yet the record of what happened so far appears.
     let open = log_records(log, MARKER, 1);
-    assert!(events(&open[0]).iter().all(|e| e.get("closed").is_none()));
+    assert!(!is_final(&open[0]));
     assert_eq!(concat(&open[0], "read"), b"first;");
     std::thread::sleep(Duration::from_millis(700));
     assert_eq!(
@@ -296,25 +313,14 @@ fn long_lived_connection_gets_periodic_records() {
     let mut rest = Vec::new();
     client.read_to_end(&mut rest).unwrap();
     drop(client);
-    let wait = Instant::now() + Duration::from_secs(10);
-    let all = loop {
-        let all = log_records(log, MARKER, 1);
-        if all
-            .iter()
-            .any(|r| events(r).iter().any(|e| e.get("closed").is_some()))
-            || Instant::now() > wait
-        {
-            break all;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let all = until_closed(|| log_records(log, MARKER, 1));
     assert!(all.len() >= 2, "{all:?}");
     let id = trace_id(&all[0]);
     let mut read = Vec::new();
     for (i, record) in all.iter().enumerate() {
         assert_eq!(trace_id(record), id);
         assert_eq!(trace(record)["sequence"], i, "{all:?}");
-        let closed = events(record).iter().any(|e| e.get("closed").is_some());
+        let closed = is_final(record);
         assert_eq!(closed, i == all.len() - 1);
         read.extend(concat(record, "read"));
     }
@@ -342,17 +348,7 @@ fn byte_segments_split_a_stream_without_losing_bytes() {
     }
     client.shutdown(Shutdown::Write).unwrap();
     client.read_to_end(&mut Vec::new()).unwrap();
-    let wait = Instant::now() + Duration::from_secs(10);
-    let all = loop {
-        let all = log_records(|| envoy.log(), MARKER, 1);
-        let closed = all
-            .iter()
-            .any(|r| events(r).iter().any(|e| e.get("closed").is_some()));
-        if closed || Instant::now() > wait {
-            break all;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let all = until_closed(|| log_records(|| envoy.log(), MARKER, 1));
     // 10 000 bytes in both directions, a record after each 1000: ten, then
     // the close with the half-closes.
     assert_eq!(all.len(), 11, "{} records", all.len());
@@ -385,24 +381,11 @@ fn filter_state_segments_with_periodic_access_log_flush() {
         std::thread::sleep(Duration::from_millis(800));
     }
     let open = records(&envoy, 2);
-    assert!(open
-        .iter()
-        .all(|r| events(r).iter().all(|e| e.get("closed").is_none())));
+    assert!(open.iter().all(|r| !is_final(r)));
     client.shutdown(Shutdown::Write).unwrap();
     let mut rest = Vec::new();
     client.read_to_end(&mut rest).unwrap();
-    let wait = Instant::now() + Duration::from_secs(10);
-    let all = loop {
-        let all = records(&envoy, 1);
-        if all
-            .iter()
-            .any(|r| events(r).iter().any(|e| e.get("closed").is_some()))
-            || Instant::now() > wait
-        {
-            break all;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let all = until_closed(|| records(&envoy, 1));
     let mut by_sequence = BTreeMap::new();
     for record in &all {
         let n = trace(record)["sequence"].as_u64().unwrap();

@@ -1,7 +1,8 @@
 //! Configuration both tap filters read the same way: how much to keep, how
 //! data is written, and how many records to allow (sampling, rate, total).
 
-use crate::config::{join, ConfigError, Object, Result};
+use crate::config::{join, root, ConfigError, Object, Result};
+use serde_json::Value;
 
 pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024;
 pub const DEFAULT_HARD_LIMIT: u64 = 1024 * 1024;
@@ -9,8 +10,8 @@ pub const DEFAULT_HARD_LIMIT: u64 = 1024 * 1024;
 /// per stream, base64-encoded, must still fit in memory and in one log line.
 pub const ABSOLUTE_HARD_LIMIT: u64 = 16 * 1024 * 1024;
 
-/// Top-level fields [`Budget::read`] and [`Limits::read`] take.
-pub const TAP_FIELDS: [&str; 5] = [
+/// Top-level fields every tap takes: [`Budget`], [`Limits`] and the sink.
+const TAP_FIELDS: [&str; 5] = [
     "sample_percent",
     "rate_limit",
     "max_records",
@@ -132,4 +133,14 @@ impl Limits {
         }
         Ok(value as usize)
     }
+}
+
+/// A tap's configuration document as its root object (the tap's own `fields`
+/// and the shared ones), with the shared budget and limits read.
+pub fn tap_root<'a>(document: &'a Value, fields: &[&str]) -> Result<(Object<'a>, Budget, Limits)> {
+    let all: Vec<&str> = fields.iter().chain(&TAP_FIELDS).copied().collect();
+    let top = root(document, &all)?;
+    let budget = Budget::read(&top)?;
+    let limits = Limits::read(&top)?;
+    Ok((top, budget, limits))
 }

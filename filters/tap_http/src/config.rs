@@ -1,12 +1,12 @@
 //! The plugin configuration, parsed and validated once per VM.
 
 use crate::matcher::{HeaderMatch, HeaderTest, Predicate, Test};
-use filter_common::config::{join, parse_document, root, ConfigError, Field, Result};
+use filter_common::config::{join, parse_document, ConfigError, Field, Result};
 use filter_common::header::is_valid_header_name;
 use filter_common::predicate::{anchored_regex, compile, StringMatch};
 use filter_common::sink::SinkConfig;
+use filter_common::tap::tap_root;
 pub use filter_common::tap::{Budget, DataFormat as BodyFormat, DEFAULT_MAX_BYTES};
-use filter_common::tap::{Limits, TAP_FIELDS};
 
 pub const DEFAULT_REDACT: [&str; 4] = [
     "authorization",
@@ -50,10 +50,7 @@ pub struct Config {
 impl Config {
     pub fn parse(raw: Option<&[u8]>) -> Result<Config> {
         let document = parse_document(raw)?;
-        let fields: Vec<&str> = FIELDS.iter().chain(&TAP_FIELDS).copied().collect();
-        let top = root(&document, &fields)?;
-        let budget = Budget::read(&top)?;
-        let limits = Limits::read(&top)?;
+        let (top, budget, limits) = tap_root(&document, &FIELDS)?;
         let max_request_bytes = limits.bytes(&top, "max_request_bytes")?;
         let max_response_bytes = limits.bytes(&top, "max_response_bytes")?;
         let body_format = BodyFormat::read(&top, "body_format")?;

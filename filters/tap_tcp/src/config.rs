@@ -1,11 +1,11 @@
 //! The plugin configuration, parsed and validated once per VM.
 
 use crate::matcher::{Cidr, Predicate, Test};
-use filter_common::config::{parse_document, root, ConfigError, Field, Result};
+use filter_common::config::{parse_document, ConfigError, Field, Result};
 use filter_common::predicate::{compile, StringMatch};
 use filter_common::sink::SinkConfig;
+use filter_common::tap::tap_root;
 pub use filter_common::tap::{Budget, DataFormat, DEFAULT_MAX_BYTES};
-use filter_common::tap::{Limits, TAP_FIELDS};
 
 pub const DEFAULT_MAX_EVENTS: usize = 1024;
 const MAX_EVENTS_LIMIT: u64 = 1_000_000;
@@ -51,10 +51,7 @@ pub struct Config {
 impl Config {
     pub fn parse(raw: Option<&[u8]>) -> Result<Config> {
         let document = parse_document(raw)?;
-        let fields: Vec<&str> = FIELDS.iter().chain(&TAP_FIELDS).copied().collect();
-        let top = root(&document, &fields)?;
-        let budget = Budget::read(&top)?;
-        let limits = Limits::read(&top)?;
+        let (top, budget, limits) = tap_root(&document, &FIELDS)?;
         let max_events = top.get("max_events", |f| {
             let n = f.u64()?;
             if n == 0 || n > MAX_EVENTS_LIMIT {
