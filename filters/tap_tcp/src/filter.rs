@@ -83,6 +83,13 @@ impl Shared {
             sequence,
             closed_at,
         );
+        log::debug!(
+            "{FILTER}: record {} of connection {} ({} bytes of JSON){}",
+            tapped.sequence,
+            tapped.connection.trace_id,
+            record.len(),
+            if closed_at.is_some() { ", final" } else { "" }
+        );
         if self.sink.emit(record, self.stats.sink) {
             if closed_at.is_some() {
                 self.stats.tapped.inc();
@@ -222,6 +229,12 @@ impl Conn {
             shared.stats.rate_limited.inc();
             return;
         }
+        log::debug!(
+            "{FILTER}: recording connection {} from {} to {}",
+            connection.trace_id,
+            connection.remote_address,
+            connection.local_address
+        );
         let config = &shared.config;
         let tapped = Rc::new(RefCell::new(Tapped {
             connection,
@@ -280,6 +293,15 @@ impl Context for Conn {
     fn on_done(&mut self) -> bool {
         self.finish();
         true
+    }
+}
+
+impl Drop for Conn {
+    /// A context Envoy deletes without `on_done` must not stay on the tick's list.
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared.live.borrow_mut().remove(&self.id);
+        }
     }
 }
 
