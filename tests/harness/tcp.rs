@@ -4,13 +4,13 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub struct TcpEcho {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    connections: Arc<AtomicU64>,
+    accept: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TcpEcho {
@@ -19,15 +19,13 @@ impl TcpEcho {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind echo");
         let addr = listener.local_addr().expect("local addr");
         let stop = Arc::new(AtomicBool::new(false));
-        let connections = Arc::new(AtomicU64::new(0));
-        let (s, n) = (stop.clone(), connections.clone());
-        std::thread::spawn(move || {
+        let s = stop.clone();
+        let accept = std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::Relaxed) {
                     break;
                 }
                 if let Ok(conn) = conn {
-                    n.fetch_add(1, Ordering::Relaxed);
                     std::thread::spawn(move || echo(conn));
                 }
             }
@@ -35,17 +33,12 @@ impl TcpEcho {
         TcpEcho {
             addr,
             stop,
-            connections,
+            accept: Some(accept),
         }
     }
 
     pub fn port(&self) -> u16 {
         self.addr.port()
-    }
-
-    /// Connections accepted so far.
-    pub fn connections(&self) -> u64 {
-        self.connections.load(Ordering::Relaxed)
     }
 }
 
@@ -67,7 +60,11 @@ fn echo(mut conn: TcpStream) {
 impl Drop for TcpEcho {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        let _ = TcpStream::connect(self.addr);
+        if TcpStream::connect(self.addr).is_ok() {
+            if let Some(accept) = self.accept.take() {
+                let _ = accept.join();
+            }
+        }
     }
 }
 

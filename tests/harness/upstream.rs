@@ -40,6 +40,7 @@ pub struct Upstream {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
     stop: Arc<AtomicBool>,
+    accept: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Upstream {
@@ -55,7 +56,7 @@ impl Upstream {
         let received = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (r, s) = (received.clone(), stop.clone());
-        std::thread::spawn(move || {
+        let accept = std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::Relaxed) {
                     break;
@@ -70,6 +71,7 @@ impl Upstream {
             addr,
             received,
             stop,
+            accept: Some(accept),
         }
     }
 
@@ -97,7 +99,13 @@ impl Upstream {
 impl Drop for Upstream {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        // Wake the accept loop and wait until it has closed the listener, so
+        // the next test can bind the same fixed port.
+        if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+            if let Some(accept) = self.accept.take() {
+                let _ = accept.join();
+            }
+        }
     }
 }
 
