@@ -1,0 +1,7 @@
+//! Peer metadata: who is calling, from Istio's metadata exchange.
+//!
+//! [`structpb`] decodes `google.protobuf.Struct` from its wire form; the rest
+//! of the pure core turns the decoded tree into a peer identity. `filter` is
+//! the proxy-wasm shell.
+
+pub mod structpb;

@@ -1,0 +1,290 @@
+//! A decoder for `google.protobuf.Struct` in protobuf wire format, as Istio's
+//! metadata exchange sends it (base64 in `x-envoy-peer-metadata`). Input is
+//! hostile: every length is checked against what is left, nesting and key
+//! counts are capped, and nothing panics.
+//!
+//! ```text
+//! Struct    { map<string, Value> fields = 1; }   // entries: key = 1, value = 2
+//! Value     { null_value = 1 (enum); number_value = 2 (double);
+//!             string_value = 3; bool_value = 4; struct_value = 5; list_value = 6; }
+//! ListValue { repeated Value values = 1; }
+//! ```
+
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::{DecodePaddingMode, Engine};
+use std::fmt;
+
+/// A decoded `google.protobuf.Value`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Number(f64),
+    String(String),
+    Bool(bool),
+    Struct(Struct),
+    List(Vec<Value>),
+}
+
+/// A decoded `google.protobuf.Struct`: keys in wire order, each once (a
+/// repeated key keeps its last value, as protobuf maps do).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Struct(pub Vec<(String, Value)>);
+
+impl Struct {
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// A string field (`None` when absent or not a string).
+    pub fn str(&self, key: &str) -> Option<&str> {
+        match self.get(key) {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A nested struct field.
+    pub fn structure(&self, key: &str) -> Option<&Struct> {
+        match self.get(key) {
+            Some(Value::Struct(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn insert(&mut self, key: String, value: Value) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((key, value)),
+        }
+    }
+}
+
+/// Caps that bound the work and memory one header can cost.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Structs and lists inside one another.
+    pub max_depth: usize,
+    /// Keys and list items in the whole tree.
+    pub max_entries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 8,
+            max_entries: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    Base64,
+    /// Truncated, a bad wire type, a length past the end, invalid UTF-8.
+    Malformed(&'static str),
+    TooDeep,
+    TooManyEntries,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Base64 => f.write_str("not base64"),
+            Error::Malformed(why) => write!(f, "malformed protobuf: {why}"),
+            Error::TooDeep => f.write_str("nested too deep"),
+            Error::TooManyEntries => f.write_str("too many keys or list items"),
+        }
+    }
+}
+
+/// Standard alphabet, with or without `=` padding (both are seen in the wild).
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Decodes a header value: base64, then a `Struct`.
+pub fn decode_header(value: &[u8], limits: Limits) -> Result<Struct, Error> {
+    let bytes = BASE64.decode(value).map_err(|_| Error::Base64)?;
+    decode_struct(&bytes, limits)
+}
+
+/// Decodes a serialized `Struct`.
+pub fn decode_struct(bytes: &[u8], limits: Limits) -> Result<Struct, Error> {
+    let mut decoder = Decoder { limits, entries: 0 };
+    decoder.structure(bytes, 0)
+}
+
+struct Decoder {
+    limits: Limits,
+    entries: usize,
+}
+
+/// One field of a message: its number and payload.
+enum Field<'a> {
+    Varint(u64),
+    Fixed64(u64),
+    Bytes(&'a [u8]),
+    Fixed32,
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn varint(&mut self) -> Result<u64, Error> {
+        let mut value = 0u64;
+        for i in 0..10 {
+            let (&b, rest) = self
+                .bytes
+                .split_first()
+                .ok_or(Error::Malformed("truncated varint"))?;
+            self.bytes = rest;
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(Error::Malformed("varint longer than 10 bytes"))
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
+        if n > self.bytes.len() {
+            return Err(Error::Malformed("length past the end"));
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    /// The next field, or `None` at the end of the message.
+    fn field(&mut self) -> Result<Option<(u64, Field<'a>)>, Error> {
+        if self.bytes.is_empty() {
+            return Ok(None);
+        }
+        let tag = self.varint()?;
+        let number = tag >> 3;
+        if number == 0 {
+            return Err(Error::Malformed("field number 0"));
+        }
+        let field = match tag & 7 {
+            0 => Field::Varint(self.varint()?),
+            1 => {
+                let b = self.take(8)?;
+                let mut raw = [0u8; 8];
+                raw.copy_from_slice(b);
+                Field::Fixed64(u64::from_le_bytes(raw))
+            }
+            2 => {
+                let len = self.varint()?;
+                let len =
+                    usize::try_from(len).map_err(|_| Error::Malformed("length past the end"))?;
+                Field::Bytes(self.take(len)?)
+            }
+            5 => {
+                self.take(4)?;
+                Field::Fixed32
+            }
+            _ => return Err(Error::Malformed("unsupported wire type")),
+        };
+        Ok(Some((number, field)))
+    }
+}
+
+fn text(bytes: &[u8]) -> Result<String, Error> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| Error::Malformed("string is not UTF-8"))
+}
+
+impl Decoder {
+    fn count(&mut self) -> Result<(), Error> {
+        self.entries += 1;
+        if self.entries > self.limits.max_entries {
+            return Err(Error::TooManyEntries);
+        }
+        Ok(())
+    }
+
+    fn nest(&self, depth: usize) -> Result<usize, Error> {
+        if depth >= self.limits.max_depth {
+            return Err(Error::TooDeep);
+        }
+        Ok(depth + 1)
+    }
+
+    fn structure(&mut self, bytes: &[u8], depth: usize) -> Result<Struct, Error> {
+        let mut out = Struct::default();
+        let mut reader = Reader { bytes };
+        while let Some((number, field)) = reader.field()? {
+            match (number, field) {
+                (1, Field::Bytes(entry)) => {
+                    self.count()?;
+                    let (key, value) = self.entry(entry, depth)?;
+                    out.insert(key, value);
+                }
+                (1, _) => return Err(Error::Malformed("Struct.fields is not length-delimited")),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// A map entry; a missing key is "" and a missing value is null, as in protobuf.
+    fn entry(&mut self, bytes: &[u8], depth: usize) -> Result<(String, Value), Error> {
+        let (mut key, mut value) = (String::new(), Value::Null);
+        let mut reader = Reader { bytes };
+        while let Some((number, field)) = reader.field()? {
+            match (number, field) {
+                (1, Field::Bytes(b)) => key = text(b)?,
+                (2, Field::Bytes(b)) => value = self.value(b, depth)?,
+                (1 | 2, _) => {
+                    return Err(Error::Malformed("map entry field has the wrong wire type"))
+                }
+                _ => {}
+            }
+        }
+        Ok((key, value))
+    }
+
+    /// A `Value`; with several kinds set, the last one wins (a oneof). An
+    /// empty `Value` is null.
+    fn value(&mut self, bytes: &[u8], depth: usize) -> Result<Value, Error> {
+        let mut value = Value::Null;
+        let mut reader = Reader { bytes };
+        while let Some((number, field)) = reader.field()? {
+            value = match (number, field) {
+                (1, Field::Varint(_)) => Value::Null,
+                (2, Field::Fixed64(bits)) => Value::Number(f64::from_bits(bits)),
+                (3, Field::Bytes(b)) => Value::String(text(b)?),
+                (4, Field::Varint(b)) => Value::Bool(b != 0),
+                (5, Field::Bytes(b)) => {
+                    let depth = self.nest(depth)?;
+                    Value::Struct(self.structure(b, depth)?)
+                }
+                (6, Field::Bytes(b)) => {
+                    let depth = self.nest(depth)?;
+                    Value::List(self.list(b, depth)?)
+                }
+                (1..=6, _) => return Err(Error::Malformed("Value field has the wrong wire type")),
+                _ => continue,
+            };
+        }
+        Ok(value)
+    }
+
+    fn list(&mut self, bytes: &[u8], depth: usize) -> Result<Vec<Value>, Error> {
+        let mut out = Vec::new();
+        let mut reader = Reader { bytes };
+        while let Some((number, field)) = reader.field()? {
+            match (number, field) {
+                (1, Field::Bytes(b)) => {
+                    self.count()?;
+                    out.push(self.value(b, depth)?);
+                }
+                (1, _) => return Err(Error::Malformed("ListValue.values is not length-delimited")),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
