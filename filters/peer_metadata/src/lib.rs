@@ -4,4 +4,5 @@
 //! of the pure core turns the decoded tree into a peer identity. `filter` is
 //! the proxy-wasm shell.
 
+pub mod peer;
 pub mod structpb;

@@ -1,0 +1,171 @@
+//! The caller's identity, from whichever form Istio sent it in: the metadata
+//! exchange `Struct` of any Istio generation, or the ambient `baggage` header.
+//! Every key is optional; what is absent stays `None`.
+
+use crate::structpb::{Struct, Value};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peer {
+    pub workload: Option<String>,
+    pub namespace: Option<String>,
+    /// The pod (or instance) name.
+    pub name: Option<String>,
+    pub app: Option<String>,
+    pub version: Option<String>,
+    pub cluster: Option<String>,
+    /// Pod labels with string values, in the order received.
+    pub labels: Vec<(String, String)>,
+    pub service_account: Option<String>,
+    pub region: Option<String>,
+    pub zone: Option<String>,
+}
+
+/// Labels that name the app and its version, most specific first: Istio's
+/// canonical-service rules.
+const APP_LABELS: [&str; 3] = [
+    "app",
+    "app.kubernetes.io/name",
+    "service.istio.io/canonical-name",
+];
+const VERSION_LABELS: [&str; 3] = [
+    "version",
+    "app.kubernetes.io/version",
+    "service.istio.io/canonical-revision",
+];
+
+fn text(s: Option<&str>) -> Option<String> {
+    s.filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+impl Peer {
+    /// From the metadata-exchange `Struct` (Istio 1.3 and later).
+    pub fn from_struct(s: &Struct) -> Peer {
+        let labels: Vec<(String, String)> = s
+            .structure("LABELS")
+            .map(|l| {
+                l.0.iter()
+                    .filter_map(|(k, v)| match v {
+                        Value::String(v) => Some((k.clone(), v.clone())),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let label = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| labels.iter().find(|(k, _)| k == n))
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty())
+        };
+        let app = label(&APP_LABELS).or_else(|| text(s.str("CANONICAL_TELEMETRY_SERVICE")));
+        let version = label(&VERSION_LABELS);
+        Peer {
+            workload: text(s.str("WORKLOAD_NAME")).or_else(|| owner_workload(s.str("OWNER"))),
+            namespace: text(s.str("NAMESPACE")),
+            name: text(s.str("NAME")),
+            app,
+            version,
+            cluster: text(s.str("CLUSTER_ID")),
+            service_account: text(s.str("SERVICE_ACCOUNT")),
+            region: text(s.str("REGION")),
+            zone: text(s.str("AVAILABILITY_ZONE")),
+            labels,
+        }
+    }
+
+    /// From the W3C `baggage` header of Istio ambient mode
+    /// (`k8s.deployment.name=productpage-v1,service.name=productpage,...`).
+    pub fn from_baggage(header: &str) -> Peer {
+        let mut peer = Peer::default();
+        for member in header.split(',') {
+            let pair = member.split(';').next().unwrap_or_default();
+            let Some((key, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let Some(value) = percent_decode(value.trim()).filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let slot = match key.trim() {
+                "k8s.namespace.name" => &mut peer.namespace,
+                "k8s.cluster.name" => &mut peer.cluster,
+                "k8s.instance.name" | "k8s.pod.name" => &mut peer.name,
+                "service.name" => &mut peer.app,
+                "service.version" => &mut peer.version,
+                "cloud.region" => &mut peer.region,
+                "cloud.availability_zone" => &mut peer.zone,
+                key if is_workload_key(key) => &mut peer.workload,
+                _ => continue,
+            };
+            *slot = Some(value);
+        }
+        peer
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Peer::default()
+    }
+}
+
+/// `k8s.<kind>.name` for a workload kind (`deployment`, `statefulset`, ...).
+fn is_workload_key(key: &str) -> bool {
+    key.strip_prefix("k8s.")
+        .and_then(|k| k.strip_suffix(".name"))
+        .is_some_and(|kind| {
+            !kind.is_empty()
+                && !matches!(kind, "namespace" | "cluster" | "instance" | "pod" | "node")
+                && kind.bytes().all(|b| b.is_ascii_lowercase())
+        })
+}
+
+/// The workload from `OWNER` (`kubernetes://apis/apps/v1/namespaces/ns/deployments/name`),
+/// for Istio versions that did not send `WORKLOAD_NAME`.
+fn owner_workload(owner: Option<&str>) -> Option<String> {
+    let path = owner?.strip_prefix("kubernetes://apis/")?;
+    let mut parts = path.rsplit('/');
+    let name = parts.next()?;
+    let kind = parts.next()?;
+    (kind != "pods" && !name.is_empty()).then(|| name.to_string())
+}
+
+/// Percent-decodes a baggage value; `None` if the result is not UTF-8 or an
+/// escape is broken.
+fn percent_decode(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The namespace and service account of a SPIFFE ID
+/// (`spiffe://<trust domain>/ns/<namespace>/sa/<service account>`).
+pub fn spiffe_namespace(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix("spiffe://")?;
+    let (trust_domain, path) = rest.split_once('/')?;
+    let mut parts = path.split('/');
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some("ns"), Some(ns), Some("sa"), Some(sa), None)
+            if !trust_domain.is_empty() && !ns.is_empty() && !sa.is_empty() =>
+        {
+            Some((ns, sa))
+        }
+        _ => None,
+    }
+}
