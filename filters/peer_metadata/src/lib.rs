@@ -4,5 +4,7 @@
 //! of the pure core turns the decoded tree into a peer identity. `filter` is
 //! the proxy-wasm shell.
 
+pub mod cache;
+pub mod config;
 pub mod peer;
 pub mod structpb;

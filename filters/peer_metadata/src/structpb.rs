@@ -60,7 +60,7 @@ impl Struct {
 }
 
 /// Caps that bound the work and memory one header can cost.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Structs and lists inside one another.
     pub max_depth: usize,
