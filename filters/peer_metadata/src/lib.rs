@@ -6,5 +6,6 @@
 
 pub mod cache;
 pub mod config;
+pub mod identity;
 pub mod peer;
 pub mod structpb;

@@ -102,6 +102,21 @@ impl Peer {
         peer
     }
 
+    /// From `x-envoy-peer-metadata-id` (`sidecar~<ip>~<pod>.<ns>~<ns>.svc.<domain>`):
+    /// only the pod and namespace, when no metadata came with it.
+    pub fn from_id(id: &str) -> Peer {
+        let mut parts = id.split('~');
+        let (_kind, _ip, pod_ns) = (parts.next(), parts.next(), parts.next());
+        let Some((pod, ns)) = pod_ns.and_then(|p| p.rsplit_once('.')) else {
+            return Peer::default();
+        };
+        Peer {
+            name: text(Some(pod)),
+            namespace: text(Some(ns)),
+            ..Peer::default()
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         *self == Peer::default()
     }

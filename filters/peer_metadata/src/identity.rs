@@ -1,0 +1,92 @@
+//! From a decoded peer and the connection's certificate to what the app and
+//! other filters see: output headers, filter state, and whether to trust it.
+
+use crate::config::{Config, OUTPUTS};
+use crate::peer::{spiffe_namespace, Peer};
+use filter_common::json::push_str;
+
+/// The caller as this request presents it.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
+    /// `None` when nothing was sent, nothing decoded, or it was not trusted
+    /// while `require_verified` is set.
+    pub peer: Option<&'a Peer>,
+    /// The URI SAN of the mTLS peer certificate.
+    pub principal: Option<&'a str>,
+    /// mTLS, and the certificate's SPIFFE namespace equals the decoded one.
+    pub verified: bool,
+}
+
+impl<'a> Identity<'a> {
+    pub fn new(peer: Option<&'a Peer>, principal: Option<&'a str>, require_verified: bool) -> Self {
+        let verified = match (peer, principal.and_then(spiffe_namespace)) {
+            (Some(peer), Some((ns, _))) => peer.namespace.as_deref() == Some(ns),
+            _ => false,
+        };
+        Identity {
+            peer: peer.filter(|_| verified || !require_verified),
+            principal,
+            verified,
+        }
+    }
+
+    /// Each output's value, in the order of [`OUTPUTS`]; `None` when unknown.
+    /// `verified` is always known.
+    pub fn values(&self) -> [Option<String>; OUTPUTS.len()] {
+        let field = |f: fn(&Peer) -> &Option<String>| self.peer.and_then(|p| f(p).clone());
+        [
+            field(|p| &p.workload),
+            field(|p| &p.namespace),
+            field(|p| &p.name),
+            field(|p| &p.app),
+            field(|p| &p.version),
+            field(|p| &p.cluster),
+            self.principal.map(str::to_string),
+            Some(self.verified.to_string()),
+        ]
+    }
+
+    /// `(header, value)` for each known output, with the configured names.
+    pub fn headers<'c>(&self, config: &'c Config) -> Vec<(&'c str, String)> {
+        config
+            .headers
+            .iter()
+            .zip(self.values())
+            .filter_map(|(h, v)| Some((h.as_str(), v?)))
+            .collect()
+    }
+
+    /// `(key, value)` filter state, as Envoy shows it under `wasm.<key>`:
+    /// `peer_<output>` for each known output and `peer_labels` (a JSON object).
+    pub fn filter_state(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = OUTPUTS
+            .iter()
+            .zip(self.values())
+            .filter_map(|((name, _), v)| Some((format!("peer_{name}"), v?)))
+            .collect();
+        if let Some(peer) = self.peer.filter(|p| !p.labels.is_empty()) {
+            let mut json = String::from("{");
+            for (i, (k, v)) in peer.labels.iter().enumerate() {
+                if i > 0 {
+                    json.push(',');
+                }
+                push_str(&mut json, k);
+                json.push(':');
+                push_str(&mut json, v);
+            }
+            json.push('}');
+            out.push(("peer_labels".into(), json));
+        }
+        out
+    }
+}
+
+/// The one metadata value among repeated headers; `Err` when copies differ
+/// (which one the sender meant cannot be known).
+pub fn single_value<'h>(values: &[&'h [u8]]) -> Result<Option<&'h [u8]>, ()> {
+    match values.split_first() {
+        None => Ok(None),
+        Some((first, rest)) if rest.iter().all(|v| v == first) => Ok(Some(first)),
+        Some(_) => Err(()),
+    }
+}

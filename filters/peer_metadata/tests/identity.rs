@@ -1,0 +1,109 @@
+use peer_metadata::config::Config;
+use peer_metadata::identity::{single_value, Identity};
+use peer_metadata::peer::Peer;
+
+fn peer() -> Peer {
+    Peer {
+        workload: Some("cart-v3".into()),
+        namespace: Some("shop".into()),
+        app: Some("cart".into()),
+        labels: vec![
+            ("app".into(), "cart".into()),
+            ("q\"uote".into(), "v".into()),
+        ],
+        ..Peer::default()
+    }
+}
+
+#[test]
+fn verified_only_when_the_certificate_namespace_matches() {
+    let p = peer();
+    let ok = Identity::new(
+        Some(&p),
+        Some("spiffe://cluster.local/ns/shop/sa/cart"),
+        false,
+    );
+    assert!(ok.verified);
+    let other = Identity::new(
+        Some(&p),
+        Some("spiffe://cluster.local/ns/attacker/sa/x"),
+        false,
+    );
+    assert!(!other.verified && other.peer.is_some());
+    let plain = Identity::new(Some(&p), None, false);
+    assert!(!plain.verified);
+    let not_spiffe = Identity::new(Some(&p), Some("https://shop/ns/shop/sa/cart"), false);
+    assert!(!not_spiffe.verified);
+    assert!(
+        Identity::new(Some(&p), None, true).peer.is_none(),
+        "require_verified drops it"
+    );
+    assert!(
+        Identity::new(Some(&p), Some("spiffe://td/ns/shop/sa/a"), true)
+            .peer
+            .is_some()
+    );
+    let unnamed = Peer::default();
+    assert!(!Identity::new(Some(&unnamed), Some("spiffe://td/ns/shop/sa/a"), false).verified);
+}
+
+#[test]
+fn headers_and_filter_state() {
+    let config = Config::parse(Some(br#"{"headers": {"app": "x-caller-app"}}"#)).unwrap();
+    let p = peer();
+    let id = Identity::new(Some(&p), Some("spiffe://td/ns/shop/sa/cart"), false);
+    assert_eq!(
+        id.headers(&config),
+        vec![
+            ("x-peer-workload", "cart-v3".to_string()),
+            ("x-peer-namespace", "shop".to_string()),
+            ("x-caller-app", "cart".to_string()),
+            (
+                "x-peer-principal",
+                "spiffe://td/ns/shop/sa/cart".to_string()
+            ),
+            ("x-peer-verified", "true".to_string()),
+        ]
+    );
+    let state = id.filter_state();
+    assert!(state.contains(&("peer_verified".into(), "true".into())));
+    assert!(state.contains(&("peer_app".into(), "cart".into())));
+    let labels = &state.iter().find(|(k, _)| k == "peer_labels").unwrap().1;
+    let parsed: serde_json::Value = serde_json::from_str(labels).unwrap();
+    assert_eq!(parsed["q\"uote"], "v");
+    let nobody = Identity::new(None, None, false);
+    assert_eq!(
+        nobody.headers(&config),
+        vec![("x-peer-verified", "false".to_string())]
+    );
+}
+
+#[test]
+fn repeated_metadata_headers() {
+    assert_eq!(single_value(&[]), Ok(None));
+    assert_eq!(single_value(&[b"a", b"a"]), Ok(Some(&b"a"[..])));
+    assert_eq!(single_value(&[b"a", b"b"]), Err(()));
+}
+
+#[test]
+fn peer_from_id_header() {
+    let p = Peer::from_id("sidecar~172.21.206.228~netshoot.mark~mark.svc.cluster.local");
+    assert_eq!(
+        (p.name.as_deref(), p.namespace.as_deref()),
+        (Some("netshoot"), Some("mark"))
+    );
+    let dotted = Peer::from_id("sidecar~10.0.0.1~web.v2.pod.prod~prod.svc.cluster.local");
+    assert_eq!(
+        (dotted.name.as_deref(), dotted.namespace.as_deref()),
+        (Some("web.v2.pod"), Some("prod"))
+    );
+    for bad in [
+        "",
+        "sidecar",
+        "sidecar~1.2.3.4",
+        "sidecar~1.2.3.4~nodots~x",
+        "~~.~",
+    ] {
+        assert!(Peer::from_id(bad).is_empty(), "{bad}");
+    }
+}
