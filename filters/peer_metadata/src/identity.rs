@@ -81,12 +81,16 @@ impl<'a> Identity<'a> {
     }
 }
 
-/// The one metadata value among repeated headers; `Err` when copies differ
-/// (which one the sender meant cannot be known).
-pub fn single_value<'h>(values: &[&'h [u8]]) -> Result<Option<&'h [u8]>, ()> {
+/// Repeated copies of a header that disagree: which one the sender meant
+/// cannot be known.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Conflicting;
+
+/// The one value among repeated copies of a header.
+pub fn single_value<'h>(values: &[&'h [u8]]) -> Result<Option<&'h [u8]>, Conflicting> {
     match values.split_first() {
         None => Ok(None),
         Some((first, rest)) if rest.iter().all(|v| v == first) => Ok(Some(first)),
-        Some(_) => Err(()),
+        Some(_) => Err(Conflicting),
     }
 }

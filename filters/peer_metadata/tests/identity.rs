@@ -1,5 +1,5 @@
 use peer_metadata::config::Config;
-use peer_metadata::identity::{single_value, Identity};
+use peer_metadata::identity::{single_value, Conflicting, Identity};
 use peer_metadata::peer::Peer;
 
 fn peer() -> Peer {
@@ -82,7 +82,7 @@ fn headers_and_filter_state() {
 fn repeated_metadata_headers() {
     assert_eq!(single_value(&[]), Ok(None));
     assert_eq!(single_value(&[b"a", b"a"]), Ok(Some(&b"a"[..])));
-    assert_eq!(single_value(&[b"a", b"b"]), Err(()));
+    assert_eq!(single_value(&[b"a", b"b"]), Err(Conflicting));
 }
 
 #[test]
