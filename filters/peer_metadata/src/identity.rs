@@ -3,6 +3,7 @@
 
 use crate::config::{Config, OUTPUTS};
 use crate::peer::{spiffe_namespace, Peer};
+use filter_common::header::is_valid_header_value;
 use filter_common::json::push_str;
 
 /// The caller as this request presents it.
@@ -47,12 +48,15 @@ impl<'a> Identity<'a> {
     }
 
     /// `(header, value)` for each known output, with the configured names.
+    /// A decoded value that could not be a header value (CR, LF, NUL, other
+    /// controls: the metadata is caller-controlled) is left out.
     pub fn headers<'c>(&self, config: &'c Config) -> Vec<(&'c str, String)> {
         config
             .headers
             .iter()
             .zip(self.values())
             .filter_map(|(h, v)| Some((h.as_str(), v?)))
+            .filter(|(_, v)| is_valid_header_value(v))
             .collect()
     }
 

@@ -9,3 +9,6 @@ pub mod config;
 pub mod identity;
 pub mod peer;
 pub mod structpb;
+
+#[cfg(target_arch = "wasm32")]
+mod filter;

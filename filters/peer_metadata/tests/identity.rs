@@ -107,3 +107,22 @@ fn peer_from_id_header() {
         assert!(Peer::from_id(bad).is_empty(), "{bad}");
     }
 }
+
+#[test]
+fn values_that_cannot_be_headers_are_left_out() {
+    let config = Config::parse(None).unwrap();
+    let p = Peer {
+        workload: Some("evil\r\nx-injected: 1".into()),
+        namespace: Some("nul\0".into()),
+        app: Some("ok app".into()),
+        ..Peer::default()
+    };
+    let headers = Identity::new(Some(&p), None, false).headers(&config);
+    assert_eq!(
+        headers,
+        vec![
+            ("x-peer-app", "ok app".to_string()),
+            ("x-peer-verified", "false".to_string())
+        ]
+    );
+}

@@ -1,0 +1,173 @@
+//! The peer-metadata filter in a real Envoy: the Istio seed sample decoded
+//! into x-peer-* headers, spoofing and hostile input, baggage, filter state.
+
+use base64::Engine;
+use harness::client::Proto;
+use harness::tap::read_records;
+use harness::{wasm_filter, Bootstrap, Envoy, Request, Upstream};
+use serde_json::{json, Value};
+
+/// From Istio 1.14.3 (`../shared/seeds/002_aabf6a41fd8df476.txt`).
+const SEED: &str = "ChwKDkFQUF9DT05UQUlORVJTEgoaCG5ldHNob290ChoKCkNMVVNURVJfSUQSDBoKS3ViZXJuZXRlcwogCgxJTlNUQU5DRV9JUFMSEBoOMTcyLjIxLjIwNi4yMjgKGQoNSVNUSU9fVkVSU0lPThIIGgYxLjE0LjMKlAEKBkxBQkVMUxKJASqGAQokChlzZWN1cml0eS5pc3Rpby5pby90bHNNb2RlEgcaBWlzdGlvCi0KH3NlcnZpY2UuaXN0aW8uaW8vY2Fub25pY2FsLW5hbWUSChoIbmV0c2hvb3QKLwojc2VydmljZS5pc3Rpby5pby9jYW5vbmljYWwtcmV2aXNpb24SCBoGbGF0ZXN0ChoKB01FU0hfSUQSDxoNY2x1c3Rlci5sb2NhbAoSCgROQU1FEgoaCG5ldHNob290ChMKCU5BTUVTUEFDRRIGGgRtYXJrCj0KBU9XTkVSEjQaMmt1YmVybmV0ZXM6Ly9hcGlzL3YxL25hbWVzcGFjZXMvbWFyay9wb2RzL25ldHNob290ChcKEVBMQVRGT1JNX01FVEFEQVRBEgIqAAobCg1XT1JLTE9BRF9OQU1FEgoaCG5ldHNob290";
+const SEED_ID: &str = "sidecar~172.21.206.228~netshoot.mark~mark.svc.cluster.local";
+
+fn envoy(app: &Upstream, config: Value, hcm_extra: Value) -> Envoy {
+    let routes = json!([{"name": "app", "domains": ["*"], "routes": [
+        {"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]}]);
+    Envoy::start(&Bootstrap::new(app.port()).listener_with(
+        "main",
+        vec![wasm_filter("peer_metadata", &config)],
+        routes,
+        hcm_extra,
+    ))
+}
+
+fn text(values: Vec<&[u8]>) -> Vec<String> {
+    values
+        .into_iter()
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect()
+}
+
+#[test]
+fn smoke_the_seed_sample_reaches_the_app_as_headers() {
+    let app = Upstream::start();
+    let envoy = envoy(&app, json!({}), json!({}));
+    for proto in [Proto::H1, Proto::H2] {
+        let response = Request::get("/")
+            .header("x-envoy-peer-metadata", SEED)
+            .header("x-envoy-peer-metadata-id", SEED_ID)
+            .header("x-peer-workload", "spoofed")
+            .header("X-Peer-Verified", "true")
+            .send(envoy.addr("main"), proto);
+        assert_eq!(response.status, 200);
+        let got = app.last();
+        for (name, want) in [
+            ("x-peer-workload", "netshoot"),
+            ("x-peer-namespace", "mark"),
+            ("x-peer-name", "netshoot"),
+            ("x-peer-app", "netshoot"),
+            ("x-peer-version", "latest"),
+            ("x-peer-cluster", "Kubernetes"),
+            ("x-peer-verified", "false"),
+        ] {
+            assert_eq!(text(got.header(name)), [want], "{name} over {proto:?}");
+        }
+        assert!(
+            got.header("x-peer-principal").is_empty(),
+            "no mTLS, no principal"
+        );
+        assert!(got.header("x-envoy-peer-metadata").is_empty());
+        assert!(got.header("x-envoy-peer-metadata-id").is_empty());
+    }
+    assert_eq!(envoy.counter("wasmcustom.peer_metadata.decoded"), 1);
+    assert_eq!(envoy.counter("wasmcustom.peer_metadata.from_cache"), 1);
+    assert_eq!(envoy.counter("wasmcustom.peer_metadata.unverified"), 2);
+}
+
+#[test]
+fn hostile_metadata_never_fails_a_request() {
+    let app = Upstream::start();
+    let envoy = envoy(&app, json!({}), json!({}));
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let seed = base64::engine::general_purpose::STANDARD
+        .decode(SEED)
+        .unwrap();
+    // 40 nested lists: over the depth cap.
+    let mut deep = vec![0x0a, 0x01, b'd'];
+    let mut value: Vec<u8> = vec![0x08, 0x00];
+    for _ in 0..40 {
+        let mut list = vec![0x0a, value.len() as u8];
+        list.extend_from_slice(&value);
+        let mut v = vec![0x32, list.len() as u8];
+        v.extend_from_slice(&list);
+        value = v;
+        if value.len() > 120 {
+            break;
+        }
+    }
+    deep.push(0x12);
+    deep.push(value.len() as u8);
+    deep.extend_from_slice(&value);
+    let mut entry = vec![0x0a, deep.len() as u8];
+    entry.extend_from_slice(&deep);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("not base64", b"%%%not-base64%%%".to_vec()),
+        ("truncated", b64(&seed[..seed.len() / 2]).into_bytes()),
+        ("oversized", "A".repeat(10_000).into_bytes()),
+        ("deep", b64(&entry).into_bytes()),
+        ("non-UTF-8", vec![b'Q', 0xff, 0xfe, b'=']),
+        ("garbage protobuf", b64(&[0xff; 64]).into_bytes()),
+    ];
+    for (what, bad) in &cases {
+        for proto in [Proto::H1, Proto::H2] {
+            let response = Request::get("/")
+                .header("x-envoy-peer-metadata", bad)
+                .send(envoy.addr("main"), proto);
+            assert_eq!(response.status, 200, "{what} over {proto:?}");
+            let got = app.last();
+            assert!(got.header("x-peer-workload").is_empty(), "{what}");
+            assert_eq!(text(got.header("x-peer-verified")), ["false"], "{what}");
+        }
+    }
+    let conflicting = Request::get("/")
+        .header("x-envoy-peer-metadata", SEED)
+        .header("x-envoy-peer-metadata", b64(&seed[..10]))
+        .send(envoy.addr("main"), Proto::H1);
+    assert_eq!(conflicting.status, 200);
+    assert!(app.last().header("x-peer-workload").is_empty());
+    // The VM is healthy: the next valid request still decodes.
+    let ok = Request::get("/")
+        .header("x-envoy-peer-metadata", SEED)
+        .send(envoy.addr("main"), Proto::H1);
+    assert_eq!(ok.status, 200);
+    assert_eq!(text(app.last().header("x-peer-workload")), ["netshoot"]);
+    assert_eq!(envoy.counter("wasmcustom.peer_metadata.oversized"), 2);
+    assert_eq!(envoy.counter("wasmcustom.peer_metadata.malformed"), 11);
+    assert_eq!(envoy.counter("wasmcustom.peer_metadata.decoded"), 1);
+}
+
+#[test]
+fn baggage_and_id_fallbacks_and_filter_state() {
+    let app = Upstream::start();
+    let log = json!({"access_log": [{
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": "@SCRATCH@/peers.log",
+            "log_format": {"json_format": {
+                "ns": "%FILTER_STATE(wasm.peer_namespace:PLAIN)%",
+                "app": "%FILTER_STATE(wasm.peer_app:PLAIN)%",
+                "verified": "%FILTER_STATE(wasm.peer_verified:PLAIN)%",
+                "labels": "%FILTER_STATE(wasm.peer_labels:PLAIN)%"
+            }}
+        }
+    }]});
+    let envoy = envoy(&app, json!({"remove_metadata_headers": false}), log);
+    Request::get("/")
+        .header("x-envoy-peer-metadata", SEED)
+        .send(envoy.addr("main"), Proto::H1);
+    assert_eq!(
+        app.last().header("x-envoy-peer-metadata").len(),
+        1,
+        "kept when configured"
+    );
+    Request::get("/")
+        .header("baggage", "k8s.deployment.name=productpage-v1,service.name=productpage,k8s.namespace.name=bookinfo")
+        .send(envoy.addr("main"), Proto::H2);
+    let got = app.last();
+    assert_eq!(text(got.header("x-peer-workload")), ["productpage-v1"]);
+    assert_eq!(text(got.header("x-peer-app")), ["productpage"]);
+    Request::get("/")
+        .header("x-envoy-peer-metadata-id", SEED_ID)
+        .send(envoy.addr("main"), Proto::H1);
+    let got = app.last();
+    assert_eq!(text(got.header("x-peer-name")), ["netshoot"]);
+    assert!(got.header("x-peer-app").is_empty());
+    let lines = read_records(&envoy.scratch().join("peers.log"), 3);
+    assert_eq!(lines[0]["ns"], "mark");
+    assert_eq!(lines[0]["verified"], "false");
+    let labels: Value = serde_json::from_str(lines[0]["labels"].as_str().unwrap()).unwrap();
+    assert_eq!(labels["service.istio.io/canonical-revision"], "latest");
+    assert_eq!(lines[1]["app"], "productpage");
+}
