@@ -4,6 +4,7 @@
 use base64::Engine;
 use harness::client::Proto;
 use harness::tap::read_records;
+use harness::tls::Pki;
 use harness::{wasm_filter, Bootstrap, Envoy, Request, Upstream};
 use serde_json::{json, Value};
 
@@ -170,4 +171,88 @@ fn baggage_and_id_fallbacks_and_filter_state() {
     let labels: Value = serde_json::from_str(lines[0]["labels"].as_str().unwrap()).unwrap();
     assert_eq!(labels["service.istio.io/canonical-revision"], "latest");
     assert_eq!(lines[1]["app"], "productpage");
+}
+
+/// Real certificates: a TLS listener that asks for client certificates, and
+/// clients with and without one.
+#[test]
+fn mtls_verifies_the_spiffe_namespace() {
+    let app = Upstream::start();
+    let pki = Pki::new();
+    let server = pki.server();
+    let routes = json!([{"name": "app", "domains": ["*"], "routes": [
+        {"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]}]);
+    let start = |config: Value| {
+        let tls = pki.downstream_tls(&server, false);
+        Envoy::start(
+            &Bootstrap::new(app.port())
+                .listener_with(
+                    "main",
+                    vec![wasm_filter("peer_metadata", &config)],
+                    routes.clone(),
+                    json!({}),
+                )
+                .chain_field("main", "transport_socket", tls["transport_socket"].clone()),
+        )
+    };
+    let request = format!(
+        "GET / HTTP/1.1\r\nhost: app\r\nx-envoy-peer-metadata: {SEED}\r\nx-peer-principal: spoofed\r\nconnection: close\r\n\r\n"
+    );
+    let same_ns = pki.client("spiffe://cluster.local/ns/mark/sa/netshoot");
+    let other_ns = pki.client("spiffe://cluster.local/ns/attacker/sa/default");
+
+    let envoy = start(json!({}));
+    let cases = [
+        (
+            Some(&same_ns),
+            "true",
+            Some("spiffe://cluster.local/ns/mark/sa/netshoot"),
+        ),
+        (
+            Some(&other_ns),
+            "false",
+            Some("spiffe://cluster.local/ns/attacker/sa/default"),
+        ),
+        (None, "false", None),
+    ];
+    for (client, verified, principal) in cases {
+        let response = pki.send(envoy.addr("main"), client, request.as_bytes());
+        assert!(
+            response.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&response)
+        );
+        let got = app.last();
+        assert_eq!(
+            text(got.header("x-peer-verified")),
+            [verified],
+            "{principal:?}"
+        );
+        assert_eq!(
+            text(got.header("x-peer-principal")),
+            principal
+                .map(str::to_string)
+                .into_iter()
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            text(got.header("x-peer-workload")),
+            ["netshoot"],
+            "decoded in every case"
+        );
+    }
+    assert_eq!(envoy.counter("wasmcustom.peer_metadata.verified"), 1);
+    assert_eq!(envoy.counter("wasmcustom.peer_metadata.unverified"), 2);
+    drop(envoy);
+
+    let strict = start(json!({"require_verified": true}));
+    for (client, workload) in [
+        (Some(&same_ns), vec!["netshoot"]),
+        (Some(&other_ns), vec![]),
+        (None, vec![]),
+    ] {
+        let response = pki.send(strict.addr("main"), client, request.as_bytes());
+        assert!(response.starts_with(b"HTTP/1.1 200"));
+        assert_eq!(text(app.last().header("x-peer-workload")), workload);
+    }
 }

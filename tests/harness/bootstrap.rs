@@ -142,6 +142,15 @@ impl Bootstrap {
         self
     }
 
+    /// Sets `key` on the filter chain of listener `name` (for example
+    /// `transport_socket`).
+    pub fn chain_field(mut self, name: &str, key: &str, value: Value) -> Bootstrap {
+        if let Some(listener) = self.listeners().iter_mut().find(|l| l["name"] == name) {
+            listener["filter_chains"][0][key] = value;
+        }
+        self
+    }
+
     /// Sets the node's metadata, as Istio does (pod labels under `LABELS`).
     pub fn node_metadata(mut self, metadata: Value) -> Bootstrap {
         self.value["node"] = json!({"id": "test-node", "cluster": "test", "metadata": metadata});

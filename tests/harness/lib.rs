@@ -15,6 +15,7 @@ pub mod envoy;
 pub mod paths;
 pub mod tap;
 pub mod tcp;
+pub mod tls;
 pub mod upstream;
 mod wire;
 
