@@ -174,3 +174,24 @@ fn tap_tcp_example_records_traffic() {
     assert!(events.last().expect("event").get("closed").is_some());
     assert_eq!(envoy.counter("wasmcustom.tap_tcp.tapped"), 1);
 }
+
+#[test]
+fn peer_metadata_example_decodes_the_sample() {
+    let _ports = FIXED_PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = paths::workspace_root().join("examples/peer_metadata");
+    let sample = std::fs::read_to_string(dir.join("sample.b64")).expect("sample.b64");
+    let app = Upstream::bind("127.0.0.1:18080".parse().expect("addr"));
+    let envoy =
+        Envoy::try_start_file(&dir.join("envoy.yaml"), &[]).unwrap_or_else(|e| panic!("{e}"));
+    let response = Request::get("/")
+        .header("x-envoy-peer-metadata", sample.trim())
+        .header("x-peer-workload", "spoofed")
+        .send(envoy.addr("inbound"), Proto::H1);
+    assert_eq!(response.status, 200);
+    let got = app.last();
+    assert_eq!(got.header("x-peer-workload"), [&b"netshoot"[..]]);
+    assert_eq!(got.header("x-peer-namespace"), [&b"mark"[..]]);
+    assert_eq!(got.header("x-peer-verified"), [&b"false"[..]]);
+    assert!(got.header("x-envoy-peer-metadata").is_empty());
+    assert_eq!(envoy.counter("wasmcustom.peer_metadata.decoded"), 1);
+}

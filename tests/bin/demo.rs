@@ -23,6 +23,7 @@ fn main() {
     cf_headers(&app);
     tap_http(&app);
     tap_tcp();
+    peer_metadata(&app);
     println!("\nEverything stopped. `make test` runs the full suite.");
 }
 
@@ -269,5 +270,51 @@ fn tap_tcp() {
         stat("tapped"),
         stat("segments"),
         stat("truncated")
+    );
+}
+
+fn peer_metadata(app: &Upstream) {
+    println!("\n== Peer metadata (dist/peer_metadata.wasm) ==");
+    let sample_path = harness::paths::workspace_root().join("examples/peer_metadata/sample.b64");
+    let sample = std::fs::read_to_string(sample_path).unwrap_or_default();
+    let envoy = Envoy::start(&Bootstrap::http(
+        app.port(),
+        vec![wasm_filter("peer_metadata", &json!({}))],
+    ));
+    let show = |label: &str, request: Request| {
+        request.send(envoy.addr("main"), Proto::H1);
+        let got = app.last();
+        let parts: Vec<String> = got
+            .headers
+            .iter()
+            .filter(|(n, _)| n.starts_with("x-peer-") || n.starts_with("x-envoy-peer-metadata"))
+            .map(|(n, v)| format!("{n}: {}", String::from_utf8_lossy(v)))
+            .collect();
+        println!("{label}\n    the app got: {}", parts.join(", "));
+    };
+    show(
+        "Istio 1.14.3 x-envoy-peer-metadata (the real sample) plus a spoofed x-peer-workload:",
+        Request::get("/")
+            .header("x-envoy-peer-metadata", sample.trim())
+            .header("x-peer-workload", "spoofed"),
+    );
+    show(
+        "ambient baggage:",
+        Request::get("/").header(
+            "baggage",
+            "k8s.deployment.name=productpage-v1,service.name=productpage,service.version=v1,k8s.namespace.name=bookinfo",
+        ),
+    );
+    show(
+        "garbage metadata (the request still goes through):",
+        Request::get("/").header("x-envoy-peer-metadata", "%%%garbage%%%"),
+    );
+    let stat = |name: &str| envoy.counter(&format!("wasmcustom.peer_metadata.{name}"));
+    println!(
+        "stats: decoded={} from_cache={} malformed={} unverified={} (no mTLS here, so nothing is verified)",
+        stat("decoded"),
+        stat("from_cache"),
+        stat("malformed"),
+        stat("unverified")
     );
 }
