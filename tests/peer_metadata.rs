@@ -2,6 +2,7 @@
 //! into x-peer-* headers, spoofing and hostile input, baggage, filter state.
 
 use base64::Engine;
+use harness::bootstrap::wasm_fixture;
 use harness::client::Proto;
 use harness::tap::read_records;
 use harness::tls::Pki;
@@ -255,4 +256,67 @@ fn mtls_verifies_the_spiffe_namespace() {
         assert!(response.starts_with(b"HTTP/1.1 200"));
         assert_eq!(text(app.last().header("x-peer-workload")), workload);
     }
+}
+
+/// A FlatNode as Istio 1.7 to 1.23 store it in `wasm.downstream_peer`, built
+/// with the `flatbuffers` crate.
+fn flatnode(namespace: &str, workload: &str, app: &str) -> Vec<u8> {
+    let mut b = flatbuffers::FlatBufferBuilder::new();
+    let (k, v) = (b.create_string("app"), b.create_string(app));
+    let t = b.start_table();
+    b.push_slot_always(4, k);
+    b.push_slot_always(6, v);
+    let kv = b.end_table(t);
+    let labels = b.create_vector(&[kv]);
+    let (ns, wl) = (b.create_string(namespace), b.create_string(workload));
+    let t = b.start_table();
+    b.push_slot_always(6, ns); // slot 1: namespace
+    b.push_slot_always(8, labels); // slot 2: labels
+    b.push_slot_always(12, wl); // slot 4: workload_name
+    let root = b.end_table(t);
+    b.finish(root, None);
+    b.finished_data().to_vec()
+}
+
+/// When Istio's metadata exchange consumed the headers, the peer it stored in
+/// filter state is used (here stored by a test fixture the same way).
+#[test]
+fn istio_filter_state_when_the_headers_are_gone() {
+    let app = Upstream::start();
+    let node = base64::engine::general_purpose::STANDARD.encode(flatnode(
+        "bookinfo",
+        "reviews-v2",
+        "reviews",
+    ));
+    let start = |config: Value| {
+        Envoy::start(&Bootstrap::http(
+            app.port(),
+            vec![
+                wasm_fixture(
+                    "set_filter_state",
+                    &json!({"key": "downstream_peer", "base64": node}),
+                ),
+                wasm_filter("peer_metadata", &config),
+            ],
+        ))
+    };
+    let envoy = start(json!({}));
+    Request::get("/").send(envoy.addr("main"), Proto::H1);
+    let got = app.last();
+    assert_eq!(text(got.header("x-peer-namespace")), ["bookinfo"]);
+    assert_eq!(text(got.header("x-peer-workload")), ["reviews-v2"]);
+    assert_eq!(text(got.header("x-peer-app")), ["reviews"]);
+    assert_eq!(
+        envoy.counter("wasmcustom.peer_metadata.istio_filter_state"),
+        1
+    );
+    // A metadata header, when present, still wins.
+    Request::get("/")
+        .header("x-envoy-peer-metadata", SEED)
+        .send(envoy.addr("main"), Proto::H2);
+    assert_eq!(text(app.last().header("x-peer-namespace")), ["mark"]);
+    drop(envoy);
+    let off = start(json!({"istio_filter_state": false}));
+    Request::get("/").send(off.addr("main"), Proto::H1);
+    assert!(app.last().header("x-peer-namespace").is_empty());
 }

@@ -179,6 +179,12 @@ fn socket(port: u16) -> Value {
     json!({"socket_address": {"address": "127.0.0.1", "port_value": port}})
 }
 
+/// `envoy.filters.http.wasm` loading the test-only module `name`
+/// (`tests/fixtures/<name>`) with `config`.
+pub fn wasm_fixture(name: &str, config: &Value) -> Value {
+    wasm_http(name, &paths::fixture_wasm(name), &config.to_string())
+}
+
 /// `envoy.filters.network.wasm` loading `dist/<filter>.wasm` with `config`.
 pub fn wasm_network_filter(filter: &str, config: &Value) -> Value {
     let mut value = wasm_filter(filter, config);
@@ -197,6 +203,10 @@ pub fn wasm_filter(filter: &str, config: &Value) -> Value {
 /// Like [`wasm_filter`] with the plugin configuration given verbatim, so tests
 /// can hand the filter malformed documents.
 pub fn wasm_filter_raw(filter: &str, configuration: &str) -> Value {
+    wasm_http(filter, &paths::wasm(filter), configuration)
+}
+
+fn wasm_http(filter: &str, filename: &std::path::Path, configuration: &str) -> Value {
     json!({
         "name": "envoy.filters.http.wasm",
         "typed_config": {
@@ -207,7 +217,7 @@ pub fn wasm_filter_raw(filter: &str, configuration: &str) -> Value {
                 "vm_config": {
                     "vm_id": filter,
                     "runtime": paths::wasm_runtime(),
-                    "code": {"local": {"filename": paths::wasm(filter)}}
+                    "code": {"local": {"filename": filename}}
                 },
                 "configuration": {
                     "@type": "type.googleapis.com/google.protobuf.StringValue",

@@ -20,6 +20,19 @@ pub fn wasm(filter: &str) -> PathBuf {
     path
 }
 
+/// A test-only wasm module (`tests/fixtures/<name>`), which `make build` builds.
+pub fn fixture_wasm(name: &str) -> PathBuf {
+    let path = workspace_root()
+        .join("target/wasm32-wasip1/release")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `make build`",
+        path.display()
+    );
+    path
+}
+
 /// `ENVOY_BIN`, or the Envoy that `make` installs into `.venv/`.
 pub fn envoy_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("ENVOY_BIN").filter(|b| !b.is_empty()) {

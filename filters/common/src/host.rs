@@ -29,6 +29,12 @@ mod abi {
             data: *mut *mut u8,
             size: *mut usize,
         ) -> u32;
+        pub fn proxy_get_property(
+            path: *const u8,
+            path_size: usize,
+            data: *mut *mut u8,
+            size: *mut usize,
+        ) -> u32;
         pub fn proxy_set_property(
             path: *const u8,
             path_size: usize,
@@ -133,12 +139,28 @@ impl Counter {
     }
 }
 
+/// A property, `None` for any status but OK: the SDK's wrapper panics on
+/// statuses it does not expect, which a filter-state object of a type it does
+/// not know can produce.
+pub fn property(path: &[&str]) -> Option<Vec<u8>> {
+    // Envoy's path encoding: segments each followed by a NUL.
+    let mut encoded = Vec::new();
+    for segment in path {
+        encoded.extend_from_slice(segment.as_bytes());
+        encoded.push(0);
+    }
+    encoded.pop();
+    let (mut data, mut size) = (null_mut(), 0);
+    // SAFETY: plain host call with a live input slice and out-pointers to locals.
+    let status =
+        unsafe { abi::proxy_get_property(encoded.as_ptr(), encoded.len(), &mut data, &mut size) };
+    host_bytes(status, data, size).filter(|_| !data.is_null())
+}
+
 /// The first of several property paths that the host answers. Envoy versions
 /// expose some attributes under different names (`xds.node` and `node`).
 pub fn first_property(paths: &[&[&str]]) -> Option<Vec<u8>> {
-    paths
-        .iter()
-        .find_map(|path| hostcalls::get_property(path.to_vec()).ok().flatten())
+    paths.iter().find_map(|path| property(path))
 }
 
 /// A property as UTF-8 text (`source.address`, `request.id`).

@@ -16,7 +16,7 @@ pub const OUTPUTS: [(&str, &str); 8] = [
     ("verified", "x-peer-verified"),
 ];
 
-const FIELDS: [&str; 8] = [
+const FIELDS: [&str; 9] = [
     "headers",
     "remove_metadata_headers",
     "require_verified",
@@ -25,6 +25,7 @@ const FIELDS: [&str; 8] = [
     "max_keys",
     "cache_entries",
     "filter_state",
+    "istio_filter_state",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +39,9 @@ pub struct Config {
     pub cache_entries: usize,
     /// Publish the identity as filter state (`wasm.peer_*`).
     pub filter_state: bool,
+    /// Without metadata headers, read the peer Istio's own metadata exchange
+    /// stored in filter state (`downstream_peer`, `wasm.downstream_peer`).
+    pub istio_filter_state: bool,
 }
 
 fn bounded(top: &Object, key: &str, min: u64, max: u64, default: u64) -> Result<usize> {
@@ -91,6 +95,7 @@ impl Config {
             },
             cache_entries: bounded(&top, "cache_entries", 0, 10_000, 256)?,
             filter_state: top.flag("filter_state", true)?,
+            istio_filter_state: top.flag("istio_filter_state", true)?,
         })
     }
 

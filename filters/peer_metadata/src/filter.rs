@@ -5,11 +5,13 @@
 
 use crate::cache::Cache;
 use crate::config::Config;
+use crate::flatnode::peer_from_flatnode;
 use crate::identity::{single_value, Identity};
 use crate::peer::Peer;
 use crate::structpb::decode_header;
 use filter_common::host::{
-    first_property, header_map, init_logging, load_config, set_property, Counter,
+    first_property, header_map, init_logging, load_config, property, property_string, set_property,
+    Counter,
 };
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, MapType};
@@ -33,6 +35,7 @@ struct Stats {
     oversized: Counter,
     verified: Counter,
     unverified: Counter,
+    istio_filter_state: Counter,
 }
 
 impl Stats {
@@ -45,6 +48,7 @@ impl Stats {
             oversized: c("oversized"),
             verified: c("verified"),
             unverified: c("unverified"),
+            istio_filter_state: c("istio_filter_state"),
         }
     }
 }
@@ -107,8 +111,8 @@ fn principal() -> Option<String> {
 }
 
 impl Shared {
-    /// The peer from the metadata header (decoded or cached), the baggage
-    /// header, or the `-id` header, in that order of preference.
+    /// The peer from the metadata header (decoded or cached), Istio's filter
+    /// state, the baggage header, or the `-id` header, in that order.
     fn peer(&self, headers: &[(String, Vec<u8>)]) -> Option<Rc<Peer>> {
         let values = |name: &str| -> Vec<&[u8]> {
             headers
@@ -154,6 +158,12 @@ impl Shared {
             }
             Ok(None) => {}
         }
+        if self.config.istio_filter_state {
+            if let Some(peer) = istio_filter_state(self.config.limits.max_entries) {
+                stats.istio_filter_state.inc();
+                return Some(Rc::new(peer));
+            }
+        }
         let text = |name: &str| -> Option<String> {
             let all = values(name);
             let joined = all.join(&b","[..]);
@@ -171,6 +181,17 @@ impl Shared {
         stats.decoded.inc();
         Some(Rc::new(peer))
     }
+}
+
+/// The peer Istio's metadata exchange left in filter state: the typed
+/// `downstream_peer` object of Istio 1.24 and later (read field by field),
+/// else the `FlatNode` bytes of `wasm.downstream_peer` (Istio 1.7 to 1.23).
+fn istio_filter_state(max_labels: usize) -> Option<Peer> {
+    let field = |name: &str| property_string(&["filter_state", "downstream_peer", name]);
+    if field("namespace").is_some() || field("workload").is_some() {
+        return Some(Peer::from_peer_object(field));
+    }
+    peer_from_flatnode(&property(&["downstream_peer"])?, max_labels)
 }
 
 impl HttpContext for Stream {

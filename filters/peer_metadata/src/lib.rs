@@ -1,11 +1,14 @@
 //! Peer metadata: who is calling, from Istio's metadata exchange.
 //!
-//! [`structpb`] decodes `google.protobuf.Struct` from its wire form; the rest
-//! of the pure core turns the decoded tree into a peer identity. `filter` is
-//! the proxy-wasm shell.
+//! The pure core: [`structpb`] decodes `google.protobuf.Struct` from its wire
+//! form, [`flatnode`] reads Istio's FlatBuffer filter state, [`peer`] turns
+//! either (or ambient baggage) into a peer, [`identity`] decides trust and
+//! the outputs, [`cache`] and [`config`] hold the rest. `filter` is the
+//! proxy-wasm shell.
 
 pub mod cache;
 pub mod config;
+pub mod flatnode;
 pub mod identity;
 pub mod peer;
 pub mod structpb;

@@ -37,6 +37,21 @@ fn text(s: Option<&str>) -> Option<String> {
     s.filter(|s| !s.is_empty()).map(str::to_string)
 }
 
+/// Istio's node fields, whatever the encoding they came in.
+#[derive(Debug, Default)]
+pub struct NodeFields<'a> {
+    pub name: Option<&'a str>,
+    pub namespace: Option<&'a str>,
+    pub workload_name: Option<&'a str>,
+    pub owner: Option<&'a str>,
+    pub cluster_id: Option<&'a str>,
+    pub service_account: Option<&'a str>,
+    pub canonical_telemetry_service: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub zone: Option<&'a str>,
+    pub labels: Vec<(String, String)>,
+}
+
 impl Peer {
     /// From the metadata-exchange `Struct` (Istio 1.3 and later).
     pub fn from_struct(s: &Struct) -> Peer {
@@ -51,6 +66,24 @@ impl Peer {
                     .collect()
             })
             .unwrap_or_default();
+        Peer::from_node(NodeFields {
+            name: s.str("NAME"),
+            namespace: s.str("NAMESPACE"),
+            workload_name: s.str("WORKLOAD_NAME"),
+            owner: s.str("OWNER"),
+            cluster_id: s.str("CLUSTER_ID"),
+            service_account: s.str("SERVICE_ACCOUNT"),
+            canonical_telemetry_service: s.str("CANONICAL_TELEMETRY_SERVICE"),
+            region: s.str("REGION"),
+            zone: s.str("AVAILABILITY_ZONE"),
+            labels,
+        })
+    }
+
+    /// From Istio's node fields: the workload from `OWNER` when
+    /// `WORKLOAD_NAME` is missing, app and version from the labels.
+    pub fn from_node(node: NodeFields) -> Peer {
+        let labels = node.labels;
         let label = |names: &[&str]| {
             names
                 .iter()
@@ -58,19 +91,37 @@ impl Peer {
                 .map(|(_, v)| v.clone())
                 .filter(|v| !v.is_empty())
         };
-        let app = label(&APP_LABELS).or_else(|| text(s.str("CANONICAL_TELEMETRY_SERVICE")));
+        let app = label(&APP_LABELS).or_else(|| text(node.canonical_telemetry_service));
         let version = label(&VERSION_LABELS);
         Peer {
-            workload: text(s.str("WORKLOAD_NAME")).or_else(|| owner_workload(s.str("OWNER"))),
-            namespace: text(s.str("NAMESPACE")),
-            name: text(s.str("NAME")),
+            workload: text(node.workload_name).or_else(|| owner_workload(node.owner)),
+            namespace: text(node.namespace),
+            name: text(node.name),
             app,
             version,
-            cluster: text(s.str("CLUSTER_ID")),
-            service_account: text(s.str("SERVICE_ACCOUNT")),
-            region: text(s.str("REGION")),
-            zone: text(s.str("AVAILABILITY_ZONE")),
+            cluster: text(node.cluster_id),
+            service_account: text(node.service_account),
+            region: text(node.region),
+            zone: text(node.zone),
             labels,
+        }
+    }
+
+    /// From the fields of Istio 1.24+'s `downstream_peer` filter state
+    /// (`workload`, `namespace`, `name`, `cluster`, `app`, `version`,
+    /// `service`, `revision`, `region`, `availability_zone`), read through `get`.
+    pub fn from_peer_object(get: impl Fn(&str) -> Option<String>) -> Peer {
+        let field = |key: &str| get(key).filter(|v| !v.is_empty());
+        Peer {
+            workload: field("workload"),
+            namespace: field("namespace"),
+            name: field("name"),
+            app: field("app").or_else(|| field("service")),
+            version: field("version").or_else(|| field("revision")),
+            cluster: field("cluster"),
+            region: field("region"),
+            zone: field("availability_zone"),
+            ..Peer::default()
         }
     }
 

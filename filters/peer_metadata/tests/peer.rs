@@ -151,3 +151,41 @@ fn spiffe_ids() {
         assert_eq!(spiffe_namespace(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn istio_1_24_peer_object_fields() {
+    let fields = [
+        ("workload", "cart-v3"),
+        ("namespace", "shop"),
+        ("name", "cart-v3-xyz"),
+        ("cluster", "east"),
+        ("service", "cart"),
+        ("revision", "v3"),
+        ("region", "eu"),
+        ("availability_zone", "eu-1a"),
+        ("app", ""),
+    ];
+    let get = |key: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_string())
+    };
+    let peer = Peer::from_peer_object(get);
+    assert_eq!(peer.workload.as_deref(), Some("cart-v3"));
+    assert_eq!(
+        peer.app.as_deref(),
+        Some("cart"),
+        "service when app is empty"
+    );
+    assert_eq!(
+        peer.version.as_deref(),
+        Some("v3"),
+        "revision when version is absent"
+    );
+    assert_eq!(
+        (peer.region.as_deref(), peer.zone.as_deref()),
+        (Some("eu"), Some("eu-1a"))
+    );
+    assert!(Peer::from_peer_object(|_| None).is_empty());
+}

@@ -1,8 +1,10 @@
-//! Any bytes as the `x-envoy-peer-metadata` value, raw and base64-encoded:
-//! decoding and mapping to a peer must never panic, and must respect the caps.
+//! Any bytes as the `x-envoy-peer-metadata` value (raw and base64-encoded),
+//! as Istio's FlatNode filter state, as baggage and as an `-id`: decoding and
+//! mapping to a peer must never panic, and must respect the caps.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use peer_metadata::flatnode::peer_from_flatnode;
 use peer_metadata::peer::Peer;
 use peer_metadata::structpb::{decode_header, decode_struct, Limits, Struct, Value};
 
@@ -31,6 +33,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(tree) = decode_header(data, limits) {
         let _ = Peer::from_struct(&tree);
     }
+    let _ = peer_from_flatnode(data, 64);
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = Peer::from_baggage(text);
         let _ = Peer::from_id(text);
