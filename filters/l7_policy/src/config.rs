@@ -1,0 +1,314 @@
+//! The plugin configuration, compiled once per VM. Any bad field refuses the
+//! whole configuration (fail closed), naming the rule index and the field.
+
+use crate::rule::{From, HeaderMatch, HeaderRequirement, Mismatch, Rule, Text};
+use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Result};
+use filter_common::header::{is_valid_header_name, is_valid_header_value};
+use filter_common::predicate::anchored_regex;
+use regex_lite::Regex;
+use std::collections::BTreeMap;
+
+const FIELDS: [&str; 7] = [
+    "rules",
+    "dry_run",
+    "path_includes_query",
+    "reject_invalid_paths",
+    "invalid_path_status",
+    "deny",
+    "log",
+];
+const RULE_FIELDS: [&str; 6] = ["method", "path", "host", "headers", "headerMatches", "from"];
+const LEVELS: [&str; 6] = ["off", "trace", "debug", "info", "warn", "error"];
+
+/// The local reply for a denied request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deny {
+    pub status: u32,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub rules: Vec<Rule>,
+    pub dry_run: bool,
+    /// Match `path` rules against `:path` with its query (Cilium's behaviour).
+    pub path_includes_query: bool,
+    pub reject_invalid_paths: bool,
+    pub invalid_path_status: u32,
+    pub deny: Deny,
+    /// Log levels for decisions; `None` is off.
+    pub log_allowed: Option<log::Level>,
+    pub log_denied: Option<log::Level>,
+}
+
+fn level(name: &str) -> Option<log::Level> {
+    match name {
+        "trace" => Some(log::Level::Trace),
+        "debug" => Some(log::Level::Debug),
+        "info" => Some(log::Level::Info),
+        "warn" => Some(log::Level::Warn),
+        "error" => Some(log::Level::Error),
+        _ => None,
+    }
+}
+
+fn status(field: Field) -> Result<u32> {
+    let code = field.u64()?;
+    if !(200..=599).contains(&code) {
+        return Err(ConfigError::new(
+            field.path,
+            format!("{code} is not an HTTP status for a local reply"),
+            "use 200 to 599",
+        ));
+    }
+    Ok(code as u32)
+}
+
+impl Config {
+    pub fn parse(raw: Option<&[u8]>) -> Result<Config> {
+        let document = parse_document(raw)?;
+        let top = root(&document, &FIELDS)?;
+        let rules = top.need("rules", |f| {
+            f.list()?
+                .iter()
+                .enumerate()
+                .map(|(i, value)| {
+                    let path = format!("rules[{i}]");
+                    compile_rule(Field { path: &path, value })
+                })
+                .collect::<Result<Vec<_>>>()
+        });
+        let rules = rules.map_err(|mut e| {
+            if e.field == "rules" && e.problem == "is missing" {
+                e.fix = "add \"rules\": [] to deny everything, or [{}] to allow everything".into();
+            }
+            e
+        })?;
+        let deny = top
+            .get("deny", |f| {
+                let o = f.object(&["status", "body", "headers"])?;
+                Ok(Deny {
+                    status: o.get("status", status)?.unwrap_or(403),
+                    body: o
+                        .string("body")?
+                        .unwrap_or_else(|| "Access denied\r\n".into()),
+                    headers: o
+                        .get("headers", |f| reply_headers(f))?
+                        .unwrap_or_else(default_deny_headers),
+                })
+            })?
+            .unwrap_or_else(|| Deny {
+                status: 403,
+                body: "Access denied\r\n".into(),
+                headers: default_deny_headers(),
+            });
+        let (log_allowed, log_denied) = top
+            .get("log", |f| {
+                let o = f.object(&["allowed", "denied"])?;
+                Ok((
+                    o.get("allowed", |f| f.choice(&LEVELS))?.map(level),
+                    o.get("denied", |f| f.choice(&LEVELS))?.map(level),
+                ))
+            })?
+            .unwrap_or((None, None));
+        Ok(Config {
+            rules,
+            dry_run: top.flag("dry_run", false)?,
+            path_includes_query: top.flag("path_includes_query", true)?,
+            reject_invalid_paths: top.flag("reject_invalid_paths", true)?,
+            invalid_path_status: top.get("invalid_path_status", status)?.unwrap_or(400),
+            deny,
+            log_allowed: log_allowed.unwrap_or(Some(log::Level::Debug)),
+            log_denied: log_denied.unwrap_or(Some(log::Level::Info)),
+        })
+    }
+}
+
+fn default_deny_headers() -> Vec<(String, String)> {
+    vec![("content-type".into(), "text/plain".into())]
+}
+
+fn reply_headers(field: Field) -> Result<Vec<(String, String)>> {
+    field
+        .entries()?
+        .into_iter()
+        .map(|(name, value)| {
+            let path = join(field.path, name);
+            let value = Field { path: &path, value }.str()?;
+            if !is_valid_header_name(name) || !is_valid_header_value(value) {
+                return Err(ConfigError::new(
+                    path,
+                    "is not a valid header",
+                    "use a header name and a printable value",
+                ));
+            }
+            Ok((name.to_ascii_lowercase(), value.to_string()))
+        })
+        .collect()
+}
+
+fn regex(o: &Object, key: &str, case_insensitive: bool) -> Result<Option<Regex>> {
+    o.get(key, |f| {
+        let pattern = f.str()?;
+        if case_insensitive {
+            anchored_regex(f.path, &format!("(?i:{pattern})"))
+        } else {
+            anchored_regex(f.path, pattern)
+        }
+    })
+}
+
+fn header_name(path: &str, name: &str) -> Result<String> {
+    if !is_valid_header_name(name) {
+        return Err(ConfigError::new(
+            path,
+            format!("{name:?} is not a header name"),
+            "use a header name such as \"X-Token\"",
+        ));
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+fn compile_rule(field: Field) -> Result<Rule> {
+    let o = field.object(&RULE_FIELDS)?;
+    let headers = o
+        .get("headers", |f| {
+            f.list()?
+                .iter()
+                .enumerate()
+                .map(|(i, value)| {
+                    let path = format!("{}[{i}]", f.path);
+                    let text = Field { path: &path, value }.str()?;
+                    let (name, value) = match text.split_once(':') {
+                        Some((name, value)) => {
+                            (name, Some(value.strip_prefix(' ').unwrap_or(value)))
+                        }
+                        None => (text, None),
+                    };
+                    Ok(HeaderRequirement {
+                        name: header_name(&path, name)?,
+                        value: value.map(|v| v.as_bytes().to_vec()),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()
+        })?
+        .unwrap_or_default();
+    let header_matches = o
+        .get("headerMatches", |f| {
+            f.list()?
+                .iter()
+                .enumerate()
+                .map(|(i, value)| {
+                    let path = format!("{}[{i}]", f.path);
+                    let m = Field { path: &path, value }
+                        .object(&["name", "value", "mismatch", "secret"])?;
+                    if m.has("secret") {
+                        return Err(ConfigError::new(
+                            join(&path, "secret"),
+                            "values from Kubernetes secrets are not supported",
+                            "put the value in \"value\"",
+                        ));
+                    }
+                    let name_path = join(&path, "name");
+                    let name = header_name(
+                        &name_path,
+                        &m.need("name", |f| f.str().map(str::to_string))?,
+                    )?;
+                    let value = m
+                        .string("value")?
+                        .filter(|v| !v.is_empty())
+                        .map(String::into_bytes);
+                    let mismatch = match m.get("mismatch", |f| {
+                        f.choice(&["LOG", "ADD", "DELETE", "REPLACE"])
+                    })? {
+                        None => None,
+                        Some("LOG") => Some(Mismatch::Log),
+                        Some("ADD") => Some(Mismatch::Add),
+                        Some("DELETE") => Some(Mismatch::Delete),
+                        Some(_) => Some(Mismatch::Replace),
+                    };
+                    if matches!(mismatch, Some(Mismatch::Add | Mismatch::Replace))
+                        && value.is_none()
+                    {
+                        return Err(ConfigError::new(
+                            join(&path, "value"),
+                            "is needed to add or replace the header",
+                            "give the value, or use LOG or DELETE",
+                        ));
+                    }
+                    Ok(HeaderMatch {
+                        name,
+                        value,
+                        mismatch,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()
+        })?
+        .unwrap_or_default();
+    Ok(Rule {
+        method: regex(&o, "method", false)?,
+        path: regex(&o, "path", false)?,
+        host: regex(&o, "host", true)?,
+        headers,
+        header_matches,
+        from: o.get("from", compile_from)?,
+    })
+}
+
+fn compile_from(field: Field) -> Result<From> {
+    let o = field.object(&[
+        "principal",
+        "namespace",
+        "workload",
+        "labels",
+        "allow_unverified",
+    ])?;
+    let principal = o.get("principal", |f| {
+        let (how, value) = f.one_of(&["exact", "regex"])?;
+        let path = join(f.path, how);
+        let text = Field { path: &path, value }.str()?;
+        Ok(match how {
+            "exact" => Text::Exact(text.to_string()),
+            _ => Text::Regex(anchored_regex(&path, text)?),
+        })
+    })?;
+    let labels = o
+        .get("labels", |f| {
+            f.entries()?
+                .into_iter()
+                .map(|(k, v)| {
+                    let path = join(f.path, k);
+                    Ok((
+                        k.to_string(),
+                        Field {
+                            path: &path,
+                            value: v,
+                        }
+                        .str()?
+                        .to_string(),
+                    ))
+                })
+                .collect::<Result<BTreeMap<_, _>>>()
+        })?
+        .unwrap_or_default();
+    let from = From {
+        principal,
+        namespace: o.string("namespace")?,
+        workload: o.string("workload")?,
+        labels,
+        allow_unverified: o.flag("allow_unverified", false)?,
+    };
+    if from.principal.is_none()
+        && from.namespace.is_none()
+        && from.workload.is_none()
+        && from.labels.is_empty()
+    {
+        return Err(ConfigError::new(
+            field.path,
+            "requires nothing of the caller",
+            "give principal, namespace, workload or labels, or remove from",
+        ));
+    }
+    Ok(from)
+}

@@ -1,0 +1,196 @@
+//! One compiled rule and how it matches a request. Cilium's `PortRuleHTTP`
+//! semantics: every field given must match (AND); regular expressions match
+//! the whole value; a rule with no fields matches everything.
+
+use regex_lite::Regex;
+use std::collections::BTreeMap;
+
+/// A request as the rules see it. Header names are lowercase (as Envoy holds
+/// them); values are the raw bytes, never trimmed.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: &'a [u8],
+    /// `:path`, with or without the query as configured.
+    pub path: &'a [u8],
+    /// The host with any port and trailing dot removed, lowercase.
+    pub host: Option<&'a str>,
+    pub headers: &'a [(String, Vec<u8>)],
+    pub caller: &'a Caller,
+}
+
+/// Who is calling, as the connection and the peer-metadata filter say.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// The URI SAN of the mTLS peer certificate.
+    pub principal: Option<String>,
+    pub namespace: Option<String>,
+    pub workload: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    /// The peer-metadata filter verified namespace against the certificate.
+    pub verified: bool,
+}
+
+#[derive(Debug)]
+pub enum Text {
+    Exact(String),
+    Regex(Regex),
+}
+
+impl Text {
+    fn matches(&self, value: &str) -> bool {
+        match self {
+            Text::Exact(s) => s == value,
+            Text::Regex(r) => r.is_match(value),
+        }
+    }
+}
+
+/// A `headers` entry: `"Name"` (present) or `"Name: value"` (exact).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderRequirement {
+    pub name: String,
+    pub value: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mismatch {
+    /// The rule still matches; the mismatch is logged.
+    Log,
+    /// The rule still matches; the header is added with the value.
+    Add,
+    /// The rule still matches; the header is removed.
+    Delete,
+    /// The rule still matches; the header is set to the value.
+    Replace,
+}
+
+/// A `headerMatches` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderMatch {
+    pub name: String,
+    /// `None`: the header must be present.
+    pub value: Option<Vec<u8>>,
+    /// `None`: a mismatch fails the rule.
+    pub mismatch: Option<Mismatch>,
+}
+
+/// What a matching rule asks to do about its `headerMatches` mismatches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fix {
+    pub action: Mismatch,
+    pub name: String,
+    pub value: Option<Vec<u8>>,
+}
+
+/// The caller a rule requires (Cilium's `fromEndpoints`, at L7).
+#[derive(Debug, Default)]
+pub struct From {
+    pub principal: Option<Text>,
+    pub namespace: Option<String>,
+    pub workload: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    /// Accept peer metadata the peer-metadata filter did not verify.
+    pub allow_unverified: bool,
+}
+
+impl From {
+    fn matches(&self, caller: &Caller) -> bool {
+        if let Some(p) = &self.principal {
+            if !caller.principal.as_deref().is_some_and(|c| p.matches(c)) {
+                return false;
+            }
+        }
+        let needs_peer =
+            self.namespace.is_some() || self.workload.is_some() || !self.labels.is_empty();
+        if needs_peer && !(caller.verified || self.allow_unverified) {
+            return false;
+        }
+        let same = |want: &Option<String>, have: &Option<String>| {
+            want.as_ref().map_or(true, |w| have.as_ref() == Some(w))
+        };
+        same(&self.namespace, &caller.namespace)
+            && same(&self.workload, &caller.workload)
+            && self
+                .labels
+                .iter()
+                .all(|(k, v)| caller.labels.get(k) == Some(v))
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Rule {
+    pub method: Option<Regex>,
+    pub path: Option<Regex>,
+    pub host: Option<Regex>,
+    pub headers: Vec<HeaderRequirement>,
+    pub header_matches: Vec<HeaderMatch>,
+    pub from: Option<From>,
+}
+
+/// Every value of header `name`, joined with `,` as Envoy (and so Cilium and
+/// RBAC) present a repeated header: a value matches only if the whole list does.
+fn joined(headers: &[(String, Vec<u8>)], name: &str) -> Option<Vec<u8>> {
+    let mut values = headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v);
+    let first = values.next()?;
+    let mut out = first.clone();
+    for v in values {
+        out.push(b',');
+        out.extend_from_slice(v);
+    }
+    Some(out)
+}
+
+fn regex_matches(regex: &Option<Regex>, value: &[u8]) -> bool {
+    match regex {
+        None => true,
+        Some(r) => std::str::from_utf8(value).is_ok_and(|v| r.is_match(v)),
+    }
+}
+
+impl Rule {
+    /// `Some(fixes)` when the request matches this rule (the fixes its
+    /// `headerMatches` mismatches ask for), `None` when it does not.
+    pub fn matches(&self, request: &Request) -> Option<Vec<Fix>> {
+        if !regex_matches(&self.method, request.method) || !regex_matches(&self.path, request.path)
+        {
+            return None;
+        }
+        if let Some(host) = &self.host {
+            if !request.host.is_some_and(|h| host.is_match(h)) {
+                return None;
+            }
+        }
+        for required in &self.headers {
+            let value = joined(request.headers, &required.name)?;
+            if required.value.as_ref().is_some_and(|want| *want != value) {
+                return None;
+            }
+        }
+        if let Some(from) = &self.from {
+            if !from.matches(request.caller) {
+                return None;
+            }
+        }
+        let mut fixes = Vec::new();
+        for m in &self.header_matches {
+            let value = joined(request.headers, &m.name);
+            let ok = match (&m.value, &value) {
+                (None, Some(_)) => true,
+                (Some(want), Some(have)) => want == have,
+                (_, None) => false,
+            };
+            if ok {
+                continue;
+            }
+            match m.mismatch {
+                None => return None,
+                Some(action) => fixes.push(Fix {
+                    action,
+                    name: m.name.clone(),
+                    value: m.value.clone(),
+                }),
+            }
+        }
+        Some(fixes)
+    }
+}
