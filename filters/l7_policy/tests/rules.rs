@@ -1,0 +1,279 @@
+//! Cilium semantics on the compiled rules.
+
+use l7_policy::config::Config;
+use l7_policy::rule::{Caller, Fix, Mismatch, Request};
+
+fn config(json: &str) -> Config {
+    Config::parse(Some(json.as_bytes())).unwrap_or_else(|e| panic!("{json}: {e}"))
+}
+
+struct Req {
+    method: &'static str,
+    path: &'static str,
+    host: Option<&'static str>,
+    headers: Vec<(String, Vec<u8>)>,
+    caller: Caller,
+}
+
+fn req(method: &'static str, path: &'static str) -> Req {
+    Req {
+        method,
+        path,
+        host: Some("deathstar.default.svc.cluster.local"),
+        headers: Vec::new(),
+        caller: Caller::default(),
+    }
+}
+
+impl Req {
+    fn header(mut self, name: &str, value: &str) -> Req {
+        self.headers.push((name.into(), value.as_bytes().to_vec()));
+        self
+    }
+}
+
+/// The first matching rule and its fixes, as the filter decides.
+fn decide(c: &Config, r: &Req) -> Option<(usize, Vec<Fix>)> {
+    let request = Request {
+        method: r.method.as_bytes(),
+        path: r.path.as_bytes(),
+        host: r.host,
+        headers: &r.headers,
+        caller: &r.caller,
+    };
+    c.rules
+        .iter()
+        .enumerate()
+        .find_map(|(i, rule)| Some((i, rule.matches(&request)?)))
+}
+
+fn allowed(c: &Config, r: &Req) -> bool {
+    decide(c, r).is_some()
+}
+
+#[test]
+fn star_wars() {
+    let c = config(r#"{"rules": [{"method": "POST", "path": "/v1/request-landing"}]}"#);
+    assert!(allowed(&c, &req("POST", "/v1/request-landing")));
+    assert!(!allowed(&c, &req("PUT", "/v1/exhaust-port")));
+    assert!(!allowed(&c, &req("GET", "/v1/request-landing")));
+}
+
+#[test]
+fn anchoring_and_method_case() {
+    let c = config(r#"{"rules": [{"method": "GET", "path": "/status"}]}"#);
+    assert!(allowed(&c, &req("GET", "/status")));
+    assert!(
+        !allowed(&c, &req("GET", "/status/200")),
+        "implicitly anchored"
+    );
+    assert!(!allowed(&c, &req("GET", "/v1/status")));
+    assert!(!allowed(&c, &req("get", "/status")), "methods are exact");
+    assert!(!allowed(&c, &req("GETX", "/status")));
+    assert!(
+        !allowed(&c, &req("GET", "/status?x=1")),
+        "the query is part of :path"
+    );
+    let regexes = config(r#"{"rules": [{"method": "GET|HEAD", "path": "/public/.*"}]}"#);
+    assert!(allowed(&regexes, &req("HEAD", "/public/a/b")));
+    assert!(!allowed(&regexes, &req("POST", "/public/a")));
+}
+
+#[test]
+fn empty_rule_and_no_rules() {
+    assert!(allowed(
+        &config(r#"{"rules": [{}]}"#),
+        &req("DELETE", "/anything")
+    ));
+    assert!(!allowed(&config(r#"{"rules": []}"#), &req("GET", "/")));
+    let e = Config::parse(Some(b"{}")).unwrap_err();
+    assert_eq!(e.field, "rules");
+    assert!(e.fix.contains("[]"), "{e}");
+}
+
+#[test]
+fn hosts_are_case_insensitive_regexes() {
+    let c = config(r#"{"rules": [{"host": "deathstar\\.default\\.svc\\.cluster\\.local"}]}"#);
+    assert!(allowed(&c, &req("GET", "/")));
+    let mut upper = req("GET", "/");
+    upper.host = Some("DEATHSTAR.default.svc.cluster.local");
+    assert!(allowed(&c, &upper));
+    let mut other = req("GET", "/");
+    other.host = Some("deathstar.default.svc.cluster.local.evil.com");
+    assert!(!allowed(&c, &other));
+    let mut none = req("GET", "/");
+    none.host = None;
+    assert!(!allowed(&c, &none));
+}
+
+#[test]
+fn headers_presence_and_exact_over_every_value() {
+    let c = config(r#"{"rules": [{"headers": ["X-Has-Force", "X-Token: abc"]}]}"#);
+    assert!(allowed(
+        &c,
+        &req("GET", "/")
+            .header("x-has-force", "")
+            .header("x-token", "abc")
+    ));
+    assert!(
+        !allowed(&c, &req("GET", "/").header("x-token", "abc")),
+        "presence"
+    );
+    assert!(!allowed(
+        &c,
+        &req("GET", "/")
+            .header("x-has-force", "1")
+            .header("x-token", "abcd")
+    ));
+    // A repeated header is the comma-joined list of its values, as Envoy presents it.
+    let repeated = req("GET", "/")
+        .header("x-has-force", "1")
+        .header("x-token", "abc")
+        .header("x-token", "evil");
+    assert!(!allowed(&c, &repeated), "never just the first value");
+    assert!(
+        !allowed(
+            &c,
+            &req("GET", "/")
+                .header("x-has-force", "1")
+                .header("x-token", " abc")
+        ),
+        "no trimming"
+    );
+}
+
+#[test]
+fn header_matches_actions() {
+    let c = config(
+        r#"{"rules": [{"path": "/a", "headerMatches": [
+            {"name": "X-Mode", "value": "safe"},
+            {"name": "X-Log", "value": "1", "mismatch": "LOG"},
+            {"name": "X-Add", "value": "added", "mismatch": "ADD"},
+            {"name": "X-Del", "value": "keep", "mismatch": "DELETE"},
+            {"name": "X-Rep", "value": "new", "mismatch": "REPLACE"}
+        ]}]}"#,
+    );
+    assert!(
+        !allowed(&c, &req("GET", "/a")),
+        "no mismatch action: the rule fails"
+    );
+    let (_, fixes) = decide(
+        &c,
+        &req("GET", "/a")
+            .header("x-mode", "safe")
+            .header("x-del", "drop"),
+    )
+    .unwrap();
+    let actions: Vec<(Mismatch, &str)> =
+        fixes.iter().map(|f| (f.action, f.name.as_str())).collect();
+    assert_eq!(
+        actions,
+        [
+            (Mismatch::Log, "x-log"),
+            (Mismatch::Add, "x-add"),
+            (Mismatch::Delete, "x-del"),
+            (Mismatch::Replace, "x-rep")
+        ]
+    );
+    let all_good = req("GET", "/a")
+        .header("x-mode", "safe")
+        .header("x-log", "1")
+        .header("x-add", "added")
+        .header("x-del", "keep")
+        .header("x-rep", "new");
+    assert_eq!(decide(&c, &all_good).unwrap().1, vec![]);
+}
+
+#[test]
+fn from_requires_a_verified_caller_unless_told_otherwise() {
+    let c = config(
+        r#"{"rules": [
+            {"path": "/v1/request-landing", "from": {"labels": {"org": "empire"}}},
+            {"path": "/open", "from": {"namespace": "rebels", "allow_unverified": true}},
+            {"path": "/admin", "from": {"principal": {"regex": "spiffe://cluster\\.local/ns/empire/sa/.*"}}}
+        ]}"#,
+    );
+    let mut empire = req("POST", "/v1/request-landing");
+    empire.caller.labels.insert("org".into(), "empire".into());
+    assert!(!allowed(&c, &empire), "unverified labels are not trusted");
+    empire.caller.verified = true;
+    assert!(allowed(&c, &empire));
+    let mut rebel = req("GET", "/open");
+    rebel.caller.namespace = Some("rebels".into());
+    assert!(allowed(&c, &rebel), "allow_unverified");
+    let mut admin = req("GET", "/admin");
+    assert!(!allowed(&c, &admin));
+    admin.caller.principal = Some("spiffe://cluster.local/ns/empire/sa/vader".into());
+    assert!(allowed(&c, &admin));
+    admin.caller.principal = Some("spiffe://cluster.local/ns/empire-evil/sa/x".into());
+    assert!(!allowed(&c, &admin));
+}
+
+#[test]
+fn errors_name_the_rule_and_field() {
+    for (json, field) in [
+        (r#"{"rules": [{}, {"path": "("}]}"#, "rules[1].path"),
+        (r#"{"rules": [{"method": "[a-"}]}"#, "rules[0].method"),
+        (r#"{"rules": [{"paths": "/"}]}"#, "rules[0].paths"),
+        (
+            r#"{"rules": [{"headers": ["Bad Header: x"]}]}"#,
+            "rules[0].headers[0]",
+        ),
+        (
+            r#"{"rules": [{"headerMatches": [{"name": "x", "secret": {"name": "s"}}]}]}"#,
+            "rules[0].headerMatches[0].secret",
+        ),
+        (
+            r#"{"rules": [{"headerMatches": [{"name": "x", "mismatch": "ADD"}]}]}"#,
+            "rules[0].headerMatches[0].value",
+        ),
+        (
+            r#"{"rules": [{"headerMatches": [{"name": "x", "value": "v", "mismatch": "DROP"}]}]}"#,
+            "rules[0].headerMatches[0].mismatch",
+        ),
+        (r#"{"rules": [{"from": {}}]}"#, "rules[0].from"),
+        (
+            r#"{"rules": [{"from": {"principal": {"prefix": "x"}}}]}"#,
+            "rules[0].from.principal.prefix",
+        ),
+        (r#"{"rules": [], "deny": {"status": 99}}"#, "deny.status"),
+        (
+            r#"{"rules": [], "deny": {"headers": {"x": "a\nb"}}}"#,
+            "deny.headers.x",
+        ),
+        (r#"{"rules": [], "log": {"denied": "loud"}}"#, "log.denied"),
+        (r#"{"rules": {}}"#, "rules"),
+    ] {
+        let e = Config::parse(Some(json.as_bytes())).expect_err(json);
+        assert_eq!(e.field, field, "{json}: {e}");
+    }
+}
+
+#[test]
+fn defaults_and_options() {
+    let c = config(r#"{"rules": []}"#);
+    assert_eq!(
+        (c.deny.status, c.deny.body.as_str()),
+        (403, "Access denied\r\n")
+    );
+    assert_eq!(
+        c.deny.headers,
+        [("content-type".to_string(), "text/plain".to_string())]
+    );
+    assert!(!c.dry_run && c.path_includes_query && c.reject_invalid_paths);
+    assert_eq!(c.invalid_path_status, 400);
+    assert_eq!(
+        (c.log_allowed, c.log_denied),
+        (Some(log::Level::Debug), Some(log::Level::Info))
+    );
+    let o = config(
+        r#"{"rules": [], "dry_run": true, "path_includes_query": false, "log": {"allowed": "off"},
+                      "deny": {"status": 404, "body": "nope", "headers": {"X-Why": "policy"}}}"#,
+    );
+    assert!(o.dry_run && !o.path_includes_query);
+    assert_eq!(o.log_allowed, None);
+    assert_eq!(
+        o.deny.headers,
+        [("x-why".to_string(), "policy".to_string())]
+    );
+}
