@@ -1,14 +1,14 @@
 //! The plugin configuration, compiled once per VM. Any bad field refuses the
 //! whole configuration (fail closed), naming the rule index and the field.
 
-use crate::rule::{From, HeaderMatch, HeaderRequirement, Mismatch, Rule, Text};
+use crate::rule::{From, HeaderMatch, HeaderRequirement, Mismatch, Repeated, Rule, Text};
 use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Result};
 use filter_common::header::{is_valid_header_name, is_valid_header_value};
 use filter_common::predicate::anchored_regex;
 use regex_lite::Regex;
 use std::collections::BTreeMap;
 
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 8] = [
     "rules",
     "dry_run",
     "path_includes_query",
@@ -16,6 +16,7 @@ const FIELDS: [&str; 7] = [
     "invalid_path_status",
     "deny",
     "log",
+    "repeated_headers",
 ];
 const RULE_FIELDS: [&str; 6] = ["method", "path", "host", "headers", "headerMatches", "from"];
 const LEVELS: [&str; 6] = ["off", "trace", "debug", "info", "warn", "error"];
@@ -40,6 +41,7 @@ pub struct Config {
     /// Log levels for decisions; `None` is off.
     pub log_allowed: Option<log::Level>,
     pub log_denied: Option<log::Level>,
+    pub repeated_headers: Repeated,
 }
 
 fn level(name: &str) -> Option<log::Level> {
@@ -121,6 +123,12 @@ impl Config {
             deny,
             log_allowed: log_allowed.unwrap_or(Some(log::Level::Debug)),
             log_denied: log_denied.unwrap_or(Some(log::Level::Info)),
+            repeated_headers: match top
+                .get("repeated_headers", |f| f.choice(&["joined", "any_value"]))?
+            {
+                Some("any_value") => Repeated::AnyValue,
+                _ => Repeated::Joined,
+            },
         })
     }
 }

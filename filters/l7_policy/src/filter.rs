@@ -208,6 +208,7 @@ impl HttpContext for Stream {
             host: host.as_deref(),
             headers: &headers,
             caller: &caller,
+            repeated: config.repeated_headers,
         };
         let decision = config
             .rules

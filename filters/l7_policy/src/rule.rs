@@ -16,6 +16,19 @@ pub struct Request<'a> {
     pub host: Option<&'a str>,
     pub headers: &'a [(String, Vec<u8>)],
     pub caller: &'a Caller,
+    pub repeated: Repeated,
+}
+
+/// How a header that appears several times is matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Repeated {
+    /// The values joined with `,` must match as one (Envoy's header matching
+    /// up to 1.36 and since CVE-2020-25017: no value can be smuggled in
+    /// beside another).
+    #[default]
+    Joined,
+    /// Any one value may match (Envoy 1.40's header matching).
+    AnyValue,
 }
 
 /// Who is calling, as the connection and the peer-metadata filter say.
@@ -127,17 +140,32 @@ pub struct Rule {
     pub from: Option<From>,
 }
 
-/// Every value of header `name`, joined with `,` as Envoy (and so Cilium and
-/// RBAC) present a repeated header: a value matches only if the whole list does.
-fn joined(headers: &[(String, Vec<u8>)], name: &str) -> Option<Vec<u8>> {
-    let mut values = headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v);
-    let first = values.next()?;
-    let mut out = first.clone();
-    for v in values {
-        out.push(b',');
-        out.extend_from_slice(v);
-    }
-    Some(out)
+/// Whether header `name` equals `want` (or, without `want`, is present);
+/// `None` when it is absent. Every value is considered, per `repeated`.
+fn header_is(request: &Request, name: &str, want: Option<&[u8]>) -> Option<bool> {
+    let mut values = request
+        .headers
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_slice())
+        .peekable();
+    values.peek()?;
+    let Some(want) = want else {
+        return Some(true);
+    };
+    Some(match request.repeated {
+        Repeated::AnyValue => values.any(|v| v == want),
+        Repeated::Joined => {
+            let mut joined = Vec::new();
+            for (i, v) in values.enumerate() {
+                if i > 0 {
+                    joined.push(b',');
+                }
+                joined.extend_from_slice(v);
+            }
+            joined == want
+        }
+    })
 }
 
 fn regex_matches(regex: &Option<Regex>, value: &[u8]) -> bool {
@@ -161,8 +189,7 @@ impl Rule {
             }
         }
         for required in &self.headers {
-            let value = joined(request.headers, &required.name)?;
-            if required.value.as_ref().is_some_and(|want| *want != value) {
+            if !header_is(request, &required.name, required.value.as_deref())? {
                 return None;
             }
         }
@@ -173,13 +200,7 @@ impl Rule {
         }
         let mut fixes = Vec::new();
         for m in &self.header_matches {
-            let value = joined(request.headers, &m.name);
-            let ok = match (&m.value, &value) {
-                (None, Some(_)) => true,
-                (Some(want), Some(have)) => want == have,
-                (_, None) => false,
-            };
-            if ok {
+            if header_is(request, &m.name, m.value.as_deref()) == Some(true) {
                 continue;
             }
             match m.mismatch {

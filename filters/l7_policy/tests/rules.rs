@@ -1,7 +1,7 @@
 //! Cilium semantics on the compiled rules.
 
 use l7_policy::config::Config;
-use l7_policy::rule::{Caller, Fix, Mismatch, Request};
+use l7_policy::rule::{Caller, Fix, Mismatch, Repeated, Request};
 
 fn config(json: &str) -> Config {
     Config::parse(Some(json.as_bytes())).unwrap_or_else(|e| panic!("{json}: {e}"))
@@ -40,6 +40,7 @@ fn decide(c: &Config, r: &Req) -> Option<(usize, Vec<Fix>)> {
         host: r.host,
         headers: &r.headers,
         caller: &r.caller,
+        repeated: c.repeated_headers,
     };
     c.rules
         .iter()
@@ -131,6 +132,28 @@ fn headers_presence_and_exact_over_every_value() {
         .header("x-token", "abc")
         .header("x-token", "evil");
     assert!(!allowed(&c, &repeated), "never just the first value");
+    let joined = req("GET", "/")
+        .header("x-has-force", "1")
+        .header("x-token", "ab")
+        .header("x-token", "c");
+    assert!(!allowed(&c, &joined));
+    let exact_list = config(r#"{"rules": [{"headers": ["X-Token: abc,evil"]}]}"#);
+    assert!(allowed(
+        &exact_list,
+        &req("GET", "/")
+            .header("x-token", "abc")
+            .header("x-token", "evil")
+    ));
+    let any =
+        config(r#"{"rules": [{"headers": ["X-Token: abc"]}], "repeated_headers": "any_value"}"#);
+    assert_eq!(any.repeated_headers, Repeated::AnyValue);
+    assert!(allowed(
+        &any,
+        &req("GET", "/")
+            .header("x-token", "evil")
+            .header("x-token", "abc")
+    ));
+    assert!(!allowed(&any, &req("GET", "/").header("x-token", "evil")));
     assert!(
         !allowed(
             &c,
