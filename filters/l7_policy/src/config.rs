@@ -1,7 +1,10 @@
 //! The plugin configuration, compiled once per VM. Any bad field refuses the
 //! whole configuration (fail closed), naming the rule index and the field.
 
-use crate::rule::{From, HeaderMatch, HeaderRequirement, Mismatch, Repeated, Rule, Text};
+use crate::pattern::Pattern;
+use crate::rule::{
+    Fix, From, HeaderMatch, HeaderRequirement, Mismatch, Repeated, Request, Rule, Text,
+};
 use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Result};
 use filter_common::header::{is_valid_header_name, is_valid_header_value};
 use filter_common::predicate::anchored_regex;
@@ -32,6 +35,11 @@ pub struct Deny {
 #[derive(Debug)]
 pub struct Config {
     pub rules: Vec<Rule>,
+    /// Rules by literal method (indexes in order); rules without a literal
+    /// method are in `any_method`. A request is only tried against rules its
+    /// method can match.
+    by_method: BTreeMap<String, Vec<usize>>,
+    any_method: Vec<usize>,
     pub dry_run: bool,
     /// Match `path` rules against `:path` with its query (Cilium's behaviour).
     pub path_includes_query: bool,
@@ -114,8 +122,18 @@ impl Config {
                 ))
             })?
             .unwrap_or((None, None));
+        let mut by_method: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut any_method = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            match rule.method.as_ref().and_then(Pattern::literal) {
+                Some(m) => by_method.entry(m.to_string()).or_default().push(i),
+                None => any_method.push(i),
+            }
+        }
         Ok(Config {
             rules,
+            by_method,
+            any_method,
             dry_run: top.flag("dry_run", false)?,
             path_includes_query: top.flag("path_includes_query", true)?,
             reject_invalid_paths: top.flag("reject_invalid_paths", true)?,
@@ -130,6 +148,28 @@ impl Config {
                 _ => Repeated::Joined,
             },
         })
+    }
+}
+
+impl Config {
+    /// The first rule (in configuration order) the request matches, and the
+    /// fixes its `headerMatches` ask for; `None`: denied.
+    pub fn decide(&self, request: &Request) -> Option<(usize, Vec<Fix>)> {
+        let method = std::str::from_utf8(request.method).unwrap_or_default();
+        let literal = self.by_method.get(method).map_or(&[][..], Vec::as_slice);
+        let (mut a, mut b) = (literal.iter().peekable(), self.any_method.iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(&&x), Some(&&y)) if x < y => a.next(),
+                (Some(_), Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, _) => b.next(),
+            };
+            let i = *next?;
+            if let Some(fixes) = self.rules.get(i).and_then(|r| r.matches(request)) {
+                return Some((i, fixes));
+            }
+        }
     }
 }
 
@@ -156,14 +196,14 @@ fn reply_headers(field: Field) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn regex(o: &Object, key: &str, case_insensitive: bool) -> Result<Option<Regex>> {
-    o.get(key, |f| {
-        let pattern = f.str()?;
-        if case_insensitive {
-            anchored_regex(f.path, &format!("(?i:{pattern})"))
-        } else {
-            anchored_regex(f.path, pattern)
-        }
+fn pattern(o: &Object, key: &str) -> Result<Option<Pattern>> {
+    o.get(key, |f| Pattern::compile(f.path, f.str()?))
+}
+
+/// Hosts compare case-insensitively.
+fn host_regex(o: &Object) -> Result<Option<Regex>> {
+    o.get("host", |f| {
+        anchored_regex(f.path, &format!("(?i:{})", f.str()?))
     })
 }
 
@@ -255,9 +295,9 @@ fn compile_rule(field: Field) -> Result<Rule> {
         })?
         .unwrap_or_default();
     Ok(Rule {
-        method: regex(&o, "method", false)?,
-        path: regex(&o, "path", false)?,
-        host: regex(&o, "host", true)?,
+        method: pattern(&o, "method")?,
+        path: pattern(&o, "path")?,
+        host: host_regex(&o)?,
         headers,
         header_matches,
         from: o.get("from", compile_from)?,

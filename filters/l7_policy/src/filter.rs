@@ -210,12 +210,7 @@ impl HttpContext for Stream {
             caller: &caller,
             repeated: config.repeated_headers,
         };
-        let decision = config
-            .rules
-            .iter()
-            .enumerate()
-            .find_map(|(i, rule)| Some((i, rule.matches(&request)?)));
-        match decision {
+        match config.decide(&request) {
             Some((i, fixes)) => {
                 stats.allowed.inc();
                 if let Some(hits) = stats.rule_hits.get(i) {

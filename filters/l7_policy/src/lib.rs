@@ -8,6 +8,7 @@
 pub mod cilium;
 pub mod config;
 pub mod path;
+pub mod pattern;
 pub mod rule;
 
 #[cfg(target_arch = "wasm32")]

@@ -2,6 +2,7 @@
 //! semantics: every field given must match (AND); regular expressions match
 //! the whole value; a rule with no fields matches everything.
 
+use crate::pattern::Pattern;
 use regex_lite::Regex;
 use std::collections::BTreeMap;
 
@@ -132,8 +133,8 @@ impl From {
 
 #[derive(Debug, Default)]
 pub struct Rule {
-    pub method: Option<Regex>,
-    pub path: Option<Regex>,
+    pub method: Option<Pattern>,
+    pub path: Option<Pattern>,
     pub host: Option<Regex>,
     pub headers: Vec<HeaderRequirement>,
     pub header_matches: Vec<HeaderMatch>,
@@ -168,18 +169,16 @@ fn header_is(request: &Request, name: &str, want: Option<&[u8]>) -> Option<bool>
     })
 }
 
-fn regex_matches(regex: &Option<Regex>, value: &[u8]) -> bool {
-    match regex {
-        None => true,
-        Some(r) => std::str::from_utf8(value).is_ok_and(|v| r.is_match(v)),
-    }
+fn pattern_matches(pattern: &Option<Pattern>, value: &[u8]) -> bool {
+    pattern.as_ref().map_or(true, |p| p.matches(value))
 }
 
 impl Rule {
     /// `Some(fixes)` when the request matches this rule (the fixes its
     /// `headerMatches` mismatches ask for), `None` when it does not.
     pub fn matches(&self, request: &Request) -> Option<Vec<Fix>> {
-        if !regex_matches(&self.method, request.method) || !regex_matches(&self.path, request.path)
+        if !pattern_matches(&self.method, request.method)
+            || !pattern_matches(&self.path, request.path)
         {
             return None;
         }

@@ -1,0 +1,79 @@
+//! The literal fast paths give exactly the answers of the whole anchored regex.
+
+use filter_common::predicate::anchored_regex;
+use l7_policy::pattern::Pattern;
+use proptest::prelude::*;
+
+fn atom() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-c/]".prop_map(String::from),
+        Just("\\.".to_string()),
+        Just("\\-".to_string()),
+        Just(".".to_string()),
+        Just("[a-b]".to_string()),
+        Just("[0-9]".to_string()),
+        Just("\\d".to_string()),
+        Just("(a|b)".to_string()),
+        Just("(ab)".to_string()),
+    ]
+}
+
+fn quantifier() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just(""),
+        Just(""),
+        Just(""),
+        Just("?"),
+        Just("*"),
+        Just("+"),
+        Just("{1,2}")
+    ]
+}
+
+fn pattern() -> impl Strategy<Value = String> {
+    prop::collection::vec((atom(), quantifier()), 0..6)
+        .prop_map(|parts| parts.into_iter().map(|(a, q)| format!("{a}{q}")).collect())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn same_as_the_whole_regex(p in pattern(), alt in any::<bool>(), values in prop::collection::vec("[a-c/.\\-0-9]{0,6}", 8)) {
+        let p = if alt { format!("{p}|b.") } else { p };
+        let whole = anchored_regex("p", &p).unwrap();
+        let fast = Pattern::compile("p", &p).unwrap();
+        for v in values {
+            prop_assert_eq!(fast.matches(v.as_bytes()), whole.is_match(&v), "pattern {:?} value {:?}", p, v);
+        }
+    }
+}
+
+#[test]
+fn literals_and_prefixes() {
+    assert_eq!(
+        Pattern::compile("p", "POST").unwrap().literal(),
+        Some("POST")
+    );
+    assert_eq!(
+        Pattern::compile("p", "/v1/request-landing")
+            .unwrap()
+            .literal(),
+        Some("/v1/request-landing")
+    );
+    assert_eq!(
+        Pattern::compile("p", "/a\\.b").unwrap().literal(),
+        Some("/a.b")
+    );
+    assert_eq!(Pattern::compile("p", "GET|HEAD").unwrap().literal(), None);
+    let prefixed = Pattern::compile("p", "/users/[0-9]+").unwrap();
+    assert!(
+        prefixed.matches(b"/users/42")
+            && !prefixed.matches(b"/users/")
+            && !prefixed.matches(b"/userz/1")
+    );
+    let optional = Pattern::compile("p", "/ab?").unwrap();
+    assert!(optional.matches(b"/a") && optional.matches(b"/ab"));
+    assert!(Pattern::compile("p", "(").is_err());
+    assert!(!Pattern::compile("p", "/a").unwrap().matches(b"/a\xff"));
+}
