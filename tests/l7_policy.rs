@@ -530,10 +530,12 @@ fn same_verdicts_as_envoys_rbac() {
         let mut path = format!("/{}", rng.pick(&segments));
         for _ in 0..rng.below(3) {
             path.push('/');
-            path.push_str(*rng.pick(&["v1", "users", "42", "abc", "x", "Admin", "a-b"]));
+            let more: [&str; 7] = ["v1", "users", "42", "abc", "x", "Admin", "a-b"];
+            path.push_str(rng.pick(&more));
         }
         if rng.below(5) == 0 {
-            path.push_str(*rng.pick(&["?q=1", "?", "?a=b&c=d"]));
+            let queries: [&str; 3] = ["?q=1", "?", "?a=b&c=d"];
+            path.push_str(rng.pick(&queries));
         }
         let mut request = Request::new(method, &path);
         match rng.below(4) {
