@@ -195,3 +195,25 @@ fn peer_metadata_example_decodes_the_sample() {
     assert!(got.header("x-envoy-peer-metadata").is_empty());
     assert_eq!(envoy.counter("wasmcustom.peer_metadata.decoded"), 1);
 }
+
+#[test]
+fn l7_policy_example_guards_the_death_star() {
+    let _ports = FIXED_PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    let config = paths::workspace_root().join("examples/l7_policy/envoy.yaml");
+    let app = Upstream::bind("127.0.0.1:18080".parse().expect("addr"));
+    let envoy = Envoy::try_start_file(&config, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let landed =
+        Request::new("POST", "/v1/request-landing").send(envoy.addr("deathstar"), Proto::H1);
+    assert_eq!(landed.status, 200);
+    assert_eq!(app.last().path, "/v1/request-landing");
+    let exploded = Request::new("PUT", "/v1/exhaust-port").send(envoy.addr("deathstar"), Proto::H2);
+    assert_eq!(
+        (exploded.status, exploded.body_text().as_str()),
+        (403, "Access denied\r\n")
+    );
+    let sneaky =
+        Request::new("POST", "/v1/x/../request-landing").send(envoy.addr("deathstar"), Proto::H1);
+    assert_eq!(sneaky.status, 400);
+    assert_eq!(envoy.counter("wasmcustom.l7_policy.denied"), 1);
+    assert_eq!(envoy.counter("wasmcustom.l7_policy.invalid_path"), 1);
+}

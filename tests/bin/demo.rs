@@ -24,6 +24,7 @@ fn main() {
     tap_http(&app);
     tap_tcp();
     peer_metadata(&app);
+    l7_policy(&app);
     println!("\nEverything stopped. `make test` runs the full suite.");
 }
 
@@ -316,5 +317,54 @@ fn peer_metadata(app: &Upstream) {
         stat("from_cache"),
         stat("malformed"),
         stat("unverified")
+    );
+}
+
+fn l7_policy(app: &Upstream) {
+    println!("\n== L7 policy (dist/l7_policy.wasm) ==");
+    let config = json!({"rules": [{"method": "POST", "path": "/v1/request-landing"}]});
+    println!("rules: {config}");
+    let envoy = Envoy::start(&Bootstrap::http(
+        app.port(),
+        vec![wasm_filter("l7_policy", &config)],
+    ));
+    for (method, path) in [
+        ("POST", "/v1/request-landing"),
+        ("PUT", "/v1/exhaust-port"),
+        ("POST", "/v1/request-landing?then=explode"),
+        ("POST", "/v1/x/../request-landing"),
+        ("POST", "/v1%2Frequest-landing"),
+    ] {
+        let response = Request::new(method, path)
+            .authority("deathstar.default.svc.cluster.local")
+            .send(envoy.addr("main"), Proto::H1);
+        println!(
+            "{method} {path} -> {} {}",
+            response.status,
+            response
+                .body_text()
+                .trim_end()
+                .chars()
+                .take(60)
+                .collect::<String>()
+        );
+    }
+    if let Some(line) = envoy
+        .log()
+        .lines()
+        .find(|l| l.contains("http-request DROPPED"))
+    {
+        println!(
+            "Envoy's log: {}",
+            &line[line.find("http-request").unwrap_or(0)..]
+        );
+    }
+    let stat = |name: &str| envoy.counter(&format!("wasmcustom.l7_policy.{name}"));
+    println!(
+        "stats: allowed={} denied={} invalid_path={} rule.0.hits={}",
+        stat("allowed"),
+        stat("denied"),
+        stat("invalid_path"),
+        stat("rule.0.hits")
     );
 }
