@@ -183,3 +183,14 @@ pub fn now_nanos() -> u64 {
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos() as u64)
 }
+
+/// The URI SAN of the downstream peer certificate (a SPIFFE ID in a mesh),
+/// when the connection is mTLS.
+pub fn mtls_principal() -> Option<String> {
+    let mtls =
+        property(&["connection", "mtls"]).is_some_and(|v| v.first().is_some_and(|b| *b != 0));
+    if !mtls {
+        return None;
+    }
+    property_string(&["connection", "uri_san_peer_certificate"]).filter(|p| !p.is_empty())
+}

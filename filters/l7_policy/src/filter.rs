@@ -8,7 +8,7 @@ use crate::path;
 use crate::rule::{Caller, Fix, Mismatch, Request};
 use filter_common::header::normalize_authority;
 use filter_common::host::{
-    first_property, header_map, init_logging, load_config, property_string, set_property, Counter,
+    header_map, init_logging, load_config, mtls_principal, property_string, set_property, Counter,
 };
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, MapType};
@@ -97,8 +97,6 @@ fn value<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> &'h [u8] {
 
 /// The caller: the mTLS principal and what the peer-metadata filter published.
 fn caller() -> Caller {
-    let mtls = first_property(&[&["connection", "mtls"]])
-        .is_some_and(|v| v.first().is_some_and(|b| *b != 0));
     let labels = property_string(&["peer_labels"])
         .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok())
         .and_then(|v| v.as_object().cloned())
@@ -109,10 +107,7 @@ fn caller() -> Caller {
         })
         .unwrap_or_default();
     Caller {
-        principal: mtls
-            .then(|| property_string(&["connection", "uri_san_peer_certificate"]))
-            .flatten()
-            .filter(|p| !p.is_empty()),
+        principal: mtls_principal(),
         namespace: property_string(&["peer_namespace"]),
         workload: property_string(&["peer_workload"]),
         labels,

@@ -10,7 +10,7 @@ use crate::identity::{single_value, Identity};
 use crate::peer::Peer;
 use crate::structpb::decode_header;
 use filter_common::host::{
-    first_property, header_map, init_logging, load_config, property, property_string, set_property,
+    header_map, init_logging, load_config, mtls_principal, property, property_string, set_property,
     Counter,
 };
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -97,18 +97,6 @@ struct Stream {
 }
 
 impl Context for Stream {}
-
-/// The URI SAN of the peer certificate, when the connection is mTLS.
-fn principal() -> Option<String> {
-    let mtls = first_property(&[&["connection", "mtls"]])
-        .is_some_and(|v| v.first().is_some_and(|b| *b != 0));
-    if !mtls {
-        return None;
-    }
-    first_property(&[&["connection", "uri_san_peer_certificate"]])
-        .and_then(|v| String::from_utf8(v).ok())
-        .filter(|p| !p.is_empty())
-}
 
 impl Shared {
     /// The peer from the metadata header (decoded or cached), Istio's filter
@@ -214,7 +202,7 @@ impl HttpContext for Stream {
             }
         }
         let peer = shared.peer(&headers);
-        let principal = principal();
+        let principal = mtls_principal();
         let identity = Identity::new(
             peer.as_deref(),
             principal.as_deref(),
