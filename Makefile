@@ -16,7 +16,7 @@ VENV_OLD          := .venv-envoy-$(ENVOY_OLD_VERSION)
 ENVOY_BIN ?= $(CURDIR)/$(VENV)/bin/envoy
 export ENVOY_BIN
 
-.PHONY: all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean sizes
+.PHONY: manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean sizes
 
 all: build
 
@@ -44,6 +44,10 @@ envoy-old: $(VENV_OLD)/bin/envoy
 
 demo: build envoy
 	cargo run --quiet -p integration-tests --bin demo
+
+# Istio manifests under envoyfilters/, with the sha256 of the modules in dist/.
+manifests: build
+	cargo run --quiet -p integration-tests --bin manifests
 
 test: build envoy envoy-old test-unit test-integration test-old-envoy
 

@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use harness::tap::{log_records, native_socket_tap, read_native, read_records, record_access_log};
-use harness::tcp::exchange;
+use harness::tcp::{echo_then_close, exchange};
 use harness::{pattern, wasm_network_filter, Bootstrap, Envoy, Lcg, TcpEcho, Upstream};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -508,17 +508,7 @@ fn sni_matching_on_passed_through_tls() {
         );
     let envoy = Envoy::start(&bootstrap);
     let matching = client_hello("orders.db.internal");
-    // Echo before the half-close: a FIN that arrives while tls_inspector
-    // still holds the connection makes Envoy close it outright.
-    let talk = |data: &[u8]| {
-        let mut c = TcpStream::connect(envoy.addr("tcp")).unwrap();
-        c.write_all(data).unwrap();
-        let mut back = vec![0u8; data.len()];
-        c.read_exact(&mut back).unwrap();
-        assert_eq!(back, data);
-        c.shutdown(Shutdown::Write).unwrap();
-        let _ = c.read_to_end(&mut Vec::new());
-    };
+    let talk = |data: &[u8]| assert_eq!(echo_then_close(envoy.addr("tcp"), data), data);
     talk(&matching);
     talk(&client_hello("www.example.com"));
     talk(b"plain text");

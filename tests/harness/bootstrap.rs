@@ -134,6 +134,12 @@ impl Bootstrap {
         self
     }
 
+    /// Adds a listener as given (its address should be 127.0.0.1:0).
+    pub fn raw_listener(mut self, listener: Value) -> Bootstrap {
+        self.listeners().push(listener);
+        self
+    }
+
     /// Sets `key` on listener `name` (for example `listener_filters`).
     pub fn listener_field(mut self, name: &str, key: &str, value: Value) -> Bootstrap {
         if let Some(listener) = self.listeners().iter_mut().find(|l| l["name"] == name) {

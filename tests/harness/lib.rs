@@ -12,6 +12,7 @@
 pub mod bootstrap;
 pub mod client;
 pub mod envoy;
+pub mod manifests;
 pub mod paths;
 pub mod tap;
 pub mod tcp;

@@ -84,3 +84,16 @@ pub fn exchange(addr: SocketAddr, data: &[u8], chunk: usize) -> Vec<u8> {
     conn.shutdown(Shutdown::Write).expect("half-close");
     read.join().expect("reader")
 }
+
+/// Sends `data`, reads its echo, then half-closes: unlike [`exchange`], the
+/// FIN never arrives while a listener filter (`tls_inspector`) still holds
+/// the connection, which makes Envoy close it outright.
+pub fn echo_then_close(addr: SocketAddr, data: &[u8]) -> Vec<u8> {
+    let mut conn = TcpStream::connect(addr).expect("connect");
+    conn.write_all(data).expect("write");
+    let mut back = vec![0u8; data.len()];
+    conn.read_exact(&mut back).expect("read the echo");
+    conn.shutdown(Shutdown::Write).expect("half-close");
+    let _ = conn.read_to_end(&mut Vec::new());
+    back
+}

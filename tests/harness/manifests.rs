@@ -1,0 +1,324 @@
+//! The Istio manifests under `envoyfilters/`, generated from one table so
+//! that every filter gets the same three shapes: an `EnvoyFilter` loading the
+//! `.wasm` from a ConfigMap mounted into the sidecar, an `EnvoyFilter` loading
+//! it from a URL with its sha256, and a `WasmPlugin` pulling an OCI image.
+//! `make manifests` writes them; `tests/manifests.rs` checks the files are
+//! current and that Envoy accepts and runs what they insert.
+
+use serde_json::{json, Value};
+
+/// Where the ConfigMap with the module is mounted in the sidecar.
+pub const WASM_DIR: &str = "/var/local/wasm";
+/// Where tap records are written in the sidecar (`kubectl cp` reads them).
+pub const RECORD_DIR: &str = "/etc/istio/proxy";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Http,
+    Network,
+}
+
+/// One filter's deployment facts.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    /// `dist/<filter>.wasm`.
+    pub filter: &'static str,
+    pub kind: Kind,
+    /// The plugin configuration shipped in the manifests.
+    pub config: Value,
+    /// Observers fail open; filters that enforce or strip headers fail closed.
+    pub fail_open: bool,
+    /// Order among our filters before the router (lower runs first).
+    pub priority: i32,
+    pub phase: &'static str,
+    /// Records to a file under [`RECORD_DIR`] through an access log.
+    pub records: Option<&'static str>,
+}
+
+pub fn specs() -> Vec<Spec> {
+    vec![
+        Spec {
+            filter: "peer_metadata",
+            kind: Kind::Http,
+            config: json!({}),
+            fail_open: false,
+            priority: 10,
+            phase: "AUTHN",
+            records: None,
+        },
+        Spec {
+            filter: "l7_policy",
+            kind: Kind::Http,
+            config: json!({"rules": [{"method": "GET|HEAD", "path": "/.*"}]}),
+            fail_open: false,
+            priority: 20,
+            phase: "AUTHZ",
+            records: None,
+        },
+        Spec {
+            filter: "cf_headers",
+            kind: Kind::Http,
+            config: json!({"identity_from": "node_labels"}),
+            fail_open: false,
+            priority: 30,
+            phase: "UNSPECIFIED_PHASE",
+            records: None,
+        },
+        Spec {
+            filter: "tap_http",
+            kind: Kind::Http,
+            config: json!({"max_request_bytes": 65536, "max_response_bytes": 65536}),
+            fail_open: true,
+            priority: 40,
+            phase: "STATS",
+            records: Some("tap_http.jsonl"),
+        },
+        Spec {
+            filter: "tap_tcp",
+            kind: Kind::Network,
+            config: json!({"max_read_bytes": 65536, "max_write_bytes": 65536}),
+            fail_open: true,
+            priority: 40,
+            phase: "STATS",
+            records: Some("tap_tcp.jsonl"),
+        },
+    ]
+}
+
+/// `cf_headers` at an ingress gateway: identity per host.
+pub fn gateway_config() -> Value {
+    json!({"hosts": {"my-app.apps.example.com": {
+        "app_guid": "00000000-0000-0000-0000-000000000000",
+        "process_type": "web",
+        "org_guid": "00000000-0000-0000-0000-000000000000",
+        "space_guid": "00000000-0000-0000-0000-000000000000"
+    }}, "on_missing_identity": "pass"})
+}
+
+fn k8s_name(filter: &str) -> String {
+    filter.replace('_', "-")
+}
+
+/// Where the module comes from: a mounted file, or a URL and its sha256.
+#[derive(Clone, Copy)]
+pub enum Code<'a> {
+    ConfigMap,
+    Remote { sha256: &'a str },
+}
+
+fn wasm_config(spec: &Spec, config: &Value, code: Code) -> Value {
+    let code = match code {
+        Code::ConfigMap => {
+            json!({"local": {"filename": format!("{WASM_DIR}/{}.wasm", spec.filter)}})
+        }
+        Code::Remote { sha256 } => json!({"remote": {
+            "http_uri": {
+                "uri": format!("https://wasm.example.com/{}.wasm", spec.filter),
+                "cluster": "outbound|443||wasm.example.com",
+                "timeout": "10s"
+            },
+            "sha256": sha256,
+            "retry_policy": {"num_retries": 3}
+        }}),
+    };
+    let type_url = match spec.kind {
+        Kind::Http => "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+        Kind::Network => "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm",
+    };
+    json!({
+        "name": spec.filter,
+        "typed_config": {
+            "@type": type_url,
+            "config": {
+                "name": spec.filter,
+                "root_id": spec.filter,
+                "vm_config": {"vm_id": spec.filter, "runtime": "envoy.wasm.runtime.v8", "code": code},
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": config.to_string()
+                },
+                "fail_open": spec.fail_open
+            }
+        }
+    })
+}
+
+/// The file access log that writes the records a tap leaves in filter state.
+pub fn record_log(file: &str) -> Value {
+    json!({
+        "name": "envoy.access_loggers.file",
+        "filter": {"extension_filter": {
+            "name": "envoy.access_loggers.extension_filters.cel",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+                "expression": "'wasm.tap_trace' in filter_state"
+            }
+        }},
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": format!("{RECORD_DIR}/{file}"),
+            "log_format": {"text_format_source": {"inline_string": "%FILTER_STATE(wasm.tap_trace:PLAIN)%\n"}}
+        }
+    })
+}
+
+const HCM: &str = "envoy.filters.network.http_connection_manager";
+const TCP_PROXY: &str = "envoy.filters.network.tcp_proxy";
+
+/// The patch that adds the records' access log to the connection manager (or tcp_proxy).
+fn record_patch(spec: &Spec, context: &str) -> Option<Value> {
+    let file = spec.records?;
+    let (name, type_url) = match spec.kind {
+        Kind::Http => (HCM, "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"),
+        Kind::Network => (TCP_PROXY, "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"),
+    };
+    Some(json!({
+        "applyTo": "NETWORK_FILTER",
+        "match": {"context": context, "listener": {"filterChain": {"filter": {"name": name}}}},
+        "patch": {"operation": "MERGE", "value": {"typed_config": {"@type": type_url, "access_log": [record_log(file)]}}}
+    }))
+}
+
+fn filter_patch(spec: &Spec, config: &Value, code: Code, context: &str) -> Value {
+    let (apply_to, matched) = match spec.kind {
+        Kind::Http => (
+            "HTTP_FILTER",
+            json!({"filter": {"name": HCM, "subFilter": {"name": "envoy.filters.http.router"}}}),
+        ),
+        Kind::Network => ("NETWORK_FILTER", json!({"filter": {"name": TCP_PROXY}})),
+    };
+    json!({
+        "applyTo": apply_to,
+        "match": {"context": context, "listener": {"filterChain": matched}},
+        "patch": {"operation": "INSERT_BEFORE", "value": wasm_config(spec, config, code)}
+    })
+}
+
+/// An `EnvoyFilter` for the sidecars of workloads labelled `app: my-app`
+/// (or, for `gateway`, the ingress gateway).
+pub fn envoy_filter(spec: &Spec, code: Code, gateway: bool) -> Value {
+    let (context, selector, name, config) = if gateway {
+        (
+            "GATEWAY",
+            json!({"istio": "ingressgateway"}),
+            format!("{}-gateway", k8s_name(spec.filter)),
+            gateway_config(),
+        )
+    } else {
+        (
+            "SIDECAR_INBOUND",
+            json!({"app": "my-app"}),
+            k8s_name(spec.filter),
+            spec.config.clone(),
+        )
+    };
+    let mut patches = vec![filter_patch(spec, &config, code, context)];
+    patches.extend(record_patch(spec, context));
+    json!({
+        "apiVersion": "networking.istio.io/v1alpha3",
+        "kind": "EnvoyFilter",
+        "metadata": {"name": name},
+        "spec": {"workloadSelector": {"labels": selector}, "priority": spec.priority, "configPatches": patches}
+    })
+}
+
+/// A `WasmPlugin` (Istio 1.12 and later) pulling `oci://…/<filter>:<version>`.
+pub fn wasm_plugin(spec: &Spec, sha256: &str) -> Value {
+    json!({
+        "apiVersion": "extensions.istio.io/v1alpha1",
+        "kind": "WasmPlugin",
+        "metadata": {"name": k8s_name(spec.filter)},
+        "spec": {
+            "selector": {"matchLabels": {"app": "my-app"}},
+            "url": format!("oci://ghcr.io/example/{}:0.1.0", spec.filter),
+            "sha256": sha256,
+            "phase": spec.phase,
+            "priority": 100 - spec.priority,
+            "failStrategy": if spec.fail_open { "FAIL_OPEN" } else { "FAIL_CLOSE" },
+            "type": match spec.kind { Kind::Http => "HTTP", Kind::Network => "NETWORK" },
+            "pluginConfig": spec.config
+        }
+    })
+}
+
+/// The access-log half of a tap deployed as a `WasmPlugin`, which cannot add
+/// an access log itself.
+pub fn wasm_plugin_records(spec: &Spec) -> Option<Value> {
+    let patch = record_patch(spec, "SIDECAR_INBOUND")?;
+    Some(json!({
+        "apiVersion": "networking.istio.io/v1alpha3",
+        "kind": "EnvoyFilter",
+        "metadata": {"name": format!("{}-records", k8s_name(spec.filter))},
+        "spec": {"workloadSelector": {"labels": {"app": "my-app"}}, "configPatches": [patch]}
+    }))
+}
+
+pub fn dockerfile(spec: &Spec) -> String {
+    format!(
+        "# The OCI image Istio's WasmPlugin pulls: the module alone, as plugin.wasm.\n\
+         # From the repository root, after `make build`:\n\
+         #   docker build -f envoyfilters/oci/{f}.Dockerfile -t ghcr.io/example/{f}:0.1.0 .\n\
+         FROM scratch\n\
+         COPY dist/{f}.wasm ./plugin.wasm\n",
+        f = spec.filter
+    )
+}
+
+/// Every generated file: its path under `envoyfilters/` and its text.
+/// `sha256` gives each filter's module hash (`dist/<filter>.wasm`).
+pub fn files(sha256: &dyn Fn(&str) -> String) -> Vec<(String, String)> {
+    let yaml = |header: &str, value: &Value| -> String {
+        format!(
+            "# Generated by `make manifests` from tests/harness/manifests.rs; edit there.\n# {header}\n{}",
+            serde_yaml::to_string(value).expect("YAML")
+        )
+    };
+    let mut out = Vec::new();
+    for spec in specs() {
+        let f = spec.filter;
+        out.push((
+            format!("{f}.yaml"),
+            yaml(
+                &format!("{f} in the sidecars of pods labelled app=my-app; the module comes from ConfigMap {}-wasm mounted at {WASM_DIR} (see README.md).", k8s_name(f)),
+                &envoy_filter(&spec, Code::ConfigMap, false),
+            ),
+        ));
+        let hash = sha256(f);
+        out.push((
+            format!("remote/{f}.yaml"),
+            yaml(
+                &format!("{f} fetched by Envoy from https://wasm.example.com/{f}.wasm (a ServiceEntry makes cluster outbound|443||wasm.example.com), checked against its sha256."),
+                &envoy_filter(&spec, Code::Remote { sha256: &hash }, false),
+            ),
+        ));
+        out.push((
+            format!("wasmplugin/{f}.yaml"),
+            yaml(
+                &format!("{f} as an Istio WasmPlugin (Istio 1.12 and later), image built with oci/{f}.Dockerfile."),
+                &wasm_plugin(&spec, &hash),
+            ),
+        ));
+        if let Some(records) = wasm_plugin_records(&spec) {
+            out.push((
+                format!("wasmplugin/{f}-records.yaml"),
+                yaml(
+                    &format!(
+                        "The access log that writes {f} records; apply with wasmplugin/{f}.yaml."
+                    ),
+                    &records,
+                ),
+            ));
+        }
+        out.push((format!("oci/{f}.Dockerfile"), dockerfile(&spec)));
+        if f == "cf_headers" {
+            out.push((
+                format!("{f}-gateway.yaml"),
+                yaml(
+                    "cf_headers at the ingress gateway: CF identity per host (fill in the host table).",
+                    &envoy_filter(&spec, Code::ConfigMap, true),
+                ),
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,454 @@
+//! The Istio manifests under `envoyfilters/`: current with their generator,
+//! shaped as Istio requires, and what they insert accepted and run by Envoy
+//! inside an Istio-shaped sidecar configuration (`virtualInbound` with
+//! `original_dst`, per-port and catch-all filter chains).
+
+use harness::client::Proto;
+use harness::manifests::{files, specs, RECORD_DIR, WASM_DIR};
+use harness::paths::workspace_root;
+use harness::tap::read_records;
+use harness::tcp::echo_then_close;
+use harness::{header_values, Bootstrap, Envoy, Request, TcpEcho, Upstream};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+fn manifest_files() -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![workspace_root().join("envoyfilters")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("envoyfilters/") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn load(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).expect("read manifest");
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The module hashes vary with the toolchain that built `dist/`; everything
+/// else must be exactly what the generator writes.
+fn without_hashes(text: &str) -> String {
+    text.lines()
+        .map(|l| match l.find("sha256: ") {
+            Some(at) => format!("{}sha256: <hash>", &l[..at]),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn manifests_are_current() {
+    let root = workspace_root().join("envoyfilters");
+    for (path, text) in files(&|_| "0".repeat(64)) {
+        let on_disk = std::fs::read_to_string(root.join(&path))
+            .unwrap_or_else(|e| panic!("envoyfilters/{path}: {e} (run `make manifests`)"));
+        assert_eq!(
+            without_hashes(&on_disk),
+            without_hashes(&text),
+            "envoyfilters/{path} is stale: run `make manifests`"
+        );
+    }
+}
+
+fn files_generated_yaml() -> usize {
+    files(&|_| String::new())
+        .iter()
+        .filter(|(p, _)| p.ends_with(".yaml"))
+        .count()
+}
+
+fn is_dns1123(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+#[test]
+fn every_manifest_has_what_istio_requires() {
+    let files = manifest_files();
+    let generated = files_generated_yaml();
+    assert_eq!(
+        files.len(),
+        generated,
+        "every YAML under envoyfilters/ is generated"
+    );
+    for path in files {
+        let m = load(&path);
+        let at = path.display();
+        assert!(
+            is_dns1123(m["metadata"]["name"].as_str().unwrap_or("")),
+            "{at}: metadata.name"
+        );
+        let spec = &m["spec"];
+        match (m["apiVersion"].as_str(), m["kind"].as_str()) {
+            (Some("networking.istio.io/v1alpha3"), Some("EnvoyFilter")) => {
+                assert!(
+                    spec["workloadSelector"]["labels"]
+                        .as_object()
+                        .is_some_and(|l| !l.is_empty()),
+                    "{at}: selector"
+                );
+                let patches = spec["configPatches"].as_array().expect("configPatches");
+                assert!(!patches.is_empty(), "{at}");
+                for p in patches {
+                    assert!(
+                        ["HTTP_FILTER", "NETWORK_FILTER"]
+                            .contains(&p["applyTo"].as_str().unwrap_or("")),
+                        "{at}: applyTo"
+                    );
+                    assert!(
+                        ["SIDECAR_INBOUND", "GATEWAY"]
+                            .contains(&p["match"]["context"].as_str().unwrap_or("")),
+                        "{at}: context"
+                    );
+                    assert!(
+                        p["match"]["listener"]["filterChain"]["filter"]["name"].is_string(),
+                        "{at}: match"
+                    );
+                    assert!(
+                        ["INSERT_BEFORE", "MERGE"]
+                            .contains(&p["patch"]["operation"].as_str().unwrap_or("")),
+                        "{at}: operation"
+                    );
+                    let typed = &p["patch"]["value"]["typed_config"];
+                    assert!(
+                        typed["@type"]
+                            .as_str()
+                            .is_some_and(|t| t.starts_with("type.googleapis.com/envoy.")),
+                        "{at}: @type"
+                    );
+                    if let Some(remote) = typed["config"]["vm_config"]["code"].get("remote") {
+                        assert!(
+                            is_sha256(remote["sha256"].as_str().unwrap_or("")),
+                            "{at}: sha256"
+                        );
+                        assert!(
+                            remote["http_uri"]["uri"]
+                                .as_str()
+                                .is_some_and(|u| u.starts_with("https://")),
+                            "{at}"
+                        );
+                        assert!(
+                            remote["http_uri"]["cluster"].is_string()
+                                && remote["http_uri"]["timeout"].is_string(),
+                            "{at}"
+                        );
+                    }
+                    if let Some(config) = typed.get("config") {
+                        let plugin: Value = serde_json::from_str(
+                            config["configuration"]["value"].as_str().unwrap(),
+                        )
+                        .expect("plugin JSON");
+                        assert!(plugin.is_object(), "{at}");
+                        assert_eq!(
+                            config["vm_config"]["runtime"], "envoy.wasm.runtime.v8",
+                            "{at}"
+                        );
+                    }
+                }
+            }
+            (Some("extensions.istio.io/v1alpha1"), Some("WasmPlugin")) => {
+                assert!(
+                    spec["url"]
+                        .as_str()
+                        .is_some_and(|u| u.starts_with("oci://")),
+                    "{at}: url"
+                );
+                assert!(
+                    is_sha256(spec["sha256"].as_str().unwrap_or("")),
+                    "{at}: sha256"
+                );
+                assert!(
+                    ["AUTHN", "AUTHZ", "STATS", "UNSPECIFIED_PHASE"]
+                        .contains(&spec["phase"].as_str().unwrap_or("")),
+                    "{at}: phase"
+                );
+                assert!(
+                    ["FAIL_OPEN", "FAIL_CLOSE"]
+                        .contains(&spec["failStrategy"].as_str().unwrap_or("")),
+                    "{at}"
+                );
+                assert!(
+                    ["HTTP", "NETWORK"].contains(&spec["type"].as_str().unwrap_or("")),
+                    "{at}: type"
+                );
+                assert!(
+                    spec["selector"]["matchLabels"]
+                        .as_object()
+                        .is_some_and(|l| !l.is_empty()),
+                    "{at}"
+                );
+                assert!(
+                    spec["pluginConfig"].is_object() && spec["priority"].is_i64(),
+                    "{at}"
+                );
+            }
+            other => panic!("{at}: unexpected {other:?}"),
+        }
+    }
+    // Failure policy: the filters that enforce or strip fail closed, the taps open.
+    for spec in specs() {
+        let m = load(&workspace_root().join(format!("envoyfilters/{}.yaml", spec.filter)));
+        let fail_open =
+            &m["spec"]["configPatches"][0]["patch"]["value"]["typed_config"]["config"]["fail_open"];
+        assert_eq!(
+            fail_open,
+            &json!(spec.filter.starts_with("tap_")),
+            "{}",
+            spec.filter
+        );
+    }
+    for filter in [
+        "cf_headers",
+        "tap_http",
+        "tap_tcp",
+        "peer_metadata",
+        "l7_policy",
+    ] {
+        let docker = std::fs::read_to_string(
+            workspace_root().join(format!("envoyfilters/oci/{filter}.Dockerfile")),
+        )
+        .unwrap();
+        assert!(
+            docker.contains("FROM scratch")
+                && docker.contains(&format!("COPY dist/{filter}.wasm ./plugin.wasm"))
+        );
+    }
+}
+
+/// Applies an EnvoyFilter's patches the way Istio does for the operations the
+/// manifests use, to every filter chain of the listeners in `listeners`.
+fn apply(listeners: &mut [Value], envoy_filter: &Value) {
+    for patch in envoy_filter["spec"]["configPatches"]
+        .as_array()
+        .expect("patches")
+    {
+        let target = patch["match"]["listener"]["filterChain"]["filter"]["name"]
+            .as_str()
+            .expect("filter name");
+        let value = patch["patch"]["value"].clone();
+        for listener in listeners.iter_mut() {
+            for chain in listener["filter_chains"].as_array_mut().expect("chains") {
+                let filters = chain["filters"].as_array_mut().expect("filters");
+                let Some(at) = filters.iter().position(|f| f["name"] == target) else {
+                    continue;
+                };
+                match (
+                    patch["applyTo"].as_str(),
+                    patch["patch"]["operation"].as_str(),
+                ) {
+                    (Some("HTTP_FILTER"), Some("INSERT_BEFORE")) => {
+                        let http = filters[at]["typed_config"]["http_filters"]
+                            .as_array_mut()
+                            .expect("http_filters");
+                        let router = http
+                            .iter()
+                            .position(|f| f["name"] == "envoy.filters.http.router")
+                            .expect("router");
+                        http.insert(router, value.clone());
+                    }
+                    (Some("NETWORK_FILTER"), Some("INSERT_BEFORE")) => {
+                        filters.insert(at, value.clone())
+                    }
+                    (Some("NETWORK_FILTER"), Some("MERGE")) => {
+                        // Proto merge: repeated fields append.
+                        let logs = value["typed_config"]["access_log"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default();
+                        let typed = &mut filters[at]["typed_config"];
+                        if typed["access_log"].is_null() {
+                            typed["access_log"] = json!([]);
+                        }
+                        typed["access_log"]
+                            .as_array_mut()
+                            .expect("access_log")
+                            .extend(logs);
+                    }
+                    other => panic!("operation {other:?} not applied by this test"),
+                }
+            }
+        }
+    }
+}
+
+fn listener_filters() -> Value {
+    json!([
+        {"name": "envoy.filters.listener.original_dst", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst"}},
+        {"name": "envoy.filters.listener.tls_inspector", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}}
+    ])
+}
+
+fn hcm(stat_prefix: &str, cluster: &str) -> Value {
+    json!({"name": "envoy.filters.network.http_connection_manager", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": stat_prefix,
+        "normalize_path": true,
+        "route_config": {"name": format!("inbound|8080||"), "virtual_hosts": [{"name": "inbound|http|8080", "domains": ["*"],
+            "routes": [{"name": "default", "match": {"prefix": "/"}, "route": {"cluster": cluster, "timeout": "0s"}}]}]},
+        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]
+    }})
+}
+
+/// An inbound sidecar listener as Istio writes it (`virtualInbound`), on a
+/// loopback port: `original_dst`, a per-port chain for 8080 and a catch-all.
+fn virtual_inbound(name: &str, filters: Value) -> Value {
+    json!({
+        "name": name,
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+        "listener_filters": listener_filters(),
+        "listener_filters_timeout": "1s",
+        "continue_on_listener_filters_timeout": true,
+        "filter_chains": [
+            {"name": "0.0.0.0_8080", "filter_chain_match": {"destination_port": 8080, "transport_protocol": "raw_buffer"}, "filters": filters.clone()},
+            {"name": "virtualInbound-catchall", "filter_chain_match": {"prefix_ranges": [{"address_prefix": "0.0.0.0", "prefix_len": 0}]}, "filters": filters}
+        ]
+    })
+}
+
+/// Every sidecar manifest applied together (in priority order) to an
+/// Istio-shaped sidecar, the gateway manifest to a gateway listener: Envoy
+/// validates it, starts, and every filter acts on real traffic.
+#[test]
+fn istio_shaped_sidecar_runs_every_manifest() {
+    let app = Upstream::start();
+    let echo = TcpEcho::start();
+    let mut inbound = vec![
+        virtual_inbound(
+            "virtualInbound",
+            json!([hcm("inbound_0.0.0.0_8080", "inbound|8080||")]),
+        ),
+        virtual_inbound(
+            "virtualInboundTcp",
+            json!([{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                "stat_prefix": "inbound|9000||", "cluster": "inbound|9000||"}}]),
+        ),
+    ];
+    let mut manifests: Vec<Value> = specs()
+        .iter()
+        .map(|s| load(&workspace_root().join(format!("envoyfilters/{}.yaml", s.filter))))
+        .collect();
+    manifests.sort_by_key(|m| m["spec"]["priority"].as_i64());
+    for m in &manifests {
+        apply(&mut inbound, m);
+    }
+    let mut gateway = vec![json!({
+        "name": "gateway",
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+        "filter_chains": [{"filters": [hcm("outbound_0.0.0.0_8080", "inbound|8080||")]}]
+    })];
+    apply(
+        &mut gateway,
+        &load(&workspace_root().join("envoyfilters/cf_headers-gateway.yaml")),
+    );
+    let mut bootstrap = Bootstrap::new(app.port())
+        .cluster("inbound|8080||", app.port())
+        .cluster("inbound|9000||", echo.port())
+        .node_metadata(json!({"LABELS": {
+            "app": "my-app",
+            "cloudfoundry.org/app_guid": "eb1534db-8765-430d-adfe-77fd1a8e45a9",
+            "cloudfoundry.org/process_type": "web",
+            "cloudfoundry.org/org_guid": "04a73274-9280-4b99-9abc-e44e3ff4a74e",
+            "cloudfoundry.org/space_guid": "8d18b884-729c-4239-9b88-39c4964a3f86"
+        }}));
+    for listener in inbound.into_iter().chain(gateway) {
+        // The module from the ConfigMap mount, records in this run's directory.
+        let text = listener
+            .to_string()
+            .replace(
+                &format!("{WASM_DIR}/"),
+                &format!("{}/", workspace_root().join("dist").display()),
+            )
+            .replace(&format!("{RECORD_DIR}/"), "@SCRATCH@/");
+        bootstrap = bootstrap.raw_listener(serde_json::from_str(&text).expect("listener"));
+    }
+    validate(&bootstrap);
+    let envoy = Envoy::start(&bootstrap);
+
+    // GET passes the policy; the app sees CF identity and the peer verdict.
+    for proto in [Proto::H1, Proto::H2] {
+        let response = Request::get("/hello").send(envoy.addr("virtualInbound"), proto);
+        assert_eq!(response.status, 200, "{proto:?}");
+        let got = app.last();
+        assert_eq!(
+            got.header("cf-app-id"),
+            [&b"eb1534db-8765-430d-adfe-77fd1a8e45a9"[..]]
+        );
+        assert_eq!(got.header("x-peer-verified"), [&b"false"[..]]);
+    }
+    // POST is not in the shipped rules: the policy answers, fail-closed filters work.
+    let denied = Request::new("POST", "/hello").send(envoy.addr("virtualInbound"), Proto::H1);
+    assert_eq!(
+        (denied.status, denied.body_text().as_str()),
+        (403, "Access denied\r\n")
+    );
+    let records = read_records(&envoy.scratch().join("tap_http.jsonl"), 3);
+    assert_eq!(records.len(), 3);
+    assert_eq!(
+        echo_then_close(envoy.addr("virtualInboundTcp"), b"ping"),
+        b"ping"
+    );
+    let tcp = read_records(&envoy.scratch().join("tap_tcp.jsonl"), 1);
+    assert!(tcp[0]["socket_buffered_trace"]["events"].is_array());
+    // The gateway stamps identity by host.
+    let via_gateway = Request::get("/")
+        .authority("my-app.apps.example.com")
+        .send(envoy.addr("gateway"), Proto::H1);
+    assert_eq!(via_gateway.status, 200);
+    assert_eq!(
+        header_values(&app.last().headers, "cf-app-id"),
+        [&b"00000000-0000-0000-0000-000000000000"[..]]
+    );
+}
+
+/// `envoy --mode validate` on the configuration.
+fn validate(bootstrap: &Bootstrap) {
+    let dir = std::env::temp_dir().join(format!("manifests-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("envoy.json");
+    let text = bootstrap
+        .json()
+        .to_string()
+        .replace("@SCRATCH@", &dir.display().to_string());
+    std::fs::write(&file, text).expect("write");
+    let output = std::process::Command::new(harness::paths::envoy_bin())
+        .args([
+            "--mode",
+            "validate",
+            "--disable-hot-restart",
+            "-l",
+            "warning",
+            "-c",
+        ])
+        .arg(&file)
+        .output()
+        .expect("run envoy");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        output.status.success(),
+        "envoy --mode validate refused the sidecar:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
