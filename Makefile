@@ -16,7 +16,7 @@ VENV_OLD          := .venv-envoy-$(ENVOY_OLD_VERSION)
 ENVOY_BIN ?= $(CURDIR)/$(VENV)/bin/envoy
 export ENVOY_BIN
 
-.PHONY: manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean sizes
+.PHONY: tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean sizes
 
 all: build
 
@@ -44,6 +44,11 @@ envoy-old: $(VENV_OLD)/bin/envoy
 
 demo: build envoy
 	cargo run --quiet -p integration-tests --bin demo
+
+# The `tap` command-line tool, as target/release/tap (or: cargo install --path tools/tap).
+tap:
+	cargo build --release -p tap-tool
+	@echo target/release/tap
 
 # Istio manifests under envoyfilters/, with the sha256 of the modules in dist/.
 manifests: build

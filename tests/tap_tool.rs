@@ -1,0 +1,348 @@
+//! The `tap` tool on records the real filters wrote (and Envoy's native tap
+//! beside them): both formats read the same, HAR 1.2 structure, and a pcap
+//! that tshark decodes into the same HTTP exchanges and TCP bytes.
+
+use harness::client::Proto;
+use harness::tap::{native_tap, read_native, read_records, record_access_log};
+use harness::tcp::exchange;
+use harness::{wasm_filter, wasm_network_filter, Bootstrap, Envoy, Request, TcpEcho, Upstream};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+use tap_tool::filter::Filter;
+use tap_tool::record::{parse, Direction, HttpRecord, Record};
+use tap_tool::{har, pcap, show, split};
+
+struct Taps {
+    envoy: Envoy,
+    _app: Upstream,
+    _echo: TcpEcho,
+}
+
+/// Envoy with tap_http and Envoy's tap filter on one HTTP listener, tap_tcp
+/// on a TCP listener, after a few varied exchanges.
+fn recorded() -> Taps {
+    let app = Upstream::start();
+    let echo = TcpEcho::start();
+    let config = json!({"record_downstream_connection": true, "record_stream_info": true, "redact_headers": []});
+    let routes = json!([{"name": "app", "domains": ["*"], "routes": [
+        {"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]}]);
+    let bootstrap = Bootstrap::new(app.port())
+        .listener_with(
+            "http",
+            vec![wasm_filter("tap_http", &config), native_tap(65536, 65536)],
+            routes,
+            record_access_log("http.jsonl"),
+        )
+        .cluster("echo", echo.port())
+        .tcp_listener(
+            "tcp",
+            vec![wasm_network_filter("tap_tcp", &json!({}))],
+            "echo",
+            json!({}),
+            record_access_log("tcp.jsonl"),
+        );
+    let envoy = Envoy::start(&bootstrap);
+    let http = envoy.addr("http");
+    Request::get("/hello?x=1&y=two").send(http, Proto::H1);
+    Request::new("POST", "/api/orders")
+        .header("content-type", "application/json")
+        .body(r#"{"item": "tea"}"#)
+        .send(http, Proto::H2);
+    Request::get("/binary")
+        .header("x-echo-body-size", "3000")
+        .send(http, Proto::H1);
+    Request::get("/missing")
+        .header("x-echo-status", "404")
+        .send(http, Proto::H1);
+    let binary: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+    assert_eq!(exchange(envoy.addr("tcp"), &binary, 700), binary);
+    read_records(&envoy.scratch().join("http.jsonl"), 4);
+    read_native(envoy.scratch(), 4);
+    read_records(&envoy.scratch().join("tcp.jsonl"), 1);
+    Taps {
+        envoy,
+        _app: app,
+        _echo: echo,
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).expect("read records")
+}
+
+fn http_records(text: &str) -> Vec<HttpRecord> {
+    let (records, errors) = parse(text);
+    assert!(errors.is_empty(), "{errors:?}");
+    records
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Http(h) => Some(h),
+            Record::Tcp(_) => None,
+        })
+        .collect()
+}
+
+fn native_text(dir: &Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("native_"))
+        {
+            text.push_str(&read(&path));
+        }
+    }
+    text
+}
+
+#[test]
+fn reads_our_records_and_envoys_the_same() {
+    let taps = recorded();
+    let ours = http_records(&read(&taps.envoy.scratch().join("http.jsonl")));
+    let native = http_records(&native_text(taps.envoy.scratch()));
+    assert_eq!((ours.len(), native.len()), (4, 4));
+    let id = |r: &HttpRecord| r.request.header_text("x-request-id");
+    for record in &ours {
+        let twin = native
+            .iter()
+            .find(|n| id(n) == id(record))
+            .expect("the same stream in the native tap");
+        assert_eq!(record.request.headers, twin.request.headers);
+        assert_eq!(record.request.body, twin.request.body);
+        let (a, b) = (
+            record.response.as_ref().unwrap(),
+            twin.response.as_ref().unwrap(),
+        );
+        assert_eq!(
+            (&a.headers, &a.body, a.body_truncated),
+            (&b.headers, &b.body, b.body_truncated)
+        );
+        assert!(
+            record.start_time.is_some() && record.downstream.is_some(),
+            "stream info and connection"
+        );
+    }
+    let lines: Vec<String> = ours
+        .iter()
+        .map(|r| show::list_line(&Record::Http(r.clone())))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("GET") && l.contains("/hello?x=1&y=two") && l.contains(" 200 ")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("/missing") && l.contains(" 404 ")),
+        "{lines:?}"
+    );
+    let sized = ours.iter().find(|r| r.path() == "/binary").unwrap();
+    assert_eq!(sized.response.as_ref().unwrap().body.len(), 3000);
+    let shown = show::show(&Record::Http(sized.clone()));
+    assert!(shown.contains("--- response ---") && shown.contains(":status: 200"));
+    let (tcp, _) = parse(&read(&taps.envoy.scratch().join("tcp.jsonl")));
+    let shown = show::show(&tcp[0]);
+    assert!(
+        shown.contains("00000000  00 01 02 03"),
+        "binary data shows as a hex dump:\n{shown}"
+    );
+    let line = show::list_line(&tcp[0]);
+    assert!(line.contains("TCP") && line.contains("5000B"), "{line}");
+    // Filters and split.
+    let (all, _) = parse(&read(&taps.envoy.scratch().join("http.jsonl")));
+    let errors = Filter {
+        status: Some("4xx".into()),
+        ..Filter::default()
+    };
+    assert_eq!(all.iter().filter(|r| errors.matches(r)).count(), 1);
+    let posts = Filter {
+        method: Some("POST".into()),
+        ..Filter::default()
+    };
+    assert_eq!(all.iter().filter(|r| posts.matches(r)).count(), 1);
+    let out = taps.envoy.scratch().join("split");
+    let n = split::split(&native_text(taps.envoy.scratch()), &Filter::default(), &out).unwrap();
+    assert_eq!(n, 4);
+    let again = http_records(&read(&out.join("tap_0.json")));
+    assert_eq!(again.len(), 1);
+}
+
+/// HAR 1.2's required fields and their types (softwareishard.com/blog/har-12-spec).
+fn check_har(doc: &Value) {
+    let log = &doc["log"];
+    assert_eq!(log["version"], "1.2");
+    assert!(log["creator"]["name"].is_string() && log["creator"]["version"].is_string());
+    for e in log["entries"].as_array().expect("entries") {
+        assert!(
+            e["startedDateTime"]
+                .as_str()
+                .is_some_and(|t| t.contains('T') && t.ends_with('Z')),
+            "{e}"
+        );
+        assert!(e["time"].is_number() && e["cache"].is_object());
+        for key in ["send", "wait", "receive"] {
+            assert!(e["timings"][key].is_number(), "timings.{key}");
+        }
+        let rq = &e["request"];
+        for key in ["method", "url", "httpVersion"] {
+            assert!(rq[key].is_string(), "request.{key}");
+        }
+        for key in ["cookies", "headers", "queryString"] {
+            assert!(rq[key].is_array(), "request.{key}");
+        }
+        assert!(rq["headersSize"].is_i64() && rq["bodySize"].is_i64());
+        let rs = &e["response"];
+        assert!(
+            rs["status"].is_u64() && rs["statusText"].is_string() && rs["httpVersion"].is_string()
+        );
+        assert!(
+            rs["cookies"].is_array() && rs["headers"].is_array() && rs["redirectURL"].is_string()
+        );
+        assert!(rs["content"]["size"].is_i64() && rs["content"]["mimeType"].is_string());
+        assert!(rs["headersSize"].is_i64() && rs["bodySize"].is_i64());
+        for h in rq["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(rs["headers"].as_array().unwrap())
+        {
+            assert!(h["name"].is_string() && h["value"].is_string());
+        }
+    }
+}
+
+#[test]
+fn har_from_real_records() {
+    let taps = recorded();
+    let records = http_records(&read(&taps.envoy.scratch().join("http.jsonl")));
+    let doc = har::har(&records.iter().collect::<Vec<_>>());
+    check_har(&doc);
+    let entries = doc["log"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 4);
+    let hello = entries
+        .iter()
+        .find(|e| e["request"]["url"].as_str().unwrap().contains("/hello"))
+        .unwrap();
+    assert_eq!(
+        hello["request"]["queryString"],
+        json!([{"name": "x", "value": "1"}, {"name": "y", "value": "two"}])
+    );
+    let post = entries
+        .iter()
+        .find(|e| e["request"]["method"] == "POST")
+        .unwrap();
+    assert_eq!(post["request"]["postData"]["text"], r#"{"item": "tea"}"#);
+    assert_eq!(post["request"]["postData"]["mimeType"], "application/json");
+}
+
+fn tshark(args: &[&str]) -> String {
+    let output = Command::new("tshark")
+        .args(args)
+        .output()
+        .expect("tshark is required: apt-get install tshark (.ci/run installs it)");
+    assert!(
+        output.status.success(),
+        "tshark {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn pcap_that_tshark_decodes() {
+    let taps = recorded();
+    let (http, _) = parse(&read(&taps.envoy.scratch().join("http.jsonl")));
+    let (tcp, _) = parse(&read(&taps.envoy.scratch().join("tcp.jsonl")));
+    let mut capture = pcap::Pcap::new();
+    for r in http.iter().chain(&tcp) {
+        match r {
+            Record::Http(h) => capture.http(h),
+            Record::Tcp(t) => capture.tcp(t),
+        }
+    }
+    let file = taps.envoy.scratch().join("capture.pcap");
+    std::fs::write(&file, capture.finish()).unwrap();
+    let file = file.to_str().unwrap();
+    // Every HTTP exchange, as Wireshark's HTTP dissector reads it.
+    let decoded = tshark(&[
+        "-r",
+        file,
+        "-Y",
+        "http",
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-e",
+        "http.request.method",
+        "-e",
+        "http.request.uri",
+        "-e",
+        "http.response.code",
+    ]);
+    let mut expected = Vec::new();
+    for r in &http {
+        if let Record::Http(h) = r {
+            expected.push(format!("{}|{}|", h.method(), h.path()));
+            expected.push(format!("||{}", h.status().unwrap()));
+        }
+    }
+    let lines: Vec<&str> = decoded.lines().collect();
+    assert_eq!(lines, expected, "tshark's reading of the HTTP streams");
+    // Bodies: the decoded response body of /binary equals the record's.
+    let bodies = tshark(&[
+        "-r",
+        file,
+        "-Y",
+        "http.response",
+        "-T",
+        "fields",
+        "-e",
+        "http.file_data",
+    ]);
+    assert!(bodies.lines().count() >= 4);
+    // No checksum or sequence problems in any stream.
+    let problems = tshark(&[
+        "-r",
+        file,
+        "-o",
+        "tcp.check_checksum:TRUE",
+        "-o",
+        "ip.check_checksum:TRUE",
+        "-Y",
+        "tcp.checksum.status == 0 || ip.checksum.status == 0 || tcp.analysis.flags",
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+    ]);
+    assert_eq!(problems.trim(), "", "frames with problems");
+    // The TCP record, byte for byte in each direction (the last stream).
+    let Record::Tcp(t) = &tcp[0] else {
+        panic!("a TCP record")
+    };
+    let streams = http.len();
+    let follow = tshark(&["-r", file, "-q", "-z", &format!("follow,tcp,raw,{streams}")]);
+    let (mut client, mut server) = (Vec::new(), Vec::new());
+    for line in follow.lines() {
+        let (target, hex) = match line.strip_prefix('\t') {
+            Some(hex) => (&mut server, hex),
+            None => (&mut client, line),
+        };
+        if hex.len() % 2 == 0 && !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            target.extend(
+                (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()),
+            );
+        }
+    }
+    assert_eq!(client, t.bytes(Direction::Read), "client bytes");
+    assert_eq!(server, t.bytes(Direction::Write), "server bytes");
+    assert_eq!(client.len(), 5000);
+}

@@ -1,0 +1,167 @@
+//! `tap`: read tap records (this project's filters and Envoy's tap files).
+//!
+//! ```text
+//! tap list  [FILTERS] [FILE|DIR ...]        one line per record
+//! tap show  [FILTERS] [FILE|DIR ...]        headers and bodies, binary as hex
+//! tap split [FILTERS] --out DIR [FILE ...]  one JSON file per record (tap_<n>.json)
+//! tap har   [FILTERS] [FILE ...] > x.har    HAR 1.2 (HTTP records)
+//! tap pcap  [FILTERS] --out x.pcap [FILE ...]
+//! FILTERS: --method M  --path PREFIX  --status 404|5xx  --header NAME[=VALUE]  --http  --tcp
+//! ```
+//! Without files, records are read from standard input. A directory means
+//! every `*.json` and `*.jsonl` file in it.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tap_tool::filter::Filter;
+use tap_tool::record::{parse, Record};
+use tap_tool::{har, pcap, show};
+
+const USAGE: &str = "usage: tap list|show|split|har|pcap [--method M] [--path PREFIX] [--status 404|5xx] [--header NAME[=VALUE]] [--http|--tcp] [--out PATH] [FILE|DIR ...]";
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("tap: {message}");
+    ExitCode::from(2)
+}
+
+fn inputs(paths: &[PathBuf]) -> Result<String, String> {
+    if paths.is_empty() {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("stdin: {e}"))?;
+        return Ok(text);
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json" || x == "jsonl"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    let mut text = String::new();
+    for file in files {
+        let content =
+            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        text.push_str(&content);
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(command) = args.first().cloned() else {
+        return fail(USAGE);
+    };
+    let mut filter = Filter::default();
+    let mut out: Option<PathBuf> = None;
+    let mut paths = Vec::new();
+    let mut rest = args[1..].iter();
+    while let Some(arg) = rest.next() {
+        let mut value = |name: &str| rest.next().cloned().ok_or(format!("{name} needs a value"));
+        let result = match arg.as_str() {
+            "--method" => value("--method").map(|v| filter.method = Some(v)),
+            "--path" => value("--path").map(|v| filter.path_prefix = Some(v)),
+            "--status" => value("--status").map(|v| filter.status = Some(v)),
+            "--header" => value("--header").map(|v| {
+                filter.header = Some(match v.split_once('=') {
+                    Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                    None => (v, None),
+                })
+            }),
+            "--out" => value("--out").map(|v| out = Some(PathBuf::from(v))),
+            "--http" => {
+                filter.only_http = true;
+                Ok(())
+            }
+            "--tcp" => {
+                filter.only_tcp = true;
+                Ok(())
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other if other.starts_with("--") => Err(format!("unknown option {other}")),
+            other => {
+                paths.push(PathBuf::from(other));
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            return fail(&e);
+        }
+    }
+    let text = match inputs(&paths) {
+        Ok(t) => t,
+        Err(e) => return fail(&e),
+    };
+    let (records, errors) = parse(&text);
+    for e in &errors {
+        eprintln!("tap: skipped {e}");
+    }
+    let selected: Vec<&Record> = records.iter().filter(|r| filter.matches(r)).collect();
+    let stdout = std::io::stdout();
+    let mut stdout = stdout.lock();
+    match command.as_str() {
+        "list" => {
+            for r in &selected {
+                let _ = writeln!(stdout, "{}", show::list_line(r));
+            }
+        }
+        "show" => {
+            for r in &selected {
+                let _ = writeln!(stdout, "{}", show::show(r));
+            }
+        }
+        "split" => {
+            let Some(dir) = out else {
+                return fail("split needs --out DIR");
+            };
+            if let Err(e) = tap_tool::split::split(&text, &filter, &dir) {
+                return fail(&e);
+            }
+        }
+        "har" => {
+            let http: Vec<_> = selected
+                .iter()
+                .filter_map(|r| match r {
+                    Record::Http(h) => Some(h),
+                    Record::Tcp(_) => None,
+                })
+                .collect();
+            let doc = har::har(&http);
+            let _ = writeln!(
+                stdout,
+                "{}",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            );
+        }
+        "pcap" => {
+            let Some(file) = out else {
+                return fail("pcap needs --out FILE");
+            };
+            let mut capture = pcap::Pcap::new();
+            for r in &selected {
+                match r {
+                    Record::Http(h) => capture.http(h),
+                    Record::Tcp(t) => capture.tcp(t),
+                }
+            }
+            if let Err(e) = std::fs::write(&file, capture.finish()) {
+                return fail(&format!("{}: {e}", file.display()));
+            }
+        }
+        _ => return fail(USAGE),
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,264 @@
+//! Records in one model, whichever tap wrote them: our `tap_http` and
+//! `tap_tcp` lines, Envoy's native tap files (`http_buffered_trace`,
+//! `socket_buffered_trace`, pretty-printed or one per line).
+
+use base64::Engine;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub type Headers = Vec<(String, Vec<u8>)>;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Message {
+    pub headers: Headers,
+    pub body: Vec<u8>,
+    pub body_truncated: bool,
+    pub trailers: Headers,
+}
+
+impl Message {
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    pub fn header_text(&self, name: &str) -> String {
+        self.header(name)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRecord {
+    pub request: Message,
+    pub response: Option<Message>,
+    /// RFC 3339, when the record has `stream_info.start_time`.
+    pub start_time: Option<String>,
+    pub duration_ms: Option<f64>,
+    /// `(local, remote)` as `(ip, port)`, when recorded.
+    pub downstream: Option<((String, u16), (String, u16))>,
+}
+
+impl HttpRecord {
+    pub fn method(&self) -> String {
+        self.request.header_text(":method")
+    }
+    pub fn path(&self) -> String {
+        self.request.header_text(":path")
+    }
+    pub fn authority(&self) -> String {
+        let a = self.request.header_text(":authority");
+        if a.is_empty() {
+            self.request.header_text("host")
+        } else {
+            a
+        }
+    }
+    pub fn status(&self) -> Option<u16> {
+        self.response
+            .as_ref()
+            .and_then(|r| r.header_text(":status").parse().ok())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the downstream client.
+    Read,
+    /// Toward the downstream client.
+    Write,
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub time: Option<String>,
+    pub direction: Direction,
+    pub data: Vec<u8>,
+    pub end_stream: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpRecord {
+    pub trace_id: String,
+    pub local: (String, u16),
+    pub remote: (String, u16),
+    pub events: Vec<Event>,
+    pub read_truncated: bool,
+    pub write_truncated: bool,
+}
+
+impl TcpRecord {
+    pub fn bytes(&self, direction: Direction) -> Vec<u8> {
+        self.events
+            .iter()
+            .filter(|e| e.direction == direction)
+            .flat_map(|e| e.data.iter().copied())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Http(HttpRecord),
+    Tcp(TcpRecord),
+}
+
+fn b64(s: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .unwrap_or_default()
+}
+
+fn headers(value: &Value) -> Headers {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| {
+            let name = h["key"].as_str().unwrap_or_default().to_string();
+            // Envoy writes `raw_value` (base64) beside every value, empty
+            // when `value` holds it; ours only for values that are not UTF-8.
+            let raw = h["raw_value"].as_str().map(b64).filter(|r| !r.is_empty());
+            let value =
+                raw.unwrap_or_else(|| h["value"].as_str().unwrap_or_default().as_bytes().to_vec());
+            (name, value)
+        })
+        .collect()
+}
+
+fn data(body: &Value) -> (Vec<u8>, bool) {
+    let bytes = match (body["as_bytes"].as_str(), body["as_string"].as_str()) {
+        (Some(b), _) => b64(b),
+        (None, Some(s)) => s.as_bytes().to_vec(),
+        _ => Vec::new(),
+    };
+    (bytes, body["truncated"].as_bool().unwrap_or(false))
+}
+
+fn message(value: &Value) -> Message {
+    let (body, body_truncated) = data(&value["body"]);
+    Message {
+        headers: headers(&value["headers"]),
+        body,
+        body_truncated,
+        trailers: headers(&value["trailers"]),
+    }
+}
+
+fn address(value: &Value) -> (String, u16) {
+    let s = &value["socket_address"];
+    (
+        s["address"].as_str().unwrap_or_default().to_string(),
+        s["port_value"].as_u64().unwrap_or(0) as u16,
+    )
+}
+
+fn http(trace: &Value, top: &Value) -> HttpRecord {
+    let info = &top["stream_info"];
+    let conn = &trace["downstream_connection"];
+    HttpRecord {
+        request: message(&trace["request"]),
+        response: trace.get("response").map(message),
+        start_time: info["start_time"].as_str().map(str::to_string),
+        duration_ms: info["duration_ms"].as_f64(),
+        downstream: conn.is_object().then(|| {
+            (
+                address(&conn["local_address"]),
+                address(&conn["remote_address"]),
+            )
+        }),
+    }
+}
+
+fn tcp(trace: &Value) -> TcpRecord {
+    let events = trace["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let (direction, inner) = if let Some(r) = e.get("read") {
+                (Direction::Read, r)
+            } else if let Some(w) = e.get("write") {
+                (Direction::Write, w)
+            } else if e.get("closed").is_some() {
+                (Direction::Closed, &Value::Null)
+            } else {
+                return None;
+            };
+            Some(Event {
+                time: e["timestamp"].as_str().map(str::to_string),
+                direction,
+                data: data(&inner["data"]).0,
+                end_stream: inner["end_stream"].as_bool().unwrap_or(false),
+            })
+        })
+        .collect();
+    let trace_id = match &trace["trace_id"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    TcpRecord {
+        trace_id,
+        local: address(&trace["connection"]["local_address"]),
+        remote: address(&trace["connection"]["remote_address"]),
+        events,
+        read_truncated: trace["read_truncated"].as_bool().unwrap_or(false),
+        write_truncated: trace["write_truncated"].as_bool().unwrap_or(false),
+    }
+}
+
+/// Every record in `text`: JSON lines or pretty-printed documents one after
+/// another. Periodic `tap_tcp` records of one connection are merged in
+/// `sequence` order (repeats, as a periodic access-log flush writes them,
+/// kept once). Anything that is not a record is reported in the error list.
+pub fn parse(text: &str) -> (Vec<Record>, Vec<String>) {
+    let mut records = Vec::new();
+    let mut errors = Vec::new();
+    // trace_id -> (index in records, sequences seen)
+    let mut segments: BTreeMap<String, (usize, BTreeMap<u64, TcpRecord>)> = BTreeMap::new();
+    for (i, item) in serde_json::Deserializer::from_str(text)
+        .into_iter::<Value>()
+        .enumerate()
+    {
+        let value = match item {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push(format!("document {}: {e}", i + 1));
+                break;
+            }
+        };
+        if let Some(trace) = value.get("http_buffered_trace") {
+            records.push(Record::Http(http(trace, &value)));
+        } else if let Some(trace) = value.get("socket_buffered_trace") {
+            let record = tcp(trace);
+            match trace["sequence"].as_u64() {
+                None => records.push(Record::Tcp(record)),
+                Some(seq) => {
+                    let entry = segments.entry(record.trace_id.clone()).or_insert_with(|| {
+                        records.push(Record::Tcp(record.clone()));
+                        (records.len() - 1, BTreeMap::new())
+                    });
+                    entry.1.entry(seq).or_insert(record);
+                }
+            }
+        } else {
+            errors.push(format!("document {}: not a tap record", i + 1));
+        }
+    }
+    for (index, parts) in segments.into_values() {
+        let mut parts = parts.into_values();
+        if let Some(mut merged) = parts.next() {
+            for part in parts {
+                merged.events.extend(part.events);
+                merged.read_truncated |= part.read_truncated;
+                merged.write_truncated |= part.write_truncated;
+            }
+            records[index] = Record::Tcp(merged);
+        }
+    }
+    (records, errors)
+}
