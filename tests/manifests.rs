@@ -4,7 +4,9 @@
 //! `original_dst`, per-port and catch-all filter chains).
 
 use harness::client::Proto;
-use harness::manifests::{files, specs, RECORD_DIR, WASM_DIR};
+use harness::manifests::{
+    apply, files, hcm, rewrite, sidecar_listeners, specs, RECORD_DIR, WASM_DIR,
+};
 use harness::paths::workspace_root;
 use harness::tap::read_records;
 use harness::tcp::echo_then_close;
@@ -236,96 +238,6 @@ fn every_manifest_has_what_istio_requires() {
     }
 }
 
-/// Applies an EnvoyFilter's patches the way Istio does for the operations the
-/// manifests use, to every filter chain of the listeners in `listeners`.
-fn apply(listeners: &mut [Value], envoy_filter: &Value) {
-    for patch in envoy_filter["spec"]["configPatches"]
-        .as_array()
-        .expect("patches")
-    {
-        let target = patch["match"]["listener"]["filterChain"]["filter"]["name"]
-            .as_str()
-            .expect("filter name");
-        let value = patch["patch"]["value"].clone();
-        for listener in listeners.iter_mut() {
-            for chain in listener["filter_chains"].as_array_mut().expect("chains") {
-                let filters = chain["filters"].as_array_mut().expect("filters");
-                let Some(at) = filters.iter().position(|f| f["name"] == target) else {
-                    continue;
-                };
-                match (
-                    patch["applyTo"].as_str(),
-                    patch["patch"]["operation"].as_str(),
-                ) {
-                    (Some("HTTP_FILTER"), Some("INSERT_BEFORE")) => {
-                        let http = filters[at]["typed_config"]["http_filters"]
-                            .as_array_mut()
-                            .expect("http_filters");
-                        let router = http
-                            .iter()
-                            .position(|f| f["name"] == "envoy.filters.http.router")
-                            .expect("router");
-                        http.insert(router, value.clone());
-                    }
-                    (Some("NETWORK_FILTER"), Some("INSERT_BEFORE")) => {
-                        filters.insert(at, value.clone())
-                    }
-                    (Some("NETWORK_FILTER"), Some("MERGE")) => {
-                        // Proto merge: repeated fields append.
-                        let logs = value["typed_config"]["access_log"]
-                            .as_array()
-                            .cloned()
-                            .unwrap_or_default();
-                        let typed = &mut filters[at]["typed_config"];
-                        if typed["access_log"].is_null() {
-                            typed["access_log"] = json!([]);
-                        }
-                        typed["access_log"]
-                            .as_array_mut()
-                            .expect("access_log")
-                            .extend(logs);
-                    }
-                    other => panic!("operation {other:?} not applied by this test"),
-                }
-            }
-        }
-    }
-}
-
-fn listener_filters() -> Value {
-    json!([
-        {"name": "envoy.filters.listener.original_dst", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst"}},
-        {"name": "envoy.filters.listener.tls_inspector", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}}
-    ])
-}
-
-fn hcm(stat_prefix: &str, cluster: &str) -> Value {
-    json!({"name": "envoy.filters.network.http_connection_manager", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": stat_prefix,
-        "normalize_path": true,
-        "route_config": {"name": format!("inbound|8080||"), "virtual_hosts": [{"name": "inbound|http|8080", "domains": ["*"],
-            "routes": [{"name": "default", "match": {"prefix": "/"}, "route": {"cluster": cluster, "timeout": "0s"}}]}]},
-        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]
-    }})
-}
-
-/// An inbound sidecar listener as Istio writes it (`virtualInbound`), on a
-/// loopback port: `original_dst`, a per-port chain for 8080 and a catch-all.
-fn virtual_inbound(name: &str, filters: Value) -> Value {
-    json!({
-        "name": name,
-        "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
-        "listener_filters": listener_filters(),
-        "listener_filters_timeout": "1s",
-        "continue_on_listener_filters_timeout": true,
-        "filter_chains": [
-            {"name": "0.0.0.0_8080", "filter_chain_match": {"destination_port": 8080, "transport_protocol": "raw_buffer"}, "filters": filters.clone()},
-            {"name": "virtualInbound-catchall", "filter_chain_match": {"prefix_ranges": [{"address_prefix": "0.0.0.0", "prefix_len": 0}]}, "filters": filters}
-        ]
-    })
-}
-
 /// Every sidecar manifest applied together (in priority order) to an
 /// Istio-shaped sidecar, the gateway manifest to a gateway listener: Envoy
 /// validates it, starts, and every filter acts on real traffic.
@@ -333,26 +245,17 @@ fn virtual_inbound(name: &str, filters: Value) -> Value {
 fn istio_shaped_sidecar_runs_every_manifest() {
     let app = Upstream::start();
     let echo = TcpEcho::start();
-    let mut inbound = vec![
-        virtual_inbound(
-            "virtualInbound",
-            json!([hcm("inbound_0.0.0.0_8080", "inbound|8080||")]),
-        ),
-        virtual_inbound(
-            "virtualInboundTcp",
-            json!([{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-                "stat_prefix": "inbound|9000||", "cluster": "inbound|9000||"}}]),
-        ),
-    ];
     let mut manifests: Vec<Value> = specs()
         .iter()
         .map(|s| load(&workspace_root().join(format!("envoyfilters/{}.yaml", s.filter))))
         .collect();
     manifests.sort_by_key(|m| m["spec"]["priority"].as_i64());
-    for m in &manifests {
-        apply(&mut inbound, m);
-    }
+    let dist = format!("{}/", workspace_root().join("dist").display());
+    let rewrites = [
+        (format!("{WASM_DIR}/"), dist),
+        (format!("{RECORD_DIR}/"), "@SCRATCH@/".to_string()),
+    ];
+    let inbound = sidecar_listeners(&manifests, &rewrites);
     let mut gateway = vec![json!({
         "name": "gateway",
         "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
@@ -372,16 +275,8 @@ fn istio_shaped_sidecar_runs_every_manifest() {
             "cloudfoundry.org/org_guid": "04a73274-9280-4b99-9abc-e44e3ff4a74e",
             "cloudfoundry.org/space_guid": "8d18b884-729c-4239-9b88-39c4964a3f86"
         }}));
-    for listener in inbound.into_iter().chain(gateway) {
-        // The module from the ConfigMap mount, records in this run's directory.
-        let text = listener
-            .to_string()
-            .replace(
-                &format!("{WASM_DIR}/"),
-                &format!("{}/", workspace_root().join("dist").display()),
-            )
-            .replace(&format!("{RECORD_DIR}/"), "@SCRATCH@/");
-        bootstrap = bootstrap.raw_listener(serde_json::from_str(&text).expect("listener"));
+    for listener in inbound.into_iter().chain(rewrite(gateway, &rewrites)) {
+        bootstrap = bootstrap.raw_listener(listener);
     }
     validate(&bootstrap);
     let envoy = Envoy::start(&bootstrap);
