@@ -154,99 +154,62 @@ else
 fi
 plugin_yaml=${plugin//\'/\'\'}
 
-# The EnvoyFilter: the tap before the router (or tcp_proxy) on inbound, and
-# the file access log that writes its records.
-manifest() {
-  if [[ -n $tcp_port ]]; then
-    cat <<EOF
-apiVersion: networking.istio.io/v1alpha3
-kind: EnvoyFilter
-metadata:
-  name: $name
-  namespace: $namespace
-spec:
-  workloadSelector:
-    labels:
-      $label: $guid
-  configPatches:
-  - applyTo: NETWORK_FILTER
-    match:
-      context: SIDECAR_INBOUND
-      listener:
-        portNumber: $tcp_port
+# The EnvoyFilter: the tap before the router (HTTP) or tcp_proxy (TCP) on
+# inbound, and the file access log that writes its records.
+if [[ -n $tcp_port ]]; then
+  apply_to=NETWORK_FILTER
+  anchor=envoy.filters.network.tcp_proxy
+  listener_match="        portNumber: $tcp_port
         filterChain:
           filter:
-            name: envoy.filters.network.tcp_proxy
-    patch:
-      operation: INSERT_BEFORE
-      value:
-        name: tap_tcp
-        typed_config:
-          '@type': type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm
-          config:
-            name: tap_tcp
-            root_id: tap_tcp
-            vm_config:
-              vm_id: tap_tcp
-              runtime: envoy.wasm.runtime.v8
-              code:
-                local:
-                  filename: $proxy_dir/tap_tcp.wasm
-            configuration:
-              '@type': type.googleapis.com/google.protobuf.StringValue
-              value: '$plugin_yaml'
-            fail_open: true
-  - applyTo: NETWORK_FILTER
-    match:
-      context: SIDECAR_INBOUND
-      listener:
-        portNumber: $tcp_port
-        filterChain:
+            name: $anchor"
+  filter_match=$listener_match
+  wasm_type=type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm
+  log_owner_type=type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+else
+  apply_to=HTTP_FILTER
+  listener_match="        filterChain:
           filter:
-            name: envoy.filters.network.tcp_proxy
-    patch:
-      operation: MERGE
-      value:
-        typed_config:
-          '@type': type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
-$(access_log)
-EOF
-  else
-    cat <<EOF
-apiVersion: networking.istio.io/v1alpha3
-kind: EnvoyFilter
-metadata:
-  name: $name
-  namespace: $namespace
-spec:
-  workloadSelector:
-    labels:
-      $label: $guid
-  configPatches:
-  - applyTo: HTTP_FILTER
-    match:
-      context: SIDECAR_INBOUND
-      listener:
-        filterChain:
-          filter:
-            name: envoy.filters.network.http_connection_manager
+            name: envoy.filters.network.http_connection_manager"
+  filter_match="$listener_match
             subFilter:
-              name: envoy.filters.http.router
+              name: envoy.filters.http.router"
+  wasm_type=type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+  log_owner_type=type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+fi
+
+manifest() {
+  cat <<EOF
+apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata:
+  name: $name
+  namespace: $namespace
+spec:
+  workloadSelector:
+    labels:
+      $label: $guid
+  configPatches:
+  - applyTo: $apply_to
+    match:
+      context: SIDECAR_INBOUND
+      listener:
+$filter_match
     patch:
       operation: INSERT_BEFORE
       value:
-        name: tap_http
+        name: $filter
         typed_config:
-          '@type': type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+          '@type': $wasm_type
           config:
-            name: tap_http
-            root_id: tap_http
+            name: $filter
+            root_id: $filter
             vm_config:
-              vm_id: tap_http
+              vm_id: $filter
               runtime: envoy.wasm.runtime.v8
               code:
                 local:
-                  filename: $proxy_dir/tap_http.wasm
+                  filename: $proxy_dir/$filter.wasm
             configuration:
               '@type': type.googleapis.com/google.protobuf.StringValue
               value: '$plugin_yaml'
@@ -255,17 +218,14 @@ spec:
     match:
       context: SIDECAR_INBOUND
       listener:
-        filterChain:
-          filter:
-            name: envoy.filters.network.http_connection_manager
+$listener_match
     patch:
       operation: MERGE
       value:
         typed_config:
-          '@type': type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          '@type': $log_owner_type
 $(access_log)
 EOF
-  fi
 }
 
 access_log() {

@@ -6,7 +6,6 @@ use harness::tap::read_records;
 use harness::{paths, Envoy, Request, Upstream};
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Mutex;
 
 /// The examples listen on fixed ports (the app on 18080): one at a time.
@@ -34,26 +33,9 @@ fn smoke_every_example_validates() {
         std::fs::create_dir_all(dir).expect("create the tap examples' directories");
     }
     for config in configs {
-        let output = Command::new(paths::envoy_bin())
-            .args([
-                "--mode",
-                "validate",
-                "--disable-hot-restart",
-                "-l",
-                "warning",
-                "-c",
-            ])
-            .arg(&config)
-            .current_dir(paths::workspace_root())
-            .output()
-            .expect("run envoy");
-        assert!(
-            output.status.success(),
-            "{} does not validate:\n{}{}",
-            config.display(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        if let Err(log) = Envoy::validate(&config) {
+            panic!("{} does not validate:\n{log}", config.display());
+        }
     }
 }
 

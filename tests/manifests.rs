@@ -327,23 +327,9 @@ fn validate(bootstrap: &Bootstrap) {
         .to_string()
         .replace("@SCRATCH@", &dir.display().to_string());
     std::fs::write(&file, text).expect("write");
-    let output = std::process::Command::new(harness::paths::envoy_bin())
-        .args([
-            "--mode",
-            "validate",
-            "--disable-hot-restart",
-            "-l",
-            "warning",
-            "-c",
-        ])
-        .arg(&file)
-        .output()
-        .expect("run envoy");
+    let result = Envoy::validate(&file);
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        output.status.success(),
-        "envoy --mode validate refused the sidecar:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    if let Err(log) = result {
+        panic!("envoy --mode validate refused the sidecar:\n{log}");
+    }
 }

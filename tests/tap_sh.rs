@@ -117,6 +117,36 @@ impl Fake {
     }
 }
 
+/// `bootstrap` with the Istio-shaped sidecar listener `listener` (on `port`
+/// if given) after applying the EnvoyFilter tap.sh applied: the module and
+/// records that live in `/etc/istio/proxy` in a pod come from `dist/` and go
+/// to the run's directory.
+fn in_sidecar(
+    mut bootstrap: Bootstrap,
+    manifest: Value,
+    filter: &str,
+    listener: &str,
+    port: Option<u16>,
+) -> Bootstrap {
+    let module = workspace_root().join("dist").join(format!("{filter}.wasm"));
+    let rewrites = [
+        (
+            format!("/etc/istio/proxy/{filter}.wasm"),
+            module.display().to_string(),
+        ),
+        ("/etc/istio/proxy/".to_string(), "@SCRATCH@/".to_string()),
+    ];
+    for mut l in sidecar_listeners(&[manifest], &rewrites) {
+        if l["name"] == listener {
+            if let Some(port) = port {
+                l["address"]["socket_address"]["port_value"] = port.into();
+            }
+            bootstrap = bootstrap.raw_listener(l);
+        }
+    }
+    bootstrap
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -240,20 +270,14 @@ fn the_applied_manifest_taps_in_envoy() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let app = Upstream::start();
-    let dist = workspace_root().join("dist");
-    let rewrites = [
-        (
-            "/etc/istio/proxy/tap_http.wasm".to_string(),
-            dist.join("tap_http.wasm").display().to_string(),
-        ),
-        ("/etc/istio/proxy/".to_string(), "@SCRATCH@/".to_string()),
-    ];
-    let mut bootstrap = Bootstrap::new(app.port()).cluster("inbound|8080||", app.port());
-    for l in sidecar_listeners(&[fake.applied()], &rewrites) {
-        if l["name"] == "virtualInbound" {
-            bootstrap = bootstrap.raw_listener(l);
-        }
-    }
+    let bootstrap = Bootstrap::new(app.port()).cluster("inbound|8080||", app.port());
+    let bootstrap = in_sidecar(
+        bootstrap,
+        fake.applied(),
+        "tap_http",
+        "virtualInbound",
+        None,
+    );
     let envoy = Envoy::start(&bootstrap);
     let addr = envoy.addr("virtualInbound");
     Request::new("POST", "/api/orders")
@@ -301,21 +325,14 @@ fn tcp_mode_manifest_taps_in_envoy() {
     );
     let echo = TcpEcho::start();
     let app = Upstream::start();
-    let dist = workspace_root().join("dist");
-    let rewrites = [
-        (
-            "/etc/istio/proxy/tap_tcp.wasm".to_string(),
-            dist.join("tap_tcp.wasm").display().to_string(),
-        ),
-        ("/etc/istio/proxy/".to_string(), "@SCRATCH@/".to_string()),
-    ];
-    let mut bootstrap = Bootstrap::new(app.port()).cluster("inbound|9000||", echo.port());
-    for mut l in sidecar_listeners(&[manifest], &rewrites) {
-        if l["name"] == "virtualInboundTcp" {
-            l["address"]["socket_address"]["port_value"] = port.into();
-            bootstrap = bootstrap.raw_listener(l);
-        }
-    }
+    let bootstrap = Bootstrap::new(app.port()).cluster("inbound|9000||", echo.port());
+    let bootstrap = in_sidecar(
+        bootstrap,
+        manifest,
+        "tap_tcp",
+        "virtualInboundTcp",
+        Some(port),
+    );
     let envoy = Envoy::start(&bootstrap);
     assert_eq!(
         echo_then_close(envoy.addr("virtualInboundTcp"), b"hello"),

@@ -72,6 +72,32 @@ impl Envoy {
         Envoy::spawn(&config, dir, &[])
     }
 
+    /// `envoy --mode validate` on a configuration file; `Err` holds Envoy's output.
+    pub fn validate(config: &Path) -> Result<(), String> {
+        let output = Command::new(paths::envoy_bin())
+            .args([
+                "--mode",
+                "validate",
+                "--disable-hot-restart",
+                "-l",
+                "warning",
+                "-c",
+            ])
+            .arg(config)
+            .current_dir(paths::workspace_root())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", paths::envoy_bin().display()))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    }
+
     /// Starts Envoy on a configuration file as it is (for the examples).
     pub fn try_start_file(config: &Path, extra_args: &[&str]) -> Result<Envoy, StartError> {
         Envoy::spawn(config, scratch_dir(), extra_args)

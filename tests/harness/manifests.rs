@@ -143,8 +143,9 @@ fn wasm_config(spec: &Spec, config: &Value, code: Code) -> Value {
     })
 }
 
-/// The file access log that writes the records a tap leaves in filter state.
-pub fn record_log(file: &str) -> Value {
+/// The file access log that writes the records a tap leaves in filter state
+/// to `path`, one JSON line each, skipping streams without a record.
+pub fn record_log(path: &str) -> Value {
     json!({
         "name": "envoy.access_loggers.file",
         "filter": {"extension_filter": {
@@ -156,7 +157,7 @@ pub fn record_log(file: &str) -> Value {
         }},
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-            "path": format!("{RECORD_DIR}/{file}"),
+            "path": path,
             "log_format": {"text_format_source": {"inline_string": "%FILTER_STATE(wasm.tap_trace:PLAIN)%\n"}}
         }
     })
@@ -175,7 +176,7 @@ fn record_patch(spec: &Spec, context: &str) -> Option<Value> {
     Some(json!({
         "applyTo": "NETWORK_FILTER",
         "match": {"context": context, "listener": {"filterChain": {"filter": {"name": name}}}},
-        "patch": {"operation": "MERGE", "value": {"typed_config": {"@type": type_url, "access_log": [record_log(file)]}}}
+        "patch": {"operation": "MERGE", "value": {"typed_config": {"@type": type_url, "access_log": [record_log(&format!("{RECORD_DIR}/{file}"))]}}}
     }))
 }
 

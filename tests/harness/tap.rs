@@ -9,21 +9,7 @@ use std::time::{Duration, Instant};
 /// (`%FILTER_STATE(wasm.tap_trace:PLAIN)%`) to `file` in the scratch directory,
 /// one JSON line per tapped stream, skipping streams without a record.
 pub fn record_access_log(file: &str) -> Value {
-    json!({"access_log": [{
-        "name": "envoy.access_loggers.file",
-        "filter": {"extension_filter": {
-            "name": "envoy.access_loggers.extension_filters.cel",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
-                "expression": "'wasm.tap_trace' in filter_state"
-            }
-        }},
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-            "path": format!("@SCRATCH@/{file}"),
-            "log_format": {"text_format_source": {"inline_string": "%FILTER_STATE(wasm.tap_trace:PLAIN)%\n"}}
-        }
-    }]})
+    json!({"access_log": [crate::manifests::record_log(&format!("@SCRATCH@/{file}"))]})
 }
 
 /// Envoy's own tap filter writing one file per stream (`native_<id>.json`).
