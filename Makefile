@@ -6,7 +6,7 @@ ENVOY_VERSION     ?= 1.40.0
 ENVOY_OLD_VERSION ?= 1.36.2
 FILTERS           := cf_headers tap_http tap_tcp peer_metadata l7_policy
 # Test-only wasm modules (target/, not dist/).
-FIXTURES          := set_filter_state
+FIXTURES          := set_filter_state noop
 WASM_TARGET       := wasm32-wasip1
 PYTHON            ?= python3
 VENV              := .venv
@@ -16,7 +16,7 @@ VENV_OLD          := .venv-envoy-$(ENVOY_OLD_VERSION)
 ENVOY_BIN ?= $(CURDIR)/$(VENV)/bin/envoy
 export ENVOY_BIN
 
-.PHONY: tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean sizes
+.PHONY: bench tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean sizes
 
 all: build
 
@@ -44,6 +44,16 @@ envoy-old: $(VENV_OLD)/bin/envoy
 
 demo: build envoy
 	cargo run --quiet -p integration-tests --bin demo
+
+# The load generator for `make bench` (oha, from crates.io), in .tools/.
+OHA := $(CURDIR)/.tools/bin/oha
+$(OHA):
+	cargo install --locked --quiet --root $(CURDIR)/.tools oha
+
+# Envoy CPU per request, throughput and latency for every filter against bare
+# Envoy, a no-op Wasm filter and Envoy's native filters: bench/results/.
+bench: build envoy $(OHA)
+	OHA=$(OHA) cargo run --release --quiet -p integration-tests --bin bench
 
 # The `tap` command-line tool, as target/release/tap (or: cargo install --path tools/tap).
 tap:

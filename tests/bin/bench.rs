@@ -1,0 +1,726 @@
+//! `make bench`: Envoy's CPU per request, throughput and latency with each
+//! filter, against bare Envoy, a no-op Wasm filter and Envoy's native
+//! counterparts, on 127.0.0.1 at a fixed request rate. Configurations are
+//! measured in rounds (alternated), reported as medians with their spread,
+//! written to bench/results/ (Markdown, JSON, PNG chart).
+//!
+//! Environment: BENCH_ROUNDS (3), BENCH_SECONDS (3), BENCH_RATE (2000),
+//! BENCH_ONLY (a substring of configuration names), OHA (the load generator).
+
+use harness::bootstrap::{wasm_filter, wasm_fixture};
+use harness::paths::workspace_root;
+use harness::tap::{native_tap, record_access_log};
+use harness::{Bootstrap, Envoy};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::time::Duration;
+
+/// An upstream that answers as fast as it can: `/bytes/N` with N bytes, any
+/// other path with `ok`. HTTP/1.1 keep-alive, a thread per connection.
+fn fast_upstream() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let body: &'static [u8] = Box::leak(vec![b'x'; 1 << 20].into_boxed_slice());
+        for conn in listener.incoming().flatten() {
+            std::thread::spawn(move || serve(conn, body));
+        }
+    });
+    port
+}
+
+fn serve(conn: TcpStream, body: &'static [u8]) {
+    let _ = conn.set_nodelay(true);
+    let Ok(mut writer) = conn.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(conn);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let size = line
+            .split(' ')
+            .nth(1)
+            .and_then(|p| p.strip_prefix("/bytes/"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .map_or(2, |n| n.min(body.len()));
+        let mut length = 0usize;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            if header == "\r\n" {
+                break;
+            }
+            if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut skip = vec![0u8; length];
+        if reader.read_exact(&mut skip).is_err() {
+            return;
+        }
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {size}\r\n\r\n"
+        );
+        let out = if size == 2 {
+            [head.as_bytes(), b"ok"].concat()
+        } else {
+            [head.as_bytes(), &body[..size]].concat()
+        };
+        if writer.write_all(&out).is_err() {
+            return;
+        }
+    }
+}
+
+/// One measured configuration.
+struct Setup {
+    name: String,
+    /// What it is compared with: `bare`, and its native counterpart if any.
+    native: Option<String>,
+    filters: Vec<Value>,
+    route_extra: Value,
+    hcm_extra: Value,
+    method: &'static str,
+    path: String,
+    headers: Vec<(String, String)>,
+    rate: u32,
+}
+
+fn setup(name: &str, filters: Vec<Value>) -> Setup {
+    Setup {
+        name: name.into(),
+        native: None,
+        filters,
+        route_extra: json!({}),
+        hcm_extra: json!({}),
+        method: "GET",
+        path: "/".into(),
+        headers: vec![],
+        rate: rate(),
+    }
+}
+
+fn env_u32(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rate() -> u32 {
+    env_u32("BENCH_RATE", 2000)
+}
+
+const SEED: &str = "ChwKDkFQUF9DT05UQUlORVJTEgoaCG5ldHNob290ChoKCkNMVVNURVJfSUQSDBoKS3ViZXJuZXRlcwogCgxJTlNUQU5DRV9JUFMSEBoOMTcyLjIxLjIwNi4yMjgKGQoNSVNUSU9fVkVSU0lPThIIGgYxLjE0LjMKlAEKBkxBQkVMUxKJASqGAQokChlzZWN1cml0eS5pc3Rpby5pby90bHNNb2RlEgcaBWlzdGlvCi0KH3NlcnZpY2UuaXN0aW8uaW8vY2Fub25pY2FsLW5hbWUSChoIbmV0c2hvb3QKLwojc2VydmljZS5pc3Rpby5pby9jYW5vbmljYWwtcmV2aXNpb24SCBoGbGF0ZXN0ChoKB01FU0hfSUQSDxoNY2x1c3Rlci5sb2NhbAoSCgROQU1FEgoaCG5ldHNob290ChMKCU5BTUVTUEFDRRIGGgRtYXJrCj0KBU9XTkVSEjQaMmt1YmVybmV0ZXM6Ly9hcGlzL3YxL25hbWVzcGFjZXMvbWFyay9wb2RzL25ldHNob290ChcKEVBMQVRGT1JNX01FVEFEQVRBEgIqAAobCg1XT1JLTE9BRF9OQU1FEgoaCG5ldHNob290";
+
+/// A metadata header of about 6 KB: the seed's keys and 120 more labels.
+fn large_metadata() -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut bytes = b64.decode(SEED).expect("seed");
+    let field = |tag: u8, data: &[u8]| -> Vec<u8> {
+        let mut out = vec![tag];
+        let mut n = data.len();
+        while n >= 0x80 {
+            out.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+        out.extend_from_slice(data);
+        out
+    };
+    let mut labels = Vec::new();
+    for i in 0..120 {
+        let mut entry = field(0x0a, format!("example.com/label-{i}").as_bytes());
+        entry.extend(field(0x12, &field(0x1a, format!("value-{i}").as_bytes())));
+        labels.extend(field(0x0a, &entry));
+    }
+    let mut entry = field(0x0a, b"EXTRA_LABELS");
+    entry.extend(field(0x12, &field(0x2a, &labels)));
+    bytes.extend(field(0x0a, &entry));
+    b64.encode(bytes)
+}
+
+/// `n` rules and the request that matches the last GET rule; RBAC the same.
+fn rules(n: usize) -> (Value, Value, String) {
+    let mut ours = Vec::new();
+    let mut policies = serde_json::Map::new();
+    let mut last_get = 0;
+    for i in 0..n {
+        let method = ["GET", "POST", "PUT", "DELETE"][i % 4];
+        if method == "GET" {
+            last_get = i;
+        }
+        let path = format!("/api/v1/service{i}/[a-z0-9]+");
+        ours.push(json!({"method": method, "path": path}));
+        policies.insert(
+            format!("rule-{i}"),
+            json!({"permissions": [{"and_rules": {"rules": [
+                {"header": {"name": ":method", "string_match": {"exact": method}}},
+                {"header": {"name": ":path", "string_match": {"safe_regex": {"regex": path}}}}
+            ]}}], "principals": [{"any": true}]}),
+        );
+    }
+    let rbac = json!({"name": "envoy.filters.http.rbac", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+        "rules": {"action": "ALLOW", "policies": policies}}});
+    (
+        json!({"rules": ours}),
+        rbac,
+        format!("/api/v1/service{last_get}/abc123"),
+    )
+}
+
+fn identity() -> Value {
+    json!({"app_guid": "eb1534db-8765-430d-adfe-77fd1a8e45a9", "process_type": "web",
+           "org_guid": "04a73274-9280-4b99-9abc-e44e3ff4a74e", "space_guid": "8d18b884-729c-4239-9b88-39c4964a3f86"})
+}
+
+fn setups() -> Vec<Setup> {
+    let mut all = vec![setup("bare", vec![])];
+    all.push(setup("noop wasm", vec![wasm_fixture("noop", &json!({}))]));
+    let mut cf = setup("cf_headers", vec![wasm_filter("cf_headers", &identity())]);
+    cf.native = Some("native request_headers_to_add".into());
+    all.push(cf);
+    let mut headers = setup("native request_headers_to_add", vec![]);
+    headers.route_extra = json!({"request_headers_to_add": identity().as_object().unwrap().iter().map(|(k, v)| json!({
+        "header": {"key": format!("cf-{}", k.replace('_', "-")), "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"})).collect::<Vec<_>>()});
+    all.push(headers);
+    for (label, header) in [("small", SEED.to_string()), ("large", large_metadata())] {
+        let mut peer = setup(
+            &format!("peer_metadata ({label} header)"),
+            vec![wasm_filter(
+                "peer_metadata",
+                &json!({"max_header_bytes": 16384, "max_keys": 1000}),
+            )],
+        );
+        peer.headers = vec![("x-envoy-peer-metadata".into(), header)];
+        all.push(peer);
+    }
+    for n in [1, 10, 100, 1000] {
+        let (ours, rbac, path) = rules(n);
+        let mut policy = setup(
+            &format!("l7_policy {n} rules"),
+            vec![wasm_filter("l7_policy", &ours)],
+        );
+        policy.path = path.clone();
+        policy.native = Some(format!("native RBAC {n} rules"));
+        all.push(policy);
+        let mut native = setup(&format!("native RBAC {n} rules"), vec![rbac]);
+        native.path = path;
+        all.push(native);
+    }
+    for size in [0usize, 1024, 65536, 1 << 20] {
+        let suffix = if size == 0 {
+            String::new()
+        } else {
+            format!(" {} body", human(size))
+        };
+        let path = if size == 0 {
+            "/".to_string()
+        } else {
+            format!("/bytes/{size}")
+        };
+        let rate = if size >= 1 << 20 {
+            100
+        } else if size >= 65536 {
+            500
+        } else {
+            rate()
+        };
+        if size > 0 {
+            let mut bare = setup(&format!("bare{suffix}"), vec![]);
+            bare.path = path.clone();
+            bare.rate = rate;
+            all.push(bare);
+        }
+        let mut tap = setup(
+            &format!("tap_http{suffix}"),
+            vec![wasm_filter("tap_http", &json!({}))],
+        );
+        tap.hcm_extra = record_access_log("records.jsonl");
+        tap.native = Some(format!("native tap{suffix}"));
+        tap.path = path.clone();
+        tap.rate = rate;
+        all.push(tap);
+        let mut native = setup(
+            &format!("native tap{suffix}"),
+            vec![native_tap(65536, 65536)],
+        );
+        native.path = path;
+        native.rate = rate;
+        all.push(native);
+    }
+    let (ten, _, path) = rules(10);
+    let mut chain = setup(
+        "all HTTP filters chained",
+        vec![
+            wasm_filter("peer_metadata", &json!({})),
+            wasm_filter("l7_policy", &ten),
+            wasm_filter("cf_headers", &identity()),
+            wasm_filter(
+                "tap_http",
+                &json!({"match": {"request_header": {"name": "x-tap-me", "present": true}}}),
+            ),
+        ],
+    );
+    chain.hcm_extra = record_access_log("records.jsonl");
+    chain.headers = vec![("x-envoy-peer-metadata".into(), SEED.to_string())];
+    chain.path = path;
+    all.push(chain);
+    all
+}
+
+fn human(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{} MiB", n >> 20),
+        n if n >= 1024 => format!("{} KiB", n >> 10),
+        n => format!("{n} B"),
+    }
+}
+
+/// Envoy's CPU time so far, all threads, in nanoseconds.
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn oha() -> String {
+    std::env::var("OHA").unwrap_or_else(|_| {
+        workspace_root()
+            .join(".tools/bin/oha")
+            .display()
+            .to_string()
+    })
+}
+
+/// Runs the load generator; returns (requests, rps, p50 ms, p99 ms, non-2xx).
+fn load(url: &str, s: &Setup, seconds: u32) -> (f64, f64, f64, f64, u64) {
+    let mut cmd = Command::new(oha());
+    cmd.args([
+        "-z",
+        &format!("{seconds}s"),
+        "-q",
+        &s.rate.to_string(),
+        "-c",
+        "16",
+        "--no-tui",
+        "--output-format",
+        "json",
+        "-m",
+        s.method,
+    ]);
+    for (k, v) in &s.headers {
+        cmd.args(["-H", &format!("{k}: {v}")]);
+    }
+    cmd.arg(url);
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e} (make bench installs it)", oha()));
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("oha output: {e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let codes = v["statusCodeDistribution"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let total: u64 = codes.values().filter_map(Value::as_u64).sum();
+    let bad: u64 = codes
+        .iter()
+        .filter(|(c, _)| !c.starts_with('2'))
+        .filter_map(|(_, n)| n.as_u64())
+        .sum();
+    let ms = |p: &str| v["latencyPercentiles"][p].as_f64().unwrap_or(f64::NAN) * 1000.0;
+    (
+        total as f64,
+        v["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0),
+        ms("p50"),
+        ms("p99"),
+        bad,
+    )
+}
+
+#[derive(Default, Clone)]
+struct Samples {
+    cpu_us: Vec<f64>,
+    rps: Vec<f64>,
+    p50: Vec<f64>,
+    p99: Vec<f64>,
+    errors: u64,
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    if s.is_empty() {
+        return f64::NAN;
+    }
+    s[s.len() / 2]
+}
+
+fn spread(v: &[f64]) -> (f64, f64) {
+    (
+        v.iter().copied().fold(f64::INFINITY, f64::min),
+        v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    )
+}
+
+fn measure(upstream: u16, s: &Setup, seconds: u32) -> (f64, f64, f64, f64, u64) {
+    let routes = json!([{"name": "app", "domains": ["*"], "routes": [{
+        "match": {"prefix": "/"},
+        "route": {"cluster": "upstream", "timeout": "30s"}
+    }]}]);
+    let mut routes = routes;
+    if let Some(extra) = s.route_extra.as_object() {
+        for (k, v) in extra {
+            routes[0]["routes"][0][k] = v.clone();
+        }
+    }
+    let envoy = Envoy::start(&Bootstrap::new(upstream).listener_with(
+        "main",
+        s.filters.clone(),
+        routes,
+        s.hcm_extra.clone(),
+    ));
+    let url = format!("http://{}{}", envoy.addr("main"), s.path);
+    load(&url, s, 1); // warm up: connections, JIT, caches
+    let before = cpu_ns(envoy.pid());
+    let (requests, rps, p50, p99, bad) = load(&url, s, seconds);
+    let cpu = cpu_ns(envoy.pid()) - before;
+    (cpu as f64 / 1000.0 / requests.max(1.0), rps, p50, p99, bad)
+}
+
+fn main() {
+    // No debug logging on the request path while measuring.
+    std::env::set_var("ENVOY_QUIET", "1");
+    let rounds = env_u32("BENCH_ROUNDS", 3);
+    let seconds = env_u32("BENCH_SECONDS", 3);
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let all: Vec<Setup> = setups()
+        .into_iter()
+        .filter(|s| s.name.contains(&only))
+        .collect();
+    let upstream = fast_upstream();
+    let mut samples = vec![Samples::default(); all.len()];
+    let started = std::time::Instant::now();
+    for round in 0..rounds {
+        // Alternate: each round starts at a different configuration.
+        for k in 0..all.len() {
+            let i = (k + round as usize * 7) % all.len();
+            let (cpu, rps, p50, p99, bad) = measure(upstream, &all[i], seconds);
+            let s = &mut samples[i];
+            s.cpu_us.push(cpu);
+            s.rps.push(rps);
+            s.p50.push(p50);
+            s.p99.push(p99);
+            s.errors += bad;
+            eprintln!("round {}/{rounds} {:<36} {cpu:>8.1} µs/request {rps:>8.0} rps p50 {p50:.2} ms p99 {p99:.2} ms", round + 1, all[i].name);
+        }
+    }
+    let elapsed = started.elapsed();
+    write_results(&all, &samples, rounds, seconds, elapsed);
+    std::thread::sleep(Duration::from_millis(10));
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("unknown CPU")
+        .trim()
+        .to_string();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let envoy = Command::new(harness::paths::envoy_bin())
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let envoy = envoy
+        .split("version: ")
+        .nth(1)
+        .and_then(|v| v.split('/').nth(1))
+        .unwrap_or("?")
+        .to_string();
+    format!("{cpu}, {cores} cores, Envoy {envoy} (--concurrency 1), V8")
+}
+
+fn write_results(all: &[Setup], samples: &[Samples], rounds: u32, seconds: u32, elapsed: Duration) {
+    let by_name = |n: &str| all.iter().position(|s| s.name == n);
+    let cpu = |i: usize| median(&samples[i].cpu_us);
+    let bare_for = |s: &Setup| -> Option<usize> {
+        match s.path.strip_prefix("/bytes/") {
+            Some(_) => all
+                .iter()
+                .position(|b| b.name.starts_with("bare") && b.path == s.path),
+            None => by_name("bare"),
+        }
+    };
+    let noop = by_name("noop wasm");
+    let mut rows = Vec::new();
+    let mut md = String::new();
+    md.push_str(&format!(
+        "Machine: {}. {rounds} rounds of {seconds} s per configuration (alternated), 16 connections, HTTP/1.1, fixed request rate; medians, spread in brackets. Took {:.0} s.\n\n",
+        machine(),
+        elapsed.as_secs_f64()
+    ));
+    md.push_str("| configuration | rate (req/s) | Envoy CPU µs/request [min–max] | × bare | × no-op Wasm | × native | p50 ms | p99 ms |\n|---|---|---|---|---|---|---|---|\n");
+    for (i, s) in all.iter().enumerate() {
+        let c = cpu(i);
+        let (lo, hi) = spread(&samples[i].cpu_us);
+        let ratio = |j: Option<usize>| j.filter(|&j| j != i).map(|j| c / cpu(j));
+        let fmt = |r: Option<f64>| r.map_or("–".to_string(), |r| format!("{r:.2}"));
+        let vs_bare = ratio(bare_for(s));
+        let vs_noop = if s.name.starts_with("native") || s.name.starts_with("bare") {
+            None
+        } else {
+            ratio(noop)
+        };
+        let vs_native = ratio(s.native.as_deref().and_then(by_name));
+        md.push_str(&format!(
+            "| {} | {} | {c:.1} [{lo:.1}–{hi:.1}] | {} | {} | {} | {:.2} | {:.2} |\n",
+            s.name,
+            s.rate,
+            fmt(vs_bare),
+            fmt(vs_noop),
+            fmt(vs_native),
+            median(&samples[i].p50),
+            median(&samples[i].p99)
+        ));
+        rows.push(json!({
+            "name": s.name, "rate": s.rate, "cpu_us_per_request": c, "cpu_us_min": lo, "cpu_us_max": hi,
+            "rps": median(&samples[i].rps), "p50_ms": median(&samples[i].p50), "p99_ms": median(&samples[i].p99),
+            "ratio_to_bare": vs_bare, "ratio_to_noop_wasm": vs_noop, "ratio_to_native": vs_native,
+            "native": s.native, "non_2xx": samples[i].errors, "samples_cpu_us": samples[i].cpu_us,
+        }));
+    }
+    md.push_str("\n");
+    md.push_str(&sizes_table());
+    let dir = workspace_root().join("bench/results");
+    std::fs::create_dir_all(&dir).expect("bench/results");
+    std::fs::write(dir.join("results.md"), &md).expect("write md");
+    let doc = json!({"machine": machine(), "rounds": rounds, "seconds": seconds, "results": rows});
+    std::fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&doc).unwrap(),
+    )
+    .expect("write json");
+    let bars: Vec<(String, f64)> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.path.starts_with("/bytes/"))
+        .filter_map(|(i, s)| Some((s.name.clone(), cpu(i) / cpu(bare_for(s)?))))
+        .collect();
+    std::fs::write(dir.join("chart.png"), chart::png(&bars)).expect("write png");
+    md.push_str("\nchart.png: Envoy CPU per request relative to bare Envoy, bars numbered ");
+    let legend: Vec<String> = bars
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| format!("{} {n}", i + 1))
+        .collect();
+    md.push_str(&legend.join(", "));
+    md.push_str(".\n");
+    std::fs::write(dir.join("results.md"), &md).expect("write md");
+    println!("{md}");
+    println!("written: bench/results/results.md, results.json, chart.png");
+}
+
+/// Every module's size, and after `wasm-opt -Oz` when binaryen is installed.
+fn sizes_table() -> String {
+    let mut out = String::from("| module | bytes | after `wasm-opt -Oz` |\n|---|---|---|\n");
+    for f in [
+        "cf_headers",
+        "tap_http",
+        "tap_tcp",
+        "peer_metadata",
+        "l7_policy",
+    ] {
+        let path = workspace_root().join("dist").join(format!("{f}.wasm"));
+        let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+        let opt = std::env::temp_dir().join(format!("{f}.opt.wasm"));
+        let optimized = Command::new("wasm-opt")
+            .args([
+                "-Oz",
+                "--enable-bulk-memory",
+                "--enable-sign-ext",
+                "--enable-mutable-globals",
+                "--enable-nontrapping-float-to-int",
+            ])
+            .arg(&path)
+            .arg("-o")
+            .arg(&opt)
+            .status()
+            .ok()
+            .filter(|s| s.success())
+            .and_then(|_| std::fs::metadata(&opt).ok())
+            .map_or("(wasm-opt not installed)".to_string(), |m| {
+                m.len().to_string()
+            });
+        out.push_str(&format!("| {f} | {size} | {optimized} |\n"));
+    }
+    out
+}
+
+mod chart {
+    //! A bar chart as a PNG, drawn pixel by pixel: one bar per configuration
+    //! (numbered as in the table), height = CPU per request relative to bare
+    //! Envoy, with a line at 1.0.
+
+    /// 3×5 digits and a few marks, one row per 3-bit line.
+    fn glyph(c: char) -> [u8; 5] {
+        match c {
+            '0' => [7, 5, 5, 5, 7],
+            '1' => [2, 6, 2, 2, 7],
+            '2' => [7, 1, 7, 4, 7],
+            '3' => [7, 1, 7, 1, 7],
+            '4' => [5, 5, 7, 1, 1],
+            '5' => [7, 4, 7, 1, 7],
+            '6' => [7, 4, 7, 5, 7],
+            '7' => [7, 1, 1, 1, 1],
+            '8' => [7, 5, 7, 5, 7],
+            '9' => [7, 5, 7, 1, 7],
+            '.' => [0, 0, 0, 0, 2],
+            'x' => [0, 5, 2, 5, 0],
+            _ => [0, 0, 0, 0, 0],
+        }
+    }
+
+    struct Canvas {
+        w: usize,
+        h: usize,
+        px: Vec<u8>,
+    }
+
+    impl Canvas {
+        fn set(&mut self, x: usize, y: usize, rgb: [u8; 3]) {
+            if x < self.w && y < self.h {
+                let i = (y * self.w + x) * 3;
+                self.px[i..i + 3].copy_from_slice(&rgb);
+            }
+        }
+        fn rect(&mut self, x: usize, y: usize, w: usize, h: usize, rgb: [u8; 3]) {
+            for yy in y..y + h {
+                for xx in x..x + w {
+                    self.set(xx, yy, rgb);
+                }
+            }
+        }
+        fn text(&mut self, x: usize, y: usize, s: &str, scale: usize) {
+            for (k, c) in s.chars().enumerate() {
+                for (row, bits) in glyph(c).iter().enumerate() {
+                    for col in 0..3 {
+                        if bits & (4 >> col) != 0 {
+                            self.rect(
+                                x + k * 4 * scale + col * scale,
+                                y + row * scale,
+                                scale,
+                                scale,
+                                [0, 0, 0],
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn png(bars: &[(String, f64)]) -> Vec<u8> {
+        let (bar_w, gap, top, bottom) = (36usize, 14usize, 40usize, 40usize);
+        let w = 60 + bars.len() * (bar_w + gap);
+        let h = 420;
+        let mut c = Canvas {
+            w,
+            h,
+            px: vec![255; w * h * 3],
+        };
+        let max = bars.iter().map(|(_, v)| *v).fold(1.0f64, f64::max).max(1.0) * 1.1;
+        let plot_h = (h - top - bottom) as f64;
+        let y_of = |v: f64| top + (plot_h * (1.0 - v / max)) as usize;
+        c.rect(40, y_of(1.0), w - 50, 1, [200, 0, 0]);
+        c.text(8, y_of(1.0) - 2, "1x", 2);
+        for (i, (_, v)) in bars.iter().enumerate() {
+            let x = 60 + i * (bar_w + gap);
+            let y = y_of(v.min(max));
+            let color = if *v <= 1.25 {
+                [70, 130, 180]
+            } else {
+                [230, 140, 40]
+            };
+            c.rect(x, y, bar_w, h - bottom - y, color);
+            c.text(x, y.saturating_sub(14), &format!("{v:.2}"), 2);
+            c.text(x + 8, h - bottom + 8, &format!("{}", i + 1), 3);
+        }
+        encode(w, h, &c.px)
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xffff_ffffu32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    fn adler32(data: &[u8]) -> u32 {
+        let (mut a, mut b) = (1u32, 0u32);
+        for &d in data {
+            a = (a + u32::from(d)) % 65521;
+            b = (b + a) % 65521;
+        }
+        (b << 16) | a
+    }
+
+    /// PNG with the image data in stored (uncompressed) deflate blocks.
+    fn encode(w: usize, h: usize, rgb: &[u8]) -> Vec<u8> {
+        let mut raw = Vec::with_capacity((w * 3 + 1) * h);
+        for row in rgb.chunks(w * 3) {
+            raw.push(0);
+            raw.extend_from_slice(row);
+        }
+        let mut z = vec![0x78, 0x01];
+        let blocks: Vec<&[u8]> = raw.chunks(65535).collect();
+        for (i, block) in blocks.iter().enumerate() {
+            z.push(u8::from(i + 1 == blocks.len()));
+            z.extend_from_slice(&(block.len() as u16).to_le_bytes());
+            z.extend_from_slice(&(!(block.len() as u16)).to_le_bytes());
+            z.extend_from_slice(block);
+        }
+        z.extend_from_slice(&adler32(&raw).to_be_bytes());
+        let mut png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
+        let mut chunk = |kind: &[u8], data: &[u8]| {
+            png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            let mut body = kind.to_vec();
+            body.extend_from_slice(data);
+            png.extend_from_slice(&body);
+            png.extend_from_slice(&crc32(&body).to_be_bytes());
+        };
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&(w as u32).to_be_bytes());
+        ihdr.extend_from_slice(&(h as u32).to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        chunk(b"IHDR", &ihdr);
+        chunk(b"IDAT", &z);
+        chunk(b"IEND", &[]);
+        png
+    }
+}
