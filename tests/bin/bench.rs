@@ -430,7 +430,8 @@ fn main() {
         }
     }
     let elapsed = started.elapsed();
-    write_results(&all, &samples, rounds, seconds, elapsed);
+    // A partial run (BENCH_ONLY) prints its table but keeps the last full results.
+    write_results(&all, &samples, rounds, seconds, elapsed, only.is_empty());
     std::thread::sleep(Duration::from_millis(10));
 }
 
@@ -458,7 +459,14 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores, Envoy {envoy} (--concurrency 1), V8")
 }
 
-fn write_results(all: &[Setup], samples: &[Samples], rounds: u32, seconds: u32, elapsed: Duration) {
+fn write_results(
+    all: &[Setup],
+    samples: &[Samples],
+    rounds: u32,
+    seconds: u32,
+    elapsed: Duration,
+    save: bool,
+) {
     let by_name = |n: &str| all.iter().position(|s| s.name == n);
     let cpu = |i: usize| median(&samples[i].cpu_us);
     let bare_for = |s: &Setup| -> Option<usize> {
@@ -484,7 +492,9 @@ fn write_results(all: &[Setup], samples: &[Samples], rounds: u32, seconds: u32, 
         let ratio = |j: Option<usize>| j.filter(|&j| j != i).map(|j| c / cpu(j));
         let fmt = |r: Option<f64>| r.map_or("–".to_string(), |r| format!("{r:.2}"));
         let vs_bare = ratio(bare_for(s));
-        let vs_noop = if s.name.starts_with("native") || s.name.starts_with("bare") {
+        // The no-op filter is measured with the small response only.
+        let sized = s.path.starts_with("/bytes/");
+        let vs_noop = if s.name.starts_with("native") || s.name.starts_with("bare") || sized {
             None
         } else {
             ratio(noop)
@@ -507,11 +517,16 @@ fn write_results(all: &[Setup], samples: &[Samples], rounds: u32, seconds: u32, 
             "native": s.native, "non_2xx": samples[i].errors, "samples_cpu_us": samples[i].cpu_us,
         }));
     }
-    md.push_str("\n");
+    md.push('\n');
+    md.push_str(&runtimes());
+    md.push('\n');
     md.push_str(&sizes_table());
+    if !save {
+        println!("{md}");
+        return;
+    }
     let dir = workspace_root().join("bench/results");
     std::fs::create_dir_all(&dir).expect("bench/results");
-    std::fs::write(dir.join("results.md"), &md).expect("write md");
     let doc = json!({"machine": machine(), "rounds": rounds, "seconds": seconds, "results": rows});
     std::fs::write(
         dir.join("results.json"),
@@ -536,6 +551,27 @@ fn write_results(all: &[Setup], samples: &[Samples], rounds: u32, seconds: u32, 
     std::fs::write(dir.join("results.md"), &md).expect("write md");
     println!("{md}");
     println!("written: bench/results/results.md, results.json, chart.png");
+}
+
+/// Which Wasm runtimes this Envoy build has: the benchmark runs on V8; the
+/// others are tried with the no-op filter.
+fn runtimes() -> String {
+    let mut out = String::from("Runtimes: V8 measured above.");
+    for runtime in ["wamr", "wasmtime"] {
+        std::env::set_var("WASM_RUNTIME", runtime);
+        let bootstrap = Bootstrap::http(9, vec![wasm_fixture("noop", &json!({}))]);
+        std::env::remove_var("WASM_RUNTIME");
+        match Envoy::try_start(&bootstrap) {
+            Ok(_) => out.push_str(&format!(
+                " {runtime}: available (not measured in this run)."
+            )),
+            Err(_) => out.push_str(&format!(
+                " {runtime}: not in this Envoy build (it refuses envoy.wasm.runtime.{runtime})."
+            )),
+        }
+    }
+    out.push('\n');
+    out
 }
 
 /// Every module's size, and after `wasm-opt -Oz` when binaryen is installed.
