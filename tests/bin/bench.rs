@@ -208,11 +208,17 @@ fn setups() -> Vec<Setup> {
     // metadata to decode (only the output headers are cleaned and written).
     let mut no_state = setup(
         "peer_metadata (small header, no filter state)",
-        vec![wasm_filter("peer_metadata", &json!({"filter_state": false}))],
+        vec![wasm_filter(
+            "peer_metadata",
+            &json!({"filter_state": false}),
+        )],
     );
     no_state.headers = vec![("x-envoy-peer-metadata".into(), SEED.to_string())];
     all.push(no_state);
-    all.push(setup("peer_metadata (no header)", vec![wasm_filter("peer_metadata", &json!({}))]));
+    all.push(setup(
+        "peer_metadata (no header)",
+        vec![wasm_filter("peer_metadata", &json!({}))],
+    ));
     for n in [1, 10, 100, 1000] {
         let (ours, rbac, path) = rules(n);
         let mut policy = setup(
