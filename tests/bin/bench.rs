@@ -186,6 +186,18 @@ fn identity() -> Value {
 fn setups() -> Vec<Setup> {
     let mut all = vec![setup("bare", vec![])];
     all.push(setup("noop wasm", vec![wasm_fixture("noop", &json!({}))]));
+    // The price of each kind of host call a filter makes, on top of no-op.
+    for (name, work) in [
+        ("probe: 50 header-map reads", json!({"read_map": 50})),
+        ("probe: 50 header writes", json!({"set_header": 50})),
+        ("probe: 50 filter-state writes", json!({"set_property": 50})),
+        (
+            "probe: 50 missing property reads",
+            json!({"get_property": 50}),
+        ),
+    ] {
+        all.push(setup(name, vec![wasm_fixture("noop", &work)]));
+    }
     let mut cf = setup("cf_headers", vec![wasm_filter("cf_headers", &identity())]);
     cf.native = Some("native request_headers_to_add".into());
     all.push(cf);
