@@ -3,6 +3,7 @@
 use crate::config::Config;
 use crate::stamp::Verdict;
 use filter_common::host::{first_property, header_map, init_logging, load_config, Counter};
+use filter_common::pairs::first_value;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, MapType};
 use std::rc::Rc;
@@ -113,10 +114,7 @@ impl HttpContext for Stream {
             .config
             .count_spoofed(headers.iter().map(|(name, _)| name.as_str()));
         let authority = if self.config.needs_authority() {
-            headers
-                .iter()
-                .find(|(name, _)| name == ":authority")
-                .map(|(_, v)| v.as_slice())
+            first_value(&headers, ":authority")
         } else {
             None
         };

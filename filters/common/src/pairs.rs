@@ -45,3 +45,11 @@ pub fn encode_pairs(pairs: &[(&str, &[u8])]) -> Vec<u8> {
     }
     out
 }
+
+/// The first value of header `name` (names as Envoy holds them: lowercase).
+pub fn first_value<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> Option<&'h [u8]> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_slice())
+}

@@ -10,6 +10,7 @@ use filter_common::header::normalize_authority;
 use filter_common::host::{
     header_map, init_logging, load_config, mtls_principal, property_string, set_property, Counter,
 };
+use filter_common::pairs::first_value;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, MapType};
 use std::rc::Rc;
@@ -89,10 +90,7 @@ struct Stream {
 impl Context for Stream {}
 
 fn value<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> &'h [u8] {
-    headers
-        .iter()
-        .find(|(n, _)| n == name)
-        .map_or(&[][..], |(_, v)| v.as_slice())
+    first_value(headers, name).unwrap_or_default()
 }
 
 /// The caller: the mTLS principal and what the peer-metadata filter published.

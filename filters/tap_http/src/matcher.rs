@@ -2,6 +2,7 @@
 //! response is unknown until the response exists, so a stream that can no
 //! longer match stops being recorded as early as possible.
 
+use filter_common::pairs::first_value;
 use filter_common::predicate::{Condition, StringMatch};
 use regex_lite::Regex;
 
@@ -42,10 +43,7 @@ pub struct View<'a> {
 
 impl View<'_> {
     fn request_value(&self, name: &str) -> Option<&[u8]> {
-        self.request
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
+        first_value(self.request, name)
     }
 }
 
