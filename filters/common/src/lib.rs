@@ -17,6 +17,8 @@ pub mod tap;
 #[cfg(target_arch = "wasm32")]
 pub mod host;
 #[cfg(target_arch = "wasm32")]
+pub mod host_plugin;
+#[cfg(target_arch = "wasm32")]
 pub mod host_sink;
 #[cfg(target_arch = "wasm32")]
 pub mod host_tap;

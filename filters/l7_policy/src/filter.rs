@@ -7,19 +7,13 @@ use crate::config::Config;
 use crate::path;
 use crate::rule::{Caller, Fix, Mismatch, Request};
 use filter_common::header::normalize_authority;
-use filter_common::host::{
-    header_map, init_logging, load_config, mtls_principal, property_string, set_property, Counter,
-};
+use filter_common::host::{load_config, property_string, Counter};
+use filter_common::host_plugin::{Exchange, Headers, Plugin, StreamFilter};
 use filter_common::pairs::first_value;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, MapType};
+use proxy_wasm::types::Action;
 use std::rc::Rc;
 
 const FILTER: &str = "l7_policy";
-
-proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|_| Box::new(Root::default()));
-}}
 
 struct Stats {
     allowed: Counter,
@@ -49,53 +43,41 @@ struct Shared {
     needs_caller: bool,
 }
 
-#[derive(Default)]
-struct Root {
-    shared: Option<Rc<Shared>>,
+/// The plugin for one configuration; `None` after logging what is wrong.
+pub fn configure(raw: Option<&[u8]>) -> Option<Box<dyn Plugin>> {
+    plugin(load_config(FILTER, raw.map(<[u8]>::to_vec), Config::parse)?)
 }
 
-impl Context for Root {}
+/// The plugin for a parsed configuration (the suite parses its own).
+pub fn plugin(config: Config) -> Option<Box<dyn Plugin>> {
+    log::info!("{FILTER}: {} rules compiled", config.rules.len());
+    Some(Box::new(L7Policy(Rc::new(Shared {
+        stats: Stats::define(config.rules.len()),
+        needs_caller: config.rules.iter().any(|r| r.from.is_some()),
+        config,
+    }))))
+}
 
-impl RootContext for Root {
-    fn on_configure(&mut self, _size: usize) -> bool {
-        init_logging();
-        let Some(config) = load_config(FILTER, self.get_plugin_configuration(), Config::parse)
-        else {
-            return false;
-        };
-        log::info!("{FILTER}: {} rules compiled", config.rules.len());
-        self.shared = Some(Rc::new(Shared {
-            stats: Stats::define(config.rules.len()),
-            needs_caller: config.rules.iter().any(|r| r.from.is_some()),
-            config,
-        }));
-        true
-    }
+struct L7Policy(Rc<Shared>);
 
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Stream {
-            shared: self.shared.clone(),
-        }))
+impl Plugin for L7Policy {
+    fn stream(&self) -> Box<dyn StreamFilter> {
+        Box::new(Stream(self.0.clone()))
     }
 }
 
-struct Stream {
-    shared: Option<Rc<Shared>>,
-}
-
-impl Context for Stream {}
+struct Stream(Rc<Shared>);
 
 fn value<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> &'h [u8] {
     first_value(headers, name).unwrap_or_default()
 }
 
-/// The caller: the mTLS principal and what the peer-metadata filter published.
-fn caller() -> Caller {
-    let labels = property_string(&["peer_labels"])
+/// The caller: the mTLS principal and what the peer-metadata filter
+/// published in filter state (or, in the same module, just wrote).
+fn caller(x: &mut Exchange) -> Caller {
+    let text =
+        |x: &Exchange, key: &str| x.filter_state(key).and_then(|v| String::from_utf8(v).ok());
+    let labels = text(x, "peer_labels")
         .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok())
         .and_then(|v| v.as_object().cloned())
         .map(|o| {
@@ -105,23 +87,17 @@ fn caller() -> Caller {
         })
         .unwrap_or_default();
     Caller {
-        principal: mtls_principal(),
-        namespace: property_string(&["peer_namespace"]),
-        workload: property_string(&["peer_workload"]),
+        namespace: text(x, "peer_namespace"),
+        workload: text(x, "peer_workload"),
         labels,
-        verified: property_string(&["peer_verified"]).as_deref() == Some("true"),
+        verified: text(x, "peer_verified").as_deref() == Some("true"),
+        principal: x.principal().map(str::to_string),
     }
 }
 
 impl Stream {
     /// The Hubble-style decision line.
-    fn record(
-        &self,
-        level: Option<log::Level>,
-        verdict: &str,
-        headers: &[(String, Vec<u8>)],
-        rule: &str,
-    ) {
+    fn record(level: Option<log::Level>, verdict: &str, headers: &Headers, rule: &str) {
         let Some(level) = level.filter(|l| log::log_enabled!(*l)) else {
             return;
         };
@@ -137,56 +113,53 @@ impl Stream {
         );
     }
 
-    fn apply(&self, fix: &Fix) {
-        let value = fix.value.as_deref().map(String::from_utf8_lossy);
+    fn apply(x: &mut Exchange, fix: &Fix) {
         match fix.action {
             Mismatch::Log => log::info!("{FILTER}: header {} did not match (LOG)", fix.name),
             Mismatch::Add => {
-                if let Some(v) = &value {
-                    self.add_http_request_header(&fix.name, v);
+                if let Some(v) = &fix.value {
+                    x.add_request_header(&fix.name, v);
                 }
             }
-            Mismatch::Delete => self.set_http_request_header(&fix.name, None),
-            Mismatch::Replace => self.set_http_request_header(&fix.name, value.as_deref()),
+            Mismatch::Delete => x.set_request_header(&fix.name, None),
+            Mismatch::Replace => x.set_request_header(&fix.name, fix.value.as_deref()),
         }
     }
 }
 
-fn set_state(verdict: &str, rule: &str) {
+fn set_state(x: &mut Exchange, verdict: &str, rule: &str) {
     for (key, value) in [("l7_verdict", verdict), ("l7_rule", rule)] {
-        if let Err(status) = set_property(key, value.as_bytes()) {
+        if let Err(status) = x.set_filter_state(key, value.as_bytes()) {
             log::debug!("{FILTER}: filter state wasm.{key} refused (status {status})");
         }
     }
 }
 
-impl HttpContext for Stream {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let Some(shared) = self.shared.clone() else {
-            return Action::Continue;
-        };
+impl StreamFilter for Stream {
+    fn on_request_headers(&mut self, x: &mut Exchange, _end_of_stream: bool) -> Action {
+        let shared = self.0.clone();
         let (config, stats) = (&shared.config, &shared.stats);
-        let headers = header_map(MapType::HttpRequestHeaders).unwrap_or_default();
+        let headers = x.request_headers();
         let raw_path = value(&headers, ":path");
         if config.reject_invalid_paths {
             if let Err(why) = path::check(raw_path) {
                 stats.invalid_path.inc();
-                set_state("invalid_path", "none");
-                self.record(config.log_denied, "DROPPED", &headers, "invalid-path");
+                set_state(x, "invalid_path", "none");
+                Stream::record(config.log_denied, "DROPPED", &headers, "invalid-path");
                 log::debug!("{FILTER}: path refused: {}", why.as_str());
                 if config.dry_run {
                     return Action::Continue;
                 }
-                self.send_http_response(
+                x.send_response(
                     config.invalid_path_status,
-                    vec![("content-type", "text/plain")],
-                    Some(format!("Bad request: {}\r\n", why.as_str()).as_bytes()),
+                    &[("content-type", "text/plain")],
+                    format!("Bad request: {}\r\n", why.as_str()).as_bytes(),
                 );
                 return Action::Pause;
             }
         }
         let caller = if shared.needs_caller {
-            caller()
+            caller(x)
         } else {
             Caller::default()
         };
@@ -210,30 +183,30 @@ impl HttpContext for Stream {
                     hits.inc();
                 }
                 let rule = i.to_string();
-                set_state("allowed", &rule);
-                self.record(config.log_allowed, "FORWARDED", &headers, &rule);
+                set_state(x, "allowed", &rule);
+                Stream::record(config.log_allowed, "FORWARDED", &headers, &rule);
                 for fix in &fixes {
-                    self.apply(fix);
+                    Stream::apply(x, fix);
                 }
                 Action::Continue
             }
             None if config.dry_run => {
                 stats.dry_run_denied.inc();
-                set_state("dry_run_denied", "none");
-                self.record(config.log_denied, "DROPPED (dry run)", &headers, "none");
+                set_state(x, "dry_run_denied", "none");
+                Stream::record(config.log_denied, "DROPPED (dry run)", &headers, "none");
                 Action::Continue
             }
             None => {
                 stats.denied.inc();
-                set_state("denied", "none");
-                self.record(config.log_denied, "DROPPED", &headers, "none");
+                set_state(x, "denied", "none");
+                Stream::record(config.log_denied, "DROPPED", &headers, "none");
                 let deny = &config.deny;
                 let reply_headers: Vec<(&str, &str)> = deny
                     .headers
                     .iter()
                     .map(|(n, v)| (n.as_str(), v.as_str()))
                     .collect();
-                self.send_http_response(deny.status, reply_headers, Some(deny.body.as_bytes()));
+                x.send_response(deny.status, &reply_headers, deny.body.as_bytes());
                 Action::Pause
             }
         }

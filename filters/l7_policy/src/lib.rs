@@ -3,7 +3,7 @@
 //! The pure core: [`config`] compiles the rules once per VM, [`path`] refuses
 //! paths that could slip past them, [`rule`] matches one request, and
 //! [`cilium`] turns a `CiliumNetworkPolicy` into this filter's configuration.
-//! `filter` is the proxy-wasm shell.
+//! `filter` is the proxy-wasm shell (also run by `suite.wasm`).
 
 pub mod cilium;
 pub mod config;
@@ -12,4 +12,10 @@ pub mod pattern;
 pub mod rule;
 
 #[cfg(target_arch = "wasm32")]
-mod filter;
+pub mod filter;
+
+// The module's entry point; off when another module (the suite) embeds this one.
+#[cfg(all(target_arch = "wasm32", feature = "plugin"))]
+proxy_wasm::main! {{
+    filter_common::host_plugin::register(filter::configure);
+}}

@@ -9,12 +9,9 @@ use crate::flatnode::peer_from_flatnode;
 use crate::identity::{single_value, Identity};
 use crate::peer::Peer;
 use crate::structpb::decode_header;
-use filter_common::host::{
-    header_map, init_logging, load_config, mtls_principal, property, property_string, set_property,
-    Counter,
-};
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, MapType};
+use filter_common::host::{load_config, property, property_string, Counter};
+use filter_common::host_plugin::{Exchange, Headers, Plugin, StreamFilter};
+use proxy_wasm::types::Action;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -22,11 +19,6 @@ const FILTER: &str = "peer_metadata";
 const METADATA: &str = "x-envoy-peer-metadata";
 const METADATA_ID: &str = "x-envoy-peer-metadata-id";
 const BAGGAGE: &str = "baggage";
-
-proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|_| Box::new(Root::default()));
-}}
-
 #[derive(Clone, Copy)]
 struct Stats {
     decoded: Counter,
@@ -59,49 +51,34 @@ struct Shared {
     cache: RefCell<Cache<Peer>>,
 }
 
-#[derive(Default)]
-struct Root {
-    shared: Option<Rc<Shared>>,
+/// The plugin for one configuration; `None` after logging what is wrong.
+pub fn configure(raw: Option<&[u8]>) -> Option<Box<dyn Plugin>> {
+    plugin(load_config(FILTER, raw.map(<[u8]>::to_vec), Config::parse)?)
 }
 
-impl Context for Root {}
+/// The plugin for a parsed configuration (the suite parses its own).
+pub fn plugin(config: Config) -> Option<Box<dyn Plugin>> {
+    Some(Box::new(PeerMetadata(Rc::new(Shared {
+        cache: RefCell::new(Cache::new(config.cache_entries)),
+        config,
+        stats: Stats::define(),
+    }))))
+}
 
-impl RootContext for Root {
-    fn on_configure(&mut self, _size: usize) -> bool {
-        init_logging();
-        let Some(config) = load_config(FILTER, self.get_plugin_configuration(), Config::parse)
-        else {
-            return false;
-        };
-        self.shared = Some(Rc::new(Shared {
-            cache: RefCell::new(Cache::new(config.cache_entries)),
-            config,
-            stats: Stats::define(),
-        }));
-        true
-    }
+struct PeerMetadata(Rc<Shared>);
 
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Stream {
-            shared: self.shared.clone(),
-        }))
+impl Plugin for PeerMetadata {
+    fn stream(&self) -> Box<dyn StreamFilter> {
+        Box::new(Stream(self.0.clone()))
     }
 }
 
-struct Stream {
-    shared: Option<Rc<Shared>>,
-}
-
-impl Context for Stream {}
+struct Stream(Rc<Shared>);
 
 impl Shared {
     /// The peer from the metadata header (decoded or cached), Istio's filter
     /// state, the baggage header, or the `-id` header, in that order.
-    fn peer(&self, headers: &[(String, Vec<u8>)]) -> Option<Rc<Peer>> {
+    fn peer(&self, headers: &Headers) -> Option<Rc<Peer>> {
         let values = |name: &str| -> Vec<&[u8]> {
             headers
                 .iter()
@@ -182,27 +159,23 @@ fn istio_filter_state(max_labels: usize) -> Option<Peer> {
     peer_from_flatnode(&property(&["downstream_peer"])?, max_labels)
 }
 
-impl HttpContext for Stream {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let Some(shared) = self.shared.clone() else {
-            return Action::Continue;
-        };
+impl StreamFilter for Stream {
+    fn on_request_headers(&mut self, x: &mut Exchange, _end_of_stream: bool) -> Action {
+        let shared = &self.0;
         let config = &shared.config;
-        let headers = header_map(MapType::HttpRequestHeaders).unwrap_or_default();
-        for name in &config.headers {
-            if headers.iter().any(|(n, _)| n == name) {
-                self.set_http_request_header(name, None);
-            }
-        }
-        if config.remove_metadata_headers {
-            for name in [METADATA, METADATA_ID] {
-                if headers.iter().any(|(n, _)| n == name) {
-                    self.set_http_request_header(name, None);
-                }
-            }
-        }
+        let headers = x.request_headers();
         let peer = shared.peer(&headers);
-        let principal = mtls_principal();
+        for name in config.headers.iter().map(String::as_str).chain(
+            [METADATA, METADATA_ID]
+                .into_iter()
+                .filter(|_| config.remove_metadata_headers),
+        ) {
+            if headers.iter().any(|(n, _)| n == name) {
+                x.set_request_header(name, None);
+            }
+        }
+        drop(headers);
+        let principal = x.principal().map(str::to_string);
         let identity = Identity::new(
             peer.as_deref(),
             principal.as_deref(),
@@ -216,11 +189,11 @@ impl HttpContext for Stream {
             }
         }
         for (name, value) in identity.headers(config) {
-            self.set_http_request_header(name, Some(&value));
+            x.set_request_header(name, Some(value.as_bytes()));
         }
         if config.filter_state {
             for (key, value) in identity.filter_state() {
-                if let Err(status) = set_property(&key, value.as_bytes()) {
+                if let Err(status) = x.set_filter_state(&key, value.as_bytes()) {
                     log::debug!("{FILTER}: filter state wasm.{key} refused (status {status})");
                 }
             }

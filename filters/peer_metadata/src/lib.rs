@@ -4,7 +4,7 @@
 //! form, [`flatnode`] reads Istio's FlatBuffer filter state, [`peer`] turns
 //! either (or ambient baggage) into a peer, [`identity`] decides trust and
 //! the outputs, [`cache`] and [`config`] hold the rest. `filter` is the
-//! proxy-wasm shell.
+//! proxy-wasm shell (also run by `suite.wasm`).
 
 pub mod cache;
 pub mod config;
@@ -14,4 +14,10 @@ pub mod peer;
 pub mod structpb;
 
 #[cfg(target_arch = "wasm32")]
-mod filter;
+pub mod filter;
+
+// The module's entry point; off when another module (the suite) embeds this one.
+#[cfg(all(target_arch = "wasm32", feature = "plugin"))]
+proxy_wasm::main! {{
+    filter_common::host_plugin::register(filter::configure);
+}}

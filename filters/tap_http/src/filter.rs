@@ -10,20 +10,16 @@ use crate::matcher::View;
 use crate::record::{Extras, Format, Message, StreamInfo};
 use filter_common::capture::Capture;
 use filter_common::host::{
-    buffer, header_map, init_logging, load_config, now_nanos, property_string, property_u64,
-    Counter,
+    buffer, header_map, load_config, now_nanos, property_string, property_u64, Counter,
 };
+use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
 use filter_common::host_sink::{Sink, SinkRoot, SinkStats};
 use filter_common::host_tap::RecordBudget;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
+use proxy_wasm::types::{Action, BufferType, MapType};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 const FILTER: &str = "tap_http";
-
-proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|_| Box::new(Root::default()));
-}}
 
 #[derive(Clone, Copy)]
 struct Stats {
@@ -62,69 +58,56 @@ struct Shared {
     budget: RecordBudget,
 }
 
-#[derive(Default)]
-struct Root {
-    shared: Option<Rc<Shared>>,
-    sink_root: SinkRoot,
+/// The plugin for one configuration; `None` after logging what is wrong.
+pub fn configure(raw: Option<&[u8]>) -> Option<Box<dyn Plugin>> {
+    plugin(load_config(FILTER, raw.map(<[u8]>::to_vec), Config::parse)?)
 }
 
-impl Context for Root {
-    fn on_http_call_response(&mut self, token: u32, _: usize, _: usize, _: usize) {
-        self.sink_root.on_http_call_response(token);
-    }
-}
-
-impl RootContext for Root {
-    fn on_configure(&mut self, _size: usize) -> bool {
-        init_logging();
-        let Some(config) = load_config(FILTER, self.get_plugin_configuration(), Config::parse)
-        else {
-            return false;
-        };
-        let stats = Stats::define();
-        let Some((sink, sink_root)) = SinkRoot::start(FILTER, &config.sink, stats.sink, None)
-        else {
-            return false;
-        };
-        self.sink_root = sink_root;
-        let budget = RecordBudget::new(FILTER, &config.budget);
-        self.shared = Some(Rc::new(Shared {
+/// The plugin for a parsed configuration (the suite parses its own).
+pub fn plugin(config: Config) -> Option<Box<dyn Plugin>> {
+    let stats = Stats::define();
+    let (sink, sink_root) = SinkRoot::start(FILTER, &config.sink, stats.sink, None)?;
+    let budget = RecordBudget::new(FILTER, &config.budget);
+    Some(Box::new(TapHttp {
+        shared: Rc::new(Shared {
             config,
             stats,
             sink,
             budget,
-        }));
-        true
-    }
+        }),
+        sink_root: RefCell::new(sink_root),
+    }))
+}
 
-    fn on_tick(&mut self) {
-        self.sink_root.on_tick(now_nanos());
-    }
+struct TapHttp {
+    shared: Rc<Shared>,
+    sink_root: RefCell<SinkRoot>,
+}
 
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        // Without a configuration (Envoy never creates streams then) a stream
-        // records nothing: an observer fails open.
-        let shared = self.shared.clone();
-        let (request_limit, response_limit) = shared.as_ref().map_or((0, 0), |s| {
-            (s.config.max_request_bytes, s.config.max_response_bytes)
-        });
-        Some(Box::new(Stream {
-            recording: shared.is_some(),
-            shared,
-            request_body: Capture::new(request_limit),
-            response_body: Capture::new(response_limit),
+impl Plugin for TapHttp {
+    fn stream(&self) -> Box<dyn StreamFilter> {
+        let config = &self.shared.config;
+        Box::new(Stream {
+            shared: self.shared.clone(),
+            recording: true,
+            request_body: Capture::new(config.max_request_bytes),
+            response_body: Capture::new(config.max_response_bytes),
             request_trailers: None,
             response_complete: false,
-        }))
+        })
+    }
+
+    fn on_tick(&self) {
+        self.sink_root.borrow_mut().on_tick(now_nanos());
+    }
+
+    fn on_http_call_response(&self, token: u32) {
+        self.sink_root.borrow_mut().on_http_call_response(token);
     }
 }
 
 struct Stream {
-    shared: Option<Rc<Shared>>,
+    shared: Rc<Shared>,
     /// Still copying data for a record that may yet be written.
     recording: bool,
     request_body: Capture,
@@ -133,8 +116,6 @@ struct Stream {
     /// The response reached its end; otherwise the record is incomplete.
     response_complete: bool,
 }
-
-impl Context for Stream {}
 
 impl Stream {
     fn capture(&mut self, kind: BufferType, size: usize) {
@@ -152,14 +133,12 @@ impl Stream {
     }
 
     /// Builds, matches and emits the record, in the log phase.
-    fn finish(&mut self) {
+    fn finish(&mut self, x: &mut Exchange) {
         self.recording = false;
         let incomplete = !self.response_complete;
-        let Some(shared) = self.shared.clone() else {
-            return;
-        };
+        let shared = self.shared.clone();
         let (config, stats) = (&shared.config, shared.stats);
-        let request_headers = header_map(MapType::HttpRequestHeaders).unwrap_or_default();
+        let request_headers = x.request_headers();
         let response_headers = header_map(MapType::HttpResponseHeaders).filter(|h| !h.is_empty());
         let response_trailers = header_map(MapType::HttpResponseTrailers).filter(|h| !h.is_empty());
         let view = View {
@@ -230,18 +209,16 @@ fn stream_info() -> StreamInfo {
     }
 }
 
-impl HttpContext for Stream {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let Some(shared) = self.shared.clone() else {
-            return Action::Continue;
-        };
+impl StreamFilter for Stream {
+    fn on_request_headers(&mut self, x: &mut Exchange, _end_of_stream: bool) -> Action {
+        let shared = &self.shared;
         if !shared.budget.sample() {
             shared.stats.sampled_out.inc();
             self.recording = false;
             return Action::Continue;
         }
         if !shared.config.matcher.is_any() {
-            let headers = header_map(MapType::HttpRequestHeaders).unwrap_or_default();
+            let headers = x.request_headers();
             let view = View {
                 request: &headers,
                 response: None,
@@ -254,41 +231,41 @@ impl HttpContext for Stream {
         Action::Continue
     }
 
-    fn on_http_request_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
+    fn on_request_body(&mut self, _x: &mut Exchange, size: usize, _end_of_stream: bool) -> Action {
         if self.recording {
-            self.capture(BufferType::HttpRequestBody, body_size);
+            self.capture(BufferType::HttpRequestBody, size);
         }
         Action::Continue
     }
 
-    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+    fn on_request_trailers(&mut self, _x: &mut Exchange) -> Action {
         if self.recording {
             self.request_trailers = header_map(MapType::HttpRequestTrailers);
         }
         Action::Continue
     }
 
-    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+    fn on_response_headers(&mut self, _x: &mut Exchange, end_of_stream: bool) -> Action {
         self.response_complete |= end_of_stream;
         Action::Continue
     }
 
-    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+    fn on_response_body(&mut self, _x: &mut Exchange, size: usize, end_of_stream: bool) -> Action {
         if self.recording {
-            self.capture(BufferType::HttpResponseBody, body_size);
+            self.capture(BufferType::HttpResponseBody, size);
         }
         self.response_complete |= end_of_stream;
         Action::Continue
     }
 
-    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+    fn on_response_trailers(&mut self, _x: &mut Exchange) -> Action {
         self.response_complete = true;
         Action::Continue
     }
 
-    fn on_log(&mut self) {
+    fn on_log(&mut self, x: &mut Exchange) {
         if self.recording {
-            self.finish();
+            self.finish(x);
         }
     }
 }

@@ -8,4 +8,10 @@ pub mod matcher;
 pub mod record;
 
 #[cfg(target_arch = "wasm32")]
-mod filter;
+pub mod filter;
+
+// The module's entry point; off when another module (the suite) embeds this one.
+#[cfg(all(target_arch = "wasm32", feature = "plugin"))]
+proxy_wasm::main! {{
+    filter_common::host_plugin::register(filter::configure);
+}}

@@ -1,0 +1,84 @@
+//! The suite's configuration: one object naming the filters to run, each
+//! with exactly the configuration it takes as a separate module. Errors name
+//! the full path (`l7_policy.rules[0].path`).
+
+use filter_common::config::{parse_document, root, ConfigError, Result};
+
+/// The filters the suite can run, in the order it runs them: the order of
+/// the separate filters' EnvoyFilter priorities (identity first, then the
+/// policy that uses it, then stamping, the tap last so that it records what
+/// the app received).
+pub const PARTS: [&str; 4] = ["peer_metadata", "l7_policy", "cf_headers", "tap_http"];
+
+/// Each configured filter's own configuration, parsed by that filter.
+pub struct Config {
+    pub peer_metadata: Option<peer_metadata::config::Config>,
+    pub l7_policy: Option<l7_policy::config::Config>,
+    pub cf_headers: Option<cf_headers::config::Config>,
+    pub tap_http: Option<tap_http::config::Config>,
+}
+
+impl Config {
+    pub fn parse(raw: Option<&[u8]>) -> Result<Config> {
+        let document = parse_document(raw)?;
+        let top = root(&document, &PARTS)?;
+        let part = |name: &str| -> Result<Option<Vec<u8>>> {
+            top.get(name, |f| {
+                f.entries()?;
+                serde_json::to_vec(f.value)
+                    .map_err(|e| ConfigError::new(f.path, e.to_string(), "write it as JSON"))
+            })
+        };
+        let config = Config {
+            peer_metadata: own(
+                &part(PARTS[0])?,
+                PARTS[0],
+                peer_metadata::config::Config::parse,
+            )?,
+            l7_policy: own(&part(PARTS[1])?, PARTS[1], l7_policy::config::Config::parse)?,
+            cf_headers: own(
+                &part(PARTS[2])?,
+                PARTS[2],
+                cf_headers::config::Config::parse,
+            )?,
+            tap_http: own(&part(PARTS[3])?, PARTS[3], tap_http::config::Config::parse)?,
+        };
+        if config.is_empty() {
+            return Err(ConfigError::new(
+                "",
+                "names no filter",
+                format!(
+                    "configure at least one of {}, each with the configuration it takes as a separate filter",
+                    PARTS.join(", ")
+                ),
+            ));
+        }
+        Ok(config)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.peer_metadata.is_none()
+            && self.l7_policy.is_none()
+            && self.cf_headers.is_none()
+            && self.tap_http.is_none()
+    }
+}
+
+/// One filter's part, parsed by that filter, its errors placed under `name`.
+fn own<T>(
+    raw: &Option<Vec<u8>>,
+    name: &str,
+    parse: fn(Option<&[u8]>) -> Result<T>,
+) -> Result<Option<T>> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    parse(Some(raw)).map(Some).map_err(|mut e| {
+        e.field = if e.field.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name}.{}", e.field)
+        };
+        e
+    })
+}

@@ -1,0 +1,16 @@
+//! The HTTP filters in one module (`dist/suite.wasm`): any configured subset
+//! of peer_metadata, l7_policy, cf_headers and tap_http runs in one Wasm
+//! context per request, so the per-filter boundary cost is paid once and the
+//! request headers are read once.
+//!
+//! [`config`] is the pure core; `filter` is the proxy-wasm shell.
+
+pub mod config;
+
+#[cfg(target_arch = "wasm32")]
+mod filter;
+
+#[cfg(target_arch = "wasm32")]
+proxy_wasm::main! {{
+    filter_common::host_plugin::register(filter::configure);
+}}
