@@ -5,7 +5,7 @@
 //! written to bench/results/ (Markdown, JSON, PNG chart).
 //!
 //! Environment: BENCH_ROUNDS (3), BENCH_SECONDS (3), BENCH_RATE (2000),
-//! BENCH_ONLY (a substring of configuration names), OHA (the load generator).
+//! BENCH_ONLY (substrings of configuration names, `|`-separated), OHA (the load generator).
 
 use harness::bootstrap::{wasm_filter, wasm_fixture};
 use harness::paths::workspace_root;
@@ -300,8 +300,25 @@ fn setups() -> Vec<Setup> {
     );
     chain.hcm_extra = record_access_log("records.jsonl");
     chain.headers = vec![("x-envoy-peer-metadata".into(), SEED.to_string())];
-    chain.path = path;
+    chain.path = path.clone();
     all.push(chain);
+    // The same four configurations, unchanged, in one module and context.
+    let mut suite = setup(
+        "suite.wasm: all HTTP filters",
+        vec![wasm_filter(
+            "suite",
+            &json!({
+                "peer_metadata": {},
+                "l7_policy": ten,
+                "cf_headers": identity(),
+                "tap_http": {"match": {"request_header": {"name": "x-tap-me", "present": true}}},
+            }),
+        )],
+    );
+    suite.hcm_extra = record_access_log("records.jsonl");
+    suite.headers = vec![("x-envoy-peer-metadata".into(), SEED.to_string())];
+    suite.path = path;
+    all.push(suite);
     all
 }
 
@@ -437,7 +454,7 @@ fn main() {
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let all: Vec<Setup> = setups()
         .into_iter()
-        .filter(|s| s.name.contains(&only))
+        .filter(|s| only.split('|').any(|part| s.name.contains(part)))
         .collect();
     let upstream = fast_upstream();
     let mut samples = vec![Samples::default(); all.len()];

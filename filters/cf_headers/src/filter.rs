@@ -2,10 +2,10 @@
 
 use crate::config::Config;
 use crate::stamp::Verdict;
+use filter_common::host::Action;
 use filter_common::host::{first_property, load_config, Counter};
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
 use filter_common::pairs::first_value;
-use proxy_wasm::types::Action;
 use std::rc::Rc;
 
 const FILTER: &str = "cf_headers";

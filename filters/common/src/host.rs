@@ -1,13 +1,42 @@
-//! The thin layer over the proxy-wasm host shared by every filter: logging set-up,
-//! configuration loading, counters and property reads. Nothing here panics on a
-//! host error: a failed stat or property read degrades, it never traps the VM.
+//! The thin layer over the proxy-wasm host shared by every filter: the host
+//! calls themselves (declared here, not through the SDK, whose wrappers panic
+//! on statuses Envoy really returns), logging, configuration loading,
+//! counters and property reads. Nothing here panics on a host error: a failed
+//! stat or property read degrades, it never traps the VM.
 
 use crate::config::ConfigError;
-use crate::pairs::decode_pairs;
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType};
-use std::ptr::null_mut;
-use std::time::UNIX_EPOCH;
+use crate::pairs::{decode_pairs, encode_pairs};
+use std::ptr::{null, null_mut};
+use std::time::Duration;
+
+/// The proxy-wasm ABI's header map kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapType {
+    HttpRequestHeaders = 0,
+    HttpRequestTrailers = 1,
+    HttpResponseHeaders = 2,
+    HttpResponseTrailers = 3,
+    HttpCallResponseHeaders = 6,
+}
+
+/// The proxy-wasm ABI's buffer kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BufferType {
+    HttpRequestBody = 0,
+    HttpResponseBody = 1,
+    DownstreamData = 2,
+    UpstreamData = 3,
+    PluginConfiguration = 7,
+}
+
+/// The proxy-wasm ABI's answer to a stream callback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Continue = 0,
+    Pause = 1,
+}
+
+const STATUS_CAS_MISMATCH: u32 = 8;
 
 /// Host calls whose SDK wrappers panic on statuses Envoy really returns (a
 /// header map that does not exist in the access-log phase, filter state that
@@ -57,6 +86,46 @@ mod abi {
         ) -> u32;
         pub fn proxy_remove_header_map_value(map_type: u32, key: *const u8, key_size: usize)
             -> u32;
+        pub fn proxy_log(level: u32, message: *const u8, size: usize) -> u32;
+        pub fn proxy_get_log_level(level: *mut u32) -> u32;
+        pub fn proxy_get_current_time_nanoseconds(time: *mut u64) -> u32;
+        pub fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+        pub fn proxy_define_metric(kind: u32, name: *const u8, size: usize, id: *mut u32) -> u32;
+        pub fn proxy_increment_metric(id: u32, offset: i64) -> u32;
+        pub fn proxy_get_shared_data(
+            key: *const u8,
+            key_size: usize,
+            value: *mut *mut u8,
+            value_size: *mut usize,
+            cas: *mut u32,
+        ) -> u32;
+        pub fn proxy_set_shared_data(
+            key: *const u8,
+            key_size: usize,
+            value: *const u8,
+            value_size: usize,
+            cas: u32,
+        ) -> u32;
+        pub fn proxy_get_header_map_value(
+            map_type: u32,
+            key: *const u8,
+            key_size: usize,
+            value: *mut *mut u8,
+            value_size: *mut usize,
+        ) -> u32;
+        pub fn proxy_http_call(
+            upstream: *const u8,
+            upstream_size: usize,
+            headers: *const u8,
+            headers_size: usize,
+            body: *const u8,
+            body_size: usize,
+            trailers: *const u8,
+            trailers_size: usize,
+            timeout_ms: u32,
+            token: *mut u32,
+        ) -> u32;
+        pub fn proxy_set_effective_context(context_id: u32) -> u32;
         pub fn proxy_send_local_response(
             status_code: u32,
             details: *const u8,
@@ -120,12 +189,12 @@ pub fn add_header(map: MapType, name: &str, value: &[u8]) -> Result<(), u32> {
 /// Answers the request from the filter (Envoy's local reply).
 pub fn send_response(code: u32, headers: &[(&str, &str)], body: &[u8]) -> Result<(), u32> {
     let pairs: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
-    let map = crate::pairs::encode_pairs(&pairs);
+    let map = encode_pairs(&pairs);
     // SAFETY: plain host call reading live slices.
     status(unsafe {
         abi::proxy_send_local_response(
             code,
-            std::ptr::null(),
+            null(),
             0,
             body.as_ptr(),
             body.len(),
@@ -167,10 +236,138 @@ pub fn buffer(kind: BufferType, start: usize, max: usize) -> Vec<u8> {
     host_bytes(status, data, size).unwrap_or_default()
 }
 
+/// The `log` crate's messages, to Envoy's log.
+struct EnvoyLog;
+
+impl log::Log for EnvoyLog {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record) {
+        let level = match record.level() {
+            log::Level::Trace => 0,
+            log::Level::Debug => 1,
+            log::Level::Info => 2,
+            log::Level::Warn => 3,
+            log::Level::Error => 4,
+        };
+        let message = record.args().to_string();
+        // SAFETY: plain host call reading a live slice.
+        unsafe { abi::proxy_log(level, message.as_ptr(), message.len()) };
+    }
+
+    fn flush(&self) {}
+}
+
 /// Routes the `log` crate to Envoy at Envoy's current level, so that debug
 /// messages are not even formatted when Envoy would drop them.
 pub fn init_logging() {
-    proxy_wasm::set_log_level(hostcalls::get_log_level().unwrap_or(LogLevel::Info));
+    let _ = log::set_logger(&EnvoyLog);
+    let mut level = 2;
+    // SAFETY: plain host call with an out-pointer to a local.
+    if unsafe { abi::proxy_get_log_level(&mut level) } != 0 {
+        level = 2;
+    }
+    log::set_max_level(match level {
+        0 => log::LevelFilter::Trace,
+        1 => log::LevelFilter::Debug,
+        2 => log::LevelFilter::Info,
+        3 => log::LevelFilter::Warn,
+        _ => log::LevelFilter::Error,
+    });
+}
+
+/// The plugin configuration Envoy holds for this root context.
+pub fn plugin_configuration(size: usize) -> Option<Vec<u8>> {
+    Some(buffer(BufferType::PluginConfiguration, 0, size)).filter(|b| !b.is_empty())
+}
+
+/// One value of a header (the first copy), `None` when absent.
+pub fn header_value(map: MapType, name: &str) -> Option<Vec<u8>> {
+    let (mut data, mut size) = (null_mut(), 0);
+    // SAFETY: plain host call with a live input slice and out-pointers to locals.
+    let status = unsafe {
+        abi::proxy_get_header_map_value(map as u32, name.as_ptr(), name.len(), &mut data, &mut size)
+    };
+    host_bytes(status, data, size).filter(|_| !data.is_null())
+}
+
+/// Host callbacks for another context from now on (a root's tick acting
+/// for a connection); `false` when the context is gone.
+pub fn set_effective_context(context_id: u32) -> bool {
+    // SAFETY: plain host call.
+    unsafe { abi::proxy_set_effective_context(context_id) == 0 }
+}
+
+/// Asks for the root context's tick every `period`.
+pub fn set_tick_period(period: Duration) -> Result<(), u32> {
+    let ms = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
+    // SAFETY: plain host call.
+    status(unsafe { abi::proxy_set_tick_period_milliseconds(ms) })
+}
+
+/// Sends an HTTP request to `cluster`; the answer comes to the root
+/// context's `on_http_call_response` with the returned token.
+pub fn http_call(
+    cluster: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<u32, u32> {
+    let pairs: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+    let map = encode_pairs(&pairs);
+    let trailers = encode_pairs(&[]);
+    let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+    let mut token = 0;
+    // SAFETY: plain host call reading live slices, with an out-pointer to a local.
+    status(unsafe {
+        abi::proxy_http_call(
+            cluster.as_ptr(),
+            cluster.len(),
+            map.as_ptr(),
+            map.len(),
+            body.as_ptr(),
+            body.len(),
+            trailers.as_ptr(),
+            trailers.len(),
+            ms,
+            &mut token,
+        )
+    })?;
+    Ok(token)
+}
+
+/// A value in the VM-wide shared data, with its compare-and-swap token.
+pub fn shared_data(key: &str) -> (Option<Vec<u8>>, u32) {
+    let (mut data, mut size, mut cas) = (null_mut(), 0, 0);
+    // SAFETY: plain host call with a live input slice and out-pointers to locals.
+    let status = unsafe {
+        abi::proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas)
+    };
+    let value = host_bytes(status, data, size).filter(|_| !data.is_null());
+    (value, if status == 0 { cas } else { 0 })
+}
+
+/// Why a shared-data write failed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SharedDataError {
+    /// Another worker wrote since `cas` was read: read again.
+    CasMismatch,
+    Other(u32),
+}
+
+/// Writes shared data if nobody wrote since `cas` was read (0: unconditionally).
+pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), SharedDataError> {
+    // SAFETY: plain host call reading live slices.
+    let code = unsafe {
+        abi::proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
+    };
+    match code {
+        0 => Ok(()),
+        STATUS_CAS_MISMATCH => Err(SharedDataError::CasMismatch),
+        other => Err(SharedDataError::Other(other)),
+    }
 }
 
 /// Reads and parses the plugin configuration. On error, logs one line naming the
@@ -196,10 +393,12 @@ pub struct Counter(Option<u32>);
 
 impl Counter {
     pub fn define(name: &str) -> Counter {
-        match hostcalls::define_metric(MetricType::Counter, name) {
-            Ok(id) => Counter(Some(id)),
-            Err(status) => {
-                log::warn!("cannot define counter {name}: {status:?}; it will stay at zero");
+        let mut id = 0;
+        // SAFETY: plain host call reading a live slice, out-pointer to a local.
+        match unsafe { abi::proxy_define_metric(0, name.as_ptr(), name.len(), &mut id) } {
+            0 => Counter(Some(id)),
+            status => {
+                log::warn!("cannot define counter {name}: status {status}; it will stay at zero");
                 Counter(None)
             }
         }
@@ -212,7 +411,8 @@ impl Counter {
     pub fn add(self, n: u64) {
         if let (Some(id), Ok(n)) = (self.0, i64::try_from(n)) {
             if n > 0 {
-                let _ = hostcalls::increment_metric(id, n);
+                // SAFETY: plain host call.
+                unsafe { abi::proxy_increment_metric(id, n) };
             }
         }
     }
@@ -257,10 +457,12 @@ pub fn property_u64(path: &[&str]) -> Option<u64> {
 
 /// Host time in nanoseconds since the epoch (0 if the host will not say).
 pub fn now_nanos() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as u64)
+    let mut nanos = 0;
+    // SAFETY: plain host call with an out-pointer to a local.
+    if unsafe { abi::proxy_get_current_time_nanoseconds(&mut nanos) } != 0 {
+        return 0;
+    }
+    nanos
 }
 
 /// The URI SAN of the downstream peer certificate (a SPIFFE ID in a mesh),

@@ -4,13 +4,16 @@
 //! several as one [`Chain`], in one Wasm context per request, so the boundary
 //! cost (context creation, one call per callback) is paid once, and the
 //! request headers are read once and shared through the [`Exchange`].
+//!
+//! The module's exports ([`http_module!`]) dispatch Envoy's calls to the
+//! contexts here directly: no SDK, so no SDK code that panics on a status,
+//! and only the callbacks HTTP filters use are exported.
 
 use crate::host::{
-    header_map, init_logging, mtls_principal, property, send_response, set_header, set_property,
+    header_map, init_logging, mtls_principal, plugin_configuration, property, send_response,
+    set_header, set_property, Action, MapType,
 };
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, MapType};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 pub type Headers = Vec<(String, Vec<u8>)>;
@@ -206,64 +209,122 @@ impl StreamFilter for ChainStream {
     }
 }
 
+/// The configured plugins (root contexts) and the live streams of this VM.
+/// Context ids grow, so both stay sorted by pushing at the end.
+struct Contexts {
+    roots: Vec<(u32, Option<Rc<dyn Plugin>>)>,
+    streams: Vec<(u32, Stream)>,
+}
+
 thread_local! {
+    static CONTEXTS: RefCell<Contexts> = const {
+        RefCell::new(Contexts { roots: Vec::new(), streams: Vec::new() })
+    };
     static CONFIGURE: Cell<Option<Configure>> = const { Cell::new(None) };
 }
 
-/// The module's entry point: every root context Envoy creates in this VM
-/// configures one plugin with `configure`.
+fn find<T>(list: &[(u32, T)], id: u32) -> Result<usize, usize> {
+    list.binary_search_by_key(&id, |(k, _)| *k)
+}
+
+/// The module's start: every root context Envoy creates in this VM will
+/// configure one plugin with `configure`.
 pub fn register(configure: Configure) {
     CONFIGURE.with(|c| c.set(Some(configure)));
-    proxy_wasm::set_root_context(|_| {
-        Box::new(Root {
-            configure: CONFIGURE.with(Cell::get),
-            plugin: None,
-        })
+}
+
+/// Runs `f` on the contexts; `None` if they are in use (a host call that
+/// called back into the module, which Envoy does not do for these).
+fn with_contexts<R>(f: impl FnOnce(&mut Contexts) -> R) -> Option<R> {
+    CONTEXTS.with(|c| c.try_borrow_mut().ok().map(|mut c| f(&mut c)))
+}
+
+/// `proxy_on_context_create`: a root context (`parent` 0) or a stream of root `parent`.
+pub fn on_context_create(id: u32, parent: u32) {
+    with_contexts(|c| {
+        if parent == 0 {
+            if let Err(at) = find(&c.roots, id) {
+                c.roots.insert(at, (id, None));
+            }
+            return;
+        }
+        let filter = find(&c.roots, parent)
+            .ok()
+            .and_then(|i| c.roots[i].1.as_ref().map(|p| p.stream()));
+        let stream = Stream {
+            filter,
+            exchange: Exchange::default(),
+        };
+        match find(&c.streams, id) {
+            Ok(i) => c.streams[i].1 = stream,
+            Err(at) => c.streams.insert(at, (id, stream)),
+        }
     });
 }
 
-struct Root {
-    configure: Option<Configure>,
-    plugin: Option<Rc<dyn Plugin>>,
+/// `proxy_on_configure`: parses the plugin configuration; `false` refuses it.
+pub fn on_configure(root: u32, size: usize) -> bool {
+    init_logging();
+    let raw = plugin_configuration(size);
+    let configure = CONFIGURE.with(Cell::get);
+    // Configuring may log or define stats (host calls), never call back in.
+    let plugin: Option<Rc<dyn Plugin>> = configure.and_then(|f| f(raw.as_deref())).map(Rc::from);
+    let ok = plugin.is_some();
+    with_contexts(|c| match find(&c.roots, root) {
+        Ok(i) => c.roots[i].1 = plugin,
+        Err(at) => c.roots.insert(at, (root, plugin)),
+    });
+    ok
 }
 
-impl Context for Root {
-    fn on_http_call_response(&mut self, token: u32, _: usize, _: usize, _: usize) {
-        if let Some(plugin) = &self.plugin {
-            plugin.on_http_call_response(token);
-        }
+fn root_plugin(root: u32) -> Option<Rc<dyn Plugin>> {
+    with_contexts(|c| find(&c.roots, root).ok().and_then(|i| c.roots[i].1.clone())).flatten()
+}
+
+/// `proxy_on_tick`.
+pub fn on_tick(root: u32) {
+    if let Some(plugin) = root_plugin(root) {
+        plugin.on_tick();
     }
 }
 
-impl RootContext for Root {
-    fn on_configure(&mut self, _size: usize) -> bool {
-        init_logging();
-        let raw = self.get_plugin_configuration();
-        self.plugin = self
-            .configure
-            .and_then(|configure| configure(raw.as_deref()))
-            .map(Rc::from);
-        self.plugin.is_some()
+/// `proxy_on_http_call_response`.
+pub fn on_http_call_response(root: u32, token: u32) {
+    if let Some(plugin) = root_plugin(root) {
+        plugin.on_http_call_response(token);
     }
+}
 
-    fn on_tick(&mut self) {
-        if let Some(plugin) = &self.plugin {
-            plugin.on_tick();
+/// A stream callback: runs `f` on stream `id`'s filter; `Continue` for an
+/// unknown stream or one without a filter.
+pub fn on_stream(id: u32, f: impl FnOnce(&mut dyn StreamFilter, &mut Exchange) -> Action) -> u32 {
+    let action = with_contexts(|c| {
+        let i = find(&c.streams, id).ok()?;
+        let stream = &mut c.streams[i].1;
+        let filter = stream.filter.as_mut()?;
+        let action = f(filter.as_mut(), &mut stream.exchange);
+        stream.exchange.end_callback();
+        Some(action)
+    });
+    action.flatten().unwrap_or(Action::Continue) as u32
+}
+
+/// `proxy_on_delete`: forgets a stream or a root context.
+pub fn on_delete(id: u32) {
+    with_contexts(|c| {
+        if let Ok(i) = find(&c.streams, id) {
+            c.streams.remove(i);
+        } else if let Ok(i) = find(&c.roots, id) {
+            c.roots.remove(i);
         }
-    }
+    });
+}
 
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        // Envoy creates no stream for a plugin whose configuration failed;
-        // should one come anyway, it passes through.
-        Some(Box::new(Stream {
-            filter: self.plugin.as_ref().map(|p| p.stream()),
-            exchange: Exchange::default(),
-        }))
-    }
+/// Memory the host fills (`proxy_on_memory_allocate`); taken back by the
+/// host-call wrappers in [`crate::host`] with exactly this capacity.
+pub fn allocate(size: usize) -> *mut u8 {
+    let mut buffer = std::mem::ManuallyDrop::new(Vec::<u8>::with_capacity(size));
+    buffer.as_mut_ptr()
 }
 
 struct Stream {
@@ -271,42 +332,110 @@ struct Stream {
     exchange: Exchange,
 }
 
-impl Stream {
-    fn call(&mut self, f: impl FnOnce(&mut dyn StreamFilter, &mut Exchange) -> Action) -> Action {
-        let Some(filter) = &mut self.filter else {
-            return Action::Continue;
-        };
-        let action = f(filter.as_mut(), &mut self.exchange);
-        self.exchange.end_callback();
-        action
-    }
-}
+/// The exports of an HTTP filter module, dispatching to `$configure`'s plugins.
+#[macro_export]
+macro_rules! http_module {
+    ($configure:path) => {
+        #[cfg(target_os = "wasi")]
+        extern "C" {
+            fn __wasm_call_ctors();
+        }
 
-impl Context for Stream {}
+        #[no_mangle]
+        pub extern "C" fn _initialize() {
+            // SAFETY: the WASI reactor's constructors, run once before anything else.
+            #[cfg(target_os = "wasi")]
+            unsafe {
+                __wasm_call_ctors();
+            }
+            $crate::host_plugin::register($configure);
+        }
 
-impl HttpContext for Stream {
-    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        self.call(|f, x| f.on_request_headers(x, end_of_stream))
-    }
-    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
-        self.call(|f, x| f.on_request_body(x, size, end_of_stream))
-    }
-    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
-        self.call(|f, x| f.on_request_trailers(x))
-    }
-    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        self.call(|f, x| f.on_response_headers(x, end_of_stream))
-    }
-    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
-        self.call(|f, x| f.on_response_body(x, size, end_of_stream))
-    }
-    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
-        self.call(|f, x| f.on_response_trailers(x))
-    }
-    fn on_log(&mut self) {
-        self.call(|f, x| {
-            f.on_log(x);
-            Action::Continue
-        });
-    }
+        #[no_mangle]
+        pub extern "C" fn proxy_abi_version_0_2_1() {}
+
+        #[no_mangle]
+        pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
+            $crate::host_plugin::allocate(size)
+        }
+
+        #[no_mangle]
+        pub extern "C" fn proxy_on_vm_start(_root: u32, _size: usize) -> u32 {
+            1
+        }
+
+        #[no_mangle]
+        pub extern "C" fn proxy_on_configure(root: u32, size: usize) -> u32 {
+            $crate::host_plugin::on_configure(root, size) as u32
+        }
+
+        #[no_mangle]
+        pub extern "C" fn proxy_on_context_create(id: u32, parent: u32) {
+            $crate::host_plugin::on_context_create(id, parent);
+        }
+
+        #[no_mangle]
+        pub extern "C" fn proxy_on_request_headers(id: u32, _n: usize, end: u32) -> u32 {
+            $crate::host_plugin::on_stream(id, |f, x| f.on_request_headers(x, end != 0))
+        }
+
+        #[no_mangle]
+        pub extern "C" fn proxy_on_request_body(id: u32, size: usize, end: u32) -> u32 {
+            $crate::host_plugin::on_stream(id, |f, x| f.on_request_body(x, size, end != 0))
+        }
+
+        #[no_mangle]
+        pub extern "C" fn proxy_on_request_trailers(id: u32, _n: usize) -> u32 {
+            $crate::host_plugin::on_stream(id, |f, x| f.on_request_trailers(x))
+        }
+
+        #[no_mangle]
+        pub extern "C" fn proxy_on_response_headers(id: u32, _n: usize, end: u32) -> u32 {
+            $crate::host_plugin::on_stream(id, |f, x| f.on_response_headers(x, end != 0))
+        }
+
+        #[no_mangle]
+        pub extern "C" fn proxy_on_response_body(id: u32, size: usize, end: u32) -> u32 {
+            $crate::host_plugin::on_stream(id, |f, x| f.on_response_body(x, size, end != 0))
+        }
+
+        #[no_mangle]
+        pub extern "C" fn proxy_on_response_trailers(id: u32, _n: usize) -> u32 {
+            $crate::host_plugin::on_stream(id, |f, x| f.on_response_trailers(x))
+        }
+
+        #[no_mangle]
+        pub extern "C" fn proxy_on_log(id: u32) {
+            $crate::host_plugin::on_stream(id, |f, x| {
+                f.on_log(x);
+                $crate::host::Action::Continue
+            });
+        }
+
+        #[no_mangle]
+        pub extern "C" fn proxy_on_done(_id: u32) -> u32 {
+            1
+        }
+
+        #[no_mangle]
+        pub extern "C" fn proxy_on_delete(id: u32) {
+            $crate::host_plugin::on_delete(id);
+        }
+
+        #[no_mangle]
+        pub extern "C" fn proxy_on_tick(root: u32) {
+            $crate::host_plugin::on_tick(root);
+        }
+
+        #[no_mangle]
+        pub extern "C" fn proxy_on_http_call_response(
+            root: u32,
+            token: u32,
+            _headers: usize,
+            _body: usize,
+            _trailers: usize,
+        ) {
+            $crate::host_plugin::on_http_call_response(root, token);
+        }
+    };
 }

@@ -1,9 +1,7 @@
 //! The host side of the record sinks: filter state, log, HTTP collector.
 
-use crate::host::Counter;
+use crate::host::{header_value, http_call, set_tick_period, Counter, MapType};
 use crate::sink::{RecordQueue, SinkConfig};
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MapType;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -92,8 +90,8 @@ impl SinkRoot {
             .flatten()
             .min();
         if let Some(period) = period {
-            if let Err(status) = hostcalls::set_tick_period(period) {
-                log::error!("{filter}: cannot schedule the root context's tick: {status:?}");
+            if let Err(status) = set_tick_period(period) {
+                log::error!("{filter}: cannot schedule the root context's tick: status {status}");
                 return None;
             }
         }
@@ -161,23 +159,17 @@ impl Collector {
             let Some((body, count)) = self.queue.borrow_mut().take_batch(self.batch_size) else {
                 return;
             };
-            let headers = vec![
+            let headers = [
                 (":method", "POST"),
                 (":path", self.path.as_str()),
                 (":authority", self.authority.as_str()),
                 ("content-type", "application/x-ndjson"),
             ];
-            match hostcalls::dispatch_http_call(
-                &self.cluster,
-                headers,
-                Some(body.as_bytes()),
-                vec![],
-                self.timeout,
-            ) {
+            match http_call(&self.cluster, &headers, body.as_bytes(), self.timeout) {
                 Ok(token) => self.in_flight.push((token, count)),
                 Err(status) => {
                     log::warn!(
-                        "cannot send {count} records to cluster {}: {status:?}",
+                        "cannot send {count} records to cluster {}: status {status}",
                         self.cluster
                     );
                     self.stats.errors.add(count as u64);
@@ -196,9 +188,7 @@ impl Collector {
     }
 
     fn on_http_call_response(&mut self, token: u32) {
-        let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten()
+        let status = header_value(MapType::HttpCallResponseHeaders, ":status")
             .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok());
         self.on_response(token, status);
     }

@@ -1,11 +1,9 @@
 //! The host side of [`crate::tap::Budget`]: sampling and the per-worker rate
 //! in this VM, the plugin-wide record count in shared data.
 
-use crate::host::{first_property, now_nanos};
+use crate::host::{first_property, now_nanos, set_shared_data, shared_data, SharedDataError};
 use crate::ratelimit::{Sampler, TokenBucket};
 use crate::tap::Budget;
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::Status;
 use std::cell::RefCell;
 
 pub struct RecordBudget {
@@ -54,16 +52,16 @@ impl RecordBudget {
 /// were already written. Compare-and-swap, retried a few times under contention.
 fn take_record_slot(key: &str, max: u64) -> bool {
     for _ in 0..8 {
-        let (value, cas) = hostcalls::get_shared_data(key).unwrap_or((None, None));
+        let (value, cas) = shared_data(key);
         let count = value
             .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
             .map_or(0, u64::from_le_bytes);
         if count >= max {
             return false;
         }
-        match hostcalls::set_shared_data(key, Some(&(count + 1).to_le_bytes()), cas) {
+        match set_shared_data(key, &(count + 1).to_le_bytes(), cas) {
             Ok(()) => return true,
-            Err(Status::CasMismatch) => continue,
+            Err(SharedDataError::CasMismatch) => continue,
             Err(_) => return false,
         }
     }

@@ -7,10 +7,10 @@ use crate::config::Config;
 use crate::path;
 use crate::rule::{Caller, Fix, Mismatch, Request};
 use filter_common::header::normalize_authority;
+use filter_common::host::Action;
 use filter_common::host::{load_config, property_string, Counter};
 use filter_common::host_plugin::{Exchange, Headers, Plugin, StreamFilter};
 use filter_common::pairs::first_value;
-use proxy_wasm::types::Action;
 use std::rc::Rc;
 
 const FILTER: &str = "l7_policy";

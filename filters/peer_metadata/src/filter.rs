@@ -9,9 +9,9 @@ use crate::flatnode::peer_from_flatnode;
 use crate::identity::{single_value, Identity};
 use crate::peer::Peer;
 use crate::structpb::decode_header;
+use filter_common::host::Action;
 use filter_common::host::{load_config, property, property_string, Counter};
 use filter_common::host_plugin::{Exchange, Headers, Plugin, StreamFilter};
-use proxy_wasm::types::Action;
 use std::cell::RefCell;
 use std::rc::Rc;
 

@@ -11,6 +11,4 @@ pub mod config;
 mod filter;
 
 #[cfg(target_arch = "wasm32")]
-proxy_wasm::main! {{
-    filter_common::host_plugin::register(filter::configure);
-}}
+filter_common::http_module!(filter::configure);

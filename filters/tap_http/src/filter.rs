@@ -12,10 +12,10 @@ use filter_common::capture::Capture;
 use filter_common::host::{
     buffer, header_map, load_config, now_nanos, property_string, property_u64, Counter,
 };
+use filter_common::host::{Action, BufferType, MapType};
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
 use filter_common::host_sink::{Sink, SinkRoot, SinkStats};
 use filter_common::host_tap::RecordBudget;
-use proxy_wasm::types::{Action, BufferType, MapType};
 use std::cell::RefCell;
 use std::rc::Rc;
 

@@ -12,6 +12,4 @@ pub mod filter;
 
 // The module's entry point; off when another module (the suite) embeds this one.
 #[cfg(all(target_arch = "wasm32", feature = "plugin"))]
-proxy_wasm::main! {{
-    filter_common::host_plugin::register(filter::configure);
-}}
+filter_common::http_module!(filter::configure);

@@ -7,14 +7,15 @@
 use crate::config::Config;
 use crate::matcher::{address_ip, View};
 use crate::trace::{Connection, Direction, Trace, TraceLimits};
+use filter_common::host::BufferType;
 use filter_common::host::{
-    buffer, init_logging, load_config, now_nanos, property_string, property_u64, Counter,
+    buffer, init_logging, load_config, now_nanos, property_string, property_u64,
+    set_effective_context, Counter,
 };
 use filter_common::host_sink::{Sink, SinkRoot, SinkStats};
 use filter_common::host_tap::RecordBudget;
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, RootContext, StreamContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, PeerType};
+use proxy_wasm::types::{Action, ContextType, PeerType};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -165,7 +166,7 @@ impl RootContext for Root {
         for (id, tapped) in live {
             let mut tapped = tapped.borrow_mut();
             // Filter state belongs to the connection: act in its context.
-            if tapped.trace.is_empty() || hostcalls::set_effective_context(id).is_err() {
+            if tapped.trace.is_empty() || !set_effective_context(id) {
                 continue;
             }
             shared.emit(&mut tapped, None);
