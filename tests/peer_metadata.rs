@@ -6,11 +6,11 @@ use harness::bootstrap::wasm_fixture;
 use harness::client::Proto;
 use harness::tap::read_records;
 use harness::tls::Pki;
+use harness::PEER_METADATA_SEED;
 use harness::{wasm_filter, Bootstrap, Envoy, Request, Upstream};
 use serde_json::{json, Value};
 
 /// From Istio 1.14.3 (`../shared/seeds/002_aabf6a41fd8df476.txt`).
-const SEED: &str = "ChwKDkFQUF9DT05UQUlORVJTEgoaCG5ldHNob290ChoKCkNMVVNURVJfSUQSDBoKS3ViZXJuZXRlcwogCgxJTlNUQU5DRV9JUFMSEBoOMTcyLjIxLjIwNi4yMjgKGQoNSVNUSU9fVkVSU0lPThIIGgYxLjE0LjMKlAEKBkxBQkVMUxKJASqGAQokChlzZWN1cml0eS5pc3Rpby5pby90bHNNb2RlEgcaBWlzdGlvCi0KH3NlcnZpY2UuaXN0aW8uaW8vY2Fub25pY2FsLW5hbWUSChoIbmV0c2hvb3QKLwojc2VydmljZS5pc3Rpby5pby9jYW5vbmljYWwtcmV2aXNpb24SCBoGbGF0ZXN0ChoKB01FU0hfSUQSDxoNY2x1c3Rlci5sb2NhbAoSCgROQU1FEgoaCG5ldHNob290ChMKCU5BTUVTUEFDRRIGGgRtYXJrCj0KBU9XTkVSEjQaMmt1YmVybmV0ZXM6Ly9hcGlzL3YxL25hbWVzcGFjZXMvbWFyay9wb2RzL25ldHNob290ChcKEVBMQVRGT1JNX01FVEFEQVRBEgIqAAobCg1XT1JLTE9BRF9OQU1FEgoaCG5ldHNob290";
 const SEED_ID: &str = "sidecar~172.21.206.228~netshoot.mark~mark.svc.cluster.local";
 
 fn envoy(app: &Upstream, config: Value, hcm_extra: Value) -> Envoy {
@@ -37,7 +37,7 @@ fn smoke_the_seed_sample_reaches_the_app_as_headers() {
     let envoy = envoy(&app, json!({}), json!({}));
     for proto in [Proto::H1, Proto::H2] {
         let response = Request::get("/")
-            .header("x-envoy-peer-metadata", SEED)
+            .header("x-envoy-peer-metadata", PEER_METADATA_SEED)
             .header("x-envoy-peer-metadata-id", SEED_ID)
             .header("x-peer-workload", "spoofed")
             .header("X-Peer-Verified", "true")
@@ -73,7 +73,7 @@ fn hostile_metadata_never_fails_a_request() {
     let envoy = envoy(&app, json!({}), json!({}));
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let seed = base64::engine::general_purpose::STANDARD
-        .decode(SEED)
+        .decode(PEER_METADATA_SEED)
         .unwrap();
     // 40 nested lists: over the depth cap.
     let mut deep = vec![0x0a, 0x01, b'd'];
@@ -113,14 +113,14 @@ fn hostile_metadata_never_fails_a_request() {
         }
     }
     let conflicting = Request::get("/")
-        .header("x-envoy-peer-metadata", SEED)
+        .header("x-envoy-peer-metadata", PEER_METADATA_SEED)
         .header("x-envoy-peer-metadata", b64(&seed[..10]))
         .send(envoy.addr("main"), Proto::H1);
     assert_eq!(conflicting.status, 200);
     assert!(app.last().header("x-peer-workload").is_empty());
     // The VM is healthy: the next valid request still decodes.
     let ok = Request::get("/")
-        .header("x-envoy-peer-metadata", SEED)
+        .header("x-envoy-peer-metadata", PEER_METADATA_SEED)
         .send(envoy.addr("main"), Proto::H1);
     assert_eq!(ok.status, 200);
     assert_eq!(text(app.last().header("x-peer-workload")), ["netshoot"]);
@@ -147,7 +147,7 @@ fn baggage_and_id_fallbacks_and_filter_state() {
     }]});
     let envoy = envoy(&app, json!({"remove_metadata_headers": false}), log);
     Request::get("/")
-        .header("x-envoy-peer-metadata", SEED)
+        .header("x-envoy-peer-metadata", PEER_METADATA_SEED)
         .send(envoy.addr("main"), Proto::H1);
     assert_eq!(
         app.last().header("x-envoy-peer-metadata").len(),
@@ -197,7 +197,7 @@ fn mtls_verifies_the_spiffe_namespace() {
         )
     };
     let request = format!(
-        "GET / HTTP/1.1\r\nhost: app\r\nx-envoy-peer-metadata: {SEED}\r\nx-peer-principal: spoofed\r\nconnection: close\r\n\r\n"
+        "GET / HTTP/1.1\r\nhost: app\r\nx-envoy-peer-metadata: {PEER_METADATA_SEED}\r\nx-peer-principal: spoofed\r\nconnection: close\r\n\r\n"
     );
     let same_ns = pki.client("spiffe://cluster.local/ns/mark/sa/netshoot");
     let other_ns = pki.client("spiffe://cluster.local/ns/attacker/sa/default");
@@ -312,7 +312,7 @@ fn istio_filter_state_when_the_headers_are_gone() {
     );
     // A metadata header, when present, still wins.
     Request::get("/")
-        .header("x-envoy-peer-metadata", SEED)
+        .header("x-envoy-peer-metadata", PEER_METADATA_SEED)
         .send(envoy.addr("main"), Proto::H2);
     assert_eq!(text(app.last().header("x-peer-namespace")), ["mark"]);
     drop(envoy);

@@ -10,6 +10,7 @@
 use harness::bootstrap::{wasm_filter, wasm_fixture};
 use harness::paths::workspace_root;
 use harness::tap::{native_tap, record_access_log};
+use harness::PEER_METADATA_SEED;
 use harness::{Bootstrap, Envoy};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -118,13 +119,11 @@ fn rate() -> u32 {
     env_u32("BENCH_RATE", 2000)
 }
 
-const SEED: &str = "ChwKDkFQUF9DT05UQUlORVJTEgoaCG5ldHNob290ChoKCkNMVVNURVJfSUQSDBoKS3ViZXJuZXRlcwogCgxJTlNUQU5DRV9JUFMSEBoOMTcyLjIxLjIwNi4yMjgKGQoNSVNUSU9fVkVSU0lPThIIGgYxLjE0LjMKlAEKBkxBQkVMUxKJASqGAQokChlzZWN1cml0eS5pc3Rpby5pby90bHNNb2RlEgcaBWlzdGlvCi0KH3NlcnZpY2UuaXN0aW8uaW8vY2Fub25pY2FsLW5hbWUSChoIbmV0c2hvb3QKLwojc2VydmljZS5pc3Rpby5pby9jYW5vbmljYWwtcmV2aXNpb24SCBoGbGF0ZXN0ChoKB01FU0hfSUQSDxoNY2x1c3Rlci5sb2NhbAoSCgROQU1FEgoaCG5ldHNob290ChMKCU5BTUVTUEFDRRIGGgRtYXJrCj0KBU9XTkVSEjQaMmt1YmVybmV0ZXM6Ly9hcGlzL3YxL25hbWVzcGFjZXMvbWFyay9wb2RzL25ldHNob290ChcKEVBMQVRGT1JNX01FVEFEQVRBEgIqAAobCg1XT1JLTE9BRF9OQU1FEgoaCG5ldHNob290";
-
 /// A metadata header of about 6 KB: the seed's keys and 120 more labels.
 fn large_metadata() -> String {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let mut bytes = b64.decode(SEED).expect("seed");
+    let mut bytes = b64.decode(PEER_METADATA_SEED).expect("seed");
     let field = |tag: u8, data: &[u8]| -> Vec<u8> {
         let mut out = vec![tag];
         let mut n = data.len();
@@ -205,7 +204,10 @@ fn setups() -> Vec<Setup> {
     headers.route_extra = json!({"request_headers_to_add": identity().as_object().unwrap().iter().map(|(k, v)| json!({
         "header": {"key": format!("cf-{}", k.replace('_', "-")), "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"})).collect::<Vec<_>>()});
     all.push(headers);
-    for (label, header) in [("small", SEED.to_string()), ("large", large_metadata())] {
+    for (label, header) in [
+        ("small", PEER_METADATA_SEED.to_string()),
+        ("large", large_metadata()),
+    ] {
         let mut peer = setup(
             &format!("peer_metadata ({label} header)"),
             vec![wasm_filter(
@@ -225,7 +227,10 @@ fn setups() -> Vec<Setup> {
             &json!({"filter_state": false}),
         )],
     );
-    no_state.headers = vec![("x-envoy-peer-metadata".into(), SEED.to_string())];
+    no_state.headers = vec![(
+        "x-envoy-peer-metadata".into(),
+        PEER_METADATA_SEED.to_string(),
+    )];
     all.push(no_state);
     all.push(setup(
         "peer_metadata (no header)",
@@ -299,7 +304,10 @@ fn setups() -> Vec<Setup> {
         ],
     );
     chain.hcm_extra = record_access_log("records.jsonl");
-    chain.headers = vec![("x-envoy-peer-metadata".into(), SEED.to_string())];
+    chain.headers = vec![(
+        "x-envoy-peer-metadata".into(),
+        PEER_METADATA_SEED.to_string(),
+    )];
     chain.path = path.clone();
     all.push(chain);
     // The same four configurations, unchanged, in one module and context.
@@ -316,7 +324,10 @@ fn setups() -> Vec<Setup> {
         )],
     );
     suite.hcm_extra = record_access_log("records.jsonl");
-    suite.headers = vec![("x-envoy-peer-metadata".into(), SEED.to_string())];
+    suite.headers = vec![(
+        "x-envoy-peer-metadata".into(),
+        PEER_METADATA_SEED.to_string(),
+    )];
     suite.path = path;
     all.push(suite);
     all

@@ -2,11 +2,11 @@
 //! matching `*.suffix` wildcard, like Envoy's virtual host domains.
 
 use filter_common::header::{canonical_host_pattern, normalize_authority};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Default)]
 pub struct HostTable {
-    exact: HashMap<String, usize>,
+    exact: BTreeMap<String, usize>,
     /// `(".suffix", identity)`, longest suffix first.
     wildcards: Vec<(String, usize)>,
 }
@@ -21,9 +21,11 @@ impl HostTable {
             if self.wildcards.iter().any(|(s, _)| s == suffix) {
                 return Err(duplicate());
             }
-            self.wildcards.push((suffix.to_string(), identity));
-            self.wildcards
-                .sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
+            // After every longer or equal suffix: longest first, in config order.
+            let at = self
+                .wildcards
+                .partition_point(|(s, _)| s.len() >= suffix.len());
+            self.wildcards.insert(at, (suffix.to_string(), identity));
         } else if self.exact.insert(canonical, identity).is_some() {
             return Err(duplicate());
         }

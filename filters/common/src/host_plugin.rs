@@ -152,14 +152,18 @@ impl Exchange {
     }
 }
 
-/// Several filters run as one, in order. A filter that stops the request
-/// (a local reply) ends that callback: later filters do not see it, as with
-/// separate filters in Envoy's chain.
+/// Several filters run as one, in order, as Envoy runs a filter chain: a
+/// filter that stops the request (a local reply) ends that callback, and
+/// the filters after it, which never saw the request, see no response
+/// either; every filter sees the log.
 pub struct Chain(pub Vec<Box<dyn Plugin>>);
 
 impl Plugin for Chain {
     fn stream(&self) -> Box<dyn StreamFilter> {
-        Box::new(ChainStream(self.0.iter().map(|p| p.stream()).collect()))
+        Box::new(ChainStream {
+            parts: self.0.iter().map(|p| p.stream()).collect(),
+            reached: usize::MAX,
+        })
     }
 
     fn on_tick(&self) {
@@ -171,11 +175,28 @@ impl Plugin for Chain {
     }
 }
 
-struct ChainStream(Vec<Box<dyn StreamFilter>>);
+struct ChainStream {
+    parts: Vec<Box<dyn StreamFilter>>,
+    /// How many parts the request reached (all, unless one stopped it).
+    reached: usize,
+}
 
 impl ChainStream {
-    fn each(&mut self, mut f: impl FnMut(&mut dyn StreamFilter) -> Action) -> Action {
-        for part in &mut self.0 {
+    fn request(&mut self, mut f: impl FnMut(&mut dyn StreamFilter) -> Action) -> Action {
+        let reached = self.reached.min(self.parts.len());
+        for (i, part) in self.parts[..reached].iter_mut().enumerate() {
+            let action = f(part.as_mut());
+            if action != Action::Continue {
+                self.reached = i + 1;
+                return action;
+            }
+        }
+        Action::Continue
+    }
+
+    fn response(&mut self, mut f: impl FnMut(&mut dyn StreamFilter) -> Action) -> Action {
+        let reached = self.reached.min(self.parts.len());
+        for part in &mut self.parts[..reached] {
             let action = f(part.as_mut());
             if action != Action::Continue {
                 return action;
@@ -187,25 +208,25 @@ impl ChainStream {
 
 impl StreamFilter for ChainStream {
     fn on_request_headers(&mut self, x: &mut Exchange, end_of_stream: bool) -> Action {
-        self.each(|f| f.on_request_headers(x, end_of_stream))
+        self.request(|f| f.on_request_headers(x, end_of_stream))
     }
     fn on_request_body(&mut self, x: &mut Exchange, size: usize, end_of_stream: bool) -> Action {
-        self.each(|f| f.on_request_body(x, size, end_of_stream))
+        self.request(|f| f.on_request_body(x, size, end_of_stream))
     }
     fn on_request_trailers(&mut self, x: &mut Exchange) -> Action {
-        self.each(|f| f.on_request_trailers(x))
+        self.request(|f| f.on_request_trailers(x))
     }
     fn on_response_headers(&mut self, x: &mut Exchange, end_of_stream: bool) -> Action {
-        self.each(|f| f.on_response_headers(x, end_of_stream))
+        self.response(|f| f.on_response_headers(x, end_of_stream))
     }
     fn on_response_body(&mut self, x: &mut Exchange, size: usize, end_of_stream: bool) -> Action {
-        self.each(|f| f.on_response_body(x, size, end_of_stream))
+        self.response(|f| f.on_response_body(x, size, end_of_stream))
     }
     fn on_response_trailers(&mut self, x: &mut Exchange) -> Action {
-        self.each(|f| f.on_response_trailers(x))
+        self.response(|f| f.on_response_trailers(x))
     }
     fn on_log(&mut self, x: &mut Exchange) {
-        self.0.iter_mut().for_each(|f| f.on_log(x));
+        self.parts.iter_mut().for_each(|f| f.on_log(x));
     }
 }
 

@@ -2,7 +2,6 @@
 //! request path, so they append into one `String` instead of building a tree.
 
 use crate::tap::DataFormat;
-use base64::Engine;
 
 /// Appends `s` as a JSON string literal.
 pub fn push_str(out: &mut String, s: &str) {
@@ -38,7 +37,7 @@ pub fn push_lossy(out: &mut String, bytes: &[u8]) {
 /// Appends bytes as a base64 JSON string (protobuf's JSON form of `bytes`).
 pub fn push_base64(out: &mut String, bytes: &[u8]) {
     out.push('"');
-    base64::engine::general_purpose::STANDARD.encode_string(bytes, out);
+    crate::base64::encode_into(bytes, out);
     out.push('"');
 }
 

@@ -4,6 +4,7 @@
 //! [`host`] is the thin layer over the proxy-wasm ABI and only exists on wasm32,
 //! so native test binaries never link against host calls they cannot resolve.
 
+pub mod base64;
 pub mod capture;
 pub mod config;
 pub mod header;

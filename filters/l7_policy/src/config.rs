@@ -323,21 +323,19 @@ fn compile_from(field: Field) -> Result<From> {
     })?;
     let labels = o
         .get("labels", |f| {
-            f.entries()?
-                .into_iter()
-                .map(|(k, v)| {
-                    let path = join(f.path, k);
-                    Ok((
-                        k.to_string(),
-                        Field {
-                            path: &path,
-                            value: v,
-                        }
-                        .str()?
-                        .to_string(),
-                    ))
-                })
-                .collect::<Result<BTreeMap<_, _>>>()
+            // Inserted one by one: collecting into a map would sort, and a
+            // sort is kilobytes of Wasm per element type.
+            let mut labels = BTreeMap::new();
+            for (k, v) in f.entries()? {
+                let path = join(f.path, k);
+                let value = Field {
+                    path: &path,
+                    value: v,
+                }
+                .str()?;
+                labels.insert(k.to_string(), value.to_string());
+            }
+            Ok(labels)
         })?
         .unwrap_or_default();
     let from = From {

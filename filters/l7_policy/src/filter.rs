@@ -11,6 +11,7 @@ use filter_common::host::Action;
 use filter_common::host::{load_config, property_string, Counter};
 use filter_common::host_plugin::{Exchange, Headers, Plugin, StreamFilter};
 use filter_common::pairs::first_value;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 const FILTER: &str = "l7_policy";
@@ -77,15 +78,16 @@ fn value<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> &'h [u8] {
 fn caller(x: &mut Exchange) -> Caller {
     let text =
         |x: &Exchange, key: &str| x.filter_state(key).and_then(|v| String::from_utf8(v).ok());
-    let labels = text(x, "peer_labels")
-        .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok())
-        .and_then(|v| v.as_object().cloned())
-        .map(|o| {
-            o.into_iter()
-                .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut labels = BTreeMap::new();
+    if let Some(serde_json::Value::Object(o)) =
+        text(x, "peer_labels").and_then(|json| serde_json::from_str(&json).ok())
+    {
+        for (k, v) in o {
+            if let serde_json::Value::String(v) = v {
+                labels.insert(k, v);
+            }
+        }
+    }
     Caller {
         namespace: text(x, "peer_namespace"),
         workload: text(x, "peer_workload"),

@@ -10,8 +10,7 @@
 //! ListValue { repeated Value values = 1; }
 //! ```
 
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::{DecodePaddingMode, Engine};
+use filter_common::base64;
 use std::fmt;
 
 /// A decoded `google.protobuf.Value`.
@@ -97,15 +96,10 @@ impl fmt::Display for Error {
     }
 }
 
-/// Standard alphabet, with or without `=` padding (both are seen in the wild).
-const BASE64: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-
-/// Decodes a header value: base64, then a `Struct`.
+/// Decodes a header value: base64 (standard alphabet, with or without `=`
+/// padding: both are seen in the wild), then a `Struct`.
 pub fn decode_header(value: &[u8], limits: Limits) -> Result<Struct, Error> {
-    let bytes = BASE64.decode(value).map_err(|_| Error::Base64)?;
+    let bytes = base64::decode(value).ok_or(Error::Base64)?;
     decode_struct(&bytes, limits)
 }
 

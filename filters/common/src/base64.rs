@@ -1,0 +1,64 @@
+//! Standard-alphabet base64 (RFC 4648 section 4). Small on purpose: the
+//! general-purpose crate costs several kilobytes of Wasm in every module, and
+//! the filters need only this: encode with padding; decode with or without
+//! padding, rejecting anything the `base64` crate's strict decoder rejects
+//! (the property tests compare both).
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Appends the padded encoding of `bytes`.
+pub fn encode_into(bytes: &[u8], out: &mut String) {
+    out.reserve(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+}
+
+fn sextet(c: u8) -> Option<u32> {
+    Some(match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => return None,
+    } as u32)
+}
+
+/// Decodes `input`, padded, unpadded or partly padded; `None` for any other
+/// character, a length no encoding has, too much padding, or non-zero
+/// leftover bits in the last character (a non-canonical encoding).
+pub fn decode(input: &[u8]) -> Option<Vec<u8>> {
+    let data_len = input.len() - input.iter().rev().take_while(|&&c| c == b'=').count();
+    let (data, padding) = input.split_at(data_len);
+    let rem = data.len() % 4;
+    if rem == 1 || padding.len() > [0, 0, 2, 1][rem] {
+        return None;
+    }
+    let mut out = Vec::with_capacity(data.len() / 4 * 3 + 2);
+    for chunk in data.chunks(4) {
+        let mut n = 0u32;
+        for &c in chunk {
+            n = (n << 6) | sextet(c)?;
+        }
+        match chunk.len() {
+            4 => out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]),
+            3 if n & 3 == 0 => out.extend_from_slice(&[(n >> 10) as u8, (n >> 2) as u8]),
+            2 if n & 15 == 0 => out.push((n >> 4) as u8),
+            _ => return None,
+        }
+    }
+    Some(out)
+}

@@ -1,0 +1,31 @@
+//! Every module `make build` ships fits the size budget: under 300 KiB, so
+//! that several fit in one Kubernetes ConfigMap (1 MiB) and load fast.
+
+use std::path::Path;
+
+const BUDGET: u64 = 300 * 1024;
+const MODULES: [&str; 6] = [
+    "cf_headers",
+    "tap_http",
+    "tap_tcp",
+    "peer_metadata",
+    "l7_policy",
+    "suite",
+];
+
+#[test]
+fn every_module_is_under_300_kib() {
+    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist");
+    let mut over = Vec::new();
+    for module in MODULES {
+        let path = dist.join(format!("{module}.wasm"));
+        let size = std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run `make build`)", path.display()))
+            .len();
+        println!("{module}.wasm: {size} bytes");
+        if size >= BUDGET {
+            over.push(format!("{module}.wasm is {size} bytes"));
+        }
+    }
+    assert!(over.is_empty(), "over the {BUDGET}-byte budget: {over:?}");
+}

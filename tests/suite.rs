@@ -1,0 +1,202 @@
+//! `suite.wasm` against the four separate modules it replaces: the same
+//! configurations, the same traffic (HTTP/1.1 and HTTP/2), and the same
+//! results: what the app receives, what the client gets back, every
+//! filter's stats and the tap records. Tests named `smoke_*` also run
+//! against the oldest supported Envoy.
+
+use harness::client::Proto;
+use harness::tap::{read_records, record_access_log};
+use harness::{wasm_filter, Bootstrap, Envoy, Request, Upstream, PEER_METADATA_SEED};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+fn configs() -> [(&'static str, Value); 4] {
+    [
+        ("peer_metadata", json!({})),
+        (
+            "l7_policy",
+            json!({"rules": [
+                {"method": "GET", "path": "/api/.*"},
+                // Sees the header peer_metadata wrote before it.
+                {"method": "GET", "path": "/ns-header", "headerMatches": [{"name": "x-peer-namespace", "value": "mark"}]},
+                // Reads the caller peer_metadata published in filter state.
+                {"method": "GET", "path": "/ns-from", "from": {"namespace": "mark", "allow_unverified": true}},
+                {"method": "GET", "path": "/fix", "headerMatches": [{"name": "x-env", "value": "prod", "mismatch": "REPLACE"}]},
+            ]}),
+        ),
+        (
+            "cf_headers",
+            json!({"app_guid": "app-1", "process_type": "web", "org_guid": "org-1", "space_guid": "space-1"}),
+        ),
+        (
+            "tap_http",
+            json!({"match": {"request_header": {"name": "x-tap-me", "present": true}}}),
+        ),
+    ]
+}
+
+fn separate(up: &Upstream) -> Envoy {
+    let filters = configs()
+        .iter()
+        .map(|(name, config)| wasm_filter(name, config))
+        .collect();
+    start(up, filters)
+}
+
+fn suite(up: &Upstream) -> Envoy {
+    let config: serde_json::Map<String, Value> = configs()
+        .into_iter()
+        .map(|(name, config)| (name.to_string(), config))
+        .collect();
+    start(up, vec![wasm_filter("suite", &Value::Object(config))])
+}
+
+fn start(up: &Upstream, filters: Vec<Value>) -> Envoy {
+    Envoy::start(&Bootstrap::new(up.port()).listener_with(
+        "main",
+        filters,
+        json!([]),
+        record_access_log("records.jsonl"),
+    ))
+}
+
+fn requests() -> Vec<Request> {
+    let peer = |r: Request| r.header("x-envoy-peer-metadata", PEER_METADATA_SEED);
+    vec![
+        peer(Request::get("/api/ok"))
+            .header("CF-App-Id", "spoofed")
+            .header("x-peer-app", "spoofed"),
+        peer(Request::new("POST", "/api/ok")).body("denied"),
+        peer(Request::get("/api/%2e%2e/secret")),
+        Request::get("/other"),
+        peer(Request::get("/ns-header")),
+        Request::get("/ns-header").header("x-peer-namespace", "mark"),
+        peer(Request::get("/ns-from")),
+        Request::get("/ns-from"),
+        Request::get("/fix").header("x-env", "dev"),
+        Request::get("/api/ok").header("x-envoy-peer-metadata", "!!broken!!"),
+        peer(Request::get("/api/tapped"))
+            .header("x-tap-me", "1")
+            .header("x-tap-me", "2"),
+        peer(Request::new("POST", "/api/tapped"))
+            .header("x-tap-me", "1")
+            .body(vec![7u8; 3000]),
+    ]
+}
+
+/// What one request did: the client's status and body, and the headers the
+/// app received (without the per-request id).
+fn outcome(envoy: &Envoy, up: &Upstream, request: &Request, proto: Proto) -> Value {
+    let before = up.received().len();
+    let response = request.send(envoy.addr("main"), proto);
+    let received = (up.received().len() > before).then(|| {
+        let mut headers: Vec<(String, String)> = up
+            .last()
+            .headers
+            .iter()
+            .filter(|(n, _)| n != "x-request-id")
+            .map(|(n, v)| {
+                (
+                    n.to_ascii_lowercase(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            })
+            .collect();
+        headers.sort();
+        headers
+    });
+    json!({"status": response.status, "body": response.body_text(), "app_received": received})
+}
+
+fn wasm_stats(envoy: &Envoy) -> BTreeMap<String, u64> {
+    envoy
+        .stats()
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("wasmcustom."))
+        .collect()
+}
+
+/// A record without what differs between two Envoys (ids, times).
+fn comparable(mut record: Value) -> Value {
+    for message in ["request", "response"] {
+        if let Some(headers) = record["http_buffered_trace"][message]["headers"].as_array_mut() {
+            headers.retain(|h| h["key"] != "x-request-id" && h["key"] != "date");
+        }
+    }
+    record
+}
+
+#[test]
+fn smoke_suite_equals_the_separate_filters() {
+    let (up_a, up_b) = (Upstream::start(), Upstream::start());
+    let (a, b) = (separate(&up_a), suite(&up_b));
+    let mut taps = 0;
+    for proto in [Proto::H1, Proto::H2] {
+        for request in requests() {
+            let want = outcome(&a, &up_a, &request, proto);
+            let got = outcome(&b, &up_b, &request, proto);
+            assert_eq!(got, want, "{proto:?} {request:?}");
+            taps += usize::from(format!("{request:?}").contains("x-tap-me"));
+        }
+    }
+    // The requests exercised every filter and every decision.
+    let stats = wasm_stats(&a);
+    for (stat, at_least) in [
+        ("peer_metadata.decoded", 1),
+        ("peer_metadata.from_cache", 1),
+        ("peer_metadata.malformed", 2),
+        ("l7_policy.allowed", 6),
+        ("l7_policy.denied", 4),
+        ("l7_policy.invalid_path", 2),
+        ("cf_headers.stamped", 10),
+        ("cf_headers.spoofed_removed", 2),
+        ("tap_http.tapped", 4),
+    ] {
+        let value = stats[&format!("wasmcustom.{stat}")];
+        assert!(value >= at_least, "{stat} = {value}");
+    }
+    assert_eq!(wasm_stats(&b), stats);
+    let file = |e: &Envoy| e.scratch().join("records.jsonl");
+    let records = |e: &Envoy| -> Vec<Value> {
+        read_records(&file(e), taps)
+            .into_iter()
+            .map(comparable)
+            .collect()
+    };
+    assert_eq!(records(&b), records(&a));
+}
+
+#[test]
+fn any_subset_runs_and_each_part_keeps_its_own_errors() {
+    let up = Upstream::start();
+    // One filter alone behaves as its own module.
+    let envoy = Envoy::start(&Bootstrap::http(
+        up.port(),
+        vec![wasm_filter(
+            "suite",
+            &json!({"cf_headers": {"app_guid": "a", "process_type": "web", "org_guid": "o", "space_guid": "s"}}),
+        )],
+    ));
+    let response = Request::get("/")
+        .header("cf-app-id", "spoofed")
+        .send(envoy.addr("main"), Proto::H1);
+    assert_eq!(response.status, 200);
+    assert_eq!(up.last().header("cf-app-id"), [b"a"]);
+    drop(envoy);
+    // A mistake inside one part names the part and the field.
+    for (config, message) in [
+        (
+            json!({"l7_policy": {"rules": [{"method": "GET", "path": "("}]}}),
+            "l7_policy.rules[0].path",
+        ),
+        (json!({}), "names no filter"),
+        (json!({"cf_header": {}}), "unknown field"),
+        (json!({"tap_http": []}), "tap_http"),
+    ] {
+        let log = Envoy::refuses(
+            &Bootstrap::http(up.port(), vec![wasm_filter("suite", &config)]),
+            &[message],
+        );
+        assert!(log.contains("suite: invalid plugin configuration"), "{log}");
+    }
+}
