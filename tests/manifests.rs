@@ -226,6 +226,7 @@ fn every_manifest_has_what_istio_requires() {
         "tap_tcp",
         "peer_metadata",
         "l7_policy",
+        "suite",
     ] {
         let docker = std::fs::read_to_string(
             workspace_root().join(format!("envoyfilters/oci/{filter}.Dockerfile")),
@@ -243,11 +244,27 @@ fn every_manifest_has_what_istio_requires() {
 /// validates it, starts, and every filter acts on real traffic.
 #[test]
 fn istio_shaped_sidecar_runs_every_manifest() {
+    sidecar_runs(&[
+        "peer_metadata",
+        "l7_policy",
+        "cf_headers",
+        "tap_http",
+        "tap_tcp",
+    ]);
+}
+
+/// The same with `suite.yaml` in place of the four HTTP filters' manifests.
+#[test]
+fn istio_shaped_sidecar_runs_the_suite_manifest() {
+    sidecar_runs(&["suite", "tap_tcp"]);
+}
+
+fn sidecar_runs(filters: &[&str]) {
     let app = Upstream::start();
     let echo = TcpEcho::start();
-    let mut manifests: Vec<Value> = specs()
+    let mut manifests: Vec<Value> = filters
         .iter()
-        .map(|s| load(&workspace_root().join(format!("envoyfilters/{}.yaml", s.filter))))
+        .map(|f| load(&workspace_root().join(format!("envoyfilters/{f}.yaml"))))
         .collect();
     manifests.sort_by_key(|m| m["spec"]["priority"].as_i64());
     let dist = format!("{}/", workspace_root().join("dist").display());

@@ -36,6 +36,27 @@ pub struct Spec {
 }
 
 pub fn specs() -> Vec<Spec> {
+    let mut all = separate_specs();
+    // The four HTTP filters in one module, each with its configuration above:
+    // applied instead of them (never together), where the policy runs.
+    let mut suite = serde_json::Map::new();
+    for spec in all.iter().filter(|s| s.kind == Kind::Http) {
+        suite.insert(spec.filter.to_string(), spec.config.clone());
+    }
+    all.push(Spec {
+        filter: "suite",
+        kind: Kind::Http,
+        config: Value::Object(suite),
+        fail_open: false,
+        priority: 10,
+        phase: "AUTHN",
+        records: Some("tap_http.jsonl"),
+    });
+    all
+}
+
+/// The filters as separate modules.
+fn separate_specs() -> Vec<Spec> {
     vec![
         Spec {
             filter: "peer_metadata",
