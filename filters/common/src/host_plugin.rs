@@ -353,10 +353,29 @@ struct Stream {
     exchange: Exchange,
 }
 
-/// The exports of an HTTP filter module, dispatching to `$configure`'s plugins.
+/// The exports of an HTTP filter module, dispatching to `$configure`'s
+/// plugins. With a list, only those callbacks are exported: Envoy skips a
+/// callback the module does not export, which saves a call into the VM per
+/// request for each one a filter does not need.
 #[macro_export]
 macro_rules! http_module {
     ($configure:path) => {
+        $crate::http_module!(
+            $configure,
+            [
+                request_headers,
+                request_body,
+                request_trailers,
+                response_headers,
+                response_body,
+                response_trailers,
+                log,
+                tick,
+                http_call_response
+            ]
+        );
+    };
+    ($configure:path, [$($callback:ident),*]) => {
         #[cfg(target_os = "wasi")]
         extern "C" {
             fn __wasm_call_ctors();
@@ -396,44 +415,6 @@ macro_rules! http_module {
         }
 
         #[no_mangle]
-        pub extern "C" fn proxy_on_request_headers(id: u32, _n: usize, end: u32) -> u32 {
-            $crate::host_plugin::on_stream(id, |f, x| f.on_request_headers(x, end != 0))
-        }
-
-        #[no_mangle]
-        pub extern "C" fn proxy_on_request_body(id: u32, size: usize, end: u32) -> u32 {
-            $crate::host_plugin::on_stream(id, |f, x| f.on_request_body(x, size, end != 0))
-        }
-
-        #[no_mangle]
-        pub extern "C" fn proxy_on_request_trailers(id: u32, _n: usize) -> u32 {
-            $crate::host_plugin::on_stream(id, |f, x| f.on_request_trailers(x))
-        }
-
-        #[no_mangle]
-        pub extern "C" fn proxy_on_response_headers(id: u32, _n: usize, end: u32) -> u32 {
-            $crate::host_plugin::on_stream(id, |f, x| f.on_response_headers(x, end != 0))
-        }
-
-        #[no_mangle]
-        pub extern "C" fn proxy_on_response_body(id: u32, size: usize, end: u32) -> u32 {
-            $crate::host_plugin::on_stream(id, |f, x| f.on_response_body(x, size, end != 0))
-        }
-
-        #[no_mangle]
-        pub extern "C" fn proxy_on_response_trailers(id: u32, _n: usize) -> u32 {
-            $crate::host_plugin::on_stream(id, |f, x| f.on_response_trailers(x))
-        }
-
-        #[no_mangle]
-        pub extern "C" fn proxy_on_log(id: u32) {
-            $crate::host_plugin::on_stream(id, |f, x| {
-                f.on_log(x);
-                $crate::host::Action::Continue
-            });
-        }
-
-        #[no_mangle]
         pub extern "C" fn proxy_on_done(_id: u32) -> u32 {
             1
         }
@@ -443,11 +424,66 @@ macro_rules! http_module {
             $crate::host_plugin::on_delete(id);
         }
 
+        $($crate::http_callback!($callback);)*
+    };
+}
+
+/// One optional export of [`http_module!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! http_callback {
+    (request_headers) => {
+        #[no_mangle]
+        pub extern "C" fn proxy_on_request_headers(id: u32, _n: usize, end: u32) -> u32 {
+            $crate::host_plugin::on_stream(id, |f, x| f.on_request_headers(x, end != 0))
+        }
+    };
+    (request_body) => {
+        #[no_mangle]
+        pub extern "C" fn proxy_on_request_body(id: u32, size: usize, end: u32) -> u32 {
+            $crate::host_plugin::on_stream(id, |f, x| f.on_request_body(x, size, end != 0))
+        }
+    };
+    (request_trailers) => {
+        #[no_mangle]
+        pub extern "C" fn proxy_on_request_trailers(id: u32, _n: usize) -> u32 {
+            $crate::host_plugin::on_stream(id, |f, x| f.on_request_trailers(x))
+        }
+    };
+    (response_headers) => {
+        #[no_mangle]
+        pub extern "C" fn proxy_on_response_headers(id: u32, _n: usize, end: u32) -> u32 {
+            $crate::host_plugin::on_stream(id, |f, x| f.on_response_headers(x, end != 0))
+        }
+    };
+    (response_body) => {
+        #[no_mangle]
+        pub extern "C" fn proxy_on_response_body(id: u32, size: usize, end: u32) -> u32 {
+            $crate::host_plugin::on_stream(id, |f, x| f.on_response_body(x, size, end != 0))
+        }
+    };
+    (response_trailers) => {
+        #[no_mangle]
+        pub extern "C" fn proxy_on_response_trailers(id: u32, _n: usize) -> u32 {
+            $crate::host_plugin::on_stream(id, |f, x| f.on_response_trailers(x))
+        }
+    };
+    (log) => {
+        #[no_mangle]
+        pub extern "C" fn proxy_on_log(id: u32) {
+            $crate::host_plugin::on_stream(id, |f, x| {
+                f.on_log(x);
+                $crate::host::Action::Continue
+            });
+        }
+    };
+    (tick) => {
         #[no_mangle]
         pub extern "C" fn proxy_on_tick(root: u32) {
             $crate::host_plugin::on_tick(root);
         }
-
+    };
+    (http_call_response) => {
         #[no_mangle]
         pub extern "C" fn proxy_on_http_call_response(
             root: u32,
