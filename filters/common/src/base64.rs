@@ -6,24 +6,30 @@
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/// Appends the padded encoding of `bytes`.
+/// Appends the padded encoding of `bytes`. Tap records encode whole bodies
+/// with it, so it works on bytes, four at a time, not on `char`s.
 pub fn encode_into(bytes: &[u8], out: &mut String) {
-    out.reserve(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
+    let mut coded = vec![b'='; bytes.len().div_ceil(3) * 4];
+    let symbol = |n: u32, shift: u32| ALPHABET[(n >> shift & 63) as usize];
+    for (c, o) in bytes.chunks(3).zip(coded.chunks_exact_mut(4)) {
+        let n = match *c {
+            [a, b, c] => (u32::from(a) << 16) | (u32::from(b) << 8) | u32::from(c),
+            [a, b] => (u32::from(a) << 16) | (u32::from(b) << 8),
+            [a] => u32::from(a) << 16,
+            _ => 0,
+        };
+        o[0] = symbol(n, 18);
+        o[1] = symbol(n, 12);
+        // A short last group keeps its '=' padding.
+        if c.len() > 1 {
+            o[2] = symbol(n, 6);
+        }
+        if c.len() > 2 {
+            o[3] = symbol(n, 0);
         }
     }
+    // Only alphabet symbols and '=' were written: always ASCII.
+    out.push_str(std::str::from_utf8(&coded).unwrap_or_default());
 }
 
 fn sextet(c: u8) -> Option<u32> {
