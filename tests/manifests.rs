@@ -220,14 +220,7 @@ fn every_manifest_has_what_istio_requires() {
             spec.filter
         );
     }
-    for filter in [
-        "cf_headers",
-        "tap_http",
-        "tap_tcp",
-        "peer_metadata",
-        "l7_policy",
-        "suite",
-    ] {
+    for filter in harness::MODULES {
         let docker = std::fs::read_to_string(
             workspace_root().join(format!("envoyfilters/oci/{filter}.Dockerfile")),
         )

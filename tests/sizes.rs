@@ -1,17 +1,10 @@
 //! Every module `make build` ships fits the size budget: under 300 KiB, so
 //! that several fit in one Kubernetes ConfigMap (1 MiB) and load fast.
 
+use harness::MODULES;
 use std::path::Path;
 
 const BUDGET: u64 = 300 * 1024;
-const MODULES: [&str; 6] = [
-    "cf_headers",
-    "tap_http",
-    "tap_tcp",
-    "peer_metadata",
-    "l7_policy",
-    "suite",
-];
 
 #[test]
 fn every_module_is_under_300_kib() {

@@ -629,21 +629,13 @@ fn runtimes() -> String {
     out
 }
 
-/// Every module's size, and after `wasm-opt -Oz` when binaryen is installed.
 /// Every module as cargo builds it and as shipped (after `make build`'s
 /// `wasm-opt -Oz`).
 fn sizes_table() -> String {
     let mut out = String::from(
         "| module | cargo output (bytes) | shipped in dist/, after `wasm-opt -Oz` (bytes) |\n|---|---|---|\n",
     );
-    for f in [
-        "cf_headers",
-        "tap_http",
-        "tap_tcp",
-        "peer_metadata",
-        "l7_policy",
-        "suite",
-    ] {
+    for f in harness::MODULES {
         let size = |path: std::path::PathBuf| std::fs::metadata(path).map_or(0, |m| m.len());
         let built = size(workspace_root().join(format!("target/wasm32-wasip1/release/{f}.wasm")));
         let shipped = size(workspace_root().join(format!("dist/{f}.wasm")));

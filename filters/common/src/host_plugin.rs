@@ -162,7 +162,7 @@ impl Plugin for Chain {
     fn stream(&self) -> Box<dyn StreamFilter> {
         Box::new(ChainStream {
             parts: self.0.iter().map(|p| p.stream()).collect(),
-            reached: usize::MAX,
+            reached: self.0.len(),
         })
     }
 
@@ -182,23 +182,19 @@ struct ChainStream {
 }
 
 impl ChainStream {
-    fn request(&mut self, mut f: impl FnMut(&mut dyn StreamFilter) -> Action) -> Action {
-        let reached = self.reached.min(self.parts.len());
-        for (i, part) in self.parts[..reached].iter_mut().enumerate() {
+    /// Runs the parts the request reached until one does not continue; in
+    /// the request direction that part is the last the request reaches.
+    fn each(
+        &mut self,
+        request: bool,
+        mut f: impl FnMut(&mut dyn StreamFilter) -> Action,
+    ) -> Action {
+        for (i, part) in self.parts[..self.reached].iter_mut().enumerate() {
             let action = f(part.as_mut());
             if action != Action::Continue {
-                self.reached = i + 1;
-                return action;
-            }
-        }
-        Action::Continue
-    }
-
-    fn response(&mut self, mut f: impl FnMut(&mut dyn StreamFilter) -> Action) -> Action {
-        let reached = self.reached.min(self.parts.len());
-        for part in &mut self.parts[..reached] {
-            let action = f(part.as_mut());
-            if action != Action::Continue {
+                if request {
+                    self.reached = i + 1;
+                }
                 return action;
             }
         }
@@ -208,22 +204,22 @@ impl ChainStream {
 
 impl StreamFilter for ChainStream {
     fn on_request_headers(&mut self, x: &mut Exchange, end_of_stream: bool) -> Action {
-        self.request(|f| f.on_request_headers(x, end_of_stream))
+        self.each(true, |f| f.on_request_headers(x, end_of_stream))
     }
     fn on_request_body(&mut self, x: &mut Exchange, size: usize, end_of_stream: bool) -> Action {
-        self.request(|f| f.on_request_body(x, size, end_of_stream))
+        self.each(true, |f| f.on_request_body(x, size, end_of_stream))
     }
     fn on_request_trailers(&mut self, x: &mut Exchange) -> Action {
-        self.request(|f| f.on_request_trailers(x))
+        self.each(true, |f| f.on_request_trailers(x))
     }
     fn on_response_headers(&mut self, x: &mut Exchange, end_of_stream: bool) -> Action {
-        self.response(|f| f.on_response_headers(x, end_of_stream))
+        self.each(false, |f| f.on_response_headers(x, end_of_stream))
     }
     fn on_response_body(&mut self, x: &mut Exchange, size: usize, end_of_stream: bool) -> Action {
-        self.response(|f| f.on_response_body(x, size, end_of_stream))
+        self.each(false, |f| f.on_response_body(x, size, end_of_stream))
     }
     fn on_response_trailers(&mut self, x: &mut Exchange) -> Action {
-        self.response(|f| f.on_response_trailers(x))
+        self.each(false, |f| f.on_response_trailers(x))
     }
     fn on_log(&mut self, x: &mut Exchange) {
         self.parts.iter_mut().for_each(|f| f.on_log(x));

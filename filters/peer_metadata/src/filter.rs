@@ -165,16 +165,23 @@ impl StreamFilter for Stream {
         let config = &shared.config;
         let headers = x.request_headers();
         let peer = shared.peer(&headers);
-        for name in config.headers.iter().map(String::as_str).chain(
-            [METADATA, METADATA_ID]
-                .into_iter()
-                .filter(|_| config.remove_metadata_headers),
-        ) {
-            if headers.iter().any(|(n, _)| n == name) {
-                x.set_request_header(name, None);
-            }
-        }
+        let present: Vec<&str> = config
+            .headers
+            .iter()
+            .map(String::as_str)
+            .chain(
+                [METADATA, METADATA_ID]
+                    .into_iter()
+                    .filter(|_| config.remove_metadata_headers),
+            )
+            .filter(|name| headers.iter().any(|(n, _)| n == name))
+            .collect();
+        // Released before writing: a write while the snapshot is shared
+        // would copy every header.
         drop(headers);
+        for name in present {
+            x.set_request_header(name, None);
+        }
         let principal = x.principal().map(str::to_string);
         let identity = Identity::new(
             peer.as_deref(),

@@ -2,7 +2,7 @@
 //! with exactly the configuration it takes as a separate module. Errors name
 //! the full path (`l7_policy.rules[0].path`).
 
-use filter_common::config::{parse_document, root, ConfigError, Result};
+use filter_common::config::{parse_document, root, ConfigError, Object, Result};
 
 /// The filters the suite can run, in the order it runs them: the order of
 /// the separate filters' EnvoyFilter priorities (identity first, then the
@@ -22,26 +22,11 @@ impl Config {
     pub fn parse(raw: Option<&[u8]>) -> Result<Config> {
         let document = parse_document(raw)?;
         let top = root(&document, &PARTS)?;
-        let part = |name: &str| -> Result<Option<Vec<u8>>> {
-            top.get(name, |f| {
-                f.entries()?;
-                serde_json::to_vec(f.value)
-                    .map_err(|e| ConfigError::new(f.path, e.to_string(), "write it as JSON"))
-            })
-        };
         let config = Config {
-            peer_metadata: own(
-                &part(PARTS[0])?,
-                PARTS[0],
-                peer_metadata::config::Config::parse,
-            )?,
-            l7_policy: own(&part(PARTS[1])?, PARTS[1], l7_policy::config::Config::parse)?,
-            cf_headers: own(
-                &part(PARTS[2])?,
-                PARTS[2],
-                cf_headers::config::Config::parse,
-            )?,
-            tap_http: own(&part(PARTS[3])?, PARTS[3], tap_http::config::Config::parse)?,
+            peer_metadata: part(&top, PARTS[0], peer_metadata::config::Config::parse)?,
+            l7_policy: part(&top, PARTS[1], l7_policy::config::Config::parse)?,
+            cf_headers: part(&top, PARTS[2], cf_headers::config::Config::parse)?,
+            tap_http: part(&top, PARTS[3], tap_http::config::Config::parse)?,
         };
         if config.is_empty() {
             return Err(ConfigError::new(
@@ -64,16 +49,18 @@ impl Config {
     }
 }
 
-/// One filter's part, parsed by that filter, its errors placed under `name`.
-fn own<T>(
-    raw: &Option<Vec<u8>>,
-    name: &str,
-    parse: fn(Option<&[u8]>) -> Result<T>,
-) -> Result<Option<T>> {
-    let Some(raw) = raw else {
+/// One filter's part, if present: its object, parsed by that filter, with
+/// the filter's errors placed under `name`.
+fn part<T>(top: &Object, name: &str, parse: fn(Option<&[u8]>) -> Result<T>) -> Result<Option<T>> {
+    let Some(raw) = top.get(name, |f| {
+        f.entries()?;
+        serde_json::to_vec(f.value)
+            .map_err(|e| ConfigError::new(f.path, e.to_string(), "write it as JSON"))
+    })?
+    else {
         return Ok(None);
     };
-    parse(Some(raw)).map(Some).map_err(|mut e| {
+    parse(Some(&raw)).map(Some).map_err(|mut e| {
         e.field = if e.field.is_empty() {
             name.to_string()
         } else {
