@@ -329,17 +329,7 @@ fn sidecar_runs(filters: &[&str]) {
 
 /// `envoy --mode validate` on the configuration.
 fn validate(bootstrap: &Bootstrap) {
-    let dir = std::env::temp_dir().join(format!("manifests-validate-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let file = dir.join("envoy.json");
-    let text = bootstrap
-        .json()
-        .to_string()
-        .replace("@SCRATCH@", &dir.display().to_string());
-    std::fs::write(&file, text).expect("write");
-    let result = Envoy::validate(&file);
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Err(log) = result {
+    if let Err(log) = Envoy::validate_bootstrap(bootstrap) {
         panic!("envoy --mode validate refused the sidecar:\n{log}");
     }
 }

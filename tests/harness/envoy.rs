@@ -62,14 +62,17 @@ impl Envoy {
     /// Starts Envoy; `@SCRATCH@` anywhere in the configuration becomes this
     /// run's scratch directory (for access logs and tap files), see [`Envoy::scratch`].
     pub fn try_start(bootstrap: &Bootstrap) -> Result<Envoy, StartError> {
-        let dir = scratch_dir();
-        let config = dir.join("envoy.json");
-        let text = bootstrap
-            .json()
-            .to_string()
-            .replace(SCRATCH, &dir.display().to_string());
-        std::fs::write(&config, text).expect("write Envoy config");
+        let (dir, config) = write_config(bootstrap);
         Envoy::spawn(&config, dir, &[])
+    }
+
+    /// `envoy --mode validate` on `bootstrap`, written to its own scratch
+    /// directory (tests run in parallel); `Err` holds Envoy's output.
+    pub fn validate_bootstrap(bootstrap: &Bootstrap) -> Result<(), String> {
+        let (dir, config) = write_config(bootstrap);
+        let result = Envoy::validate(&config);
+        let _ = std::fs::remove_dir_all(&dir);
+        result
     }
 
     /// `envoy --mode validate` on a configuration file; `Err` holds Envoy's output.
@@ -274,6 +277,19 @@ fn log_args() -> &'static [&'static str] {
     } else {
         &["-l", "info", "--component-log-level", "wasm:debug"]
     }
+}
+
+/// Writes `bootstrap` into a fresh scratch directory with `@SCRATCH@` replaced;
+/// returns the directory and the configuration file.
+fn write_config(bootstrap: &Bootstrap) -> (PathBuf, PathBuf) {
+    let dir = scratch_dir();
+    let config = dir.join("envoy.json");
+    let text = bootstrap
+        .json()
+        .to_string()
+        .replace(SCRATCH, &dir.display().to_string());
+    std::fs::write(&config, text).expect("write Envoy config");
+    (dir, config)
 }
 
 fn scratch_dir() -> PathBuf {
