@@ -75,6 +75,13 @@ fn requests() -> Vec<Request> {
         Request::get("/ns-from"),
         Request::get("/fix").header("x-env", "dev"),
         Request::get("/api/ok").header("x-envoy-peer-metadata", "!!broken!!"),
+        // Headers the filters do not touch arrive as sent: bytes that are
+        // not UTF-8, repeated copies in order.
+        peer(Request::get("/api/bytes"))
+            .header("x-bin", b"\xff\xfe\x80bin")
+            .header("x-rep", "1")
+            .header("x-other", "o")
+            .header("x-rep", "2"),
         peer(Request::get("/api/tapped"))
             .header("x-tap-me", "1")
             .header("x-tap-me", "2"),
@@ -85,24 +92,19 @@ fn requests() -> Vec<Request> {
 }
 
 /// What one request did: the client's status and body, and the headers the
-/// app received (without the per-request id).
+/// app received, in order (without the per-request id).
 fn outcome(envoy: &Envoy, up: &Upstream, request: &Request, proto: Proto) -> Value {
     let before = up.received().len();
     let response = request.send(envoy.addr("main"), proto);
     let received = (up.received().len() > before).then(|| {
-        let mut headers: Vec<(String, String)> = up
+        let headers: Vec<(String, String)> = up
             .last()
             .headers
             .iter()
             .filter(|(n, _)| n != "x-request-id")
-            .map(|(n, v)| {
-                (
-                    n.to_ascii_lowercase(),
-                    String::from_utf8_lossy(v).into_owned(),
-                )
-            })
+            // Escaped, not lossy: a changed byte must show.
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.escape_ascii().to_string()))
             .collect();
-        headers.sort();
         headers
     });
     json!({"status": response.status, "body": response.body_text(), "app_received": received})

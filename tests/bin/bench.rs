@@ -189,11 +189,17 @@ fn setups() -> Vec<Setup> {
     for (name, work) in [
         ("probe: 50 header-map reads", json!({"read_map": 50})),
         ("probe: 50 header writes", json!({"set_header": 50})),
+        ("probe: 50 header appends", json!({"add_header": 50})),
         ("probe: 50 filter-state writes", json!({"set_property": 50})),
         (
             "probe: 50 missing property reads",
             json!({"get_property": 50}),
         ),
+        (
+            "probe: 1 header-map read, 50 header-map writes",
+            json!({"set_map": 50}),
+        ),
+        ("probe: 50 counter increments", json!({"increment": 50})),
     ] {
         all.push(setup(name, vec![wasm_fixture("noop", &work)]));
     }
@@ -310,26 +316,31 @@ fn setups() -> Vec<Setup> {
     )];
     chain.path = path.clone();
     all.push(chain);
-    // The same four configurations, unchanged, in one module and context.
-    let mut suite = setup(
-        "suite.wasm: all HTTP filters",
-        vec![wasm_filter(
-            "suite",
-            &json!({
-                "peer_metadata": {},
-                "l7_policy": ten,
-                "cf_headers": identity(),
-                "tap_http": {"match": {"request_header": {"name": "x-tap-me", "present": true}}},
-            }),
-        )],
-    );
-    suite.hcm_extra = record_access_log("records.jsonl");
-    suite.headers = vec![(
-        "x-envoy-peer-metadata".into(),
-        PEER_METADATA_SEED.to_string(),
-    )];
-    suite.path = path;
-    all.push(suite);
+    // The same four configurations, unchanged, in one module and context;
+    // then each part alone in the suite, to show what each part costs there.
+    let parts = json!({
+        "peer_metadata": {},
+        "l7_policy": ten,
+        "cf_headers": identity(),
+        "tap_http": {"match": {"request_header": {"name": "x-tap-me", "present": true}}},
+    });
+    let mut subsets = vec![("suite.wasm: all HTTP filters".to_string(), parts.clone())];
+    for (part, config) in parts.as_object().into_iter().flatten() {
+        subsets.push((
+            format!("suite.wasm: {part} only"),
+            json!({ part.as_str(): config }),
+        ));
+    }
+    for (name, config) in subsets {
+        let mut suite = setup(&name, vec![wasm_filter("suite", &config)]);
+        suite.hcm_extra = record_access_log("records.jsonl");
+        suite.headers = vec![(
+            "x-envoy-peer-metadata".into(),
+            PEER_METADATA_SEED.to_string(),
+        )];
+        suite.path = path.clone();
+        all.push(suite);
+    }
     all
 }
 
@@ -432,7 +443,8 @@ fn spread(v: &[f64]) -> (f64, f64) {
     )
 }
 
-fn measure(upstream: u16, s: &Setup, seconds: u32) -> (f64, f64, f64, f64, u64) {
+/// Envoy with configuration `s` on one listener, `main`.
+fn start(upstream: u16, s: &Setup) -> Envoy {
     let routes = json!([{"name": "app", "domains": ["*"], "routes": [{
         "match": {"prefix": "/"},
         "route": {"cluster": "upstream", "timeout": "30s"}
@@ -443,18 +455,160 @@ fn measure(upstream: u16, s: &Setup, seconds: u32) -> (f64, f64, f64, f64, u64) 
             routes[0]["routes"][0][k] = v.clone();
         }
     }
-    let envoy = Envoy::start(&Bootstrap::new(upstream).listener_with(
+    Envoy::start(&Bootstrap::new(upstream).listener_with(
         "main",
         s.filters.clone(),
         routes,
         s.hcm_extra.clone(),
-    ));
+    ))
+}
+
+fn measure(upstream: u16, s: &Setup, seconds: u32) -> (f64, f64, f64, f64, u64) {
+    let envoy = start(upstream, s);
     let url = format!("http://{}{}", envoy.addr("main"), s.path);
     load(&url, s, 1); // warm up: connections, JIT, caches
+    let perf = profile(envoy.pid(), &s.name, seconds);
     let before = cpu_ns(envoy.pid());
     let (requests, rps, p50, p99, bad) = load(&url, s, seconds);
     let cpu = cpu_ns(envoy.pid()) - before;
+    if let Some(mut perf) = perf {
+        let _ = perf.wait();
+    }
     (cpu as f64 / 1000.0 / requests.max(1.0), rps, p50, p99, bad)
+}
+
+/// With `BENCH_PERF` set, samples Envoy's CPU (`perf record -e cpu-clock`)
+/// during the measured load into `target/bench-perf/<configuration>.data`:
+/// where the time goes, for `perf report --sort dso,sym`.
+fn profile(pid: u32, name: &str, seconds: u32) -> Option<std::process::Child> {
+    std::env::var_os("BENCH_PERF")?;
+    let dir = workspace_root().join("target/bench-perf");
+    std::fs::create_dir_all(&dir).ok()?;
+    let file: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    Command::new("perf")
+        .args([
+            "record",
+            "-q",
+            "-e",
+            "cpu-clock",
+            "-p",
+            &pid.to_string(),
+            "-o",
+        ])
+        .arg(dir.join(format!("{file}.data")))
+        .args(["--", "sleep", &seconds.to_string()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()
+}
+
+/// Instructions Envoy executes per request (Valgrind's callgrind, counting
+/// only while `requests` requests run, after a warm-up): unlike CPU time, the
+/// same on a busy or a quiet machine, so small differences show.
+fn instructions(upstream: u16, s: &Setup, requests: u32) -> Instructions {
+    let dir = workspace_root().join("target/bench-callgrind");
+    std::fs::create_dir_all(&dir).expect("target/bench-callgrind");
+    let out = dir.join("callgrind.out");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("target/bench-callgrind");
+    let wrapper = dir.join("envoy");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec valgrind --tool=callgrind --trace-children=yes --instr-atstart=no --smc-check=all-non-file --callgrind-out-file={} {} \"$@\"\n",
+            out.display(),
+            harness::paths::envoy_bin().display()
+        ),
+    )
+    .expect("write the valgrind wrapper");
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&wrapper)
+        .status()
+        .expect("chmod");
+    let real = std::env::var_os("ENVOY_BIN");
+    std::env::set_var("ENVOY_BIN", &wrapper);
+    let envoy = start(upstream, s);
+    match real {
+        Some(bin) => std::env::set_var("ENVOY_BIN", bin),
+        None => std::env::remove_var("ENVOY_BIN"),
+    }
+    let url = format!("http://{}{}", envoy.addr("main"), s.path);
+    let send = |n: u32| {
+        let mut cmd = Command::new(oha());
+        cmd.args(["-n", &n.to_string(), "-c", "1", "--no-tui", "-m", s.method]);
+        for (k, v) in &s.headers {
+            cmd.args(["-H", &format!("{k}: {v}")]);
+        }
+        cmd.arg(&url).output().expect("oha");
+    };
+    send(100);
+    let control = |args: &[&str]| {
+        Command::new("callgrind_control")
+            .args(args)
+            .arg(envoy.pid().to_string())
+            .output()
+            .expect("callgrind_control (Debian package valgrind)");
+    };
+    control(&["--instr=on"]);
+    send(20);
+    control(&["--zero"]);
+    send(requests);
+    control(&["--dump"]);
+    // The dump is written next to `callgrind.out`, numbered.
+    let dump = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("callgrind.out."))
+        });
+    let Some(dump) = dump else {
+        return Instructions::default();
+    };
+    // Per function, exclusive. Code Envoy's binary does not name is V8's
+    // builtins (copied below 4 GiB) or the compiled Wasm (above).
+    let annotated = Command::new("callgrind_annotate")
+        .arg("--threshold=100")
+        .arg(&dump)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let mut counts = Instructions::default();
+    let functions = annotated
+        .split_once("file:function")
+        .map_or("", |(_, rest)| rest);
+    for line in functions.lines() {
+        let Some(n) = line
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.replace(',', "").parse::<f64>().ok())
+        else {
+            continue;
+        };
+        let n = n / f64::from(requests);
+        counts.total += n;
+        let address = line
+            .split("???:0x")
+            .nth(1)
+            .and_then(|a| u64::from_str_radix(a.split_whitespace().next()?, 16).ok());
+        if line.ends_with("[???]") && address.is_some_and(|a| a >> 32 != 0) {
+            counts.wasm += n;
+        }
+    }
+    counts
+}
+
+/// Instructions per request, and how many of them ran in compiled Wasm.
+#[derive(Default, Clone, Copy)]
+struct Instructions {
+    total: f64,
+    wasm: f64,
 }
 
 fn main() {
@@ -468,6 +622,24 @@ fn main() {
         .filter(|s| only.split('|').any(|part| s.name.contains(part)))
         .collect();
     let upstream = fast_upstream();
+    if let Some(requests) = std::env::var("BENCH_INSTRUCTIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        let bare = all
+            .iter()
+            .find(|s| s.name == "bare")
+            .map(|s| instructions(upstream, s, requests).total);
+        for s in &all {
+            let n = instructions(upstream, s, requests);
+            let ratio = bare.map_or(String::new(), |b| format!("{:.2}x bare", n.total / b));
+            println!(
+                "{:<48} {:>10.0} instructions/request ({:>7.0} in Wasm code) {ratio}",
+                s.name, n.total, n.wasm
+            );
+        }
+        return;
+    }
     let mut samples = vec![Samples::default(); all.len()];
     let started = std::time::Instant::now();
     for round in 0..rounds {

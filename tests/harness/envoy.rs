@@ -263,7 +263,7 @@ impl Drop for Envoy {
                 self.dir.display(),
                 tail(&self.log(), 300)
             );
-        } else {
+        } else if std::env::var_os("ENVOY_KEEP_RUNS").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }

@@ -466,12 +466,9 @@ pub fn now_nanos() -> u64 {
 }
 
 /// The URI SAN of the downstream peer certificate (a SPIFFE ID in a mesh),
-/// when the connection is mTLS.
+/// when the connection is mTLS. Envoy has one only when the client presented
+/// a certificate, which is what `connection.mtls` says: one read, not two
+/// (a value read costs a call back into the VM to allocate it).
 pub fn mtls_principal() -> Option<String> {
-    let mtls =
-        property(&["connection", "mtls"]).is_some_and(|v| v.first().is_some_and(|b| *b != 0));
-    if !mtls {
-        return None;
-    }
     property_string(&["connection", "uri_san_peer_certificate"]).filter(|p| !p.is_empty())
 }
