@@ -67,6 +67,9 @@ pub trait StreamFilter {
 #[derive(Default)]
 pub struct Exchange {
     request: Option<Rc<Headers>>,
+    /// Whether `request` is Envoy's map, not the empty stand-in for a map
+    /// Envoy could not give: only then does it tell which headers are absent.
+    request_is_envoys: bool,
     principal: Option<Option<String>>,
     written: Vec<(String, Vec<u8>)>,
 }
@@ -75,21 +78,36 @@ impl Exchange {
     /// The request headers as Envoy holds them now (valid in the request
     /// headers callback; empty where Envoy has none).
     pub fn request_headers(&mut self) -> Rc<Headers> {
-        self.request
-            .get_or_insert_with(|| {
-                Rc::new(header_map(MapType::HttpRequestHeaders).unwrap_or_default())
-            })
-            .clone()
+        if self.request.is_none() {
+            let map = header_map(MapType::HttpRequestHeaders);
+            self.request_is_envoys = map.is_some();
+            self.request = Some(Rc::new(map.unwrap_or_default()));
+        }
+        self.request.clone().unwrap_or_default()
     }
 
     /// Replaces every copy of a request header with one value, or removes them.
     pub fn set_request_header(&mut self, name: &str, value: Option<&[u8]>) {
-        if let Err(status) = set_header(MapType::HttpRequestHeaders, name, value) {
+        let name = name.to_ascii_lowercase();
+        let absent = self.request_is_envoys
+            && self
+                .request
+                .as_ref()
+                .is_some_and(|h| h.iter().all(|(n, _)| *n != name));
+        let result = match value {
+            // Nothing to remove: an append is the same edit, and Envoy does
+            // less for it than for a replace.
+            Some(value) if absent => {
+                crate::host::add_header(MapType::HttpRequestHeaders, &name, value)
+            }
+            None if absent => Ok(()),
+            _ => set_header(MapType::HttpRequestHeaders, &name, value),
+        };
+        if let Err(status) = result {
             log::debug!("request header {name} not changed (status {status})");
             return;
         }
         if let Some(cached) = &mut self.request {
-            let name = name.to_ascii_lowercase();
             let headers = Rc::make_mut(cached);
             headers.retain(|(n, _)| *n != name);
             if let Some(value) = value {
@@ -147,6 +165,7 @@ impl Exchange {
 
     fn end_callback(&mut self) {
         self.request = None;
+        self.request_is_envoys = false;
         self.principal = None;
         self.written.clear();
     }
