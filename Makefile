@@ -18,7 +18,7 @@ VENV_OLD          := .venv-envoy-$(ENVOY_OLD_VERSION)
 ENVOY_BIN ?= $(CURDIR)/$(VENV)/bin/envoy
 export ENVOY_BIN
 
-.PHONY: bench tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean sizes
+.PHONY: bench bench-instructions tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean sizes
 
 all: build
 
@@ -69,6 +69,12 @@ $(OHA):
 # Envoy, a no-op Wasm filter and Envoy's native filters: bench/results/.
 bench: build envoy $(OHA)
 	OHA=$(OHA) cargo run --release --quiet -p integration-tests --bin bench
+
+# Instructions per request under Valgrind (repeatable where CPU time is
+# noisy): bench/results/instructions.md.
+bench-instructions: build envoy $(OHA)
+	@command -v callgrind_control >/dev/null || { echo "needs valgrind: apt-get install valgrind"; exit 1; }
+	BENCH_INSTRUCTIONS=300 OHA=$(OHA) cargo run --release --quiet -p integration-tests --bin bench
 
 # The `tap` command-line tool, as target/release/tap (or: cargo install --path tools/tap).
 tap:

@@ -341,7 +341,65 @@ fn setups() -> Vec<Setup> {
         suite.path = path.clone();
         all.push(suite);
     }
+    add_baselines(&mut all);
     all
+}
+
+/// The request a configuration is measured with.
+fn request(s: &Setup) -> (&str, &str, &[(String, String)], u32) {
+    (s.method, &s.path, &s.headers, s.rate)
+}
+
+fn is_bare(s: &Setup) -> bool {
+    s.filters.is_empty() && s.route_extra == json!({}) && s.hcm_extra == json!({})
+}
+
+fn is_noop(s: &Setup) -> bool {
+    s.name.starts_with("noop wasm")
+}
+
+/// Bare Envoy for every request a configuration sends (a 1.2 KB metadata
+/// header or a longer path costs Envoy something even without filters), and
+/// the no-op filter for every request with headers, so that each ratio
+/// compares the same traffic.
+fn add_baselines(all: &mut Vec<Setup>) {
+    let mut added = Vec::new();
+    for s in all.iter() {
+        let known = |added: &[Setup], pred: fn(&Setup) -> bool| {
+            all.iter()
+                .chain(added)
+                .any(|o| pred(o) && request(o) == request(s))
+        };
+        let copy = |name: String, filters: Vec<Value>| Setup {
+            name,
+            native: None,
+            filters,
+            route_extra: json!({}),
+            hcm_extra: json!({}),
+            method: s.method,
+            path: s.path.clone(),
+            headers: s.headers.clone(),
+            rate: s.rate,
+        };
+        if !known(&added, is_bare) {
+            added.push(copy(format!("bare, request of {}", s.name), vec![]));
+        }
+        if !s.headers.is_empty() && !known(&added, is_noop) {
+            added.push(copy(
+                format!("noop wasm, request of {}", s.name),
+                vec![wasm_fixture("noop", &json!({}))],
+            ));
+        }
+    }
+    all.extend(added);
+}
+
+/// The bare Envoy and no-op filter measured with the same request as `s`.
+fn baselines(all: &[Setup], s: &Setup) -> (Option<usize>, Option<usize>) {
+    let twin =
+        |pred: fn(&Setup) -> bool| all.iter().position(|o| pred(o) && request(o) == request(s));
+    let noop = twin(is_noop).or_else(|| all.iter().position(|o| o.name == "noop wasm"));
+    (twin(is_bare), noop)
 }
 
 fn human(n: usize) -> String {
@@ -611,6 +669,94 @@ struct Instructions {
     wasm: f64,
 }
 
+/// The configurations `make bench-instructions` counts: the baselines, each
+/// filter and its native counterpart, the chain and the suite with its parts.
+const COUNTED: [&str; 16] = [
+    "bare",
+    "noop wasm",
+    "cf_headers",
+    "native request_headers_to_add",
+    "peer_metadata (small header)",
+    "l7_policy 10 rules",
+    "native RBAC 10 rules",
+    "tap_http",
+    "native tap",
+    "all HTTP filters chained",
+    "suite.wasm: all HTTP filters",
+    "suite.wasm: peer_metadata only",
+    "suite.wasm: l7_policy only",
+    "suite.wasm: cf_headers only",
+    "suite.wasm: tap_http only",
+    "probe: 50 counter increments",
+];
+
+/// Prints (and for the whole set, writes to `bench/results/instructions.md`)
+/// the instructions per request of each configuration.
+fn count_instructions(upstream: u16, all: &[Setup], requests: u32, whole: bool) {
+    let started = std::time::Instant::now();
+    let counted = |s: &Setup| !whole || COUNTED.contains(&s.name.as_str());
+    // With each counted configuration, its baselines.
+    let chosen: Vec<&Setup> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            all.iter().any(|s| {
+                counted(s) && {
+                    let (bare, noop) = baselines(all, s);
+                    std::ptr::eq(s, &all[*i]) || bare == Some(*i) || noop == Some(*i)
+                }
+            })
+        })
+        .map(|(_, s)| s)
+        .collect();
+    let counts: Vec<Instructions> = chosen
+        .iter()
+        .map(|s| {
+            let n = instructions(upstream, s, requests);
+            eprintln!(
+                "{:<48} {:>10.0} instructions/request ({:>7.0} in Wasm code)",
+                s.name, n.total, n.wasm
+            );
+            n
+        })
+        .collect();
+    let of = |name: &str| {
+        chosen
+            .iter()
+            .position(|s| s.name == name)
+            .map(|i| counts[i].total)
+    };
+    let ratio = |n: f64, base: Option<f64>| base.map_or("–".into(), |b| format!("{:.2}", n / b));
+    let mut md = format!(
+        "Machine: {}. Instructions Envoy executed per request (all threads, user space), counted by Valgrind's callgrind over {requests} sequential requests after a warm-up; \"in Wasm code\" is the compiled modules, host calls excluded. Took {} s.\n\n\
+         | configuration | instructions/request | in Wasm code | × bare | × no-op Wasm | × native |\n|---|---|---|---|---|---|\n",
+        machine(),
+        started.elapsed().as_secs()
+    );
+    for (s, n) in chosen.iter().zip(&counts) {
+        let native = s.native.as_deref().and_then(of);
+        let (bare, noop) = baselines(all, s);
+        let name_of = |i: Option<usize>| i.and_then(|i| of(&all[i].name));
+        let noop = (!is_bare(s) && !is_noop(s) && !s.name.starts_with("native"))
+            .then(|| name_of(noop))
+            .flatten();
+        md += &format!(
+            "| {} | {:.0} | {:.0} | {} | {} | {} |\n",
+            s.name,
+            n.total,
+            n.wasm,
+            ratio(n.total, name_of(bare).filter(|_| !is_bare(s))),
+            ratio(n.total, noop),
+            ratio(n.total, native),
+        );
+    }
+    println!("{md}");
+    if whole {
+        let file = workspace_root().join("bench/results/instructions.md");
+        std::fs::write(&file, md).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
+}
+
 fn main() {
     // No debug logging on the request path while measuring.
     std::env::set_var("ENVOY_QUIET", "1");
@@ -626,18 +772,7 @@ fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
     {
-        let bare = all
-            .iter()
-            .find(|s| s.name == "bare")
-            .map(|s| instructions(upstream, s, requests).total);
-        for s in &all {
-            let n = instructions(upstream, s, requests);
-            let ratio = bare.map_or(String::new(), |b| format!("{:.2}x bare", n.total / b));
-            println!(
-                "{:<48} {:>10.0} instructions/request ({:>7.0} in Wasm code) {ratio}",
-                s.name, n.total, n.wasm
-            );
-        }
+        count_instructions(upstream, &all, requests, only.is_empty());
         return;
     }
     let mut samples = vec![Samples::default(); all.len()];
@@ -696,15 +831,6 @@ fn write_results(
 ) {
     let by_name = |n: &str| all.iter().position(|s| s.name == n);
     let cpu = |i: usize| median(&samples[i].cpu_us);
-    let bare_for = |s: &Setup| -> Option<usize> {
-        match s.path.strip_prefix("/bytes/") {
-            Some(_) => all
-                .iter()
-                .position(|b| b.name.starts_with("bare") && b.path == s.path),
-            None => by_name("bare"),
-        }
-    };
-    let noop = by_name("noop wasm");
     let mut rows = Vec::new();
     let mut md = String::new();
     md.push_str(&format!(
@@ -718,10 +844,11 @@ fn write_results(
         let (lo, hi) = spread(&samples[i].cpu_us);
         let ratio = |j: Option<usize>| j.filter(|&j| j != i).map(|j| c / cpu(j));
         let fmt = |r: Option<f64>| r.map_or("–".to_string(), |r| format!("{r:.2}"));
-        let vs_bare = ratio(bare_for(s));
+        let (bare, noop) = baselines(all, s);
+        let vs_bare = ratio(bare);
         // The no-op filter is measured with the small response only.
         let sized = s.path.starts_with("/bytes/");
-        let vs_noop = if s.name.starts_with("native") || s.name.starts_with("bare") || sized {
+        let vs_noop = if s.name.starts_with("native") || is_bare(s) || is_noop(s) || sized {
             None
         } else {
             ratio(noop)
@@ -764,7 +891,7 @@ fn write_results(
         .iter()
         .enumerate()
         .filter(|(_, s)| !s.path.starts_with("/bytes/"))
-        .filter_map(|(i, s)| Some((s.name.clone(), cpu(i) / cpu(bare_for(s)?))))
+        .filter_map(|(i, s)| Some((s.name.clone(), cpu(i) / cpu(baselines(all, s).0?))))
         .collect();
     std::fs::write(dir.join("chart.png"), chart::png(&bars)).expect("write png");
     md.push_str("\nchart.png: Envoy CPU per request relative to bare Envoy, bars numbered ");
