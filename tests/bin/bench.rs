@@ -297,49 +297,46 @@ fn setups() -> Vec<Setup> {
         all.push(native);
     }
     let (ten, _, path) = rules(10);
-    let mut chain = setup(
-        "all HTTP filters chained",
-        vec![
-            wasm_filter("peer_metadata", &json!({})),
-            wasm_filter("l7_policy", &ten),
-            wasm_filter("cf_headers", &identity()),
-            wasm_filter(
-                "tap_http",
-                &json!({"match": {"request_header": {"name": "x-tap-me", "present": true}}}),
-            ),
-        ],
-    );
-    chain.hcm_extra = record_access_log("records.jsonl");
-    chain.headers = vec![(
-        "x-envoy-peer-metadata".into(),
-        PEER_METADATA_SEED.to_string(),
-    )];
-    chain.path = path.clone();
-    all.push(chain);
-    // The same four configurations, unchanged, in one module and context;
-    // then each part alone in the suite, to show what each part costs there.
-    let parts = json!({
-        "peer_metadata": {},
-        "l7_policy": ten,
-        "cf_headers": identity(),
-        "tap_http": {"match": {"request_header": {"name": "x-tap-me", "present": true}}},
-    });
-    let mut subsets = vec![("suite.wasm: all HTTP filters".to_string(), parts.clone())];
-    for (part, config) in parts.as_object().into_iter().flatten() {
-        subsets.push((
-            format!("suite.wasm: {part} only"),
-            json!({ part.as_str(): config }),
-        ));
-    }
-    for (name, config) in subsets {
-        let mut suite = setup(&name, vec![wasm_filter("suite", &config)]);
-        suite.hcm_extra = record_access_log("records.jsonl");
-        suite.headers = vec![(
+    // In EnvoyFilter priority order, which is also the suite's order.
+    let parts = [
+        ("peer_metadata", json!({})),
+        ("l7_policy", ten),
+        ("cf_headers", identity()),
+        (
+            "tap_http",
+            json!({"match": {"request_header": {"name": "x-tap-me", "present": true}}}),
+        ),
+    ];
+    // The chain's request: Istio's metadata header, the path of the last GET rule.
+    let chained = |name: &str, filters: Vec<Value>| {
+        let mut s = setup(name, filters);
+        s.hcm_extra = record_access_log("records.jsonl");
+        s.headers = vec![(
             "x-envoy-peer-metadata".into(),
             PEER_METADATA_SEED.to_string(),
         )];
-        suite.path = path.clone();
-        all.push(suite);
+        s.path = path.clone();
+        s
+    };
+    all.push(chained(
+        "all HTTP filters chained",
+        parts.iter().map(|(n, c)| wasm_filter(n, c)).collect(),
+    ));
+    // The same four configurations, unchanged, in one module and context;
+    // then each part alone in the suite, to show what each part costs there.
+    let suite = |name: &str, parts: &[(&str, Value)]| {
+        let config: serde_json::Map<String, Value> = parts
+            .iter()
+            .map(|(n, c)| (n.to_string(), c.clone()))
+            .collect();
+        chained(name, vec![wasm_filter("suite", &Value::Object(config))])
+    };
+    all.push(suite("suite.wasm: all HTTP filters", &parts));
+    for part in &parts {
+        all.push(suite(
+            &format!("suite.wasm: {} only", part.0),
+            std::slice::from_ref(part),
+        ));
     }
     add_baselines(&mut all);
     all
@@ -568,7 +565,6 @@ fn profile(pid: u32, name: &str, seconds: u32) -> Option<std::process::Child> {
 /// same on a busy or a quiet machine, so small differences show.
 fn instructions(upstream: u16, s: &Setup, requests: u32) -> Instructions {
     let dir = workspace_root().join("target/bench-callgrind");
-    std::fs::create_dir_all(&dir).expect("target/bench-callgrind");
     let out = dir.join("callgrind.out");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("target/bench-callgrind");
@@ -582,11 +578,11 @@ fn instructions(upstream: u16, s: &Setup, requests: u32) -> Instructions {
         ),
     )
     .expect("write the valgrind wrapper");
-    Command::new("chmod")
-        .arg("+x")
-        .arg(&wrapper)
-        .status()
-        .expect("chmod");
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("make the valgrind wrapper executable");
     let real = std::env::var_os("ENVOY_BIN");
     std::env::set_var("ENVOY_BIN", &wrapper);
     let envoy = start(upstream, s);
@@ -695,20 +691,15 @@ const COUNTED: [&str; 16] = [
 fn count_instructions(upstream: u16, all: &[Setup], requests: u32, whole: bool) {
     let started = std::time::Instant::now();
     let counted = |s: &Setup| !whole || COUNTED.contains(&s.name.as_str());
-    // With each counted configuration, its baselines.
-    let chosen: Vec<&Setup> = all
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| {
-            all.iter().any(|s| {
-                counted(s) && {
-                    let (bare, noop) = baselines(all, s);
-                    std::ptr::eq(s, &all[*i]) || bare == Some(*i) || noop == Some(*i)
-                }
-            })
-        })
-        .map(|(_, s)| s)
-        .collect();
+    // Each counted configuration and its baselines, in the usual order.
+    let mut picked: Vec<usize> = Vec::new();
+    for (i, s) in all.iter().enumerate().filter(|(_, s)| counted(s)) {
+        let (bare, noop) = baselines(all, s);
+        picked.extend([Some(i), bare, noop].into_iter().flatten());
+    }
+    picked.sort_unstable();
+    picked.dedup();
+    let chosen: Vec<&Setup> = picked.into_iter().map(|i| &all[i]).collect();
     let counts: Vec<Instructions> = chosen
         .iter()
         .map(|s| {

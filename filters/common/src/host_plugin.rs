@@ -109,7 +109,9 @@ impl Exchange {
         }
         if let Some(cached) = &mut self.request {
             let headers = Rc::make_mut(cached);
-            headers.retain(|(n, _)| *n != name);
+            if !absent {
+                headers.retain(|(n, _)| *n != name);
+            }
             if let Some(value) = value {
                 headers.push((name, value.to_vec()));
             }
