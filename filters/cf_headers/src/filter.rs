@@ -5,7 +5,6 @@ use crate::stamp::Verdict;
 use filter_common::host::Action;
 use filter_common::host::{first_property, load_config, Counter};
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
-use filter_common::pairs::first_value;
 use std::rc::Rc;
 
 const FILTER: &str = "cf_headers";
@@ -94,9 +93,9 @@ impl StreamFilter for Stream {
         let headers = x.request_headers();
         let spoofed = self
             .config
-            .count_spoofed(headers.iter().map(|(name, _)| name.as_str()));
+            .count_spoofed(headers.iter().map(|(name, _)| name));
         let authority = if self.config.needs_authority() {
-            first_value(&headers, ":authority")
+            headers.first(":authority")
         } else {
             None
         };

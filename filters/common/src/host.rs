@@ -5,7 +5,7 @@
 //! stat or property read degrades, it never traps the VM.
 
 use crate::config::ConfigError;
-use crate::pairs::{decode_pairs, encode_pairs};
+use crate::pairs::{encode_pairs, HeaderMap};
 use std::ptr::{null, null_mut};
 use std::time::Duration;
 
@@ -220,11 +220,11 @@ fn host_bytes(status: u32, data: *mut u8, size: usize) -> Option<Vec<u8>> {
 
 /// A header or trailer map, `None` when the host has none (for example the
 /// response headers of a stream reset before any response).
-pub fn header_map(map: MapType) -> Option<Vec<(String, Vec<u8>)>> {
+pub fn header_map(map: MapType) -> Option<HeaderMap> {
     let (mut data, mut size) = (null_mut(), 0);
     // SAFETY: plain host call with out-pointers to locals.
     let status = unsafe { abi::proxy_get_header_map_pairs(map as u32, &mut data, &mut size) };
-    decode_pairs(&host_bytes(status, data, size)?)
+    HeaderMap::decode(host_bytes(status, data, size)?)
 }
 
 /// Up to `max` bytes of a body buffer from `start`; empty when there is none.

@@ -13,10 +13,10 @@ use crate::host::{
     header_map, init_logging, mtls_principal, plugin_configuration, property, send_response,
     set_header, set_property, Action, MapType,
 };
+use crate::pairs::HeaderMap;
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-
-pub type Headers = Vec<(String, Vec<u8>)>;
 
 /// Parses a plugin configuration; `None` after logging the field and the fix.
 pub type Configure = fn(Option<&[u8]>) -> Option<Box<dyn Plugin>>;
@@ -66,18 +66,19 @@ pub trait StreamFilter {
 /// may change all three.
 #[derive(Default)]
 pub struct Exchange {
-    request: Option<Rc<Headers>>,
+    request: Option<Rc<HeaderMap>>,
     /// Whether `request` is Envoy's map, not the empty stand-in for a map
     /// Envoy could not give: only then does it tell which headers are absent.
     request_is_envoys: bool,
     principal: Option<Option<String>>,
-    written: Vec<(String, Vec<u8>)>,
+    /// Filter state written in this callback: keys and values.
+    written: HeaderMap,
 }
 
 impl Exchange {
     /// The request headers as Envoy holds them now (valid in the request
     /// headers callback; empty where Envoy has none).
-    pub fn request_headers(&mut self) -> Rc<Headers> {
+    pub fn request_headers(&mut self) -> Rc<HeaderMap> {
         if self.request.is_none() {
             let map = header_map(MapType::HttpRequestHeaders);
             self.request_is_envoys = map.is_some();
@@ -88,12 +89,9 @@ impl Exchange {
 
     /// Replaces every copy of a request header with one value, or removes them.
     pub fn set_request_header(&mut self, name: &str, value: Option<&[u8]>) {
-        let name = name.to_ascii_lowercase();
-        let absent = self.request_is_envoys
-            && self
-                .request
-                .as_ref()
-                .is_some_and(|h| h.iter().all(|(n, _)| *n != name));
+        let name = lowercase(name);
+        let absent =
+            self.request_is_envoys && self.request.as_ref().is_some_and(|h| !h.contains(&name));
         let result = match value {
             // Nothing to remove: an append is the same edit, and Envoy does
             // less for it than for a replace.
@@ -110,10 +108,10 @@ impl Exchange {
         if let Some(cached) = &mut self.request {
             let headers = Rc::make_mut(cached);
             if !absent {
-                headers.retain(|(n, _)| *n != name);
+                headers.remove(&name);
             }
             if let Some(value) = value {
-                headers.push((name, value.to_vec()));
+                headers.append(&name, value);
             }
         }
     }
@@ -125,7 +123,7 @@ impl Exchange {
             return;
         }
         if let Some(cached) = &mut self.request {
-            Rc::make_mut(cached).push((name.to_ascii_lowercase(), value.to_vec()));
+            Rc::make_mut(cached).append(&lowercase(name), value);
         }
     }
 
@@ -151,16 +149,20 @@ impl Exchange {
     /// Sets filter state `wasm.<key>`; `Err(status)` when Envoy refuses.
     pub fn set_filter_state(&mut self, key: &str, value: &[u8]) -> Result<(), u32> {
         set_property(key, value)?;
-        self.written.retain(|(k, _)| k != key);
-        self.written.push((key.to_string(), value.to_vec()));
+        if self.written.is_empty() {
+            // Room for what a callback usually writes, grown once.
+            self.written = HeaderMap::with_capacity(512, 16);
+        }
+        self.written.remove(key);
+        self.written.append(key, value);
         Ok(())
     }
 
     /// Filter state `wasm.<key>`: what a filter of this module wrote in this
     /// callback, else what Envoy holds.
     pub fn filter_state(&self, key: &str) -> Option<Vec<u8>> {
-        match self.written.iter().find(|(k, _)| k == key) {
-            Some((_, value)) => Some(value.clone()),
+        match self.written.first(key) {
+            Some(value) => Some(value.to_vec()),
             None => property(&[key]),
         }
     }
@@ -169,7 +171,16 @@ impl Exchange {
         self.request = None;
         self.request_is_envoys = false;
         self.principal = None;
-        self.written.clear();
+        self.written = HeaderMap::default();
+    }
+}
+
+/// Header names as Envoy holds them; most are lowercase already.
+fn lowercase(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
     }
 }
 

@@ -2,6 +2,7 @@
 //! 1, 10, 100 and 1000 rules (the filter's work inside Envoy, without the
 //! wasm boundary). Prints figures; asserts nothing about time.
 
+use filter_common::pairs::HeaderMap;
 use l7_policy::config::Config;
 use l7_policy::rule::{Caller, Repeated, Request};
 use std::hint::black_box;
@@ -26,11 +27,12 @@ fn config(n: usize) -> Config {
 
 fn decide(config: &Config, method: &str, path: &str) -> Option<usize> {
     let caller = Caller::default();
+    let headers = HeaderMap::default();
     let request = Request {
         method: method.as_bytes(),
         path: path.as_bytes(),
         host: Some("app.example.com"),
-        headers: &[],
+        headers: &headers,
         caller: &caller,
         repeated: Repeated::Joined,
     };

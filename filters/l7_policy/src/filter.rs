@@ -9,8 +9,8 @@ use crate::rule::{Caller, Fix, Mismatch, Request};
 use filter_common::header::normalize_authority;
 use filter_common::host::Action;
 use filter_common::host::{load_config, property_string, Counter};
-use filter_common::host_plugin::{Exchange, Headers, Plugin, StreamFilter};
-use filter_common::pairs::first_value;
+use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
+use filter_common::pairs::HeaderMap;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -69,8 +69,8 @@ impl Plugin for L7Policy {
 
 struct Stream(Rc<Shared>);
 
-fn value<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> &'h [u8] {
-    first_value(headers, name).unwrap_or_default()
+fn value<'h>(headers: &'h HeaderMap, name: &str) -> &'h [u8] {
+    headers.first(name).unwrap_or_default()
 }
 
 /// The caller: the mTLS principal and what the peer-metadata filter
@@ -99,7 +99,7 @@ fn caller(x: &mut Exchange) -> Caller {
 
 impl Stream {
     /// The Hubble-style decision line.
-    fn record(level: Option<log::Level>, verdict: &str, headers: &Headers, rule: &str) {
+    fn record(level: Option<log::Level>, verdict: &str, headers: &HeaderMap, rule: &str) {
         let Some(level) = level.filter(|l| log::log_enabled!(*l)) else {
             return;
         };

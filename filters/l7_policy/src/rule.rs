@@ -3,6 +3,7 @@
 //! the whole value; a rule with no fields matches everything.
 
 use crate::pattern::Pattern;
+use filter_common::pairs::HeaderMap;
 use regex_lite::Regex;
 use std::collections::BTreeMap;
 
@@ -15,7 +16,7 @@ pub struct Request<'a> {
     pub path: &'a [u8],
     /// The host with any port and trailing dot removed, lowercase.
     pub host: Option<&'a str>,
-    pub headers: &'a [(String, Vec<u8>)],
+    pub headers: &'a HeaderMap,
     pub caller: &'a Caller,
     pub repeated: Repeated,
 }
@@ -144,12 +145,7 @@ pub struct Rule {
 /// Whether header `name` equals `want` (or, without `want`, is present);
 /// `None` when it is absent. Every value is considered, per `repeated`.
 fn header_is(request: &Request, name: &str, want: Option<&[u8]>) -> Option<bool> {
-    let mut values = request
-        .headers
-        .iter()
-        .filter(|(n, _)| n == name)
-        .map(|(_, v)| v.as_slice())
-        .peekable();
+    let mut values = request.headers.values(name).peekable();
     values.peek()?;
     let Some(want) = want else {
         return Some(true);

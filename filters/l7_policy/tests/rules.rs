@@ -1,5 +1,6 @@
 //! Cilium semantics on the compiled rules.
 
+use filter_common::pairs::HeaderMap;
 use l7_policy::config::Config;
 use l7_policy::rule::{Caller, Fix, Mismatch, Repeated, Request};
 
@@ -11,7 +12,7 @@ struct Req {
     method: &'static str,
     path: &'static str,
     host: Option<&'static str>,
-    headers: Vec<(String, Vec<u8>)>,
+    headers: HeaderMap,
     caller: Caller,
 }
 
@@ -20,14 +21,14 @@ fn req(method: &'static str, path: &'static str) -> Req {
         method,
         path,
         host: Some("deathstar.default.svc.cluster.local"),
-        headers: Vec::new(),
+        headers: HeaderMap::default(),
         caller: Caller::default(),
     }
 }
 
 impl Req {
     fn header(mut self, name: &str, value: &str) -> Req {
-        self.headers.push((name.into(), value.as_bytes().to_vec()));
+        self.headers.append(name, value.as_bytes());
         self
     }
 }

@@ -4,16 +4,17 @@ use crate::structpb::Limits;
 use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Result};
 use filter_common::header::is_valid_header_name;
 
-/// What the filter tells the app, in this order, with the default header names.
-pub const OUTPUTS: [(&str, &str); 8] = [
-    ("workload", "x-peer-workload"),
-    ("namespace", "x-peer-namespace"),
-    ("name", "x-peer-name"),
-    ("app", "x-peer-app"),
-    ("version", "x-peer-version"),
-    ("cluster", "x-peer-cluster"),
-    ("principal", "x-peer-principal"),
-    ("verified", "x-peer-verified"),
+/// What the filter tells the app, in this order: the output, its default
+/// header name, and its filter-state key (Envoy shows it as `wasm.<key>`).
+pub const OUTPUTS: [(&str, &str, &str); 8] = [
+    ("workload", "x-peer-workload", "peer_workload"),
+    ("namespace", "x-peer-namespace", "peer_namespace"),
+    ("name", "x-peer-name", "peer_name"),
+    ("app", "x-peer-app", "peer_app"),
+    ("version", "x-peer-version", "peer_version"),
+    ("cluster", "x-peer-cluster", "peer_cluster"),
+    ("principal", "x-peer-principal", "peer_principal"),
+    ("verified", "x-peer-verified", "peer_verified"),
 ];
 
 const FIELDS: [&str; 9] = [
@@ -60,13 +61,13 @@ impl Config {
     pub fn parse(raw: Option<&[u8]>) -> Result<Config> {
         let document = parse_document(raw)?;
         let top = root(&document, &FIELDS)?;
-        let names: Vec<&str> = OUTPUTS.iter().map(|(n, _)| *n).collect();
+        let names: Vec<&str> = OUTPUTS.iter().map(|(n, _, _)| *n).collect();
         let custom = top
             .get("headers", |f| read_headers(f, &names))?
             .unwrap_or_default();
         let headers: Vec<String> = OUTPUTS
             .iter()
-            .map(|(output, default)| {
+            .map(|(output, default, _)| {
                 custom
                     .iter()
                     .find(|(o, _)| o == output)
@@ -103,7 +104,7 @@ impl Config {
     pub fn header(&self, name: &str) -> &str {
         OUTPUTS
             .iter()
-            .position(|(n, _)| *n == name)
+            .position(|(n, _, _)| *n == name)
             .and_then(|i| self.headers.get(i))
             .map_or("", String::as_str)
     }

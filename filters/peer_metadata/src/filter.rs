@@ -6,12 +6,13 @@
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::flatnode::peer_from_flatnode;
-use crate::identity::{single_value, Identity};
+use crate::identity::{single_value, LastOutputs};
 use crate::peer::Peer;
 use crate::structpb::decode_header;
 use filter_common::host::Action;
 use filter_common::host::{load_config, property, property_string, Counter};
-use filter_common::host_plugin::{Exchange, Headers, Plugin, StreamFilter};
+use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
+use filter_common::pairs::HeaderMap;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -49,6 +50,7 @@ struct Shared {
     config: Config,
     stats: Stats,
     cache: RefCell<Cache<Peer>>,
+    last: RefCell<LastOutputs>,
 }
 
 /// The plugin for one configuration; `None` after logging what is wrong.
@@ -60,6 +62,7 @@ pub fn configure(raw: Option<&[u8]>) -> Option<Box<dyn Plugin>> {
 pub fn plugin(config: Config) -> Option<Box<dyn Plugin>> {
     Some(Box::new(PeerMetadata(Rc::new(Shared {
         cache: RefCell::new(Cache::new(config.cache_entries)),
+        last: RefCell::default(),
         config,
         stats: Stats::define(),
     }))))
@@ -78,14 +81,8 @@ struct Stream(Rc<Shared>);
 impl Shared {
     /// The peer from the metadata header (decoded or cached), Istio's filter
     /// state, the baggage header, or the `-id` header, in that order.
-    fn peer(&self, headers: &Headers) -> Option<Rc<Peer>> {
-        let values = |name: &str| -> Vec<&[u8]> {
-            headers
-                .iter()
-                .filter(|(n, _)| n == name)
-                .map(|(_, v)| v.as_slice())
-                .collect()
-        };
+    fn peer(&self, headers: &HeaderMap) -> Option<Rc<Peer>> {
+        let values = |name: &'static str| -> Vec<&[u8]> { headers.values(name).collect() };
         let stats = self.stats;
         let max = self.config.max_header_bytes;
         match single_value(&values(METADATA)) {
@@ -129,7 +126,7 @@ impl Shared {
                 return Some(Rc::new(peer));
             }
         }
-        let text = |name: &str| -> Option<String> {
+        let text = |name: &'static str| -> Option<String> {
             let all = values(name);
             let joined = all.join(&b","[..]);
             if joined.len() > max {
@@ -174,7 +171,7 @@ impl StreamFilter for Stream {
                     .into_iter()
                     .filter(|_| config.remove_metadata_headers),
             )
-            .filter(|name| headers.iter().any(|(n, _)| n == name))
+            .filter(|name| headers.contains(name))
             .collect();
         // Released before writing: a write while the snapshot is shared
         // would copy every header.
@@ -183,26 +180,23 @@ impl StreamFilter for Stream {
             x.set_request_header(name, None);
         }
         let principal = x.principal().map(str::to_string);
-        let identity = Identity::new(
-            peer.as_deref(),
-            principal.as_deref(),
-            config.require_verified,
-        );
+        let outputs = shared
+            .last
+            .borrow_mut()
+            .get(peer.as_ref(), principal.as_deref(), config);
         if peer.is_some() {
-            if identity.verified {
+            if outputs.verified {
                 shared.stats.verified.inc();
             } else {
                 shared.stats.unverified.inc();
             }
         }
-        for (name, value) in identity.headers(config) {
+        for (name, value) in &outputs.headers {
             x.set_request_header(name, Some(value.as_bytes()));
         }
-        if config.filter_state {
-            for (key, value) in identity.filter_state() {
-                if let Err(status) = x.set_filter_state(&key, value.as_bytes()) {
-                    log::debug!("{FILTER}: filter state wasm.{key} refused (status {status})");
-                }
+        for (key, value) in &outputs.filter_state {
+            if let Err(status) = x.set_filter_state(key, value.as_bytes()) {
+                log::debug!("{FILTER}: filter state wasm.{key} refused (status {status})");
             }
         }
         Action::Continue

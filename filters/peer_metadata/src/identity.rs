@@ -5,6 +5,7 @@ use crate::config::{Config, OUTPUTS};
 use crate::peer::{spiffe_namespace, Peer};
 use filter_common::header::is_valid_header_value;
 use filter_common::json::push_str;
+use std::rc::Rc;
 
 /// The caller as this request presents it.
 #[derive(Debug, Clone, Copy)]
@@ -62,11 +63,11 @@ impl<'a> Identity<'a> {
 
     /// `(key, value)` filter state, as Envoy shows it under `wasm.<key>`:
     /// `peer_<output>` for each known output and `peer_labels` (a JSON object).
-    pub fn filter_state(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = OUTPUTS
+    pub fn filter_state(&self) -> Vec<(&'static str, String)> {
+        let mut out: Vec<(&'static str, String)> = OUTPUTS
             .iter()
             .zip(self.values())
-            .filter_map(|((name, _), v)| Some((format!("peer_{name}"), v?)))
+            .filter_map(|((_, _, key), v)| Some((*key, v?)))
             .collect();
         if let Some(peer) = self.peer.filter(|p| !p.labels.is_empty()) {
             let mut json = String::from("{");
@@ -79,9 +80,76 @@ impl<'a> Identity<'a> {
                 push_str(&mut json, v);
             }
             json.push('}');
-            out.push(("peer_labels".into(), json));
+            out.push(("peer_labels", json));
         }
         out
+    }
+}
+
+/// What one identity makes: the output headers (configured names) and the
+/// filter state.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Outputs {
+    pub verified: bool,
+    pub headers: Vec<(String, String)>,
+    /// Empty unless the configuration publishes filter state.
+    pub filter_state: Vec<(&'static str, String)>,
+}
+
+/// The outputs of the last identity seen, reused while the same peer and
+/// certificate repeat: a caller sends the same metadata on every request of
+/// its connections, so formatting them once per change is enough. One entry,
+/// so it is bounded and never stale: any other peer or certificate replaces it.
+#[derive(Debug, Default)]
+pub struct LastOutputs {
+    last: Option<Kept>,
+}
+
+/// The peer and principal the kept outputs were made for.
+#[derive(Debug)]
+struct Kept {
+    peer: Option<Rc<Peer>>,
+    principal: Option<String>,
+    outputs: Rc<Outputs>,
+}
+
+impl LastOutputs {
+    pub fn get(
+        &mut self,
+        peer: Option<&Rc<Peer>>,
+        principal: Option<&str>,
+        config: &Config,
+    ) -> Rc<Outputs> {
+        let same_peer = |kept: &Option<Rc<Peer>>| match (kept, peer) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Rc::ptr_eq(a, b) || a == b,
+            _ => false,
+        };
+        if let Some(kept) = &self.last {
+            if same_peer(&kept.peer) && kept.principal.as_deref() == principal {
+                return kept.outputs.clone();
+            }
+        }
+        let identity = Identity::new(peer.map(|p| &**p), principal, config.require_verified);
+        let outputs = Rc::new(Outputs {
+            verified: identity.verified,
+            headers: identity
+                .headers(config)
+                .into_iter()
+                .map(|(name, value)| (name.to_string(), value))
+                .collect(),
+            filter_state: if config.filter_state {
+                identity.filter_state()
+            } else {
+                Vec::new()
+            },
+        });
+        self.last = Some(Kept {
+            peer: peer.cloned(),
+            principal: principal.map(str::to_string),
+            outputs: outputs.clone(),
+        });
+        outputs
     }
 }
 

@@ -1,6 +1,7 @@
 use peer_metadata::config::Config;
-use peer_metadata::identity::{single_value, Conflicting, Identity};
+use peer_metadata::identity::{single_value, Conflicting, Identity, LastOutputs};
 use peer_metadata::peer::Peer;
+use std::rc::Rc;
 
 fn peer() -> Peer {
     Peer {
@@ -66,9 +67,9 @@ fn headers_and_filter_state() {
         ]
     );
     let state = id.filter_state();
-    assert!(state.contains(&("peer_verified".into(), "true".into())));
-    assert!(state.contains(&("peer_app".into(), "cart".into())));
-    let labels = &state.iter().find(|(k, _)| k == "peer_labels").unwrap().1;
+    assert!(state.contains(&("peer_verified", "true".into())));
+    assert!(state.contains(&("peer_app", "cart".into())));
+    let labels = &state.iter().find(|(k, _)| *k == "peer_labels").unwrap().1;
     let parsed: serde_json::Value = serde_json::from_str(labels).unwrap();
     assert_eq!(parsed["q\"uote"], "v");
     let nobody = Identity::new(None, None, false);
@@ -125,4 +126,46 @@ fn values_that_cannot_be_headers_are_left_out() {
             ("x-peer-verified", "false".to_string())
         ]
     );
+}
+
+#[test]
+fn last_outputs_are_reused_only_for_the_same_peer_and_certificate() {
+    let config = Config::parse(None).unwrap();
+    let mut last = LastOutputs::default();
+    let fresh = |p: Option<&Rc<Peer>>, principal: Option<&str>| {
+        LastOutputs::default().get(p, principal, &config)
+    };
+    let cart = Rc::new(peer());
+    let cert = Some("spiffe://td/ns/shop/sa/cart");
+    let first = last.get(Some(&cart), cert, &config);
+    assert_eq!(*first, *fresh(Some(&cart), cert));
+    assert!(first.verified);
+    // The same peer, as the same entry or decoded again: the kept outputs.
+    assert!(Rc::ptr_eq(&first, &last.get(Some(&cart), cert, &config)));
+    let again = Rc::new(peer());
+    assert!(Rc::ptr_eq(&first, &last.get(Some(&again), cert, &config)));
+    // Anything else is computed anew, and is then what is kept.
+    let other_cert = Some("spiffe://td/ns/other/sa/cart");
+    let unverified = last.get(Some(&cart), other_cert, &config);
+    assert!(!unverified.verified);
+    assert_eq!(*unverified, *fresh(Some(&cart), other_cert));
+    let shop = Rc::new(Peer {
+        app: Some("shop".into()),
+        ..peer()
+    });
+    assert_eq!(
+        *last.get(Some(&shop), other_cert, &config),
+        *fresh(Some(&shop), other_cert)
+    );
+    assert_eq!(*last.get(None, None, &config), *fresh(None, None));
+    assert_eq!(
+        last.get(None, None, &config).headers,
+        vec![("x-peer-verified".to_string(), "false".to_string())]
+    );
+    assert_eq!(*last.get(Some(&cart), cert, &config), *first);
+    // Without filter state configured, none is made.
+    let no_state = Config::parse(Some(br#"{"filter_state": false}"#)).unwrap();
+    let outputs = LastOutputs::default().get(Some(&cart), cert, &no_state);
+    assert!(outputs.filter_state.is_empty());
+    assert_eq!(outputs.headers, first.headers);
 }

@@ -16,6 +16,7 @@ use filter_common::host::{Action, BufferType, MapType};
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
 use filter_common::host_sink::{Sink, SinkRoot, SinkStats};
 use filter_common::host_tap::RecordBudget;
+use filter_common::pairs::HeaderMap;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -112,7 +113,7 @@ struct Stream {
     recording: bool,
     request_body: Capture,
     response_body: Capture,
-    request_trailers: Option<Vec<(String, Vec<u8>)>>,
+    request_trailers: Option<HeaderMap>,
     /// The response reached its end; otherwise the record is incomplete.
     response_complete: bool,
 }
@@ -143,7 +144,7 @@ impl Stream {
         let response_trailers = header_map(MapType::HttpResponseTrailers).filter(|h| !h.is_empty());
         let view = View {
             request: &request_headers,
-            response: response_headers.as_deref(),
+            response: response_headers.as_ref(),
         };
         // Unknown at the end means the response never came: no match.
         if config.matcher.eval(&view) != Some(true) {
@@ -161,6 +162,7 @@ impl Stream {
             stream_info: config.record_stream_info.then(stream_info),
             incomplete,
         };
+        let no_headers = HeaderMap::default();
         let format = Format {
             body: config.body_format,
             redact: &config.redact_headers,
@@ -169,12 +171,12 @@ impl Stream {
             &Message {
                 headers: &request_headers,
                 body: &self.request_body,
-                trailers: self.request_trailers.as_deref(),
+                trailers: self.request_trailers.as_ref(),
             },
             &Message {
-                headers: response_headers.as_deref().unwrap_or_default(),
+                headers: response_headers.as_ref().unwrap_or(&no_headers),
                 body: &self.response_body,
-                trailers: response_trailers.as_deref(),
+                trailers: response_trailers.as_ref(),
             },
             &extras,
         );

@@ -2,12 +2,12 @@
 //! response is unknown until the response exists, so a stream that can no
 //! longer match stops being recorded as early as possible.
 
-use filter_common::pairs::first_value;
+use filter_common::pairs::HeaderMap;
 use filter_common::predicate::{Condition, StringMatch};
 use regex_lite::Regex;
 
 /// A request or response header list: lowercase names, raw value bytes.
-pub type Headers = [(String, Vec<u8>)];
+pub type Headers = HeaderMap;
 
 pub type Predicate = filter_common::predicate::Predicate<Test>;
 
@@ -43,20 +43,17 @@ pub struct View<'a> {
 
 impl View<'_> {
     fn request_value(&self, name: &str) -> Option<&[u8]> {
-        first_value(self.request, name)
+        self.request.first(name)
     }
 }
 
 impl HeaderMatch {
     /// Repeated headers: the test passes if any one value passes.
     fn matches(&self, headers: &Headers) -> bool {
-        let mut values = headers
-            .iter()
-            .filter(|(n, _)| *n == self.name)
-            .map(|(_, v)| v);
+        let mut values = headers.values(&self.name);
         match &self.test {
             HeaderTest::Present(want) => values.next().is_some() == *want,
-            HeaderTest::Exact(s) => values.any(|v| v.as_slice() == s.as_bytes()),
+            HeaderTest::Exact(s) => values.any(|v| v == s.as_bytes()),
             HeaderTest::Regex(r) => {
                 values.any(|v| std::str::from_utf8(v).is_ok_and(|v| r.is_match(v)))
             }
@@ -85,9 +82,8 @@ impl Condition for Test {
             Test::RequestHeader(h) => Some(h.matches(view.request)),
             Test::ResponseHeader(h) => view.response.map(|r| h.matches(r)),
             Test::Status { min, max } => view.response.map(|r| {
-                r.iter()
-                    .find(|(n, _)| n == ":status")
-                    .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok())
+                r.first(":status")
+                    .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u16>().ok())
                     .is_some_and(|s| (*min..=*max).contains(&s))
             }),
         }

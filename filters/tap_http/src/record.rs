@@ -94,7 +94,7 @@ impl Format<'_> {
         }
         out.push(',');
         push_key(out, "trailers");
-        self.headers(out, message.trailers.unwrap_or_default());
+        self.headers(out, message.trailers.unwrap_or(&Headers::default()));
         out.push('}');
     }
 

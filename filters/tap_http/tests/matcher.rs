@@ -1,3 +1,4 @@
+use filter_common::pairs::HeaderMap;
 use tap_http::config::Config;
 use tap_http::matcher::{Predicate, View};
 
@@ -7,14 +8,11 @@ fn matcher(json: &str) -> Predicate {
         .matcher
 }
 
-fn headers(pairs: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
-    pairs
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_vec()))
-        .collect()
+fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
+    HeaderMap::from_pairs(pairs)
 }
 
-fn request() -> Vec<(String, Vec<u8>)> {
+fn request() -> HeaderMap {
     headers(&[
         (":method", b"POST"),
         (":path", b"/api/v1/items?debug=1#frag"),
@@ -24,14 +22,14 @@ fn request() -> Vec<(String, Vec<u8>)> {
     ])
 }
 
-fn response(status: &str) -> Vec<(String, Vec<u8>)> {
+fn response(status: &str) -> HeaderMap {
     headers(&[
         (":status", status.as_bytes()),
         ("content-type", b"application/json"),
     ])
 }
 
-fn eval(p: &Predicate, resp: Option<&[(String, Vec<u8>)]>) -> Option<bool> {
+fn eval(p: &Predicate, resp: Option<&HeaderMap>) -> Option<bool> {
     let req = request();
     p.eval(&View {
         request: &req,

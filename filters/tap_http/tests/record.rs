@@ -1,12 +1,10 @@
 use filter_common::capture::Capture;
+use filter_common::pairs::HeaderMap;
 use tap_http::config::BodyFormat;
 use tap_http::record::{rfc3339, Extras, Format, Message, StreamInfo};
 
-fn headers(pairs: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
-    pairs
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_vec()))
-        .collect()
+fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
+    HeaderMap::from_pairs(pairs)
 }
 
 fn capture(data: &[u8], limit: usize) -> Capture {
@@ -87,7 +85,7 @@ fn no_response_and_extras() {
             trailers: None,
         },
         &Message {
-            headers: &[],
+            headers: &HeaderMap::default(),
             body: &Capture::new(0),
             trailers: None,
         },
