@@ -129,9 +129,8 @@ impl HeaderMap {
     /// Adds a copy of header `name` at the end.
     pub fn append(&mut self, name: &str, value: &[u8]) {
         let start = self.bytes.len();
-        self.bytes.reserve(name.len() + value.len() + 1);
+        let name_end = start + name.len();
         self.bytes.extend_from_slice(name.as_bytes());
-        let name_end = self.bytes.len();
         self.bytes.push(0);
         self.bytes.extend_from_slice(value);
         self.entries.push((start, name_end, self.bytes.len()));

@@ -2,8 +2,9 @@
 //! plain literals (`POST`, `/v1/request-landing`) or a literal followed by a
 //! little regex (`/api/v1/users/[0-9]+`). A literal is compared as a string;
 //! a literal prefix is compared before the regex engine runs, and the regex
-//! then sees only the rest. The result is always the same as matching the
-//! whole anchored regex.
+//! then sees only the rest. A rest that is one repeated class (`[0-9]+`,
+//! `[a-z0-9-]*`, `.*`) is checked char by char without the regex engine.
+//! The result is always the same as matching the whole anchored regex.
 
 use filter_common::config::Result;
 use filter_common::predicate::anchored_regex;
@@ -15,8 +16,93 @@ pub enum Pattern {
     /// `prefix` then `rest`, anchored at both ends.
     Prefixed {
         prefix: String,
-        rest: Regex,
+        rest: Rest,
     },
+}
+
+/// What follows a literal prefix.
+#[derive(Debug)]
+pub enum Rest {
+    Regex(Regex),
+    /// At least `min` chars, each in `class`.
+    Run {
+        class: Class,
+        min: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Class {
+    /// `.`: any char but a newline.
+    AnyButNewline,
+    /// ASCII chars, one bit each.
+    Ascii(u128),
+}
+
+impl Class {
+    fn contains(self, c: char) -> bool {
+        match self {
+            Class::AnyButNewline => c != '\n',
+            Class::Ascii(bits) => c.is_ascii() && bits & (1 << c as u32) != 0,
+        }
+    }
+}
+
+/// `.*`, `.+`, or a bracketed class of ASCII chars and ranges followed by
+/// `*` or `+`; `None` for anything else (negation, escapes, nested classes,
+/// set operations, a `-` that is neither a range nor at an end), which the
+/// regex engine keeps.
+fn run(rest: &str) -> Option<Rest> {
+    let min = match rest.as_bytes().last()? {
+        b'*' => 0,
+        b'+' => 1,
+        _ => return None,
+    };
+    let class = &rest[..rest.len() - 1];
+    if class == "." {
+        return Some(Rest::Run {
+            class: Class::AnyButNewline,
+            min,
+        });
+    }
+    let inner = class.strip_prefix('[')?.strip_suffix(']')?.as_bytes();
+    let unsafe_char = |b: &u8| matches!(b, b'[' | b']' | b'\\' | b'&' | b'~') || !b.is_ascii();
+    if inner.is_empty() || inner[0] == b'^' || inner.iter().any(unsafe_char) {
+        return None;
+    }
+    let mut bits = 0u128;
+    let mut i = 0;
+    while i < inner.len() {
+        if i + 2 < inner.len() && inner[i + 1] == b'-' {
+            let (low, high) = (inner[i], inner[i + 2]);
+            if low > high || high == b'-' {
+                return None;
+            }
+            bits |= (low..=high).fold(0, |acc, c| acc | 1 << c);
+            i += 3;
+        } else {
+            if inner[i] == b'-' && i != 0 && i != inner.len() - 1 {
+                return None;
+            }
+            bits |= 1 << inner[i];
+            i += 1;
+        }
+    }
+    Some(Rest::Run {
+        class: Class::Ascii(bits),
+        min,
+    })
+}
+
+impl Rest {
+    fn matches(&self, text: &str) -> bool {
+        match self {
+            Rest::Regex(r) => r.is_match(text),
+            Rest::Run { class, min } => {
+                text.len() >= *min && text.chars().all(|c| class.contains(c))
+            }
+        }
+    }
 }
 
 /// The literal text a pattern starts with, and the byte offset where the
@@ -75,22 +161,29 @@ impl Pattern {
     pub fn compile(path: &str, pattern: &str) -> Result<Pattern> {
         // Always compile the whole pattern once: it validates the syntax.
         let whole = anchored_regex(path, pattern)?;
-        match literal_prefix(pattern) {
-            Some((literal, end)) if end == pattern.len() => Ok(Pattern::Literal(literal)),
-            Some((prefix, end)) if !prefix.is_empty() => {
-                match anchored_regex(path, &pattern[end..]) {
-                    Ok(rest) => Ok(Pattern::Prefixed { prefix, rest }),
-                    Err(_) => Ok(Pattern::Prefixed {
-                        prefix: String::new(),
-                        rest: whole,
-                    }),
-                }
-            }
-            _ => Ok(Pattern::Prefixed {
+        let Some((prefix, end)) = literal_prefix(pattern) else {
+            return Ok(Pattern::Prefixed {
                 prefix: String::new(),
-                rest: whole,
-            }),
+                rest: Rest::Regex(whole),
+            });
+        };
+        if end == pattern.len() {
+            return Ok(Pattern::Literal(prefix));
         }
+        let tail = &pattern[end..];
+        if let Some(rest) = run(tail) {
+            return Ok(Pattern::Prefixed { prefix, rest });
+        }
+        Ok(match anchored_regex(path, tail) {
+            Ok(rest) if !prefix.is_empty() => Pattern::Prefixed {
+                prefix,
+                rest: Rest::Regex(rest),
+            },
+            _ => Pattern::Prefixed {
+                prefix: String::new(),
+                rest: Rest::Regex(whole),
+            },
+        })
     }
 
     /// The literal this pattern is, if it is one.
@@ -107,7 +200,7 @@ impl Pattern {
             Pattern::Prefixed { prefix, rest } => value
                 .strip_prefix(prefix.as_bytes())
                 .and_then(|tail| std::str::from_utf8(tail).ok())
-                .is_some_and(|tail| rest.is_match(tail)),
+                .is_some_and(|tail| rest.matches(tail)),
         }
     }
 }

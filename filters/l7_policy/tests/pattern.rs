@@ -1,7 +1,7 @@
 //! The literal fast paths give exactly the answers of the whole anchored regex.
 
 use filter_common::predicate::anchored_regex;
-use l7_policy::pattern::Pattern;
+use l7_policy::pattern::{Pattern, Rest};
 use proptest::prelude::*;
 
 fn atom() -> impl Strategy<Value = String> {
@@ -12,6 +12,10 @@ fn atom() -> impl Strategy<Value = String> {
         Just(".".to_string()),
         Just("[a-b]".to_string()),
         Just("[0-9]".to_string()),
+        Just("[a-c0-9/-]".to_string()),
+        Just("[-.b]".to_string()),
+        Just("[^a]".to_string()),
+        Just("[\\d/]".to_string()),
         Just("\\d".to_string()),
         Just("(a|b)".to_string()),
         Just("(ab)".to_string()),
@@ -39,7 +43,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
     #[test]
-    fn same_as_the_whole_regex(p in pattern(), alt in any::<bool>(), values in prop::collection::vec("[a-c/.\\-0-9]{0,6}", 8)) {
+    fn same_as_the_whole_regex(p in pattern(), alt in any::<bool>(), values in prop::collection::vec("[a-c/.\\-0-9\né]{0,6}", 8)) {
         let p = if alt { format!("{p}|b.") } else { p };
         let whole = anchored_regex("p", &p).unwrap();
         let fast = Pattern::compile("p", &p).unwrap();
@@ -76,4 +80,30 @@ fn literals_and_prefixes() {
     assert!(optional.matches(b"/a") && optional.matches(b"/ab"));
     assert!(Pattern::compile("p", "(").is_err());
     assert!(!Pattern::compile("p", "/a").unwrap().matches(b"/a\xff"));
+    let run = Pattern::compile("p", "/api/v1/items/[a-z0-9-]+").unwrap();
+    assert!(matches!(
+        run,
+        Pattern::Prefixed {
+            rest: Rest::Run { min: 1, .. },
+            ..
+        }
+    ));
+    assert!(run.matches(b"/api/v1/items/ab-12") && !run.matches(b"/api/v1/items/"));
+    assert!(!run.matches(b"/api/v1/items/AB") && !run.matches(b"/api/v1/items/a/b"));
+    let any = Pattern::compile("p", "/public/.*").unwrap();
+    assert!(any.matches(b"/public/") && any.matches("/public/ü/x".as_bytes()));
+    assert!(!any.matches(b"/public/a\nb"));
+    // Negated, escaped or nested classes stay with the regex engine.
+    for kept in ["/a/[^/]+", "/a/[\\w]+", "/a/[[:digit:]]+", "/a/[a-c-e]+"] {
+        assert!(
+            matches!(
+                Pattern::compile("p", kept).unwrap(),
+                Pattern::Prefixed {
+                    rest: Rest::Regex(_),
+                    ..
+                }
+            ),
+            "{kept}"
+        );
+    }
 }
