@@ -332,6 +332,14 @@ fn setups() -> Vec<Setup> {
         chained(name, vec![wasm_filter("suite", &Value::Object(config))])
     };
     all.push(suite("suite.wasm: all HTTP filters", &parts));
+    // What the chain's outputs cost: the same, with peer_metadata publishing
+    // headers only (its documented `filter_state: false`).
+    let mut headers_only = parts.clone();
+    headers_only[0].1 = json!({"filter_state": false});
+    all.push(suite(
+        "suite.wasm: all HTTP filters, peer_metadata without filter state",
+        &headers_only,
+    ));
     for part in &parts {
         all.push(suite(
             &format!("suite.wasm: {} only", part.0),
@@ -667,7 +675,7 @@ struct Instructions {
 
 /// The configurations `make bench-instructions` counts: the baselines, each
 /// filter and its native counterpart, the chain and the suite with its parts.
-const COUNTED: [&str; 16] = [
+const COUNTED: [&str; 17] = [
     "bare",
     "noop wasm",
     "cf_headers",
@@ -679,6 +687,7 @@ const COUNTED: [&str; 16] = [
     "native tap",
     "all HTTP filters chained",
     "suite.wasm: all HTTP filters",
+    "suite.wasm: all HTTP filters, peer_metadata without filter state",
     "suite.wasm: peer_metadata only",
     "suite.wasm: l7_policy only",
     "suite.wasm: cf_headers only",

@@ -65,7 +65,7 @@ impl HeaderMap {
         }
     }
 
-    /// A map of these headers, in this order.
+    /// A map of these headers, in this order (tests build their maps so).
     pub fn from_pairs<N: AsRef<str>, V: AsRef<[u8]>>(pairs: &[(N, V)]) -> HeaderMap {
         let mut map = HeaderMap::default();
         for (name, value) in pairs {
@@ -93,10 +93,6 @@ impl HeaderMap {
                 &self.bytes[name_end + 1..value_end],
             )
         })
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {

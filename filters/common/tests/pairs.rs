@@ -22,7 +22,6 @@ fn round_trip_and_empty() {
             ("x-empty", b"")
         ]
     );
-    assert_eq!(decoded.len(), 3);
     assert!(decode(&[]).unwrap().is_empty());
 }
 
