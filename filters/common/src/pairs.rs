@@ -76,22 +76,12 @@ impl HeaderMap {
 
     /// Every `(name, value)`, in order (repeated names repeat).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
-        self.raw().map(|(name, value)| {
+        self.entries.iter().map(|&(start, name_end, value_end)| {
             // SAFETY: every name was checked to be UTF-8 when it was added
             // (`decode` checks, `append` takes a `&str`), and the bytes of an
             // entry never change.
-            (unsafe { std::str::from_utf8_unchecked(name) }, value)
-        })
-    }
-
-    /// Every `(name, value)` as bytes: lookups compare bytes, with no
-    /// UTF-8 check per header.
-    fn raw(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        self.entries.iter().map(|&(start, name_end, value_end)| {
-            (
-                &self.bytes[start..name_end],
-                &self.bytes[name_end + 1..value_end],
-            )
+            let name = unsafe { std::str::from_utf8_unchecked(&self.bytes[start..name_end]) };
+            (name, &self.bytes[name_end + 1..value_end])
         })
     }
 

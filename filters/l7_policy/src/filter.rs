@@ -42,6 +42,8 @@ struct Shared {
     stats: Stats,
     /// Some rule has `from`: the caller must be read.
     needs_caller: bool,
+    /// Some rule has `host`: the authority must be normalized (an allocation).
+    needs_host: bool,
 }
 
 /// The plugin for one configuration; `None` after logging what is wrong.
@@ -55,6 +57,7 @@ pub fn plugin(config: Config) -> Option<Box<dyn Plugin>> {
     Some(Box::new(L7Policy(Rc::new(Shared {
         stats: Stats::define(config.rules.len()),
         needs_caller: config.rules.iter().any(|r| r.from.is_some()),
+        needs_host: config.rules.iter().any(|r| r.host.is_some()),
         config,
     }))))
 }
@@ -165,7 +168,10 @@ impl StreamFilter for Stream {
         } else {
             Caller::default()
         };
-        let host = normalize_authority(value(&headers, ":authority"));
+        let host = shared
+            .needs_host
+            .then(|| normalize_authority(value(&headers, ":authority")))
+            .flatten();
         let request = Request {
             method: value(&headers, ":method"),
             path: if config.path_includes_query {

@@ -179,11 +179,10 @@ impl StreamFilter for Stream {
         for name in present {
             x.set_request_header(name, None);
         }
-        let principal = x.principal().map(str::to_string);
         let outputs = shared
             .last
             .borrow_mut()
-            .get(peer.as_ref(), principal.as_deref(), config);
+            .get(peer.as_ref(), x.principal(), config);
         if peer.is_some() {
             if outputs.verified {
                 shared.stats.verified.inc();
