@@ -346,6 +346,29 @@ fn setups() -> Vec<Setup> {
             std::slice::from_ref(part),
         ));
     }
+    // The floor under any module with these outputs: the no-op filter making
+    // only the host calls the suite makes for this request (1 header-map
+    // read, 11 appends, 1 removal, 10 filter-state writes, 1 principal read,
+    // 6 counters; counted by driving the suite's exports against a recording
+    // stand-in for Envoy), with no work of its own. Then with fewer outputs,
+    // as a change of the filters' contracts would have it.
+    let calls = |appends: u32, states: u32| {
+        json!({"raw_map": 1, "remove_header": 1, "add_header": appends,
+               "set_property": states, "read_principal": 1, "increment": 6})
+    };
+    for (name, work) in [
+        ("probe: the suite's host calls, nothing else", calls(11, 10)),
+        (
+            "probe: the suite's host calls without peer filter state",
+            calls(11, 2),
+        ),
+        (
+            "probe: the suite's host calls without peer outputs",
+            calls(4, 2),
+        ),
+    ] {
+        all.push(chained(name, vec![wasm_fixture("noop", &work)]));
+    }
     add_baselines(&mut all);
     all
 }
@@ -675,7 +698,7 @@ struct Instructions {
 
 /// The configurations `make bench-instructions` counts: the baselines, each
 /// filter and its native counterpart, the chain and the suite with its parts.
-const COUNTED: [&str; 17] = [
+const COUNTED: [&str; 20] = [
     "bare",
     "noop wasm",
     "cf_headers",
@@ -693,6 +716,9 @@ const COUNTED: [&str; 17] = [
     "suite.wasm: cf_headers only",
     "suite.wasm: tap_http only",
     "probe: 50 counter increments",
+    "probe: the suite's host calls, nothing else",
+    "probe: the suite's host calls without peer filter state",
+    "probe: the suite's host calls without peer outputs",
 ];
 
 /// Prints (and for the whole set, writes to `bench/results/instructions.md`)
@@ -919,9 +945,20 @@ fn runtimes() -> String {
             Ok(_) => out.push_str(&format!(
                 " {runtime}: available (not measured in this run)."
             )),
-            Err(_) => out.push_str(&format!(
-                " {runtime}: not in this Envoy build (it refuses envoy.wasm.runtime.{runtime})."
-            )),
+            Err(e) => {
+                // Envoy's own words, e.g. "Failed to create Wasm VM using
+                // envoy.wasm.runtime.wamr runtime. Envoy was compiled without support for it".
+                let why = e
+                    .log
+                    .lines()
+                    .find_map(|l| l.split_once("] Failed to create Wasm VM"))
+                    .map_or(String::new(), |(_, rest)| {
+                        format!(": \"Failed to create Wasm VM{}\"", rest.trim_end())
+                    });
+                out.push_str(&format!(
+                    " {runtime}: not in this Envoy build (it refuses envoy.wasm.runtime.{runtime}{why})."
+                ));
+            }
         }
     }
     out.push('\n');

@@ -384,7 +384,9 @@ struct Stream {
 /// The exports of an HTTP filter module, dispatching to `$configure`'s
 /// plugins. With a list, only those callbacks are exported: Envoy skips a
 /// callback the module does not export, which saves a call into the VM per
-/// request for each one a filter does not need.
+/// request for each one a filter does not need. `proxy_on_done` is never
+/// exported: these filters have nothing to finish, and without it Envoy
+/// treats every context as done at once.
 #[macro_export]
 macro_rules! http_module {
     ($configure:path) => {
@@ -440,11 +442,6 @@ macro_rules! http_module {
         #[no_mangle]
         pub extern "C" fn proxy_on_context_create(id: u32, parent: u32) {
             $crate::host_plugin::on_context_create(id, parent);
-        }
-
-        #[no_mangle]
-        pub extern "C" fn proxy_on_done(_id: u32) -> u32 {
-            1
         }
 
         #[no_mangle]
