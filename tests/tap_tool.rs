@@ -1,8 +1,10 @@
 //! The `tap` tool on records the real filters wrote (and Envoy's native tap
 //! beside them): both formats read the same, HAR 1.2 structure, and a pcap
-//! that tshark decodes into the same HTTP exchanges and TCP bytes.
+//! that scapy (and, in `make test-extra`, tshark) decodes into the same HTTP
+//! exchanges and TCP bytes.
 
 use harness::client::Proto;
+use harness::paths::{venv_tool, workspace_root};
 use harness::tap::{native_tap, read_native, read_records, record_access_log};
 use harness::tcp::exchange;
 use harness::{wasm_filter, wasm_network_filter, Bootstrap, Envoy, Request, TcpEcho, Upstream};
@@ -244,7 +246,7 @@ fn tshark(args: &[&str]) -> String {
     let output = Command::new("tshark")
         .args(args)
         .output()
-        .expect("tshark is required: apt-get install tshark (.ci/run installs it)");
+        .expect("tshark is required: apt-get install tshark");
     assert!(
         output.status.success(),
         "tshark {args:?}: {}",
@@ -253,8 +255,15 @@ fn tshark(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-#[test]
-fn pcap_that_tshark_decodes() {
+/// The records of [`recorded`] as a pcap written by the tap tool.
+struct Capture {
+    taps: Taps,
+    http: Vec<Record>,
+    tcp: Vec<Record>,
+    file: std::path::PathBuf,
+}
+
+fn captured() -> Capture {
     let taps = recorded();
     let (http, _) = parse(&read(&taps.envoy.scratch().join("http.jsonl")));
     let (tcp, _) = parse(&read(&taps.envoy.scratch().join("tcp.jsonl")));
@@ -267,7 +276,81 @@ fn pcap_that_tshark_decodes() {
     }
     let file = taps.envoy.scratch().join("capture.pcap");
     std::fs::write(&file, capture.finish()).unwrap();
-    let file = file.to_str().unwrap();
+    Capture {
+        taps,
+        http,
+        tcp,
+        file,
+    }
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// The pcap as scapy (PyPI, in `.venv/`) decodes it: its own TCP reassembly
+/// and HTTP dissector, checksums recomputed, sequence numbers followed.
+#[test]
+fn pcap_that_scapy_decodes() {
+    let c = captured();
+    let script = workspace_root().join("tests/pcap_decode.py");
+    let output = Command::new(venv_tool("python"))
+        .arg(&script)
+        .arg(&c.file)
+        .output()
+        .expect("run tests/pcap_decode.py");
+    assert!(
+        output.status.success(),
+        "pcap_decode.py: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let decoded: Value = serde_json::from_slice(&output.stdout).expect("JSON from pcap_decode.py");
+    assert_eq!(decoded["problems"], json!([]), "frames with problems");
+    let mut expected = Vec::new();
+    let mut bodies = Vec::new();
+    for r in &c.http {
+        if let Record::Http(h) = r {
+            expected.push(json!([h.method(), h.path(), ""]));
+            expected.push(json!(["", "", h.status().unwrap().to_string()]));
+            bodies.push(h.request.body.clone());
+            bodies.push(h.response.as_ref().unwrap().body.clone());
+        }
+    }
+    let messages = decoded["http"].as_array().expect("http messages");
+    let seen: Vec<Value> = messages.iter().map(|m| json!([m[0], m[1], m[2]])).collect();
+    assert_eq!(seen, expected, "scapy's reading of the HTTP streams");
+    let seen_bodies: Vec<Vec<u8>> = messages
+        .iter()
+        .map(|m| hex(m[3].as_str().unwrap()))
+        .collect();
+    assert_eq!(seen_bodies, bodies, "HTTP bodies");
+    assert!(bodies.iter().any(|b| b.len() == 3000), "the 3000-byte body");
+    // One TCP stream per record; the TCP record's byte for byte.
+    let streams = decoded["streams"].as_array().expect("streams");
+    assert_eq!(streams.len(), c.http.len() + c.tcp.len());
+    let Record::Tcp(t) = &c.tcp[0] else {
+        panic!("a TCP record")
+    };
+    let last = &streams[c.http.len()];
+    let client = hex(last["client"].as_str().unwrap());
+    let server = hex(last["server"].as_str().unwrap());
+    assert_eq!(client, t.bytes(Direction::Read), "client bytes");
+    assert_eq!(server, t.bytes(Direction::Write), "server bytes");
+    assert_eq!(client.len(), 5000);
+    drop(c.taps);
+}
+
+/// The same pcap as Wireshark's dissectors read it (`make test-extra`: needs
+/// tshark from the system, which `make test` does not).
+#[test]
+#[ignore = "needs tshark: make test-extra"]
+fn pcap_that_tshark_decodes() {
+    let c = captured();
+    let (http, tcp) = (&c.http, &c.tcp);
+    let file = c.file.to_str().unwrap();
     // Every HTTP exchange, as Wireshark's HTTP dissector reads it.
     let decoded = tshark(&[
         "-r",
@@ -286,7 +369,7 @@ fn pcap_that_tshark_decodes() {
         "http.response.code",
     ]);
     let mut expected = Vec::new();
-    for r in &http {
+    for r in http {
         if let Record::Http(h) = r {
             expected.push(format!("{}|{}|", h.method(), h.path()));
             expected.push(format!("||{}", h.status().unwrap()));

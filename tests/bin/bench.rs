@@ -2,7 +2,8 @@
 //! filter, against bare Envoy, a no-op Wasm filter and Envoy's native
 //! counterparts, on 127.0.0.1 at a fixed request rate. Configurations are
 //! measured in rounds (alternated), reported as medians with their spread,
-//! written to bench/results/ (Markdown, JSON, PNG chart).
+//! written to bench/results/*.json, from which bench/README.md, its chart and
+//! the README's performance lines are generated (`--report` regenerates them).
 //!
 //! Environment: BENCH_ROUNDS (3), BENCH_SECONDS (3), BENCH_RATE (2000),
 //! BENCH_ONLY (substrings of configuration names, `|`-separated), OHA (the load generator).
@@ -721,7 +722,7 @@ const COUNTED: [&str; 20] = [
     "probe: the suite's host calls without peer outputs",
 ];
 
-/// Prints (and for the whole set, writes to `bench/results/instructions.md`)
+/// Prints (and for the whole set, writes to `bench/results/instructions.json`)
 /// the instructions per request of each configuration.
 fn count_instructions(upstream: u16, all: &[Setup], requests: u32, whole: bool) {
     let started = std::time::Instant::now();
@@ -752,13 +753,8 @@ fn count_instructions(upstream: u16, all: &[Setup], requests: u32, whole: bool) 
             .position(|s| s.name == name)
             .map(|i| counts[i].total)
     };
-    let ratio = |n: f64, base: Option<f64>| base.map_or("–".into(), |b| format!("{:.2}", n / b));
-    let mut md = format!(
-        "Machine: {}. Instructions Envoy executed per request (all threads, user space), counted by Valgrind's callgrind over {requests} sequential requests after a warm-up; \"in Wasm code\" is the compiled modules, host calls excluded. Took {} s.\n\n\
-         | configuration | instructions/request | in Wasm code | × bare | × no-op Wasm | × native |\n|---|---|---|---|---|---|\n",
-        machine(),
-        started.elapsed().as_secs()
-    );
+    let ratio = |n: f64, base: Option<f64>| base.map(|b| n / b);
+    let mut rows = Vec::new();
     for (s, n) in chosen.iter().zip(&counts) {
         let native = s.native.as_deref().and_then(of);
         let (bare, noop) = baselines(all, s);
@@ -766,24 +762,54 @@ fn count_instructions(upstream: u16, all: &[Setup], requests: u32, whole: bool) 
         let noop = (!is_bare(s) && !is_noop(s) && !s.name.starts_with("native"))
             .then(|| name_of(noop))
             .flatten();
-        md += &format!(
-            "| {} | {:.0} | {:.0} | {} | {} | {} |\n",
-            s.name,
-            n.total,
-            n.wasm,
-            ratio(n.total, name_of(bare).filter(|_| !is_bare(s))),
-            ratio(n.total, noop),
-            ratio(n.total, native),
-        );
+        rows.push(json!({
+            "name": s.name,
+            "instructions_per_request": n.total,
+            "wasm_instructions_per_request": n.wasm,
+            "ratio_to_bare": ratio(n.total, name_of(bare).filter(|_| !is_bare(s))),
+            "ratio_to_noop_wasm": ratio(n.total, noop),
+            "ratio_to_native": ratio(n.total, native),
+        }));
     }
-    println!("{md}");
-    if whole {
-        let file = workspace_root().join("bench/results/instructions.md");
-        std::fs::write(&file, md).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let doc = json!({
+        "machine": machine(),
+        "requests": requests,
+        "elapsed_s": started.elapsed().as_secs(),
+        "results": rows,
+    });
+    save_or_print("instructions.json", &doc, whole);
+}
+
+/// Writes a full run's results and regenerates the pages made from them
+/// (bench/README.md, the chart, the README's headline); a partial run only
+/// prints its results, keeping the last full ones.
+fn save_or_print(file: &str, doc: &Value, save: bool) {
+    if !save {
+        println!("{}", harness::bench_report::table(doc));
+        return;
+    }
+    let text = serde_json::to_string_pretty(doc).expect("results as JSON");
+    let root = workspace_root();
+    let path = root.join("bench/results").join(file);
+    std::fs::create_dir_all(path.parent().expect("bench/results")).expect("bench/results");
+    std::fs::write(&path, text + "\n").unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    report(&root);
+    println!("written: bench/results/{file}, bench/README.md, bench/results/chart.svg, README.md (headline)");
+}
+
+fn report(root: &std::path::Path) {
+    if let Err(e) = harness::bench_report::write(root) {
+        eprintln!("bench report: {e}");
+        std::process::exit(1);
     }
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--report") {
+        report(&workspace_root());
+        println!("written: bench/README.md, bench/results/chart.svg, README.md (headline)");
+        return;
+    }
     // No debug logging on the request path while measuring.
     std::env::set_var("ENVOY_QUIET", "1");
     let rounds = env_u32("BENCH_ROUNDS", 3);
@@ -858,18 +884,10 @@ fn write_results(
     let by_name = |n: &str| all.iter().position(|s| s.name == n);
     let cpu = |i: usize| median(&samples[i].cpu_us);
     let mut rows = Vec::new();
-    let mut md = String::new();
-    md.push_str(&format!(
-        "Machine: {}. {rounds} rounds of {seconds} s per configuration (alternated), 16 connections, HTTP/1.1, fixed request rate; medians, spread in brackets. Took {:.0} s.\n\n",
-        machine(),
-        elapsed.as_secs_f64()
-    ));
-    md.push_str("| configuration | rate (req/s) | Envoy CPU µs/request [min–max] | × bare | × no-op Wasm | × native | p50 ms | p99 ms |\n|---|---|---|---|---|---|---|---|\n");
     for (i, s) in all.iter().enumerate() {
         let c = cpu(i);
         let (lo, hi) = spread(&samples[i].cpu_us);
         let ratio = |j: Option<usize>| j.filter(|&j| j != i).map(|j| c / cpu(j));
-        let fmt = |r: Option<f64>| r.map_or("–".to_string(), |r| format!("{r:.2}"));
         let (bare, noop) = baselines(all, s);
         let vs_bare = ratio(bare);
         // The no-op filter is measured with the small response only.
@@ -880,16 +898,6 @@ fn write_results(
             ratio(noop)
         };
         let vs_native = ratio(s.native.as_deref().and_then(by_name));
-        md.push_str(&format!(
-            "| {} | {} | {c:.1} [{lo:.1}–{hi:.1}] | {} | {} | {} | {:.2} | {:.2} |\n",
-            s.name,
-            s.rate,
-            fmt(vs_bare),
-            fmt(vs_noop),
-            fmt(vs_native),
-            median(&samples[i].p50),
-            median(&samples[i].p99)
-        ));
         rows.push(json!({
             "name": s.name, "rate": s.rate, "cpu_us_per_request": c, "cpu_us_min": lo, "cpu_us_max": hi,
             "rps": median(&samples[i].rps), "p50_ms": median(&samples[i].p50), "p99_ms": median(&samples[i].p99),
@@ -897,46 +905,23 @@ fn write_results(
             "native": s.native, "non_2xx": samples[i].errors, "samples_cpu_us": samples[i].cpu_us,
         }));
     }
-    md.push('\n');
-    md.push_str(&runtimes());
-    md.push('\n');
-    md.push_str(&sizes_table());
-    if !save {
-        println!("{md}");
-        return;
-    }
-    let dir = workspace_root().join("bench/results");
-    std::fs::create_dir_all(&dir).expect("bench/results");
-    let doc = json!({"machine": machine(), "rounds": rounds, "seconds": seconds, "results": rows});
-    std::fs::write(
-        dir.join("results.json"),
-        serde_json::to_string_pretty(&doc).unwrap(),
-    )
-    .expect("write json");
-    let bars: Vec<(String, f64)> = all
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| !s.path.starts_with("/bytes/"))
-        .filter_map(|(i, s)| Some((s.name.clone(), cpu(i) / cpu(baselines(all, s).0?))))
-        .collect();
-    std::fs::write(dir.join("chart.png"), chart::png(&bars)).expect("write png");
-    md.push_str("\nchart.png: Envoy CPU per request relative to bare Envoy, bars numbered ");
-    let legend: Vec<String> = bars
-        .iter()
-        .enumerate()
-        .map(|(i, (n, _))| format!("{} {n}", i + 1))
-        .collect();
-    md.push_str(&legend.join(", "));
-    md.push_str(".\n");
-    std::fs::write(dir.join("results.md"), &md).expect("write md");
-    println!("{md}");
-    println!("written: bench/results/results.md, results.json, chart.png");
+    let doc = json!({
+        "machine": machine(),
+        "rounds": rounds,
+        "seconds": seconds,
+        "connections": 16,
+        "elapsed_s": elapsed.as_secs(),
+        "runtimes": runtimes(),
+        "sizes": sizes(),
+        "results": rows,
+    });
+    save_or_print("results.json", &doc, save);
 }
 
 /// Which Wasm runtimes this Envoy build has: the benchmark runs on V8; the
 /// others are tried with the no-op filter.
 fn runtimes() -> String {
-    let mut out = String::from("Runtimes: V8 measured above.");
+    let mut out = String::from("V8 measured above.");
     for runtime in ["wamr", "wasmtime"] {
         std::env::set_var("WASM_RUNTIME", runtime);
         let bootstrap = Bootstrap::http(9, vec![wasm_fixture("noop", &json!({}))]);
@@ -961,172 +946,22 @@ fn runtimes() -> String {
             }
         }
     }
-    out.push('\n');
     out
 }
 
 /// Every module as cargo builds it and as shipped (after `make build`'s
 /// `wasm-opt -Oz`).
-fn sizes_table() -> String {
-    let mut out = String::from(
-        "| module | cargo output (bytes) | shipped in dist/, after `wasm-opt -Oz` (bytes) |\n|---|---|---|\n",
-    );
-    for f in harness::MODULES {
-        let size = |path: std::path::PathBuf| std::fs::metadata(path).map_or(0, |m| m.len());
-        let built = size(workspace_root().join(format!("target/wasm32-wasip1/release/{f}.wasm")));
-        let shipped = size(workspace_root().join(format!("dist/{f}.wasm")));
-        out.push_str(&format!("| {f} | {built} | {shipped} |\n"));
-    }
-    out
-}
-
-mod chart {
-    //! A bar chart as a PNG, drawn pixel by pixel: one bar per configuration
-    //! (numbered as in the table), height = CPU per request relative to bare
-    //! Envoy, with a line at 1.0.
-
-    /// 3×5 digits and a few marks, one row per 3-bit line.
-    fn glyph(c: char) -> [u8; 5] {
-        match c {
-            '0' => [7, 5, 5, 5, 7],
-            '1' => [2, 6, 2, 2, 7],
-            '2' => [7, 1, 7, 4, 7],
-            '3' => [7, 1, 7, 1, 7],
-            '4' => [5, 5, 7, 1, 1],
-            '5' => [7, 4, 7, 1, 7],
-            '6' => [7, 4, 7, 5, 7],
-            '7' => [7, 1, 1, 1, 1],
-            '8' => [7, 5, 7, 5, 7],
-            '9' => [7, 5, 7, 1, 7],
-            '.' => [0, 0, 0, 0, 2],
-            'x' => [0, 5, 2, 5, 0],
-            _ => [0, 0, 0, 0, 0],
-        }
-    }
-
-    struct Canvas {
-        w: usize,
-        h: usize,
-        px: Vec<u8>,
-    }
-
-    impl Canvas {
-        fn set(&mut self, x: usize, y: usize, rgb: [u8; 3]) {
-            if x < self.w && y < self.h {
-                let i = (y * self.w + x) * 3;
-                self.px[i..i + 3].copy_from_slice(&rgb);
-            }
-        }
-        fn rect(&mut self, x: usize, y: usize, w: usize, h: usize, rgb: [u8; 3]) {
-            for yy in y..y + h {
-                for xx in x..x + w {
-                    self.set(xx, yy, rgb);
-                }
-            }
-        }
-        fn text(&mut self, x: usize, y: usize, s: &str, scale: usize) {
-            for (k, c) in s.chars().enumerate() {
-                for (row, bits) in glyph(c).iter().enumerate() {
-                    for col in 0..3 {
-                        if bits & (4 >> col) != 0 {
-                            self.rect(
-                                x + k * 4 * scale + col * scale,
-                                y + row * scale,
-                                scale,
-                                scale,
-                                [0, 0, 0],
-                            );
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    pub fn png(bars: &[(String, f64)]) -> Vec<u8> {
-        let (bar_w, gap, top, bottom) = (36usize, 14usize, 40usize, 40usize);
-        let w = 60 + bars.len() * (bar_w + gap);
-        let h = 420;
-        let mut c = Canvas {
-            w,
-            h,
-            px: vec![255; w * h * 3],
-        };
-        let max = bars.iter().map(|(_, v)| *v).fold(1.0f64, f64::max).max(1.0) * 1.1;
-        let plot_h = (h - top - bottom) as f64;
-        let y_of = |v: f64| top + (plot_h * (1.0 - v / max)) as usize;
-        c.rect(40, y_of(1.0), w - 50, 1, [200, 0, 0]);
-        c.text(8, y_of(1.0) - 2, "1x", 2);
-        for (i, (_, v)) in bars.iter().enumerate() {
-            let x = 60 + i * (bar_w + gap);
-            let y = y_of(v.min(max));
-            let color = if *v <= 1.25 {
-                [70, 130, 180]
-            } else {
-                [230, 140, 40]
-            };
-            c.rect(x, y, bar_w, h - bottom - y, color);
-            c.text(x, y.saturating_sub(14), &format!("{v:.2}"), 2);
-            c.text(x + 8, h - bottom + 8, &format!("{}", i + 1), 3);
-        }
-        encode(w, h, &c.px)
-    }
-
-    fn crc32(data: &[u8]) -> u32 {
-        let mut crc = 0xffff_ffffu32;
-        for &b in data {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 != 0 {
-                    (crc >> 1) ^ 0xedb8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
-    }
-
-    fn adler32(data: &[u8]) -> u32 {
-        let (mut a, mut b) = (1u32, 0u32);
-        for &d in data {
-            a = (a + u32::from(d)) % 65521;
-            b = (b + a) % 65521;
-        }
-        (b << 16) | a
-    }
-
-    /// PNG with the image data in stored (uncompressed) deflate blocks.
-    fn encode(w: usize, h: usize, rgb: &[u8]) -> Vec<u8> {
-        let mut raw = Vec::with_capacity((w * 3 + 1) * h);
-        for row in rgb.chunks(w * 3) {
-            raw.push(0);
-            raw.extend_from_slice(row);
-        }
-        let mut z = vec![0x78, 0x01];
-        let blocks: Vec<&[u8]> = raw.chunks(65535).collect();
-        for (i, block) in blocks.iter().enumerate() {
-            z.push(u8::from(i + 1 == blocks.len()));
-            z.extend_from_slice(&(block.len() as u16).to_le_bytes());
-            z.extend_from_slice(&(!(block.len() as u16)).to_le_bytes());
-            z.extend_from_slice(block);
-        }
-        z.extend_from_slice(&adler32(&raw).to_be_bytes());
-        let mut png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
-        let mut chunk = |kind: &[u8], data: &[u8]| {
-            png.extend_from_slice(&(data.len() as u32).to_be_bytes());
-            let mut body = kind.to_vec();
-            body.extend_from_slice(data);
-            png.extend_from_slice(&body);
-            png.extend_from_slice(&crc32(&body).to_be_bytes());
-        };
-        let mut ihdr = Vec::new();
-        ihdr.extend_from_slice(&(w as u32).to_be_bytes());
-        ihdr.extend_from_slice(&(h as u32).to_be_bytes());
-        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-        chunk(b"IHDR", &ihdr);
-        chunk(b"IDAT", &z);
-        chunk(b"IEND", &[]);
-        png
-    }
+fn sizes() -> Value {
+    let size = |path: std::path::PathBuf| std::fs::metadata(path).map_or(0, |m| m.len());
+    let root = workspace_root();
+    harness::MODULES
+        .iter()
+        .map(|f| {
+            json!({
+                "module": f,
+                "cargo_bytes": size(root.join(format!("target/wasm32-wasip1/release/{f}.wasm"))),
+                "shipped_bytes": size(root.join(format!("dist/{f}.wasm"))),
+            })
+        })
+        .collect()
 }

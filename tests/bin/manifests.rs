@@ -1,22 +1,16 @@
 //! `make manifests`: writes the Istio manifests under `envoyfilters/` for the
 //! modules in `dist/` (their sha256 goes into the remote and WasmPlugin forms).
 
-use harness::manifests::files;
+use harness::manifests::{files, module_sha256};
 use harness::paths::workspace_root;
-use sha2::{Digest, Sha256};
 
 fn main() {
     let root = workspace_root();
-    let sha256 = |filter: &str| -> String {
-        let path = root.join("dist").join(format!("{filter}.wasm"));
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| {
-            eprintln!("{}: {e} (run `make build` first)", path.display());
+    let sha256 = |module: &str| -> String {
+        module_sha256(module).unwrap_or_else(|e| {
+            eprintln!("{e}");
             std::process::exit(1);
-        });
-        Sha256::digest(bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        })
     };
     for (path, text) in files(&sha256) {
         let target = root.join("envoyfilters").join(&path);

@@ -287,6 +287,20 @@ pub fn dockerfile(spec: &Spec) -> String {
 }
 
 /// Every generated file: its path under `envoyfilters/` and its text.
+/// The sha256 of `dist/<module>.wasm`, in hex.
+pub fn module_sha256(module: &str) -> Result<String, String> {
+    use sha2::{Digest, Sha256};
+    let path = crate::paths::workspace_root()
+        .join("dist")
+        .join(format!("{module}.wasm"));
+    let bytes = std::fs::read(&path)
+        .map_err(|e| format!("{}: {e} (run `make build` first)", path.display()))?;
+    Ok(Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
 /// `sha256` gives each filter's module hash (`dist/<filter>.wasm`).
 pub fn files(sha256: &dyn Fn(&str) -> String) -> Vec<(String, String)> {
     let yaml = |header: &str, value: &Value| -> String {

@@ -51,3 +51,14 @@ pub fn wasm_runtime() -> String {
     let short = std::env::var("WASM_RUNTIME").unwrap_or_else(|_| "v8".into());
     format!("envoy.wasm.runtime.{short}")
 }
+
+/// A test tool `make test` installs into `.venv/bin/` from `tests/requirements.txt`.
+pub fn venv_tool(name: &str) -> PathBuf {
+    let bin = workspace_root().join(".venv/bin").join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: run `make test-tools` (installs tests/requirements.txt into .venv/)",
+        bin.display()
+    );
+    bin
+}

@@ -6,7 +6,7 @@ fn parse(s: &str) -> Result<Config, filter_common::config::ConfigError> {
 }
 
 #[test]
-fn defaults_match_envoy_and_the_issue() {
+fn defaults_match_envoy() {
     let c = parse("").unwrap();
     assert_eq!(c.max_request_bytes, DEFAULT_MAX_BYTES as usize);
     assert_eq!(c.max_response_bytes, 65536);

@@ -1,7 +1,7 @@
 //! HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/) from HTTP
 //! records, for browser developer tools.
 
-use crate::record::{HttpRecord, Message};
+use crate::record::{reason_phrase, HttpRecord, Message};
 use base64::Engine;
 use serde_json::{json, Value};
 
@@ -32,26 +32,6 @@ fn mime(m: &Message) -> String {
         "application/octet-stream".into()
     } else {
         t
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        204 => "No Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        304 => "Not Modified",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "",
     }
 }
 
@@ -89,7 +69,7 @@ fn entry(r: &HttpRecord) -> Value {
             }
             json!({
                 "status": status,
-                "statusText": reason(status),
+                "statusText": reason_phrase(status),
                 "httpVersion": "HTTP/1.1",
                 "cookies": [],
                 "headers": headers(m),

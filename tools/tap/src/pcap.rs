@@ -3,7 +3,7 @@
 //! TCP record byte for byte in its order of events. IPv4 over Ethernet; a
 //! record's own IPv4 addresses are used when it has them.
 
-use crate::record::{Direction, HttpRecord, Message, TcpRecord};
+use crate::record::{reason_phrase, Direction, HttpRecord, Message, TcpRecord};
 use std::net::Ipv4Addr;
 
 const MSS: usize = 1460;
@@ -234,7 +234,7 @@ pub fn request_bytes(r: &HttpRecord) -> Vec<u8> {
 }
 
 pub fn response_bytes(status: u16, m: &Message) -> Vec<u8> {
-    let mut out = format!("HTTP/1.1 {status} \r\n").into_bytes();
+    let mut out = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status)).into_bytes();
     message_bytes(&mut out, m, &[]);
     out
 }

@@ -262,3 +262,25 @@ pub fn parse(text: &str) -> (Vec<Record>, Vec<String>) {
     }
     (records, errors)
 }
+
+/// The standard reason phrase of a status code, empty for codes without one
+/// here (HTTP/1.1 allows an empty phrase; some decoders still expect one).
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# A new user's first hour: clone the repository, run the README's two
+# commands, nothing else. PATH keeps every command of the caller's except
+# wasm-opt, shellcheck and tshark, so the build and the tests must install
+# what they need into the clone. Then a second clean build in another
+# directory must give byte-identical modules, and their sha256 must be the
+# ones in envoyfilters/.
+#
+# Usage: tests/fresh-clone.sh [REV]   (default HEAD; runs for 20-40 minutes)
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+rev=${1:-HEAD}
+work=$(mktemp -d "${TMPDIR:-/tmp}/fresh-clone.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+hidden=(wasm-opt shellcheck tshark)
+
+# A PATH of links to the caller's commands, the hidden ones left out.
+mkdir "$work/bin"
+IFS=: read -ra dirs <<<"$PATH"
+for dir in "${dirs[@]}"; do
+  [[ -d $dir ]] || continue
+  for cmd in "$dir"/*; do
+    name=${cmd##*/}
+    [[ -f $cmd && -x $cmd && ! -e $work/bin/$name ]] || continue
+    [[ " ${hidden[*]} " == *" $name "* ]] && continue
+    ln -s "$cmd" "$work/bin/$name"
+  done
+done
+for name in "${hidden[@]}"; do
+  if PATH=$work/bin command -v "$name" >/dev/null; then
+    echo "fresh-clone: $name is still on the reduced PATH" >&2
+    exit 1
+  fi
+done
+
+clone() {
+  git clone --quiet --no-hardlinks "$repo" "$1"
+  git -C "$1" checkout --quiet --detach "$rev"
+}
+
+step() { echo "fresh-clone: $*"; }
+
+# The two commands, in a clone nothing has touched, with a cargo home of its
+# own so no tool cargo installed earlier is reused.
+# rustup's proxies, for a cargo home of our own.
+link_proxies() {
+  for proxy in cargo rustc rustup cargo-clippy cargo-fmt rustfmt clippy-driver; do
+    if [[ -e $work/bin/$proxy ]]; then
+      ln -s "$(readlink "$work/bin/$proxy")" "$CARGO_HOME/bin/$proxy"
+    fi
+  done
+}
+
+clone "$work/first"
+export CARGO_HOME="$work/cargo-home"
+mkdir -p "$CARGO_HOME/bin"
+link_proxies
+export PATH="$work/bin"
+unset ENVOY_BIN WASM_OPT CARGO_TARGET_DIR
+cd "$work/first"
+step "make demo"
+make demo
+step "make test"
+make test 2>&1 | tee "$work/test.log"
+for name in "${hidden[@]}"; do
+  if command -v "$name" >/dev/null; then
+    echo "fresh-clone: $name appeared on PATH: $(command -v "$name")" >&2
+    exit 1
+  fi
+done
+
+# A second clean build in another directory, with another cargo home (the
+# crates' sources at another path): the same bytes. It reuses the first
+# clone's wasm-opt, the same pinned version.
+step "second clean build"
+clone "$work/second"
+ln -s "$work/first/.tools" "$work/second/.tools"
+export CARGO_HOME="$work/cargo-home-2"
+mkdir -p "$CARGO_HOME/bin"
+link_proxies
+make -C "$work/second" build >/dev/null
+status=0
+for module in "$work/first"/dist/*.wasm; do
+  name=${module##*/}
+  if ! cmp -s "$module" "$work/second/dist/$name"; then
+    echo "fresh-clone: dist/$name differs between two clean builds" >&2
+    status=1
+  fi
+  hash=$(sha256sum "$module" | cut -d' ' -f1)
+  for manifest in "$work/first/envoyfilters/remote/${name%.wasm}.yaml" "$work/first/envoyfilters/wasmplugin/${name%.wasm}.yaml"; do
+    [[ -e $manifest ]] || continue
+    if ! grep -q "sha256: $hash" "$manifest"; then
+      echo "fresh-clone: ${manifest#"$work"/first/} does not carry dist/$name's sha256 $hash" >&2
+      status=1
+    fi
+  done
+done
+[[ $status == 0 ]] || exit 1
+modules=$(find "$work/first/dist" -name '*.wasm' | wc -l)
+step "$modules modules byte-identical in two clean builds and equal to envoyfilters/"
+awk '/^test result:/ { p += $4; f += $6 } END { printf "fresh-clone: make test %d passed, %d failed\n", p, f; if (p == 0 || f > 0) exit 1 }' "$work/test.log"

@@ -1,0 +1,402 @@
+//! The benchmark's pages, made only from its saved results
+//! (`bench/results/results.json` from `make bench`,
+//! `bench/results/instructions.json` from `make bench-instructions`):
+//! `bench/README.md` from `bench/template.md`, the chart
+//! `bench/results/chart.svg`, and the performance lines of the top-level
+//! README between its `bench-headline` markers. The same input always gives
+//! the same bytes, so a test can tell when a page was edited by hand.
+
+use serde_json::Value;
+use std::path::Path;
+
+const START: &str = "<!-- bench-headline:start";
+const END: &str = "<!-- bench-headline:end -->";
+/// The configurations that stand for the whole chain in the headline.
+const SUITE: &str = "suite.wasm: all HTTP filters";
+const CHAIN: &str = "all HTTP filters chained";
+
+/// Every generated file: its path under the workspace and its content.
+pub fn generate(root: &Path) -> Result<Vec<(String, String)>, String> {
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).map_err(|e| format!("{p}: {e}"));
+    let json = |p: &str| -> Result<Value, String> {
+        serde_json::from_str(&read(p)?).map_err(|e| format!("{p}: {e}"))
+    };
+    let cpu = json("bench/results/results.json")?;
+    let instr = json("bench/results/instructions.json")?;
+    let headline = headline(&cpu, &instr)?;
+    let page = fill(
+        &read("bench/template.md")?,
+        &[
+            ("headline", headline.clone()),
+            ("cpu_summary", cpu_summary(&cpu)),
+            ("cpu_table", cpu_table(&cpu)),
+            ("runtimes", format!("Runtimes: {}", text(&cpu["runtimes"]))),
+            ("instructions_summary", instructions_summary(&instr)),
+            ("instructions_table", instructions_table(&instr)),
+            ("floor_table", floor_table(&cpu, &instr)?),
+            ("sizes_table", sizes_table(&cpu)),
+        ],
+    )?;
+    let readme = splice(&read("README.md")?, &headline)?;
+    Ok(vec![
+        ("bench/README.md".into(), page),
+        ("bench/results/chart.svg".into(), chart::svg(&bars(&cpu))),
+        ("README.md".into(), readme),
+    ])
+}
+
+/// Writes every generated file.
+pub fn write(root: &Path) -> Result<(), String> {
+    for (path, content) in generate(root)? {
+        std::fs::write(root.join(&path), content).map_err(|e| format!("{path}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// A partial run's results as a table (CPU or instructions, as measured).
+pub fn table(doc: &Value) -> String {
+    let counted = rows(doc)
+        .first()
+        .is_some_and(|r| r.get("instructions_per_request").is_some());
+    if counted {
+        instructions_table(doc)
+    } else {
+        cpu_table(doc)
+    }
+}
+
+fn fill(template: &str, values: &[(&str, String)]) -> Result<String, String> {
+    let mut out = template.to_string();
+    for (key, value) in values {
+        let slot = format!("{{{{{key}}}}}");
+        if !out.contains(&slot) {
+            return Err(format!("bench/template.md has no {slot}"));
+        }
+        out = out.replace(&slot, value.trim_end());
+    }
+    if let Some(at) = out.find("{{") {
+        let rest: String = out[at..].chars().take(40).collect();
+        return Err(format!(
+            "bench/template.md: unknown placeholder at {rest:?}"
+        ));
+    }
+    Ok(format!(
+        "<!-- Generated from bench/template.md and bench/results/*.json by `make bench-report`; edit those. -->\n\n{out}"
+    ))
+}
+
+/// The README with `headline` between its markers.
+fn splice(readme: &str, headline: &str) -> Result<String, String> {
+    let start = readme
+        .find(START)
+        .ok_or("README.md has no bench-headline:start marker")?;
+    let body = start
+        + readme[start..]
+            .find('\n')
+            .ok_or("README.md ends at its marker")?
+        + 1;
+    let end = readme
+        .find(END)
+        .filter(|&e| e >= body)
+        .ok_or("README.md has no bench-headline:end marker after the start")?;
+    Ok(format!(
+        "{}{}\n{}",
+        &readme[..body],
+        headline.trim_end(),
+        &readme[end..]
+    ))
+}
+
+fn rows(doc: &Value) -> &[Value] {
+    doc["results"].as_array().map_or(&[], Vec::as_slice)
+}
+
+fn row<'a>(doc: &'a Value, name: &str, which: &str) -> Result<&'a Value, String> {
+    rows(doc)
+        .iter()
+        .find(|r| r["name"] == name)
+        .ok_or_else(|| format!("{which} has no configuration {name:?}"))
+}
+
+fn ratio(v: &Value) -> String {
+    v.as_f64().map_or("–".into(), |r| format!("{r:.2}"))
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+fn thousands(n: f64) -> String {
+    let digits = format!("{n:.0}");
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Three lines: the chain, the filters against their native counterparts,
+/// the sizes.
+fn headline(cpu: &Value, instr: &Value) -> Result<String, String> {
+    let c = |name: &str| row(cpu, name, "results.json").map(|r| f(&r["ratio_to_bare"]));
+    let n = |name: &str| row(cpu, name, "results.json").map(|r| f(&r["ratio_to_native"]));
+    let i = |name: &str| row(instr, name, "instructions.json").map(|r| f(&r["ratio_to_bare"]));
+    let taps: Vec<f64> = rows(cpu)
+        .iter()
+        .filter(|r| text(&r["name"]).starts_with("tap_http"))
+        .filter_map(|r| r["ratio_to_native"].as_f64())
+        .collect();
+    if taps.is_empty() {
+        return Err("results.json has no tap_http row against the native tap".into());
+    }
+    let lo = taps.iter().cloned().fold(f64::INFINITY, f64::min);
+    let hi = taps.iter().cloned().fold(0.0, f64::max);
+    let largest = cpu["sizes"]
+        .as_array()
+        .and_then(|s| s.iter().max_by_key(|m| m["shipped_bytes"].as_u64()))
+        .ok_or("results.json has no sizes")?;
+    Ok(format!(
+        "- All four HTTP filters in `suite.wasm`: **{:.2}× bare Envoy's CPU per request** ({:.2}× in instructions); as four separate modules {:.2}×.\n\
+         - Against Envoy's native filters on the same traffic: tap_http {lo:.2}–{hi:.2}× the tap filter's CPU, l7_policy {:.2}× RBAC at 10 rules and {:.2}× at 1000, cf_headers {:.2}× `request_headers_to_add`.\n\
+         - Every module under 300 KiB; the largest, `{}.wasm`, is {} bytes.\n",
+        c(SUITE)?,
+        i(SUITE)?,
+        c(CHAIN)?,
+        n("l7_policy 10 rules")?,
+        n("l7_policy 1000 rules")?,
+        n("cf_headers")?,
+        text(&largest["module"]),
+        thousands(f(&largest["shipped_bytes"])),
+    ))
+}
+
+fn cpu_summary(cpu: &Value) -> String {
+    format!(
+        "Machine: {}. {} rounds of {} s per configuration (alternated), {} connections, HTTP/1.1, fixed request rate; medians, spread in brackets. The run took {} s.",
+        text(&cpu["machine"]),
+        cpu["rounds"],
+        cpu["seconds"],
+        cpu["connections"],
+        cpu["elapsed_s"],
+    )
+}
+
+fn cpu_table(cpu: &Value) -> String {
+    let mut md = String::from("| configuration | rate (req/s) | Envoy CPU µs/request [min–max] | × bare | × no-op Wasm | × native | p50 ms | p99 ms |\n|---|---|---|---|---|---|---|---|\n");
+    for r in rows(cpu) {
+        md += &format!(
+            "| {} | {} | {:.1} [{:.1}–{:.1}] | {} | {} | {} | {:.2} | {:.2} |\n",
+            text(&r["name"]),
+            r["rate"],
+            f(&r["cpu_us_per_request"]),
+            f(&r["cpu_us_min"]),
+            f(&r["cpu_us_max"]),
+            ratio(&r["ratio_to_bare"]),
+            ratio(&r["ratio_to_noop_wasm"]),
+            ratio(&r["ratio_to_native"]),
+            f(&r["p50_ms"]),
+            f(&r["p99_ms"]),
+        );
+    }
+    md
+}
+
+fn instructions_summary(instr: &Value) -> String {
+    format!(
+        "Machine: {}. Instructions Envoy executed per request (all threads, user space), counted by Valgrind's callgrind over {} sequential requests after a warm-up; \"in Wasm code\" is the compiled modules, host calls excluded. The run took {} s.",
+        text(&instr["machine"]),
+        instr["requests"],
+        instr["elapsed_s"],
+    )
+}
+
+fn instructions_table(instr: &Value) -> String {
+    let mut md = String::from("| configuration | instructions/request | in Wasm code | × bare | × no-op Wasm | × native |\n|---|---|---|---|---|---|\n");
+    for r in rows(instr) {
+        md += &format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            text(&r["name"]),
+            thousands(f(&r["instructions_per_request"])),
+            thousands(f(&r["wasm_instructions_per_request"])),
+            ratio(&r["ratio_to_bare"]),
+            ratio(&r["ratio_to_noop_wasm"]),
+            ratio(&r["ratio_to_native"]),
+        );
+    }
+    md
+}
+
+fn floor_table(cpu: &Value, instr: &Value) -> Result<String, String> {
+    let lines = [
+        (
+            "bare, request of all HTTP filters chained",
+            "bare Envoy, the chain's request",
+        ),
+        (
+            "noop wasm, request of all HTTP filters chained",
+            "no-op Wasm filter",
+        ),
+        (
+            "probe: the suite's host calls, nothing else",
+            "floor: the suite's host calls",
+        ),
+        (
+            "probe: the suite's host calls without peer filter state",
+            "floor without peer filter state",
+        ),
+        (
+            "probe: the suite's host calls without peer outputs",
+            "floor without any peer output",
+        ),
+        (
+            "suite.wasm: all HTTP filters, peer_metadata without filter state",
+            "`suite.wasm` with `filter_state: false`",
+        ),
+        (SUITE, "`suite.wasm`, all four filters"),
+    ];
+    let mut md =
+        String::from("| | instructions/request | × bare | CPU × bare |\n|---|---|---|---|\n");
+    for (name, label) in lines {
+        let i = row(instr, name, "instructions.json")?;
+        let c = row(cpu, name, "results.json")?;
+        md += &format!(
+            "| {label} | {} | {} | {} |\n",
+            thousands(f(&i["instructions_per_request"])),
+            ratio(&i["ratio_to_bare"]),
+            ratio(&c["ratio_to_bare"]),
+        );
+    }
+    Ok(md)
+}
+
+fn sizes_table(cpu: &Value) -> String {
+    let mut md = String::from(
+        "| module | cargo output (bytes) | shipped in `dist/` (bytes) |\n|---|---|---|\n",
+    );
+    for m in cpu["sizes"].as_array().map_or(&[][..], Vec::as_slice) {
+        md += &format!(
+            "| {} | {} | {} |\n",
+            text(&m["module"]),
+            thousands(f(&m["cargo_bytes"])),
+            thousands(f(&m["shipped_bytes"])),
+        );
+    }
+    md
+}
+
+/// The chart's bars: each filter and native counterpart against bare Envoy on
+/// the same request (baselines and probes are in the table).
+fn bars(cpu: &Value) -> Vec<chart::Bar> {
+    rows(cpu)
+        .iter()
+        .filter_map(|r| {
+            let name = text(&r["name"]);
+            let skip = name.starts_with("probe")
+                || name.starts_with("bare")
+                || name.starts_with("noop wasm");
+            (!skip).then_some(chart::Bar {
+                native: name.starts_with("native"),
+                ratio: r["ratio_to_bare"].as_f64()?,
+                name,
+            })
+        })
+        .collect()
+}
+
+mod chart {
+    //! A horizontal bar chart drawn by `plotters` as SVG: one labelled bar per
+    //! configuration, a line at bare Envoy.
+    use plotters::coord::ranged1d::SegmentValue;
+    use plotters::prelude::*;
+
+    pub struct Bar {
+        pub name: String,
+        pub ratio: f64,
+        pub native: bool,
+    }
+
+    const OURS: RGBColor = RGBColor(0x2b, 0x6c, 0xb0);
+    const NATIVE: RGBColor = RGBColor(0x9a, 0xa0, 0xa6);
+
+    pub fn svg(bars: &[Bar]) -> String {
+        let mut out = String::new();
+        let height = 90 + 26 * bars.len() as u32;
+        let widest = bars
+            .iter()
+            .map(|b| b.name.chars().count())
+            .max()
+            .unwrap_or(10) as u32;
+        let max = bars.iter().map(|b| b.ratio).fold(1.0, f64::max) * 1.1;
+        {
+            let root = SVGBackend::with_string(&mut out, (980, height)).into_drawing_area();
+            let _ = root.fill(&WHITE);
+            let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
+                let mut chart = ChartBuilder::on(&root)
+                    .caption(
+                        "Envoy CPU per request, relative to bare Envoy on the same request",
+                        ("sans-serif", 18),
+                    )
+                    .margin(12)
+                    .x_label_area_size(34)
+                    .y_label_area_size(widest * 6 + 16)
+                    .build_cartesian_2d(0.0..max, (0..bars.len()).into_segmented())?;
+                // The first bar at the top, as in the table.
+                let slot = |i: usize| bars.len() - 1 - i;
+                let names: Vec<&str> = bars.iter().rev().map(|b| b.name.as_str()).collect();
+                chart
+                    .configure_mesh()
+                    .disable_y_mesh()
+                    .light_line_style(TRANSPARENT)
+                    .y_labels(bars.len())
+                    .y_label_formatter(&|v| match v {
+                        SegmentValue::CenterOf(i) => {
+                            names.get(*i).map_or(String::new(), |n| n.to_string())
+                        }
+                        _ => String::new(),
+                    })
+                    .x_desc("× bare Envoy (blue: these filters, grey: Envoy's native filters)")
+                    .label_style(("sans-serif", 13))
+                    .draw()?;
+                chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
+                    let color = if b.native { NATIVE } else { OURS };
+                    let mut bar = Rectangle::new(
+                        [
+                            (0.0, SegmentValue::Exact(slot(i))),
+                            (b.ratio, SegmentValue::Exact(slot(i) + 1)),
+                        ],
+                        color.filled(),
+                    );
+                    bar.set_margin(4, 4, 0, 0);
+                    bar
+                }))?;
+                chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
+                    Text::new(
+                        format!("{:.2}", b.ratio),
+                        (b.ratio + max * 0.01, SegmentValue::CenterOf(slot(i))),
+                        ("sans-serif", 12).into_font(),
+                    )
+                }))?;
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![
+                        (1.0, SegmentValue::Exact(0)),
+                        (1.0, SegmentValue::Exact(bars.len())),
+                    ],
+                    BLACK.stroke_width(1),
+                )))?;
+                root.present()?;
+                Ok(())
+            })();
+            if let Err(e) = drawn {
+                eprintln!("chart: {e}");
+            }
+        }
+        out
+    }
+}
