@@ -107,9 +107,11 @@ demo: envoy build
 	cargo run --quiet -p integration-tests --bin demo
 
 # The load generator for `make bench` (oha, from crates.io), in .tools/.
-OHA := $(CURDIR)/.tools/bin/oha
-$(OHA):
-	cargo install --locked --quiet --root $(CURDIR)/.tools oha
+OHA_VERSION := 1.16.0
+OHA_ROOT    := $(CURDIR)/.tools/oha-$(OHA_VERSION)
+OHA         := $(OHA_ROOT)/bin/oha
+$(OHA): | prereqs
+	cargo install --locked --quiet --root $(OHA_ROOT) oha --version $(OHA_VERSION)
 
 # Envoy CPU per request, throughput and latency for every filter against bare
 # Envoy, a no-op Wasm filter and Envoy's native filters: bench/results/ and
