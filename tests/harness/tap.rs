@@ -86,8 +86,11 @@ pub fn read_records(file: &Path, count: usize) -> Vec<Value> {
 /// there, once there are at least `count`.
 pub fn log_records(log: impl Fn() -> String, marker: &str, count: usize) -> Vec<Value> {
     wait_for(&format!("{count} records in the Envoy log"), || {
-        let found: Vec<Value> = log()
-            .lines()
+        let text = log();
+        // Envoy may be writing the last line while it is read.
+        let found: Vec<Value> = text
+            .split_inclusive('\n')
+            .filter_map(|line| line.strip_suffix('\n'))
             .filter_map(|line| line.find(marker).map(|at| &line[at..]))
             .map(|json| {
                 serde_json::from_str(json).unwrap_or_else(|e| panic!("bad record {json:?}: {e}"))
