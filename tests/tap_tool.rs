@@ -263,7 +263,8 @@ fn tshark(args: &[&str]) -> String {
 
 /// The records of [`recorded`] as a pcap written by the tap tool.
 struct Capture {
-    taps: Taps,
+    /// Keeps Envoy and the upstreams running while the test reads the file.
+    _taps: Taps,
     http: Vec<Record>,
     tcp: Vec<Record>,
     file: std::path::PathBuf,
@@ -283,7 +284,7 @@ fn captured() -> Capture {
     let file = taps.envoy.scratch().join("capture.pcap");
     std::fs::write(&file, capture.finish()).unwrap();
     Capture {
-        taps,
+        _taps: taps,
         http,
         tcp,
         file,
@@ -340,7 +341,6 @@ fn pcap_that_scapy_decodes() {
     assert_eq!(client, t.bytes(Direction::Read), "client bytes");
     assert_eq!(server, t.bytes(Direction::Write), "server bytes");
     assert_eq!(client.len(), 5000);
-    drop(c.taps);
 }
 
 /// The same pcap as Wireshark's dissectors read it (`make test-extra`: needs
@@ -418,11 +418,7 @@ fn pcap_that_tshark_decodes() {
             None => (&mut client, line),
         };
         if hex.len() % 2 == 0 && !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            target.extend(
-                (0..hex.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()),
-            );
+            target.extend(self::hex(hex));
         }
     }
     assert_eq!(client, t.bytes(Direction::Read), "client bytes");

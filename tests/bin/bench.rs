@@ -793,8 +793,8 @@ fn save_or_print(file: &str, doc: &Value, save: bool) {
     let path = root.join("bench/results").join(file);
     std::fs::create_dir_all(path.parent().expect("bench/results")).expect("bench/results");
     std::fs::write(&path, text + "\n").unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    println!("written: bench/results/{file}");
     report(&root);
-    println!("written: bench/results/{file}, bench/README.md, bench/results/chart.svg, README.md (headline)");
 }
 
 fn report(root: &std::path::Path) {
@@ -802,12 +802,12 @@ fn report(root: &std::path::Path) {
         eprintln!("bench report: {e}");
         std::process::exit(1);
     }
+    println!("written: bench/README.md, bench/results/chart.svg, README.md (headline)");
 }
 
 fn main() {
     if std::env::args().any(|a| a == "--report") {
         report(&workspace_root());
-        println!("written: bench/README.md, bench/results/chart.svg, README.md (headline)");
         return;
     }
     // No debug logging on the request path while measuring.
