@@ -6,6 +6,7 @@ use crate::paths;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -21,6 +22,15 @@ pub struct Envoy {
     dir: PathBuf,
     admin: SocketAddr,
     listeners: HashMap<String, SocketAddr>,
+}
+
+/// Who runs Envoy, from which binary (see [`Envoy::try_start_file_as`]). The
+/// binary is named here because the default one may be a script whose
+/// interpreter that user cannot reach.
+pub struct RunAs {
+    pub bin: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 /// Envoy refused the configuration or died before it was live.
@@ -63,7 +73,7 @@ impl Envoy {
     /// run's scratch directory (for access logs and tap files), see [`Envoy::scratch`].
     pub fn try_start(bootstrap: &Bootstrap) -> Result<Envoy, StartError> {
         let (dir, config) = write_config(bootstrap);
-        Envoy::spawn(&config, dir, &[])
+        Envoy::spawn(&config, dir, &[], None)
     }
 
     /// `envoy --mode validate` on `bootstrap`, written to its own scratch
@@ -103,12 +113,38 @@ impl Envoy {
 
     /// Starts Envoy on a configuration file as it is (for the examples).
     pub fn try_start_file(config: &Path, extra_args: &[&str]) -> Result<Envoy, StartError> {
-        Envoy::spawn(config, scratch_dir(), extra_args)
+        Envoy::spawn(config, scratch_dir(), extra_args, None)
     }
 
-    fn spawn(config: &Path, dir: PathBuf, extra_args: &[&str]) -> Result<Envoy, StartError> {
+    /// Starts Envoy on a configuration file as another user (the caller must
+    /// be root), to meet file permissions as an unprivileged Envoy does. The
+    /// scratch directory, where Envoy writes its admin address, is handed to
+    /// that user.
+    pub fn try_start_file_as(
+        config: &Path,
+        extra_args: &[&str],
+        run_as: &RunAs,
+    ) -> Result<Envoy, StartError> {
+        let dir = scratch_dir();
+        std::os::unix::fs::chown(&dir, Some(run_as.uid), Some(run_as.gid))
+            .unwrap_or_else(|e| panic!("chown {} to {}: {e}", dir.display(), run_as.uid));
+        Envoy::spawn(config, dir, extra_args, Some(run_as))
+    }
+
+    fn spawn(
+        config: &Path,
+        dir: PathBuf,
+        extra_args: &[&str],
+        run_as: Option<&RunAs>,
+    ) -> Result<Envoy, StartError> {
         let admin_file = dir.join("admin.txt");
-        let mut child = Command::new(paths::envoy_bin())
+        let bin = run_as.map_or_else(paths::envoy_bin, |r| r.bin.clone());
+        let mut command = Command::new(&bin);
+        if let Some(r) = run_as {
+            // std also drops root's supplementary groups before setuid.
+            command.uid(r.uid).gid(r.gid);
+        }
+        let mut child = command
             .arg("-c")
             .arg(config)
             .args(["--concurrency", "1", "--disable-hot-restart"])
@@ -126,7 +162,7 @@ impl Envoy {
                 std::fs::File::create(dir.join("envoy.log")).expect("log file"),
             ))
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", paths::envoy_bin().display()));
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
         let deadline = Instant::now() + START_TIMEOUT;
         let fail = |child: &mut Child, dir: &Path| {
             let status = child.try_wait().ok().flatten();
