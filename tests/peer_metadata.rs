@@ -320,3 +320,64 @@ fn istio_filter_state_when_the_headers_are_gone() {
     Request::get("/").send(off.addr("main"), Proto::H1);
     assert!(app.last().header("x-peer-namespace").is_empty());
 }
+
+/// The seed sample with an `IDENTITY` key added (Istio's metadata carries one
+/// from 1.29): a `Struct` is a run of map entries, so one more entry appended
+/// to the encoding is one more key.
+fn seed_with_identity(identity: &str) -> String {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut bytes = engine.decode(PEER_METADATA_SEED).unwrap();
+    let mut value = vec![0x1a, identity.len() as u8]; // Value.string_value
+    value.extend_from_slice(identity.as_bytes());
+    let mut entry = vec![0x0a, 8]; // key
+    entry.extend_from_slice(b"IDENTITY");
+    entry.extend_from_slice(&[0x12, value.len() as u8]); // value
+    entry.extend_from_slice(&value);
+    bytes.extend_from_slice(&[0x0a, entry.len() as u8]); // Struct.fields
+    bytes.extend_from_slice(&entry);
+    engine.encode(bytes)
+}
+
+/// An identity in the metadata reaches the app as `x-peer-identity`, counts
+/// as verified only when it is the certificate's URI SAN, and never replaces
+/// the principal.
+#[test]
+fn mtls_checks_the_identity_against_the_certificate() {
+    let app = Upstream::start();
+    let pki = Pki::new();
+    let server = pki.server();
+    let routes = json!([{"name": "app", "domains": ["*"], "routes": [
+        {"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]}]);
+    let tls = pki.downstream_tls(&server, false);
+    let envoy = Envoy::start(
+        &Bootstrap::new(app.port())
+            .listener_with(
+                "main",
+                vec![wasm_filter("peer_metadata", &json!({}))],
+                routes,
+                json!({}),
+            )
+            .chain_field("main", "transport_socket", tls["transport_socket"].clone()),
+    );
+    let cert = "spiffe://cluster.local/ns/mark/sa/netshoot";
+    let admin = "spiffe://cluster.local/ns/mark/sa/admin";
+    let client = pki.client(cert);
+    for (identity, client, verified, principal) in [
+        (cert, Some(&client), "true", vec![cert]),
+        (admin, Some(&client), "false", vec![cert]),
+        (cert, None, "false", vec![]),
+    ] {
+        let request = format!(
+            "GET / HTTP/1.1\r\nhost: app\r\nx-envoy-peer-metadata: {}\r\nx-peer-identity: spoofed\r\nconnection: close\r\n\r\n",
+            seed_with_identity(identity)
+        );
+        let response = pki.send(envoy.addr("main"), client, request.as_bytes());
+        assert!(response.starts_with(b"HTTP/1.1 200"));
+        let got = app.last();
+        let case = format!("{identity} with {principal:?}");
+        assert_eq!(text(got.header("x-peer-identity")), [identity], "{case}");
+        assert_eq!(text(got.header("x-peer-verified")), [verified], "{case}");
+        assert_eq!(text(got.header("x-peer-principal")), principal, "{case}");
+        assert_eq!(text(got.header("x-peer-namespace")), ["mark"], "{case}");
+    }
+}

@@ -6,13 +6,14 @@ use filter_common::header::is_valid_header_name;
 
 /// What the filter tells the app, in this order: the output, its default
 /// header name, and its filter-state key (Envoy shows it as `wasm.<key>`).
-pub const OUTPUTS: [(&str, &str, &str); 8] = [
+pub const OUTPUTS: [(&str, &str, &str); 9] = [
     ("workload", "x-peer-workload", "peer_workload"),
     ("namespace", "x-peer-namespace", "peer_namespace"),
     ("name", "x-peer-name", "peer_name"),
     ("app", "x-peer-app", "peer_app"),
     ("version", "x-peer-version", "peer_version"),
     ("cluster", "x-peer-cluster", "peer_cluster"),
+    ("identity", "x-peer-identity", "peer_identity"),
     ("principal", "x-peer-principal", "peer_principal"),
     ("verified", "x-peer-verified", "peer_verified"),
 ];

@@ -10,7 +10,7 @@ use crate::identity::{single_value, LastOutputs};
 use crate::peer::Peer;
 use crate::structpb::decode_header;
 use filter_common::host::Action;
-use filter_common::host::{load_config, property, property_string, Counter};
+use filter_common::host::{load_config, property, Counter};
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
 use filter_common::pairs::HeaderMap;
 use std::cell::RefCell;
@@ -145,15 +145,15 @@ impl Shared {
     }
 }
 
-/// The peer Istio's metadata exchange left in filter state: the typed
-/// `downstream_peer` object of Istio 1.24 and later (read field by field),
-/// else the `FlatNode` bytes of `wasm.downstream_peer` (Istio 1.7 to 1.23).
+/// The peer Istio's metadata exchange left in filter state: `downstream_peer`
+/// (Istio 1.24 and later), read key by key, else the `FlatNode` bytes of
+/// `wasm.downstream_peer` (Istio 1.7 to 1.23).
 fn istio_filter_state(max_labels: usize) -> Option<Peer> {
-    let field = |name: &str| property_string(&["filter_state", "downstream_peer", name]);
-    if field("namespace").is_some() || field("workload").is_some() {
-        return Some(Peer::from_peer_object(field));
-    }
-    peer_from_flatnode(&property(&["downstream_peer"])?, max_labels)
+    Peer::from_peer_object(
+        |key| property(&["filter_state", "downstream_peer", key]),
+        max_labels,
+    )
+    .or_else(|| peer_from_flatnode(&property(&["downstream_peer"])?, max_labels))
 }
 
 impl StreamFilter for Stream {

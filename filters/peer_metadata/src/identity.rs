@@ -15,14 +15,20 @@ pub struct Identity<'a> {
     pub peer: Option<&'a Peer>,
     /// The URI SAN of the mTLS peer certificate.
     pub principal: Option<&'a str>,
-    /// mTLS, and the certificate's SPIFFE namespace equals the decoded one.
+    /// mTLS, the certificate's SPIFFE namespace equals the decoded one, and
+    /// the decoded identity, when there is one, is the certificate's URI SAN.
     pub verified: bool,
 }
 
 impl<'a> Identity<'a> {
     pub fn new(peer: Option<&'a Peer>, principal: Option<&'a str>, require_verified: bool) -> Self {
-        let verified = match (peer, principal.and_then(spiffe_namespace)) {
-            (Some(peer), Some((ns, _))) => peer.namespace.as_deref() == Some(ns),
+        let verified = match (peer, principal, principal.and_then(spiffe_namespace)) {
+            (Some(peer), Some(principal), Some((ns, _))) => {
+                peer.namespace.as_deref() == Some(ns)
+                    // Metadata naming another service account than the
+                    // certificate's is not the certificate holder's.
+                    && peer.identity.as_deref().map_or(true, |id| id == principal)
+            }
             _ => false,
         };
         Identity {
@@ -43,6 +49,8 @@ impl<'a> Identity<'a> {
             field(|p| &p.app),
             field(|p| &p.version),
             field(|p| &p.cluster),
+            field(|p| &p.identity),
+            // Only the certificate: a decoded identity never stands in for it.
             self.principal.map(str::to_string),
             Some(self.verified.to_string()),
         ]

@@ -1,8 +1,10 @@
 //! The caller's identity, from whichever form Istio sent it in: the metadata
-//! exchange `Struct` of any Istio generation, or the ambient `baggage` header.
-//! Every key is optional; what is absent stays `None`.
+//! exchange `Struct` of any Istio generation, the peer Istio left in filter
+//! state, or the ambient `baggage` header. Every key is optional; what is
+//! absent stays `None`.
 
 use crate::structpb::{Struct, Value};
+use filter_common::pairs::HeaderMap;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Peer {
@@ -16,6 +18,10 @@ pub struct Peer {
     /// Pod labels with string values, in the order received.
     pub labels: Vec<(String, String)>,
     pub service_account: Option<String>,
+    /// The SPIFFE ID Istio attributes to the peer (`spiffe://<td>/ns/<ns>/sa/<sa>`):
+    /// a claim like the rest, so it is checked against the certificate and
+    /// never stands in for it.
+    pub identity: Option<String>,
     pub region: Option<String>,
     pub zone: Option<String>,
 }
@@ -47,6 +53,7 @@ pub struct NodeFields<'a> {
     pub cluster_id: Option<&'a str>,
     pub service_account: Option<&'a str>,
     pub canonical_telemetry_service: Option<&'a str>,
+    pub identity: Option<&'a str>,
     pub region: Option<&'a str>,
     pub zone: Option<&'a str>,
     pub labels: Vec<(String, String)>,
@@ -74,6 +81,7 @@ impl Peer {
             cluster_id: s.str("CLUSTER_ID"),
             service_account: s.str("SERVICE_ACCOUNT"),
             canonical_telemetry_service: s.str("CANONICAL_TELEMETRY_SERVICE"),
+            identity: s.str("IDENTITY"),
             region: s.str("REGION"),
             zone: s.str("AVAILABILITY_ZONE"),
             labels,
@@ -101,28 +109,49 @@ impl Peer {
             version,
             cluster: text(node.cluster_id),
             service_account: text(node.service_account),
+            identity: text(node.identity),
             region: text(node.region),
             zone: text(node.zone),
             labels,
         }
     }
 
-    /// From the fields of Istio 1.24+'s `downstream_peer` filter state
-    /// (`workload`, `namespace`, `name`, `cluster`, `app`, `version`,
-    /// `service`, `revision`, `region`, `availability_zone`), read through `get`.
-    pub fn from_peer_object(get: impl Fn(&str) -> Option<String>) -> Peer {
-        let field = |key: &str| get(key).filter(|v| !v.is_empty());
-        Peer {
-            workload: field("workload"),
-            namespace: field("namespace"),
+    /// From Istio's `downstream_peer` filter state, one key at a time: `get`
+    /// returns the property bytes Envoy gives a Wasm module for that key.
+    /// Istio 1.24 stores an object whose string fields Envoy exposes by name;
+    /// 1.25 and later store a `google.protobuf.Struct` with the same string
+    /// keys plus `identity` and `labels`, a map that reaches the module as
+    /// proxy-wasm pairs. `None` unless it names a namespace or a workload;
+    /// those two are read first, so a request without the object costs two
+    /// lookups rather than one per key.
+    pub fn from_peer_object(
+        get: impl Fn(&str) -> Option<Vec<u8>>,
+        max_labels: usize,
+    ) -> Option<Peer> {
+        let field = |key: &str| {
+            get(key)
+                .and_then(|v| String::from_utf8(v).ok())
+                .filter(|v| !v.is_empty())
+        };
+        let (namespace, workload) = (field("namespace"), field("workload"));
+        if namespace.is_none() && workload.is_none() {
+            return None;
+        }
+        Some(Peer {
+            workload,
+            namespace,
             name: field("name"),
             app: field("app").or_else(|| field("service")),
             version: field("version").or_else(|| field("revision")),
             cluster: field("cluster"),
+            identity: field("identity"),
             region: field("region"),
             zone: field("availability_zone"),
+            labels: get("labels")
+                .map(|pairs| labels_from_pairs(pairs, max_labels))
+                .unwrap_or_default(),
             ..Peer::default()
-        }
+        })
     }
 
     /// From the W3C `baggage` header of Istio ambient mode
@@ -171,6 +200,21 @@ impl Peer {
     pub fn is_empty(&self) -> bool {
         *self == Peer::default()
     }
+}
+
+/// Labels from a map-valued property as Envoy serializes it for Wasm
+/// (proxy-wasm pairs, the layout of a header map), in the order received, at
+/// most `max`. Keys are protobuf strings, already UTF-8; a value that is not
+/// UTF-8 is not one of the strings Istio stores, so it is skipped. A broken
+/// layout gives no labels.
+pub fn labels_from_pairs(pairs: Vec<u8>, max: usize) -> Vec<(String, String)> {
+    let Some(map) = HeaderMap::decode(pairs) else {
+        return Vec::new();
+    };
+    map.iter()
+        .filter_map(|(k, v)| Some((k.to_string(), std::str::from_utf8(v).ok()?.to_string())))
+        .take(max)
+        .collect()
 }
 
 /// `k8s.<kind>.name` for a workload kind (`deployment`, `statefulset`, ...).

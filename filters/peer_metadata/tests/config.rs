@@ -9,6 +9,7 @@ fn defaults() {
     let c = parse("{}");
     assert_eq!(c.header("workload"), "x-peer-workload");
     assert_eq!(c.header("principal"), "x-peer-principal");
+    assert_eq!(c.header("identity"), "x-peer-identity");
     assert_eq!(c.header("verified"), "x-peer-verified");
     assert!(c.remove_metadata_headers && !c.require_verified && c.filter_state);
     assert_eq!(
@@ -26,13 +27,14 @@ fn defaults() {
 #[test]
 fn custom_headers_and_fields() {
     let c = parse(
-        r#"{"headers": {"app": "X-Caller-App", "verified": "x-caller-verified"},
+        r#"{"headers": {"app": "X-Caller-App", "verified": "x-caller-verified", "identity": "x-caller-spiffe"},
                       "remove_metadata_headers": false, "require_verified": true,
                       "max_header_bytes": 4096, "max_depth": 4, "max_keys": 64, "cache_entries": 0,
                       "filter_state": false}"#,
     );
     assert_eq!(c.header("app"), "x-caller-app");
     assert_eq!(c.header("verified"), "x-caller-verified");
+    assert_eq!(c.header("identity"), "x-caller-spiffe");
     assert_eq!(c.header("namespace"), "x-peer-namespace");
     assert!(!c.remove_metadata_headers && c.require_verified && !c.filter_state);
     assert_eq!(

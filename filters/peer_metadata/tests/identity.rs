@@ -169,3 +169,41 @@ fn last_outputs_are_reused_only_for_the_same_peer_and_certificate() {
     assert!(outputs.filter_state.is_empty());
     assert_eq!(outputs.headers, first.headers);
 }
+
+/// The identity Istio attributes to the peer is an output of its own: the
+/// principal stays the certificate's, and an identity that names another
+/// service account than the certificate makes the peer unverified.
+#[test]
+fn identity_is_checked_against_the_certificate_and_never_replaces_it() {
+    let config = Config::parse(None).unwrap();
+    let cert = "spiffe://cluster.local/ns/shop/sa/cart";
+    let claimed = |identity: &str| Peer {
+        identity: Some(identity.into()),
+        ..peer()
+    };
+    let same = claimed(cert);
+    let id = Identity::new(Some(&same), Some(cert), true);
+    assert!(id.verified && id.peer.is_some());
+    let headers = id.headers(&config);
+    assert!(headers.contains(&("x-peer-identity", cert.to_string())));
+    assert!(headers.contains(&("x-peer-principal", cert.to_string())));
+    assert!(id
+        .filter_state()
+        .contains(&("peer_identity", cert.to_string())));
+
+    let other = claimed("spiffe://cluster.local/ns/shop/sa/admin");
+    let id = Identity::new(Some(&other), Some(cert), false);
+    assert!(!id.verified, "same namespace, another service account");
+    assert!(id
+        .headers(&config)
+        .contains(&("x-peer-principal", cert.to_string())));
+    assert!(Identity::new(Some(&other), Some(cert), true).peer.is_none());
+
+    // Without a certificate the claim is passed on, unverified, and there is
+    // still no principal.
+    let id = Identity::new(Some(&same), None, false);
+    let headers = id.headers(&config);
+    assert!(!id.verified);
+    assert!(headers.contains(&("x-peer-identity", cert.to_string())));
+    assert!(!headers.iter().any(|(h, _)| *h == "x-peer-principal"));
+}

@@ -1,7 +1,8 @@
 //! Identity from every Istio generation's keys, from ambient baggage, and SPIFFE IDs.
 
-use peer_metadata::peer::{spiffe_namespace, Peer};
+use peer_metadata::peer::{labels_from_pairs, spiffe_namespace, Peer};
 use peer_metadata::structpb::{decode_header, Limits, Struct, Value};
+use proptest::prelude::*;
 
 fn s(v: &str) -> Value {
     Value::String(v.into())
@@ -152,8 +153,39 @@ fn spiffe_ids() {
     }
 }
 
+/// `get` for `Peer::from_peer_object` over string keys, as Envoy returns a
+/// string-valued property: its bytes.
+fn strings<'a>(fields: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<Vec<u8>> + 'a {
+    move |key: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_bytes().to_vec())
+    }
+}
+
+/// A map as Envoy serializes a map-valued property for Wasm (proxy-wasm
+/// pairs): `u32` count, a `u32` size for each key and value, then each key
+/// and value followed by a NUL. Written from the ABI, apart from the decoder.
+fn pairs(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = (entries.len() as u32).to_le_bytes().to_vec();
+    for (k, v) in entries {
+        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+    }
+    for (k, v) in entries {
+        out.extend_from_slice(k.as_bytes());
+        out.push(0);
+        out.extend_from_slice(v);
+        out.push(0);
+    }
+    out
+}
+
 #[test]
 fn istio_1_24_peer_object_fields() {
+    // The object's fields (Istio 1.24 `WorkloadMetadataObject::getField`);
+    // `labels` and `identity` are not among them.
     let fields = [
         ("workload", "cart-v3"),
         ("namespace", "shop"),
@@ -161,17 +193,10 @@ fn istio_1_24_peer_object_fields() {
         ("cluster", "east"),
         ("service", "cart"),
         ("revision", "v3"),
-        ("region", "eu"),
-        ("availability_zone", "eu-1a"),
+        ("type", "deployment"),
         ("app", ""),
     ];
-    let get = |key: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.to_string())
-    };
-    let peer = Peer::from_peer_object(get);
+    let peer = Peer::from_peer_object(strings(&fields), 64).unwrap();
     assert_eq!(peer.workload.as_deref(), Some("cart-v3"));
     assert_eq!(
         peer.app.as_deref(),
@@ -183,9 +208,110 @@ fn istio_1_24_peer_object_fields() {
         Some("v3"),
         "revision when version is absent"
     );
+    assert_eq!((peer.identity, peer.labels), (None, vec![]));
+    assert_eq!(Peer::from_peer_object(|_| None, 64), None);
+}
+
+/// Istio 1.25 and later: the `google.protobuf.Struct` of
+/// `WorkloadMetadataObject::serializeAsProto()` (istio/proxy
+/// `extensions/common/metadata_object.cc`), key by key as Envoy hands it to
+/// Wasm: strings as their bytes, `labels` (a Struct) as pairs.
+#[test]
+fn istio_1_25_struct_with_identity_and_labels() {
+    let labels = pairs(&[
+        ("topology.istio.io/network", b"net-1"),
+        ("team", b"payments"),
+        ("odd", &[0xff, 0xfe]),
+        ("", b"empty key"),
+    ]);
+    let get = |key: &str| match key {
+        "labels" => Some(labels.clone()),
+        _ => strings(&[
+            ("type", "deployment"),
+            ("workload", "cart-v3"),
+            ("name", "cart-v3-xyz"),
+            ("cluster", "east"),
+            ("namespace", "shop"),
+            ("service", "cart"),
+            ("revision", "v3"),
+            ("app", "cart"),
+            ("version", "v3"),
+            ("identity", "spiffe://cluster.local/ns/shop/sa/cart"),
+            ("region", "eu-west-1"),
+            ("availability_zone", "eu-west-1a"),
+        ])(key),
+    };
+    let peer = Peer::from_peer_object(get, 64).unwrap();
+    assert_eq!(
+        peer.identity.as_deref(),
+        Some("spiffe://cluster.local/ns/shop/sa/cart")
+    );
+    assert_eq!(
+        peer.labels,
+        vec![
+            ("topology.istio.io/network".into(), "net-1".into()),
+            ("team".into(), "payments".into()),
+            ("".into(), "empty key".into()),
+        ],
+        "in order, the non-UTF-8 value skipped"
+    );
+    assert_eq!(
+        (peer.namespace.as_deref(), peer.name.as_deref()),
+        (Some("shop"), Some("cart-v3-xyz"))
+    );
     assert_eq!(
         (peer.region.as_deref(), peer.zone.as_deref()),
-        (Some("eu"), Some("eu-1a"))
+        (Some("eu-west-1"), Some("eu-west-1a"))
     );
-    assert!(Peer::from_peer_object(|_| None).is_empty());
+    let capped = Peer::from_peer_object(get, 1).unwrap();
+    assert_eq!(capped.labels.len(), 1, "at most max_keys labels");
+}
+
+/// Older Istio, or no labels configured: the keys are simply absent, and a
+/// `labels` that is not a map gives no labels rather than no peer.
+#[test]
+fn peer_object_without_identity_or_labels() {
+    let fields = [("namespace", "shop"), ("identity", "")];
+    let peer = Peer::from_peer_object(strings(&fields), 64).unwrap();
+    assert_eq!((peer.identity, peer.labels), (None, vec![]));
+    let broken = |key: &str| match key {
+        "namespace" => Some(b"shop".to_vec()),
+        "labels" => Some(vec![9, 0, 0, 0, 1]),
+        _ => None,
+    };
+    let peer = Peer::from_peer_object(broken, 64).unwrap();
+    assert!(peer.labels.is_empty());
+    assert_eq!(labels_from_pairs(Vec::new(), 64), vec![]);
+    assert_eq!(
+        Peer::from_peer_object(strings(&[("identity", "spiffe://td/ns/a/sa/b")]), 64),
+        None,
+        "no namespace and no workload: not a peer"
+    );
+}
+
+#[test]
+fn identity_from_the_metadata_header() {
+    let peer = Peer::from_struct(&tree(&[
+        ("NAMESPACE", s("shop")),
+        ("IDENTITY", s("spiffe://cluster.local/ns/shop/sa/cart")),
+    ]));
+    assert_eq!(
+        peer.identity.as_deref(),
+        Some("spiffe://cluster.local/ns/shop/sa/cart")
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn labels_from_any_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        prop_assert!(labels_from_pairs(bytes, 16).len() <= 16);
+    }
+
+    #[test]
+    fn labels_round_trip(entries in proptest::collection::vec(("[a-z./-]{0,12}", "\\PC{0,12}"), 0..8)) {
+        let raw: Vec<(&str, &[u8])> = entries.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
+        prop_assert_eq!(labels_from_pairs(pairs(&raw), 64), entries);
+    }
 }
