@@ -28,7 +28,7 @@ OVERRIDES := $(strip $(if $(RUSTFLAGS),RUSTFLAGS) $(if $(CARGO_ENCODED_RUSTFLAGS
 ENVOY_BIN ?= $(CURDIR)/$(VENV)/bin/envoy
 export ENVOY_BIN
 
-.PHONY: prereqs have-tshark have-valgrind test-tools test-extra bench-report bench bench-instructions tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean
+.PHONY: prereqs have-tshark have-skopeo have-valgrind oci test-tools test-extra bench-report bench bench-instructions tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean
 
 all: build
 
@@ -140,6 +140,11 @@ tap:
 manifests: build
 	cargo run --quiet -p integration-tests --bin manifests
 
+# OCI image layouts for Istio's WasmPlugin (oci://), dist/oci/<module>/, and
+# each image's manifest digest; tools/oci/README.md says how to push them.
+oci: build
+	cargo run --quiet -p oci-layout -- dist dist/oci
+
 test: envoy envoy-old test-tools build test-unit test-integration test-old-envoy
 
 test-unit:
@@ -155,12 +160,17 @@ test-old-envoy: build envoy-old test-tools
 	ENVOY_BIN=$(CURDIR)/$(VENV_OLD)/bin/envoy cargo test -p integration-tests -- $(OLD_ENVOY_TESTS)
 
 # Cross-checks with system tools that `make test` does not need (.ci/run
-# installs them from Debian): tshark reads the tap tool's pcaps as well.
-test-extra: have-tshark build envoy
+# installs them from Debian): tshark reads the tap tool's pcaps as well,
+# skopeo the OCI image layouts.
+test-extra: have-tshark have-skopeo build envoy
 	cargo test -p integration-tests --test tap_tool -- --ignored
+	cargo test -p integration-tests --test oci -- --ignored
 
 have-tshark:
 	$(if $(call have,tshark),,$(error tshark not found: apt-get install tshark))
+
+have-skopeo:
+	$(if $(call have,skopeo),,$(error skopeo not found: apt-get install skopeo))
 
 have-valgrind:
 	$(if $(call have,callgrind_control),,$(error valgrind not found: apt-get install valgrind))
