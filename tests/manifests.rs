@@ -5,9 +5,10 @@
 
 use harness::client::Proto;
 use harness::manifests::{
-    apply, files, hcm, module_sha256, rewrite, sidecar_listeners, specs, RECORD_DIR, WASM_DIR,
+    apply, files, hcm, module_bytes, module_sha256, rewrite, sidecar_listeners, specs, RECORD_DIR,
+    WASM_DIR,
 };
-use harness::paths::workspace_root;
+use harness::paths::{venv_tool, workspace_root};
 use harness::tap::read_records;
 use harness::tcp::echo_then_close;
 use harness::{header_values, Bootstrap, Envoy, Request, TcpEcho, Upstream};
@@ -31,19 +32,38 @@ fn manifest_files() -> Vec<PathBuf> {
     found
 }
 
-fn load(path: &Path) -> Value {
+/// Every object in a manifest file.
+fn load_all(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).expect("read manifest");
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    text.split("\n---\n")
+        .map(|doc| serde_yaml::from_str(doc).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .collect()
 }
 
+/// The one object in a manifest file.
+fn load(path: &Path) -> Value {
+    let mut all = load_all(path);
+    assert_eq!(all.len(), 1, "{}", path.display());
+    all.remove(0)
+}
+
+/// The text with module hashes, image digests and inline modules masked.
 fn without_hashes(text: &str) -> String {
     text.lines()
-        .map(|l| match l.find("sha256: ") {
-            Some(at) => format!("{}sha256: <hash>", &l[..at]),
-            None => l.to_string(),
+        .map(|l| {
+            for key in ["sha256: ", "inline_bytes: "] {
+                if let Some(at) = l.find(key) {
+                    return format!("{}{key}<module>", &l[..at]);
+                }
+            }
+            l.to_string()
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+fn dist(module: &str) -> Vec<u8> {
+    module_bytes(module).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Exactly what the generator writes for the modules in `dist/`, hashes
@@ -52,8 +72,7 @@ fn without_hashes(text: &str) -> String {
 #[test]
 fn manifests_are_current() {
     let root = workspace_root();
-    let sha256 = |m: &str| module_sha256(m).unwrap_or_else(|e| panic!("{e}"));
-    for (path, text) in files(&sha256) {
+    for (path, text) in files(&dist) {
         let on_disk = std::fs::read_to_string(root.join("envoyfilters").join(&path))
             .unwrap_or_else(|e| panic!("envoyfilters/{path}: {e} (run `make manifests`)"));
         assert_eq!(
@@ -70,7 +89,7 @@ fn manifests_are_current() {
 }
 
 fn files_generated_yaml() -> usize {
-    files(&|_| String::new())
+    files(&|_| Vec::new())
         .iter()
         .filter(|(p, _)| p.ends_with(".yaml"))
         .count()
@@ -101,8 +120,10 @@ fn every_manifest_has_what_istio_requires() {
         generated,
         "every YAML under envoyfilters/ is generated"
     );
-    for path in files {
-        let m = load(&path);
+    for (path, m) in files
+        .iter()
+        .flat_map(|p| load_all(p).into_iter().map(move |m| (p, m)))
+    {
         let at = path.display();
         assert!(
             is_dns1123(m["metadata"]["name"].as_str().unwrap_or("")),
@@ -188,30 +209,11 @@ fn every_manifest_has_what_istio_requires() {
                     "{at}: sha256"
                 );
                 assert!(
-                    ["AUTHN", "AUTHZ", "STATS", "UNSPECIFIED_PHASE"]
-                        .contains(&spec["phase"].as_str().unwrap_or("")),
-                    "{at}: phase"
-                );
-                assert!(
-                    ["FAIL_OPEN", "FAIL_CLOSE"]
-                        .contains(&spec["failStrategy"].as_str().unwrap_or("")),
-                    "{at}"
-                );
-                assert!(
-                    ["HTTP", "NETWORK"].contains(&spec["type"].as_str().unwrap_or("")),
-                    "{at}: type"
-                );
-                assert!(
-                    spec["selector"]["matchLabels"]
-                        .as_object()
-                        .is_some_and(|l| !l.is_empty()),
-                    "{at}"
-                );
-                assert!(
                     spec["pluginConfig"].is_object() && spec["priority"].is_i64(),
                     "{at}"
                 );
             }
+            (Some("networking.istio.io/v1beta1"), Some("ServiceEntry" | "DestinationRule")) => {}
             other => panic!("{at}: unexpected {other:?}"),
         }
     }
@@ -226,17 +228,230 @@ fn every_manifest_has_what_istio_requires() {
             "{}",
             spec.filter
         );
+        let plugin =
+            load(&workspace_root().join(format!("envoyfilters/wasmplugin/{}.yaml", spec.filter)));
+        let strategy = if spec.filter.starts_with("tap_") {
+            "FAIL_OPEN"
+        } else {
+            "FAIL_CLOSE"
+        };
+        assert_eq!(plugin["spec"]["failStrategy"], strategy, "{}", spec.filter);
     }
-    for filter in harness::MODULES {
-        let docker = std::fs::read_to_string(
-            workspace_root().join(format!("envoyfilters/oci/{filter}.Dockerfile")),
-        )
-        .unwrap();
+}
+
+/// For `oci://` URLs Istio compares `sha256` with the digest of the image
+/// manifest it pulled (istio/istio pkg/wasm/imagefetcher.go, cache.go); a
+/// mismatch turns a FAIL_CLOSE plugin into a deny-all filter. So every
+/// WasmPlugin carries the digest of the image `make oci` builds from
+/// `dist/`, never the module's own hash; the remote forms carry the module's.
+#[test]
+fn wasmplugins_name_the_image_digest_and_remote_forms_the_module_hash() {
+    let mut checked = 0;
+    for path in manifest_files() {
+        let m = load_all(&path).remove(0);
+        let at = path.display();
+        if m["kind"] == "WasmPlugin" {
+            let url = m["spec"]["url"].as_str().expect("url");
+            let module = url
+                .trim_start_matches("oci://ghcr.io/example/")
+                .split(':')
+                .next()
+                .expect("module");
+            let bytes = dist(module);
+            let digest = oci_layout::manifest_digest(&bytes);
+            assert_eq!(
+                m["spec"]["sha256"].as_str().map(|h| format!("sha256:{h}")),
+                Some(digest),
+                "{at}: sha256 must be the image manifest digest of {module} (make manifests)"
+            );
+            assert_ne!(
+                m["spec"]["sha256"].as_str(),
+                Some(module_sha256(module).expect("dist").as_str()),
+                "{at}: the module's hash never matches what Istio pulls"
+            );
+            checked += 1;
+        }
+        if let Some(patches) = m["spec"]["configPatches"].as_array() {
+            for p in patches {
+                let code = &p["patch"]["value"]["typed_config"]["config"]["vm_config"]["code"];
+                if let Some(remote) = code.get("remote") {
+                    let uri = remote["http_uri"]["uri"].as_str().expect("uri");
+                    let module = uri
+                        .rsplit('/')
+                        .next()
+                        .and_then(|f| f.strip_suffix(".wasm"))
+                        .expect("module");
+                    assert_eq!(
+                        remote["sha256"].as_str(),
+                        Some(module_sha256(module).expect("dist").as_str()),
+                        "{at}"
+                    );
+                    checked += 1;
+                }
+                if let Some(inline) = code["local"]["inline_bytes"].as_str() {
+                    use base64::Engine;
+                    let name = p["patch"]["value"]["name"].as_str().expect("name");
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(inline)
+                        .expect("base64");
+                    assert!(
+                        bytes == dist(name),
+                        "{at}: inline module is dist/{name}.wasm"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    // Seven WasmPlugins, six remote forms, the gateway's inline module.
+    assert_eq!(checked, 7 + 6 + 1);
+}
+
+/// The Istio releases whose CRDs are in tests/fixtures/istio-crds/.
+const ISTIO: [&str; 4] = ["1.14.6", "1.20.0", "1.24.0", "1.28.0"];
+
+/// The Istio versions a manifest claims in its header ("Istio 1.20 and later").
+fn claimed_versions(path: &Path) -> Vec<&'static str> {
+    let text = std::fs::read_to_string(path).expect("manifest");
+    let header = text.lines().nth(1).unwrap_or("");
+    let at = header
+        .find("(Istio 1.")
+        .unwrap_or_else(|| panic!("{}: its header names no Istio version", path.display()));
+    let minor: u32 = header[at + "(Istio 1.".len()..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|m| m.parse().ok())
+        .expect("minor version");
+    assert!(
+        header[at..].starts_with(&format!("(Istio 1.{minor} and later)")),
+        "{}",
+        path.display()
+    );
+    ISTIO
+        .into_iter()
+        .filter(|v| v.split('.').nth(1).and_then(|m| m.parse::<u32>().ok()) >= Some(minor))
+        .collect()
+}
+
+/// `tests/validate_k8s.py` (jsonschema and CEL): the API server's strict
+/// validation against the CRDs of `version`. Returns the error lines.
+fn crd_errors(version: &str, manifests: &[PathBuf]) -> Vec<String> {
+    let crds = workspace_root().join(format!("tests/fixtures/istio-crds/{version}.yaml"));
+    let out = std::process::Command::new(venv_tool("python"))
+        .arg(workspace_root().join("tests/validate_k8s.py"))
+        .arg(crds)
+        .args(manifests)
+        .output()
+        .expect("run tests/validate_k8s.py (make test-tools)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.code().is_some()
+            && stdout.lines().count() >= manifests.len()
+            && out.stderr.is_empty(),
+        "validate_k8s.py failed to run:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .filter(|l| !l.starts_with("ok "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every manifest validates, unknown fields being errors, against the real
+/// CRDs of every Istio release it claims; every release is claimed by some.
+#[test]
+fn every_manifest_validates_against_the_istio_versions_it_claims() {
+    let files = manifest_files();
+    for version in ISTIO {
+        let claiming: Vec<PathBuf> = files
+            .iter()
+            .filter(|f| claimed_versions(f).contains(&version))
+            .cloned()
+            .collect();
+        assert!(!claiming.is_empty(), "no manifest claims Istio {version}");
+        let errors = crd_errors(version, &claiming);
+        assert!(errors.is_empty(), "Istio {version}:\n{}", errors.join("\n"));
+    }
+}
+
+/// The WasmPlugin forms use `failStrategy` (Istio 1.19) and `type` (1.20):
+/// Istio 1.14's CRD refuses them, which is why they claim 1.20 and later.
+#[test]
+fn wasmplugin_forms_are_refused_before_istio_1_20() {
+    let plugins: Vec<PathBuf> = manifest_files()
+        .into_iter()
+        .filter(|f| load_all(f)[0]["kind"] == "WasmPlugin")
+        .collect();
+    assert_eq!(plugins.len(), 7);
+    let errors = crd_errors("1.14.6", &plugins);
+    assert_eq!(errors.len(), plugins.len(), "{errors:#?}");
+    for e in errors {
+        assert!(e.contains("'failStrategy', 'type' were unexpected"), "{e}");
+    }
+}
+
+/// The validator refuses what the API server refuses: unknown fields,
+/// values outside an enum, wrong types, and the CRDs' CEL rules.
+#[test]
+fn crd_validation_refuses_what_the_api_server_refuses() {
+    let dir = workspace_root().join(format!("target/crd-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let plugin = load(&workspace_root().join("envoyfilters/wasmplugin/l7_policy.yaml"));
+    let filter = load(&workspace_root().join("envoyfilters/l7_policy.yaml"));
+    let broken = |name: &str, base: &Value, edit: &dyn Fn(&mut Value)| -> PathBuf {
+        let mut doc = base.clone();
+        edit(&mut doc);
+        let path = dir.join(format!("{name}.yaml"));
+        std::fs::write(&path, serde_yaml::to_string(&doc).expect("yaml")).expect("write");
+        path
+    };
+    let cases: Vec<(&str, PathBuf, &str)> = vec![
+        (
+            "1.20.0",
+            broken("unknown-field", &filter, &|d| {
+                d["spec"]["workloadSelector"]["label"] = json!({"a": "b"})
+            }),
+            "'label' was unexpected",
+        ),
+        (
+            "1.20.0",
+            broken("bad-phase", &plugin, &|d| {
+                d["spec"]["phase"] = json!("AUTHORIZATION")
+            }),
+            "is not one of",
+        ),
+        (
+            "1.24.0",
+            broken("bad-type", &plugin, &|d| {
+                d["spec"]["priority"] = json!("high")
+            }),
+            "is not of type",
+        ),
+        (
+            "1.28.0",
+            broken("bad-scheme", &plugin, &|d| {
+                d["spec"]["url"] = json!("ftp://example.com/x.wasm")
+            }),
+            "url must have schema one of",
+        ),
+        (
+            "1.24.0",
+            broken("two-targets", &plugin, &|d| {
+                d["spec"]["targetRefs"] = json!([{"kind": "Service", "group": "", "name": "x"}])
+            }),
+            "only one of targetRefs or selector can be set",
+        ),
+    ];
+    for (version, path, expected) in cases {
+        let errors = crd_errors(version, std::slice::from_ref(&path));
         assert!(
-            docker.contains("FROM scratch")
-                && docker.contains(&format!("COPY dist/{filter}.wasm ./plugin.wasm"))
+            errors.iter().any(|e| e.contains(expected)),
+            "Istio {version} {}: expected an error containing {expected:?}, got {errors:#?}",
+            path.display()
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Every sidecar manifest applied together (in priority order) to an
@@ -339,4 +554,275 @@ fn validate(bootstrap: &Bootstrap) {
     if let Err(log) = Envoy::validate_bootstrap(bootstrap) {
         panic!("envoy --mode validate refused the sidecar:\n{log}");
     }
+}
+
+/// The filter names of every HTTP connection manager, and the network
+/// filters of every chain, in `listener`.
+fn chains(listener: &Value) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
+    let names = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .expect("filters")
+            .iter()
+            .map(|f| f["name"].as_str().expect("name").to_string())
+            .collect()
+    };
+    let (mut http, mut network) = (Vec::new(), Vec::new());
+    for chain in listener["filter_chains"].as_array().expect("chains") {
+        for f in chain["filters"].as_array().expect("filters") {
+            if f["name"] == "envoy.filters.network.http_connection_manager" {
+                http.push(names(&f["typed_config"]["http_filters"]));
+            }
+        }
+        network.push(names(&chain["filters"]));
+    }
+    (http, network)
+}
+
+fn position(list: &[String], name: &str) -> usize {
+    list.iter()
+        .position(|n| n == name)
+        .unwrap_or_else(|| panic!("{name} missing from {list:?}"))
+}
+
+fn last_position(list: &[String], name: &str) -> usize {
+    list.iter()
+        .rposition(|n| n == name)
+        .unwrap_or_else(|| panic!("{name} missing from {list:?}"))
+}
+
+/// Our filters in one chain, in order.
+fn ours<'a>(list: &'a [String], of: &[&str]) -> Vec<&'a str> {
+    list.iter()
+        .map(String::as_str)
+        .filter(|n| of.contains(n))
+        .collect()
+}
+
+const HTTP_ORDER: [&str; 4] = ["peer_metadata", "l7_policy", "cf_headers", "tap_http"];
+
+/// Each form's placement applied to a real Istio sidecar's `virtualInbound`
+/// chains, as each Istio release builds them: our HTTP filters always run
+/// peer_metadata → l7_policy → cf_headers → tap_http, after Istio's metadata
+/// exchange (which they read) and before the router; where the forms differ
+/// relative to Istio's RBAC and `istio.stats` is what envoyfilters/README.md
+/// says.
+#[test]
+fn every_form_gives_the_same_order_in_a_real_sidecar() {
+    use harness::istio::{real_virtual_inbound, rebuild, Plugin};
+    let real = real_virtual_inbound();
+    let envoyfilters = workspace_root().join("envoyfilters");
+    let separate = [
+        "peer_metadata",
+        "l7_policy",
+        "cf_headers",
+        "tap_http",
+        "tap_tcp",
+    ];
+    for minor in [14, 20, 24, 28] {
+        // EnvoyFilter forms: Istio's own chain, then the patches by priority.
+        for set in [&separate[..], &["suite", "tap_tcp"][..]] {
+            let mut manifests: Vec<Value> = set
+                .iter()
+                .map(|f| load(&envoyfilters.join(format!("{f}.yaml"))))
+                .collect();
+            manifests.sort_by_key(|m| m["spec"]["priority"].as_i64());
+            let mut listeners = vec![rebuild(&real, minor, &[])];
+            for m in &manifests {
+                apply(&mut listeners, m);
+            }
+            let (http, tcp) = chains(&listeners[0]);
+            let expected: Vec<&str> = if set.contains(&"suite") {
+                vec!["suite"]
+            } else {
+                HTTP_ORDER.to_vec()
+            };
+            for list in &http {
+                let at = format!("EnvoyFilter forms, Istio 1.{minor}: {list:?}");
+                let router = position(list, "envoy.filters.http.router");
+                // Right before the router, after everything Istio built.
+                assert_eq!(list[router - expected.len()..router], expected[..], "{at}");
+                assert!(
+                    position(list, "istio.stats") < router - expected.len(),
+                    "{at}"
+                );
+                assert!(
+                    last_position(list, "envoy.filters.http.rbac") < router - expected.len(),
+                    "{at}"
+                );
+                assert!(
+                    position(list, "istio.metadata_exchange") < router - expected.len(),
+                    "{at}"
+                );
+            }
+            for list in tcp
+                .iter()
+                .filter(|l| l.last().is_some_and(|n| n.ends_with("tcp_proxy")))
+            {
+                let at = format!("EnvoyFilter forms, Istio 1.{minor}: {list:?}");
+                assert_eq!(list[list.len() - 2], "tap_tcp", "{at}");
+            }
+            assert!(!http.is_empty() && !tcp.is_empty());
+        }
+        if minor < 20 {
+            continue;
+        }
+        // WasmPlugin forms: Istio places them while building the chain.
+        for set in [&separate[..], &["suite", "tap_tcp"][..]] {
+            let plugins: Vec<Plugin> = set
+                .iter()
+                .map(|f| {
+                    Plugin::from_manifest(
+                        &load(&envoyfilters.join(format!("wasmplugin/{f}.yaml"))),
+                        f,
+                    )
+                })
+                .collect();
+            let listener = rebuild(&real, minor, &plugins);
+            let (http, tcp) = chains(&listener);
+            let expected: Vec<&str> = if set.contains(&"suite") {
+                vec!["suite"]
+            } else {
+                HTTP_ORDER.to_vec()
+            };
+            for list in &http {
+                let at = format!("WasmPlugin forms, Istio 1.{minor}: {list:?}");
+                assert_eq!(
+                    ours(list, &[&HTTP_ORDER[..], &["suite"]].concat()),
+                    expected,
+                    "{at}"
+                );
+                let first = position(list, expected[0]);
+                let last = position(list, expected[expected.len() - 1]);
+                // After the metadata exchange, before istio.stats and the router.
+                assert!(position(list, "istio.metadata_exchange") < first, "{at}");
+                assert!(last < position(list, "istio.stats"), "{at}");
+                // The policy decides after Istio's CUSTOM authorization
+                // (ext_authz) and before its RBAC; CF identity and the tap
+                // come after RBAC.
+                let policy = position(
+                    list,
+                    if set.contains(&"suite") {
+                        "suite"
+                    } else {
+                        "l7_policy"
+                    },
+                );
+                let rbac = last_position(list, "envoy.filters.http.rbac");
+                assert!(
+                    position(list, "envoy.filters.http.ext_authz") < policy,
+                    "{at}"
+                );
+                assert!(policy < rbac, "{at}");
+                if !set.contains(&"suite") {
+                    assert!(rbac < position(list, "cf_headers"), "{at}");
+                }
+            }
+            for list in &tcp {
+                let at = format!("WasmPlugin forms, Istio 1.{minor}: {list:?}");
+                let tap = position(list, "tap_tcp");
+                assert!(position(list, "istio.metadata_exchange") < tap, "{at}");
+                if list.last().is_some_and(|n| n.ends_with("tcp_proxy")) {
+                    // After Istio's network RBAC, before its TCP stats.
+                    if let Some(rbac) = list.iter().rposition(|n| n == "envoy.filters.network.rbac")
+                    {
+                        assert!(rbac < tap, "{at}");
+                    }
+                    assert_eq!(list[tap + 1], "istio.stats", "{at}");
+                } else {
+                    // A NETWORK plugin also sees HTTP connections' bytes.
+                    assert_eq!(
+                        list[tap + 1],
+                        "envoy.filters.network.http_connection_manager",
+                        "{at}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The remote form as Istio builds it from `remote/module-source.yaml`: the
+/// `DestinationRule` makes cluster `outbound|443||wasm.example.com` speak TLS
+/// with SNI `wasm.example.com` (Istio's translation of `tls.mode: SIMPLE`),
+/// so Envoy fetches the module over TLS, checks its sha256 and runs it. The
+/// `ServiceEntry` alone gives a plain TCP cluster: the fetch goes out in the
+/// clear, which the server sees.
+#[test]
+fn remote_form_fetches_the_module_over_tls() {
+    use harness::manifests::{module_cluster, MODULE_HOST};
+    use harness::tls::{HttpsFiles, Pki};
+    let source = load_all(&workspace_root().join("envoyfilters/remote/module-source.yaml"));
+    let rule = source
+        .iter()
+        .find(|d| d["kind"] == "DestinationRule")
+        .expect("a DestinationRule");
+    assert_eq!(rule["spec"]["host"], MODULE_HOST);
+    assert_eq!(rule["spec"]["trafficPolicy"]["tls"]["mode"], "SIMPLE");
+    let sni = rule["spec"]["trafficPolicy"]["tls"]["sni"]
+        .as_str()
+        .expect("sni");
+    let entry = source
+        .iter()
+        .find(|d| d["kind"] == "ServiceEntry")
+        .expect("a ServiceEntry");
+    assert_eq!(entry["spec"]["hosts"][0], MODULE_HOST);
+    assert_eq!(entry["spec"]["ports"][0]["number"], 443);
+
+    let pki = Pki::new();
+    let server = HttpsFiles::start(
+        &pki.host(MODULE_HOST),
+        vec![("l7_policy.wasm".to_string(), dist("l7_policy"))],
+    );
+    let app = Upstream::start();
+    let manifest = load(&workspace_root().join("envoyfilters/remote/l7_policy.yaml"));
+    let rewrites = [(format!("{RECORD_DIR}/"), "@SCRATCH@/".to_string())];
+    let bootstrap = |tls: bool| {
+        let mut b = Bootstrap::new(app.port())
+            .cluster("inbound|8080||", app.port())
+            .cluster(&module_cluster(), server.port());
+        if tls {
+            b = b.cluster_field(&module_cluster(), "transport_socket", pki.upstream_tls(sni));
+        }
+        for listener in sidecar_listeners(std::slice::from_ref(&manifest), &rewrites) {
+            if listener["name"] == "virtualInbound" {
+                b = b.raw_listener(listener);
+            }
+        }
+        b
+    };
+
+    let envoy = Envoy::start(&bootstrap(true));
+    let allowed = Request::get("/hello").send(envoy.addr("virtualInbound"), Proto::H1);
+    assert_eq!(allowed.status, 200);
+    let denied = Request::new("POST", "/hello").send(envoy.addr("virtualInbound"), Proto::H2);
+    assert_eq!(denied.status, 403, "the fetched policy runs");
+    let seen = server.seen();
+    assert!(!seen.is_empty());
+    for s in &seen {
+        assert_eq!(s.sni.as_deref(), Some(MODULE_HOST), "{seen:?}");
+        assert_eq!(
+            s.request.as_deref(),
+            Some("GET /l7_policy.wasm HTTP/1.1"),
+            "{seen:?}"
+        );
+        assert!(s.plaintext.is_none());
+    }
+    drop(envoy);
+
+    // Without the DestinationRule: the request for the module leaves in the clear.
+    let before = server.seen().len();
+    let plain = Envoy::try_start(&bootstrap(false));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while server.seen().len() == before && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    drop(plain);
+    let clear = server.seen()[before..].to_vec();
+    assert!(
+        clear.iter().any(|s| s
+            .plaintext
+            .as_ref()
+            .is_some_and(|b| b.starts_with(b"GET /l7_policy.wasm HTTP/1.1"))),
+        "{clear:?}"
+    );
 }

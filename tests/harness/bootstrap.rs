@@ -157,6 +157,16 @@ impl Bootstrap {
         self
     }
 
+    /// Sets `key` on cluster `name` (for example `transport_socket`).
+    pub fn cluster_field(mut self, name: &str, key: &str, value: Value) -> Bootstrap {
+        if let Some(Value::Array(clusters)) = self.value.pointer_mut("/static_resources/clusters") {
+            if let Some(cluster) = clusters.iter_mut().find(|c| c["name"] == name) {
+                cluster[key] = value;
+            }
+        }
+        self
+    }
+
     /// Sets the node's metadata, as Istio does (pod labels under `LABELS`).
     pub fn node_metadata(mut self, metadata: Value) -> Bootstrap {
         self.value["node"] = json!({"id": "test-node", "cluster": "test", "metadata": metadata});

@@ -13,6 +13,7 @@ pub mod bench_report;
 pub mod bootstrap;
 pub mod client;
 pub mod envoy;
+pub mod istio;
 pub mod manifests;
 pub mod paths;
 pub mod tap;

@@ -1,16 +1,22 @@
 //! The Istio manifests under `envoyfilters/`, generated from one table so
-//! that every filter gets the same three shapes: an `EnvoyFilter` loading the
+//! that every filter gets the same shapes: an `EnvoyFilter` loading the
 //! `.wasm` from a ConfigMap mounted into the sidecar, an `EnvoyFilter` loading
-//! it from a URL with its sha256, and a `WasmPlugin` pulling an OCI image.
-//! `make manifests` writes them; `tests/manifests.rs` checks the files are
-//! current and that Envoy accepts and runs what they insert.
+//! it from a URL with its sha256, and a `WasmPlugin` pulling the OCI image
+//! `make oci` writes. `make manifests` writes them; `tests/manifests.rs`
+//! checks the files are current, valid for the Istio versions they claim, and
+//! that Envoy accepts and runs what they insert.
 
+use base64::Engine;
 use serde_json::{json, Value};
 
 /// Where the ConfigMap with the module is mounted in the sidecar.
 pub const WASM_DIR: &str = "/var/local/wasm";
 /// Where tap records are written in the sidecar (`kubectl cp` reads them).
 pub const RECORD_DIR: &str = "/etc/istio/proxy";
+/// Where the ingress gateway runs (Istio's and cf-for-k8s's default).
+pub const GATEWAY_NAMESPACE: &str = "istio-system";
+/// The host the remote forms fetch modules from.
+pub const MODULE_HOST: &str = "wasm.example.com";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
@@ -28,9 +34,12 @@ pub struct Spec {
     pub config: Value,
     /// Observers fail open; filters that enforce or strip headers fail closed.
     pub fail_open: bool,
-    /// Order among our filters before the router (lower runs first).
+    /// `EnvoyFilter` priority: Istio applies lower first, and each insertion
+    /// before the router lands after the previous one.
     pub priority: i32,
+    /// `WasmPlugin` phase, and priority within it (higher runs first).
     pub phase: &'static str,
+    pub plugin_priority: i32,
     /// Records to a file under [`RECORD_DIR`] through an access log.
     pub records: Option<&'static str>,
 }
@@ -49,10 +58,22 @@ pub fn specs() -> Vec<Spec> {
         config: Value::Object(suite),
         fail_open: false,
         priority: 10,
-        phase: "AUTHN",
+        phase: "AUTHZ",
+        plugin_priority: 100,
         records: Some("tap_http.jsonl"),
     });
     all
+}
+
+/// The taps shipped in persistent manifests keep little: records land in
+/// `/etc/istio/proxy`, a memory-backed volume counted against the sidecar's
+/// memory limit that nothing rotates (README: the most they can use).
+pub const PERSISTENT_TAP_RECORDS: u64 = 100;
+pub const PERSISTENT_TAP_BODY_BYTES: u64 = 4096;
+pub const PERSISTENT_TAP_EVENTS: u64 = 64;
+
+fn persistent_budget() -> Value {
+    json!({"records_per_second": 1, "burst": 10})
 }
 
 /// The filters as separate modules.
@@ -65,6 +86,7 @@ fn separate_specs() -> Vec<Spec> {
             fail_open: false,
             priority: 10,
             phase: "AUTHN",
+            plugin_priority: 100,
             records: None,
         },
         Spec {
@@ -74,6 +96,7 @@ fn separate_specs() -> Vec<Spec> {
             fail_open: false,
             priority: 20,
             phase: "AUTHZ",
+            plugin_priority: 100,
             records: None,
         },
         Spec {
@@ -82,25 +105,39 @@ fn separate_specs() -> Vec<Spec> {
             config: json!({"identity_from": "node_labels"}),
             fail_open: false,
             priority: 30,
-            phase: "UNSPECIFIED_PHASE",
+            phase: "STATS",
+            plugin_priority: 20,
             records: None,
         },
         Spec {
             filter: "tap_http",
             kind: Kind::Http,
-            config: json!({"max_request_bytes": 65536, "max_response_bytes": 65536}),
+            config: json!({
+                "max_request_bytes": PERSISTENT_TAP_BODY_BYTES,
+                "max_response_bytes": PERSISTENT_TAP_BODY_BYTES,
+                "rate_limit": persistent_budget(),
+                "max_records": PERSISTENT_TAP_RECORDS
+            }),
             fail_open: true,
             priority: 40,
             phase: "STATS",
+            plugin_priority: 10,
             records: Some("tap_http.jsonl"),
         },
         Spec {
             filter: "tap_tcp",
             kind: Kind::Network,
-            config: json!({"max_read_bytes": 65536, "max_write_bytes": 65536}),
+            config: json!({
+                "max_read_bytes": PERSISTENT_TAP_BODY_BYTES,
+                "max_write_bytes": PERSISTENT_TAP_BODY_BYTES,
+                "max_events": PERSISTENT_TAP_EVENTS,
+                "rate_limit": persistent_budget(),
+                "max_records": PERSISTENT_TAP_RECORDS
+            }),
             fail_open: true,
             priority: 40,
             phase: "STATS",
+            plugin_priority: 10,
             records: Some("tap_tcp.jsonl"),
         },
     ]
@@ -120,11 +157,18 @@ fn k8s_name(filter: &str) -> String {
     filter.replace('_', "-")
 }
 
-/// Where the module comes from: a mounted file, or a URL and its sha256.
+/// The cluster Istio makes for the `ServiceEntry` of [`MODULE_HOST`].
+pub fn module_cluster() -> String {
+    format!("outbound|443||{MODULE_HOST}")
+}
+
+/// Where the module comes from: a mounted file, a URL and its sha256, or
+/// the bytes themselves inside the manifest.
 #[derive(Clone, Copy)]
 pub enum Code<'a> {
     ConfigMap,
     Remote { sha256: &'a str },
+    Inline { wasm: &'a [u8] },
 }
 
 fn wasm_config(spec: &Spec, config: &Value, code: Code) -> Value {
@@ -134,12 +178,15 @@ fn wasm_config(spec: &Spec, config: &Value, code: Code) -> Value {
         }
         Code::Remote { sha256 } => json!({"remote": {
             "http_uri": {
-                "uri": format!("https://wasm.example.com/{}.wasm", spec.filter),
-                "cluster": "outbound|443||wasm.example.com",
+                "uri": format!("https://{MODULE_HOST}/{}.wasm", spec.filter),
+                "cluster": module_cluster(),
                 "timeout": "10s"
             },
             "sha256": sha256,
             "retry_policy": {"num_retries": 3}
+        }}),
+        Code::Inline { wasm } => json!({"local": {
+            "inline_bytes": base64::engine::general_purpose::STANDARD.encode(wasm)
         }}),
     };
     let type_url = match spec.kind {
@@ -217,20 +264,20 @@ fn filter_patch(spec: &Spec, config: &Value, code: Code, context: &str) -> Value
 }
 
 /// An `EnvoyFilter` for the sidecars of workloads labelled `app: my-app`
-/// (or, for `gateway`, the ingress gateway).
+/// (or, for `gateway`, the ingress gateway in [`GATEWAY_NAMESPACE`]).
 pub fn envoy_filter(spec: &Spec, code: Code, gateway: bool) -> Value {
-    let (context, selector, name, config) = if gateway {
+    let (context, selector, metadata, config) = if gateway {
         (
             "GATEWAY",
             json!({"istio": "ingressgateway"}),
-            format!("{}-gateway", k8s_name(spec.filter)),
+            json!({"name": format!("{}-gateway", k8s_name(spec.filter)), "namespace": GATEWAY_NAMESPACE}),
             gateway_config(),
         )
     } else {
         (
             "SIDECAR_INBOUND",
             json!({"app": "my-app"}),
-            k8s_name(spec.filter),
+            json!({"name": k8s_name(spec.filter)}),
             spec.config.clone(),
         )
     };
@@ -239,26 +286,50 @@ pub fn envoy_filter(spec: &Spec, code: Code, gateway: bool) -> Value {
     json!({
         "apiVersion": "networking.istio.io/v1alpha3",
         "kind": "EnvoyFilter",
-        "metadata": {"name": name},
+        "metadata": metadata,
         "spec": {"workloadSelector": {"labels": selector}, "priority": spec.priority, "configPatches": patches}
     })
 }
 
-/// A `WasmPlugin` (Istio 1.12 and later) pulling `oci://…/<filter>:<version>`.
-pub fn wasm_plugin(spec: &Spec, sha256: &str) -> Value {
+/// The image `make oci` writes for a module, as users push it.
+pub fn image(filter: &str) -> String {
+    format!("ghcr.io/example/{filter}:0.1.0")
+}
+
+/// A `WasmPlugin` (Istio 1.20 and later: `type` and `failStrategy`) pulling
+/// the module's image. For `oci://` Istio checks `sha256` against the image
+/// manifest's digest, not the module's (pkg/wasm/imagefetcher.go).
+pub fn wasm_plugin(spec: &Spec, image_digest: &str, gateway: bool) -> Value {
+    let sha256 = image_digest.trim_start_matches("sha256:");
+    let (metadata, selector, config, phase) = if gateway {
+        (
+            json!({"name": format!("{}-gateway", k8s_name(spec.filter)), "namespace": GATEWAY_NAMESPACE}),
+            json!({"istio": "ingressgateway"}),
+            gateway_config(),
+            "AUTHN",
+        )
+    } else {
+        (
+            json!({"name": k8s_name(spec.filter)}),
+            json!({"app": "my-app"}),
+            spec.config.clone(),
+            spec.phase,
+        )
+    };
     json!({
         "apiVersion": "extensions.istio.io/v1alpha1",
         "kind": "WasmPlugin",
-        "metadata": {"name": k8s_name(spec.filter)},
+        "metadata": metadata,
         "spec": {
-            "selector": {"matchLabels": {"app": "my-app"}},
-            "url": format!("oci://ghcr.io/example/{}:0.1.0", spec.filter),
+            "selector": {"matchLabels": selector},
+            "url": format!("oci://{}", image(spec.filter)),
             "sha256": sha256,
-            "phase": spec.phase,
-            "priority": 100 - spec.priority,
+            "imagePullPolicy": "IfNotPresent",
+            "phase": phase,
+            "priority": spec.plugin_priority,
             "failStrategy": if spec.fail_open { "FAIL_OPEN" } else { "FAIL_CLOSE" },
             "type": match spec.kind { Kind::Http => "HTTP", Kind::Network => "NETWORK" },
-            "pluginConfig": spec.config
+            "pluginConfig": config
         }
     })
 }
@@ -275,63 +346,98 @@ pub fn wasm_plugin_records(spec: &Spec) -> Option<Value> {
     }))
 }
 
-pub fn dockerfile(spec: &Spec) -> String {
-    format!(
-        "# The OCI image Istio's WasmPlugin pulls: the module alone, as plugin.wasm.\n\
-         # From the repository root, after `make build`:\n\
-         #   docker build -f envoyfilters/oci/{f}.Dockerfile -t ghcr.io/example/{f}:0.1.0 .\n\
-         FROM scratch\n\
-         COPY dist/{f}.wasm ./plugin.wasm\n",
-        f = spec.filter
-    )
+/// What the remote forms need besides the `EnvoyFilter`: a `ServiceEntry`
+/// that makes the cluster `outbound|443||wasm.example.com`, and a
+/// `DestinationRule` that originates TLS on it. Without the latter Istio's
+/// cluster is plain TCP and Envoy's fetch of `https://…` goes out unencrypted.
+pub fn module_source() -> Vec<Value> {
+    vec![
+        json!({
+            "apiVersion": "networking.istio.io/v1beta1",
+            "kind": "ServiceEntry",
+            "metadata": {"name": "wasm-modules"},
+            "spec": {
+                "hosts": [MODULE_HOST],
+                "location": "MESH_EXTERNAL",
+                "resolution": "DNS",
+                "ports": [{"number": 443, "name": "tls-modules", "protocol": "TLS"}]
+            }
+        }),
+        json!({
+            "apiVersion": "networking.istio.io/v1beta1",
+            "kind": "DestinationRule",
+            "metadata": {"name": "wasm-modules"},
+            "spec": {
+                "host": MODULE_HOST,
+                "trafficPolicy": {"tls": {"mode": "SIMPLE", "sni": MODULE_HOST}}
+            }
+        }),
+    ]
+}
+
+/// The sha256 of bytes, in hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The bytes of `dist/<module>.wasm`.
+pub fn module_bytes(module: &str) -> Result<Vec<u8>, String> {
+    let path = crate::paths::workspace_root()
+        .join("dist")
+        .join(format!("{module}.wasm"));
+    std::fs::read(&path).map_err(|e| format!("{}: {e} (run `make build` first)", path.display()))
 }
 
 /// The sha256 of `dist/<module>.wasm`, in hex.
 pub fn module_sha256(module: &str) -> Result<String, String> {
-    use sha2::{Digest, Sha256};
-    let path = crate::paths::workspace_root()
-        .join("dist")
-        .join(format!("{module}.wasm"));
-    let bytes = std::fs::read(&path)
-        .map_err(|e| format!("{}: {e} (run `make build` first)", path.display()))?;
-    Ok(Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    module_bytes(module).map(|b| sha256_hex(&b))
 }
 
-/// Every generated file: its path under `envoyfilters/` and its text.
-/// `sha256` gives each filter's module hash (`dist/<filter>.wasm`).
-pub fn files(sha256: &dyn Fn(&str) -> String) -> Vec<(String, String)> {
-    let yaml = |header: &str, value: &Value| -> String {
+fn yaml_docs(values: &[Value]) -> String {
+    values
+        .iter()
+        .map(|v| serde_yaml::to_string(v).expect("YAML"))
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+/// Every generated file: its path under `envoyfilters/` and its text, for
+/// the modules `wasm` gives (`dist/<module>.wasm`).
+pub fn files(wasm: &dyn Fn(&str) -> Vec<u8>) -> Vec<(String, String)> {
+    let yaml = |header: &str, values: &[Value]| -> String {
         format!(
             "# Generated by `make manifests` from tests/harness/manifests.rs; edit there.\n# {header}\n{}",
-            serde_yaml::to_string(value).expect("YAML")
+            yaml_docs(values)
         )
     };
     let mut out = Vec::new();
     for spec in specs() {
         let f = spec.filter;
+        let module = wasm(f);
+        let digest = oci_layout::manifest_digest(&module);
         out.push((
             format!("{f}.yaml"),
             yaml(
-                &format!("{f} in the sidecars of pods labelled app=my-app; the module comes from ConfigMap {}-wasm mounted at {WASM_DIR} (see README.md).", k8s_name(f)),
-                &envoy_filter(&spec, Code::ConfigMap, false),
+                &format!("{f} in the sidecars of pods labelled app=my-app (Istio 1.14 and later); the module comes from ConfigMap {}-wasm mounted at {WASM_DIR} (see README.md).", k8s_name(f)),
+                &[envoy_filter(&spec, Code::ConfigMap, false)],
             ),
         ));
-        let hash = sha256(f);
         out.push((
             format!("remote/{f}.yaml"),
             yaml(
-                &format!("{f} fetched by Envoy from https://wasm.example.com/{f}.wasm (a ServiceEntry makes cluster outbound|443||wasm.example.com), checked against its sha256."),
-                &envoy_filter(&spec, Code::Remote { sha256: &hash }, false),
+                &format!("{f} fetched by Envoy from https://{MODULE_HOST}/{f}.wasm and checked against its sha256 (Istio 1.14 and later); apply remote/module-source.yaml too."),
+                &[envoy_filter(&spec, Code::Remote { sha256: &sha256_hex(&module) }, false)],
             ),
         ));
         out.push((
             format!("wasmplugin/{f}.yaml"),
             yaml(
-                &format!("{f} as an Istio WasmPlugin (Istio 1.12 and later), image built with oci/{f}.Dockerfile."),
-                &wasm_plugin(&spec, &hash),
+                &format!("{f} as an Istio WasmPlugin (Istio 1.20 and later), pulling the image `make oci` writes to dist/oci/{f}/, pushed as {}; sha256 is that image's manifest digest.", image(f)),
+                &[wasm_plugin(&spec, &digest, false)],
             ),
         ));
         if let Some(records) = wasm_plugin_records(&spec) {
@@ -339,23 +445,36 @@ pub fn files(sha256: &dyn Fn(&str) -> String) -> Vec<(String, String)> {
                 format!("wasmplugin/{f}-records.yaml"),
                 yaml(
                     &format!(
-                        "The access log that writes {f} records; apply with wasmplugin/{f}.yaml."
+                        "The access log that writes {f} records; apply with wasmplugin/{f}.yaml (Istio 1.20 and later)."
                     ),
-                    &records,
+                    &[records],
                 ),
             ));
         }
-        out.push((format!("oci/{f}.Dockerfile"), dockerfile(&spec)));
         if f == "cf_headers" {
             out.push((
                 format!("{f}-gateway.yaml"),
                 yaml(
-                    "cf_headers at the ingress gateway: CF identity per host (fill in the host table).",
-                    &envoy_filter(&spec, Code::ConfigMap, true),
+                    &format!("cf_headers at the ingress gateway in {GATEWAY_NAMESPACE}: CF identity per host (fill in the host table). The module is inside this manifest (Istio 1.14 and later): nothing to mount into the gateway."),
+                    &[envoy_filter(&spec, Code::Inline { wasm: &module }, true)],
+                ),
+            ));
+            out.push((
+                format!("wasmplugin/{f}-gateway.yaml"),
+                yaml(
+                    &format!("cf_headers at the ingress gateway in {GATEWAY_NAMESPACE} as a WasmPlugin (Istio 1.20 and later): CF identity per host (fill in the host table)."),
+                    &[wasm_plugin(&spec, &digest, true)],
                 ),
             ));
         }
     }
+    out.push((
+        "remote/module-source.yaml".to_string(),
+        yaml(
+            &format!("For the remote/ forms: the ServiceEntry that makes Envoy's cluster {} and the DestinationRule that makes it speak TLS to {MODULE_HOST} (Istio 1.14 and later).", module_cluster()),
+            &module_source(),
+        ),
+    ));
     out
 }
 

@@ -58,6 +58,27 @@ impl Pki {
         ])
     }
 
+    /// For a server named `host` (DNS SAN).
+    pub fn host(&self, host: &str) -> Issued {
+        self.issue(vec![SanType::DnsName(host.try_into().expect("dns"))])
+    }
+
+    /// An upstream `transport_socket` that speaks TLS with SNI `sni` and
+    /// trusts only this CA for a certificate naming `sni`.
+    pub fn upstream_tls(&self, sni: &str) -> Value {
+        json!({
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                "sni": sni,
+                "common_tls_context": {"validation_context": {
+                    "trusted_ca": {"inline_string": self.ca.cert.pem()},
+                    "match_typed_subject_alt_names": [{"san_type": "DNS", "matcher": {"exact": sni}}]
+                }}
+            }
+        })
+    }
+
     /// For a client, with URI SAN `uri` (a SPIFFE ID, say).
     pub fn client(&self, uri: &str) -> Issued {
         self.issue(vec![SanType::URI(uri.try_into().expect("URI SAN"))])
@@ -117,4 +138,120 @@ impl Pki {
         }
         response
     }
+}
+
+/// What an [`HttpsFiles`] server saw on one connection.
+#[derive(Clone, Debug, Default)]
+pub struct Seen {
+    /// The SNI of a TLS handshake.
+    pub sni: Option<String>,
+    /// The request line, when the handshake succeeded.
+    pub request: Option<String>,
+    /// The first bytes, when they were not a TLS handshake (plaintext).
+    pub plaintext: Option<Vec<u8>>,
+}
+
+/// An HTTPS server on 127.0.0.1 serving fixed files (`GET /<name>`) with a
+/// certificate from [`Pki`], recording what each connection sent.
+pub struct HttpsFiles {
+    port: u16,
+    seen: Arc<std::sync::Mutex<Vec<Seen>>>,
+}
+
+impl HttpsFiles {
+    pub fn start(server: &Issued, files: Vec<(String, Vec<u8>)>) -> HttpsFiles {
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(server.cert.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server.key.serialize_der())),
+        )
+        .expect("server certificate");
+        let config = Arc::new(config);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let files = Arc::new(files);
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (config, files, record) = (config.clone(), files.clone(), record.clone());
+                std::thread::spawn(move || {
+                    let saw = serve(stream, config, &files);
+                    record.lock().expect("seen").push(saw);
+                });
+            }
+        });
+        HttpsFiles { port, seen }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("seen").clone()
+    }
+}
+
+fn serve(
+    mut sock: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    files: &[(String, Vec<u8>)],
+) -> Seen {
+    let mut saw = Seen::default();
+    let _ = sock.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    let mut first = [0u8; 1];
+    if sock.peek(&mut first).unwrap_or(0) == 1 && first[0] != 0x16 {
+        // Not a TLS handshake record: keep what arrived in the clear.
+        let mut buf = vec![0u8; 512];
+        let n = sock.read(&mut buf).unwrap_or(0);
+        buf.truncate(n);
+        saw.plaintext = Some(buf);
+        return saw;
+    }
+    let mut conn = match rustls::ServerConnection::new(config) {
+        Ok(c) => c,
+        Err(_) => return saw,
+    };
+    let mut request = Vec::new();
+    {
+        let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+        let mut buf = [0u8; 4096];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tls.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+    saw.sni = conn.server_name().map(str::to_string);
+    let text = String::from_utf8_lossy(&request).to_string();
+    let line = text.lines().next().unwrap_or("").to_string();
+    let path = line.split(' ').nth(1).unwrap_or("").trim_start_matches('/');
+    let response = match files.iter().find(|(name, _)| name == path) {
+        Some((_, body)) => {
+            let mut r = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            r.extend_from_slice(body);
+            r
+        }
+        None => {
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_vec()
+        }
+    };
+    saw.request = Some(line);
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    let _ = tls.write_all(&response);
+    let _ = tls.flush();
+    conn.send_close_notify();
+    let _ = conn.write_tls(&mut sock);
+    saw
 }

@@ -1,0 +1,214 @@
+//! Where Istio puts a sidecar's inbound filters and the `WasmPlugin`s among
+//! them, release by release, so tests can place our manifests into a real
+//! sidecar's configuration (tests/fixtures/istio-sidecar-virtual-inbound.yaml).
+//!
+//! From istio/istio, read at tags 1.14.0 to 1.28.0:
+//! - HTTP (`buildHTTPConnectionManager`, pilot/pkg/networking/core/
+//!   listener_builder.go, v1alpha3/listener.go before 1.16): metadata
+//!   exchange, CUSTOM authorization (ext_authz), `WasmPlugin`s of phase
+//!   AUTHN, Istio authentication, phase AUTHZ, RBAC, phase STATS, phase
+//!   UNSPECIFIED_PHASE, then gRPC stats, fault, CORS, telemetry
+//!   (`istio.stats`) and the router. Before 1.16 the metadata exchange came
+//!   after the Wasm phases instead of first.
+//! - Network (`buildInboundNetworkFilters`/`buildNetworkFiltersStack`,
+//!   networkfilter.go; `buildInboundNetworkFiltersForHTTP`,
+//!   listener_inbound.go), `WasmPlugin`s of type NETWORK from 1.20: metadata
+//!   exchange, CUSTOM authorization, AUTHN, AUTHZ, RBAC, STATS, UNSPECIFIED,
+//!   telemetry, the terminal filter; on HTTP chains the same phases before
+//!   the HTTP connection manager.
+//! - Within a phase, plugins run by descending `priority`
+//!   (pilot/pkg/model/push_context.go).
+//! - `EnvoyFilter` patches are applied to what this builds, in ascending
+//!   `priority` ([`crate::manifests::apply`]).
+
+use serde_json::Value;
+
+/// What Istio builds a filter for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Role {
+    /// Kept in front (the network `istio_authn` of the real dump).
+    Front,
+    MetadataExchange,
+    /// CUSTOM action: ext_authz and its shadow RBAC.
+    CustomAuthz,
+    Authn,
+    Rbac,
+    /// gRPC stats, fault, CORS, ...
+    Builtin,
+    Telemetry,
+    Terminal,
+}
+
+pub fn http_role(filter: &Value) -> Role {
+    let name = filter["name"].as_str().unwrap_or("");
+    let shadow_ext_authz = filter["typed_config"]["shadow_rules"]["policies"]
+        .as_object()
+        .is_some_and(|p| p.keys().any(|k| k.starts_with("istio-ext-authz")));
+    match name {
+        "istio.metadata_exchange" => Role::MetadataExchange,
+        "envoy.filters.http.ext_authz" => Role::CustomAuthz,
+        "envoy.filters.http.rbac" if shadow_ext_authz => Role::CustomAuthz,
+        "envoy.filters.http.rbac" => Role::Rbac,
+        "envoy.filters.http.jwt_authn" | "istio_authn" | "istio.authn" => Role::Authn,
+        "envoy.filters.http.grpc_stats"
+        | "envoy.filters.http.fault"
+        | "envoy.filters.http.cors"
+        | "envoy.filters.http.grpc_web"
+        | "istio.alpn" => Role::Builtin,
+        "istio.stats" => Role::Telemetry,
+        "envoy.filters.http.router" => Role::Terminal,
+        other => panic!("no Istio role known for HTTP filter {other}"),
+    }
+}
+
+pub fn network_role(filter: &Value) -> Role {
+    match filter["name"].as_str().unwrap_or("") {
+        "istio_authn" => Role::Front,
+        "istio.metadata_exchange" => Role::MetadataExchange,
+        "envoy.filters.network.ext_authz" => Role::CustomAuthz,
+        "envoy.filters.network.rbac" => Role::Rbac,
+        "istio.stats" => Role::Telemetry,
+        "envoy.filters.network.tcp_proxy" | "envoy.filters.network.http_connection_manager" => {
+            Role::Terminal
+        }
+        other => panic!("no Istio role known for network filter {other}"),
+    }
+}
+
+/// A `WasmPlugin` as Istio sees it.
+#[derive(Clone, Debug)]
+pub struct Plugin {
+    /// The filter's name in Envoy's configuration.
+    pub name: String,
+    pub phase: String,
+    pub priority: i64,
+    pub network: bool,
+    pub config: Value,
+}
+
+impl Plugin {
+    /// From a `WasmPlugin` manifest; `name` is the module it pulls.
+    pub fn from_manifest(manifest: &Value, name: &str) -> Plugin {
+        let spec = &manifest["spec"];
+        Plugin {
+            name: name.to_string(),
+            phase: spec["phase"]
+                .as_str()
+                .unwrap_or("UNSPECIFIED_PHASE")
+                .to_string(),
+            priority: spec["priority"].as_i64().unwrap_or(i64::from(i32::MIN)),
+            network: spec["type"] == "NETWORK",
+            config: spec["pluginConfig"].clone(),
+        }
+    }
+
+    fn filter(&self) -> Value {
+        serde_json::json!({"name": self.name, "wasm_plugin": {"phase": self.phase, "priority": self.priority}})
+    }
+}
+
+fn phase(plugins: &[Plugin], phase: &str, network: bool) -> Vec<Value> {
+    let mut selected: Vec<&Plugin> = plugins
+        .iter()
+        .filter(|p| p.phase == phase && p.network == network)
+        .collect();
+    selected.sort_by_key(|p| std::cmp::Reverse(p.priority));
+    selected.into_iter().map(Plugin::filter).collect()
+}
+
+fn of(filters: &[Value], role: fn(&Value) -> Role, wanted: Role) -> Vec<Value> {
+    filters
+        .iter()
+        .filter(|f| role(f) == wanted)
+        .cloned()
+        .collect()
+}
+
+/// The HTTP filters Istio `minor` (1.minor) builds from the kinds of filter
+/// in `istio` (one real chain's `http_filters`), with `plugins` placed.
+pub fn http_filters(minor: u32, istio: &[Value], plugins: &[Plugin]) -> Vec<Value> {
+    let r = |role| of(istio, http_role, role);
+    let mut out = Vec::new();
+    if minor >= 16 {
+        out.extend(r(Role::MetadataExchange));
+    }
+    out.extend(r(Role::CustomAuthz));
+    out.extend(phase(plugins, "AUTHN", false));
+    out.extend(r(Role::Authn));
+    out.extend(phase(plugins, "AUTHZ", false));
+    out.extend(r(Role::Rbac));
+    out.extend(phase(plugins, "STATS", false));
+    out.extend(phase(plugins, "UNSPECIFIED_PHASE", false));
+    if minor < 16 {
+        out.extend(r(Role::MetadataExchange));
+    }
+    out.extend(r(Role::Builtin));
+    out.extend(r(Role::Telemetry));
+    out.extend(r(Role::Terminal));
+    assert_eq!(
+        out.len(),
+        istio.len() + plugins.iter().filter(|p| !p.network).count(),
+        "every filter placed once"
+    );
+    out
+}
+
+/// The network filters of one chain (`istio`: the real chain's filters),
+/// with NETWORK `plugins` placed (Istio 1.20 and later).
+pub fn network_filters(istio: &[Value], plugins: &[Plugin]) -> Vec<Value> {
+    let r = |role| of(istio, network_role, role);
+    let mut out = r(Role::Front);
+    out.extend(r(Role::MetadataExchange));
+    out.extend(r(Role::CustomAuthz));
+    out.extend(phase(plugins, "AUTHN", true));
+    out.extend(phase(plugins, "AUTHZ", true));
+    out.extend(r(Role::Rbac));
+    out.extend(phase(plugins, "STATS", true));
+    out.extend(phase(plugins, "UNSPECIFIED_PHASE", true));
+    out.extend(r(Role::Telemetry));
+    out.extend(r(Role::Terminal));
+    assert_eq!(
+        out.len(),
+        istio.len() + plugins.iter().filter(|p| p.network).count(),
+        "every filter placed once"
+    );
+    out
+}
+
+/// The real sidecar's `virtualInbound` listener (tests/fixtures).
+pub fn real_virtual_inbound() -> Value {
+    let path =
+        crate::paths::workspace_root().join("tests/fixtures/istio-sidecar-virtual-inbound.yaml");
+    let text = std::fs::read_to_string(&path).expect("the sidecar fixture");
+    serde_yaml::from_str(&text).expect("the sidecar fixture is YAML")
+}
+
+/// `listener` rebuilt as Istio 1.`minor` would with `plugins`: every chain's
+/// network filters and every connection manager's HTTP filters.
+pub fn rebuild(listener: &Value, minor: u32, plugins: &[Plugin]) -> Value {
+    let mut listener = listener.clone();
+    let network: Vec<Plugin> = if minor >= 20 {
+        plugins.iter().filter(|p| p.network).cloned().collect()
+    } else {
+        Vec::new()
+    };
+    for chain in listener["filter_chains"]
+        .as_array_mut()
+        .expect("filter_chains")
+    {
+        let filters = chain["filters"].as_array().expect("filters").clone();
+        let mut rebuilt = network_filters(&filters, &network);
+        for f in rebuilt.iter_mut() {
+            if f["name"] == "envoy.filters.network.http_connection_manager" {
+                let http = f["typed_config"]["http_filters"]
+                    .as_array()
+                    .expect("http_filters")
+                    .clone();
+                f["typed_config"]["http_filters"] =
+                    Value::Array(http_filters(minor, &http, plugins));
+            }
+        }
+        chain["filters"] = Value::Array(rebuilt);
+    }
+    listener
+}
