@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A new user's first hour: clone the repository, run the README's two
 # commands, nothing else. PATH keeps every command of the caller's except
-# wasm-opt, shellcheck and tshark, so the build and the tests must install
+# wasm-opt, shellcheck, tshark and skopeo, so the build and the tests must install
 # what they need into the clone. Then a second clean build in another
 # directory must give byte-identical modules, and their sha256 must be the
 # ones in envoyfilters/.
@@ -17,7 +17,7 @@ work=$repo/target/fresh-clone
 rm -rf "$work"
 mkdir -p "$work"
 trap 'status=$?; if [[ $status == 0 ]]; then rm -rf "$work"; else echo "fresh-clone: failed; kept $work" >&2; fi' EXIT
-hidden=(wasm-opt shellcheck tshark)
+hidden=(wasm-opt shellcheck tshark skopeo)
 
 # A PATH of links to the caller's commands, the hidden ones left out.
 mkdir "$work/bin"
@@ -73,10 +73,12 @@ as_new_user make demo
 step "make test"
 as_new_user make test 2>&1 | tee "$work/test.log"
 # What the hidden commands did is done by the project's own copies.
-for tool in .tools/wasm-opt-*/bin/wasm-opt .venv/bin/shellcheck; do
+for tool in .tools/wasm-opt-*/bin/wasm-opt .venv/bin/shellcheck .venv/bin/syft; do
   [[ -x $tool ]] || { echo "fresh-clone: $tool was not installed" >&2; exit 1; }
 done
-for test in shellcheck_is_clean pcap_that_scapy_decodes manifests_are_current; do
+for test in shellcheck_is_clean pcap_that_scapy_decodes manifests_are_current \
+  every_manifest_validates_against_the_istio_versions_it_claims \
+  go_containerregistry_reads_the_digest_and_the_module compose_files_follow_the_compose_specification; do
   grep -q "^test $test \.\.\. ok$" "$work/test.log" || { echo "fresh-clone: $test did not pass" >&2; exit 1; }
 done
 
