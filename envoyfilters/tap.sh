@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # tap.sh: tap one Cloud Foundry app on Kubernetes (cf-for-k8s) and fetch what
-# it said. Ships tap_http.wasm (or tap_tcp.wasm) into the app's sidecars,
-# applies an EnvoyFilter named <guid>-tap, waits until every sidecar has
-# loaded it, captures for a while, copies the records out of every pod, and
-# removes everything it created, however it exits.
+# it said. Applies an EnvoyFilter named <guid>-tap that carries tap_http.wasm
+# (or tap_tcp.wasm) inline, so that every sidecar of the app loads it, pods
+# created while the tap is installed included; waits until they have;
+# captures for a while; reads the records back from each sidecar's log (or
+# file) once the sidecar has written all it counted; and removes what it
+# created, however it exits.
 set -euo pipefail
 
 usage() {
@@ -13,22 +15,36 @@ usage: tap.sh [options] <app-name>
   --namespace NS          where the app's pods run (default: cf-workloads)
   --duration SECONDS      how long to capture (default: 60)
   --count N               stop after N records
-  --tcp PORT              tap raw TCP on PORT (tap_tcp) instead of HTTP
+  --tcp PORT              tap raw TCP the app receives on PORT (tap_tcp) instead
+                          of HTTP; a Service selecting the app's pods must
+                          declare PORT as TCP to Istio (not http, http2, grpc)
+  --tcp-outbound PORT     tap raw TCP the app sends to PORT (a database, say);
+                          the destination must be a Service or ServiceEntry
+                          declaring PORT as TCP
   --method M              only requests with method M
   --path PREFIX           only requests whose path starts with PREFIX
   --header NAME[=VALUE]   only requests with this header (and value)
   --status N|MIN-MAX      only responses with this status (or range)
-  --max-body BYTES        bytes kept per body or direction (default: 65536)
+  --max-body BYTES        bytes kept per body or direction (default: 4096 with
+                          --records logs, 65536 with --records file)
+  --records logs|file     how records come back: the sidecar's log, read with
+                          `kubectl logs` (default; any proxy image), or a file
+                          in the sidecar copied with `kubectl cp` (needs tar
+                          in the proxy image)
   --out DIR               where records go (default: ./tap-<guid>-<time>)
   --format jsonl|har|pcap records as JSON lines, HAR or pcap (har and pcap need
                           the `tap` tool on PATH: make tap)
   --wasm-dir DIR          where tap_http.wasm and tap_tcp.wasm are (default:
                           the repository's dist/)
-  --timeout SECONDS       how long sidecars may take to load the filter (default: 60)
+  --timeout SECONDS       how long sidecars may take to load the filter, and to
+                          write out the records they counted (default: 60)
   --dry-run               print the EnvoyFilter, apply nothing
   --keep                  leave the tap installed when done
   -h, --help              this text
 Needs KUBECONFIG, kubectl, and (without --guid) cf logged in.
+Exit codes: 2 usage, 3 KUBECONFIG unset, 4 cf not logged in, 5 app not found,
+6 kubectl refused or failed, 7 no pods, 8 the filter did not load in time,
+9 the --tcp port cannot be tapped, 10 records incomplete.
 EOF
 }
 
@@ -53,8 +69,8 @@ json_string() {
 }
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-app="" guid="" namespace="cf-workloads" duration=60 count="" tcp_port=""
-method="" path_prefix="" header="" status="" max_body=65536 out="" format="jsonl"
+app="" guid="" namespace="cf-workloads" duration=60 count="" tcp_port="" outbound_port=""
+method="" path_prefix="" header="" status="" max_body="" records_via="logs" out="" format="jsonl"
 wasm_dir="$script_dir/../dist" timeout=60 dry_run=false keep=false
 
 need_value() { [[ $# -ge 2 && -n $2 ]] || die 2 "$1 needs a value"; }
@@ -65,11 +81,13 @@ while [[ $# -gt 0 ]]; do
     --duration) need_value "$@"; duration=$2; shift 2 ;;
     --count) need_value "$@"; count=$2; shift 2 ;;
     --tcp) need_value "$@"; tcp_port=$2; shift 2 ;;
+    --tcp-outbound) need_value "$@"; outbound_port=$2; shift 2 ;;
     --method) need_value "$@"; method=$2; shift 2 ;;
     --path) need_value "$@"; path_prefix=$2; shift 2 ;;
     --header) need_value "$@"; header=$2; shift 2 ;;
     --status) need_value "$@"; status=$2; shift 2 ;;
     --max-body) need_value "$@"; max_body=$2; shift 2 ;;
+    --records) need_value "$@"; records_via=$2; shift 2 ;;
     --out) need_value "$@"; out=$2; shift 2 ;;
     --format) need_value "$@"; format=$2; shift 2 ;;
     --wasm-dir) need_value "$@"; wasm_dir=$2; shift 2 ;;
@@ -83,14 +101,25 @@ while [[ $# -gt 0 ]]; do
 done
 
 [[ -n $app || -n $guid ]] || { usage >&2; die 2 "name the app (or give --guid)"; }
-for n in "$duration" "$max_body" "$timeout" ${count:+"$count"} ${tcp_port:+"$tcp_port"}; do
+case $records_via in logs | file) ;; *) die 2 "--records is logs or file, not '$records_via'" ;; esac
+# A record is one log line: with the logs route, bodies are capped lower so
+# that records stay short lines in the container log (the runtime splits
+# lines over 16 KiB, and the kubelet rotates the log at 10 MiB by default).
+if [[ -z $max_body ]]; then
+  if [[ $records_via == logs ]]; then max_body=4096; else max_body=65536; fi
+fi
+for n in "$duration" "$max_body" "$timeout" ${count:+"$count"} ${tcp_port:+"$tcp_port"} ${outbound_port:+"$outbound_port"}; do
   [[ $n =~ ^[0-9]+$ ]] || die 2 "'$n' is not a number"
 done
 case $format in jsonl | har | pcap) ;; *) die 2 "--format is jsonl, har or pcap, not '$format'" ;; esac
 if [[ $format != jsonl ]] && ! command -v tap >/dev/null; then
   die 2 "--format $format needs the tap tool on PATH (make tap; cargo install --path tools/tap)"
 fi
-if [[ -n $tcp_port && -n $method$path_prefix$header$status ]]; then
+if [[ -n $tcp_port && -n $outbound_port ]]; then
+  die 2 "--tcp (inbound) and --tcp-outbound are one tap each"
+fi
+port=${tcp_port:-$outbound_port}
+if [[ -n $port && -n $method$path_prefix$header$status ]]; then
   die 2 "--method, --path, --header and --status apply to HTTP, not to --tcp"
 fi
 
@@ -110,22 +139,24 @@ fi
 
 name="$guid-tap"
 label="cloudfoundry.org/app_guid"
-if [[ -n $tcp_port ]]; then
-  filter=tap_tcp
-  records="tap-$guid-tcp.jsonl"
-else
-  filter=tap_http
-  records="tap-$guid.jsonl"
-fi
-proxy_dir=/etc/istio/proxy
+if [[ -n $port ]]; then filter=tap_tcp; else filter=tap_http; fi
 wasm="$wasm_dir/$filter.wasm"
-[[ -f $wasm || $dry_run == true ]] || die 2 "$wasm is missing: run make build (or give --wasm-dir)"
+[[ -f $wasm ]] || die 2 "$wasm is missing: run make build (or give --wasm-dir)"
+
+# This run's name. It tags the records in the sidecar's log (so that they can
+# be told apart from Istio's access log and from other taps' records), names
+# the records file, and names the plugin: the filter's --count budget lives in
+# Envoy's shared data under the plugin's name for as long as the Envoy runs,
+# so a reused name would start this tap with an earlier tap's count spent.
+run_id="$(date +%s)-$$-$RANDOM"
+tag="tap.sh/$run_id"
+records_file="/etc/istio/proxy/tap-$guid-$run_id.jsonl"
 
 # The plugin configuration (JSON).
 budget=""
 [[ -n $count ]] && budget=", \"max_records\": $count"
-if [[ -n $tcp_port ]]; then
-  plugin="{\"match\": {\"destination_port\": $tcp_port}, \"max_read_bytes\": $max_body, \"max_write_bytes\": $max_body$budget}"
+if [[ -n $port ]]; then
+  plugin="{\"match\": {\"destination_port\": $port}, \"max_read_bytes\": $max_body, \"max_write_bytes\": $max_body$budget}"
 else
   conditions=()
   [[ -n $method ]] && conditions+=("{\"method\": $(json_string "$method")}")
@@ -154,15 +185,18 @@ else
 fi
 plugin_yaml=${plugin//\'/\'\'}
 
-# The EnvoyFilter: the tap before the router (HTTP) or tcp_proxy (TCP) on
-# inbound, and the file access log that writes its records.
-if [[ -n $tcp_port ]]; then
+# The EnvoyFilter: the tap before the router (HTTP) or tcp_proxy (TCP), and
+# the access log that writes its records. Istio matches `portNumber` against
+# the destination port of virtualInbound's filter chains and against the
+# port of outbound listeners.
+context=SIDECAR_INBOUND
+if [[ -n $port ]]; then
+  [[ -n $outbound_port ]] && context=SIDECAR_OUTBOUND
   apply_to=NETWORK_FILTER
-  anchor=envoy.filters.network.tcp_proxy
-  listener_match="        portNumber: $tcp_port
+  listener_match="        portNumber: $port
         filterChain:
           filter:
-            name: $anchor"
+            name: envoy.filters.network.tcp_proxy"
   filter_match=$listener_match
   wasm_type=type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm
   log_owner_type=type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
@@ -176,6 +210,16 @@ else
               name: envoy.filters.http.router"
   wasm_type=type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
   log_owner_type=type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+fi
+# The logs route writes to /dev/stdout, the path of Istio's own access log:
+# Envoy keeps one writer per path, so both logs' lines reach the container log
+# whole, one after the other.
+if [[ $records_via == logs ]]; then
+  log_path=/dev/stdout
+  log_line="$tag %FILTER_STATE(wasm.tap_trace:PLAIN)%\n"
+else
+  log_path=$records_file
+  log_line="%FILTER_STATE(wasm.tap_trace:PLAIN)%\n"
 fi
 
 manifest() {
@@ -192,7 +236,7 @@ spec:
   configPatches:
   - applyTo: $apply_to
     match:
-      context: SIDECAR_INBOUND
+      context: $context
       listener:
 $filter_match
     patch:
@@ -202,21 +246,21 @@ $filter_match
         typed_config:
           '@type': $wasm_type
           config:
-            name: $filter
+            name: $filter-$run_id
             root_id: $filter
             vm_config:
               vm_id: $filter
               runtime: envoy.wasm.runtime.v8
               code:
                 local:
-                  filename: $proxy_dir/$filter.wasm
+                  inline_bytes: $(base64 <"$wasm" | tr -d '\n')
             configuration:
               '@type': type.googleapis.com/google.protobuf.StringValue
               value: '$plugin_yaml'
             fail_open: true
   - applyTo: NETWORK_FILTER
     match:
-      context: SIDECAR_INBOUND
+      context: $context
       listener:
 $listener_match
     patch:
@@ -224,12 +268,6 @@ $listener_match
       value:
         typed_config:
           '@type': $log_owner_type
-$(access_log)
-EOF
-}
-
-access_log() {
-  cat <<EOF
           access_log:
           - name: envoy.access_loggers.file
             filter:
@@ -240,10 +278,10 @@ access_log() {
                   expression: '''wasm.tap_trace'' in filter_state'
             typed_config:
               '@type': type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-              path: $proxy_dir/$records
+              path: $log_path
               log_format:
                 text_format_source:
-                  inline_string: "%FILTER_STATE(wasm.tap_trace:PLAIN)%\n"
+                  inline_string: "$log_line"
 EOF
 }
 
@@ -264,81 +302,376 @@ kube() {
   printf '%s' "$output"
 }
 
-pods=$(kube get pods -n "$namespace" -l "$label=$guid" -o 'jsonpath={.items[*].metadata.name}')
-read -r -a pod_list <<<"$pods"
-[[ ${#pod_list[@]} -gt 0 ]] || die 7 "no pods labelled $label=$guid in namespace $namespace"
-say "app $guid: ${#pod_list[@]} pod(s): ${pod_list[*]}"
+# The protocol Istio gives a Service port (Istio's ConvertProtocol): http
+# (an HTTP connection manager, no tcp_proxy), tcp (tcp_proxy), sniffed (both
+# chains: connections detected as HTTP take the HTTP one), or other (UDP,
+# SCTP: not proxied). Arguments: port, name, protocol, appProtocol.
+istio_protocol() {
+  local number=$1 p=$2 proto=$3 app=$4
+  case $proto in TCP | "<no value>" | "") ;; *) echo other; return ;; esac
+  [[ $p == "<no value>" ]] && p=""
+  if [[ -n $app && $app != "<no value>" ]]; then
+    case $app in
+      kubernetes.io/h2c | kubernetes.io/ws) echo http; return ;;
+      kubernetes.io/wss) echo tcp; return ;;
+    esac
+    p=$app
+  fi
+  p=$(printf '%s' "$p" | tr '[:upper:]' '[:lower:]')
+  [[ $p == grpc-web* ]] && { echo http; return; }
+  case ${p%%-*} in
+    http | http2 | http_proxy | grpc) echo http ;;
+    tcp | https | tls | mongo | redis | mysql) echo tcp ;;
+    udp) echo other ;;
+    *) case $number in 25 | 53 | 3306 | 27017) echo tcp ;; *) echo sniffed ;; esac ;;
+  esac
+}
 
+# Istio builds an inbound tcp_proxy filter chain for a port only when a
+# Service selecting the pod declares it (by its target port) with a protocol
+# that is not HTTP: refuse any other port before installing anything.
+check_inbound_tcp_port() {
+  local pod=$1 info services svc selector ports kv kvs selects entries entry number target proto pname app verdict
+  local tcp="" sniffed="" http=""
+  # shellcheck disable=SC2016 # $k and $v are go-template variables
+  info=$(kube get pod -n "$namespace" "$pod" -o 'go-template={{range $k, $v := .metadata.labels}}label {{$k}}={{$v}}{{"\n"}}{{end}}{{range .spec.containers}}{{range .ports}}{{if .name}}port {{.name}}={{.containerPort}}{{"\n"}}{{end}}{{end}}{{end}}')
+  # shellcheck disable=SC2016 # as above
+  services=$(kube get svc -n "$namespace" -o 'go-template={{range .items}}{{.metadata.name}}#{{range $k, $v := .spec.selector}}{{$k}}={{$v}},{{end}}#{{range .spec.ports}}{{.port}}|{{.targetPort}}|{{.protocol}}|{{.name}}|{{.appProtocol}};{{end}}{{"\n"}}{{end}}')
+  # Fields apart by "#" (not a tab: read merges adjacent tabs, and the
+  # selector of a Service without one is empty).
+  while IFS='#' read -r svc selector ports; do
+    # A Service without a selector picks no pods by label.
+    [[ -n $svc && -n $selector ]] || continue
+    selects=true
+    IFS=, read -r -a kvs <<<"$selector"
+    for kv in "${kvs[@]}"; do
+      [[ -z $kv ]] || grep -qxF "label $kv" <<<"$info" || { selects=false; break; }
+    done
+    [[ $selects == true ]] || continue
+    # A missing field prints as "<no value>", hence the ";" between ports.
+    IFS=';' read -r -a entries <<<"$ports"
+    for entry in ${entries[@]+"${entries[@]}"}; do
+      IFS='|' read -r number target proto pname app <<<"$entry"
+      [[ -z $target || $target == "<no value>" ]] && target=$number
+      if [[ ! $target =~ ^[0-9]+$ ]]; then
+        target=$(awk -v n="port $target=" 'index($0, n) == 1 { print substr($0, length(n) + 1); exit }' <<<"$info")
+      fi
+      [[ $target == "$tcp_port" ]] || continue
+      verdict=$(istio_protocol "$number" "$pname" "$proto" "$app")
+      if [[ $pname == "<no value>" ]]; then pname=""; fi
+      if [[ $app == "<no value>" || -z $app ]]; then app=""; else app=", appProtocol '$app'"; fi
+      case $verdict in
+        tcp) tcp+=" $svc" ;;
+        sniffed) sniffed+=" $svc (port name '$pname')" ;;
+        http) http+=" $svc (port name '$pname'$app)" ;;
+        *) http+=" $svc (protocol $proto)" ;;
+      esac
+    done
+  done <<<"$services"
+  if [[ -n $http ]]; then
+    die 9 "port $tcp_port of $pod is not plain TCP to Istio:$http; its connections go through the HTTP connection manager (or are not proxied), where tap_tcp has no tcp_proxy to sit before. Tap HTTP without --tcp (CF apps serve HTTP on 8080)."
+  fi
+  if [[ -z $tcp$sniffed ]]; then
+    die 9 "no Service in $namespace selecting $pod declares port $tcp_port: Istio builds inbound TCP filter chains only for ports a Service declares, so there is nothing to tap. Declare it in a Service (port name tcp or tcp-<suffix>, or appProtocol: tcp)."
+  fi
+  if [[ -z $tcp ]]; then
+    say "port $tcp_port has no protocol Istio knows (Service$sniffed): Istio detects HTTP per connection, and connections it detects as HTTP take the HTTP chain, untapped; name the port tcp-<suffix> to tap them all"
+  fi
+}
+
+# The app's pods as "name=uid" words.
+pods_jsonpath='jsonpath={range .items[*]}{.metadata.name}={.metadata.uid}{" "}{end}'
+initial=$(kube get pods -n "$namespace" -l "$label=$guid" -o "$pods_jsonpath")
+[[ -n ${initial// /} ]] || die 7 "no pods labelled $label=$guid in namespace $namespace"
+if [[ -n $tcp_port ]]; then check_inbound_tcp_port "${initial%%=*}"; fi
+
+# Per-pod state, in files (bash 3 has no associative arrays): <pod>.uid,
+# <pod>.new (created while the tap is on), <pod>.seen (SECONDS when first
+# seen), <pod>.base (the counter when the filter was first seen loaded).
+state=$(mktemp -d "${TMPDIR:-/tmp}/tap.sh.XXXXXX")
+# installed: false, then "attempted" while kubectl apply runs (an apply that
+# failed may still have stored the object), then true.
 installed=false
-shipped=()
 cleanup() {
   local code=$?
   trap - EXIT INT TERM
   if [[ $keep == true ]]; then
     say "left installed (--keep): EnvoyFilter $name; remove with: kubectl delete envoyfilter -n $namespace $name"
-    exit "$code"
+  else
+    if [[ $installed == true ]]; then
+      kubectl delete envoyfilter -n "$namespace" "$name" --ignore-not-found >/dev/null 2>&1 ||
+        say "could not delete EnvoyFilter $name: kubectl delete envoyfilter -n $namespace $name"
+    elif [[ $installed == attempted ]]; then
+      kubectl delete envoyfilter -n "$namespace" "$name" --ignore-not-found >/dev/null 2>&1 || true
+    fi
+    # The file route leaves a file in each sidecar; the logs route nothing.
+    if [[ $installed == true && $records_via == file ]]; then
+      local f pod
+      for f in "$state"/*.uid; do
+        [[ -e $f ]] || continue
+        pod=$(basename "$f" .uid)
+        kubectl exec -n "$namespace" "$pod" -c istio-proxy -- rm -f "$records_file" >/dev/null 2>&1 ||
+          say "could not remove $records_file from $pod"
+      done
+    fi
   fi
-  if [[ $installed == true ]]; then
-    kubectl delete envoyfilter -n "$namespace" "$name" --ignore-not-found >/dev/null 2>&1 ||
-      say "could not delete EnvoyFilter $name: kubectl delete envoyfilter -n $namespace $name"
-  fi
-  local pod
-  for pod in "${shipped[@]}"; do
-    kubectl exec -n "$namespace" "$pod" -c istio-proxy -- rm -f "$proxy_dir/$filter.wasm" "$proxy_dir/$records" >/dev/null 2>&1 ||
-      say "could not remove the tap files from $pod"
-  done
+  rm -rf "$state"
   exit "$code"
 }
 trap cleanup EXIT
 trap 'say "interrupted, cleaning up"; exit 130' INT TERM
 
-for pod in "${pod_list[@]}"; do
-  shipped+=("$pod")
-  kube cp "$wasm" "$namespace/$pod:$proxy_dir/$filter.wasm" -c istio-proxy >/dev/null
-done
-manifest | kube apply -f - >/dev/null
-installed=true
-say "EnvoyFilter $name applied"
-
-# A sidecar has loaded the filter once its counters exist.
-tapped_in() {
-  kubectl exec -n "$namespace" "$1" -c istio-proxy -- pilot-agent request GET stats 2>/dev/null |
-    awk -v stat="wasmcustom.$filter.tapped:" '$1 == stat { print $2; found = 1 } END { if (!found) exit 1 }'
-}
-deadline=$((SECONDS + timeout))
-for pod in "${pod_list[@]}"; do
-  until tapped_in "$pod" >/dev/null; do
-    ((SECONDS < deadline)) || die 8 "the sidecar of $pod did not load $filter within ${timeout}s (kubectl logs $pod -c istio-proxy)"
-    sleep 1
+# Reads the pod list; a pod not seen before (or re-created under the same
+# name, with a new uid) is new: its Envoy started during the tap.
+listed=false
+pod_list=()
+refresh_pods() {
+  local entries entry pod uid
+  if [[ $listed == false ]]; then
+    entries=$initial
+  elif ! entries=$(kubectl get pods -n "$namespace" -l "$label=$guid" -o "$pods_jsonpath" 2>/dev/null); then
+    return 0 # keep the last list through a failed call: the next one may do
+  fi
+  pod_list=()
+  for entry in $entries; do
+    pod=${entry%%=*} uid=${entry#*=}
+    pod_list+=("$pod")
+    if [[ -f $state/$pod.uid && $(<"$state/$pod.uid") == "$uid" ]]; then continue; fi
+    if [[ -f $state/$pod.uid ]]; then
+      say "pod $pod was re-created: the records of its previous sidecar went with it"
+      rm -f "$state/$pod.base" "$state/$pod.late"
+    fi
+    printf '%s\n' "$uid" >"$state/$pod.uid"
+    printf '%s\n' "$SECONDS" >"$state/$pod.seen"
+    if [[ $listed == true ]]; then
+      touch "$state/$pod.new"
+      say "new pod $pod: it gets the filter from the EnvoyFilter too"
+    fi
   done
+  listed=true
+}
+
+# Sets $tapped to the sidecar's count of records handed to the access log
+# (the filter's `tapped` counter); fails while the sidecar has not loaded the
+# filter (the counter appears when it does). pilot-agent is in every proxy
+# image, distroless included.
+read_tapped() {
+  local stats
+  if ! stats=$(kubectl exec -n "$namespace" "$1" -c istio-proxy -- pilot-agent request GET 'stats?filter=wasmcustom' 2>&1); then
+    case $stats in
+      *Forbidden* | *forbidden*) die 6 "kubectl is not allowed to exec pilot-agent in $1 (to read the sidecar's stats): $stats" ;;
+    esac
+    return 1
+  fi
+  tapped=$(printf '%s\n' "$stats" | awk -v stat="wasmcustom.$filter.tapped:" '$1 == stat { print $2; found = 1 } END { if (!found) exit 1 }')
+}
+
+# Whether the sidecar of $1 has loaded the filter; the first time, notes the
+# counter it started from: a sidecar that ran an earlier tap keeps that tap's
+# count, a new one starts from 0.
+loaded() {
+  [[ -f $state/$1.base ]] && return 0
+  read_tapped "$1" || return 1
+  if [[ -f $state/$1.new ]]; then
+    echo 0 >"$state/$1.base"
+    say "the sidecar of $1 loaded $filter"
+  else
+    printf '%s\n' "$tapped" >"$state/$1.base"
+  fi
+}
+
+started=$SECONDS
+refresh_pods
+say "app $guid: ${#pod_list[@]} pod(s): ${pod_list[*]}"
+installed=attempted
+# Server-side apply: a client-side apply would copy the object, module and
+# all, into its last-applied annotation, and annotations are limited to 256 KiB.
+manifest | kube apply --server-side --force-conflicts --field-manager=tap.sh -f - >/dev/null
+installed=true
+say "EnvoyFilter $name applied ($context, $filter inline)"
+
+# Every pod there at the start must load the filter within --timeout; pods
+# that appear meanwhile are awaited during the capture.
+deadline=$((SECONDS + timeout))
+while :; do
+  waiting=()
+  for pod in ${pod_list[@]+"${pod_list[@]}"}; do
+    loaded "$pod" || [[ -f $state/$pod.new ]] || waiting+=("$pod")
+  done
+  ((${#waiting[@]} == 0)) && break
+  if ((SECONDS >= deadline)); then
+    hint="kubectl logs ${waiting[0]} -c istio-proxy"
+    [[ -n $outbound_port ]] && hint="no outbound listener on port $outbound_port has a tcp_proxy: is the destination a Service or ServiceEntry declaring port $outbound_port as TCP? ($hint)"
+    die 8 "the sidecar of ${waiting[*]} did not load $filter within ${timeout}s ($hint)"
+  fi
+  sleep 1
+  refresh_pods
 done
 say "all sidecars loaded $filter; capturing for ${duration}s${count:+ or $count records}"
 
+# The capture: pods that appear meanwhile are watched until they load.
 end=$((SECONDS + duration))
 while ((SECONDS < end)); do
-  if [[ -n $count ]]; then
-    total=0
-    for pod in "${pod_list[@]}"; do
-      n=$(tapped_in "$pod" || echo 0)
-      total=$((total + n))
-    done
-    ((total >= count)) && break
-  fi
   sleep 1
+  refresh_pods
+  total=0
+  for pod in ${pod_list[@]+"${pod_list[@]}"}; do
+    if ! loaded "$pod"; then
+      if ((SECONDS - $(<"$state/$pod.seen") >= timeout)) && [[ ! -f $state/$pod.late ]]; then
+        touch "$state/$pod.late"
+        say "the sidecar of $pod has not loaded $filter ${timeout}s after the pod appeared"
+      fi
+      continue
+    fi
+    if [[ -n $count ]] && read_tapped "$pod"; then
+      total=$((total + tapped - $(<"$state/$pod.base")))
+    fi
+  done
+  [[ -n $count ]] && ((total >= count)) && break
 done
+
+# Fetches what $1's sidecar has written into $state/$1.raw (one record a
+# line); sets $fetch_error and fails when it cannot.
+fetch() {
+  local pod=$1 src=$state/$1.src err
+  : >"$src"
+  if [[ $records_via == logs ]]; then
+    # --since counts back from the node's clock, so the local clock's offset
+    # does not matter; the margin covers the time kubectl takes.
+    if ! err=$(kubectl logs -n "$namespace" "$pod" -c istio-proxy --since="$((SECONDS - started + 60))s" 2>&1 >"$src"); then
+      fetch_error="kubectl logs failed: $err"
+      return 1
+    fi
+  elif ! err=$(kubectl cp -c istio-proxy "$namespace/$pod:$records_file" "$src" 2>&1); then
+    case $err in
+      *'"tar"'* | *"tar: not found"* | *"tar: command not found"*)
+        fetch_error="kubectl cp needs tar in the istio-proxy container, and this proxy image has none (distroless?): use --records logs"
+        fetch_final=true
+        return 1 ;;
+      *"No such file"*) : >"$src" ;; # nothing written yet
+      *) fetch_error="kubectl cp failed: $err"; return 1 ;;
+    esac
+  fi
+  # A last line without its newline is still being written: next time.
+  if [[ -s $src && -n $(tail -c 1 "$src") ]]; then
+    sed '$d' "$src" >"$src.whole" && mv "$src.whole" "$src"
+  fi
+  if [[ $records_via == logs ]]; then
+    awk -v tag="$tag " 'index($0, tag) == 1 { print substr($0, length(tag) + 1) }' "$src" >"$state/$pod.raw"
+  else
+    mv "$src" "$state/$pod.raw"
+  fi
+}
+
+# Splits $state/$1.raw into whole JSON objects ($1.ok) and anything else
+# ($1.bad), and sets $present to the number of whole ones. A record is one
+# JSON object on one line: a line that was cut (by a log rotation, say) has
+# an unclosed string or bracket, or is not an object.
+classify() {
+  local ok=$state/$1.ok bad=$state/$1.bad
+  : >"$ok"
+  : >"$bad"
+  awk -v ok="$ok" -v bad="$bad" '
+    function whole(s,   t, n, i, c, depth) {
+      if (substr(s, 1, 1) != "{") return 0
+      t = s
+      gsub(/\\./, "", t)        # escapes, so that no quote in a string is left
+      gsub(/"[^"]*"/, "", t)    # strings
+      if (index(t, "\"")) return 0
+      n = length(t)
+      depth = 0
+      for (i = 1; i <= n; i++) {
+        c = substr(t, i, 1)
+        if (c == "{" || c == "[") depth++
+        else if (c == "}" || c == "]") {
+          depth--
+          if (depth < 0 || (depth == 0 && i < n)) return 0
+        }
+      }
+      return depth == 0
+    }
+    { if (whole($0)) print > ok; else print > bad }
+  ' "$state/$1.raw"
+  present=$(($(wc -l <"$ok")))
+}
 
 if [[ -z $out ]]; then
   out="./tap-$guid-$(date +%Y%m%d-%H%M%S)"
 fi
 mkdir -p "$out"
-for pod in "${pod_list[@]}"; do
-  # Envoy writes access logs on a timer; reopening flushes them.
+
+# Envoy writes access logs from a buffer on a timer; reopen_logs makes it
+# write them out, but asynchronously: poll until every record the sidecar
+# counted has arrived, or --timeout.
+refresh_pods
+fetching=()
+for pod in ${pod_list[@]+"${pod_list[@]}"}; do
+  if ! loaded "$pod"; then
+    say "the sidecar of $pod never loaded $filter: no records from it"
+    continue
+  fi
   kubectl exec -n "$namespace" "$pod" -c istio-proxy -- pilot-agent request POST reopen_logs >/dev/null 2>&1 || true
-  kubectl cp -c istio-proxy "$namespace/$pod:$proxy_dir/$records" "$out/$pod.jsonl" >/dev/null 2>&1 ||
-    say "no records from $pod"
+  base=$(<"$state/$pod.base")
+  if ! read_tapped "$pod"; then
+    tapped=$base
+  elif ((tapped < base)); then
+    say "the sidecar of $pod restarted during the tap: the records of its previous run are not fetched (kubectl logs --previous)"
+    base=0
+  fi
+  printf '%s\n' "$((tapped - base))" >"$state/$pod.expected"
+  fetching+=("$pod")
 done
+incomplete=false
+if ((${#fetching[@]} > 0)); then
+  deadline=$((SECONDS + timeout))
+  pending=("${fetching[@]}")
+  while :; do
+    still=()
+    for pod in "${pending[@]}"; do
+      fetch_error="" fetch_final=false
+      if fetch "$pod"; then
+        rm -f "$state/$pod.error"
+        classify "$pod"
+        ((present >= $(<"$state/$pod.expected"))) && continue
+      else
+        printf '%s\n' "$fetch_error" >"$state/$pod.error"
+        [[ $fetch_final == true ]] && continue # no use trying again
+      fi
+      still+=("$pod")
+    done
+    ((${#still[@]} == 0 || SECONDS >= deadline)) && break
+    pending=("${still[@]}")
+    sleep 1
+  done
+  for pod in "${fetching[@]}"; do
+    expected=$(<"$state/$pod.expected")
+    if [[ -f $state/$pod.error ]]; then
+      say "no records from $pod: $(<"$state/$pod.error")"
+      ((expected == 0)) || incomplete=true
+      continue
+    fi
+    cp "$state/$pod.ok" "$out/$pod.jsonl"
+    present=$(($(wc -l <"$out/$pod.jsonl")))
+    say "$pod: $present record(s)"
+    if ((present < expected)); then
+      say "$pod: only $present of the $expected records its sidecar counted arrived within ${timeout}s"
+      incomplete=true
+    fi
+    if [[ -s $state/$pod.bad ]]; then
+      cp "$state/$pod.bad" "$out/$pod.invalid"
+      say "$pod: $(($(wc -l <"$out/$pod.invalid"))) line(s) that are not whole JSON records, kept apart in $out/$pod.invalid"
+      incomplete=true
+    fi
+  done
+fi
+for f in "$state"/*.uid; do
+  pod=$(basename "$f" .uid)
+  [[ " ${pod_list[*]:-} " == *" $pod "* ]] || say "pod $pod is gone: its records went with it"
+done
+
 case $format in
   jsonl) say "records in $out/*.jsonl" ;;
   har) tap har "$out"/*.jsonl >"$out/records.har" && say "HAR in $out/records.har" ;;
   pcap) tap pcap --out "$out/records.pcap" "$out"/*.jsonl && say "pcap in $out/records.pcap" ;;
 esac
+[[ $incomplete == false ]] || die 10 "records are incomplete (see above)"

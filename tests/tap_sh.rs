@@ -1,15 +1,18 @@
 //! `envoyfilters/tap.sh` against fake `cf` and `kubectl` programs on PATH
 //! that record every call and answer like the real ones: the happy path,
-//! every error, cleanup after an interrupt; and the EnvoyFilter it applies,
-//! run in a real Envoy inside an Istio-shaped sidecar.
+//! every error, cleanup after failures and an interrupt, pods that appear
+//! mid-capture, the wait for the sidecars' access-log flush, records read
+//! from `kubectl logs` on a proxy image without tar; and the EnvoyFilter it
+//! applies (module inline) run in a real Envoy on Istio-shaped inbound and
+//! outbound listeners, with the fake reading that Envoy's stats and log.
 
+use base64::Engine;
 use harness::client::Proto;
-use harness::manifests::sidecar_listeners;
+use harness::manifests::{apply, rewrite, sidecar_listeners};
 use harness::paths::{venv_tool, workspace_root};
-use harness::tap::read_records;
 use harness::tcp::echo_then_close;
 use harness::{Bootstrap, Envoy, Request, TcpEcho, Upstream};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -26,32 +29,140 @@ case ${FAKE_CF:-ok} in
 esac
 "#;
 
-/// Fake `kubectl`. `FAKE_PODS`: pod names; `FAKE_FORBID`: a verb that is
-/// forbidden; `FAKE_LOADED=never`: sidecars never load the filter;
-/// `FAKE_TAPPED`: the tapped counter each sidecar reports.
+/// Fake `kubectl`, answering from the environment and from files in
+/// `$FAKE_DIR`:
+///
+/// - `FAKE_PODS`: the app's pods; `FAKE_PODS_LATER`: the pods from the second
+///   `get pods` on (a pod created mid-capture);
+/// - `FAKE_SVCS`: the Services, as the script's go-template prints them
+///   (default: the CF route Service, port 8080 named `http`);
+///   `FAKE_POD_PORTS`: named container ports (`port NAME=N` lines);
+/// - `FAKE_FORBID`: a verb the cluster forbids;
+/// - `FAKE_IMAGE=distroless`: a proxy image with no tar and no shell tools:
+///   `cp` and any `exec` but pilot-agent fail;
+/// - stats: `FAKE_LOADED=never`, or `load-after.<pod>` (the filter's counter
+///   appears after that many stats calls); the counter reads `FAKE_BASELINE`
+///   (default 0) the first time and `FAKE_TAPPED` (default 2) or
+///   `tapped.<pod>` after;
+/// - records: `records.<pod>` or `records.jsonl` (the file route), `logs.<pod>`
+///   or `logs` (the logs route, `@TAG@` standing for the run's tag taken from
+///   the applied manifest); `FAKE_FLUSH_POLLS=N`: a sidecar's records show only
+///   from the N+1th fetch after its `reopen_logs`;
+/// - a live sidecar: with `admin.<pod>` (an Envoy admin address), stats and
+///   `reopen_logs` go to that Envoy, `logs` prints `pod-<pod>/dev/stdout` and
+///   `cp` and `rm` use the files under `pod-<pod>/`.
 const FAKE_KUBECTL: &str = r#"#!/usr/bin/env bash
 echo "kubectl $*" >> "$FAKE_DIR/calls"
-if [[ ${FAKE_FORBID:-} == "$1" ]]; then
-  echo "Error from server (Forbidden): $1 is forbidden: User \"dev\" cannot $1 in namespace \"cf-workloads\"" >&2
+verb=$1
+shift
+if [[ ${FAKE_FORBID:-} == "$verb" ]]; then
+  echo "Error from server (Forbidden): $verb is forbidden: User \"dev\" cannot $verb in namespace \"cf-workloads\"" >&2
   exit 1
 fi
-case $1 in
-  get) echo -n "${FAKE_PODS:-}" ;;
-  apply) cat > "$FAKE_DIR/applied.yaml" ;;
+args=()
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    -n | -c | -o | -l) shift 2 ;;
+    --) shift; args+=("$@"); break ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+count_up() {
+  local n
+  n=$(( $(cat "$FAKE_DIR/$1" 2>/dev/null || echo 0) + 1 ))
+  echo "$n" > "$FAKE_DIR/$1"
+  echo "$n"
+}
+live() { [[ -f $FAKE_DIR/admin.$pod ]]; }
+admin() {
+  "$FAKE_PYTHON" -c 'import sys, urllib.request as u
+r = u.urlopen(u.Request("http://" + sys.argv[1] + "/" + sys.argv[3], method=sys.argv[2]))
+sys.stdout.write(r.read().decode())' "$(cat "$FAKE_DIR/admin.$pod")" "$1" "$2"
+}
+flushed() {
+  [[ -z ${FAKE_FLUSH_POLLS:-} ]] && return 0
+  [[ -f $FAKE_DIR/reopened.$pod ]] || return 1
+  (( $(count_up "polls.$pod") > FAKE_FLUSH_POLLS ))
+}
+case $verb in
+  get)
+    case ${args[0]} in
+      pods)
+        pods=${FAKE_PODS:-}
+        if (( $(count_up get-pods) > 1 )) && [[ -n ${FAKE_PODS_LATER+set} ]]; then pods=$FAKE_PODS_LATER; fi
+        for p in $pods; do printf '%s=uid-%s ' "$p" "$p"; done ;;
+      pod)
+        printf '%s\n' "label cloudfoundry.org/app_guid=$FAKE_GUID" "label cloudfoundry.org/process_type=web" "label cloudfoundry.org/version=1"
+        [[ -z ${FAKE_POD_PORTS:-} ]] || printf '%s\n' "$FAKE_POD_PORTS" ;;
+      svc)
+        if [[ -n ${FAKE_SVCS+set} ]]; then
+          printf '%s' "$FAKE_SVCS"
+        else
+          printf 's-route-1#cloudfoundry.org/app_guid=%s,cloudfoundry.org/process_type=web,#8080|<no value>|TCP|http|<no value>;\n' "$FAKE_GUID"
+        fi ;;
+    esac ;;
+  apply)
+    cat > "$FAKE_DIR/applied.yaml"
+    # What the API server says when a client-side apply copies a large
+    # object into its last-applied annotation.
+    if [[ " ${args[*]} " != *" --server-side "* ]] && (( $(wc -c < "$FAKE_DIR/applied.yaml") > 262144 )); then
+      echo 'The EnvoyFilter "x-tap" is invalid: metadata.annotations: Too long: must have at most 262144 bytes' >&2
+      exit 1
+    fi ;;
   delete) ;;
-  cp)
-    if [[ $2 == -c ]]; then                      # fetch: cp -c istio-proxy ns/pod:path dest
-      cp "$FAKE_DIR/records.jsonl" "$5"
-    fi ;;
   exec)
-    shift 7                                       # exec -n NS POD -c istio-proxy --
-    if [[ "$*" == "pilot-agent request GET stats" ]]; then
-      echo "cluster.inbound|8080||.upstream_cx_total: 3"
-      if [[ ${FAKE_LOADED:-yes} != never ]]; then
-        echo "wasmcustom.tap_http.tapped: ${FAKE_TAPPED:-2}"
-        echo "wasmcustom.tap_tcp.tapped: ${FAKE_TAPPED:-2}"
-      fi
-    fi ;;
+    pod=${args[0]}
+    case "${args[*]:1}" in
+      "pilot-agent request GET stats"*)
+        if live; then admin GET "${args[4]}"; exit; fi
+        n=$(count_up "stats.$pod")
+        echo "wasmcustom.other_filter.count: 7"
+        after=$(cat "$FAKE_DIR/load-after.$pod" 2>/dev/null || echo 0)
+        if [[ ${FAKE_LOADED:-yes} != never ]] && (( n > after )); then
+          v=${FAKE_TAPPED:-2}
+          [[ -f $FAKE_DIR/tapped.$pod ]] && v=$(cat "$FAKE_DIR/tapped.$pod")
+          (( n == after + 1 )) && v=${FAKE_BASELINE:-0}
+          echo "wasmcustom.tap_http.tapped: $v"
+          echo "wasmcustom.tap_tcp.tapped: $v"
+        fi ;;
+      "pilot-agent request POST reopen_logs")
+        touch "$FAKE_DIR/reopened.$pod"
+        if live; then admin POST reopen_logs > /dev/null; fi ;;
+      *)
+        if [[ ${FAKE_IMAGE:-} == distroless ]]; then
+          echo "OCI runtime exec failed: exec failed: unable to start container process: exec: \"${args[1]}\": executable file not found in \$PATH: unknown" >&2
+          echo "command terminated with exit code 126" >&2
+          exit 126
+        fi
+        if [[ ${args[1]} == rm ]]; then
+          for f in "${args[@]:3}"; do rm -f "$FAKE_DIR/pod-$pod$f"; done
+        fi ;;
+    esac ;;
+  cp)
+    src=${args[0]} dest=${args[1]}
+    [[ $src == *:* ]] || exit 0   # into a pod: the calls log shows it
+    pod=${src#*/} pod=${pod%%:*} path=${src#*:}
+    if [[ ${FAKE_IMAGE:-} == distroless ]]; then
+      echo "error: Internal error occurred: error executing command in container: failed to exec in container: failed to start exec: OCI runtime exec failed: exec failed: unable to start container process: exec: \"tar\": executable file not found in \$PATH: unknown" >&2
+      exit 1
+    fi
+    file=$FAKE_DIR/pod-$pod$path
+    live || [[ -f $file ]] || file=$FAKE_DIR/records.$pod
+    live || [[ -f $file ]] || file=$FAKE_DIR/records.jsonl
+    if [[ ! -f $file ]]; then
+      echo "tar: ${path#/}: Cannot stat: No such file or directory" >&2
+      echo "command terminated with exit code 2" >&2
+      exit 1
+    fi
+    if flushed; then cp "$file" "$dest"; else : > "$dest"; fi ;;
+  logs)
+    pod=${args[0]}
+    if live; then cat "$FAKE_DIR/pod-$pod/dev/stdout" 2>/dev/null; exit 0; fi
+    file=$FAKE_DIR/logs.$pod
+    [[ -f $file ]] || file=$FAKE_DIR/logs
+    [[ -f $file ]] || exit 0
+    tag=$(grep -o 'tap\.sh/[0-9-]*' "$FAKE_DIR/applied.yaml" | head -n 1)
+    if flushed; then sed "s|@TAG@|$tag|g" "$file"; else grep -v '@TAG@' "$file" || true; fi ;;
 esac
 "#;
 
@@ -71,9 +182,13 @@ impl Fake {
             std::fs::write(&path, text).unwrap();
             Command::new("chmod").arg("+x").arg(&path).status().unwrap();
         }
-        let record = r#"{"http_buffered_trace":{"request":{"headers":[{"key":":method","value":"GET"},{"key":":path","value":"/"}],"trailers":[]},"response":{"headers":[{"key":":status","value":"200"}],"trailers":[]}}}"#;
-        std::fs::write(dir.join("records.jsonl"), format!("{record}\n{record}\n")).unwrap();
         Fake { dir }
+    }
+
+    /// A file the fake answers from (see [`FAKE_KUBECTL`]).
+    fn write(&self, name: &str, text: &str) -> &Fake {
+        std::fs::write(self.dir.join(name), text).unwrap();
+        self
     }
 
     fn command(&self, env: &[(&str, &str)], args: &[&str]) -> Command {
@@ -90,6 +205,7 @@ impl Fake {
             )
             .env("FAKE_DIR", &self.dir)
             .env("FAKE_GUID", GUID)
+            .env("FAKE_PYTHON", venv_tool("python"))
             .env("KUBECONFIG", "/dev/null")
             .current_dir(&self.dir);
         for (k, v) in env {
@@ -115,36 +231,125 @@ impl Fake {
             std::fs::read_to_string(self.dir.join("applied.yaml")).expect("an applied manifest");
         serde_yaml::from_str(&text).expect("the applied manifest is YAML")
     }
+
+    /// The records tap.sh wrote for `pod` under `out`, one string per line.
+    fn records(&self, out: &str, pod: &str) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join(out).join(format!("{pod}.jsonl")))
+            .unwrap_or_else(|e| panic!("{out}/{pod}.jsonl: {e}"))
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
 }
 
-/// `bootstrap` with the Istio-shaped sidecar listener `listener` (on `port`
-/// if given) after applying the EnvoyFilter tap.sh applied: the module and
-/// records that live in `/etc/istio/proxy` in a pod come from `dist/` and go
-/// to the run's directory.
-fn in_sidecar(
-    mut bootstrap: Bootstrap,
-    manifest: Value,
-    filter: &str,
-    listener: &str,
-    port: Option<u16>,
-) -> Bootstrap {
-    let module = workspace_root().join("dist").join(format!("{filter}.wasm"));
-    let rewrites = [
+/// A compact one-line record as tap_http writes it, with a `size`-byte body.
+fn record(path: &str, size: usize) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(vec![b'x'; size]);
+    json!({"http_buffered_trace": {
+        "request": {"headers": [{"key": ":method", "value": "GET"}, {"key": ":path", "value": path},
+                                {"key": "user-agent", "value": "curl/8.5.0 \"quoted\" {braces}"}],
+                    "body": {"as_bytes": body, "truncated": false}, "trailers": []},
+        "response": {"headers": [{"key": ":status", "value": "200"}], "trailers": []}}})
+    .to_string()
+}
+
+/// An istio-proxy container log: pilot-agent and Envoy lines, Istio's access
+/// log in its text and JSON formats, another tap's records, and `records`
+/// tagged with this run's tag (`@TAG@`).
+fn proxy_log(records: &[String]) -> String {
+    let mut log = String::new();
+    log += "2025-06-01T10:00:00.000000Z\tinfo\tEnvoy proxy is ready\n";
+    log += "[2025-06-01T10:00:01.000Z] \"GET /health HTTP/1.1\" 200 - via_upstream - \"-\" 0 2 1 0 \"-\" \"kube-probe/1.29\" \"5f1c\" \"10.0.0.7:8080\" \"10.0.0.7:8080\" inbound|8080|| 127.0.0.6:51234 10.0.0.7:8080 10.0.0.1:40000 - default\n";
+    for r in records {
+        log += &format!("@TAG@ {r}\n");
+        log += "{\"start_time\":\"2025-06-01T10:00:02.000Z\",\"method\":\"GET\",\"path\":\"/\",\"response_code\":200}\n";
+        log += &format!("tap.sh/1700000000-1-1 {}\n", record("/other-tap", 3));
+    }
+    log += "2025-06-01T10:00:03.000000Z\twarning\tenvoy config\tgRPC config stream closed: 13\n";
+    log
+}
+
+/// Istio's default text access log, as meshConfig.accessLogFile=/dev/stdout
+/// adds it to every connection manager and tcp_proxy, writing to `path`.
+fn istio_access_log(path: &str) -> Value {
+    json!({"name": "envoy.access_loggers.file", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+        "path": path,
+        "log_format": {"text_format_source": {"inline_string":
+            "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% \"%UPSTREAM_TRANSPORT_FAILURE_REASON%\" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% \"%REQ(USER-AGENT)%\" \"%UPSTREAM_HOST%\" %UPSTREAM_CLUSTER%\n"}}
+    }})
+}
+
+/// Where the fake keeps `pod`'s files; text replacements that put the pod's
+/// paths (records file, stdout) there, for a real Envoy playing its sidecar.
+fn pod_paths(fake: &Fake, pod: &str) -> (PathBuf, Vec<(String, String)>) {
+    let root = fake.dir.join(format!("pod-{pod}"));
+    std::fs::create_dir_all(root.join("etc/istio/proxy")).unwrap();
+    std::fs::create_dir_all(root.join("dev")).unwrap();
+    let rewrites = vec![
         (
-            format!("/etc/istio/proxy/{filter}.wasm"),
-            module.display().to_string(),
+            "/etc/istio/proxy/".to_string(),
+            format!("{}/etc/istio/proxy/", root.display()),
         ),
-        ("/etc/istio/proxy/".to_string(), "@SCRATCH@/".to_string()),
+        (
+            "/dev/stdout".to_string(),
+            format!("{}/dev/stdout", root.display()),
+        ),
     ];
-    for mut l in sidecar_listeners(&[manifest], &rewrites) {
-        if l["name"] == listener {
-            if let Some(port) = port {
-                l["address"]["socket_address"]["port_value"] = port.into();
+    (root, rewrites)
+}
+
+/// Adds Istio's own access log to every connection manager and tcp_proxy of
+/// `listener`, writing where the pod's stdout goes.
+fn with_istio_access_log(mut listener: Value, stdout: &str) -> Value {
+    for chain in listener["filter_chains"].as_array_mut().unwrap() {
+        for f in chain["filters"].as_array_mut().unwrap() {
+            if f["name"] == "envoy.filters.network.http_connection_manager"
+                || f["name"] == "envoy.filters.network.tcp_proxy"
+            {
+                let logs = &mut f["typed_config"]["access_log"];
+                if logs.is_null() {
+                    *logs = json!([]);
+                }
+                logs.as_array_mut().unwrap().push(istio_access_log(stdout));
             }
-            bootstrap = bootstrap.raw_listener(l);
         }
     }
-    bootstrap
+    listener
+}
+
+/// Inbound sidecar listener `name` with the applied EnvoyFilter (on `port`
+/// if given), its paths those of the fake's `pod`.
+fn inbound_sidecar(
+    fake: &Fake,
+    pod: &str,
+    bootstrap: Bootstrap,
+    name: &str,
+    port: Option<u16>,
+) -> Bootstrap {
+    let (root, rewrites) = pod_paths(fake, pod);
+    let stdout = root.join("dev/stdout").display().to_string();
+    let mut l = sidecar_listeners(&[fake.applied()], &rewrites)
+        .into_iter()
+        .find(|l| l["name"] == name)
+        .expect("listener");
+    if let Some(port) = port {
+        l["address"]["socket_address"]["port_value"] = port.into();
+    }
+    bootstrap.raw_listener(with_istio_access_log(l, &stdout))
+}
+
+/// An outbound listener as Istio writes one for a TCP Service (VIP
+/// 10.96.0.20, `port`): tcp_proxy to `cluster`, here on 127.0.0.1:`port`.
+fn outbound_listener(port: u16, cluster: &str) -> Value {
+    json!({
+        "name": format!("10.96.0.20_{port}"),
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+        "traffic_direction": "OUTBOUND",
+        "filter_chains": [{"filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+            "stat_prefix": cluster, "cluster": cluster}}]}]
+    })
 }
 
 fn stderr(o: &Output) -> String {
@@ -155,10 +360,99 @@ fn count(calls: &[String], prefix: &str) -> usize {
     calls.iter().filter(|c| c.starts_with(prefix)).count()
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_call(fake: &Fake, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !fake.calls().iter().any(|c| c.contains(what)) {
+        assert!(child.try_wait().unwrap().is_none(), "tap.sh ended early");
+        assert!(
+            Instant::now() < deadline,
+            "no call {what:?}: {:#?}",
+            fake.calls()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs tap.sh against the fake with a real Envoy as the sidecar of pod
+/// `app-0`: once tap.sh has applied its EnvoyFilter, `sidecar` builds that
+/// Envoy from it, the fake's stats, `reopen_logs` and logs go to it, and
+/// `traffic` runs. Returns tap.sh's output and the Envoy.
+fn run_live(
+    fake: &Fake,
+    env: &[(&str, &str)],
+    args: &[&str],
+    sidecar: impl FnOnce(&Fake) -> Bootstrap,
+    traffic: impl FnOnce(&Envoy),
+) -> (Output, Envoy) {
+    let mut env = env.to_vec();
+    env.push(("FAKE_PODS", "app-0"));
+    let (out, err) = (fake.dir.join("tap.out"), fake.dir.join("tap.err"));
+    let mut child = fake
+        .command(&env, args)
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("start tap.sh");
+    // tap.sh reads stats once the apply call has returned.
+    wait_for_call(fake, &mut child, "pilot-agent request GET stats");
+    let envoy = Envoy::start(&sidecar(fake));
+    std::fs::write(fake.dir.join("admin.app-0"), envoy.admin_addr().to_string()).unwrap();
+    // Traffic once tap.sh has seen the filter loaded: what the sidecar
+    // counted before that is not awaited.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&err).unwrap().contains("capturing") {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "tap.sh ended early: {}",
+            std::fs::read_to_string(&err).unwrap()
+        );
+        assert!(Instant::now() < deadline, "tap.sh did not start capturing");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    traffic(&envoy);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "tap.sh did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let output = Output {
+        status,
+        stdout: std::fs::read(&out).unwrap(),
+        stderr: std::fs::read(&err).unwrap(),
+    };
+    (output, envoy)
+}
+
+fn module(filter: &str) -> Vec<u8> {
+    std::fs::read(workspace_root().join("dist").join(format!("{filter}.wasm")))
+        .expect("dist/ module: run make build")
+}
+
+fn wasm_patch(manifest: &Value) -> &Value {
+    &manifest["spec"]["configPatches"][0]
+}
+
+fn log_patch(manifest: &Value) -> &Value {
+    &manifest["spec"]["configPatches"][1]["patch"]["value"]["typed_config"]["access_log"][0]
+}
+
 #[test]
-fn happy_path_taps_fetches_and_cleans_up() {
+fn happy_path_taps_reads_logs_and_cleans_up() {
     let fake = Fake::new();
-    let out = fake.dir.join("out");
+    // A record line longer than the 16 KiB where container runtimes split.
+    let records = [record("/", 0), record("/long", 20000)];
+    fake.write("logs", &proxy_log(&records));
     let o = fake.run(
         &[("FAKE_PODS", "app-0 app-1"), ("FAKE_TAPPED", "2")],
         &[
@@ -169,7 +463,7 @@ fn happy_path_taps_fetches_and_cleans_up() {
             "--method",
             "GET",
             "--out",
-            out.to_str().unwrap(),
+            "out",
             "my-app",
         ],
     );
@@ -178,26 +472,17 @@ fn happy_path_taps_fetches_and_cleans_up() {
     assert_eq!(calls[0], "cf app my-app --guid");
     assert_eq!(
         calls[1],
-        format!("kubectl get pods -n cf-workloads -l cloudfoundry.org/app_guid={GUID} -o jsonpath={{.items[*].metadata.name}}")
+        format!("kubectl get pods -n cf-workloads -l cloudfoundry.org/app_guid={GUID} -o jsonpath={{range .items[*]}}{{.metadata.name}}={{.metadata.uid}}{{\" \"}}{{end}}")
     );
     assert_eq!(
         count(&calls, "kubectl cp "),
-        4,
-        "ship to and fetch from both pods: {calls:#?}"
+        0,
+        "nothing copied: {calls:#?}"
     );
-    assert!(calls
-        .iter()
-        .any(|c| c.contains("tap_http.wasm cf-workloads/app-0:/etc/istio/proxy/tap_http.wasm")));
-    assert!(calls.iter().any(|c| c.contains(&format!(
-        "cf-workloads/app-1:/etc/istio/proxy/tap-{GUID}.jsonl"
-    ))));
-    assert!(calls
-        .iter()
-        .any(|c| c.ends_with("pilot-agent request POST reopen_logs")));
     let apply = calls
         .iter()
-        .position(|c| c == "kubectl apply -f -")
-        .expect("applied");
+        .position(|c| c.starts_with("kubectl apply --server-side"))
+        .expect("applied server-side");
     let delete = calls
         .iter()
         .position(|c| {
@@ -207,23 +492,39 @@ fn happy_path_taps_fetches_and_cleans_up() {
         })
         .expect("deleted");
     assert!(apply < delete);
-    assert_eq!(
-        count(
-            &calls,
-            "kubectl exec -n cf-workloads app-0 -c istio-proxy -- rm -f"
-        ),
-        1,
-        "{calls:#?}"
-    );
     for pod in ["app-0", "app-1"] {
+        let reopen = calls
+            .iter()
+            .position(|c| {
+                *c == format!("kubectl exec -n cf-workloads {pod} -c istio-proxy -- pilot-agent request POST reopen_logs")
+            })
+            .expect("reopen_logs");
+        let logs = calls
+            .iter()
+            .rposition(|c| {
+                c.starts_with(&format!(
+                    "kubectl logs -n cf-workloads {pod} -c istio-proxy --since="
+                ))
+            })
+            .expect("logs read");
+        assert!(reopen < logs && logs < delete, "{calls:#?}");
         assert_eq!(
-            std::fs::read_to_string(out.join(format!("{pod}.jsonl")))
-                .unwrap()
-                .lines()
-                .count(),
-            2
+            fake.records("out", pod),
+            records,
+            "exactly this run's records, whole"
         );
     }
+    assert_eq!(
+        count(&calls, "kubectl exec"),
+        count(
+            &calls,
+            "kubectl exec -n cf-workloads app-0 -c istio-proxy -- pilot-agent"
+        ) + count(
+            &calls,
+            "kubectl exec -n cf-workloads app-1 -c istio-proxy -- pilot-agent"
+        ),
+        "the logs route runs nothing but pilot-agent in the sidecar: {calls:#?}"
+    );
     let manifest = fake.applied();
     assert_eq!(manifest["metadata"]["name"], format!("{GUID}-tap"));
     assert_eq!(manifest["metadata"]["namespace"], "cf-workloads");
@@ -231,31 +532,90 @@ fn happy_path_taps_fetches_and_cleans_up() {
         manifest["spec"]["workloadSelector"]["labels"]["cloudfoundry.org/app_guid"],
         GUID
     );
-    let plugin: Value = serde_json::from_str(
-        manifest["spec"]["configPatches"][0]["patch"]["value"]["typed_config"]["config"]
-            ["configuration"]["value"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
+    let config = &wasm_patch(&manifest)["patch"]["value"]["typed_config"]["config"];
+    let plugin: Value =
+        serde_json::from_str(config["configuration"]["value"].as_str().unwrap()).unwrap();
     assert_eq!(
         plugin["match"],
         serde_json::json!({"and": [{"method": "GET"}]})
     );
     assert_eq!(plugin["max_records"], 4);
+    assert_eq!(
+        plugin["max_request_bytes"], 4096,
+        "the logs route's body cap"
+    );
+    let log = log_patch(&manifest);
+    assert_eq!(log["typed_config"]["path"], "/dev/stdout");
+    let format = log["typed_config"]["log_format"]["text_format_source"]["inline_string"]
+        .as_str()
+        .unwrap();
+    let tag = format.split(' ').next().unwrap();
+    assert!(tag.starts_with("tap.sh/"), "{format}");
+    assert_eq!(
+        config["name"],
+        format!("tap_http-{}", tag.trim_start_matches("tap.sh/")),
+        "the plugin (and its --count budget) is this run's"
+    );
 }
 
-/// The manifest tap.sh applies, with its match options, in a real Envoy.
+/// The module travels in the EnvoyFilter: the bytes of dist/, no file in
+/// any pod, and the object well under what Kubernetes stores (etcd's
+/// default request limit is 1.5 MiB).
 #[test]
-fn the_applied_manifest_taps_in_envoy() {
+fn module_ships_inline_in_the_envoy_filter() {
+    for (args, filter, context) in [
+        (vec![], "tap_http", "SIDECAR_INBOUND"),
+        (vec!["--tcp", "5432"], "tap_tcp", "SIDECAR_INBOUND"),
+        (
+            vec!["--tcp-outbound", "5432"],
+            "tap_tcp",
+            "SIDECAR_OUTBOUND",
+        ),
+    ] {
+        let fake = Fake::new();
+        let mut all = vec!["--guid", GUID, "--dry-run"];
+        all.extend(args);
+        let o = fake.run(&[], &all);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let manifest: Value = serde_yaml::from_slice(&o.stdout).unwrap();
+        let patch = wasm_patch(&manifest);
+        assert_eq!(patch["match"]["context"], context);
+        let code = &patch["patch"]["value"]["typed_config"]["config"]["vm_config"]["code"]["local"];
+        assert!(code["filename"].is_null(), "no file path: {code}");
+        let inline = base64::engine::general_purpose::STANDARD
+            .decode(code["inline_bytes"].as_str().expect("inline_bytes"))
+            .unwrap();
+        assert!(
+            inline == module(filter),
+            "inline_bytes are dist/{filter}.wasm"
+        );
+        let size = o.stdout.len();
+        eprintln!(
+            "{filter} ({context}): module {} bytes, EnvoyFilter {size} bytes",
+            inline.len()
+        );
+        assert!(size < 1024 * 1024, "{size} bytes");
+    }
+}
+
+/// HTTP, records through `kubectl logs` from a proxy image without tar or a
+/// shell: the applied EnvoyFilter in a real Envoy beside Istio's own access
+/// log on the same stdout, a record line over 64 KiB, match options.
+#[test]
+fn http_logs_route_end_to_end_in_envoy() {
     let fake = Fake::new();
-    let o = fake.run(
-        &[("FAKE_PODS", "app-0")],
+    let app = Upstream::start();
+    let big = harness::pattern(60_000);
+    let (o, envoy) = run_live(
+        &fake,
+        &[("FAKE_IMAGE", "distroless")],
         &[
             "--guid",
             GUID,
             "--count",
-            "1",
+            "2",
+            "--duration",
+            "60",
             "--method",
             "POST",
             "--path",
@@ -265,82 +625,466 @@ fn the_applied_manifest_taps_in_envoy() {
             "--status",
             "200-299",
             "--max-body",
-            "16",
+            "65536",
+            "--out",
+            "out",
         ],
+        |fake| {
+            let bootstrap = Bootstrap::new(app.port()).cluster("inbound|8080||", app.port());
+            inbound_sidecar(fake, "app-0", bootstrap, "virtualInbound", None)
+        },
+        |envoy| {
+            let addr = envoy.addr("virtualInbound");
+            Request::new("POST", "/api/orders")
+                .header("x-debug", "1")
+                .body(big.clone())
+                .send(addr, Proto::H1);
+            Request::new("POST", "/api/orders")
+                .body("not matched: no header")
+                .send(addr, Proto::H1);
+            Request::get("/api/orders")
+                .header("x-debug", "1")
+                .send(addr, Proto::H2);
+            Request::new("POST", "/api/small")
+                .header("x-debug", "1")
+                .body("0123456789")
+                .send(addr, Proto::H2);
+        },
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let app = Upstream::start();
-    let bootstrap = Bootstrap::new(app.port()).cluster("inbound|8080||", app.port());
-    let bootstrap = in_sidecar(
-        bootstrap,
-        fake.applied(),
-        "tap_http",
-        "virtualInbound",
-        None,
+    let stdout = std::fs::read_to_string(fake.dir.join("pod-app-0/dev/stdout")).unwrap();
+    assert!(
+        stdout.lines().filter(|l| l.starts_with("[")).count() >= 4,
+        "Istio's access log shares the stream: {stdout}"
     );
-    let envoy = Envoy::start(&bootstrap);
-    let addr = envoy.addr("virtualInbound");
-    Request::new("POST", "/api/orders")
-        .header("x-debug", "1")
-        .body("0123456789abcdefXYZ")
-        .send(addr, Proto::H1);
-    Request::new("POST", "/api/orders")
-        .body("not matched: no header")
-        .send(addr, Proto::H1);
-    Request::get("/api/orders")
-        .header("x-debug", "1")
-        .send(addr, Proto::H2);
-    let records = read_records(&envoy.scratch().join(format!("tap-{GUID}.jsonl")), 1);
-    std::thread::sleep(Duration::from_millis(300));
-    let records = read_records(
-        &envoy.scratch().join(format!("tap-{GUID}.jsonl")),
-        records.len(),
+    assert!(stdout.lines().any(|l| l.len() > 64 * 1024));
+    let lines = fake.records("out", "app-0");
+    assert_eq!(lines.len(), 2, "only the matching requests");
+    let records: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("a whole JSON record"))
+        .collect();
+    let body = |r: &Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(
+                r["http_buffered_trace"]["request"]["body"]["as_bytes"]
+                    .as_str()
+                    .unwrap(),
+            )
+            .unwrap()
+    };
+    let mut bodies: Vec<Vec<u8>> = records.iter().map(body).collect();
+    bodies.sort_by_key(|b| b.len());
+    assert_eq!(bodies, vec![b"0123456789".to_vec(), big]);
+    assert!(records
+        .iter()
+        .all(|r| r["stream_info"]["start_time"].is_string()));
+    let calls = fake.calls();
+    assert_eq!(count(&calls, "kubectl cp"), 0, "{calls:#?}");
+    assert!(
+        calls
+            .iter()
+            .filter(|c| c.starts_with("kubectl exec"))
+            .all(|c| c.contains("-- pilot-agent request")),
+        "{calls:#?}"
     );
-    assert_eq!(records.len(), 1, "only the matching request");
-    let body = &records[0]["http_buffered_trace"]["request"]["body"];
-    assert_eq!(body["truncated"], true, "--max-body 16");
-    assert!(records[0]["stream_info"]["start_time"].is_string());
+    assert_eq!(envoy.counter("wasmcustom.tap_http.tapped"), 2);
 }
 
+/// TCP on an inbound port a Service declares as TCP, records through the
+/// file route: copied out of the sidecar, then removed from it.
 #[test]
-fn tcp_mode_manifest_taps_in_envoy() {
+fn tcp_file_route_end_to_end_in_envoy() {
     // The sidecar listener takes the tapped port itself, so that the
     // destination port the filter matches is the one asked for (in a pod,
     // original_dst restores the app's port).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
+    let echo = TcpEcho::start();
+    let svcs = format!(
+        "s-route-1#cloudfoundry.org/app_guid={GUID},#8080|<no value>|TCP|http|<no value>;\n\
+         echo#cloudfoundry.org/app_guid={GUID},cloudfoundry.org/process_type=web,#9000|{port}|TCP|tcp-echo|<no value>;\n"
+    );
     let fake = Fake::new();
-    let o = fake.run(
-        &[("FAKE_PODS", "app-0")],
-        &["--guid", GUID, "--count", "1", "--tcp", &port.to_string()],
+    let (o, _envoy) = run_live(
+        &fake,
+        &[("FAKE_SVCS", &svcs)],
+        &[
+            "--guid",
+            GUID,
+            "--count",
+            "1",
+            "--tcp",
+            &port.to_string(),
+            "--records",
+            "file",
+            "--out",
+            "out",
+        ],
+        |fake| {
+            let bootstrap = Bootstrap::new(echo.port()).cluster("inbound|9000||", echo.port());
+            inbound_sidecar(fake, "app-0", bootstrap, "virtualInboundTcp", Some(port))
+        },
+        |envoy| {
+            assert_eq!(
+                echo_then_close(envoy.addr("virtualInboundTcp"), b"hello"),
+                b"hello"
+            );
+        },
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let manifest = fake.applied();
-    assert_eq!(
-        manifest["spec"]["configPatches"][0]["match"]["listener"]["portNumber"],
-        port
-    );
-    let echo = TcpEcho::start();
-    let app = Upstream::start();
-    let bootstrap = Bootstrap::new(app.port()).cluster("inbound|9000||", echo.port());
-    let bootstrap = in_sidecar(
-        bootstrap,
-        manifest,
-        "tap_tcp",
-        "virtualInboundTcp",
-        Some(port),
-    );
-    let envoy = Envoy::start(&bootstrap);
-    assert_eq!(
-        echo_then_close(envoy.addr("virtualInboundTcp"), b"hello"),
-        b"hello"
-    );
-    let records = read_records(&envoy.scratch().join(format!("tap-{GUID}-tcp.jsonl")), 1);
-    let read = &records[0]["socket_buffered_trace"]["events"][0]["read"]["data"]["as_bytes"];
+    let patch = wasm_patch(&manifest);
+    assert_eq!(patch["match"]["context"], "SIDECAR_INBOUND");
+    assert_eq!(patch["match"]["listener"]["portNumber"], port);
+    let path = log_patch(&manifest)["typed_config"]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(path.starts_with(&format!("/etc/istio/proxy/tap-{GUID}-")));
+    let records = fake.records("out", "app-0");
+    assert_eq!(records.len(), 1);
+    let record: Value = serde_json::from_str(&records[0]).unwrap();
+    let read = &record["socket_buffered_trace"]["events"][0]["read"]["data"]["as_bytes"];
     assert_eq!(read, "aGVsbG8=");
+    let calls = fake.calls();
+    assert!(calls
+        .iter()
+        .any(|c| c.ends_with(&format!("-- rm -f {path}"))));
+    assert!(
+        !fake.dir.join(format!("pod-app-0{path}")).exists(),
+        "the records file is removed from the sidecar"
+    );
+}
+
+/// `--tcp-outbound`: the database case. The EnvoyFilter patches the outbound
+/// listener Istio builds for a TCP Service's port, in a real Envoy.
+#[test]
+fn tcp_outbound_end_to_end_in_envoy() {
+    let port = free_port();
+    let db = TcpEcho::start();
+    let cluster = "outbound|5432||db.data.svc.cluster.local";
+    let fake = Fake::new();
+    let (o, _envoy) = run_live(
+        &fake,
+        &[],
+        &[
+            "--guid",
+            GUID,
+            "--count",
+            "1",
+            "--tcp-outbound",
+            &port.to_string(),
+            "--out",
+            "out",
+        ],
+        |fake| {
+            let manifest = fake.applied();
+            let (root, rewrites) = pod_paths(fake, "app-0");
+            let mut listeners = vec![outbound_listener(port, cluster)];
+            apply(&mut listeners, &manifest);
+            let l = rewrite(listeners, &rewrites).remove(0);
+            let stdout = root.join("dev/stdout").display().to_string();
+            Bootstrap::new(db.port())
+                .cluster(cluster, db.port())
+                .raw_listener(with_istio_access_log(l, &stdout))
+        },
+        |envoy| {
+            let addr = envoy.addr(&format!("10.96.0.20_{port}"));
+            assert_eq!(echo_then_close(addr, b"SELECT 1;"), b"SELECT 1;");
+        },
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let manifest = fake.applied();
+    for patch in manifest["spec"]["configPatches"].as_array().unwrap() {
+        assert_eq!(patch["match"]["context"], "SIDECAR_OUTBOUND");
+        assert_eq!(patch["match"]["listener"]["portNumber"], port);
+    }
+    let records = fake.records("out", "app-0");
+    assert_eq!(records.len(), 1);
+    let record: Value = serde_json::from_str(&records[0]).unwrap();
+    // Read: what the app sent the database; write: what came back.
+    let events = record["socket_buffered_trace"]["events"]
+        .as_array()
+        .unwrap();
+    for direction in ["read", "write"] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e[direction]["data"]["as_bytes"] == "U0VMRUNUIDE7"),
+            "{direction}: {events:?}"
+        );
+    }
+}
+
+/// A pod created while the tap is on (a restart, a scale-up) gets the filter
+/// from the EnvoyFilter like the others; tap.sh waits for it to load and
+/// fetches its records.
+#[test]
+fn a_pod_created_during_the_tap_loads_it_and_gives_its_records() {
+    let fake = Fake::new();
+    let records = [record("/a", 1), record("/b", 2)];
+    fake.write("logs", &proxy_log(&records))
+        .write("load-after.app-1", "2");
+    let o = fake.run(
+        &[("FAKE_PODS", "app-0"), ("FAKE_PODS_LATER", "app-0 app-1")],
+        &["--guid", GUID, "--duration", "5", "--out", "out"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("new pod app-1"), "{err}");
+    assert!(
+        err.contains("the sidecar of app-1 loaded tap_http"),
+        "{err}"
+    );
+    assert_eq!(fake.records("out", "app-1"), records);
+    assert_eq!(fake.records("out", "app-0"), records);
+    let calls = fake.calls();
+    assert!(
+        count(
+            &calls,
+            "kubectl exec -n cf-workloads app-1 -c istio-proxy -- pilot-agent request GET stats"
+        ) >= 3,
+        "{calls:#?}"
+    );
+    assert_eq!(count(&calls, "kubectl cp"), 0);
+}
+
+/// reopen_logs only asks Envoy to write its access-log buffer: tap.sh polls
+/// until the records the sidecar counted are all there, by either route.
+#[test]
+fn flush_wait_polls_until_every_counted_record_arrived() {
+    let records = [record("/a", 1), record("/b", 2)];
+    for route in ["logs", "file"] {
+        let fake = Fake::new();
+        fake.write("logs", &proxy_log(&records)).write(
+            "records.jsonl",
+            &format!("{}\n{}\n", records[0], records[1]),
+        );
+        let o = fake.run(
+            &[("FAKE_PODS", "app-0"), ("FAKE_FLUSH_POLLS", "3")],
+            &[
+                "--guid",
+                GUID,
+                "--duration",
+                "1",
+                "--records",
+                route,
+                "--out",
+                "out",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{route}: {}", stderr(&o));
+        assert_eq!(fake.records("out", "app-0"), records, "{route}");
+        let calls = fake.calls();
+        let fetch = if route == "logs" {
+            "kubectl logs"
+        } else {
+            "kubectl cp"
+        };
+        assert_eq!(count(&calls, fetch), 4, "{route}: {calls:#?}");
+    }
+    // A sidecar that ran an earlier tap starts from that tap's count: only
+    // what this tap added is awaited.
+    let fake = Fake::new();
+    fake.write("logs", &proxy_log(&records));
+    let started = Instant::now();
+    let o = fake.run(
+        &[
+            ("FAKE_PODS", "app-0"),
+            ("FAKE_BASELINE", "5"),
+            ("FAKE_TAPPED", "7"),
+        ],
+        &["--guid", GUID, "--duration", "1", "--timeout", "30"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+#[test]
+fn flush_wait_gives_up_after_its_timeout() {
+    let records = [record("/a", 1), record("/b", 2)];
+    // Never flushed.
+    let fake = Fake::new();
+    fake.write("logs", &proxy_log(&records));
+    let o = fake.run(
+        &[("FAKE_PODS", "app-0"), ("FAKE_FLUSH_POLLS", "1000")],
+        &[
+            "--guid",
+            GUID,
+            "--duration",
+            "1",
+            "--timeout",
+            "2",
+            "--out",
+            "out",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("app-0: only 0 of the 2 records its sidecar counted arrived within 2s"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(fake.records("out", "app-0").is_empty());
+    assert_eq!(count(&fake.calls(), "kubectl delete envoyfilter"), 1);
+    // One record short: what came is kept.
+    let fake = Fake::new();
+    fake.write("logs", &proxy_log(&records));
+    let o = fake.run(
+        &[("FAKE_PODS", "app-0"), ("FAKE_TAPPED", "3")],
+        &[
+            "--guid",
+            GUID,
+            "--duration",
+            "1",
+            "--timeout",
+            "2",
+            "--out",
+            "out",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
+    assert!(stderr(&o).contains("only 2 of the 3 records"));
+    assert_eq!(fake.records("out", "app-0"), records);
+}
+
+/// A record line cut short (a log rotation in the middle of it, say) is
+/// reported and kept apart; a last line still being written is left for the
+/// next read.
+#[test]
+fn lines_that_are_not_whole_json_are_reported() {
+    let records = [record("/a", 1), record("/b", 2)];
+    let cut = record("/cut", 100);
+    let mut log = proxy_log(&records);
+    log += &format!("@TAG@ {}\n", &cut[..cut.len() / 2]);
+    log += &format!("@TAG@ {}", &cut[..cut.len() - 3]);
+    let fake = Fake::new();
+    fake.write("logs", &log);
+    let o = fake.run(
+        &[("FAKE_PODS", "app-0")],
+        &[
+            "--guid",
+            GUID,
+            "--duration",
+            "1",
+            "--timeout",
+            "2",
+            "--out",
+            "out",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("app-0: 1 line(s) that are not whole JSON records"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(fake.records("out", "app-0"), records);
+    let invalid = std::fs::read_to_string(fake.dir.join("out/app-0.invalid")).unwrap();
+    assert_eq!(invalid, format!("{}\n", &cut[..cut.len() / 2]));
+}
+
+#[test]
+fn tcp_refuses_ports_istio_does_not_proxy_as_tcp() {
+    let selector = format!("cloudfoundry.org/app_guid={GUID},cloudfoundry.org/process_type=web,");
+    let cf_route = format!("s-route-1#{selector}#8080|<no value>|TCP|http|<no value>;\n");
+    // Services, --tcp port, exit code, message.
+    let cases: Vec<(String, &str, i32, &str)> = vec![
+        (cf_route.clone(), "8080", 9, "s-route-1 (port name 'http')"),
+        (cf_route.clone(), "8080", 9, "CF apps serve HTTP on 8080"),
+        (
+            cf_route.clone(),
+            "9999",
+            9,
+            "no Service in cf-workloads selecting app-0 declares port 9999",
+        ),
+        (
+            format!("db#{selector}#5432|5432|TCP|tcp-pg|http;\n"),
+            "5432",
+            9,
+            "appProtocol 'http'",
+        ),
+        (
+            format!("web#{selector}#80|8443|TCP|grpc-web|<no value>;\n"),
+            "8443",
+            9,
+            "port name 'grpc-web'",
+        ),
+        (
+            format!("dns#{selector}#53|5353|UDP|dns|<no value>;\n"),
+            "5353",
+            9,
+            "protocol UDP",
+        ),
+        (
+            "other#cloudfoundry.org/app_guid=another-app,#5432|5432|TCP|tcp|<no value>;\n"
+                .to_string(),
+            "5432",
+            9,
+            "no Service",
+        ),
+        (
+            "headless##5432|5432|TCP|tcp|<no value>;\n".to_string(),
+            "5432",
+            9,
+            "no Service",
+        ),
+        // Accepted: declared TCP by name, by a named target port, by a
+        // well-known port; sniffed with a warning.
+        (
+            format!("{cf_route}db#{selector}#5432|<no value>|TCP|tcp-pg|<no value>;\n"),
+            "5432",
+            0,
+            "",
+        ),
+        (
+            format!("db#{selector}#5432|pg|TCP|<no value>|<no value>;3306|3306|TCP|<no value>|<no value>;\n"),
+            "5433",
+            0,
+            "port 5433 has no protocol Istio knows",
+        ),
+        (
+            format!("db#{selector}#3306|3306|TCP|<no value>|<no value>;\n"),
+            "3306",
+            0,
+            "",
+        ),
+        (
+            format!("tls#{selector}#443|8443|TCP|https|<no value>;\n"),
+            "8443",
+            0,
+            "",
+        ),
+    ];
+    for (svcs, port, code, message) in cases {
+        let fake = Fake::new();
+        fake.write("logs", &proxy_log(&[record("/", 0)]));
+        let o = fake.run(
+            &[
+                ("FAKE_PODS", "app-0"),
+                ("FAKE_SVCS", &svcs),
+                ("FAKE_POD_PORTS", "port pg=5433"),
+                ("FAKE_TAPPED", "1"),
+            ],
+            &["--guid", GUID, "--tcp", port, "--duration", "1"],
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "{port} {svcs:?}: {}",
+            stderr(&o)
+        );
+        assert!(
+            stderr(&o).contains(message),
+            "{port} {svcs:?}: wanted {message:?} in {}",
+            stderr(&o)
+        );
+        if code == 9 {
+            assert_eq!(count(&fake.calls(), "kubectl apply"), 0);
+        } else if message.is_empty() {
+            assert!(!stderr(&o).contains("no protocol Istio knows"));
+        }
+    }
 }
 
 #[test]
@@ -379,10 +1123,22 @@ fn errors_are_clear_and_exit_non_zero() {
             "kubectl is not allowed",
         ),
         (
+            vec![("FAKE_PODS", "app-0"), ("FAKE_FORBID", "exec")],
+            vec!["my-app"],
+            6,
+            "kubectl is not allowed to exec pilot-agent in app-0",
+        ),
+        (
             vec![("FAKE_PODS", "app-0")],
             vec!["--format", "xml", "my-app"],
             2,
             "--format is jsonl, har or pcap",
+        ),
+        (
+            vec![("FAKE_PODS", "app-0")],
+            vec!["--records", "s3", "my-app"],
+            2,
+            "--records is logs or file",
         ),
         (
             vec![("FAKE_PODS", "app-0")],
@@ -396,6 +1152,18 @@ fn errors_are_clear_and_exit_non_zero() {
             2,
             "apply to HTTP",
         ),
+        (
+            vec![("FAKE_PODS", "app-0")],
+            vec!["--tcp", "80", "--tcp-outbound", "5432", "my-app"],
+            2,
+            "one tap each",
+        ),
+        (
+            vec![("FAKE_PODS", "app-0")],
+            vec!["--wasm-dir", "/nonexistent", "my-app"],
+            2,
+            "tap_http.wasm is missing",
+        ),
         (vec![], vec![], 2, "name the app"),
     ];
     for (env, args, code, message) in cases {
@@ -407,13 +1175,17 @@ fn errors_are_clear_and_exit_non_zero() {
             "{args:?}: wanted {message:?} in {}",
             stderr(&o)
         );
-        assert_eq!(count(&fake.calls(), "kubectl apply"), 0, "{args:?}");
+        if code != 6 {
+            assert_eq!(count(&fake.calls(), "kubectl apply"), 0, "{args:?}");
+        }
     }
 }
 
 #[test]
 fn failures_after_install_still_clean_up() {
-    // Forbidden to apply: the shipped modules are removed.
+    // Forbidden to apply: nothing is left behind, and no file was put
+    // anywhere (an apply that failed may still have stored the object: the
+    // delete is tried, quietly).
     let fake = Fake::new();
     let o = fake.run(
         &[("FAKE_PODS", "app-0"), ("FAKE_FORBID", "apply")],
@@ -422,20 +1194,15 @@ fn failures_after_install_still_clean_up() {
     assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
     assert!(stderr(&o).contains("kubectl is not allowed"));
     let calls = fake.calls();
-    assert_eq!(
-        count(
-            &calls,
-            "kubectl exec -n cf-workloads app-0 -c istio-proxy -- rm -f"
-        ),
-        1,
-        "{calls:#?}"
-    );
-    assert_eq!(count(&calls, "kubectl delete"), 0, "nothing was applied");
-    // The filter never loads: a timeout, then everything removed.
+    assert_eq!(count(&calls, "kubectl exec"), 0, "{calls:#?}");
+    assert_eq!(count(&calls, "kubectl cp"), 0, "{calls:#?}");
+    assert!(!stderr(&o).contains("could not delete"));
+    // The filter never loads: a timeout, then everything removed, the file
+    // route's records file included.
     let fake = Fake::new();
     let o = fake.run(
         &[("FAKE_PODS", "app-0"), ("FAKE_LOADED", "never")],
-        &["--timeout", "2", "my-app"],
+        &["--timeout", "2", "--records", "file", "my-app"],
     );
     assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
     assert!(stderr(&o).contains("did not load tap_http within 2s"));
@@ -444,23 +1211,39 @@ fn failures_after_install_still_clean_up() {
     assert_eq!(
         count(
             &calls,
-            "kubectl exec -n cf-workloads app-0 -c istio-proxy -- rm -f"
+            &format!("kubectl exec -n cf-workloads app-0 -c istio-proxy -- rm -f /etc/istio/proxy/tap-{GUID}-")
         ),
         1
     );
-}
-
-fn wait_for_call(fake: &Fake, child: &mut Child, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !fake.calls().iter().any(|c| c.contains(what)) {
-        assert!(child.try_wait().unwrap().is_none(), "tap.sh ended early");
-        assert!(
-            Instant::now() < deadline,
-            "no call {what:?}: {:#?}",
-            fake.calls()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // Outbound, nothing to patch: the message says what Istio needs.
+    let fake = Fake::new();
+    let o = fake.run(
+        &[("FAKE_PODS", "app-0"), ("FAKE_LOADED", "never")],
+        &["--timeout", "1", "--tcp-outbound", "5432", "my-app"],
+    );
+    assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
+    assert!(stderr(&o).contains("a Service or ServiceEntry declaring port 5432 as TCP"));
+    // The file route on a proxy image without tar: told, cleaned up.
+    let fake = Fake::new();
+    let o = fake.run(
+        &[("FAKE_PODS", "app-0"), ("FAKE_IMAGE", "distroless")],
+        &[
+            "--records",
+            "file",
+            "--duration",
+            "1",
+            "--timeout",
+            "2",
+            "my-app",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("needs tar in the istio-proxy container"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(count(&fake.calls(), "kubectl delete envoyfilter"), 1);
 }
 
 #[test]
@@ -469,7 +1252,7 @@ fn interrupted_capture_cleans_up() {
     let mut child = fake
         .command(
             &[("FAKE_PODS", "app-0 app-1")],
-            &["--duration", "120", "my-app"],
+            &["--duration", "120", "--records", "file", "my-app"],
         )
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -486,13 +1269,15 @@ fn interrupted_capture_cleans_up() {
     assert!(stderr(&o).contains("interrupted, cleaning up"));
     let calls = fake.calls();
     assert_eq!(count(&calls, "kubectl delete envoyfilter"), 1, "{calls:#?}");
-    assert_eq!(
-        count(
-            &calls,
-            "kubectl exec -n cf-workloads app-1 -c istio-proxy -- rm -f"
-        ),
-        1
-    );
+    for pod in ["app-0", "app-1"] {
+        assert_eq!(
+            count(
+                &calls,
+                &format!("kubectl exec -n cf-workloads {pod} -c istio-proxy -- rm -f")
+            ),
+            1
+        );
+    }
 }
 
 #[test]
@@ -508,8 +1293,9 @@ fn dry_run_and_keep() {
     let printed: Value = serde_yaml::from_slice(&o.stdout).unwrap();
     assert_eq!(printed["kind"], "EnvoyFilter");
     let fake = Fake::new();
+    fake.write("logs", &proxy_log(&[record("/", 0)]));
     let o = fake.run(
-        &[("FAKE_PODS", "app-0")],
+        &[("FAKE_PODS", "app-0"), ("FAKE_TAPPED", "1")],
         &["--guid", GUID, "--count", "1", "--keep"],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -532,9 +1318,10 @@ fn tap_tool() -> PathBuf {
 
 #[test]
 fn har_and_pcap_formats_use_the_tap_tool() {
-    let fake = Fake::new();
-    std::os::unix::fs::symlink(tap_tool(), fake.dir.join("bin/tap")).unwrap();
     for (format, file) in [("har", "records.har"), ("pcap", "records.pcap")] {
+        let fake = Fake::new();
+        fake.write("logs", &proxy_log(&[record("/a", 5), record("/b", 0)]));
+        std::os::unix::fs::symlink(tap_tool(), fake.dir.join("bin/tap")).unwrap();
         let out = fake.dir.join(format!("out-{format}"));
         let o = fake.run(
             &[("FAKE_PODS", "app-0")],
