@@ -7,6 +7,7 @@
 
 use flate2::read::GzDecoder;
 use harness::paths::{venv_tool, wasm, workspace_root};
+use harness::MODULES;
 use oci_spec::image::{
     Arch, Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType, OciLayout,
 };
@@ -18,14 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-const MODULES: [&str; 6] = [
-    "cf_headers",
-    "tap_http",
-    "tap_tcp",
-    "peer_metadata",
-    "l7_policy",
-    "suite",
-];
 const TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 fn scratch(name: &str) -> PathBuf {
