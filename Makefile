@@ -136,8 +136,10 @@ tap:
 	cargo build --release -p tap-tool
 	@echo target/release/tap
 
-# Istio manifests under envoyfilters/, with the sha256 of the modules in dist/.
-manifests: build
+# Istio manifests under envoyfilters/, with the sha256 of the modules in dist/
+# and the digests of their images (written again beside them: pushing an
+# older dist/oci/ would not match).
+manifests: oci
 	cargo run --quiet -p integration-tests --bin manifests
 
 # OCI image layouts for Istio's WasmPlugin (oci://), dist/oci/<module>/, and
@@ -150,13 +152,13 @@ test: envoy envoy-old test-tools build test-unit test-integration test-old-envoy
 test-unit:
 	cargo test --workspace --exclude integration-tests
 
-test-integration: build envoy test-tools
+test-integration: build oci envoy test-tools
 	cargo test -p integration-tests
 
 # The integration suite on the oldest Envoy we support. OLD_ENVOY_TESTS=smoke_
 # narrows it to the smoke subset (tests named smoke_*).
 OLD_ENVOY_TESTS ?=
-test-old-envoy: build envoy-old test-tools
+test-old-envoy: build oci envoy-old test-tools
 	ENVOY_BIN=$(CURDIR)/$(VENV_OLD)/bin/envoy cargo test -p integration-tests -- $(OLD_ENVOY_TESTS)
 
 # Cross-checks with system tools that `make test` does not need (.ci/run

@@ -5,8 +5,8 @@
 
 use harness::client::Proto;
 use harness::manifests::{
-    apply, files, hcm, module_bytes, module_sha256, rewrite, sidecar_listeners, specs, RECORD_DIR,
-    WASM_DIR,
+    apply, files, hcm, module_bytes, module_cluster, module_sha256, rewrite, sidecar_listeners,
+    specs, MODULE_HOST, RECORD_DIR, TCP_PORT, WASM_DIR,
 };
 use harness::paths::{venv_tool, workspace_root};
 use harness::tap::read_records;
@@ -175,11 +175,11 @@ fn every_manifest_has_what_istio_requires() {
                         assert!(
                             remote["http_uri"]["uri"]
                                 .as_str()
-                                .is_some_and(|u| u.starts_with("https://")),
+                                .is_some_and(|u| u.starts_with(&format!("http://{MODULE_HOST}/"))),
                             "{at}"
                         );
                         assert!(
-                            remote["http_uri"]["cluster"].is_string()
+                            remote["http_uri"]["cluster"] == module_cluster().as_str()
                                 && remote["http_uri"]["timeout"].is_string(),
                             "{at}"
                         );
@@ -240,8 +240,9 @@ fn every_manifest_has_what_istio_requires() {
 }
 
 /// For `oci://` URLs Istio compares `sha256` with the digest of the image
-/// manifest it pulled (istio/istio pkg/wasm/imagefetcher.go, cache.go); a
-/// mismatch turns a FAIL_CLOSE plugin into a deny-all filter. So every
+/// manifest it pulled (istio/istio pkg/wasm/imagefetcher.go, cache.go); on a
+/// mismatch a FAIL_CLOSE plugin never runs (pkg/wasm/convert.go: its update
+/// is rejected, from 1.25 replaced by a deny-all filter). So every
 /// WasmPlugin carries the digest of the image `make oci` builds from
 /// `dist/`, never the module's own hash; the remote forms carry the module's.
 #[test]
@@ -375,8 +376,9 @@ fn every_manifest_validates_against_the_istio_versions_it_claims() {
     }
 }
 
-/// The WasmPlugin forms use `failStrategy` (Istio 1.19) and `type` (1.20):
-/// Istio 1.14's CRD refuses them, which is why they claim 1.20 and later.
+/// The WasmPlugin forms use `failStrategy` (Istio 1.19), `type` and `match`
+/// (1.20): Istio 1.14's CRD refuses them, which is why they claim 1.20 and
+/// later.
 #[test]
 fn wasmplugin_forms_are_refused_before_istio_1_20() {
     let plugins: Vec<PathBuf> = manifest_files()
@@ -387,7 +389,10 @@ fn wasmplugin_forms_are_refused_before_istio_1_20() {
     let errors = crd_errors("1.14.6", &plugins);
     assert_eq!(errors.len(), plugins.len(), "{errors:#?}");
     for e in errors {
-        assert!(e.contains("'failStrategy', 'type' were unexpected"), "{e}");
+        assert!(
+            e.contains("were unexpected") && e.contains("'failStrategy'") && e.contains("'type'"),
+            "{e}"
+        );
     }
 }
 
@@ -499,7 +504,7 @@ fn sidecar_runs(filters: &[&str]) {
     );
     let mut bootstrap = Bootstrap::new(app.port())
         .cluster("inbound|8080||", app.port())
-        .cluster("inbound|9000||", echo.port())
+        .cluster(&format!("inbound|{TCP_PORT}||"), echo.port())
         .node_metadata(json!({"LABELS": {
             "app": "my-app",
             "cloudfoundry.org/app_guid": "eb1534db-8765-430d-adfe-77fd1a8e45a9",
@@ -608,8 +613,9 @@ const HTTP_ORDER: [&str; 4] = ["peer_metadata", "l7_policy", "cf_headers", "tap_
 /// says.
 #[test]
 fn every_form_gives_the_same_order_in_a_real_sidecar() {
-    use harness::istio::{real_virtual_inbound, rebuild, Plugin};
-    let real = real_virtual_inbound();
+    use harness::istio::{real_virtual_inbound, rebuild, with_tcp_port_chain, Plugin};
+    // The real listener, plus the chain Istio adds for a TCP port of the app.
+    let real = with_tcp_port_chain(&real_virtual_inbound(), u64::from(TCP_PORT));
     let envoyfilters = workspace_root().join("envoyfilters");
     let separate = [
         "peer_metadata",
@@ -626,7 +632,7 @@ fn every_form_gives_the_same_order_in_a_real_sidecar() {
                 .map(|f| load(&envoyfilters.join(format!("{f}.yaml"))))
                 .collect();
             manifests.sort_by_key(|m| m["spec"]["priority"].as_i64());
-            let mut listeners = vec![rebuild(&real, minor, &[])];
+            let mut listeners = vec![rebuild(&real, minor, &[], false)];
             for m in &manifests {
                 apply(&mut listeners, m);
             }
@@ -677,7 +683,7 @@ fn every_form_gives_the_same_order_in_a_real_sidecar() {
                     )
                 })
                 .collect();
-            let listener = rebuild(&real, minor, &plugins);
+            let listener = rebuild(&real, minor, &plugins, false);
             let (http, tcp) = chains(&listener);
             let expected: Vec<&str> = if set.contains(&"suite") {
                 vec!["suite"]
@@ -717,39 +723,54 @@ fn every_form_gives_the_same_order_in_a_real_sidecar() {
                     assert!(rbac < position(list, "cf_headers"), "{at}");
                 }
             }
-            for list in &tcp {
+            // tap_tcp: on the app's TCP port only, after Istio's network
+            // RBAC and before its TCP stats; not in front of HTTP chains,
+            // where no access log would write its records.
+            for chain in listener["filter_chains"].as_array().expect("chains") {
+                let list: Vec<String> = chain["filters"]
+                    .as_array()
+                    .expect("filters")
+                    .iter()
+                    .map(|f| f["name"].as_str().expect("name").to_string())
+                    .collect();
                 let at = format!("WasmPlugin forms, Istio 1.{minor}: {list:?}");
-                let tap = position(list, "tap_tcp");
-                assert!(position(list, "istio.metadata_exchange") < tap, "{at}");
-                if list.last().is_some_and(|n| n.ends_with("tcp_proxy")) {
-                    // After Istio's network RBAC, before its TCP stats.
-                    if let Some(rbac) = list.iter().rposition(|n| n == "envoy.filters.network.rbac")
-                    {
-                        assert!(rbac < tap, "{at}");
-                    }
-                    assert_eq!(list[tap + 1], "istio.stats", "{at}");
-                } else {
-                    // A NETWORK plugin also sees HTTP connections' bytes.
-                    assert_eq!(
-                        list[tap + 1],
-                        "envoy.filters.network.http_connection_manager",
-                        "{at}"
-                    );
+                let port = chain["filter_chain_match"]["destination_port"].as_u64();
+                if port != Some(u64::from(TCP_PORT)) {
+                    assert!(!list.iter().any(|n| n == "tap_tcp"), "{at}");
+                    continue;
                 }
+                let tap = position(&list, "tap_tcp");
+                assert!(position(&list, "istio.metadata_exchange") < tap, "{at}");
+                assert!(
+                    last_position(&list, "envoy.filters.network.rbac") < tap,
+                    "{at}"
+                );
+                assert_eq!(list[tap + 1], "istio.stats", "{at}");
+            }
+            assert!(!tcp.is_empty());
+            // None of them on the app's outbound listeners.
+            let outbound = rebuild(&real, minor, &plugins, true);
+            let (http, tcp) = chains(&outbound);
+            for list in http.iter().chain(&tcp) {
+                assert!(
+                    ours(list, &[&HTTP_ORDER[..], &["suite", "tap_tcp"]].concat()).is_empty(),
+                    "WasmPlugin forms on an outbound listener, Istio 1.{minor}: {list:?}"
+                );
             }
         }
     }
 }
 
-/// The remote form as Istio builds it from `remote/module-source.yaml`: the
-/// `DestinationRule` makes cluster `outbound|443||wasm.example.com` speak TLS
-/// with SNI `wasm.example.com` (Istio's translation of `tls.mode: SIMPLE`),
-/// so Envoy fetches the module over TLS, checks its sha256 and runs it. The
-/// `ServiceEntry` alone gives a plain TCP cluster: the fetch goes out in the
-/// clear, which the server sees.
+/// The remote form with the cluster `remote/module-source.yaml` gives:
+/// `outbound|80||wasm.example.com` speaking TLS with SNI `wasm.example.com`
+/// and checking that name in the server's certificate. The cluster is built
+/// here the way Istio translates `tls.mode: SIMPLE` with `sni` and
+/// `subjectAltNames` (an `UpstreamTlsContext`), not by Istio. Envoy fetches
+/// the module over TLS, checks its sha256 and runs it. The `ServiceEntry`
+/// alone gives a plain cluster: the fetch goes out in the clear, which the
+/// server sees.
 #[test]
 fn remote_form_fetches_the_module_over_tls() {
-    use harness::manifests::{module_cluster, MODULE_HOST};
     use harness::tls::{HttpsFiles, Pki};
     let source = load_all(&workspace_root().join("envoyfilters/remote/module-source.yaml"));
     let rule = source
@@ -757,16 +778,27 @@ fn remote_form_fetches_the_module_over_tls() {
         .find(|d| d["kind"] == "DestinationRule")
         .expect("a DestinationRule");
     assert_eq!(rule["spec"]["host"], MODULE_HOST);
-    assert_eq!(rule["spec"]["trafficPolicy"]["tls"]["mode"], "SIMPLE");
-    let sni = rule["spec"]["trafficPolicy"]["tls"]["sni"]
-        .as_str()
-        .expect("sni");
+    assert_eq!(rule["spec"]["exportTo"], json!(["."]));
+    let port = &rule["spec"]["trafficPolicy"]["portLevelSettings"][0];
+    assert_eq!(port["port"]["number"], 80);
+    assert_eq!(port["tls"]["mode"], "SIMPLE");
+    let sni = port["tls"]["sni"].as_str().expect("sni");
+    assert_eq!(port["tls"]["subjectAltNames"], json!([sni]));
     let entry = source
         .iter()
         .find(|d| d["kind"] == "ServiceEntry")
         .expect("a ServiceEntry");
     assert_eq!(entry["spec"]["hosts"][0], MODULE_HOST);
-    assert_eq!(entry["spec"]["ports"][0]["number"], 443);
+    assert_eq!(entry["spec"]["exportTo"], json!(["."]));
+    let port = &entry["spec"]["ports"][0];
+    assert_eq!(
+        (&port["number"], &port["targetPort"]),
+        (&json!(80), &json!(443))
+    );
+    assert_eq!(
+        format!("outbound|{}||{MODULE_HOST}", port["number"]),
+        module_cluster()
+    );
 
     let pki = Pki::new();
     let server = HttpsFiles::start(

@@ -43,10 +43,19 @@ fn write_layouts(name: &str) -> PathBuf {
     out
 }
 
-/// The layouts of dist/, written once for the tests that only read them.
+/// The layouts `make oci` wrote to dist/oci/: what users push.
 fn layouts() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| write_layouts("layouts"))
+    DIR.get_or_init(|| {
+        let dir = workspace_root().join("dist/oci");
+        for module in MODULES {
+            assert!(
+                dir.join(module).join("index.json").is_file(),
+                "dist/oci/{module}: run `make oci`"
+            );
+        }
+        dir
+    })
 }
 
 fn module_bytes(module: &str) -> Vec<u8> {
@@ -301,7 +310,7 @@ fn same_module_same_bytes() {
         assert_eq!(
             a,
             tree(&layouts().join(module)),
-            "{module}: three writes differ"
+            "{module}: dist/oci/ holds another image than dist/ gives (run `make oci`)"
         );
         // The in-memory layout, whose digest the manifests use, is what is written.
         let in_memory: BTreeMap<String, Vec<u8>> = oci_layout::image_layout(&wasm)

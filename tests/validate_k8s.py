@@ -49,7 +49,8 @@ def to_json_schema(schema):
 def is_url(value):
     text = str(value)
     parsed = urlparse(text)
-    return celtypes.BoolType((bool(parsed.scheme) and bool(parsed.netloc)) or text.startswith("/"))
+    absolute = bool(parsed.scheme) and (bool(parsed.netloc) or parsed.path.startswith("/"))
+    return celtypes.BoolType(absolute or text.startswith("/"))
 
 
 def url(value):

@@ -18,6 +18,10 @@
 //!   the HTTP connection manager.
 //! - Within a phase, plugins run by descending `priority`
 //!   (pilot/pkg/model/push_context.go).
+//! - A plugin applies to a listener when its `match` is empty or one of its
+//!   selectors matches: mode `SERVER` inbound, `CLIENT` outbound,
+//!   `CLIENT_AND_SERVER` or none both; `ports` empty or naming the chain's
+//!   port (pilot/pkg/model/extensions.go, `matchTrafficSelectors`).
 //! - `EnvoyFilter` patches are applied to what this builds, in ascending
 //!   `priority` ([`crate::manifests::apply`]).
 
@@ -84,6 +88,8 @@ pub struct Plugin {
     pub priority: i64,
     pub network: bool,
     pub config: Value,
+    /// `match`: each selector's mode and ports.
+    pub selectors: Vec<(String, Vec<u64>)>,
 }
 
 impl Plugin {
@@ -99,7 +105,37 @@ impl Plugin {
             priority: spec["priority"].as_i64().unwrap_or(i64::from(i32::MIN)),
             network: spec["type"] == "NETWORK",
             config: spec["pluginConfig"].clone(),
+            selectors: spec["match"]
+                .as_array()
+                .map(|all| {
+                    all.iter()
+                        .map(|m| {
+                            let mode = m["mode"].as_str().unwrap_or("UNDEFINED").to_string();
+                            let ports = m["ports"]
+                                .as_array()
+                                .map(|p| p.iter().filter_map(|p| p["number"].as_u64()).collect())
+                                .unwrap_or_default();
+                            (mode, ports)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
+    }
+
+    /// Whether Istio puts this plugin on a chain of an inbound (or outbound)
+    /// listener for `port` (0: a chain for no particular port).
+    pub fn applies(&self, outbound: bool, port: u64) -> bool {
+        let mode_matches = |mode: &str| match mode {
+            "CLIENT_AND_SERVER" | "UNDEFINED" => true,
+            "SERVER" => !outbound,
+            "CLIENT" => outbound,
+            other => panic!("unknown WasmPlugin match mode {other}"),
+        };
+        self.selectors.is_empty()
+            || self.selectors.iter().any(|(mode, ports)| {
+                mode_matches(mode) && (ports.is_empty() || ports.contains(&port))
+            })
     }
 
     fn filter(&self) -> Value {
@@ -183,21 +219,25 @@ pub fn real_virtual_inbound() -> Value {
     serde_yaml::from_str(&text).expect("the sidecar fixture is YAML")
 }
 
-/// `listener` rebuilt as Istio 1.`minor` would with `plugins`: every chain's
-/// network filters and every connection manager's HTTP filters.
-pub fn rebuild(listener: &Value, minor: u32, plugins: &[Plugin]) -> Value {
+/// `listener` rebuilt as Istio 1.`minor` would with `plugins`, as an inbound
+/// listener or (`outbound`) as one of the app's outbound listeners: every
+/// chain's network filters and every connection manager's HTTP filters.
+pub fn rebuild(listener: &Value, minor: u32, plugins: &[Plugin], outbound: bool) -> Value {
     let mut listener = listener.clone();
-    let network: Vec<Plugin> = if minor >= 20 {
-        plugins.iter().filter(|p| p.network).cloned().collect()
-    } else {
-        Vec::new()
-    };
     for chain in listener["filter_chains"]
         .as_array_mut()
         .expect("filter_chains")
     {
+        let port = chain["filter_chain_match"]["destination_port"]
+            .as_u64()
+            .unwrap_or(0);
+        let applying: Vec<Plugin> = plugins
+            .iter()
+            .filter(|p| p.applies(outbound, port) && (!p.network || minor >= 20))
+            .cloned()
+            .collect();
         let filters = chain["filters"].as_array().expect("filters").clone();
-        let mut rebuilt = network_filters(&filters, &network);
+        let mut rebuilt = network_filters(&filters, &applying);
         for f in rebuilt.iter_mut() {
             if f["name"] == "envoy.filters.network.http_connection_manager" {
                 let http = f["typed_config"]["http_filters"]
@@ -205,10 +245,36 @@ pub fn rebuild(listener: &Value, minor: u32, plugins: &[Plugin]) -> Value {
                     .expect("http_filters")
                     .clone();
                 f["typed_config"]["http_filters"] =
-                    Value::Array(http_filters(minor, &http, plugins));
+                    Value::Array(http_filters(minor, &http, &applying));
             }
         }
         chain["filters"] = Value::Array(rebuilt);
     }
+    listener
+}
+
+/// `listener` with one more filter chain: a copy of its plain-text TCP
+/// catch-all for `port`, as Istio adds one per TCP port a Service declares.
+pub fn with_tcp_port_chain(listener: &Value, port: u64) -> Value {
+    let mut listener = listener.clone();
+    let chains = listener["filter_chains"]
+        .as_array_mut()
+        .expect("filter_chains");
+    let mut chain = chains
+        .iter()
+        .find(|c| {
+            c["filter_chain_match"]["transport_protocol"] == "raw_buffer"
+                && c["filters"].as_array().is_some_and(|f| {
+                    f.iter()
+                        .any(|f| f["name"] == "envoy.filters.network.tcp_proxy")
+                })
+                && c["filter_chain_match"]["destination_port"].is_null()
+        })
+        .expect("a plain-text TCP chain")
+        .clone();
+    chain["name"] = Value::String(format!("0.0.0.0_{port}"));
+    chain["filter_chain_match"] =
+        serde_json::json!({"destination_port": port, "transport_protocol": "raw_buffer"});
+    chains.insert(0, chain);
     listener
 }

@@ -17,6 +17,9 @@ pub const RECORD_DIR: &str = "/etc/istio/proxy";
 pub const GATEWAY_NAMESPACE: &str = "istio-system";
 /// The host the remote forms fetch modules from.
 pub const MODULE_HOST: &str = "wasm.example.com";
+/// The app's TCP port in the examples: the one the tap_tcp `WasmPlugin`
+/// taps (edit it like the selector).
+pub const TCP_PORT: u16 = 9000;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
@@ -157,9 +160,10 @@ fn k8s_name(filter: &str) -> String {
     filter.replace('_', "-")
 }
 
-/// The cluster Istio makes for the `ServiceEntry` of [`MODULE_HOST`].
+/// The cluster Istio makes for the `ServiceEntry` of [`MODULE_HOST`]: its
+/// port 80, which the `DestinationRule` turns into TLS to port 443.
 pub fn module_cluster() -> String {
-    format!("outbound|443||{MODULE_HOST}")
+    format!("outbound|80||{MODULE_HOST}")
 }
 
 /// Where the module comes from: a mounted file, a URL and its sha256, or
@@ -178,7 +182,7 @@ fn wasm_config(spec: &Spec, config: &Value, code: Code) -> Value {
         }
         Code::Remote { sha256 } => json!({"remote": {
             "http_uri": {
-                "uri": format!("https://{MODULE_HOST}/{}.wasm", spec.filter),
+                "uri": format!("http://{MODULE_HOST}/{}.wasm", spec.filter),
                 "cluster": module_cluster(),
                 "timeout": "10s"
             },
@@ -316,7 +320,7 @@ pub fn wasm_plugin(spec: &Spec, image_digest: &str, gateway: bool) -> Value {
             spec.phase,
         )
     };
-    json!({
+    let mut plugin = json!({
         "apiVersion": "extensions.istio.io/v1alpha1",
         "kind": "WasmPlugin",
         "metadata": metadata,
@@ -331,7 +335,18 @@ pub fn wasm_plugin(spec: &Spec, image_digest: &str, gateway: bool) -> Value {
             "type": match spec.kind { Kind::Http => "HTTP", Kind::Network => "NETWORK" },
             "pluginConfig": config
         }
-    })
+    });
+    if !gateway {
+        // Without `match` Istio also puts a plugin on the app's outbound
+        // listeners (pilot/pkg/model/extensions.go, matchTrafficSelectors).
+        // A NETWORK plugin would also sit in front of every inbound HTTP
+        // connection manager, where no access log writes its records.
+        plugin["spec"]["match"] = match spec.kind {
+            Kind::Http => json!([{"mode": "SERVER"}]),
+            Kind::Network => json!([{"mode": "SERVER", "ports": [{"number": TCP_PORT}]}]),
+        };
+    }
+    plugin
 }
 
 /// The access-log half of a tap deployed as a `WasmPlugin`, which cannot add
@@ -346,10 +361,13 @@ pub fn wasm_plugin_records(spec: &Spec) -> Option<Value> {
     }))
 }
 
-/// What the remote forms need besides the `EnvoyFilter`: a `ServiceEntry`
-/// that makes the cluster `outbound|443||wasm.example.com`, and a
-/// `DestinationRule` that originates TLS on it. Without the latter Istio's
-/// cluster is plain TCP and Envoy's fetch of `https://…` goes out unencrypted.
+/// What the remote forms need besides the `EnvoyFilter`, in the namespace
+/// of the workloads (Istio's egress TLS origination pattern): a
+/// `ServiceEntry` whose port 80 makes the cluster Envoy fetches through, and
+/// a `DestinationRule` that originates TLS on it to port 443 and checks the
+/// server's name. With the `ServiceEntry` alone the cluster is plain TCP and
+/// the fetch goes out unencrypted. Both are exported to their own namespace
+/// only, so no other workload's traffic to the host changes.
 pub fn module_source() -> Vec<Value> {
     vec![
         json!({
@@ -358,9 +376,10 @@ pub fn module_source() -> Vec<Value> {
             "metadata": {"name": "wasm-modules"},
             "spec": {
                 "hosts": [MODULE_HOST],
+                "exportTo": ["."],
                 "location": "MESH_EXTERNAL",
                 "resolution": "DNS",
-                "ports": [{"number": 443, "name": "tls-modules", "protocol": "TLS"}]
+                "ports": [{"number": 80, "name": "http-modules", "protocol": "HTTP", "targetPort": 443}]
             }
         }),
         json!({
@@ -369,7 +388,11 @@ pub fn module_source() -> Vec<Value> {
             "metadata": {"name": "wasm-modules"},
             "spec": {
                 "host": MODULE_HOST,
-                "trafficPolicy": {"tls": {"mode": "SIMPLE", "sni": MODULE_HOST}}
+                "exportTo": ["."],
+                "trafficPolicy": {"portLevelSettings": [{
+                    "port": {"number": 80},
+                    "tls": {"mode": "SIMPLE", "sni": MODULE_HOST, "subjectAltNames": [MODULE_HOST]}
+                }]}
             }
         }),
     ]
@@ -429,7 +452,7 @@ pub fn files(wasm: &dyn Fn(&str) -> Vec<u8>) -> Vec<(String, String)> {
         out.push((
             format!("remote/{f}.yaml"),
             yaml(
-                &format!("{f} fetched by Envoy from https://{MODULE_HOST}/{f}.wasm and checked against its sha256 (Istio 1.14 and later); apply remote/module-source.yaml too."),
+                &format!("{f} fetched by Envoy from {MODULE_HOST} over TLS and checked against its sha256 (Istio 1.14 and later); apply remote/module-source.yaml in the same namespace."),
                 &[envoy_filter(&spec, Code::Remote { sha256: &sha256_hex(&module) }, false)],
             ),
         ));
@@ -471,7 +494,7 @@ pub fn files(wasm: &dyn Fn(&str) -> Vec<u8>) -> Vec<(String, String)> {
     out.push((
         "remote/module-source.yaml".to_string(),
         yaml(
-            &format!("For the remote/ forms: the ServiceEntry that makes Envoy's cluster {} and the DestinationRule that makes it speak TLS to {MODULE_HOST} (Istio 1.14 and later).", module_cluster()),
+            &format!("For the remote/ forms, in their namespace: the ServiceEntry that makes Envoy's cluster {} and the DestinationRule that makes it speak TLS to {MODULE_HOST}:443, checking the server's name (Istio 1.14 and later).", module_cluster()),
             &module_source(),
         ),
     ));
@@ -599,7 +622,7 @@ pub fn sidecar_listeners(envoy_filters: &[Value], rewrites: &[(String, String)])
             "virtualInboundTcp",
             json!([{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-                "stat_prefix": "inbound|9000||", "cluster": "inbound|9000||"}}]),
+                "stat_prefix": format!("inbound|{TCP_PORT}||"), "cluster": format!("inbound|{TCP_PORT}||")}}]),
         ),
     ];
     for envoy_filter in envoy_filters {
