@@ -858,3 +858,130 @@ fn remote_form_fetches_the_module_over_tls() {
         "{clear:?}"
     );
 }
+
+/// A `WasmPlugin` as Istio hands it to Envoy (pilot/pkg/model/extensions.go,
+/// `buildPluginConfig`): named `<namespace>.<name>`, root id `pluginName`
+/// (none in ours), `pluginConfig` as a JSON string and no configuration at
+/// all when it is empty, failure policy from `failStrategy`; the module as
+/// the istio-agent keeps it, a local file.
+fn as_istio_builds(plugin: &Value, module: &str) -> Value {
+    let spec = &plugin["spec"];
+    let name = format!(
+        "{}.{}",
+        plugin["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default"),
+        plugin["metadata"]["name"].as_str().expect("name")
+    );
+    let mut config = json!({
+        "name": name,
+        "root_id": spec["pluginName"].as_str().unwrap_or(""),
+        "vm_config": {
+            "runtime": "envoy.wasm.runtime.v8",
+            "code": {"local": {"filename": workspace_root().join(format!("dist/{module}.wasm"))}}
+        },
+        "fail_open": spec["failStrategy"] == "FAIL_OPEN"
+    });
+    if spec["pluginConfig"]
+        .as_object()
+        .is_some_and(|c| !c.is_empty())
+    {
+        config["configuration"] = json!({
+            "@type": "type.googleapis.com/google.protobuf.StringValue",
+            "value": spec["pluginConfig"].to_string()
+        });
+    }
+    json!({"name": name, "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+        "config": config
+    }})
+}
+
+/// The HTTP `WasmPlugin` forms (with the taps' `-records` access log) placed
+/// by phase and priority into an Istio-shaped sidecar and run the way Istio
+/// configures them: the peer_metadata plugin, whose `pluginConfig` is empty,
+/// starts without any configuration; over HTTP/1.1 and HTTP/2 the app gets
+/// the CF identity and the peer verdict, the policy denies a POST, and the
+/// tap records.
+#[test]
+fn wasmplugin_forms_run_as_istio_configures_them() {
+    use harness::istio::{http_filters, Plugin};
+    let envoyfilters = workspace_root().join("envoyfilters");
+    for set in [&HTTP_ORDER[..], &["suite"][..]] {
+        let app = Upstream::start();
+        let manifests: Vec<(&str, Value)> = set
+            .iter()
+            .map(|f| (*f, load(&envoyfilters.join(format!("wasmplugin/{f}.yaml")))))
+            .collect();
+        let plugins: Vec<Plugin> = manifests
+            .iter()
+            .map(|(f, m)| Plugin::from_manifest(m, f))
+            .collect();
+        let router = json!({"name": "envoy.filters.http.router", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}});
+        let placed: Vec<Value> = http_filters(28, &[router.clone()], &plugins)
+            .into_iter()
+            .map(
+                |f| match manifests.iter().find(|(name, _)| f["name"] == *name) {
+                    Some((name, m)) => as_istio_builds(m, name),
+                    None => f,
+                },
+            )
+            .collect();
+        let mut connection_manager = hcm("inbound_0.0.0.0_8080", "inbound|8080||");
+        connection_manager["typed_config"]["http_filters"] = Value::Array(placed);
+        let mut listeners = vec![harness::manifests::virtual_inbound(
+            "virtualInbound",
+            json!([connection_manager]),
+        )];
+        let records = if set.contains(&"suite") {
+            "suite"
+        } else {
+            "tap_http"
+        };
+        apply(
+            &mut listeners,
+            &load(&envoyfilters.join(format!("wasmplugin/{records}-records.yaml"))),
+        );
+        let rewrites = [(format!("{RECORD_DIR}/"), "@SCRATCH@/".to_string())];
+        let mut bootstrap = Bootstrap::new(app.port())
+            .cluster("inbound|8080||", app.port())
+            .node_metadata(json!({"LABELS": {
+                "app": "my-app",
+                "cloudfoundry.org/app_guid": "eb1534db-8765-430d-adfe-77fd1a8e45a9",
+                "cloudfoundry.org/process_type": "web",
+                "cloudfoundry.org/org_guid": "04a73274-9280-4b99-9abc-e44e3ff4a74e",
+                "cloudfoundry.org/space_guid": "8d18b884-729c-4239-9b88-39c4964a3f86"
+            }}));
+        for listener in rewrite(listeners, &rewrites) {
+            bootstrap = bootstrap.raw_listener(listener);
+        }
+        validate(&bootstrap);
+        let envoy = Envoy::start(&bootstrap);
+        for proto in [Proto::H1, Proto::H2] {
+            let response = Request::get("/hello")
+                .header("cf-app-id", "spoofed")
+                .send(envoy.addr("virtualInbound"), proto);
+            assert_eq!(response.status, 200, "{set:?} {proto:?}");
+            let got = app.last();
+            assert_eq!(
+                got.header("cf-app-id"),
+                [&b"eb1534db-8765-430d-adfe-77fd1a8e45a9"[..]],
+                "{set:?}"
+            );
+            assert_eq!(got.header("x-peer-verified"), [&b"false"[..]], "{set:?}");
+        }
+        let denied = Request::new("POST", "/hello").send(envoy.addr("virtualInbound"), Proto::H1);
+        assert_eq!(denied.status, 403, "{set:?}");
+        let tapped = read_records(&envoy.scratch().join("tap_http.jsonl"), 3);
+        assert_eq!(tapped.len(), 3, "{set:?}");
+        // The records carry the identity cf_headers stamped, not the
+        // client's (the tap reads the request headers when the stream ends).
+        let headers = tapped[0]["http_buffered_trace"]["request"]["headers"].to_string();
+        assert!(
+            headers.contains("eb1534db-8765-430d-adfe-77fd1a8e45a9")
+                && !headers.contains("spoofed"),
+            "{set:?}: {headers}"
+        );
+    }
+}
