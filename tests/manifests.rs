@@ -919,7 +919,7 @@ fn wasmplugin_forms_run_as_istio_configures_them() {
             .collect();
         let router = json!({"name": "envoy.filters.http.router", "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}});
-        let placed: Vec<Value> = http_filters(28, &[router.clone()], &plugins)
+        let placed: Vec<Value> = http_filters(28, std::slice::from_ref(&router), &plugins)
             .into_iter()
             .map(
                 |f| match manifests.iter().find(|(name, _)| f["name"] == *name) {
