@@ -14,13 +14,18 @@ usage: tap.sh [options] <app-name>
   --guid GUID             the app's GUID (instead of `cf app <name> --guid`)
   --namespace NS          where the app's pods run (default: cf-workloads)
   --duration SECONDS      how long to capture (default: 60)
-  --count N               stop after N records
+  --count N               stop after N records (and record at most N per
+                          sidecar); without it each sidecar records at most
+                          500 (--records logs) or 100 (--records file)
+  --rate N                records per second per Envoy worker, bursts of N
+                          (default: 5)
   --tcp PORT              tap raw TCP the app receives on PORT (tap_tcp) instead
                           of HTTP; a Service selecting the app's pods must
                           declare PORT as TCP to Istio (not http, http2, grpc)
   --tcp-outbound PORT     tap raw TCP the app sends to PORT (a database, say);
                           the destination must be a Service or ServiceEntry
-                          declaring PORT as TCP
+                          declaring PORT as TCP (else a warning, and exit 8
+                          after --timeout)
   --method M              only requests with method M
   --path PREFIX           only requests whose path starts with PREFIX
   --header NAME[=VALUE]   only requests with this header (and value)
@@ -70,7 +75,7 @@ json_string() {
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 app="" guid="" namespace="cf-workloads" duration=60 count="" tcp_port="" outbound_port=""
-method="" path_prefix="" header="" status="" max_body="" records_via="logs" out="" format="jsonl"
+method="" path_prefix="" header="" status="" max_body="" records_via="logs" out="" format="jsonl" rate=5
 wasm_dir="$script_dir/../dist" timeout=60 dry_run=false keep=false
 
 need_value() { [[ $# -ge 2 && -n $2 ]] || die 2 "$1 needs a value"; }
@@ -80,6 +85,7 @@ while [[ $# -gt 0 ]]; do
     --namespace) need_value "$@"; namespace=$2; shift 2 ;;
     --duration) need_value "$@"; duration=$2; shift 2 ;;
     --count) need_value "$@"; count=$2; shift 2 ;;
+    --rate) need_value "$@"; rate=$2; shift 2 ;;
     --tcp) need_value "$@"; tcp_port=$2; shift 2 ;;
     --tcp-outbound) need_value "$@"; outbound_port=$2; shift 2 ;;
     --method) need_value "$@"; method=$2; shift 2 ;;
@@ -108,9 +114,27 @@ case $records_via in logs | file) ;; *) die 2 "--records is logs or file, not '$
 if [[ -z $max_body ]]; then
   if [[ $records_via == logs ]]; then max_body=4096; else max_body=65536; fi
 fi
-for n in "$duration" "$max_body" "$timeout" ${count:+"$count"} ${tcp_port:+"$tcp_port"} ${outbound_port:+"$outbound_port"}; do
+for n in "$duration" "$max_body" "$timeout" "$rate" ${count:+"$count"} ${tcp_port:+"$tcp_port"} ${outbound_port:+"$outbound_port"}; do
   [[ $n =~ ^[0-9]+$ ]] || die 2 "'$n' is not a number"
 done
+# Decimal from here on (bash reads 010 as octal, JSON refuses it).
+duration=$((10#$duration)) max_body=$((10#$max_body)) timeout=$((10#$timeout)) rate=$((10#$rate))
+[[ -z $count ]] || count=$((10#$count))
+[[ -z $tcp_port ]] || tcp_port=$((10#$tcp_port))
+[[ -z $outbound_port ]] || outbound_port=$((10#$outbound_port))
+((rate > 0)) || die 2 "--rate is records per second, at least 1"
+[[ -z $count ]] || ((count > 0)) || die 2 "--count is at least 1"
+# The record cap per sidecar (the filter's max_records, counted across its
+# workers): --count, or a default that bounds what a tap can write. The file
+# route's records sit in /etc/istio/proxy, a memory-backed emptyDir counted
+# against the sidecar's memory limit, and have larger bodies: fewer of them.
+if [[ -n $count ]]; then
+  cap=$count
+elif [[ $records_via == logs ]]; then
+  cap=500
+else
+  cap=100
+fi
 case $format in jsonl | har | pcap) ;; *) die 2 "--format is jsonl, har or pcap, not '$format'" ;; esac
 if [[ $format != jsonl ]] && ! command -v tap >/dev/null; then
   die 2 "--format $format needs the tap tool on PATH (make tap; cargo install --path tools/tap)"
@@ -145,16 +169,16 @@ wasm="$wasm_dir/$filter.wasm"
 
 # This run's name. It tags the records in the sidecar's log (so that they can
 # be told apart from Istio's access log and from other taps' records), names
-# the records file, and names the plugin: the filter's --count budget lives in
+# the records file, and names the plugin: the filter's record cap counts in
 # Envoy's shared data under the plugin's name for as long as the Envoy runs,
 # so a reused name would start this tap with an earlier tap's count spent.
 run_id="$(date +%s)-$$-$RANDOM"
 tag="tap.sh/$run_id"
 records_file="/etc/istio/proxy/tap-$guid-$run_id.jsonl"
 
-# The plugin configuration (JSON).
-budget=""
-[[ -n $count ]] && budget=", \"max_records\": $count"
+# The plugin configuration (JSON). Matched requests (connections) past the
+# rate or the cap are not recorded, and counted as rate_limited, not tapped.
+budget=", \"rate_limit\": {\"records_per_second\": $rate, \"burst\": $rate}, \"max_records\": $cap"
 if [[ -n $port ]]; then
   plugin="{\"match\": {\"destination_port\": $port}, \"max_read_bytes\": $max_body, \"max_write_bytes\": $max_body$budget}"
 else
@@ -327,16 +351,26 @@ istio_protocol() {
   esac
 }
 
+# What tap.sh reads with `kubectl get`, as kubectl's go-template and
+# jsonpath printers write it: a field that is not set prints "<no value>"
+# (go-template). tests/tap_sh.rs holds the same strings, and runs them in a
+# real kubectl where there is one.
+# shellcheck disable=SC2016 # $k and $v are go-template variables
+pod_template='go-template={{range $k, $v := .metadata.labels}}label {{$k}}={{$v}}{{"\n"}}{{end}}{{range .spec.containers}}{{range .ports}}{{if .name}}port {{.name}}={{.containerPort}}{{"\n"}}{{end}}{{end}}{{end}}'
+# shellcheck disable=SC2016 # as above
+services_template='go-template={{range .items}}{{.metadata.name}}#{{range $k, $v := .spec.selector}}{{$k}}={{$v}},{{end}}#{{range .spec.ports}}{{.port}}|{{.targetPort}}|{{.protocol}}|{{.name}}|{{.appProtocol}};{{end}}{{"\n"}}{{end}}'
+all_services_template='go-template={{range .items}}{{.metadata.namespace}}/{{.metadata.name}}#{{range .spec.ports}}{{.port}}|{{.protocol}}|{{.name}}|{{.appProtocol}};{{end}}{{"\n"}}{{end}}'
+service_entries_template='go-template={{range .items}}{{.metadata.namespace}}/{{.metadata.name}}#{{range .spec.ports}}{{.number}}|{{.protocol}}|{{.name}};{{end}}{{"\n"}}{{end}}'
+pods_jsonpath='jsonpath={range .items[*]}{.metadata.name}={.metadata.uid}{" "}{end}'
+
 # Istio builds an inbound tcp_proxy filter chain for a port only when a
 # Service selecting the pod declares it (by its target port) with a protocol
 # that is not HTTP: refuse any other port before installing anything.
 check_inbound_tcp_port() {
   local pod=$1 info services svc selector ports kv kvs selects entries entry number target proto pname app verdict
   local tcp="" sniffed="" http=""
-  # shellcheck disable=SC2016 # $k and $v are go-template variables
-  info=$(kube get pod -n "$namespace" "$pod" -o 'go-template={{range $k, $v := .metadata.labels}}label {{$k}}={{$v}}{{"\n"}}{{end}}{{range .spec.containers}}{{range .ports}}{{if .name}}port {{.name}}={{.containerPort}}{{"\n"}}{{end}}{{end}}{{end}}')
-  # shellcheck disable=SC2016 # as above
-  services=$(kube get svc -n "$namespace" -o 'go-template={{range .items}}{{.metadata.name}}#{{range $k, $v := .spec.selector}}{{$k}}={{$v}},{{end}}#{{range .spec.ports}}{{.port}}|{{.targetPort}}|{{.protocol}}|{{.name}}|{{.appProtocol}};{{end}}{{"\n"}}{{end}}')
+  info=$(kube get pod -n "$namespace" "$pod" -o "$pod_template")
+  services=$(kube get svc -n "$namespace" -o "$services_template")
   # Fields apart by "#" (not a tab: read merges adjacent tabs, and the
   # selector of a Service without one is empty).
   while IFS='#' read -r svc selector ports; do
@@ -379,15 +413,75 @@ check_inbound_tcp_port() {
   fi
 }
 
+# Istio builds an outbound listener with tcp_proxy for a port when a Service
+# (by its port) or a ServiceEntry declares it as TCP (or leaves it to
+# sniffing); for a port declared only as HTTP it builds a connection manager,
+# and the tap never loads (exit 8 after --timeout). A warning, not a refusal:
+# the mesh may know Services this cluster's API does not list (other
+# clusters of a multi-cluster mesh), and listing all namespaces may be
+# forbidden (then nothing is checked).
+check_outbound_tcp_port() {
+  local services entries name ports items entry number proto pname app verdict
+  local tcp="" sniffed="" http=""
+  if ! services=$(kubectl get svc -A -o "$all_services_template" 2>&1); then
+    say "cannot list Services in all namespaces (${services%%$'\n'*}): port $outbound_port not checked"
+    return 0
+  fi
+  # ServiceEntries need Istio's CRD and the right to list them.
+  entries=$(kubectl get serviceentries.networking.istio.io -A -o "$service_entries_template" 2>/dev/null) || entries=""
+  while IFS='#' read -r name ports; do
+    [[ -n $name ]] || continue
+    IFS=';' read -r -a items <<<"$ports"
+    for entry in ${items[@]+"${items[@]}"}; do
+      IFS='|' read -r number proto pname app <<<"$entry"
+      [[ $number == "$outbound_port" ]] || continue
+      verdict=$(istio_protocol "$number" "$pname" "$proto" "$app")
+      [[ $pname == "<no value>" ]] && pname=""
+      if [[ $app == "<no value>" || -z $app ]]; then app=""; else app=", appProtocol '$app'"; fi
+      case $verdict in
+        tcp) tcp+=" $name" ;;
+        sniffed) sniffed+=" $name" ;;
+        http) http+=" $name (port name '$pname'$app)" ;;
+        *) http+=" $name (protocol $proto)" ;;
+      esac
+    done
+  done <<<"$services"
+  while IFS='#' read -r name ports; do
+    [[ -n $name ]] || continue
+    IFS=';' read -r -a items <<<"$ports"
+    for entry in ${items[@]+"${items[@]}"}; do
+      IFS='|' read -r number proto pname <<<"$entry"
+      [[ $number == "$outbound_port" ]] || continue
+      # A ServiceEntry port's protocol is its `protocol` field alone.
+      [[ $proto == "<no value>" ]] && proto=""
+      verdict=$(istio_protocol "$number" "$proto" TCP "")
+      case $verdict in
+        tcp) tcp+=" ServiceEntry $name" ;;
+        sniffed) sniffed+=" ServiceEntry $name" ;;
+        *) http+=" ServiceEntry $name (protocol $proto)" ;;
+      esac
+    done
+  done <<<"$entries"
+  [[ -n $tcp ]] && return 0
+  if [[ -n $sniffed ]]; then
+    say "port $outbound_port has no protocol Istio knows (${sniffed# }): Istio detects HTTP per connection, and connections it detects as HTTP take the HTTP chain, untapped"
+  elif [[ -n $http ]]; then
+    say "port $outbound_port is not TCP to Istio:$http; outbound listeners for HTTP ports have a connection manager and no tcp_proxy, so the filter will not load and tap.sh will end with exit 8 after --timeout (${timeout}s)"
+  else
+    say "no Service or ServiceEntry in this cluster declares port $outbound_port: unless the mesh knows it from elsewhere, no outbound listener has it, and tap.sh will end with exit 8 after --timeout (${timeout}s)"
+  fi
+}
+
 # The app's pods as "name=uid" words.
-pods_jsonpath='jsonpath={range .items[*]}{.metadata.name}={.metadata.uid}{" "}{end}'
 initial=$(kube get pods -n "$namespace" -l "$label=$guid" -o "$pods_jsonpath")
 [[ -n ${initial// /} ]] || die 7 "no pods labelled $label=$guid in namespace $namespace"
 if [[ -n $tcp_port ]]; then check_inbound_tcp_port "${initial%%=*}"; fi
+if [[ -n $outbound_port ]]; then check_outbound_tcp_port; fi
 
 # Per-pod state, in files (bash 3 has no associative arrays): <pod>.uid,
 # <pod>.new (created while the tap is on), <pod>.seen (SECONDS when first
-# seen), <pod>.base (the counter when the filter was first seen loaded).
+# seen), <pod>.base (the counters, tapped and rate_limited, when the filter
+# was first seen loaded).
 state=$(mktemp -d "${TMPDIR:-/tmp}/tap.sh.XXXXXX")
 # installed: false, then "attempted" while kubectl apply runs (an apply that
 # failed may still have stored the object), then true.
@@ -439,7 +533,7 @@ refresh_pods() {
     if [[ -f $state/$pod.uid && $(<"$state/$pod.uid") == "$uid" ]]; then continue; fi
     if [[ -f $state/$pod.uid ]]; then
       say "pod $pod was re-created: the records of its previous sidecar went with it"
-      rm -f "$state/$pod.base" "$state/$pod.late"
+      rm -f "$state/$pod.base" "$state/$pod.late" "$state/$pod.full"
     fi
     printf '%s\n' "$uid" >"$state/$pod.uid"
     printf '%s\n' "$SECONDS" >"$state/$pod.seen"
@@ -452,18 +546,24 @@ refresh_pods() {
 }
 
 # Sets $tapped to the sidecar's count of records handed to the access log
-# (the filter's `tapped` counter); fails while the sidecar has not loaded the
-# filter (the counter appears when it does). pilot-agent is in every proxy
-# image, distroless included.
+# (the filter's `tapped` counter) and $limited to its count of matched
+# requests (connections) left unrecorded by the rate or the record cap
+# (`rate_limited`); fails while the sidecar has not loaded the filter (the
+# counters appear when it does). pilot-agent is in every proxy image,
+# distroless included.
 read_tapped() {
-  local stats
+  local stats counters
   if ! stats=$(kubectl exec -n "$namespace" "$1" -c istio-proxy -- pilot-agent request GET 'stats?filter=wasmcustom' 2>&1); then
     case $stats in
       *Forbidden* | *forbidden*) die 6 "kubectl is not allowed to exec pilot-agent in $1 (to read the sidecar's stats): $stats" ;;
     esac
     return 1
   fi
-  tapped=$(printf '%s\n' "$stats" | awk -v stat="wasmcustom.$filter.tapped:" '$1 == stat { print $2; found = 1 } END { if (!found) exit 1 }')
+  counters=$(printf '%s\n' "$stats" | awk -v t="wasmcustom.$filter.tapped:" -v r="wasmcustom.$filter.rate_limited:" '
+    $1 == t { tapped = $2; found = 1 }
+    $1 == r { limited = $2 }
+    END { if (!found) exit 1; print tapped, limited + 0 }') || return 1
+  read -r tapped limited <<<"$counters"
 }
 
 # Whether the sidecar of $1 has loaded the filter; the first time, notes the
@@ -473,10 +573,10 @@ loaded() {
   [[ -f $state/$1.base ]] && return 0
   read_tapped "$1" || return 1
   if [[ -f $state/$1.new ]]; then
-    echo 0 >"$state/$1.base"
+    echo 0 0 >"$state/$1.base"
     say "the sidecar of $1 loaded $filter"
   else
-    printf '%s\n' "$tapped" >"$state/$1.base"
+    printf '%s %s\n' "$tapped" "$limited" >"$state/$1.base"
   fi
 }
 
@@ -507,27 +607,38 @@ while :; do
   sleep 1
   refresh_pods
 done
-say "all sidecars loaded $filter; capturing for ${duration}s${count:+ or $count records}"
+say "all sidecars loaded $filter; capturing for ${duration}s${count:+ or $count records} (at most $cap records per sidecar, $rate a second per worker)"
 
-# The capture: pods that appear meanwhile are watched until they load.
+# The capture: pods that appear meanwhile are watched until they load. It
+# ends early at --count records in all, or once every sidecar has recorded
+# its cap (none can record more).
 end=$((SECONDS + duration))
 while ((SECONDS < end)); do
   sleep 1
   refresh_pods
-  total=0
+  total=0 open=0
   for pod in ${pod_list[@]+"${pod_list[@]}"}; do
     if ! loaded "$pod"; then
+      open=$((open + 1))
       if ((SECONDS - $(<"$state/$pod.seen") >= timeout)) && [[ ! -f $state/$pod.late ]]; then
         touch "$state/$pod.late"
         say "the sidecar of $pod has not loaded $filter ${timeout}s after the pod appeared"
       fi
       continue
     fi
-    if [[ -n $count ]] && read_tapped "$pod"; then
-      total=$((total + tapped - $(<"$state/$pod.base")))
+    if read_tapped "$pod"; then
+      read -r base _ <"$state/$pod.base"
+      total=$((total + tapped - base))
+      ((tapped - base >= cap)) || open=$((open + 1))
+    else
+      open=$((open + 1))
     fi
   done
-  [[ -n $count ]] && ((total >= count)) && break
+  if [[ -n $count ]] && ((total >= count)); then break; fi
+  if ((open == 0 && ${#pod_list[@]} > 0)); then
+    say "every sidecar recorded its cap of $cap records: capture ends early"
+    break
+  fi
 done
 
 # Fetches what $1's sidecar has written into $state/$1.raw (one record a
@@ -611,14 +722,21 @@ for pod in ${pod_list[@]+"${pod_list[@]}"}; do
     continue
   fi
   kubectl exec -n "$namespace" "$pod" -c istio-proxy -- pilot-agent request POST reopen_logs >/dev/null 2>&1 || true
-  base=$(<"$state/$pod.base")
+  read -r base lbase <"$state/$pod.base"
   if ! read_tapped "$pod"; then
-    tapped=$base
+    tapped=$base limited=$lbase
   elif ((tapped < base)); then
     say "the sidecar of $pod restarted during the tap: the records of its previous run are not fetched (kubectl logs --previous)"
-    base=0
+    base=0 lbase=0
   fi
   printf '%s\n' "$((tapped - base))" >"$state/$pod.expected"
+  # What the caps kept out: the filter counts it, records nothing of it.
+  if ((tapped - base >= cap)); then
+    say "$pod: its sidecar recorded its cap of $cap records${count:+ (--count)}; what matched after that was not recorded"
+  fi
+  if ((limited > lbase)); then
+    say "$pod: $((limited - lbase)) matched $([[ -n $port ]] && echo connection || echo request)(s) not recorded: over --rate ($rate a second per worker) or the cap of $cap records"
+  fi
   fetching+=("$pod")
 done
 incomplete=false

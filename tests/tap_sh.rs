@@ -2,9 +2,11 @@
 //! that record every call and answer like the real ones: the happy path,
 //! every error, cleanup after failures and an interrupt, pods that appear
 //! mid-capture, the wait for the sidecars' access-log flush, records read
-//! from `kubectl logs` on a proxy image without tar; and the EnvoyFilter it
-//! applies (module inline) run in a real Envoy on Istio-shaped inbound and
-//! outbound listeners, with the fake reading that Envoy's stats and log.
+//! from `kubectl logs` on a proxy image without tar, the caps and the port
+//! checks; the `kubectl get` templates in a real kubectl; and the
+//! EnvoyFilter it applies (module inline) run in a real Envoy on
+//! Istio-shaped inbound and outbound listeners, with the fake reading that
+//! Envoy's stats and log, and applied and removed through LDS.
 
 use base64::Engine;
 use harness::client::Proto;
@@ -18,6 +20,47 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const GUID: &str = "eb1534db-8765-430d-adfe-77fd1a8e45a9";
+
+/// The `-o` of each `kubectl get` tap.sh runs: the fake `kubectl` refuses any
+/// other, so a changed template fails every test until it is changed here
+/// too, and `kubectl_templates_in_a_real_kubectl` runs these in a real
+/// kubectl (1.32) against [`ApiServer`]. What that kubectl printed, fields
+/// unset printing `<no value>` and unnamed container ports skipped:
+///
+/// ```text
+/// pod:      label a=1\nlabel b=2\nport pg=5433\nport http-envoy-prom=15090\n
+/// svc:      s-route-1#cloudfoundry.org/app_guid=g,cloudfoundry.org/process_type=web,#8080|8080|TCP|http|<no value>;\n
+///           headless##5432|pg|TCP|<no value>|tcp;\n
+/// svc -A:   data/db#5432|TCP|tcp-pg|<no value>;9187|TCP|<no value>|<no value>;\n
+/// se -A:    istio-system/rds#5432|TCP|pg;443|<no value>|<no value>;\n
+/// pods:     app-0=u0 app-1=u1 (a space after each)
+/// ```
+const TEMPLATES: [(&str, &str); 5] = [
+    (
+        "FAKE_T_PODS",
+        r#"jsonpath={range .items[*]}{.metadata.name}={.metadata.uid}{" "}{end}"#,
+    ),
+    (
+        "FAKE_T_POD",
+        r#"go-template={{range $k, $v := .metadata.labels}}label {{$k}}={{$v}}{{"\n"}}{{end}}{{range .spec.containers}}{{range .ports}}{{if .name}}port {{.name}}={{.containerPort}}{{"\n"}}{{end}}{{end}}{{end}}"#,
+    ),
+    (
+        "FAKE_T_SVC",
+        r#"go-template={{range .items}}{{.metadata.name}}#{{range $k, $v := .spec.selector}}{{$k}}={{$v}},{{end}}#{{range .spec.ports}}{{.port}}|{{.targetPort}}|{{.protocol}}|{{.name}}|{{.appProtocol}};{{end}}{{"\n"}}{{end}}"#,
+    ),
+    (
+        "FAKE_T_SVC_ALL",
+        r#"go-template={{range .items}}{{.metadata.namespace}}/{{.metadata.name}}#{{range .spec.ports}}{{.port}}|{{.protocol}}|{{.name}}|{{.appProtocol}};{{end}}{{"\n"}}{{end}}"#,
+    ),
+    (
+        "FAKE_T_SE_ALL",
+        r#"go-template={{range .items}}{{.metadata.namespace}}/{{.metadata.name}}#{{range .spec.ports}}{{.number}}|{{.protocol}}|{{.name}};{{end}}{{"\n"}}{{end}}"#,
+    ),
+];
+
+fn template(name: &str) -> &'static str {
+    TEMPLATES.iter().find(|(n, _)| *n == name).unwrap().1
+}
 
 /// Fake `cf`: `FAKE_CF` = `ok` (default), `not-logged-in`, `not-found`.
 const FAKE_CF: &str = r#"#!/usr/bin/env bash
@@ -34,16 +77,23 @@ esac
 ///
 /// - `FAKE_PODS`: the app's pods; `FAKE_PODS_LATER`: the pods from the second
 ///   `get pods` on (a pod created mid-capture);
+/// - `get` checks that its `-o` is exactly the template or jsonpath this file
+///   keeps for that resource ([`TEMPLATES`], verified in a real kubectl), and
+///   fails like kubectl otherwise; with `FAKE_REAL_KUBECTL` it then runs that
+///   kubectl (against [`ApiServer`]);
 /// - `FAKE_SVCS`: the Services, as the script's go-template prints them
 ///   (default: the CF route Service, port 8080 named `http`);
 ///   `FAKE_POD_PORTS`: named container ports (`port NAME=N` lines);
+///   `FAKE_SVCS_ALL`, `FAKE_SES_ALL`: the Services and ServiceEntries of all
+///   namespaces (`get -A`; default none), `FAKE_FORBID_ALL=1` forbids `-A`;
 /// - `FAKE_FORBID`: a verb the cluster forbids;
 /// - `FAKE_IMAGE=distroless`: a proxy image with no tar and no shell tools:
 ///   `cp` and any `exec` but pilot-agent fail;
 /// - stats: `FAKE_LOADED=never`, or `load-after.<pod>` (the filter's counter
 ///   appears after that many stats calls); the counter reads `FAKE_BASELINE`
 ///   (default 0) the first time and `FAKE_TAPPED` (default 2) or
-///   `tapped.<pod>` after;
+///   `tapped.<pod>` after; `rate_limited` reads 0, then `FAKE_LIMITED`
+///   (default 0);
 /// - records: `records.<pod>` or `records.jsonl` (the file route), `logs.<pod>`
 ///   or `logs` (the logs route, `@TAG@` standing for the run's tag taken from
 ///   the applied manifest); `FAKE_FLUSH_POLLS=N`: a sidecar's records show only
@@ -53,16 +103,19 @@ esac
 ///   `cp` and `rm` use the files under `pod-<pod>/`.
 const FAKE_KUBECTL: &str = r#"#!/usr/bin/env bash
 echo "kubectl $*" >> "$FAKE_DIR/calls"
+original=("$@")
 verb=$1
 shift
 if [[ ${FAKE_FORBID:-} == "$verb" ]]; then
   echo "Error from server (Forbidden): $verb is forbidden: User \"dev\" cannot $verb in namespace \"cf-workloads\"" >&2
   exit 1
 fi
-args=()
+args=() output="" all=false
 while [[ $# -gt 0 ]]; do
   case $1 in
-    -n | -c | -o | -l) shift 2 ;;
+    -o) output=$2; shift 2 ;;
+    -A) all=true; shift ;;
+    -n | -c | -l) shift 2 ;;
     --) shift; args+=("$@"); break ;;
     *) args+=("$1"); shift ;;
   esac
@@ -86,15 +139,34 @@ flushed() {
 }
 case $verb in
   get)
-    case ${args[0]} in
-      pods)
+    case ${args[0]}.$all in
+      pods.false) want=$FAKE_T_PODS ;;
+      pod.false) want=$FAKE_T_POD ;;
+      svc.false) want=$FAKE_T_SVC ;;
+      svc.true) want=$FAKE_T_SVC_ALL ;;
+      serviceentries.networking.istio.io.true) want=$FAKE_T_SE_ALL ;;
+      *) want="(no template for ${args[0]} all=$all)" ;;
+    esac
+    if [[ $output != "$want" ]]; then
+      echo "fake kubectl: get ${args[0]} -o '$output' is not the -o the test verified: '$want'" >&2
+      exit 1
+    fi
+    if [[ $all == true && -n ${FAKE_FORBID_ALL:-} ]]; then
+      echo "Error from server (Forbidden): services is forbidden: User \"dev\" cannot list resource \"${args[0]}\" in API group \"\" at the cluster scope" >&2
+      exit 1
+    fi
+    if [[ -n ${FAKE_REAL_KUBECTL:-} ]]; then exec "$FAKE_REAL_KUBECTL" "${original[@]}"; fi
+    case ${args[0]}.$all in
+      svc.true) printf '%s' "${FAKE_SVCS_ALL:-}" ;;
+      serviceentries.networking.istio.io.true) printf '%s' "${FAKE_SES_ALL:-}" ;;
+      pods.false)
         pods=${FAKE_PODS:-}
         if (( $(count_up get-pods) > 1 )) && [[ -n ${FAKE_PODS_LATER+set} ]]; then pods=$FAKE_PODS_LATER; fi
         for p in $pods; do printf '%s=uid-%s ' "$p" "$p"; done ;;
-      pod)
+      pod.false)
         printf '%s\n' "label cloudfoundry.org/app_guid=$FAKE_GUID" "label cloudfoundry.org/process_type=web" "label cloudfoundry.org/version=1"
         [[ -z ${FAKE_POD_PORTS:-} ]] || printf '%s\n' "$FAKE_POD_PORTS" ;;
-      svc)
+      svc.false)
         if [[ -n ${FAKE_SVCS+set} ]]; then
           printf '%s' "$FAKE_SVCS"
         else
@@ -122,8 +194,12 @@ case $verb in
           v=${FAKE_TAPPED:-2}
           [[ -f $FAKE_DIR/tapped.$pod ]] && v=$(cat "$FAKE_DIR/tapped.$pod")
           (( n == after + 1 )) && v=${FAKE_BASELINE:-0}
+          limited=${FAKE_LIMITED:-0}
+          (( n == after + 1 )) && limited=0
           echo "wasmcustom.tap_http.tapped: $v"
+          echo "wasmcustom.tap_http.rate_limited: $limited"
           echo "wasmcustom.tap_tcp.tapped: $v"
+          echo "wasmcustom.tap_tcp.rate_limited: $limited"
         fi ;;
       "pilot-agent request POST reopen_logs")
         touch "$FAKE_DIR/reopened.$pod"
@@ -208,6 +284,9 @@ impl Fake {
             .env("FAKE_PYTHON", venv_tool("python"))
             .env("KUBECONFIG", "/dev/null")
             .current_dir(&self.dir);
+        for (name, value) in TEMPLATES {
+            c.env(name, value);
+        }
         for (k, v) in env {
             c.env(k, v);
         }
@@ -763,10 +842,11 @@ fn tcp_outbound_end_to_end_in_envoy() {
     let port = free_port();
     let db = TcpEcho::start();
     let cluster = "outbound|5432||db.data.svc.cluster.local";
+    let svcs = format!("data/db#{port}|TCP|tcp-pg|<no value>;\n");
     let fake = Fake::new();
     let (o, _envoy) = run_live(
         &fake,
-        &[],
+        &[("FAKE_SVCS_ALL", &svcs)],
         &[
             "--guid",
             GUID,
@@ -794,6 +874,17 @@ fn tcp_outbound_end_to_end_in_envoy() {
         },
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The Service declares the port as TCP: checked, nothing to warn about.
+    assert!(
+        fake.calls()
+            .iter()
+            .any(|c| c.starts_with("kubectl get svc -A")),
+        "{:#?}",
+        fake.calls()
+    );
+    for warning in ["cannot list", "exit 8", "no protocol"] {
+        assert!(!stderr(&o).contains(warning), "{}", stderr(&o));
+    }
     let manifest = fake.applied();
     for patch in manifest["spec"]["configPatches"].as_array().unwrap() {
         assert_eq!(patch["match"]["context"], "SIDECAR_OUTBOUND");
@@ -1359,6 +1450,726 @@ fn har_and_pcap_formats_use_the_tap_tool() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("needs the tap tool"));
+}
+
+/// The plugin configuration carries the caps: a rate per worker and a
+/// record cap per sidecar, whether or not `--count` is given.
+#[test]
+fn caps_are_always_in_the_plugin_configuration() {
+    // Arguments, max_records, records per second, body cap.
+    let cases: [(&[&str], u64, u64, u64); 6] = [
+        (&[], 500, 5, 4096),
+        (&["--records", "file"], 100, 5, 65536),
+        (&["--count", "7"], 7, 5, 4096),
+        (&["--count", "2000", "--records", "file"], 2000, 5, 65536),
+        (&["--rate", "020", "--count", "08"], 8, 20, 4096),
+        (&["--tcp", "5432", "--records", "file"], 100, 5, 65536),
+    ];
+    for (args, max_records, rate, body) in cases {
+        let fake = Fake::new();
+        let mut all = vec!["--guid", GUID, "--dry-run"];
+        all.extend(args);
+        let o = fake.run(&[], &all);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        let manifest: Value = serde_yaml::from_slice(&o.stdout).unwrap();
+        let config = &wasm_patch(&manifest)["patch"]["value"]["typed_config"]["config"];
+        let plugin: Value =
+            serde_json::from_str(config["configuration"]["value"].as_str().unwrap())
+                .unwrap_or_else(|e| panic!("{args:?}: the configuration is JSON: {e}"));
+        assert_eq!(plugin["max_records"], max_records, "{args:?}");
+        assert_eq!(
+            plugin["rate_limit"],
+            json!({"records_per_second": rate, "burst": rate}),
+            "{args:?}"
+        );
+        let body_field = if args.contains(&"--tcp") {
+            "max_read_bytes"
+        } else {
+            "max_request_bytes"
+        };
+        assert_eq!(plugin[body_field], body, "{args:?}");
+    }
+    for (args, message) in [
+        (["--rate", "0"], "--rate is records per second, at least 1"),
+        (["--rate", "1.5"], "'1.5' is not a number"),
+        (["--count", "0"], "--count is at least 1"),
+    ] {
+        let fake = Fake::new();
+        let mut all = vec!["--guid", GUID, "--dry-run"];
+        all.extend(args);
+        let o = fake.run(&[], &all);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(message), "{args:?}: {}", stderr(&o));
+    }
+}
+
+/// Without `--count` the capture still ends early once every sidecar has
+/// recorded its cap; what the caps kept out is reported per pod.
+#[test]
+fn capture_ends_when_every_sidecar_recorded_its_cap() {
+    let records: Vec<String> = (0..100).map(|i| record(&format!("/{i}"), 0)).collect();
+    let fake = Fake::new();
+    fake.write("records.jsonl", &(records.join("\n") + "\n"));
+    let started = Instant::now();
+    let o = fake.run(
+        &[
+            ("FAKE_PODS", "app-0 app-1"),
+            ("FAKE_TAPPED", "100"),
+            ("FAKE_LIMITED", "7"),
+        ],
+        &[
+            "--guid",
+            GUID,
+            "--records",
+            "file",
+            "--duration",
+            "60",
+            "--out",
+            "out",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let err = stderr(&o);
+    assert!(
+        err.contains("every sidecar recorded its cap of 100 records: capture ends early"),
+        "{err}"
+    );
+    for pod in ["app-0", "app-1"] {
+        assert!(
+            err.contains(&format!(
+                "{pod}: its sidecar recorded its cap of 100 records; what matched after that was not recorded"
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("{pod}: 7 matched request(s) not recorded: over --rate (5 a second per worker) or the cap of 100 records")),
+            "{err}"
+        );
+        assert_eq!(fake.records("out", pod), records);
+    }
+    // One sidecar short of its cap: the capture runs its course.
+    let fake = Fake::new();
+    fake.write("logs", &proxy_log(&[record("/", 0)]))
+        .write("tapped.app-1", "1");
+    let o = fake.run(
+        &[("FAKE_PODS", "app-0 app-1"), ("FAKE_TAPPED", "1")],
+        &["--guid", GUID, "--count", "5", "--duration", "3"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("capture ends early"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("not recorded"), "{}", stderr(&o));
+}
+
+/// `--tcp-outbound` on a port that no Service or ServiceEntry declares as
+/// TCP: a warning before anything is installed that the wait will end with
+/// exit 8; the tap is still tried (the mesh may know more than this cluster).
+#[test]
+fn tcp_outbound_warns_early_about_ports_istio_does_not_proxy_as_tcp() {
+    let not_tcp = "port 5432 is not TCP to Istio:";
+    let exit_8 = "tap.sh will end with exit 8 after --timeout (1s)";
+    // Services, ServiceEntries, forbidden, messages wanted, messages not wanted.
+    type Case<'a> = (&'a str, &'a str, bool, Vec<&'a str>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            "web/frontend#5432|TCP|http|<no value>;\n",
+            "",
+            false,
+            vec![not_tcp, "web/frontend (port name 'http')", exit_8],
+            vec![],
+        ),
+        (
+            "data/db#5432|TCP|tcp-pg|http;\n",
+            "istio-system/api#5432|HTTP2|h2;\n",
+            false,
+            vec![
+                not_tcp,
+                "data/db (port name 'tcp-pg', appProtocol 'http')",
+                "ServiceEntry istio-system/api (protocol HTTP2)",
+            ],
+            vec![],
+        ),
+        (
+            "web/frontend#5432|TCP|http|<no value>;\n",
+            "istio-system/rds#443|TLS|tls;5432|TCP|pg;\n",
+            false,
+            vec![],
+            vec![not_tcp, "exit 8"],
+        ),
+        (
+            "data/db#80|TCP|http|<no value>;5432|TCP|tcp-pg|<no value>;\n",
+            "",
+            false,
+            vec![],
+            vec!["exit 8", "no protocol"],
+        ),
+        (
+            "data/db#5432|TCP|<no value>|<no value>;\n",
+            "",
+            false,
+            vec!["port 5432 has no protocol Istio knows (data/db)"],
+            vec!["exit 8"],
+        ),
+        (
+            "data/db#5433|TCP|tcp|<no value>;\n",
+            "",
+            false,
+            vec![
+                "no Service or ServiceEntry in this cluster declares port 5432",
+                exit_8,
+            ],
+            vec![],
+        ),
+        (
+            "",
+            "",
+            true,
+            vec!["cannot list Services in all namespaces (Error from server (Forbidden)"],
+            vec!["exit 8"],
+        ),
+    ];
+    for (svcs, ses, forbidden, wanted, unwanted) in cases {
+        let fake = Fake::new();
+        let mut env = vec![
+            ("FAKE_PODS", "app-0"),
+            ("FAKE_LOADED", "never"),
+            ("FAKE_SVCS_ALL", svcs),
+            ("FAKE_SES_ALL", ses),
+        ];
+        if forbidden {
+            env.push(("FAKE_FORBID_ALL", "1"));
+        }
+        let o = fake.run(
+            &env,
+            &["--guid", GUID, "--tcp-outbound", "5432", "--timeout", "1"],
+        );
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(8), "{svcs:?} {ses:?}: {err}");
+        for m in wanted {
+            assert!(err.contains(m), "{svcs:?} {ses:?}: wanted {m:?} in {err}");
+        }
+        for m in unwanted {
+            // The exit-8 message itself names the outbound listener.
+            let before_wait = err.split("did not load").next().unwrap();
+            assert!(!before_wait.contains(m), "{svcs:?} {ses:?}: {m:?} in {err}");
+        }
+        let calls = fake.calls();
+        let check = calls
+            .iter()
+            .position(|c| c.starts_with("kubectl get svc -A"))
+            .expect("Services listed");
+        let apply = calls
+            .iter()
+            .position(|c| c.starts_with("kubectl apply"))
+            .expect("still applied");
+        assert!(check < apply, "{calls:#?}");
+    }
+}
+
+/// The fake's template check bites: a template other than the one verified
+/// fails like a kubectl error (exit 6), so tap.sh cannot drift from it.
+#[test]
+fn fake_kubectl_refuses_templates_other_than_the_verified_ones() {
+    let fake = Fake::new();
+    let changed = template("FAKE_T_SVC").replace(".targetPort", ".targetport");
+    let o = fake.run(
+        &[("FAKE_PODS", "app-0"), ("FAKE_T_SVC", &changed)],
+        &["--guid", GUID, "--tcp", "5432"],
+    );
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is not the -o the test verified"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A Kubernetes API server that answers GETs from fixed JSON documents by
+/// path (the query ignored), with the discovery documents kubectl reads
+/// first: enough for a real `kubectl get`.
+struct ApiServer {
+    addr: std::net::SocketAddr,
+}
+
+impl ApiServer {
+    fn start(documents: Vec<(&str, Value)>) -> ApiServer {
+        let resource = |name: &str, kind: &str, short: &str| {
+            json!({"name": name, "singularName": kind.to_lowercase(), "namespaced": true,
+                   "kind": kind, "verbs": ["get", "list"], "shortNames": [short]})
+        };
+        let mut routes: std::collections::HashMap<String, Value> = [
+            ("/api", json!({"kind": "APIVersions", "versions": ["v1"],
+                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})),
+            ("/apis", json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{
+                "name": "networking.istio.io",
+                "versions": [{"groupVersion": "networking.istio.io/v1", "version": "v1"}],
+                "preferredVersion": {"groupVersion": "networking.istio.io/v1", "version": "v1"}}]})),
+            ("/api/v1", json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+                resource("pods", "Pod", "po"), resource("services", "Service", "svc")]})),
+            ("/apis/networking.istio.io/v1", json!({"kind": "APIResourceList", "apiVersion": "v1",
+                "groupVersion": "networking.istio.io/v1",
+                "resources": [resource("serviceentries", "ServiceEntry", "se")]})),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for (path, doc) in documents {
+            routes.insert(path.to_string(), doc);
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            use std::io::{BufRead, Write};
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                let mut first = String::new();
+                if reader.read_line(&mut first).is_err() {
+                    continue;
+                }
+                loop {
+                    let mut line = String::new();
+                    match reader.read_line(&mut line) {
+                        Ok(n) if n > 2 => continue,
+                        _ => break,
+                    }
+                }
+                let target = first.split(' ').nth(1).unwrap_or("/");
+                let path = target.split('?').next().unwrap();
+                let (status, body) = match routes.get(path) {
+                    Some(doc) => ("200 OK", doc.to_string()),
+                    None => (
+                        "404 Not Found",
+                        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                               "reason": "NotFound", "code": 404})
+                        .to_string(),
+                    ),
+                };
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        ApiServer { addr }
+    }
+
+    /// A kubeconfig for this server, written into `dir`.
+    fn kubeconfig(&self, dir: &std::path::Path) -> PathBuf {
+        let path = dir.join("kubeconfig");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
+                 clusters: [{{name: fake, cluster: {{server: \"http://{}\"}}}}]\n\
+                 contexts: [{{name: fake, context: {{cluster: fake, user: fake}}}}]\n\
+                 users: [{{name: fake, user: {{}}}}]\n",
+                self.addr
+            ),
+        )
+        .unwrap();
+        path
+    }
+}
+
+fn real_kubectl() -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("kubectl"))
+        .find(|p| p.is_file())
+}
+
+/// The templates in [`TEMPLATES`], which the fake insists tap.sh sends, run
+/// in a real kubectl against [`ApiServer`]: their output, and tap.sh's
+/// verdicts on it for `--tcp` and `--tcp-outbound`. Needs `kubectl` on PATH
+/// (any machine with a cluster has one); without it the test says so and
+/// checks nothing.
+#[test]
+fn kubectl_templates_in_a_real_kubectl() {
+    let Some(kubectl) = real_kubectl() else {
+        eprintln!("skipped: no kubectl on PATH");
+        return;
+    };
+    let labels = json!({"cloudfoundry.org/app_guid": GUID, "cloudfoundry.org/process_type": "web"});
+    let service = |name: &str, ns: &str, selector: Value, ports: Value| json!({"metadata": {"name": name, "namespace": ns}, "spec": {"selector": selector, "ports": ports}});
+    let server = ApiServer::start(vec![
+        (
+            "/api/v1/namespaces/cf-workloads/pods",
+            json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": [
+                {"metadata": {"name": "app-0", "namespace": "cf-workloads", "uid": "u0"}, "spec": {"containers": []}}]}),
+        ),
+        (
+            "/api/v1/namespaces/cf-workloads/pods/app-0",
+            json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "app-0",
+                "namespace": "cf-workloads", "uid": "u0", "labels": labels},
+                "spec": {"containers": [
+                    {"name": "opi", "ports": [{"name": "pg", "containerPort": 5433}, {"containerPort": 8080}]},
+                    {"name": "istio-proxy", "ports": [{"name": "http-envoy-prom", "containerPort": 15090}]}]}}),
+        ),
+        (
+            "/api/v1/namespaces/cf-workloads/services",
+            json!({"kind": "ServiceList", "apiVersion": "v1", "metadata": {}, "items": [
+                service("s-route-1", "cf-workloads", labels.clone(),
+                    json!([{"port": 8080, "protocol": "TCP", "name": "http", "targetPort": 8080}])),
+                service("db", "cf-workloads", json!({"cloudfoundry.org/app_guid": GUID}),
+                    json!([{"port": 5432, "protocol": "TCP", "name": "tcp-pg", "targetPort": "pg"}])),
+                service("metrics", "cf-workloads", labels.clone(),
+                    json!([{"port": 9000, "protocol": "TCP", "targetPort": 9000}])),
+                {"metadata": {"name": "headless", "namespace": "cf-workloads"},
+                 "spec": {"ports": [{"port": 5432, "protocol": "TCP", "targetPort": "pg", "appProtocol": "tcp"}]}}]}),
+        ),
+        (
+            "/api/v1/services",
+            json!({"kind": "ServiceList", "apiVersion": "v1", "metadata": {}, "items": [
+                service("db", "data", json!({"app": "pg"}), json!([
+                    {"port": 5432, "protocol": "TCP", "name": "tcp-pg", "targetPort": 5432},
+                    {"port": 9187, "protocol": "TCP", "targetPort": 9187}])),
+                service("frontend", "web", json!({"app": "web"}), json!([
+                    {"port": 8081, "protocol": "TCP", "name": "http-web", "targetPort": 8080}]))]}),
+        ),
+        (
+            "/apis/networking.istio.io/v1/serviceentries",
+            json!({"kind": "ServiceEntryList", "apiVersion": "networking.istio.io/v1", "metadata": {}, "items": [
+                {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+                 "metadata": {"name": "rds", "namespace": "istio-system"},
+                 "spec": {"hosts": ["db.example.com"], "ports": [
+                    {"number": 3307, "protocol": "TCP", "name": "mysql"}, {"number": 8443}]}}]}),
+        ),
+    ]);
+    let fake = Fake::new();
+    let kubeconfig = server.kubeconfig(&fake.dir);
+    let cache = fake.dir.join("kube-cache");
+    let get = |args: &[&str], name: &str| {
+        let o = Command::new(&kubectl)
+            .args(args)
+            .arg("-o")
+            .arg(template(name))
+            .env("KUBECONFIG", &kubeconfig)
+            .env("KUBECACHEDIR", &cache)
+            .output()
+            .expect("run kubectl");
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert_eq!(
+        get(&["get", "pod", "-n", "cf-workloads", "app-0"], "FAKE_T_POD"),
+        format!(
+            "label cloudfoundry.org/app_guid={GUID}\nlabel cloudfoundry.org/process_type=web\n\
+             port pg=5433\nport http-envoy-prom=15090\n"
+        )
+    );
+    assert_eq!(
+        get(&["get", "svc", "-n", "cf-workloads"], "FAKE_T_SVC"),
+        format!(
+            "s-route-1#cloudfoundry.org/app_guid={GUID},cloudfoundry.org/process_type=web,#8080|8080|TCP|http|<no value>;\n\
+             db#cloudfoundry.org/app_guid={GUID},#5432|pg|TCP|tcp-pg|<no value>;\n\
+             metrics#cloudfoundry.org/app_guid={GUID},cloudfoundry.org/process_type=web,#9000|9000|TCP|<no value>|<no value>;\n\
+             headless##5432|pg|TCP|<no value>|tcp;\n"
+        )
+    );
+    assert_eq!(
+        get(&["get", "svc", "-A"], "FAKE_T_SVC_ALL"),
+        "data/db#5432|TCP|tcp-pg|<no value>;9187|TCP|<no value>|<no value>;\n\
+         web/frontend#8081|TCP|http-web|<no value>;\n"
+    );
+    assert_eq!(
+        get(
+            &["get", "serviceentries.networking.istio.io", "-A"],
+            "FAKE_T_SE_ALL"
+        ),
+        "istio-system/rds#3307|TCP|mysql;8443|<no value>|<no value>;\n"
+    );
+    assert_eq!(
+        get(
+            &[
+                "get",
+                "pods",
+                "-n",
+                "cf-workloads",
+                "-l",
+                "cloudfoundry.org/app_guid=x"
+            ],
+            "FAKE_T_PODS"
+        ),
+        "app-0=u0 "
+    );
+    // tap.sh on what the real kubectl prints. Arguments, exit code, wanted,
+    // not wanted.
+    let exit_8 = "will end with exit 8";
+    let cases: [(&[&str], i32, &str, &str); 7] = [
+        (
+            &["--tcp", "5433"],
+            0,
+            "capturing",
+            "no protocol Istio knows",
+        ),
+        (
+            &["--tcp", "8080"],
+            9,
+            "s-route-1 (port name 'http')",
+            "capturing",
+        ),
+        (
+            &["--tcp", "9000"],
+            0,
+            "port 9000 has no protocol Istio knows (Service metrics (port name ''))",
+            "refuse",
+        ),
+        (&["--tcp-outbound", "5432"], 8, "did not load", exit_8),
+        (&["--tcp-outbound", "3307"], 8, "did not load", exit_8),
+        (
+            &["--tcp-outbound", "9187"],
+            8,
+            "port 9187 has no protocol Istio knows (data/db)",
+            exit_8,
+        ),
+        (
+            &["--tcp-outbound", "8081"],
+            8,
+            "port 8081 is not TCP to Istio: web/frontend (port name 'http-web')",
+            "cannot list",
+        ),
+    ];
+    for (args, code, wanted, unwanted) in cases {
+        let fake = Fake::new();
+        fake.write("logs", &proxy_log(&[record("/", 0)]));
+        let mut env = vec![
+            ("FAKE_REAL_KUBECTL", kubectl.to_str().unwrap()),
+            ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+            ("KUBECACHEDIR", cache.to_str().unwrap()),
+            ("FAKE_TAPPED", "1"),
+        ];
+        if code == 8 {
+            env.push(("FAKE_LOADED", "never"));
+        }
+        let mut all = vec!["--guid", GUID, "--duration", "1", "--timeout", "1"];
+        all.extend(args);
+        let o = fake.run(&env, &all);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(wanted), "{args:?}: wanted {wanted:?} in {err}");
+        assert!(!err.contains(unwanted), "{args:?}: {unwanted:?} in {err}");
+    }
+}
+
+/// `--rate` in a real Envoy: matched requests past the rate are counted as
+/// rate_limited, not tapped, and tap.sh reports them; the flush wait awaits
+/// only the tapped ones.
+#[test]
+fn rate_cap_in_envoy() {
+    let fake = Fake::new();
+    let app = Upstream::start();
+    let (o, envoy) = run_live(
+        &fake,
+        &[],
+        &[
+            "--guid",
+            GUID,
+            "--rate",
+            "1",
+            "--count",
+            "50",
+            "--duration",
+            "3",
+            "--out",
+            "out",
+        ],
+        |fake| {
+            let bootstrap = Bootstrap::new(app.port()).cluster("inbound|8080||", app.port());
+            inbound_sidecar(fake, "app-0", bootstrap, "virtualInbound", None)
+        },
+        |envoy| {
+            for i in 0..4 {
+                Request::get(&format!("/{i}")).send(envoy.addr("virtualInbound"), Proto::H1);
+            }
+        },
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let tapped = envoy.counter("wasmcustom.tap_http.tapped");
+    let limited = envoy.counter("wasmcustom.tap_http.rate_limited");
+    // A burst of 1 at 1 a second: the first request, and a second one only
+    // if a second went by between them.
+    assert!((1..=2).contains(&tapped), "tapped {tapped}");
+    assert_eq!(tapped + limited, 4);
+    assert_eq!(fake.records("out", "app-0").len() as u64, tapped);
+    assert!(
+        stderr(&o).contains(&format!(
+            "app-0: {limited} matched request(s) not recorded: over --rate (1 a second per worker) or the cap of 50 records"
+        )),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// The file route's default cap in a real Envoy: 100 records, the rest
+/// counted as rate_limited; the capture ends early once it is reached.
+#[test]
+fn default_file_cap_in_envoy() {
+    let fake = Fake::new();
+    let app = Upstream::start();
+    let started = Instant::now();
+    let (o, envoy) = run_live(
+        &fake,
+        &[],
+        &[
+            "--guid",
+            GUID,
+            "--records",
+            "file",
+            "--rate",
+            "1000",
+            "--duration",
+            "120",
+            "--out",
+            "out",
+        ],
+        |fake| {
+            let bootstrap = Bootstrap::new(app.port()).cluster("inbound|8080||", app.port());
+            inbound_sidecar(fake, "app-0", bootstrap, "virtualInbound", None)
+        },
+        |envoy| {
+            for i in 0..103 {
+                Request::get(&format!("/{i}")).send(envoy.addr("virtualInbound"), Proto::H1);
+            }
+        },
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_eq!(envoy.counter("wasmcustom.tap_http.tapped"), 100);
+    assert_eq!(envoy.counter("wasmcustom.tap_http.rate_limited"), 3);
+    assert_eq!(fake.records("out", "app-0").len(), 100);
+    let err = stderr(&o);
+    assert!(err.contains("capture ends early"), "{err}");
+    assert!(
+        err.contains("app-0: 3 matched request(s) not recorded"),
+        "{err}"
+    );
+}
+
+/// Installing and removing a tap changes the filter chains it patches, and
+/// Envoy drains the connections of a changed chain: tcp_proxy, which has no
+/// graceful drain, keeps them until the drain time is over and then closes
+/// them. Here with `--tcp-outbound`, listeners from a watched LDS file as
+/// Istio sends them, and Istio's `--drain-strategy immediate`: a connection
+/// open when the tap is applied is closed, one opened during the tap is
+/// closed when it is removed, and a connection on another port's listener
+/// stays open throughout.
+#[test]
+fn installing_and_removing_a_tap_drains_the_chains_it_changes() {
+    let (port, other) = (free_port(), free_port());
+    let db = TcpEcho::start();
+    let cluster = "outbound|5432||db.data.svc.cluster.local";
+    let fake = Fake::new();
+    let o = fake.run(
+        &[],
+        &[
+            "--guid",
+            GUID,
+            "--tcp-outbound",
+            &port.to_string(),
+            "--dry-run",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let manifest: Value = serde_yaml::from_slice(&o.stdout).unwrap();
+    let (_, rewrites) = pod_paths(&fake, "app-0");
+    let plain = vec![
+        outbound_listener(port, cluster),
+        outbound_listener(other, cluster),
+    ];
+    // Istio patches the listener of the tapped port (it matches
+    // `portNumber`; the harness's `apply` does not): the first one.
+    let mut tapped = plain.clone();
+    apply(&mut tapped[..1], &manifest);
+    let tapped = rewrite(tapped, &rewrites);
+    assert!(tapped[0] != plain[0] && tapped[1] == plain[1]);
+    let lds = fake.dir.join("lds");
+    std::fs::create_dir_all(&lds).unwrap();
+    let publish = |listeners: &[Value]| {
+        let resources: Vec<Value> = listeners
+            .iter()
+            .map(|l| {
+                let mut l = l.clone();
+                l["@type"] = "type.googleapis.com/envoy.config.listener.v3.Listener".into();
+                l
+            })
+            .collect();
+        let tmp = fake.dir.join("lds.json.tmp");
+        std::fs::write(&tmp, json!({"resources": resources}).to_string()).unwrap();
+        std::fs::rename(&tmp, lds.join("lds.json")).unwrap();
+    };
+    publish(&plain);
+    let mut config = Bootstrap::new(db.port())
+        .cluster(cluster, db.port())
+        .json()
+        .clone();
+    config["static_resources"]
+        .as_object_mut()
+        .unwrap()
+        .remove("listeners");
+    config["node"] = json!({"id": "sidecar~10.0.0.7~app-0.cf-workloads~cf-workloads.svc.cluster.local", "cluster": "app"});
+    config["dynamic_resources"] = json!({"lds_config": {"resource_api_version": "V3",
+        "path_config_source": {"path": lds.join("lds.json"), "watched_directory": {"path": lds}}}});
+    let config_path = fake.dir.join("envoy.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let envoy = Envoy::try_start_file(
+        &config_path,
+        &["--drain-time-s", "2", "--drain-strategy", "immediate"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let connect = |name: &str| {
+        let mut c = std::net::TcpStream::connect(envoy.addr(name)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        assert!(echoes(&mut c), "{name}: a working connection");
+        c
+    };
+    let updates = || envoy.counter("listener_manager.lds.update_success");
+    // Publishes `listeners` and returns how long `conn` then stayed open.
+    let update_and_time_close = |listeners: &[Value], conn: &mut std::net::TcpStream| {
+        let before = updates();
+        publish(listeners);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while updates() == before {
+            assert!(Instant::now() < deadline, "Envoy did not take the update");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let updated = Instant::now();
+        let mut buf = [0u8; 16];
+        use std::io::Read;
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => {}
+            Ok(n) => panic!("{n} unexpected bytes"),
+        }
+        updated.elapsed()
+    };
+    let name = format!("10.96.0.20_{port}");
+    let other_name = format!("10.96.0.20_{other}");
+    let mut bystander = connect(&other_name);
+    let mut before_tap = connect(&name);
+    let open = update_and_time_close(&tapped, &mut before_tap);
+    assert!(
+        open >= Duration::from_millis(1500) && open < Duration::from_secs(10),
+        "closed {open:?} after the tap was applied: at the end of the 2 s drain"
+    );
+    assert!(
+        echoes(&mut bystander),
+        "another port's listener is untouched"
+    );
+    let mut during_tap = connect(&name);
+    let open = update_and_time_close(&plain, &mut during_tap);
+    assert!(
+        open >= Duration::from_millis(1500) && open < Duration::from_secs(10),
+        "closed {open:?} after the tap was removed"
+    );
+    assert!(echoes(&mut bystander), "still untouched");
+    assert!(echoes(&mut connect(&name)), "new connections work");
+}
+
+/// Sends a few bytes on `c` and expects them back.
+fn echoes(c: &mut std::net::TcpStream) -> bool {
+    use std::io::{Read, Write};
+    let mut buf = [0u8; 4];
+    c.write_all(b"ping").is_ok() && c.read_exact(&mut buf).is_ok() && &buf == b"ping"
 }
 
 #[test]
