@@ -363,11 +363,26 @@ all_services_template='go-template={{range .items}}{{.metadata.namespace}}/{{.me
 service_entries_template='go-template={{range .items}}{{.metadata.namespace}}/{{.metadata.name}}#{{range .spec.ports}}{{.number}}|{{.protocol}}|{{.name}};{{end}}{{"\n"}}{{end}}'
 pods_jsonpath='jsonpath={range .items[*]}{.metadata.name}={.metadata.uid}{" "}{end}'
 
+# Adds a Service's port to the caller's tcp, sniffed or http list, by the
+# protocol Istio gives it, with what decided it.
+file_port() {
+  local label=$1 number=$2 proto=$3 pname=$4 app=$5 verdict
+  verdict=$(istio_protocol "$number" "$pname" "$proto" "$app")
+  [[ $pname == "<no value>" ]] && pname=""
+  if [[ $app == "<no value>" || -z $app ]]; then app=""; else app=", appProtocol '$app'"; fi
+  case $verdict in
+    tcp) tcp+=" $label" ;;
+    sniffed) sniffed+=" $label (port name '$pname')" ;;
+    http) http+=" $label (port name '$pname'$app)" ;;
+    *) http+=" $label (protocol $proto)" ;;
+  esac
+}
+
 # Istio builds an inbound tcp_proxy filter chain for a port only when a
 # Service selecting the pod declares it (by its target port) with a protocol
 # that is not HTTP: refuse any other port before installing anything.
 check_inbound_tcp_port() {
-  local pod=$1 info services svc selector ports kv kvs selects entries entry number target proto pname app verdict
+  local pod=$1 info services svc selector ports kv kvs selects entries entry number target proto pname app
   local tcp="" sniffed="" http=""
   info=$(kube get pod -n "$namespace" "$pod" -o "$pod_template")
   services=$(kube get svc -n "$namespace" -o "$services_template")
@@ -391,15 +406,7 @@ check_inbound_tcp_port() {
         target=$(awk -v n="port $target=" 'index($0, n) == 1 { print substr($0, length(n) + 1); exit }' <<<"$info")
       fi
       [[ $target == "$tcp_port" ]] || continue
-      verdict=$(istio_protocol "$number" "$pname" "$proto" "$app")
-      if [[ $pname == "<no value>" ]]; then pname=""; fi
-      if [[ $app == "<no value>" || -z $app ]]; then app=""; else app=", appProtocol '$app'"; fi
-      case $verdict in
-        tcp) tcp+=" $svc" ;;
-        sniffed) sniffed+=" $svc (port name '$pname')" ;;
-        http) http+=" $svc (port name '$pname'$app)" ;;
-        *) http+=" $svc (protocol $proto)" ;;
-      esac
+      file_port "$svc" "$number" "$proto" "$pname" "$app"
     done
   done <<<"$services"
   if [[ -n $http ]]; then
@@ -435,15 +442,7 @@ check_outbound_tcp_port() {
     for entry in ${items[@]+"${items[@]}"}; do
       IFS='|' read -r number proto pname app <<<"$entry"
       [[ $number == "$outbound_port" ]] || continue
-      verdict=$(istio_protocol "$number" "$pname" "$proto" "$app")
-      [[ $pname == "<no value>" ]] && pname=""
-      if [[ $app == "<no value>" || -z $app ]]; then app=""; else app=", appProtocol '$app'"; fi
-      case $verdict in
-        tcp) tcp+=" $name" ;;
-        sniffed) sniffed+=" $name" ;;
-        http) http+=" $name (port name '$pname'$app)" ;;
-        *) http+=" $name (protocol $proto)" ;;
-      esac
+      file_port "$name" "$number" "$proto" "$pname" "$app"
     done
   done <<<"$services"
   while IFS='#' read -r name ports; do

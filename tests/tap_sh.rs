@@ -1607,7 +1607,7 @@ fn tcp_outbound_warns_early_about_ports_istio_does_not_proxy_as_tcp() {
             "data/db#5432|TCP|<no value>|<no value>;\n",
             "",
             false,
-            vec!["port 5432 has no protocol Istio knows (data/db)"],
+            vec!["port 5432 has no protocol Istio knows (data/db (port name ''))"],
             vec!["exit 8"],
         ),
         (
@@ -1920,7 +1920,7 @@ fn kubectl_templates_in_a_real_kubectl() {
         (
             &["--tcp-outbound", "9187"],
             8,
-            "port 9187 has no protocol Istio knows (data/db)",
+            "port 9187 has no protocol Istio knows (data/db (port name ''))",
             exit_8,
         ),
         (
