@@ -152,8 +152,15 @@ test: envoy envoy-old test-tools build test-unit test-integration test-old-envoy
 test-unit:
 	cargo test --workspace --exclude integration-tests
 
+# As root it also runs the examples' tests that need to switch users (Envoy
+# as the official image's uid 101); as another user it says it skipped them.
 test-integration: build oci envoy test-tools
 	cargo test -p integration-tests
+	@if [ "$$(id -u)" = 0 ]; then \
+		cargo test -p integration-tests --test examples -- --ignored; \
+	else \
+		echo "not root: skipped the examples' tests that run Envoy as uid 101 (cargo test -p integration-tests --test examples -- --ignored, as root)"; \
+	fi
 
 # The integration suite on the oldest Envoy we support. OLD_ENVOY_TESTS=smoke_
 # narrows it to the smoke subset (tests named smoke_*).
@@ -164,7 +171,7 @@ test-old-envoy: build oci envoy-old test-tools
 # Cross-checks with system tools that `make test` does not need (.ci/run
 # installs them from Debian): tshark reads the tap tool's pcaps as well,
 # skopeo the OCI image layouts.
-test-extra: have-tshark have-skopeo build envoy
+test-extra: have-tshark have-skopeo build oci envoy
 	cargo test -p integration-tests --test tap_tool -- --ignored
 	cargo test -p integration-tests --test oci -- --ignored
 

@@ -690,22 +690,27 @@ fn own_ids() -> (u32, u32) {
     (id("Uid:"), id("Gid:"))
 }
 
-/// Who runs the example's Envoy and who makes its directories: as with
-/// Docker, the image's uid 101 and a user on the host, when this process may
-/// switch users (root, as CI runs the tests). Otherwise both are this
-/// process's user, which still runs the README's setup and the traffic; the
-/// uid 101 checks need a root run.
-fn docker_users() -> ((u32, u32), (u32, u32)) {
-    let own = own_ids();
-    if own.0 == 0 {
-        (IMAGE_USER, HOST_USER)
-    } else {
-        eprintln!(
-            "not root: the examples' Envoy runs as uid {}, not as the image's uid {} (run the tests as root for that)",
-            own.0, IMAGE_USER.0
-        );
-        (own, own)
-    }
+/// Running Envoy as the image's uid 101, and the README's setup as a user on
+/// the host, needs the right to switch users: root (CI). `make test` runs
+/// the tests that need it when it runs as root.
+fn require_root() {
+    assert_eq!(
+        own_ids().0,
+        0,
+        "this test runs Envoy as uid {} and the README's setup as uid {}: run it as root",
+        IMAGE_USER.0,
+        HOST_USER.0
+    );
+}
+
+/// Who makes an example's directories and who runs its Envoy.
+#[derive(Clone, Copy, Debug)]
+enum Users {
+    /// As with Docker: the README's Docker setup by a user on the host,
+    /// Envoy as the image's uid 101 (root only).
+    Docker,
+    /// The README's setup without Docker, and Envoy, as this process's user.
+    This,
 }
 
 /// The Envoy executable itself. `make` sets ENVOY_BIN to the pip package's
@@ -761,7 +766,11 @@ fn envoy_for_users() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let bin = envoy_executable();
-        let (image, host) = docker_users();
+        let (image, host) = if own_ids().0 == 0 {
+            (IMAGE_USER, HOST_USER)
+        } else {
+            (own_ids(), own_ids())
+        };
         if runs_as(&bin, image) && runs_as(&bin, host) {
             return bin;
         }
@@ -786,7 +795,7 @@ fn envoy_for_users() -> PathBuf {
 }
 
 /// Runs each README line with `sh -e` from the repository root, as `user`
-/// (None: as this process, root).
+/// (None: as this process).
 fn run_setup(lines: &[String], user: Option<(u32, u32)>) {
     for line in lines {
         let mut command = Command::new("sh");
@@ -827,14 +836,23 @@ fn start_as(ex: &Example, (uid, gid): (u32, u32)) -> Result<Envoy, StartError> {
     Envoy::try_start_file_as(&ex.config(), &extra, &run_as)
 }
 
-/// The example's Envoy as the official image runs it, after the README's
-/// Docker setup made by someone on the host; and the uid it runs as.
-fn start_as_in_docker(ex: &Example) -> (Envoy, u32) {
-    let (image, host) = docker_users();
+/// The example's Envoy after the README's setup, as `users` says; and the
+/// uid it runs as.
+fn start_example(ex: &Example, users: Users) -> (Envoy, u32) {
     ex.fresh();
-    run_setup(&ex.docker_setup(), Some(host));
-    let envoy = start_as(ex, image).unwrap_or_else(|e| panic!("{}: {e}", ex.name));
-    (envoy, image.0)
+    let user = match users {
+        Users::Docker => {
+            require_root();
+            run_setup(&ex.docker_setup(), Some(HOST_USER));
+            IMAGE_USER
+        }
+        Users::This => {
+            run_setup(&ex.plain_setup(), None);
+            own_ids()
+        }
+    };
+    let envoy = start_as(ex, user).unwrap_or_else(|e| panic!("{} as {users:?}: {e}", ex.name));
+    (envoy, user.0)
 }
 
 #[test]
@@ -852,11 +870,10 @@ fn smoke_every_example_validates() {
     }
 }
 
-#[test]
-fn cf_headers_example_serves_traffic_as_the_image_user() {
+fn cf_headers_traffic(users: Users) {
     let _fixed = FIXED.lock().unwrap_or_else(|e| e.into_inner());
     let app = Upstream::bind("127.0.0.1:18080".parse().expect("addr"));
-    let (envoy, _) = start_as_in_docker(&example("cf_headers"));
+    let (envoy, _) = start_example(&example("cf_headers"), users);
     for proto in [Proto::H1, Proto::H2] {
         let response = Request::get("/")
             .header("CF-App-Id", "spoofed")
@@ -928,23 +945,21 @@ fn tap_tcp_records(envoy: &Envoy, owner: u32) {
     assert_eq!(std::fs::metadata(file).expect("records").uid(), owner);
 }
 
-#[test]
-fn tap_http_example_records_traffic_as_the_image_user() {
+fn tap_http_traffic(users: Users) {
     let _fixed = FIXED.lock().unwrap_or_else(|e| e.into_inner());
     let _app = Upstream::bind("127.0.0.1:18080".parse().expect("addr"));
     let ex = example("tap_http");
-    let (envoy, uid) = start_as_in_docker(&ex);
+    let (envoy, uid) = start_example(&ex, users);
     tap_http_records(&envoy, uid);
     drop(envoy);
     ex.fresh();
 }
 
-#[test]
-fn tap_tcp_example_records_traffic_as_the_image_user() {
+fn tap_tcp_traffic(users: Users) {
     let _fixed = FIXED.lock().unwrap_or_else(|e| e.into_inner());
     let _app = Upstream::bind("127.0.0.1:18080".parse().expect("addr"));
     let ex = example("tap_tcp");
-    let (envoy, uid) = start_as_in_docker(&ex);
+    let (envoy, uid) = start_example(&ex, users);
     tap_tcp_records(&envoy, uid);
     drop(envoy);
     ex.fresh();
@@ -953,8 +968,10 @@ fn tap_tcp_example_records_traffic_as_the_image_user() {
 /// Without Docker, the README's `mkdir -p` is enough: Envoy runs as the user
 /// who made the directory.
 #[test]
-fn tap_examples_without_docker_record_as_the_user() {
-    let (_, host) = docker_users();
+#[ignore = "needs root: runs the README's setup and Envoy as another user"]
+fn tap_examples_without_docker_record_as_a_host_user() {
+    require_root();
+    let host = HOST_USER;
     let _fixed = FIXED.lock().unwrap_or_else(|e| e.into_inner());
     let _app = Upstream::bind("127.0.0.1:18080".parse().expect("addr"));
     for ex in [example("tap_http"), example("tap_tcp")] {
@@ -973,21 +990,24 @@ fn tap_examples_without_docker_record_as_the_user() {
 
 /// A directory made with plain `mkdir -p` (mode 0755), by root or by the user
 /// on the host, is not writable by the image's uid 101: Envoy exits at start.
-/// This is the setup the Docker steps had to replace.
+/// So the README's Docker setup cannot be a plain `mkdir -p`.
 #[test]
+#[ignore = "needs root: runs Envoy as the image's uid 101"]
 fn tap_examples_fail_for_the_image_user_in_a_plain_directory() {
-    if own_ids().0 != 0 {
-        eprintln!("skipped: running Envoy as uid 101 needs root (CI runs it)");
-        return;
-    }
+    require_root();
     let _fixed = FIXED.lock().unwrap_or_else(|e| e.into_inner());
     for ex in [example("tap_http"), example("tap_tcp")] {
         let dir = format!("/tmp/{}", ex.name);
-        let old_setup = vec![format!("mkdir -p {dir}")];
-        assert_ne!(ex.docker_setup(), old_setup, "{}: README's setup", ex.name);
+        let plain_mkdir = vec![format!("mkdir -p {dir}")];
+        assert_ne!(
+            ex.docker_setup(),
+            plain_mkdir,
+            "{}: README's setup",
+            ex.name
+        );
         for maker in [None, Some(HOST_USER)] {
             ex.fresh();
-            run_setup(&old_setup, maker);
+            run_setup(&plain_mkdir, maker);
             let log = match start_as(&ex, IMAGE_USER) {
                 Ok(_) => panic!(
                     "{}: uid 101 started in a {maker:?} mkdir -p directory",
@@ -1006,13 +1026,12 @@ fn tap_examples_fail_for_the_image_user_in_a_plain_directory() {
     }
 }
 
-#[test]
-fn peer_metadata_example_decodes_the_sample_as_the_image_user() {
+fn peer_metadata_traffic(users: Users) {
     let _fixed = FIXED.lock().unwrap_or_else(|e| e.into_inner());
     let ex = example("peer_metadata");
     let sample = std::fs::read_to_string(ex.dir.join("sample.b64")).expect("sample.b64");
     let app = Upstream::bind("127.0.0.1:18080".parse().expect("addr"));
-    let (envoy, _) = start_as_in_docker(&ex);
+    let (envoy, _) = start_example(&ex, users);
     let response = Request::get("/")
         .header("x-envoy-peer-metadata", sample.trim())
         .header("x-peer-workload", "spoofed")
@@ -1026,11 +1045,10 @@ fn peer_metadata_example_decodes_the_sample_as_the_image_user() {
     assert_eq!(envoy.counter("wasmcustom.peer_metadata.decoded"), 1);
 }
 
-#[test]
-fn l7_policy_example_guards_the_death_star_as_the_image_user() {
+fn l7_policy_traffic(users: Users) {
     let _fixed = FIXED.lock().unwrap_or_else(|e| e.into_inner());
     let app = Upstream::bind("127.0.0.1:18080".parse().expect("addr"));
-    let (envoy, _) = start_as_in_docker(&example("l7_policy"));
+    let (envoy, _) = start_example(&example("l7_policy"), users);
     let landed =
         Request::new("POST", "/v1/request-landing").send(envoy.addr("deathstar"), Proto::H1);
     assert_eq!(landed.status, 200);
@@ -1045,4 +1063,45 @@ fn l7_policy_example_guards_the_death_star_as_the_image_user() {
     assert_eq!(sneaky.status, 400);
     assert_eq!(envoy.counter("wasmcustom.l7_policy.denied"), 1);
     assert_eq!(envoy.counter("wasmcustom.l7_policy.invalid_path"), 1);
+}
+
+/// What each example shows, after the README's setup without Docker, with
+/// this process's user running Envoy: for anyone who runs `make test`.
+#[test]
+fn every_example_serves_traffic_as_this_user() {
+    cf_headers_traffic(Users::This);
+    tap_http_traffic(Users::This);
+    tap_tcp_traffic(Users::This);
+    peer_metadata_traffic(Users::This);
+    l7_policy_traffic(Users::This);
+}
+
+#[test]
+#[ignore = "needs root: runs Envoy as the image's uid 101"]
+fn cf_headers_example_serves_traffic_as_the_image_user() {
+    cf_headers_traffic(Users::Docker);
+}
+
+#[test]
+#[ignore = "needs root: runs Envoy as the image's uid 101"]
+fn tap_http_example_records_traffic_as_the_image_user() {
+    tap_http_traffic(Users::Docker);
+}
+
+#[test]
+#[ignore = "needs root: runs Envoy as the image's uid 101"]
+fn tap_tcp_example_records_traffic_as_the_image_user() {
+    tap_tcp_traffic(Users::Docker);
+}
+
+#[test]
+#[ignore = "needs root: runs Envoy as the image's uid 101"]
+fn peer_metadata_example_decodes_the_sample_as_the_image_user() {
+    peer_metadata_traffic(Users::Docker);
+}
+
+#[test]
+#[ignore = "needs root: runs Envoy as the image's uid 101"]
+fn l7_policy_example_guards_the_death_star_as_the_image_user() {
+    l7_policy_traffic(Users::Docker);
 }

@@ -21,7 +21,11 @@
 //! - A plugin applies to a listener when its `match` is empty or one of its
 //!   selectors matches: mode `SERVER` inbound, `CLIENT` outbound,
 //!   `CLIENT_AND_SERVER` or none both; `ports` empty or naming the chain's
-//!   port (pilot/pkg/model/extensions.go, `matchTrafficSelectors`).
+//!   port (pilot/pkg/model/extensions.go, `matchTrafficSelectors`). On an
+//!   inbound HTTP chain that port is the Service's target port
+//!   (`buildSidecarInboundHTTPOpts`); for the network filters of an inbound
+//!   TCP chain it is the Service's own port (`buildInboundNetworkFilters`,
+//!   listener_inbound.go).
 //! - `EnvoyFilter` patches are applied to what this builds, in ascending
 //!   `priority` ([`crate::manifests::apply`]).
 
@@ -87,7 +91,6 @@ pub struct Plugin {
     pub phase: String,
     pub priority: i64,
     pub network: bool,
-    pub config: Value,
     /// `match`: each selector's mode and ports.
     pub selectors: Vec<(String, Vec<u64>)>,
 }
@@ -104,7 +107,6 @@ impl Plugin {
                 .to_string(),
             priority: spec["priority"].as_i64().unwrap_or(i64::from(i32::MIN)),
             network: spec["type"] == "NETWORK",
-            config: spec["pluginConfig"].clone(),
             selectors: spec["match"]
                 .as_array()
                 .map(|all| {
@@ -222,22 +224,44 @@ pub fn real_virtual_inbound() -> Value {
 /// `listener` rebuilt as Istio 1.`minor` would with `plugins`, as an inbound
 /// listener or (`outbound`) as one of the app's outbound listeners: every
 /// chain's network filters and every connection manager's HTTP filters.
-pub fn rebuild(listener: &Value, minor: u32, plugins: &[Plugin], outbound: bool) -> Value {
+/// `service_ports` maps a chain's target port to the port of the Service
+/// that declares it (where they differ).
+pub fn rebuild(
+    listener: &Value,
+    minor: u32,
+    plugins: &[Plugin],
+    outbound: bool,
+    service_ports: &[(u64, u64)],
+) -> Value {
     let mut listener = listener.clone();
     for chain in listener["filter_chains"]
         .as_array_mut()
         .expect("filter_chains")
     {
-        let port = chain["filter_chain_match"]["destination_port"]
+        let target = chain["filter_chain_match"]["destination_port"]
             .as_u64()
             .unwrap_or(0);
-        let applying: Vec<Plugin> = plugins
-            .iter()
-            .filter(|p| p.applies(outbound, port) && (!p.network || minor >= 20))
-            .cloned()
-            .collect();
         let filters = chain["filters"].as_array().expect("filters").clone();
-        let mut rebuilt = network_filters(&filters, &applying);
+        let tcp = filters
+            .iter()
+            .any(|f| f["name"] == "envoy.filters.network.tcp_proxy");
+        let network_port = if tcp {
+            service_ports
+                .iter()
+                .find(|(t, _)| *t == target)
+                .map_or(target, |(_, s)| *s)
+        } else {
+            target
+        };
+        let applying = |port: u64, network: bool| -> Vec<Plugin> {
+            plugins
+                .iter()
+                .filter(|p| p.network == network && (!network || minor >= 20))
+                .filter(|p| p.applies(outbound, port))
+                .cloned()
+                .collect()
+        };
+        let mut rebuilt = network_filters(&filters, &applying(network_port, true));
         for f in rebuilt.iter_mut() {
             if f["name"] == "envoy.filters.network.http_connection_manager" {
                 let http = f["typed_config"]["http_filters"]
@@ -245,7 +269,7 @@ pub fn rebuild(listener: &Value, minor: u32, plugins: &[Plugin], outbound: bool)
                     .expect("http_filters")
                     .clone();
                 f["typed_config"]["http_filters"] =
-                    Value::Array(http_filters(minor, &http, &applying));
+                    Value::Array(http_filters(minor, &http, &applying(target, false)));
             }
         }
         chain["filters"] = Value::Array(rebuilt);

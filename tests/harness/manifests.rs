@@ -297,7 +297,7 @@ pub fn envoy_filter(spec: &Spec, code: Code, gateway: bool) -> Value {
 
 /// The image `make oci` writes for a module, as users push it.
 pub fn image(filter: &str) -> String {
-    format!("ghcr.io/example/{filter}:0.1.0")
+    format!("ghcr.io/example/{filter}:{}", oci_layout::TAG)
 }
 
 /// A `WasmPlugin` (Istio 1.20 and later: `type` and `failStrategy`) pulling
