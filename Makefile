@@ -28,7 +28,7 @@ OVERRIDES := $(strip $(if $(RUSTFLAGS),RUSTFLAGS) $(if $(CARGO_ENCODED_RUSTFLAGS
 ENVOY_BIN ?= $(CURDIR)/$(VENV)/bin/envoy
 export ENVOY_BIN
 
-.PHONY: prereqs have-tshark have-skopeo have-valgrind oci test-tools test-extra bench-report bench bench-instructions tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean
+.PHONY: prereqs have-tshark have-skopeo have-kubectl have-valgrind oci test-tools test-extra bench-report bench bench-instructions tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean
 
 all: build
 
@@ -170,16 +170,20 @@ test-old-envoy: build oci envoy-old test-tools
 
 # Cross-checks with system tools that `make test` does not need (.ci/run
 # installs them from Debian): tshark reads the tap tool's pcaps as well,
-# skopeo the OCI image layouts.
-test-extra: have-tshark have-skopeo build oci envoy
+# skopeo the OCI image layouts, kubectl runs tap.sh's `kubectl get` templates.
+test-extra: have-tshark have-skopeo have-kubectl build oci envoy
 	cargo test -p integration-tests --test tap_tool -- --ignored
 	cargo test -p integration-tests --test oci -- --ignored
+	cargo test -p integration-tests --test tap_sh -- --ignored
 
 have-tshark:
 	$(if $(call have,tshark),,$(error tshark not found: apt-get install tshark))
 
 have-skopeo:
 	$(if $(call have,skopeo),,$(error skopeo not found: apt-get install skopeo))
+
+have-kubectl:
+	$(if $(call have,kubectl),,$(error kubectl not found: apt-get install kubernetes-client))
 
 have-valgrind:
 	$(if $(call have,callgrind_control),,$(error valgrind not found: apt-get install valgrind))

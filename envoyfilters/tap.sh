@@ -351,6 +351,18 @@ istio_protocol() {
   esac
 }
 
+# The same for a ServiceEntry port, whose protocol is its `protocol` field
+# alone, case ignored (Istio's protocol.Parse): no port name, no well-known
+# port; an empty or unknown one is sniffed. Argument: protocol.
+service_entry_protocol() {
+  case $(printf '%s' "$1" | tr '[:upper:]' '[:lower:]') in
+    http | http2 | http_proxy | grpc | grpc-web) echo http ;;
+    tcp | https | tls | mongo | redis | mysql) echo tcp ;;
+    udp) echo other ;;
+    *) echo sniffed ;;
+  esac
+}
+
 # What tap.sh reads with `kubectl get`, as kubectl's go-template and
 # jsonpath printers write it: a field that is not set prints "<no value>"
 # (go-template). tests/tap_sh.rs holds the same strings, and runs them in a
@@ -451,9 +463,8 @@ check_outbound_tcp_port() {
     for entry in ${items[@]+"${items[@]}"}; do
       IFS='|' read -r number proto pname <<<"$entry"
       [[ $number == "$outbound_port" ]] || continue
-      # A ServiceEntry port's protocol is its `protocol` field alone.
       [[ $proto == "<no value>" ]] && proto=""
-      verdict=$(istio_protocol "$number" "$proto" TCP "")
+      verdict=$(service_entry_protocol "$proto")
       case $verdict in
         tcp) tcp+=" ServiceEntry $name" ;;
         sniffed) sniffed+=" ServiceEntry $name" ;;
