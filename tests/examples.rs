@@ -766,10 +766,11 @@ fn envoy_for_users() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let bin = envoy_executable();
-        let (image, host) = if own_ids().0 == 0 {
+        let own = own_ids();
+        let (image, host) = if own.0 == 0 {
             (IMAGE_USER, HOST_USER)
         } else {
-            (own_ids(), own_ids())
+            (own, own)
         };
         if runs_as(&bin, image) && runs_as(&bin, host) {
             return bin;

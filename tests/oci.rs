@@ -6,13 +6,13 @@
 //! `make test-extra` adds skopeo (Debian), the tool the README pushes with.
 
 use flate2::read::GzDecoder;
+use harness::manifests::sha256_hex;
 use harness::paths::{venv_tool, wasm, workspace_root};
 use harness::MODULES;
 use oci_spec::image::{
     Arch, Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType, OciLayout,
 };
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -62,12 +62,9 @@ fn module_bytes(module: &str) -> Vec<u8> {
     std::fs::read(wasm(module)).expect("read dist module")
 }
 
+/// `sha256:<hex>`, as OCI names a blob.
 fn sha256(bytes: &[u8]) -> String {
-    let hex: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", sha256_hex(bytes))
 }
 
 /// A blob the descriptor names, checked against the descriptor's digest and size.

@@ -20,6 +20,17 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const GUID: &str = "eb1534db-8765-430d-adfe-77fd1a8e45a9";
+/// A one-second capture that waits at most two seconds for records.
+const SHORT_RUN: [&str; 8] = [
+    "--guid",
+    GUID,
+    "--duration",
+    "1",
+    "--timeout",
+    "2",
+    "--out",
+    "out",
+];
 
 /// The `-o` of each `kubectl get` tap.sh runs: the fake `kubectl` refuses any
 /// other, so a changed template fails every test until it is changed here
@@ -1000,16 +1011,7 @@ fn flush_wait_gives_up_after_its_timeout() {
     fake.write("logs", &proxy_log(&records));
     let o = fake.run(
         &[("FAKE_PODS", "app-0"), ("FAKE_FLUSH_POLLS", "1000")],
-        &[
-            "--guid",
-            GUID,
-            "--duration",
-            "1",
-            "--timeout",
-            "2",
-            "--out",
-            "out",
-        ],
+        &SHORT_RUN,
     );
     assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
     assert!(
@@ -1022,19 +1024,7 @@ fn flush_wait_gives_up_after_its_timeout() {
     // One record short: what came is kept.
     let fake = Fake::new();
     fake.write("logs", &proxy_log(&records));
-    let o = fake.run(
-        &[("FAKE_PODS", "app-0"), ("FAKE_TAPPED", "3")],
-        &[
-            "--guid",
-            GUID,
-            "--duration",
-            "1",
-            "--timeout",
-            "2",
-            "--out",
-            "out",
-        ],
-    );
+    let o = fake.run(&[("FAKE_PODS", "app-0"), ("FAKE_TAPPED", "3")], &SHORT_RUN);
     assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
     assert!(stderr(&o).contains("only 2 of the 3 records"));
     assert_eq!(fake.records("out", "app-0"), records);
@@ -1052,19 +1042,7 @@ fn lines_that_are_not_whole_json_are_reported() {
     log += &format!("@TAG@ {}", &cut[..cut.len() - 3]);
     let fake = Fake::new();
     fake.write("logs", &log);
-    let o = fake.run(
-        &[("FAKE_PODS", "app-0")],
-        &[
-            "--guid",
-            GUID,
-            "--duration",
-            "1",
-            "--timeout",
-            "2",
-            "--out",
-            "out",
-        ],
-    );
+    let o = fake.run(&[("FAKE_PODS", "app-0")], &SHORT_RUN);
     assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("app-0: 1 line(s) that are not whole JSON records"),
