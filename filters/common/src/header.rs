@@ -87,3 +87,48 @@ pub fn canonical_host_pattern(pattern: &str) -> Option<String> {
     };
     (!name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok)).then_some(lower)
 }
+
+/// Why a configured name may not be a header a filter writes.
+///
+/// A filter that writes a header chosen by configuration must never write one
+/// that frames or routes the message: set to `content-length` with a value a
+/// caller influences, a filter would make the upstream read the rest of the
+/// body as a second request. Names Envoy owns (`x-envoy-*`) are refused too:
+/// Envoy and the mesh give them meaning.
+pub fn forbidden_output_header(name: &str) -> Option<&'static str> {
+    const FRAMING: [&str; 9] = [
+        "content-length",
+        "transfer-encoding",
+        "host",
+        "connection",
+        "te",
+        "upgrade",
+        "keep-alive",
+        "proxy-connection",
+        "expect",
+    ];
+    let lower = name.to_ascii_lowercase();
+    if lower.starts_with(':') {
+        Some("is a pseudo-header")
+    } else if FRAMING.iter().any(|f| same_header_name(f, &lower)) {
+        Some("frames or routes the HTTP message (framing, hop-by-hop or Host)")
+    } else if lower.starts_with("x-envoy-") || lower.starts_with("x_envoy_") {
+        Some("is a header Envoy owns (x-envoy-*)")
+    } else if !is_valid_header_name(name) {
+        Some("is not a header name")
+    } else {
+        None
+    }
+}
+
+/// Whether two header names are the same once case is ignored and `_` and
+/// `-` are treated as one character: CGI-style frameworks (WSGI, Rack, PHP)
+/// map both `CF-App-Id` and `CF_App_Id` to `HTTP_CF_APP_ID`, so a filter that
+/// owns a header must treat its underscore spellings as the same header.
+pub fn same_header_name(a: &str, b: &str) -> bool {
+    let fold = |c: u8| match c {
+        b'_' => b'-',
+        c => c.to_ascii_lowercase(),
+    };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
+}

@@ -74,3 +74,49 @@ proptest! {
         let _ = normalize_authority(&raw);
     }
 }
+
+#[test]
+fn output_headers_that_would_frame_or_route_are_forbidden() {
+    for name in [
+        "content-length",
+        "Content-Length",
+        "content_length",
+        "transfer-encoding",
+        "host",
+        "Host",
+        "connection",
+        "te",
+        "upgrade",
+        "keep-alive",
+        "proxy-connection",
+        "expect",
+        ":path",
+        ":authority",
+        "x-envoy-original-path",
+        "X-Envoy-Peer-Metadata",
+        "x_envoy_decorator_operation",
+        "",
+        "a b",
+    ] {
+        assert!(forbidden_output_header(name).is_some(), "{name:?} allowed");
+    }
+    for name in [
+        "cf-app-id",
+        "CF-App-Id",
+        "x-peer-namespace",
+        "x-envoyish",
+        "tee",
+    ] {
+        assert_eq!(forbidden_output_header(name), None, "{name:?} refused");
+    }
+}
+
+#[test]
+fn underscores_and_dashes_name_the_same_header() {
+    assert!(same_header_name("cf-app-id", "CF_App_Id"));
+    assert!(same_header_name("cf-space-id", "cf_space_id"));
+    assert!(same_header_name("x-peer-namespace", "X_PEER-namespace"));
+    assert!(!same_header_name("cf-app-id", "cf-app-ids"));
+    assert!(!same_header_name("cf-app-id", "cf.app.id"));
+    assert!(!same_header_name("cf-app-id", "cfxapp-id"));
+}
