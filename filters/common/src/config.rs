@@ -55,7 +55,8 @@ impl std::error::Error for ConfigError {}
 pub type Result<T> = std::result::Result<T, ConfigError>;
 
 /// Parses the plugin configuration document. An absent or blank
-/// configuration reads as `{}`; anything but one JSON object is refused.
+/// configuration reads as `{}`; anything but one JSON object is refused,
+/// and so is an object with a key twice.
 pub fn parse_document(raw: Option<&[u8]>) -> Result<Value> {
     let raw = raw.unwrap_or_default();
     let text = std::str::from_utf8(raw).map_err(|e| {
@@ -82,6 +83,7 @@ pub fn parse_document(raw: Option<&[u8]>) -> Result<Value> {
             "write the configuration as one JSON object: {\"field\": value, ...}",
         ));
     }
+    crate::duplicate_keys::refuse_duplicate_keys(text, &value)?;
     Ok(value)
 }
 

@@ -7,6 +7,7 @@
 pub mod base64;
 pub mod capture;
 pub mod config;
+mod duplicate_keys;
 pub mod header;
 pub mod json;
 pub mod pairs;

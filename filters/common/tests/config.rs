@@ -69,3 +69,88 @@ fn wrong_types_missing_fields_and_choices() {
         .contains("exactly one"));
     assert_eq!(r.get("absent", |f| f.str()).unwrap(), None);
 }
+
+#[test]
+fn a_key_twice_in_one_object_is_refused_and_named() {
+    let cases = [
+        (r#"{"rules": [], "dry_run": true, "rules": [{}]}"#, "rules"),
+        (r#"{"a": {"b": 1, "b": 2}}"#, "a.b"),
+        (
+            r#"{"rules": [{}, {"method": "GET", "path": "/", "method": "POST"}]}"#,
+            "rules[1].method",
+        ),
+        (r#"{"x": [[], [{"k": 1}, {"k": 1, "k": 2}]]}"#, "x[1][1].k"),
+        (r#"{"hosts": {"a.com": 1, "a.com": 2}}"#, "hosts.\"a.com\""),
+        // Two spellings of one key.
+        (r#"{"rules": [], "\u0072ules": []}"#, "rules"),
+        // Braces and quotes inside strings are not structure.
+        (r#"{"s": "{\"s\": 1, ", "t": "]}", "s": 2}"#, "s"),
+    ];
+    for (text, field) in cases {
+        let e = parse_document(Some(text.as_bytes())).unwrap_err();
+        assert_eq!(e.field, field, "{text}");
+        assert!(e.problem.contains("twice"), "{e}");
+    }
+}
+
+#[test]
+fn equal_keys_in_different_objects_are_not_duplicates() {
+    for text in [
+        r#"{"rules": [{"method": "GET"}, {"method": "POST"}], "method": 1}"#,
+        r#"{"a": {"k": 1}, "b": {"k": 1}, "k": {"k": {"k": 1}}}"#,
+        r#"{"k": "k", "v": ["k", "k"], "w": {"x": "k"}}"#,
+        r#"{"\\": 1, "\\\\": 2, "\"": 3}"#,
+    ] {
+        assert!(parse_document(Some(text.as_bytes())).is_ok(), "{text}");
+    }
+}
+
+fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i32>().prop_map(serde_json::Value::from),
+        "[a-c\"\\\\{}\\[\\],:é\u{1F600}]{0,4}".prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 5, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            proptest::collection::btree_map("[a-c\"\\\\{}é\u{1F600}]{0,3}", inner, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest::proptest! {
+    /// Every document serde_json writes (its keys are unique) loads, with
+    /// its keys spelled plainly or as `\u` escapes; a copy of any object's
+    /// first entry appended to that object is refused, naming that key.
+    #[test]
+    fn only_a_repeated_key_is_refused(body in proptest::collection::btree_map("[a-c\"é]{0,3}", json_value(), 0..4), ascii in proptest::bool::ANY) {
+        let doc = serde_json::Value::Object(body.clone().into_iter().collect());
+        let text = if ascii { escape_non_ascii(&doc.to_string()) } else { doc.to_string() };
+        proptest::prop_assert!(parse_document(Some(text.as_bytes())).is_ok(), "{}", text);
+        if let Some((key, value)) = body.iter().next() {
+            let repeated = format!("{},{}:{}}}", &text[..text.len() - 1], serde_json::Value::from(key.as_str()), value);
+            let e = parse_document(Some(repeated.as_bytes())).unwrap_err();
+            proptest::prop_assert_eq!(e.field, join("", key), "{}", repeated);
+        }
+    }
+}
+
+/// `text` with every non-ASCII char written as JSON `\u` escapes.
+fn escape_non_ascii(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
