@@ -209,7 +209,7 @@ else
 fi
 plugin_yaml=${plugin//\'/\'\'}
 
-# The EnvoyFilter: the tap before the router (HTTP) or tcp_proxy (TCP), and
+# The EnvoyFilter: the tap first among the HTTP filters, or before tcp_proxy (TCP), and
 # the access log that writes its records. Istio matches `portNumber` against
 # the destination port of virtualInbound's filter chains and against the
 # port of outbound listeners.
@@ -222,6 +222,7 @@ if [[ -n $port ]]; then
           filter:
             name: envoy.filters.network.tcp_proxy"
   filter_match=$listener_match
+  operation=INSERT_BEFORE
   wasm_type=type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm
   log_owner_type=type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
 else
@@ -229,9 +230,10 @@ else
   listener_match="        filterChain:
           filter:
             name: envoy.filters.network.http_connection_manager"
-  filter_match="$listener_match
-            subFilter:
-              name: envoy.filters.http.router"
+  # First in the chain: the replies of every filter after it (Istio's RBAC
+  # and ext_authz, l7_policy's 403) pass through it and are recorded whole.
+  filter_match=$listener_match
+  operation=INSERT_FIRST
   wasm_type=type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
   log_owner_type=type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
 fi
@@ -264,7 +266,7 @@ spec:
       listener:
 $filter_match
     patch:
-      operation: INSERT_BEFORE
+      operation: $operation
       value:
         name: $filter
         typed_config:

@@ -597,11 +597,11 @@ fn ours<'a>(list: &'a [String], of: &[&str]) -> Vec<&'a str> {
         .collect()
 }
 
-const HTTP_ORDER: [&str; 4] = ["peer_metadata", "l7_policy", "cf_headers", "tap_http"];
+const HTTP_ORDER: [&str; 4] = ["tap_http", "peer_metadata", "l7_policy", "cf_headers"];
 
 /// Each form's placement applied to a real Istio sidecar's `virtualInbound`
 /// chains, as each Istio release builds them: our HTTP filters always run
-/// peer_metadata → l7_policy → cf_headers → tap_http, after Istio's metadata
+/// tap_http → peer_metadata → l7_policy → cf_headers, after Istio's metadata
 /// exchange (which they read) and before the router; where the forms differ
 /// relative to Istio's RBAC and `istio.stats` is what envoyfilters/README.md
 /// says.
@@ -702,8 +702,9 @@ fn every_form_gives_the_same_order_in_a_real_sidecar() {
                 assert!(position(list, "istio.metadata_exchange") < first, "{at}");
                 assert!(last < position(list, "istio.stats"), "{at}");
                 // The policy decides after Istio's CUSTOM authorization
-                // (ext_authz) and before its RBAC; CF identity and the tap
-                // come after RBAC.
+                // (ext_authz) and before its RBAC; CF identity comes after
+                // RBAC. The tap comes before both (after CUSTOM), so their
+                // denials pass through it.
                 let policy = position(
                     list,
                     if set.contains(&"suite") {
@@ -720,6 +721,8 @@ fn every_form_gives_the_same_order_in_a_real_sidecar() {
                 assert!(policy < rbac, "{at}");
                 if !set.contains(&"suite") {
                     assert!(rbac < position(list, "cf_headers"), "{at}");
+                    let tap = position(list, "tap_http");
+                    assert!(tap < rbac, "{at}");
                 }
             }
             // tap_tcp: on the app's TCP port only, after Istio's network

@@ -10,8 +10,14 @@ use harness::{wasm_filter, Bootstrap, Envoy, Request, Upstream, PEER_METADATA_SE
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
+/// In the suite's order (`suite::config::PARTS`), which the separate
+/// filters follow here as in the shipped manifests.
 fn configs() -> [(&'static str, Value); 4] {
     [
+        (
+            "tap_http",
+            json!({"match": {"request_header": {"name": "x-tap-me", "present": true}}}),
+        ),
         ("peer_metadata", json!({})),
         (
             "l7_policy",
@@ -27,10 +33,6 @@ fn configs() -> [(&'static str, Value); 4] {
         (
             "cf_headers",
             json!({"app_guid": "app-1", "process_type": "web", "org_guid": "org-1", "space_guid": "space-1"}),
-        ),
-        (
-            "tap_http",
-            json!({"match": {"request_header": {"name": "x-tap-me", "present": true}}}),
         ),
     ]
 }
@@ -88,6 +90,10 @@ fn requests() -> Vec<Request> {
         peer(Request::new("POST", "/api/tapped"))
             .header("x-tap-me", "1")
             .body(vec![7u8; 3000]),
+        // Denied by l7_policy, after the tap: recorded whole, with the reply.
+        peer(Request::new("POST", "/api/tapped-denied"))
+            .header("x-tap-me", "1")
+            .body("x"),
     ]
 }
 
@@ -165,7 +171,32 @@ fn smoke_suite_equals_the_separate_filters() {
             .map(comparable)
             .collect()
     };
-    assert_eq!(records(&b), records(&a));
+    let (got, want) = (records(&b), records(&a));
+    assert_eq!(got, want);
+    let denied: Vec<&Value> = got
+        .iter()
+        .filter(|r| {
+            r["http_buffered_trace"]["request"]["headers"]
+                .as_array()
+                .is_some_and(|h| {
+                    h.contains(&json!({"key": ":path", "value": "/api/tapped-denied"}))
+                })
+        })
+        .collect();
+    assert_eq!(denied.len(), 2, "one per protocol");
+    for record in denied {
+        assert!(record.get("incomplete").is_none(), "{record}");
+        let response = &record["http_buffered_trace"]["response"];
+        assert_eq!(
+            response["headers"][0],
+            json!({"key": ":status", "value": "403"})
+        );
+        assert_eq!(
+            response["body"]["as_bytes"],
+            json!("QWNjZXNzIGRlbmllZA0K"),
+            "Access denied\r\n"
+        );
+    }
 }
 
 #[test]

@@ -762,3 +762,64 @@ fn two_taps_on_one_key_never_break_the_vm() {
         "{log}"
     );
 }
+
+/// A request a filter after the tap answers itself (l7_policy's 403, the
+/// tap first as in the shipped manifests) is a complete response: the record
+/// holds the reply's status, headers and body, and is not incomplete. The
+/// matcher still sees the headers the filters after the tap set.
+#[test]
+fn local_replies_of_the_filters_after_the_tap_are_recorded_whole() {
+    let up = Upstream::start();
+    let policy = wasm_filter(
+        "l7_policy",
+        &json!({"rules": [
+            {"method": "GET", "path": "/public/.*"},
+            {"method": "POST", "path": "/public/upload"}
+        ]}),
+    );
+    // cf_headers stamps the header the tap's matcher asks for, after the tap.
+    let stamp = wasm_filter(
+        "cf_headers",
+        &json!({"app_guid": "app-1", "process_type": "web", "org_guid": "o", "space_guid": "s"}),
+    );
+    let matched = json!({"match": {"request_header": {"name": "cf-app-id", "exact": "app-1"}}});
+    let envoy = start(&up, vec![tap(matched), stamp, policy]);
+    for (path, proto) in [
+        ("/admin/h1", Proto::H1),
+        ("/admin/h2", Proto::H2),
+        ("/public/%2e%2e/admin", Proto::H1),
+    ] {
+        Request::new("POST", path)
+            .body("payload")
+            .send(envoy.addr("main"), proto);
+    }
+    Request::get("/public/ok").send(envoy.addr("main"), Proto::H2);
+    Request::new("POST", "/public/upload")
+        .body("payload")
+        .send(envoy.addr("main"), Proto::H1);
+    let records = records(&envoy, 5);
+    for (path, status, body) in [
+        ("/admin/h1", "403", &b"Access denied\r\n"[..]),
+        ("/admin/h2", "403", b"Access denied\r\n"),
+        ("/public/%2e%2e/admin", "400", b"Bad request: "),
+        ("/public/ok", "200", b""),
+        ("/public/upload", "200", b""),
+    ] {
+        let record = find_by_path(&records, path);
+        assert!(record.get("incomplete").is_none(), "{record}");
+        let response = &record["http_buffered_trace"]["response"];
+        assert_eq!(
+            response["headers"][0],
+            json!({"key": ":status", "value": status})
+        );
+        assert!(body_bytes(response).starts_with(body), "{path}: {response}");
+    }
+    // The body of a request that matched only on the stamped header.
+    let upload = find_by_path(&records, "/public/upload");
+    assert_eq!(
+        body_bytes(&upload["http_buffered_trace"]["request"]),
+        b"payload"
+    );
+    assert_eq!(stat(&envoy, "tapped"), 5);
+    assert_eq!(stat(&envoy, "incomplete"), 0);
+}

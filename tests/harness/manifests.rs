@@ -122,9 +122,12 @@ fn separate_specs() -> Vec<Spec> {
                 "max_records": PERSISTENT_TAP_RECORDS
             }),
             fail_open: true,
-            priority: 40,
-            phase: "STATS",
-            plugin_priority: 10,
+            // First of the HTTP filters, so that every reply the filters
+            // after it send (l7_policy's 403, Istio's RBAC denials in the
+            // WasmPlugin form) passes through it and is recorded complete.
+            priority: 5,
+            phase: "AUTHN",
+            plugin_priority: 200,
             records: Some("tap_http.jsonl"),
         },
         Spec {
@@ -535,6 +538,11 @@ pub fn apply(listeners: &mut [Value], envoy_filter: &Value) {
                             .expect("router");
                         http.insert(router, value.clone());
                     }
+                    (Some("HTTP_FILTER"), Some("INSERT_FIRST")) => filters[at]["typed_config"]
+                        ["http_filters"]
+                        .as_array_mut()
+                        .expect("http_filters")
+                        .insert(0, value.clone()),
                     (Some("NETWORK_FILTER"), Some("INSERT_BEFORE")) => {
                         filters.insert(at, value.clone())
                     }

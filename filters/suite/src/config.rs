@@ -5,10 +5,12 @@
 use filter_common::config::{parse_document, root, ConfigError, Object, Result};
 
 /// The filters the suite can run, in the order it runs them: the order of
-/// the separate filters' EnvoyFilter priorities (identity first, then the
-/// policy that uses it, then stamping, the tap last so that it records what
-/// the app received).
-pub const PARTS: [&str; 4] = ["peer_metadata", "l7_policy", "cf_headers", "tap_http"];
+/// the separate filters in the shipped manifests. The tap goes first, so that
+/// the replies of the filters after it (l7_policy's 403) pass through it; it
+/// reads the request headers when the stream ends, so it still records them
+/// as the app received them. Then identity, the policy that uses it, and
+/// stamping.
+pub const PARTS: [&str; 4] = ["tap_http", "peer_metadata", "l7_policy", "cf_headers"];
 
 /// Each configured filter's own configuration, parsed by that filter.
 pub struct Config {
@@ -23,10 +25,10 @@ impl Config {
         let document = parse_document(raw)?;
         let top = root(&document, &PARTS)?;
         let config = Config {
-            peer_metadata: part(&top, PARTS[0], peer_metadata::config::Config::parse)?,
-            l7_policy: part(&top, PARTS[1], l7_policy::config::Config::parse)?,
-            cf_headers: part(&top, PARTS[2], cf_headers::config::Config::parse)?,
-            tap_http: part(&top, PARTS[3], tap_http::config::Config::parse)?,
+            tap_http: part(&top, PARTS[0], tap_http::config::Config::parse)?,
+            peer_metadata: part(&top, PARTS[1], peer_metadata::config::Config::parse)?,
+            l7_policy: part(&top, PARTS[2], l7_policy::config::Config::parse)?,
+            cf_headers: part(&top, PARTS[3], cf_headers::config::Config::parse)?,
         };
         if config.is_empty() {
             return Err(ConfigError::new(

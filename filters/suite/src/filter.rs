@@ -7,11 +7,12 @@ use filter_common::host_plugin::{Chain, Plugin};
 /// The chain for one configuration; `None` after logging what is wrong.
 pub fn configure(raw: Option<&[u8]>) -> Option<Box<dyn Plugin>> {
     let config = load_config("suite", raw.map(<[u8]>::to_vec), Config::parse)?;
+    // The tap first: it then sees the replies the parts after it send.
     let parts = [
+        config.tap_http.map(tap_http::filter::plugin),
         config.peer_metadata.map(peer_metadata::filter::plugin),
         config.l7_policy.map(l7_policy::filter::plugin),
         config.cf_headers.map(cf_headers::filter::plugin),
-        config.tap_http.map(tap_http::filter::plugin),
     ];
     let mut chain = Vec::new();
     for part in parts.into_iter().flatten() {

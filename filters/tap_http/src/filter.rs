@@ -144,6 +144,7 @@ impl Stream {
         let response_trailers = header_map(MapType::HttpResponseTrailers).filter(|h| !h.is_empty());
         let view = View {
             request: &request_headers,
+            request_final: true,
             response: response_headers.as_ref(),
         };
         // Unknown at the end means the response never came: no match.
@@ -223,6 +224,7 @@ impl StreamFilter for Stream {
             let headers = x.request_headers();
             let view = View {
                 request: &headers,
+                request_final: false,
                 response: None,
             };
             if shared.config.matcher.eval(&view) == Some(false) {

@@ -1,6 +1,7 @@
 //! Match predicates, evaluated with what is known so far: a predicate on the
-//! response is unknown until the response exists, so a stream that can no
-//! longer match stops being recorded as early as possible.
+//! response is unknown until the response exists, one on a request header
+//! until the request headers are final, so a stream that can no longer match
+//! stops being recorded as early as possible.
 
 use filter_common::pairs::HeaderMap;
 use filter_common::predicate::{Condition, StringMatch};
@@ -37,6 +38,10 @@ pub enum HeaderTest {
 /// What the predicates look at.
 pub struct View<'a> {
     pub request: &'a Headers,
+    /// The request headers are final (the stream ended). Before that, a
+    /// condition on a request header is unknown: the tap runs first, and a
+    /// filter after it may still set or remove the header (`cf-app-id`).
+    pub request_final: bool,
     /// `None` while (or when) there is no response.
     pub response: Option<&'a Headers>,
 }
@@ -79,7 +84,7 @@ impl Condition for Test {
                     .unwrap_or(path.len());
                 Some(std::str::from_utf8(&path[..end]).is_ok_and(|p| m.matches(p)))
             }
-            Test::RequestHeader(h) => Some(h.matches(view.request)),
+            Test::RequestHeader(h) => view.request_final.then(|| h.matches(view.request)),
             Test::ResponseHeader(h) => view.response.map(|r| h.matches(r)),
             Test::Status { min, max } => view.response.map(|r| {
                 r.first(":status")

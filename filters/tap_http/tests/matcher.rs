@@ -29,11 +29,23 @@ fn response(status: &str) -> HeaderMap {
     ])
 }
 
+/// At the end of the stream: the request headers are final.
 fn eval(p: &Predicate, resp: Option<&HeaderMap>) -> Option<bool> {
     let req = request();
     p.eval(&View {
         request: &req,
+        request_final: true,
         response: resp,
+    })
+}
+
+/// When the request starts, before the filters after the tap ran.
+fn eval_early(p: &Predicate) -> Option<bool> {
+    let req = request();
+    p.eval(&View {
+        request: &req,
+        request_final: false,
+        response: None,
     })
 }
 
@@ -80,6 +92,28 @@ fn request_predicates() {
     for (json, want) in cases {
         assert_eq!(eval(&matcher(json), None), want, "{json}");
     }
+}
+
+#[test]
+fn request_header_predicates_wait_for_the_final_headers() {
+    // A filter after the tap may still set or remove any header.
+    for json in [
+        r#"{"request_header": {"name": "x-tenant", "exact": "b"}}"#,
+        r#"{"request_header": {"name": "cf-app-id", "present": true}}"#,
+        r#"{"request_header": {"name": "x-none", "present": false}}"#,
+    ] {
+        assert_eq!(eval_early(&matcher(json)), None, "{json}");
+    }
+    // Method and path are decided at once, also next to an unknown header.
+    assert_eq!(eval_early(&matcher(r#"{"method": "GET"}"#)), Some(false));
+    let p = matcher(
+        r#"{"and": [{"path": {"prefix": "/other/"}}, {"request_header": {"name": "x-tenant", "exact": "b"}}]}"#,
+    );
+    assert_eq!(eval_early(&p), Some(false));
+    let p = matcher(
+        r#"{"or": [{"path": {"prefix": "/api/"}}, {"request_header": {"name": "x-tenant", "exact": "z"}}]}"#,
+    );
+    assert_eq!(eval_early(&p), Some(true));
 }
 
 #[test]
