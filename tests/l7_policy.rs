@@ -390,17 +390,28 @@ fn hostile_paths_refused_before_rules() {
             assert_eq!(app.last().path, path, "{proto:?}: the app got other bytes");
         }
     }
-    assert_eq!(app.received().len(), 2 * allowed.len(), "no refused path reached the app");
+    assert_eq!(
+        app.received().len(),
+        2 * allowed.len(),
+        "no refused path reached the app"
+    );
     assert_eq!(
         envoy.counter("wasmcustom.l7_policy.invalid_path"),
         2 * refused.len() as u64
     );
-    assert_eq!(envoy.counter("wasmcustom.l7_policy.allowed"), 2 * allowed.len() as u64);
+    assert_eq!(
+        envoy.counter("wasmcustom.l7_policy.allowed"),
+        2 * allowed.len() as u64
+    );
     // A raw tab (not encoded) never reaches the filter: Envoy's HTTP/1.1
     // codec answers 400 itself, and the filter's counter does not move.
     let raw = Request::get("/public/..\t/admin").send(envoy.addr("main"), Proto::H1);
     assert_eq!(raw.status, 400);
-    assert!(!raw.body_text().starts_with("Bad request: "), "{}", raw.body_text());
+    assert!(
+        !raw.body_text().starts_with("Bad request: "),
+        "{}",
+        raw.body_text()
+    );
     assert_eq!(
         envoy.counter("wasmcustom.l7_policy.invalid_path"),
         2 * refused.len() as u64
@@ -422,7 +433,11 @@ fn allow_in_paths_relaxes_one_class() {
             assert_eq!(response.status, 200, "{proto:?} {path}");
             assert_eq!(app.last().path, path);
         }
-        for path in ["/public/%252e%252e/admin", "/public/../admin", "/public/;/admin"] {
+        for path in [
+            "/public/%252e%252e/admin",
+            "/public/../admin",
+            "/public/;/admin",
+        ] {
             let response = Request::get(path).send(envoy.addr("main"), proto);
             assert_eq!(response.status, 400, "{proto:?} {path}");
         }

@@ -7,9 +7,7 @@ use crate::rule::{
     Fix, From, HeaderMatch, HeaderRequirement, Mismatch, Repeated, Request, Rule, Text,
 };
 use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Result};
-use filter_common::header::{
-    forbidden_output_header, is_valid_header_name, is_valid_header_value,
-};
+use filter_common::header::{forbidden_output_header, is_valid_header_name, is_valid_header_value};
 use filter_common::predicate::anchored_regex;
 use regex_lite::Regex;
 use std::collections::BTreeMap;
@@ -152,7 +150,9 @@ impl Config {
             path_includes_query: top.flag("path_includes_query", true)?,
             reject_invalid_paths: top.flag("reject_invalid_paths", true)?,
             invalid_path_status: top.get("invalid_path_status", status)?.unwrap_or(400),
-            allow_in_paths: top.get("allow_in_paths", allow_in_paths)?.unwrap_or_default(),
+            allow_in_paths: top
+                .get("allow_in_paths", allow_in_paths)?
+                .unwrap_or_default(),
             deny,
             log_allowed: log_allowed.unwrap_or(Some(log::Level::Debug)),
             log_denied: log_denied.unwrap_or(Some(log::Level::Info)),
@@ -203,12 +203,12 @@ fn allow_in_paths(field: Field) -> Result<Allow> {
 /// A header name the filter writes (a local reply header, or a request header
 /// a `headerMatches` entry adds, replaces or deletes): never one that frames
 /// or routes the message, a pseudo-header, or one Envoy owns.
-fn written_header(path: &str, name: &str) -> Result<()> {
+fn written_header(path: &str, name: &str, fix: &str) -> Result<()> {
     match forbidden_output_header(name) {
         Some(why) => Err(ConfigError::new(
             path,
             format!("{name:?} {why}; this filter may not write it"),
-            "use an application header such as \"x-policy\"; a rule may still match this header without ADD, REPLACE or DELETE",
+            format!("{fix}, or write an application header such as \"x-policy\""),
         )),
         None => Ok(()),
     }
@@ -232,13 +232,7 @@ fn reply_headers(field: Field) -> Result<Vec<(String, String)>> {
                     "use a header name and a printable value",
                 ));
             }
-            if let Some(why) = forbidden_output_header(name) {
-                return Err(ConfigError::new(
-                    path,
-                    format!("{name:?} {why}; a local reply may not carry it"),
-                    "remove it, or use an application header such as \"x-policy\"",
-                ));
-            }
+            written_header(&path, name, "remove it from the local reply")?;
             Ok((name.to_ascii_lowercase(), value.to_string()))
         })
         .collect()
@@ -326,7 +320,11 @@ fn compile_rule(field: Field) -> Result<Rule> {
                         mismatch,
                         Some(Mismatch::Add | Mismatch::Replace | Mismatch::Delete)
                     ) {
-                        written_header(&name_path, &given)?;
+                        written_header(
+                            &name_path,
+                            &given,
+                            "match it without ADD, REPLACE or DELETE",
+                        )?;
                     }
                     if matches!(mismatch, Some(Mismatch::Add | Mismatch::Replace))
                         && value.is_none()

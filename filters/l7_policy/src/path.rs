@@ -245,9 +245,7 @@ fn escapes(path: &[u8], allow: Allow) -> Result<(), Invalid> {
         };
         // What a second decoding would see.
         percent = match (percent, decoded) {
-            (1, b'u' | b'U') if !allow.double_encoding => {
-                return Err(Invalid::DoubleEncoding)
-            }
+            (1, b'u' | b'U') if !allow.double_encoding => return Err(Invalid::DoubleEncoding),
             (2, d) if hex(d).is_some() && !allow.double_encoding => {
                 return Err(Invalid::DoubleEncoding)
             }

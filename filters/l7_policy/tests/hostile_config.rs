@@ -48,7 +48,8 @@ fn written_header_names_that_frame_or_route_are_refused() {
             format!("deny.headers.{name:?}")
         };
         assert_eq!(e.field, field, "{json}: {e}");
-        assert!(e.problem.contains("local reply"), "{e}");
+        assert!(e.problem.contains(name), "{e}");
+        assert!(e.fix.contains("remove it from the local reply"), "{e}");
     }
 }
 

@@ -177,6 +177,10 @@ fn accepted_paths() {
         b"/public/%25a",
         b"/public/a%2Bb",
         b"/public/x?%252e%252e/..;/%c0%ae%u002e%09%zz",
+        // Valid UTF-8 that only Unicode mappings turn into dots or blanks:
+        // passed (see the README).
+        b"/public/%EF%BC%8E%EF%BC%8E/admin",
+        b"/public/..%C2%A0/admin",
     ] {
         assert_eq!(check(path), Ok(()), "{}", show(path));
     }
@@ -236,9 +240,21 @@ fn each_option_lets_through_exactly_its_class() {
     // own paths: (the class allowed, path, verdict then).
     let exceptions: &[(Invalid, &[u8], Result<(), Invalid>)] = &[
         // A control after dots is still a padded dot-segment.
-        (Invalid::EncodedControl, b"/public/..%09/admin", Err(Invalid::DotSegment)),
-        (Invalid::EncodedControl, b"/public/..%0a/admin", Err(Invalid::DotSegment)),
-        (Invalid::EncodedControl, b"/public/..%0D%0A/admin", Err(Invalid::DotSegment)),
+        (
+            Invalid::EncodedControl,
+            b"/public/..%09/admin",
+            Err(Invalid::DotSegment),
+        ),
+        (
+            Invalid::EncodedControl,
+            b"/public/..%0a/admin",
+            Err(Invalid::DotSegment),
+        ),
+        (
+            Invalid::EncodedControl,
+            b"/public/..%0D%0A/admin",
+            Err(Invalid::DotSegment),
+        ),
         // A kept `%` followed by hex digits is double encoding.
         (
             Invalid::MalformedEscape,
@@ -246,7 +262,11 @@ fn each_option_lets_through_exactly_its_class() {
             Err(Invalid::DoubleEncoding),
         ),
         // `%C0` allowed, `%2E` is not.
-        (Invalid::InvalidUtf8, b"/public/%C0%2E", Err(Invalid::EncodedSeparator)),
+        (
+            Invalid::InvalidUtf8,
+            b"/public/%C0%2E",
+            Err(Invalid::EncodedSeparator),
+        ),
         // Bytes that need not be UTF-8 are not read as C1 controls either.
         (Invalid::InvalidUtf8, b"/public/%C2%85", Ok(())),
         (Invalid::InvalidUtf8, b"/public/%c2%80", Ok(())),
@@ -259,7 +279,12 @@ fn each_option_lets_through_exactly_its_class() {
                 None if *why == class => Ok(()),
                 None => Err(*why),
             };
-            assert_eq!(check_with(path, allow), want, "{class:?} allowed: {}", show(path));
+            assert_eq!(
+                check_with(path, allow),
+                want,
+                "{class:?} allowed: {}",
+                show(path)
+            );
         }
     }
     // What each option lets through, pinned.
@@ -289,7 +314,11 @@ fn each_option_lets_through_exactly_its_class() {
         (options[4].0, b"/public/%u", Ok(())),
         (options[5].0, b"/public/a%09b", Ok(())),
         (options[5].0, b"/public/%C2%85", Ok(())),
-        (options[5].0, b"/public/..%09/admin", Err(Invalid::DotSegment)),
+        (
+            options[5].0,
+            b"/public/..%09/admin",
+            Err(Invalid::DotSegment),
+        ),
         (
             options[5].0,
             b"/public/..%00/admin",
