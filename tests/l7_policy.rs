@@ -327,6 +327,124 @@ fn bypass_corpus() {
     assert!(envoy.counter("wasmcustom.l7_policy.invalid_path") >= 20);
 }
 
+/// Paths that `/public/.*` matches but that reach another resource on
+/// common backends (`;` parameters hiding a dot-segment, double encoding,
+/// overlong UTF-8, `%u`, controls after dots): every one answered 400 by
+/// this filter, before any rule, over HTTP/1.1 and HTTP/2. The body names
+/// the filter's reason, so each is shown to have reached the filter with its
+/// bytes intact; the allowed forms reach the app byte for byte.
+#[test]
+fn hostile_paths_refused_before_rules() {
+    use l7_policy::path::Invalid;
+    let app = Upstream::start();
+    let rules = json!({"rules": [{"method": "GET", "path": "/public/.*"}]});
+    let envoy = policy_envoy(&app, rules, json!({}));
+    let refused: &[(&str, Invalid)] = &[
+        ("/public/..;/admin", Invalid::DotSegmentParameters),
+        ("/public/.;/admin", Invalid::DotSegmentParameters),
+        ("/public/..;x=1/admin", Invalid::DotSegmentParameters),
+        ("/public/a/..;/..;/admin", Invalid::DotSegmentParameters),
+        ("/public/..;", Invalid::DotSegmentParameters),
+        ("/public/..%3B/admin", Invalid::DotSegmentParameters),
+        ("/public/..%3bx/admin", Invalid::DotSegmentParameters),
+        ("/public/;/admin", Invalid::EmptySegment),
+        ("/public/%252e%252e/admin", Invalid::DoubleEncoding),
+        ("/public/%25%32%65%25%32%65/admin", Invalid::DoubleEncoding),
+        ("/public/%%32%65%%32%65/admin", Invalid::MalformedEscape),
+        ("/public/%c0%ae%c0%ae/admin", Invalid::InvalidUtf8),
+        ("/public/%e0%80%ae%e0%80%ae/admin", Invalid::InvalidUtf8),
+        ("/public/%f0%80%80%ae/admin", Invalid::InvalidUtf8),
+        ("/public/%c0%af/admin", Invalid::InvalidUtf8),
+        ("/public/%ed%a0%80", Invalid::InvalidUtf8),
+        ("/public/%u002e%u002e/admin", Invalid::PercentU),
+        ("/public/%U002E%U002E/admin", Invalid::PercentU),
+        ("/public/..%09/admin", Invalid::EncodedControl),
+        ("/public/..%0d%0a/admin", Invalid::EncodedControl),
+        ("/public/%C2%85", Invalid::EncodedControl),
+        ("/public/..%00/admin", Invalid::EncodedSeparator),
+        ("/public/..%20/admin", Invalid::DotSegment),
+        ("/public/.%2e/admin", Invalid::EncodedSeparator),
+    ];
+    let allowed = [
+        "/public/index.html;jsessionid=1",
+        "/public/a;b=c/d",
+        "/public/%E2%82%AC",
+        "/public/caf%C3%A9",
+        "/public/;jsessionid=1",
+        "/public/...;x",
+        "/public/a%20b",
+        "/public/x?next=/..;/%252e%c0%ae%u002e%09",
+    ];
+    for proto in [Proto::H1, Proto::H2] {
+        for (path, why) in refused {
+            let response = Request::get(path).send(envoy.addr("main"), proto);
+            assert_eq!(
+                (response.status, response.body_text()),
+                (400, format!("Bad request: {}\r\n", why.as_str())),
+                "{proto:?} {path}"
+            );
+        }
+        for path in allowed {
+            let response = Request::get(path).send(envoy.addr("main"), proto);
+            assert_eq!(response.status, 200, "{proto:?} {path}");
+            assert_eq!(app.last().path, path, "{proto:?}: the app got other bytes");
+        }
+    }
+    assert_eq!(
+        app.received().len(),
+        2 * allowed.len(),
+        "no refused path reached the app"
+    );
+    assert_eq!(
+        envoy.counter("wasmcustom.l7_policy.invalid_path"),
+        2 * refused.len() as u64
+    );
+    assert_eq!(
+        envoy.counter("wasmcustom.l7_policy.allowed"),
+        2 * allowed.len() as u64
+    );
+    // A raw tab (not encoded) never reaches the filter: Envoy's HTTP/1.1
+    // codec answers 400 itself, and the filter's counter does not move.
+    let raw = Request::get("/public/..\t/admin").send(envoy.addr("main"), Proto::H1);
+    assert_eq!(raw.status, 400);
+    assert!(
+        !raw.body_text().starts_with("Bad request: "),
+        "{}",
+        raw.body_text()
+    );
+    assert_eq!(
+        envoy.counter("wasmcustom.l7_policy.invalid_path"),
+        2 * refused.len() as u64
+    );
+}
+
+/// `allow_in_paths` lets exactly its class through in Envoy.
+#[test]
+fn allow_in_paths_relaxes_one_class() {
+    let app = Upstream::start();
+    let config = json!({
+        "rules": [{"method": "GET", "path": "/public/.*"}],
+        "allow_in_paths": {"path_parameters_dot_segments": true}
+    });
+    let envoy = policy_envoy(&app, config, json!({}));
+    for proto in [Proto::H1, Proto::H2] {
+        for path in ["/public/..;/admin", "/public/..%3Bx/admin"] {
+            let response = Request::get(path).send(envoy.addr("main"), proto);
+            assert_eq!(response.status, 200, "{proto:?} {path}");
+            assert_eq!(app.last().path, path);
+        }
+        for path in [
+            "/public/%252e%252e/admin",
+            "/public/../admin",
+            "/public/;/admin",
+        ] {
+            let response = Request::get(path).send(envoy.addr("main"), proto);
+            assert_eq!(response.status, 400, "{proto:?} {path}");
+        }
+    }
+    assert_eq!(envoy.counter("wasmcustom.l7_policy.invalid_path"), 6);
+}
+
 #[test]
 fn dry_run_records_but_never_blocks() {
     let app = Upstream::start();
@@ -430,6 +548,14 @@ fn bad_rules_refuse_to_load() {
             "rules[0].headerMatches[0].secret",
         ),
         (json!({}), "rules"),
+        (
+            json!({"rules": [{"headerMatches": [{"name": "Content-Length", "value": "0", "mismatch": "REPLACE"}]}]}),
+            "rules[0].headerMatches[0].name",
+        ),
+        (
+            json!({"rules": [], "allow_in_paths": {"dot_segments": true}}),
+            "allow_in_paths.dot_segments",
+        ),
     ] {
         Envoy::refuses(
             &Bootstrap::http(app.port(), vec![wasm_filter("l7_policy", &config)]),

@@ -1,27 +1,37 @@
 //! The plugin configuration, compiled once per VM. Any bad field refuses the
 //! whole configuration (fail closed), naming the rule index and the field.
 
+use crate::path::Allow;
 use crate::pattern::Pattern;
 use crate::rule::{
     Fix, From, HeaderMatch, HeaderRequirement, Mismatch, Repeated, Request, Rule, Text,
 };
 use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Result};
-use filter_common::header::{is_valid_header_name, is_valid_header_value};
+use filter_common::header::{forbidden_output_header, is_valid_header_name, is_valid_header_value};
 use filter_common::predicate::anchored_regex;
 use regex_lite::Regex;
 use std::collections::BTreeMap;
 
-const FIELDS: [&str; 8] = [
+const FIELDS: [&str; 9] = [
     "rules",
     "dry_run",
     "path_includes_query",
     "reject_invalid_paths",
     "invalid_path_status",
+    "allow_in_paths",
     "deny",
     "log",
     "repeated_headers",
 ];
 const RULE_FIELDS: [&str; 6] = ["method", "path", "host", "headers", "headerMatches", "from"];
+const ALLOW_IN_PATHS: [&str; 6] = [
+    "path_parameters_dot_segments",
+    "double_encoding",
+    "malformed_escapes",
+    "invalid_utf8",
+    "percent_u",
+    "encoded_control_characters",
+];
 const LEVELS: [&str; 6] = ["off", "trace", "debug", "info", "warn", "error"];
 
 /// The local reply for a denied request.
@@ -45,6 +55,8 @@ pub struct Config {
     pub path_includes_query: bool,
     pub reject_invalid_paths: bool,
     pub invalid_path_status: u32,
+    /// Classes of paths let through although `reject_invalid_paths` is on.
+    pub allow_in_paths: Allow,
     pub deny: Deny,
     /// Log levels for decisions; `None` is off.
     pub log_allowed: Option<log::Level>,
@@ -138,6 +150,9 @@ impl Config {
             path_includes_query: top.flag("path_includes_query", true)?,
             reject_invalid_paths: top.flag("reject_invalid_paths", true)?,
             invalid_path_status: top.get("invalid_path_status", status)?.unwrap_or(400),
+            allow_in_paths: top
+                .get("allow_in_paths", allow_in_paths)?
+                .unwrap_or_default(),
             deny,
             log_allowed: log_allowed.unwrap_or(Some(log::Level::Debug)),
             log_denied: log_denied.unwrap_or(Some(log::Level::Info)),
@@ -173,6 +188,32 @@ impl Config {
     }
 }
 
+fn allow_in_paths(field: Field) -> Result<Allow> {
+    let o = field.object(&ALLOW_IN_PATHS)?;
+    Ok(Allow {
+        path_parameters_dot_segments: o.flag("path_parameters_dot_segments", false)?,
+        double_encoding: o.flag("double_encoding", false)?,
+        malformed_escapes: o.flag("malformed_escapes", false)?,
+        invalid_utf8: o.flag("invalid_utf8", false)?,
+        percent_u: o.flag("percent_u", false)?,
+        encoded_control_characters: o.flag("encoded_control_characters", false)?,
+    })
+}
+
+/// A header name the filter writes (a local reply header, or a request header
+/// a `headerMatches` entry adds, replaces or deletes): never one that frames
+/// or routes the message, a pseudo-header, or one Envoy owns.
+fn written_header(path: &str, name: &str, fix: &str) -> Result<()> {
+    match forbidden_output_header(name) {
+        Some(why) => Err(ConfigError::new(
+            path,
+            format!("{name:?} {why}; this filter may not write it"),
+            format!("{fix}, or write an application header such as \"x-policy\""),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn default_deny_headers() -> Vec<(String, String)> {
     vec![("content-type".into(), "text/plain".into())]
 }
@@ -191,6 +232,7 @@ fn reply_headers(field: Field) -> Result<Vec<(String, String)>> {
                     "use a header name and a printable value",
                 ));
             }
+            written_header(&path, name, "remove it from the local reply")?;
             Ok((name.to_ascii_lowercase(), value.to_string()))
         })
         .collect()
@@ -259,10 +301,8 @@ fn compile_rule(field: Field) -> Result<Rule> {
                         ));
                     }
                     let name_path = join(&path, "name");
-                    let name = header_name(
-                        &name_path,
-                        &m.need("name", |f| f.str().map(str::to_string))?,
-                    )?;
+                    let given = m.need("name", |f| f.str().map(str::to_string))?;
+                    let name = header_name(&name_path, &given)?;
                     let value = m
                         .string("value")?
                         .filter(|v| !v.is_empty())
@@ -276,6 +316,16 @@ fn compile_rule(field: Field) -> Result<Rule> {
                         Some("DELETE") => Some(Mismatch::Delete),
                         Some(_) => Some(Mismatch::Replace),
                     };
+                    if matches!(
+                        mismatch,
+                        Some(Mismatch::Add | Mismatch::Replace | Mismatch::Delete)
+                    ) {
+                        written_header(
+                            &name_path,
+                            &given,
+                            "match it without ADD, REPLACE or DELETE",
+                        )?;
+                    }
                     if matches!(mismatch, Some(Mismatch::Add | Mismatch::Replace))
                         && value.is_none()
                     {

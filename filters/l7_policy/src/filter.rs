@@ -147,7 +147,7 @@ impl StreamFilter for Stream {
         let headers = x.request_headers();
         let raw_path = value(&headers, ":path");
         if config.reject_invalid_paths {
-            if let Err(why) = path::check(raw_path) {
+            if let Err(why) = path::check_with(raw_path, config.allow_in_paths) {
                 stats.invalid_path.inc();
                 set_state(x, "invalid_path", "none");
                 Stream::record(config.log_denied, "DROPPED", &headers, "invalid-path");

@@ -1,25 +1,55 @@
 //! Paths that could make a rule match something other than what the app
-//! serves: encoded slashes, backslashes, NUL and dots, dot-segments, empty
-//! segments. Envoy's connection manager can normalise some of these
+//! serves. A rule is a regular expression on the raw `:path`; the app behind
+//! it decodes, splits and normalises that path its own way (Tomcat, Spring,
+//! Jetty and Shiro drop `;parameters` before resolving dot-segments, IIS
+//! decodes `%u`, some servers decode twice, lenient UTF-8 decoders accept
+//! overlong forms). Any path whose meaning depends on such a choice is
+//! refused, so that no rule is ever evaluated against an ambiguous path.
+//! Envoy's connection manager can normalise some of these first
 //! (`normalize_path`, `merge_slashes`); whatever reaches this filter still
-//! carrying them is refused, so that no rule is ever evaluated against an
-//! ambiguous path.
+//! carrying them is refused.
+//!
+//! The check is one pass over the percent-escapes (decoding them on the fly,
+//! without allocating) and one over the segments: linear in the path length.
 
 /// Why a path is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Invalid {
-    /// Not starting with `/` (and not `*`), or not ASCII.
+    /// Not starting with `/` (and not `*`), or a byte that is not visible
+    /// ASCII (raw spaces, controls, non-ASCII).
     Form,
     /// `%2F`, `%5C`, `%00` or `%2E`, any case.
     EncodedSeparator,
-    /// `/./` or `/../`, or a path ending in `/.` or `/..`.
+    /// A `.` or `..` segment: `/./`, `/../`, a path ending in `/.` or `/..`,
+    /// also with encoded blanks around the dots (`..%20`, `%09..`), which
+    /// `trim()`-style code and Windows strip.
     DotSegment,
-    /// `//`.
+    /// A segment that is `.` or `..` once its `;parameters` are removed:
+    /// `..;`, `.;x=1`, `..%3B`, `..%3bx` (an encoded `;` counts as `;`).
+    DotSegmentParameters,
+    /// `//`, or a segment with nothing but `;parameters` in the middle of
+    /// the path (`/a/;x/b`), which becomes `//` once they are removed.
     EmptySegment,
     /// `\`.
     Backslash,
     /// `#` (a fragment is never sent to a server).
     Fragment,
+    /// `%25` followed by two hex digits or `u` once decoded (`%252e`,
+    /// `%25%32%65`, `%25u002e`): a server that decodes twice sees another
+    /// character.
+    DoubleEncoding,
+    /// A `%` that does not start a `%XX` escape (`%zz`, `%%32%65`, a `%` at
+    /// the end): invalid URI syntax that decoders handle differently.
+    MalformedEscape,
+    /// Percent-encoded bytes that are not UTF-8: overlong forms (`%c0%ae`,
+    /// `%e0%80%ae`, `%f0%80%80%ae`), surrogates (`%ed%a0%80`), code points
+    /// above U+10FFFF, stray continuation bytes, truncated sequences.
+    InvalidUtf8,
+    /// `%u` or `%U` (IIS's `%uXXXX` escapes).
+    PercentU,
+    /// A percent-encoded control character other than NUL: `%01`-`%1F`,
+    /// `%7F`, and the C1 controls U+0080-U+009F (`%C2%80`-`%C2%9F`).
+    EncodedControl,
 }
 
 impl Invalid {
@@ -28,20 +58,58 @@ impl Invalid {
             Invalid::Form => "not an absolute ASCII path",
             Invalid::EncodedSeparator => "encoded slash, backslash, NUL or dot",
             Invalid::DotSegment => "dot-segment",
+            Invalid::DotSegmentParameters => "dot-segment with ;parameters",
             Invalid::EmptySegment => "empty segment (//)",
             Invalid::Backslash => "backslash",
             Invalid::Fragment => "fragment (#)",
+            Invalid::DoubleEncoding => "double percent-encoding",
+            Invalid::MalformedEscape => "malformed percent-escape",
+            Invalid::InvalidUtf8 => "percent-encoded bytes that are not UTF-8",
+            Invalid::PercentU => "%u escape",
+            Invalid::EncodedControl => "encoded control character",
         }
     }
 }
 
+/// Classes of paths an application may need, each refused unless allowed
+/// (`allow_in_paths` in the configuration). Everything else the check
+/// refuses cannot be allowed one by one (only `reject_invalid_paths: false`
+/// turns the whole check off).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Allow {
+    /// [`Invalid::DotSegmentParameters`].
+    pub path_parameters_dot_segments: bool,
+    /// [`Invalid::DoubleEncoding`].
+    pub double_encoding: bool,
+    /// [`Invalid::MalformedEscape`].
+    pub malformed_escapes: bool,
+    /// [`Invalid::InvalidUtf8`]; the path is then not read as UTF-8 at all,
+    /// so C1 controls (`%C2%85`) are not recognised either.
+    pub invalid_utf8: bool,
+    /// [`Invalid::PercentU`]; `%u` is then passed on as it is.
+    pub percent_u: bool,
+    /// [`Invalid::EncodedControl`] (never `%00`).
+    pub encoded_control_characters: bool,
+}
+
 /// Checks the path part of `:path` (the query after `?` is not a path and may
-/// carry anything).
+/// carry anything), refusing everything [`Invalid`] lists.
 pub fn check(raw: &[u8]) -> Result<(), Invalid> {
+    check_with(raw, Allow::default())
+}
+
+/// [`check`], letting through the classes `allow` names.
+///
+/// With `Allow::default()`, a path this accepts, percent-decoded once, has
+/// no segment that is `.`, `..` or (except the last) empty once its
+/// `;parameters` are removed, no `\`, no control character, is valid UTF-8,
+/// and contains no `%XX` or `%u` escape: decoding it again changes nothing
+/// (`tests/path.rs` checks this property on arbitrary input).
+pub fn check_with(raw: &[u8], allow: Allow) -> Result<(), Invalid> {
     if raw == b"*" {
         return Ok(());
     }
-    let path = raw.split(|&b| b == b'?').next().unwrap_or_default();
+    let path = without_query(raw);
     if path.first() != Some(&b'/') || !raw.iter().all(|b| (0x21..0x7f).contains(b)) {
         return Err(Invalid::Form);
     }
@@ -51,30 +119,206 @@ pub fn check(raw: &[u8]) -> Result<(), Invalid> {
     if path.contains(&b'\\') {
         return Err(Invalid::Backslash);
     }
-    for window in path.windows(3) {
-        if window[0] == b'%' {
-            let code = [
-                window[1].to_ascii_uppercase(),
-                window[2].to_ascii_uppercase(),
-            ];
-            if matches!(&code, b"2F" | b"5C" | b"00" | b"2E") {
-                return Err(Invalid::EncodedSeparator);
-            }
-        }
-    }
-    let mut segments = path[1..].split(|&b| b == b'/').peekable();
-    while let Some(segment) = segments.next() {
-        match segment {
-            b"." | b".." => return Err(Invalid::DotSegment),
-            // Only a trailing slash may leave an empty segment.
-            b"" if segments.peek().is_some() => return Err(Invalid::EmptySegment),
-            _ => {}
-        }
-    }
-    Ok(())
+    escapes(path, allow)?;
+    segments(path, allow)
 }
 
 /// `:path` without its query, for rules configured to ignore it.
 pub fn without_query(raw: &[u8]) -> &[u8] {
     raw.split(|&b| b == b'?').next().unwrap_or_default()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The byte `%XX` at the start of `bytes` encodes.
+fn escaped(bytes: &[u8]) -> Option<u8> {
+    match bytes {
+        [b'%', h, l, ..] => Some(hex(*h)? << 4 | hex(*l)?),
+        _ => None,
+    }
+}
+
+/// A UTF-8 decoder over the decoded bytes (Unicode's table of well-formed
+/// byte sequences): `need` continuation bytes are still expected, the next
+/// one in `lo..=hi`.
+#[derive(Default)]
+struct Utf8 {
+    need: u8,
+    lo: u8,
+    hi: u8,
+    lead: u8,
+}
+
+impl Utf8 {
+    fn push(&mut self, b: u8) -> Result<(), Invalid> {
+        if self.need > 0 {
+            if !(self.lo..=self.hi).contains(&b) {
+                return Err(Invalid::InvalidUtf8);
+            }
+            self.need -= 1;
+            (self.lo, self.hi) = (0x80, 0xbf);
+            if self.need == 0 && self.lead == 0xc2 && b <= 0x9f {
+                return Err(Invalid::EncodedControl);
+            }
+            return Ok(());
+        }
+        let (need, lo, hi) = match b {
+            0x00..=0x7f => return Ok(()),
+            0xc2..=0xdf => (1, 0x80, 0xbf),
+            0xe0 => (2, 0xa0, 0xbf),
+            0xe1..=0xec | 0xee..=0xef => (2, 0x80, 0xbf),
+            0xed => (2, 0x80, 0x9f),
+            0xf0 => (3, 0x90, 0xbf),
+            0xf1..=0xf3 => (3, 0x80, 0xbf),
+            0xf4 => (3, 0x80, 0x8f),
+            _ => return Err(Invalid::InvalidUtf8),
+        };
+        (self.need, self.lo, self.hi, self.lead) = (need, lo, hi, b);
+        Ok(())
+    }
+
+    /// An unescaped (ASCII) byte or the end of the path: no sequence may be
+    /// left open.
+    fn end(&self) -> Result<(), Invalid> {
+        if self.need > 0 {
+            return Err(Invalid::InvalidUtf8);
+        }
+        Ok(())
+    }
+}
+
+/// The escape scan: every percent-escape, and the decoded text as a second
+/// decoder would read it.
+fn escapes(path: &[u8], allow: Allow) -> Result<(), Invalid> {
+    let mut utf8 = Utf8::default();
+    // After a decoded `%`: 1, after a decoded `%` and one hex digit: 2.
+    let mut percent = 0u8;
+    let mut i = 0;
+    while let Some(&b) = path.get(i) {
+        let rest = path.get(i..).unwrap_or_default();
+        let (decoded, width) = if b != b'%' {
+            if !allow.invalid_utf8 {
+                utf8.end()?;
+            }
+            (b, 1)
+        } else if matches!(rest.get(1), Some(b'u' | b'U')) {
+            if !allow.percent_u {
+                return Err(Invalid::PercentU);
+            }
+            // Passed on as it is: read as the two characters `%u`.
+            if !allow.invalid_utf8 {
+                utf8.end()?;
+            }
+            percent = 0;
+            i += 2;
+            continue;
+        } else if let Some(byte) = escaped(rest) {
+            match byte {
+                b'/' | b'\\' | b'.' | 0 => return Err(Invalid::EncodedSeparator),
+                0x01..=0x1f | 0x7f if !allow.encoded_control_characters => {
+                    return Err(Invalid::EncodedControl)
+                }
+                _ => {}
+            }
+            if !allow.invalid_utf8 {
+                match utf8.push(byte) {
+                    Err(Invalid::EncodedControl) if allow.encoded_control_characters => {}
+                    other => other?,
+                }
+            }
+            (byte, 3)
+        } else {
+            if !allow.malformed_escapes {
+                return Err(Invalid::MalformedEscape);
+            }
+            if !allow.invalid_utf8 {
+                utf8.end()?;
+            }
+            (b'%', 1)
+        };
+        // What a second decoding would see.
+        percent = match (percent, decoded) {
+            (1, b'u' | b'U') if !allow.double_encoding => return Err(Invalid::DoubleEncoding),
+            (2, d) if hex(d).is_some() && !allow.double_encoding => {
+                return Err(Invalid::DoubleEncoding)
+            }
+            (1, d) if hex(d).is_some() => 2,
+            (_, b'%') => 1,
+            _ => 0,
+        };
+        i += width;
+    }
+    if !allow.invalid_utf8 {
+        utf8.end()?;
+    }
+    Ok(())
+}
+
+/// A segment without its `;parameters` (from the first `;` or encoded `;`).
+fn without_parameters(segment: &[u8]) -> &[u8] {
+    let mut i = 0;
+    while let Some(&b) = segment.get(i) {
+        let rest = segment.get(i..).unwrap_or_default();
+        if b == b';' || escaped(rest) == Some(b';') {
+            return segment.get(..i).unwrap_or_default();
+        }
+        i += 1;
+    }
+    segment
+}
+
+/// An encoded blank (`%20`) or control at the start of `bytes`.
+fn blank_at_start(bytes: &[u8]) -> bool {
+    matches!(escaped(bytes), Some(0x00..=0x20 | 0x7f))
+}
+
+/// `name` without encoded blanks and controls around it.
+fn trim_blanks(mut name: &[u8]) -> &[u8] {
+    while blank_at_start(name) {
+        name = name.get(3..).unwrap_or_default();
+    }
+    while name.len() >= 3 && blank_at_start(name.get(name.len() - 3..).unwrap_or_default()) {
+        name = name.get(..name.len() - 3).unwrap_or_default();
+    }
+    name
+}
+
+fn is_dots(name: &[u8]) -> bool {
+    matches!(name, b"." | b"..")
+}
+
+/// The segment scan.
+fn segments(path: &[u8], allow: Allow) -> Result<(), Invalid> {
+    let mut segments = path
+        .get(1..)
+        .unwrap_or_default()
+        .split(|&b| b == b'/')
+        .peekable();
+    while let Some(segment) = segments.next() {
+        // Only the last segment may be empty (a trailing slash).
+        let last = segments.peek().is_none();
+        if is_dots(segment) {
+            return Err(Invalid::DotSegment);
+        }
+        let name = without_parameters(segment);
+        let core = trim_blanks(name);
+        if is_dots(core) && core.len() != name.len() {
+            return Err(Invalid::DotSegment);
+        }
+        // `name` differs from `segment`: it had parameters.
+        if is_dots(name) && !allow.path_parameters_dot_segments {
+            return Err(Invalid::DotSegmentParameters);
+        }
+        if name.is_empty() && !last {
+            return Err(Invalid::EmptySegment);
+        }
+    }
+    Ok(())
 }
