@@ -2,8 +2,9 @@
 
 use crate::config::Config;
 use crate::stamp::Verdict;
-use filter_common::host::Action;
-use filter_common::host::{first_property, load_config, Counter};
+use filter_common::host::{
+    first_property, header_map, load_config, set_header, Action, Counter, MapType,
+};
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
 use std::rc::Rc;
 
@@ -91,9 +92,7 @@ struct Stream {
 impl StreamFilter for Stream {
     fn on_request_headers(&mut self, x: &mut Exchange, _end_of_stream: bool) -> Action {
         let headers = x.request_headers();
-        let spoofed = self
-            .config
-            .count_spoofed(headers.iter().map(|(name, _)| name));
+        let spoofed = self.config.spoofed(headers.iter().map(|(name, _)| name));
         let authority = if self.config.needs_authority() {
             headers.first(":authority")
         } else {
@@ -101,23 +100,31 @@ impl StreamFilter for Stream {
         };
         self.verdict = self.config.verdict(authority);
         drop(headers);
-        self.stats.spoofed_removed.add(spoofed);
+        self.stats.spoofed_removed.add(spoofed.lines);
         let config = &self.config;
         match self.verdict {
             Verdict::Stamp(i) => {
+                let values = config
+                    .identities
+                    .get(i)
+                    .map_or(&[][..], |id| &id.values[..]);
                 // Envoy's replace removes every copy and appends one, exactly
-                // like a route's OVERWRITE_IF_EXISTS_OR_ADD.
-                for (name, value) in config.names.0.iter().zip(&config.identities[i].values) {
+                // like a route's OVERWRITE_IF_EXISTS_OR_ADD; the other
+                // spellings (`cf_app_id`) go first.
+                for name in &spoofed.spellings {
+                    if !config.names.is_configured(name) {
+                        x.set_request_header(name, None);
+                    }
+                }
+                for (name, value) in config.names.0.iter().zip(values) {
                     x.set_request_header(name, Some(value.as_bytes()));
                 }
                 self.stats.stamped.inc();
                 Action::Continue
             }
             Verdict::Strip | Verdict::Unidentified | Verdict::Reject => {
-                if spoofed > 0 {
-                    for name in &config.names.0 {
-                        x.set_request_header(name, None);
-                    }
+                for name in &spoofed.spellings {
+                    x.set_request_header(name, None);
                 }
                 if self.verdict == Verdict::Strip {
                     return Action::Continue;
@@ -138,6 +145,23 @@ impl StreamFilter for Stream {
         }
     }
 
+    /// Trailers reach the app too (some frameworks merge them into the
+    /// headers): the client's copies go, whatever the verdict. Envoy calls
+    /// this only for a request that has trailers.
+    fn on_request_trailers(&mut self, _x: &mut Exchange) -> Action {
+        let Some(trailers) = header_map(MapType::HttpRequestTrailers) else {
+            return Action::Continue;
+        };
+        let spoofed = self.config.spoofed(trailers.iter().map(|(name, _)| name));
+        for name in &spoofed.spellings {
+            if let Err(status) = set_header(MapType::HttpRequestTrailers, name, None) {
+                log::debug!("{FILTER}: request trailer {name} not removed (status {status})");
+            }
+        }
+        self.stats.spoofed_removed.add(spoofed.lines);
+        Action::Continue
+    }
+
     fn on_response_headers(&mut self, x: &mut Exchange, _end_of_stream: bool) -> Action {
         let config = &self.config;
         if !config.response_headers || self.verdict == Verdict::Reject {
@@ -145,7 +169,11 @@ impl StreamFilter for Stream {
         }
         match self.verdict {
             Verdict::Stamp(i) => {
-                for (name, value) in config.names.0.iter().zip(&config.identities[i].values) {
+                let values = config
+                    .identities
+                    .get(i)
+                    .map_or(&[][..], |id| &id.values[..]);
+                for (name, value) in config.names.0.iter().zip(values) {
                     x.set_response_header(name, Some(value.as_bytes()));
                 }
             }
