@@ -1,11 +1,12 @@
 //! The proxy-wasm shell: moves headers between Envoy and the core, nothing more.
 
 use crate::config::Config;
-use crate::stamp::Verdict;
+use crate::stamp::{Spoofed, Verdict};
 use filter_common::host::{
     first_property, header_map, load_config, set_header, Action, Counter, MapType,
 };
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
+use filter_common::pairs::HeaderMap;
 use std::rc::Rc;
 
 const FILTER: &str = "cf_headers";
@@ -83,6 +84,12 @@ fn node_label(key: &str) -> Option<String> {
     String::from_utf8(raw).ok()
 }
 
+/// The client's copies of the CF headers in a header or trailer map (one
+/// instance of the generic scan for both).
+fn spoofed(config: &Config, map: &HeaderMap) -> Spoofed {
+    config.spoofed(map.iter().map(|(name, _)| name))
+}
+
 struct Stream {
     config: Rc<Config>,
     stats: Stats,
@@ -92,7 +99,7 @@ struct Stream {
 impl StreamFilter for Stream {
     fn on_request_headers(&mut self, x: &mut Exchange, _end_of_stream: bool) -> Action {
         let headers = x.request_headers();
-        let spoofed = self.config.spoofed(headers.iter().map(|(name, _)| name));
+        let spoofed = spoofed(&self.config, &headers);
         let authority = if self.config.needs_authority() {
             headers.first(":authority")
         } else {
@@ -152,11 +159,10 @@ impl StreamFilter for Stream {
         let Some(trailers) = header_map(MapType::HttpRequestTrailers) else {
             return Action::Continue;
         };
-        let spoofed = self.config.spoofed(trailers.iter().map(|(name, _)| name));
+        let spoofed = spoofed(&self.config, &trailers);
         for name in &spoofed.spellings {
-            if let Err(status) = set_header(MapType::HttpRequestTrailers, name, None) {
-                log::debug!("{FILTER}: request trailer {name} not removed (status {status})");
-            }
+            // Fails only without a trailer map, which was just read.
+            let _ = set_header(MapType::HttpRequestTrailers, name, None);
         }
         self.stats.spoofed_removed.add(spoofed.lines);
         Action::Continue
