@@ -653,8 +653,9 @@ fn cf_trailers_never_reach_the_app() {
     }
 }
 
-/// What the connection manager's `headers_with_underscores_action` does
-/// before the filter runs (the README states it).
+/// What the connection manager's `headers_with_underscores_action` does to
+/// underscore names, in headers and trailers, before the filter runs (the
+/// README states it).
 #[test]
 fn underscore_names_under_each_connection_manager_setting() {
     let up = Upstream::start();
@@ -670,23 +671,39 @@ fn underscore_names_under_each_connection_manager_setting() {
         );
     }
     let envoy = Envoy::start(&bootstrap);
-    let request = underscored(Request::get("/hcm"));
+    let headers = underscored(Request::get("/hcm"));
+    let trailers = Request::new("POST", "/hcm")
+        .body("p")
+        .trailer("cf_space_id", "evil")
+        .trailer("x_t", "1")
+        .trailer("x-checksum", "abc");
+    let checksum = ("x-checksum".to_string(), b"abc".to_vec());
     for proto in BOTH {
         for action in ["ALLOW", "DROP_HEADER"] {
-            let response = request.send(envoy.addr(action), proto);
+            let allow = action == "ALLOW";
+            let response = headers.send(envoy.addr(action), proto);
             assert_eq!(response.status, 200, "{proto:?} {action}");
             let got = up.last();
             assert_eq!(cgi_cf(&got.headers), stamped(STATIC), "{proto:?} {action}");
-            let keep: &[&[u8]] = if action == "ALLOW" { &[b"1"] } else { &[] };
+            let keep: &[&[u8]] = if allow { &[b"1"] } else { &[] };
             assert_eq!(got.header("x_keep"), keep, "{proto:?} {action}");
+            let response = trailers.send(envoy.addr(action), proto);
+            assert_eq!(response.status, 200, "{proto:?} {action}");
+            let mut want = vec![checksum.clone()];
+            if allow {
+                want.insert(0, ("x_t".to_string(), b"1".to_vec()));
+            }
+            assert_eq!(up.last().trailers, want, "{proto:?} {action}");
         }
         let before = up.received().len();
-        match proto {
-            Proto::H1 => {
-                let response = request.send_h1(envoy.addr("REJECT_REQUEST")).expect("h1");
-                assert_eq!(response.status, 400);
+        for request in [&headers, &trailers] {
+            match proto {
+                Proto::H1 => {
+                    let response = request.send_h1(envoy.addr("REJECT_REQUEST")).expect("h1");
+                    assert_eq!(response.status, 400);
+                }
+                Proto::H2 => assert!(request.send_h2(envoy.addr("REJECT_REQUEST")).is_err()),
             }
-            Proto::H2 => assert!(request.send_h2(envoy.addr("REJECT_REQUEST")).is_err()),
         }
         assert_eq!(
             up.received().len(),
@@ -696,7 +713,7 @@ fn underscore_names_under_each_connection_manager_setting() {
     }
     assert_eq!(
         stat(&envoy, "spoofed_removed"),
-        2 * 4,
+        2 * (4 + 1),
         "only ALLOW lets the underscore spellings reach the filter"
     );
 }
