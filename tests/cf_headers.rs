@@ -619,6 +619,36 @@ fn underscore_spellings_never_reach_the_app() {
     }
 }
 
+/// A configured name with `_` is stamped as configured; its `-` spelling
+/// from the client goes.
+#[test]
+fn configured_underscore_name_is_stamped_and_its_dash_spelling_removed() {
+    let up = Upstream::start();
+    let mut config = static_config();
+    config["header_names"] = json!({"app_guid": "X_App_Guid"});
+    let envoy = start(&up, config);
+    for proto in BOTH {
+        Request::get("/custom")
+            .header("x-app-guid", "evil")
+            .header("X_App_Guid", "evil-2")
+            .header("X-APP-GUID", "evil-3")
+            .send(envoy.addr("main"), proto);
+        let got = up.last();
+        let app: Vec<_> = got
+            .headers
+            .iter()
+            .filter(|(n, _)| cgi(n) == "x-app-guid")
+            .cloned()
+            .collect();
+        assert_eq!(
+            app,
+            [("x_app_guid".to_string(), b"app-1".to_vec())],
+            "{proto:?}"
+        );
+    }
+    assert_eq!(stat(&envoy, "spoofed_removed"), 2 * 3);
+}
+
 /// CF headers sent as request trailers (HTTP/1.1 chunked, HTTP/2) are removed
 /// and counted; other trailers pass.
 #[test]
