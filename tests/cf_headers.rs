@@ -560,3 +560,233 @@ fn differential_hosts_against_native_virtual_hosts() {
         );
     }
 }
+
+/// A header name as CGI-style frameworks (WSGI, Rack, PHP) see it: `_` and
+/// `-` are one character, case does not count (`HTTP_CF_APP_ID`).
+fn cgi(name: &str) -> String {
+    name.to_ascii_lowercase().replace('_', "-")
+}
+
+/// Every line of `fields` a CGI-style app would read as one of the CF headers.
+fn cgi_cf(fields: &harness::Headers) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .filter(|(n, _)| NAMES.contains(&cgi(n).as_str()))
+        .map(|(n, v)| (n.clone(), String::from_utf8_lossy(v).into_owned()))
+        .collect()
+}
+
+/// A client that spells the CF headers with underscores, beside one header
+/// with an underscore that is none of them.
+fn underscored(request: Request) -> Request {
+    request
+        .header("CF_App_Id", "evil-guid")
+        .header("cf_space_id", "evil-space")
+        .header("Cf-Organization_Id", "evil-org")
+        .header("cf_app_id", "evil-guid-2")
+        .header("x_keep", "1")
+}
+
+const STATIC: [&str; 4] = ["app-1", "web", "org-1", "space-1"];
+
+fn static_config() -> Value {
+    json!({"app_guid": STATIC[0], "org_guid": STATIC[2], "space_guid": STATIC[3]})
+}
+
+#[test]
+fn underscore_spellings_never_reach_the_app() {
+    let up = Upstream::start();
+    for (config, want) in [
+        (static_config(), stamped(STATIC)),
+        (json!({"mode": "strip_only"}), vec![]),
+    ] {
+        let envoy = start(&up, config.clone());
+        for proto in BOTH {
+            let response = underscored(Request::get("/underscore")).send(envoy.addr("main"), proto);
+            assert_eq!(response.status, 200, "{proto:?}");
+            let got = up.last();
+            assert_eq!(cgi_cf(&got.headers), want, "{proto:?} {config}");
+            assert_eq!(got.header("x_keep"), [b"1"], "other underscore names pass");
+            // Together with the plain spellings.
+            underscored(spoofing("/both")).send(envoy.addr("main"), proto);
+            assert_eq!(cgi_cf(&up.last().headers), want, "{proto:?} {config}");
+        }
+        assert_eq!(
+            stat(&envoy, "spoofed_removed"),
+            2 * (4 + 4 + 6),
+            "each underscore line counts, on both protocols: {config}"
+        );
+    }
+}
+
+/// A configured name with `_` is stamped as configured; its `-` spelling
+/// from the client goes.
+#[test]
+fn configured_underscore_name_is_stamped_and_its_dash_spelling_removed() {
+    let up = Upstream::start();
+    let mut config = static_config();
+    config["header_names"] = json!({"app_guid": "X_App_Guid"});
+    let envoy = start(&up, config);
+    for proto in BOTH {
+        Request::get("/custom")
+            .header("x-app-guid", "evil")
+            .header("X_App_Guid", "evil-2")
+            .header("X-APP-GUID", "evil-3")
+            .send(envoy.addr("main"), proto);
+        let got = up.last();
+        let app: Vec<_> = got
+            .headers
+            .iter()
+            .filter(|(n, _)| cgi(n) == "x-app-guid")
+            .cloned()
+            .collect();
+        assert_eq!(
+            app,
+            [("x_app_guid".to_string(), b"app-1".to_vec())],
+            "{proto:?}"
+        );
+    }
+    assert_eq!(stat(&envoy, "spoofed_removed"), 2 * 3);
+}
+
+/// CF headers sent as request trailers (HTTP/1.1 chunked, HTTP/2) are removed
+/// and counted; other trailers pass.
+#[test]
+fn cf_trailers_never_reach_the_app() {
+    let up = Upstream::start();
+    for (config, want) in [
+        (static_config(), stamped(STATIC)),
+        (json!({"mode": "strip_only"}), vec![]),
+    ] {
+        let envoy = start(&up, config.clone());
+        for proto in BOTH {
+            let response = Request::new("POST", "/trailers")
+                .body("payload")
+                .trailer("CF-App-Id", "evil-guid")
+                .trailer("x-checksum", "abc")
+                .trailer("cf-space-id", "evil-space")
+                .trailer("cf_organization_id", "evil-org")
+                .trailer("CF_App_Process_Type", "evil")
+                .send(envoy.addr("main"), proto);
+            assert_eq!(response.status, 200, "{proto:?}");
+            let got = up.last();
+            assert_eq!(got.body, b"payload");
+            assert_eq!(cgi_cf(&got.headers), want, "{proto:?} {config}");
+            assert_eq!(cgi_cf(&got.trailers), vec![], "{proto:?} {config}");
+            assert_eq!(
+                got.trailers,
+                [("x-checksum".to_string(), b"abc".to_vec())],
+                "{proto:?}: other trailers pass"
+            );
+        }
+        assert_eq!(stat(&envoy, "spoofed_removed"), 2 * 4, "{config}");
+    }
+}
+
+/// What the connection manager's `headers_with_underscores_action` does to
+/// underscore names, in headers and trailers, before the filter runs (the
+/// README states it).
+#[test]
+fn underscore_names_under_each_connection_manager_setting() {
+    let up = Upstream::start();
+    let route = json!([{"name": "all", "domains": ["*"], "routes": [
+        {"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": "30s"}}]}]);
+    let mut bootstrap = Bootstrap::new(up.port());
+    for action in ["ALLOW", "DROP_HEADER", "REJECT_REQUEST"] {
+        bootstrap = bootstrap.listener_with(
+            action,
+            vec![wasm_filter("cf_headers", &static_config())],
+            route.clone(),
+            json!({"common_http_protocol_options": {"headers_with_underscores_action": action}}),
+        );
+    }
+    let envoy = Envoy::start(&bootstrap);
+    let headers = underscored(Request::get("/hcm"));
+    let trailers = Request::new("POST", "/hcm")
+        .body("p")
+        .trailer("cf_space_id", "evil")
+        .trailer("x_t", "1")
+        .trailer("x-checksum", "abc");
+    let checksum = ("x-checksum".to_string(), b"abc".to_vec());
+    for proto in BOTH {
+        for action in ["ALLOW", "DROP_HEADER"] {
+            let allow = action == "ALLOW";
+            let response = headers.send(envoy.addr(action), proto);
+            assert_eq!(response.status, 200, "{proto:?} {action}");
+            let got = up.last();
+            assert_eq!(cgi_cf(&got.headers), stamped(STATIC), "{proto:?} {action}");
+            let keep: &[&[u8]] = if allow { &[b"1"] } else { &[] };
+            assert_eq!(got.header("x_keep"), keep, "{proto:?} {action}");
+            let response = trailers.send(envoy.addr(action), proto);
+            assert_eq!(response.status, 200, "{proto:?} {action}");
+            let mut want = vec![checksum.clone()];
+            if allow {
+                want.insert(0, ("x_t".to_string(), b"1".to_vec()));
+            }
+            assert_eq!(up.last().trailers, want, "{proto:?} {action}");
+        }
+        let before = up.received().len();
+        for request in [&headers, &trailers] {
+            match proto {
+                Proto::H1 => {
+                    let response = request.send_h1(envoy.addr("REJECT_REQUEST")).expect("h1");
+                    assert_eq!(response.status, 400);
+                }
+                Proto::H2 => assert!(request.send_h2(envoy.addr("REJECT_REQUEST")).is_err()),
+            }
+        }
+        assert_eq!(
+            up.received().len(),
+            before,
+            "REJECT_REQUEST: never reaches the app"
+        );
+    }
+    assert_eq!(
+        stat(&envoy, "spoofed_removed"),
+        2 * (4 + 1),
+        "only ALLOW lets the underscore spellings reach the filter"
+    );
+}
+
+#[test]
+fn header_names_that_frame_or_alias_are_refused_at_load() {
+    let up = Upstream::start();
+    let with_names = |names: Value| {
+        json!({"app_guid": "0", "org_guid": "o", "space_guid": "s", "header_names": names})
+            .to_string()
+    };
+    let cases = [
+        (
+            with_names(json!({"app_guid": "content-length"})),
+            "field `header_names.app_guid`: \"content-length\" frames or routes the HTTP message",
+        ),
+        (
+            with_names(json!({"space_guid": "Transfer_Encoding"})),
+            "field `header_names.space_guid`: \"Transfer_Encoding\" frames or routes",
+        ),
+        (
+            with_names(json!({"org_guid": ":authority"})),
+            "field `header_names.org_guid`: \":authority\" is a pseudo-header",
+        ),
+        (
+            with_names(json!({"process_type": "x-envoy-original-path"})),
+            "field `header_names.process_type`: \"x-envoy-original-path\" is a header Envoy owns",
+        ),
+        (
+            with_names(json!({"org_guid": "CF_App_Id"})),
+            "field `header_names.org_guid`: \"CF_App_Id\" is the same header as \"cf-app-id\" (app_guid)",
+        ),
+        (
+            json!({"mode": "strip_only", "header_names": {"app_guid": "host"}}).to_string(),
+            "field `header_names.app_guid`: \"host\" frames or routes",
+        ),
+    ];
+    for (config, message) in cases {
+        let bootstrap = Bootstrap::http(up.port(), vec![wasm_filter_raw("cf_headers", &config)]);
+        Envoy::refuses(
+            &bootstrap,
+            &[message, "Unable to create Wasm plugin cf_headers"],
+        );
+    }
+    assert!(up.received().is_empty());
+}

@@ -225,11 +225,82 @@ fn any_subset_runs_and_each_part_keeps_its_own_errors() {
         (json!({}), "names no filter"),
         (json!({"cf_header": {}}), "unknown field"),
         (json!({"tap_http": []}), "tap_http"),
+        (
+            json!({"cf_headers": {"app_guid": "0", "org_guid": "o", "space_guid": "s",
+                                  "header_names": {"app_guid": "content-length"}}}),
+            "field `cf_headers.header_names.app_guid`: \"content-length\" frames or routes",
+        ),
     ] {
         let log = Envoy::refuses(
             &Bootstrap::http(up.port(), vec![wasm_filter("suite", &config)]),
             &[message],
         );
         assert!(log.contains("suite: invalid plugin configuration"), "{log}");
+    }
+}
+
+/// cf_headers inside the suite, behind peer_metadata and l7_policy: the CF
+/// headers spelled with underscores, or sent as request trailers, never
+/// reach the app, in stamp and strip-only mode.
+#[test]
+fn cf_headers_underscore_spellings_and_trailers_never_reach_the_app() {
+    const CF: [&str; 4] = [
+        "cf-app-id",
+        "cf-app-process-type",
+        "cf-organization-id",
+        "cf-space-id",
+    ];
+    // As CGI-style frameworks (WSGI, Rack, PHP) read names: `_` is `-`.
+    let cf = |fields: &harness::Headers| -> Vec<(String, Vec<u8>)> {
+        fields
+            .iter()
+            .filter(|(n, _)| CF.contains(&n.to_ascii_lowercase().replace('_', "-").as_str()))
+            .cloned()
+            .collect()
+    };
+    let up = Upstream::start();
+    let stamped: Vec<(String, Vec<u8>)> = CF
+        .iter()
+        .zip(["app-1", "web", "org-1", "space-1"])
+        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+        .collect();
+    for (cf_config, want) in [
+        (configs()[2].1.clone(), stamped),
+        (json!({"mode": "strip_only"}), vec![]),
+    ] {
+        let mut config: serde_json::Map<String, Value> = configs()
+            .into_iter()
+            .map(|(name, config)| (name.to_string(), config))
+            .collect();
+        config.insert("cf_headers".into(), cf_config.clone());
+        let envoy = Envoy::start(&Bootstrap::http(
+            up.port(),
+            vec![wasm_filter("suite", &Value::Object(config))],
+        ));
+        for proto in [Proto::H1, Proto::H2] {
+            let response = Request::get("/api/cf")
+                .header("CF_App_Id", "evil")
+                .header("cf_space_id", "evil")
+                .header("Cf-Organization_Id", "evil")
+                .header("cf-app-id", "evil")
+                .body("payload")
+                .trailer("CF-App-Id", "evil")
+                .trailer("cf_app_process_type", "evil")
+                .trailer("x-checksum", "abc")
+                .send(envoy.addr("main"), proto);
+            assert_eq!(response.status, 200, "{proto:?} {cf_config}");
+            let got = up.last();
+            assert_eq!(cf(&got.headers), want, "{proto:?} {cf_config}");
+            assert_eq!(
+                got.trailers,
+                [("x-checksum".to_string(), b"abc".to_vec())],
+                "{proto:?} {cf_config}"
+            );
+        }
+        assert_eq!(
+            envoy.counter("wasmcustom.cf_headers.spoofed_removed"),
+            2 * (4 + 2),
+            "{cf_config}"
+        );
     }
 }

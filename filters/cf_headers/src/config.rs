@@ -4,7 +4,7 @@
 use crate::hosts::HostTable;
 use crate::identity::{HeaderNames, Identity, DEFAULT_LABEL_KEYS, DEFAULT_PROCESS_TYPE, FIELDS};
 use filter_common::config::{join, parse_document, root, ConfigError, Field, Object};
-use filter_common::header::{is_valid_header_name, is_valid_header_value};
+use filter_common::header::{forbidden_output_header, is_valid_header_value, same_header_name};
 
 /// What happens to a request no identity applies to. Its CF headers are
 /// stripped either way.
@@ -218,22 +218,27 @@ fn compile_header_names(top: &Object) -> Result<HeaderNames, ConfigError> {
     let mut names: [String; 4] = Default::default();
     for (i, name) in given.iter().enumerate() {
         let field = format!("header_names.{}", FIELDS[i]);
-        if !is_valid_header_name(name) {
+        // Strip-only mode removes the header it names, which for a framing
+        // header changes the message as much as writing it.
+        if let Some(problem) = forbidden_output_header(name) {
             return Err(ConfigError::new(
                 field,
-                format!("{name:?} is not a valid header name"),
-                "use letters, digits and '-' (for example \"CF-App-Id\")",
+                format!("{name:?} {problem}: cf_headers writes and removes this header"),
+                "name a header only the app reads, of letters, digits and '-' (for example \"CF-App-Id\")",
             ));
         }
-        let lower = name.to_ascii_lowercase();
-        if let Some(j) = names[..i].iter().position(|n| *n == lower) {
+        if let Some(j) = names[..i].iter().position(|n| same_header_name(n, name)) {
             return Err(ConfigError::new(
                 field,
-                format!("{name:?} is also the header of {}", FIELDS[j]),
+                format!(
+                    "{name:?} is the same header as {:?} ({}) once case is ignored and '_' and '-' \
+                     are treated alike, as CGI-style frameworks (WSGI, Rack, PHP) read them",
+                    names[j], FIELDS[j]
+                ),
                 "give each value its own header name",
             ));
         }
-        names[i] = lower;
+        names[i] = name.to_ascii_lowercase();
     }
     Ok(HeaderNames(names))
 }

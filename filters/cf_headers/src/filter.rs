@@ -1,10 +1,12 @@
 //! The proxy-wasm shell: moves headers between Envoy and the core, nothing more.
 
 use crate::config::Config;
-use crate::stamp::Verdict;
-use filter_common::host::Action;
-use filter_common::host::{first_property, load_config, Counter};
+use crate::stamp::{Spoofed, Verdict};
+use filter_common::host::{
+    first_property, header_map, load_config, set_header, Action, Counter, MapType,
+};
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
+use filter_common::pairs::HeaderMap;
 use std::rc::Rc;
 
 const FILTER: &str = "cf_headers";
@@ -82,6 +84,12 @@ fn node_label(key: &str) -> Option<String> {
     String::from_utf8(raw).ok()
 }
 
+/// The client's copies of the CF headers in a header or trailer map (one
+/// instance of the generic scan for both).
+fn spoofed(config: &Config, map: &HeaderMap) -> Spoofed {
+    config.spoofed(map.iter().map(|(name, _)| name))
+}
+
 struct Stream {
     config: Rc<Config>,
     stats: Stats,
@@ -91,9 +99,7 @@ struct Stream {
 impl StreamFilter for Stream {
     fn on_request_headers(&mut self, x: &mut Exchange, _end_of_stream: bool) -> Action {
         let headers = x.request_headers();
-        let spoofed = self
-            .config
-            .count_spoofed(headers.iter().map(|(name, _)| name));
+        let spoofed = spoofed(&self.config, &headers);
         let authority = if self.config.needs_authority() {
             headers.first(":authority")
         } else {
@@ -101,23 +107,31 @@ impl StreamFilter for Stream {
         };
         self.verdict = self.config.verdict(authority);
         drop(headers);
-        self.stats.spoofed_removed.add(spoofed);
+        self.stats.spoofed_removed.add(spoofed.lines);
         let config = &self.config;
         match self.verdict {
             Verdict::Stamp(i) => {
+                let values = config
+                    .identities
+                    .get(i)
+                    .map_or(&[][..], |id| &id.values[..]);
                 // Envoy's replace removes every copy and appends one, exactly
-                // like a route's OVERWRITE_IF_EXISTS_OR_ADD.
-                for (name, value) in config.names.0.iter().zip(&config.identities[i].values) {
+                // like a route's OVERWRITE_IF_EXISTS_OR_ADD; the other
+                // spellings (`cf_app_id`) go first.
+                for name in &spoofed.spellings {
+                    if !config.names.is_configured(name) {
+                        x.set_request_header(name, None);
+                    }
+                }
+                for (name, value) in config.names.0.iter().zip(values) {
                     x.set_request_header(name, Some(value.as_bytes()));
                 }
                 self.stats.stamped.inc();
                 Action::Continue
             }
             Verdict::Strip | Verdict::Unidentified | Verdict::Reject => {
-                if spoofed > 0 {
-                    for name in &config.names.0 {
-                        x.set_request_header(name, None);
-                    }
+                for name in &spoofed.spellings {
+                    x.set_request_header(name, None);
                 }
                 if self.verdict == Verdict::Strip {
                     return Action::Continue;
@@ -138,6 +152,22 @@ impl StreamFilter for Stream {
         }
     }
 
+    /// Trailers reach the app too (some frameworks merge them into the
+    /// headers): the client's copies go, whatever the verdict. Envoy calls
+    /// this only for a request that has trailers.
+    fn on_request_trailers(&mut self, _x: &mut Exchange) -> Action {
+        let Some(trailers) = header_map(MapType::HttpRequestTrailers) else {
+            return Action::Continue;
+        };
+        let spoofed = spoofed(&self.config, &trailers);
+        for name in &spoofed.spellings {
+            // Fails only without a trailer map, which was just read.
+            let _ = set_header(MapType::HttpRequestTrailers, name, None);
+        }
+        self.stats.spoofed_removed.add(spoofed.lines);
+        Action::Continue
+    }
+
     fn on_response_headers(&mut self, x: &mut Exchange, _end_of_stream: bool) -> Action {
         let config = &self.config;
         if !config.response_headers || self.verdict == Verdict::Reject {
@@ -145,7 +175,11 @@ impl StreamFilter for Stream {
         }
         match self.verdict {
             Verdict::Stamp(i) => {
-                for (name, value) in config.names.0.iter().zip(&config.identities[i].values) {
+                let values = config
+                    .identities
+                    .get(i)
+                    .map_or(&[][..], |id| &id.values[..]);
+                for (name, value) in config.names.0.iter().zip(values) {
                     x.set_response_header(name, Some(value.as_bytes()));
                 }
             }

@@ -30,9 +30,30 @@ impl Config {
         }
     }
 
-    /// How many header lines a client sent under any of the four names, in any
-    /// case, counting repeats: each one is a spoofing attempt or a stale copy.
-    pub fn count_spoofed<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> u64 {
-        names.into_iter().filter(|n| self.names.contains(n)).count() as u64
+    /// The client's copies of the four headers among `names` (a request's
+    /// header or trailer names): every line whose name is a configured one
+    /// in any case, or with `_` for `-` ([`crate::identity::HeaderNames::contains`]).
+    pub fn spoofed<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Spoofed {
+        let mut found = Spoofed::default();
+        for name in names {
+            if !self.names.contains(name) {
+                continue;
+            }
+            found.lines += 1;
+            if !found.spellings.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+                found.spellings.push(name.to_ascii_lowercase());
+            }
+        }
+        found
     }
+}
+
+/// What [`Config::spoofed`] found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Spoofed {
+    /// Lines, each repeat counted.
+    pub lines: u64,
+    /// Their distinct names, lowercase (how Envoy holds them): removing each
+    /// removes every line. Empty, and never allocated, when `lines` is 0.
+    pub spellings: Vec<String>,
 }

@@ -77,6 +77,14 @@ fn refusals_name_the_field() {
             "header_names.org_guid",
         ),
         (
+            r#"{"mode": "strip_only", "header_names": {"space_guid": "cf_app_id"}}"#,
+            "header_names.space_guid",
+        ),
+        (
+            r#"{"mode": "strip_only", "header_names": {"app_guid": "x-id", "org_guid": "X_ID"}}"#,
+            "header_names.org_guid",
+        ),
+        (
             r#"{"mode": "strip_only", "response_headers": "yes"}"#,
             "response_headers",
         ),
@@ -134,4 +142,73 @@ fn node_labels_resolve_once_with_defaults_and_problems() {
     assert_eq!(c.pending_label_keys().unwrap()[0], "app");
     let bad = c.resolve_node_labels(|_| Some("a\nb".into())).unwrap_err();
     assert_eq!(bad.len(), 4);
+}
+
+/// A configured header name that frames, routes or belongs to Envoy would
+/// turn the filter into a smuggling tool (`content-length: 0` on a request
+/// with a body): refused at load in every mode, naming the field and the fix.
+#[test]
+fn header_names_that_frame_the_message_are_refused() {
+    let names = [
+        "content-length",
+        "Content-Length",
+        "content_length",
+        "transfer-encoding",
+        "Transfer_Encoding",
+        "host",
+        "connection",
+        "te",
+        "upgrade",
+        "keep-alive",
+        "proxy-connection",
+        "expect",
+        ":authority",
+        ":path",
+        "x-envoy-original-path",
+        "X-Envoy-Upstream-Rq-Timeout-Ms",
+        "x_envoy_internal",
+        "",
+        "bad name",
+    ];
+    for field in ["app_guid", "process_type", "org_guid", "space_guid"] {
+        for name in names {
+            for mode in [
+                r#""app_guid": "0", "org_guid": "o", "space_guid": "s""#,
+                r#""mode": "strip_only""#,
+            ] {
+                let json = format!(r#"{{{mode}, "header_names": {{"{field}": {name:?}}}}}"#);
+                let e = parse(&json).expect_err(&json);
+                assert_eq!(e.field, format!("header_names.{field}"), "{json}: {e}");
+                assert!(e.problem.contains(&format!("{name:?}")), "{e}");
+                assert!(e.fix.contains("CF-App-Id"), "{e}");
+            }
+        }
+    }
+    // Names near the refused ones are headers like any other.
+    for name in [
+        "content-lengths",
+        "x-content-length",
+        "hostname",
+        "x-envoyer",
+        "tea",
+    ] {
+        let json = format!(r#"{{"mode": "strip_only", "header_names": {{"app_guid": "{name}"}}}}"#);
+        assert_eq!(parse(&json).expect(&json).names.0[0], name);
+    }
+}
+
+#[test]
+fn names_that_fold_together_are_refused_saying_why() {
+    let e = parse(r#"{"mode": "strip_only", "header_names": {"org_guid": "CF_App_Id"}}"#)
+        .expect_err("folds to cf-app-id");
+    assert_eq!(e.field, "header_names.org_guid");
+    assert!(
+        e.problem
+            .contains("\"CF_App_Id\" is the same header as \"cf-app-id\" (app_guid)"),
+        "{e}"
+    );
+    assert!(e.problem.contains("CGI"), "{e}");
+    // Underscore names are allowed when they fold to no other configured name.
+    let c = parse(r#"{"mode": "strip_only", "header_names": {"app_guid": "X_App_Guid"}}"#).unwrap();
+    assert_eq!(c.names.0[0], "x_app_guid");
 }

@@ -59,21 +59,57 @@ fn spoofed_copies_are_counted_in_any_case() {
         "cf-app-idx",
         "cf-organization-id",
     ];
-    assert_eq!(c.count_spoofed(names), 4);
+    let found = c.spoofed(names);
+    assert_eq!(found.lines, 4);
+    assert_eq!(
+        found.spellings,
+        ["cf-app-id", "cf-space-id", "cf-organization-id"]
+    );
+}
+
+#[test]
+fn underscore_spellings_are_the_same_header() {
+    let c = config(r#"{"mode": "strip_only", "header_names": {"app_guid": "X-App-Guid"}}"#);
+    let names = [
+        "CF_App_Id",
+        "cf_space_id",
+        "CF_SPACE-ID",
+        "x_app_guid",
+        "x-app-guid",
+        "cf_space_id",
+        "cf__space_id",
+        "cf_space_idx",
+        "cf-space.id",
+    ];
+    let found = c.spoofed(names);
+    assert_eq!(found.lines, 5, "cf_app_id is no longer a configured name");
+    assert_eq!(
+        found.spellings,
+        ["cf_space_id", "cf_space-id", "x_app_guid", "x-app-guid"]
+    );
+    let none = c.spoofed(["accept", "x_forwarded_for", "cf_app_id"]);
+    assert_eq!(none, Default::default());
+    assert_eq!(none.spellings.capacity(), 0, "nothing allocated when clean");
 }
 
 proptest! {
-    /// Whatever a client sends, a configured header name is always counted
-    /// and anything else never is.
+    /// Whatever a client sends, a configured header name in any case and
+    /// with any `_` for `-` is always counted, and anything else never is.
     #[test]
     fn counting_matches_names(headers in proptest::collection::vec(
-        prop_oneof!["(?i)cf-app-id", "(?i)cf-space-id", "[a-z-]{1,12}"], 0..20)) {
+        prop_oneof!["(?i)cf[-_]app[-_]id", "(?i)cf[-_]space[-_]id", "[a-z_-]{1,12}"], 0..20)) {
         let c = config(r#"{"mode": "strip_only"}"#);
         let expected = headers.iter().filter(|h| {
-            let l = h.to_ascii_lowercase();
+            let l = h.to_ascii_lowercase().replace('_', "-");
             ["cf-app-id", "cf-app-process-type", "cf-organization-id", "cf-space-id"].contains(&l.as_str())
         }).count() as u64;
-        prop_assert_eq!(c.count_spoofed(headers.iter().map(String::as_str)), expected);
+        let found = c.spoofed(headers.iter().map(String::as_str));
+        prop_assert_eq!(found.lines, expected);
+        // Removing every spelling removes every counted line.
+        let left = headers.iter().filter(|h| {
+            c.names.contains(h) && !found.spellings.iter().any(|s| s.eq_ignore_ascii_case(h))
+        }).count();
+        prop_assert_eq!(left, 0);
     }
 
     #[test]
