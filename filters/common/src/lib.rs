@@ -12,6 +12,7 @@ pub mod json;
 pub mod pairs;
 pub mod predicate;
 pub mod ratelimit;
+pub mod re2;
 pub mod sink;
 pub mod tap;
 

@@ -4,6 +4,7 @@
 //! example), so a stream that can no longer match is dropped as early as possible.
 
 use crate::config::{join, ConfigError, Field, Result};
+use crate::re2;
 use regex_lite::Regex;
 
 /// Longest regular expression accepted, to bound compile time and memory.
@@ -136,8 +137,21 @@ fn compile_at<C>(
     })
 }
 
-/// A regular expression that must match the whole value, like Envoy's `safe_regex`.
+/// A regular expression that must match the whole value, like Envoy's
+/// `safe_regex` (RE2 syntax, full match).
 pub fn anchored_regex(path: &str, pattern: &str) -> Result<Regex> {
+    re2_regex(path, pattern, false).map(|(r, _)| r)
+}
+
+/// [`anchored_regex`] matching case-insensitively, as `(?i:pattern)`.
+pub fn anchored_regex_folded(path: &str, pattern: &str) -> Result<Regex> {
+    re2_regex(path, pattern, true).map(|(r, _)| r)
+}
+
+/// The anchored regex for the RE2 `pattern`, and whether it looks at the
+/// text around a position (`^`, `\A`, `\b`, `\B`). The pattern is checked
+/// on its own before it is wrapped, so the anchors cannot be escaped.
+pub fn re2_regex(path: &str, pattern: &str, fold: bool) -> Result<(Regex, bool)> {
     if pattern.len() > MAX_REGEX_LEN {
         return Err(ConfigError::new(
             path,
@@ -145,13 +159,22 @@ pub fn anchored_regex(path: &str, pattern: &str) -> Result<Regex> {
             "keep it under 1024 characters",
         ));
     }
-    Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+    let t = re2::translate(pattern, fold).map_err(|(what, fix)| {
+        ConfigError::new(
+            path,
+            format!("regex {pattern:?} is not RE2 as Envoy reads it: {what}"),
+            fix,
+        )
+    })?;
+    let flags = if fold { "?i:" } else { "?:" };
+    let regex = Regex::new(&format!("^({flags}{})$", t.regex)).map_err(|e| {
         ConfigError::new(
             path,
             format!("invalid regex {pattern:?}: {e}"),
             "fix the regular expression (it must match the whole value)",
         )
-    })
+    })?;
+    Ok((regex, t.looks_around))
 }
 
 /// A string test: `{"exact": ..}`, `{"prefix": ..}`, `{"suffix": ..}` or `{"regex": ..}`.
