@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 
 /// Constructs RE2 has that this filter refuses on purpose (each named in
 /// filters/l7_policy/README.md), by a word of the refusal's message.
-const REFUSED_ON_PURPOSE: [&str; 7] = [
+const REFUSED_ON_PURPOSE: [&str; 8] = [
     "octal escape",
     "Unicode class",
     "\\Q..\\E",
@@ -25,6 +25,7 @@ const REFUSED_ON_PURPOSE: [&str; 7] = [
     "over 1000",
     "group name",
     "case-insensitive",
+    "across a flag group",
 ];
 
 const ATOMS: &[&str] = &[
@@ -157,13 +158,13 @@ fn junk(rng: &mut Lcg) -> String {
 }
 
 fn pattern(rng: &mut Lcg) -> String {
-    let mut p = rng.pick(PREFIXES).to_string();
+    let mut p = (*rng.pick(PREFIXES)).to_string();
     for _ in 0..rng.below(6) {
         if rng.below(12) == 0 {
             p.push_str(&junk(rng));
         } else {
-            p.push_str(rng.pick(ATOMS));
-            p.push_str(rng.pick(QUANTIFIERS));
+            p.push_str(*rng.pick(ATOMS));
+            p.push_str(*rng.pick(QUANTIFIERS));
         }
     }
     p
@@ -173,12 +174,12 @@ fn values(rng: &mut Lcg, p: &str) -> Vec<String> {
     let mut values = vec![String::new(), p.to_string()];
     for _ in 0..14 {
         let mut v = if rng.below(2) == 0 {
-            rng.pick(PREFIXES).to_string()
+            (*rng.pick(PREFIXES)).to_string()
         } else {
             String::new()
         };
         for _ in 0..rng.below(7) {
-            v.push_str(rng.pick(VALUE_CHARS));
+            v.push_str(*rng.pick(VALUE_CHARS));
         }
         values.push(v);
     }

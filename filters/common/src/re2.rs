@@ -32,10 +32,10 @@ const BAD_POSIX: Refusal = (
     "an unknown [:name:] class",
     "use alnum alpha ascii blank cntrl digit graph lower print punct space upper word xdigit",
 );
-/// `\w` in a case-insensitive regex: RE2 also folds the Kelvin sign to k and
-/// the long s to s; regex-lite folds ASCII only.
-const WORD_FOLDED: &str = "0-9A-Za-z_\\x{212A}\\x{17F}";
-const SPACE: &str = "\\t\\n\\f\\r ";
+/// `\W` in a case-insensitive regex: RE2 also folds the Kelvin sign to k and
+/// the long s to s (so `\w` has them, `\W` not); regex-lite folds ASCII only.
+const NOT_WORD_FOLDED: &str =
+    "\\x00-\\x2F\\x3A-\\x40\\x5B-\\x5E\\x60\\x7B-\\x{17E}\\x{180}-\\x{2129}\\x{212B}-\\x{10FFFF}";
 
 struct Scan {
     chars: Vec<char>,
@@ -154,19 +154,18 @@ impl Scan {
         })
     }
 
-    /// A Perl class (`\d \s \w` and negations) as regex-lite class items.
+    /// A Perl class (`\d \s \w` and negations) as regex-lite class items
+    /// (regex-lite has no class in a class: negations are ranges).
     fn perl(&mut self, e: char, fold: bool, in_class: bool) -> bool {
         let items = match e {
             'd' => "0-9",
-            's' => SPACE,
-            'w' if fold => WORD_FOLDED,
+            's' => "\\t\\n\\f\\r ",
+            'w' if fold => "0-9A-Za-z_\\x{212A}\\x{17F}",
             'w' => "0-9A-Za-z_",
-            'D' | 'S' | 'W' => {
-                self.out.push_str("[^");
-                self.perl(e.to_ascii_lowercase(), fold, true);
-                self.put(']');
-                return true;
-            }
+            'D' => "\\x00-\\x2F\\x3A-\\x{10FFFF}",
+            'S' => "\\x00-\\x08\\x0B\\x0E-\\x1F\\x21-\\x{10FFFF}",
+            'W' if fold => NOT_WORD_FOLDED,
+            'W' => "\\x00-\\x2F\\x3A-\\x40\\x5B-\\x5E\\x60\\x7B-\\x{10FFFF}",
             _ => return false,
         };
         if !in_class {
@@ -376,7 +375,13 @@ pub fn translate(p: &str, fold: bool) -> Result<Translated, Refusal> {
     // Weight of the last atom, or None where a repetition has no argument.
     let mut last: Option<u32> = None;
     let mut repeated = false;
+    // Flag groups not yet written out, and whether one came since the last atom.
+    let mut pending = String::new();
+    let mut flagged = false;
     while let Some(c) = s.next() {
+        if !matches!(c, '*' | '+' | '?' | '{') {
+            s.out.push_str(&std::mem::take(&mut pending));
+        }
         let mut atom = Some(1);
         let mut was_repeat = false;
         match c {
@@ -399,11 +404,13 @@ pub fn translate(p: &str, fold: bool) -> Result<Translated, Refusal> {
             '(' => {
                 let mut inner = fold;
                 if s.eat('?') {
+                    let mark = s.out.len();
                     if !s.flags(&mut inner)? {
-                        // `(?i)`: flags for the rest of the group.
+                        // `(?i)`: flags for the rest of the group. RE2 lets
+                        // `a(?i)*` repeat the `a`: written after what follows.
+                        pending.push_str(&s.out.split_off(mark));
                         fold = inner;
-                        last = None;
-                        repeated = false;
+                        flagged = true;
                         continue;
                     }
                 } else {
@@ -433,6 +440,7 @@ pub fn translate(p: &str, fold: bool) -> Result<Translated, Refusal> {
                     match s.count() {
                         Some(n) => Some(n),
                         None => {
+                            s.out.push_str(&std::mem::take(&mut pending));
                             s.out.push_str("\\{");
                             None
                         }
@@ -447,6 +455,12 @@ pub fn translate(p: &str, fold: bool) -> Result<Translated, Refusal> {
                             "escape the operator with `\\`",
                         ));
                     };
+                    if repeated && flagged {
+                        return Err((
+                            "a repetition of a repetition across a flag group (`a*(?i)*`)",
+                            "drop one of the two",
+                        ));
+                    }
                     if repeated {
                         return Err((
                             "a repetition of a repetition (`**`, `+*`, `*{2}`)",
@@ -493,7 +507,9 @@ pub fn translate(p: &str, fold: bool) -> Result<Translated, Refusal> {
         }
         last = atom;
         repeated = was_repeat;
+        flagged = false;
     }
+    s.out.push_str(&pending);
     if !groups.is_empty() {
         return Err(("unbalanced `(`", "close it, or escape it as `\\(`"));
     }
