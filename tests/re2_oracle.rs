@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 
 /// Constructs RE2 has that this filter refuses on purpose (each named in
 /// filters/l7_policy/README.md), by a word of the refusal's message.
-const REFUSED_ON_PURPOSE: [&str; 8] = [
+const REFUSED_ON_PURPOSE: [&str; 10] = [
     "octal escape",
     "Unicode class",
     "\\Q..\\E",
@@ -25,7 +25,9 @@ const REFUSED_ON_PURPOSE: [&str; 8] = [
     "over 1000",
     "group name",
     "case-insensitive",
-    "across a flag group",
+    "right after a flag group",
+    "flag given twice",
+    "empty flag group",
 ];
 
 const ATOMS: &[&str] = &[
@@ -74,6 +76,10 @@ const ATOMS: &[&str] = &[
     "[\\w-]",
     "[\\s]",
     "[\\S]",
+    "[\\D]",
+    "[a\\W]",
+    "[^\\W]",
+    "[^\\s]",
     "[k-m]",
     "[r-t]",
     "[^k]",

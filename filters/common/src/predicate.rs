@@ -159,11 +159,11 @@ pub fn re2_regex(path: &str, pattern: &str, fold: bool) -> Result<(Regex, bool)>
             "keep it under 1024 characters",
         ));
     }
-    let t = re2::translate(pattern, fold).map_err(|(what, fix)| {
+    let t = re2::translate(pattern, fold).map_err(|what| {
         ConfigError::new(
             path,
-            format!("regex {pattern:?} is not RE2 as Envoy reads it: {what}"),
-            fix,
+            format!("regex {pattern:?} is not RE2 syntax as Envoy reads it: {what}"),
+            "write it in RE2 syntax (see the l7_policy README, Regular expressions)",
         )
     })?;
     let flags = if fold { "?i:" } else { "?:" };
