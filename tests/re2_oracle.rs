@@ -6,7 +6,7 @@
 //! pattern both accept, l7_policy's `Pattern` (with its literal fast paths),
 //! `anchored_regex` and the case-insensitive host form give RE2's FullMatch.
 
-use filter_common::predicate::{anchored_regex, anchored_regex_folded};
+use filter_common::predicate::{anchored_regex, FoldedRegex};
 use harness::paths::{venv_tool, workspace_root};
 use harness::Lcg;
 use l7_policy::pattern::Pattern;
@@ -17,17 +17,25 @@ use std::process::{Command, Stdio};
 
 /// Constructs RE2 has that this filter refuses on purpose (each named in
 /// filters/l7_policy/README.md), by a word of the refusal's message.
-const REFUSED_ON_PURPOSE: [&str; 10] = [
+const REFUSED_ON_PURPOSE: [&str; 16] = [
+    // RE2 reads these otherwise than regex-lite.
+    "write < or >",
+    "\\b\\{",
+    "\\s or \\S",
+    "write \\[",
+    "escape them",
+    "write \\{",
+    "write \\-",
+    "the i flag",
+    "right after a flag group",
+    "case-insensitive",
+    // RE2 has these, regex-lite not (or not alike).
     "octal escape",
     "Unicode class",
     "\\Q..\\E",
     "\\C",
     "over 1000",
-    "group name",
-    "case-insensitive",
-    "right after a flag group",
-    "flag given twice",
-    "empty flag group",
+    "flag directive",
 ];
 
 const ATOMS: &[&str] = &[
@@ -218,6 +226,8 @@ fn explicit() -> Vec<&'static str> {
     ]
 }
 
+type Matcher = Box<dyn Fn(&str) -> bool>;
+
 fn oracle(cases: &[Value]) -> Vec<Value> {
     let mut child = Command::new(venv_tool("python"))
         .arg(workspace_root().join("tests/re2_oracle.py"))
@@ -260,9 +270,16 @@ fn rules_match_what_re2_full_match_matches() {
         let fold = case["fold"].as_bool().unwrap();
         let re2_ok = verdict["error"].is_null();
         let ours = if fold {
-            anchored_regex_folded("p", p).map(|r| (None, r))
+            FoldedRegex::new("p", p)
+                .map(|r| (None, Box::new(move |v: &str| r.is_match(v)) as Matcher))
         } else {
-            Pattern::compile("p", p).and_then(|fast| Ok((Some(fast), anchored_regex("p", p)?)))
+            Pattern::compile("p", p).and_then(|fast| {
+                let r = anchored_regex("p", p)?;
+                Ok((
+                    Some(fast),
+                    Box::new(move |v: &str| r.is_match(v)) as Matcher,
+                ))
+            })
         };
         match (re2_ok, ours) {
             (false, Err(_)) => refused += 1,
@@ -283,7 +300,7 @@ fn rules_match_what_re2_full_match_matches() {
                 for (v, want) in values.iter().zip(verdict["matches"].as_array().unwrap()) {
                     let (v, want) = (v.as_str().unwrap(), want.as_bool().unwrap());
                     checked += 1;
-                    if whole.is_match(v) != want {
+                    if whole(v) != want {
                         wrong.push(format!(
                             "{p:?} (fold {fold}) on {v:?}: regex says {}, RE2 {want}",
                             !want
@@ -312,7 +329,7 @@ fn rules_match_what_re2_full_match_matches() {
         &wrong[..wrong.len().min(25)]
     );
     assert!(
-        accepted > 1000 && refused > 500,
+        accepted > 800 && refused > 500,
         "a corpus with both verdicts"
     );
 }

@@ -143,9 +143,34 @@ pub fn anchored_regex(path: &str, pattern: &str) -> Result<Regex> {
     re2_regex(path, pattern, false).map(|(r, _)| r)
 }
 
-/// [`anchored_regex`] matching case-insensitively, as `(?i:pattern)`.
-pub fn anchored_regex_folded(path: &str, pattern: &str) -> Result<Regex> {
-    re2_regex(path, pattern, true).map(|(r, _)| r)
+/// A case-insensitive [`anchored_regex`], as RE2 matches `(?i:pattern)`.
+#[derive(Debug)]
+pub struct FoldedRegex(Regex);
+
+impl FoldedRegex {
+    pub fn new(path: &str, pattern: &str) -> Result<FoldedRegex> {
+        re2_regex(path, pattern, true).map(|(r, _)| FoldedRegex(r))
+    }
+
+    /// RE2 folds case by Unicode, so `k` also matches the Kelvin sign and
+    /// `s` the long s; regex-lite folds ASCII only. The gate refuses every
+    /// other way a non-ASCII char could fold and `\b` (which sees them as
+    /// non-word chars), so folding these two in the value is the same.
+    pub fn is_match(&self, value: &str) -> bool {
+        // Their UTF-8 starts with 0xE2 (U+212A) or 0xC5 (U+017F).
+        if !value.bytes().any(|b| b == 0xE2 || b == 0xC5) {
+            return self.0.is_match(value);
+        }
+        let folded: String = value
+            .chars()
+            .map(|c| match c {
+                '\u{212A}' => 'k',
+                '\u{17F}' => 's',
+                c => c,
+            })
+            .collect();
+        self.0.is_match(&folded)
+    }
 }
 
 /// The anchored regex for the RE2 `pattern`, and whether it looks at the
@@ -159,22 +184,22 @@ pub fn re2_regex(path: &str, pattern: &str, fold: bool) -> Result<(Regex, bool)>
             "keep it under 1024 characters",
         ));
     }
-    let t = re2::translate(pattern, fold).map_err(|what| {
+    let looks_around = re2::check(pattern, fold).map_err(|what| {
         ConfigError::new(
             path,
-            format!("regex {pattern:?} is not RE2 syntax as Envoy reads it: {what}"),
-            "write it in RE2 syntax (see the l7_policy README, Regular expressions)",
+            format!("regex {pattern:?} is not RE2 syntax as Envoy reads it, or reads otherwise in this filter: {what}"),
+            "see Regular expressions in the l7_policy README",
         )
     })?;
-    let flags = if fold { "?i:" } else { "?:" };
-    let regex = Regex::new(&format!("^({flags}{})$", t.regex)).map_err(|e| {
+    let open = if fold { "^(?i:" } else { "^(?:" };
+    let regex = Regex::new(&format!("{open}{pattern})$")).map_err(|e| {
         ConfigError::new(
             path,
             format!("invalid regex {pattern:?}: {e}"),
-            "fix the regular expression (it must match the whole value)",
+            "fix the regular expression (RE2 syntax, it must match the whole value)",
         )
     })?;
-    Ok((regex, t.looks_around))
+    Ok((regex, looks_around))
 }
 
 /// A string test: `{"exact": ..}`, `{"prefix": ..}`, `{"suffix": ..}` or `{"regex": ..}`.
