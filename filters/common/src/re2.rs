@@ -14,10 +14,10 @@ pub type Refusal = &'static str;
 const MAX_REPEAT: u32 = 1000;
 const TRAILING: Refusal = "a trailing `\\`";
 const OPEN: Refusal = "an unclosed `[`";
-const BAD_GROUP: Refusal = "a `(?` RE2 does not have: use (?:..) or the flags i m s U";
-const NOT_ASCII: Refusal = "a non-ASCII character in a case-insensitive regex";
-const SPACE: Refusal =
-    "\\s or \\S (RE2's \\s has no \\v): write [\\t\\n\\f\\r ] or [^\\t\\n\\f\\r ]";
+const BAD_GROUP: Refusal = "a `(?` RE2 lacks: use (?:..) or flags m s U";
+const FOLD: Refusal = "\\b, \\x, [:name:] or non-ASCII in a case-insensitive regex";
+const NESTED: Refusal = "`[` in a class (RE2: literal): write \\[";
+const SPACE: Refusal = "\\s or \\S (RE2's lacks \\v): write [\\t\\n\\f\\r ]";
 
 /// Checks `p` (RE2 syntax); `fold` when it matches case-insensitively as a
 /// whole. `Ok(true)` when it looks at the text around a position (`^`,
@@ -42,13 +42,13 @@ pub fn check(p: &str, fold: bool) -> Result<bool, Refusal> {
                 i += 1;
                 if matches!(e, b'b' | b'B' | b'A') {
                     if fold && e != b'A' {
-                        return Err("\\b or \\B in a case-insensitive regex");
+                        return Err(FOLD);
                     }
                     if e == b'b'
                         && b.get(i) == Some(&b'{')
                         && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
                     {
-                        return Err("\\b{..} (RE2 reads \\b then a literal `{`): write \\b\\{");
+                        return Err("\\b{ (RE2: \\b then `{`): write \\b\\{");
                     }
                     looks_around = true;
                 } else {
@@ -75,7 +75,7 @@ pub fn check(p: &str, fold: bool) -> Result<bool, Refusal> {
                             i += 1;
                         }
                         if i == start || b.get(i) != Some(&b'>') {
-                            return Err("a group name that is empty, unclosed or not [A-Za-z0-9_]");
+                            return Err("a group name not [A-Za-z0-9_]+");
                         }
                         i += 1;
                     } else {
@@ -90,7 +90,7 @@ pub fn check(p: &str, fold: bool) -> Result<bool, Refusal> {
                                 // also folds the Kelvin sign and the long s
                                 // (see `FoldedRegex`), regex-lite does not.
                                 b'i' if neg || !fold => {
-                                    return Err("the i flag (only a whole host is case-insensitive): use a class such as [Aa]");
+                                    return Err("the i flag: write [Aa]");
                                 }
                                 b'-' => neg = true,
                                 b'i' | b'm' | b's' | b'U' => {}
@@ -110,31 +110,26 @@ pub fn check(p: &str, fold: bool) -> Result<bool, Refusal> {
                 (last, repeated) = (0, false);
                 continue;
             }
-            b')' => {
-                atom = groups
-                    .pop()
-                    .ok_or("an unbalanced `)`: escape it as `\\)`")?
-            }
+            b')' => atom = groups.pop().ok_or("an unbalanced `)`")?,
             b'|' => atom = 0,
             b'*' | b'+' | b'?' | b'{' => {
                 let n = match c {
-                    b'{' => count(b, &mut i)
-                        .ok_or("a `{` that is not a count {n}, {n,} or {n,m} (RE2 reads it as a literal): write \\{")?,
+                    b'{' => count(b, &mut i).ok_or("a `{` that is no count: write \\{")?,
                     _ => 0,
                 };
                 if last == 0 {
-                    return Err("a repetition of nothing: escape it with `\\`");
+                    return Err("a repetition of nothing");
                 }
                 if flagged {
                     // RE2 repeats what came before the flags.
-                    return Err("a repetition right after a flag group");
+                    return Err("a repetition right after flags");
                 }
                 if repeated {
-                    return Err("a repetition of a repetition (`a**`): group it");
+                    return Err("a repetition of a repetition");
                 }
                 atom = last.saturating_mul(n.max(1));
                 if n > MAX_REPEAT || atom > MAX_REPEAT {
-                    return Err("a repetition count over 1000 (nested counts multiply)");
+                    return Err("a count over 1000 (nested ones multiply)");
                 }
                 if b.get(i) == Some(&b'?') {
                     i += 1;
@@ -142,7 +137,7 @@ pub fn check(p: &str, fold: bool) -> Result<bool, Refusal> {
                 was_repeat = true;
             }
             b'^' => looks_around = true,
-            _ if fold && !c.is_ascii() => return Err(NOT_ASCII),
+            _ if fold && !c.is_ascii() => return Err(FOLD),
             _ => {}
         }
         if let Some(g) = groups.last_mut() {
@@ -151,7 +146,7 @@ pub fn check(p: &str, fold: bool) -> Result<bool, Refusal> {
         (last, repeated, flagged) = (atom, was_repeat, false);
     }
     if !groups.is_empty() {
-        return Err("an unbalanced `(`: close it or escape it as `\\(`");
+        return Err("an unbalanced `(`");
     }
     Ok(looks_around)
 }
@@ -161,19 +156,17 @@ fn escape(e: u8, fold: bool) -> Result<(), Refusal> {
     match e {
         b'a' | b'f' | b't' | b'n' | b'r' | b'v' | b'd' | b'D' | b'w' | b'W' | b'z' => Ok(()),
         // regex-lite checks the digits as RE2 does.
-        b'x' if fold => Err("\\x in a case-insensitive regex: write the character"),
+        b'x' if fold => Err(FOLD),
         b'x' => Ok(()),
         b's' | b'S' => Err(SPACE),
-        b'<' | b'>' => Err(
-            "\\< or \\> (a literal `<` `>` in RE2, a word boundary in regex-lite): write < or >",
-        ),
+        b'<' | b'>' => Err("\\< or \\> (RE2: < or >): write < or >"),
         b'0'..=b'7' => Err("an octal escape: write \\x{..}"),
-        b'p' | b'P' => Err("a Unicode class \\p: list the characters in [..]"),
-        b'Q' => Err("a quoted literal \\Q..\\E: escape each special character"),
-        b'C' => Err("\\C (any byte): use `.`"),
+        b'p' | b'P' => Err("a Unicode class \\p"),
+        b'Q' => Err("a quoted \\Q..\\E"),
+        b'C' => Err("\\C (any byte)"),
         // Any other ASCII char but a letter or digit stands for itself.
         _ if e.is_ascii() && !e.is_ascii_alphanumeric() => Ok(()),
-        _ => Err("an escape RE2 does not know: escape only punctuation"),
+        _ => Err("an escape RE2 lacks"),
     }
 }
 
@@ -192,40 +185,40 @@ fn class(b: &[u8], mut i: usize, fold: bool) -> Result<usize, Refusal> {
             b']' if i > start + 1 => return Ok(i),
             b'[' if b.get(i) == Some(&b':') => {
                 if fold {
-                    return Err(
-                        "a [:name:] class in a case-insensitive regex: list the characters",
-                    );
+                    return Err(FOLD);
                 }
                 // RE2 and regex-lite know the same 14 names.
-                let end = b
-                    .get(i..)
-                    .and_then(|rest| rest.windows(2).position(|w| w == b":]"))
-                    .ok_or("an unclosed [:name:]")?;
-                i += end + 2;
+                i += 1;
+                if b.get(i) == Some(&b'^') {
+                    i += 1;
+                }
+                while b.get(i).is_some_and(u8::is_ascii_alphabetic) {
+                    i += 1;
+                }
+                if b.get(i) != Some(&b':') || b.get(i + 1) != Some(&b']') {
+                    return Err(NESTED);
+                }
+                i += 2;
             }
-            b'[' => {
-                return Err(
-                    "a `[` in a class (a literal in RE2, a nested class in regex-lite): write \\[",
-                )
-            }
+            b'[' => return Err(NESTED),
             b'&' | b'~' | b'-' if b.get(i) == Some(&c) => {
-                return Err("`&&`, `~~` or `--` in a class (literals in RE2, set operations in regex-lite): escape them");
+                return Err("`&&` `~~` `--` in a class (RE2: literal): escape them");
             }
             b'\\' => {
                 let e = *b.get(i).ok_or(TRAILING)?;
                 i += 1;
                 escape(e, fold)?;
                 if e == b'z' {
-                    return Err("an escape RE2 does not know in a class");
+                    return Err("an escape RE2 lacks");
                 }
                 if matches!(e, b'd' | b'D' | b'w' | b'W')
                     && b.get(i) == Some(&b'-')
                     && b.get(i + 1) != Some(&b']')
                 {
-                    return Err("a `-` after \\d or \\w in a class (a literal in RE2): write \\-");
+                    return Err("`-` after \\d or \\w in a class (RE2: literal): write \\-");
                 }
             }
-            _ if fold && !c.is_ascii() => return Err(NOT_ASCII),
+            _ if fold && !c.is_ascii() => return Err(FOLD),
             _ => {}
         }
     }
