@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 
 /// Constructs RE2 has that this filter refuses on purpose (each named in
 /// filters/l7_policy/README.md), by a word of the refusal's message.
-const REFUSED_ON_PURPOSE: [&str; 16] = [
+const REFUSED_ON_PURPOSE: [&str; 17] = [
     // RE2 reads these otherwise than regex-lite.
     "write < or >",
     "\\b\\{",
@@ -25,9 +25,10 @@ const REFUSED_ON_PURPOSE: [&str; 16] = [
     "write \\[",
     "escape them",
     "write \\{",
-    "write \\-",
+    "ranges must start and end with a single character",
+    "nested deeper than 32",
     "the i flag",
-    "right after a flag group",
+    "right after flags",
     "case-insensitive",
     // RE2 has these, regex-lite not (or not alike).
     "octal escape",

@@ -161,14 +161,14 @@ impl FoldedRegex {
         if !value.bytes().any(|b| b == 0xE2 || b == 0xC5) {
             return self.0.is_match(value);
         }
-        let folded: String = value
-            .chars()
-            .map(|c| match c {
+        let mut folded = String::with_capacity(value.len());
+        for c in value.chars() {
+            folded.push(match c {
                 '\u{212A}' => 'k',
                 '\u{17F}' => 's',
                 c => c,
-            })
-            .collect();
+            });
+        }
         self.0.is_match(&folded)
     }
 }
@@ -184,21 +184,16 @@ pub fn re2_regex(path: &str, pattern: &str, fold: bool) -> Result<(Regex, bool)>
             "keep it under 1024 characters",
         ));
     }
-    let looks_around = re2::check(pattern, fold).map_err(|what| {
+    let refuse = |what: &dyn std::fmt::Display| {
         ConfigError::new(
             path,
-            format!("regex {pattern:?} is not RE2 syntax as Envoy reads it, or reads otherwise in this filter: {what}"),
-            "see Regular expressions in the l7_policy README",
+            format!("regex {pattern:?}: {what}"),
+            "write RE2 syntax that reads alike here (l7_policy README: Regular expressions)",
         )
-    })?;
+    };
+    let looks_around = re2::check(pattern, fold).map_err(|what| refuse(&what))?;
     let open = if fold { "^(?i:" } else { "^(?:" };
-    let regex = Regex::new(&format!("{open}{pattern})$")).map_err(|e| {
-        ConfigError::new(
-            path,
-            format!("invalid regex {pattern:?}: {e}"),
-            "fix the regular expression (RE2 syntax, it must match the whole value)",
-        )
-    })?;
+    let regex = Regex::new(&format!("{open}{pattern})$")).map_err(|e| refuse(&e))?;
     Ok((regex, looks_around))
 }
 

@@ -27,11 +27,13 @@ pub fn check(p: &str, fold: bool) -> Result<bool, Refusal> {
     let b = p.as_bytes();
     let mut i = 0;
     let mut looks_around = false;
-    // Per open group, the largest product of counts nested in it.
-    let mut groups: Vec<u32> = Vec::new();
-    // Weight of the last atom (0: nothing to repeat), whether it is a
-    // repetition, and whether a flag group came since.
-    let (mut last, mut repeated, mut flagged) = (0u32, false, false);
+    // Per open group (0: the whole pattern), the largest product of counts
+    // nested in it; a fixed array, not a `Vec`, for module size.
+    let mut groups = [1u32; 33];
+    let mut depth = 0;
+    // Weight of the last atom (0: nothing to repeat), and whether it is a
+    // repetition.
+    let (mut last, mut repeated) = (0u32, false);
     while let Some(&c) = b.get(i) {
         i += 1;
         let mut atom = 1;
@@ -100,17 +102,27 @@ pub fn check(p: &str, fold: bool) -> Result<bool, Refusal> {
                             }
                         }
                         if b.get(i - 1) == Some(&b')') {
-                            // Flags for the rest of the group.
-                            flagged = true;
+                            // Flags for the rest of the group. RE2 repeats
+                            // what came before them in `a(?m)*`: refused.
+                            last = 0;
                             continue;
                         }
                     }
                 }
-                groups.push(1);
+                depth += 1;
+                *groups
+                    .get_mut(depth)
+                    .ok_or("groups nested deeper than 32")? = 1;
                 (last, repeated) = (0, false);
                 continue;
             }
-            b')' => atom = groups.pop().ok_or("an unbalanced `)`")?,
+            b')' => {
+                atom = *groups
+                    .get(depth)
+                    .filter(|_| depth > 0)
+                    .ok_or("an unbalanced `)`")?;
+                depth -= 1;
+            }
             b'|' => atom = 0,
             b'*' | b'+' | b'?' | b'{' => {
                 let n = match c {
@@ -118,11 +130,7 @@ pub fn check(p: &str, fold: bool) -> Result<bool, Refusal> {
                     _ => 0,
                 };
                 if last == 0 {
-                    return Err("a repetition of nothing");
-                }
-                if flagged {
-                    // RE2 repeats what came before the flags.
-                    return Err("a repetition right after flags");
+                    return Err("a repetition of nothing or right after flags");
                 }
                 if repeated {
                     return Err("a repetition of a repetition");
@@ -140,12 +148,12 @@ pub fn check(p: &str, fold: bool) -> Result<bool, Refusal> {
             _ if fold && !c.is_ascii() => return Err(FOLD),
             _ => {}
         }
-        if let Some(g) = groups.last_mut() {
+        if let Some(g) = groups.get_mut(depth) {
             *g = (*g).max(atom);
         }
-        (last, repeated, flagged) = (atom, was_repeat, false);
+        (last, repeated) = (atom, was_repeat);
     }
-    if !groups.is_empty() {
+    if depth > 0 {
         return Err("an unbalanced `(`");
     }
     Ok(looks_around)
@@ -208,15 +216,7 @@ fn class(b: &[u8], mut i: usize, fold: bool) -> Result<usize, Refusal> {
                 let e = *b.get(i).ok_or(TRAILING)?;
                 i += 1;
                 escape(e, fold)?;
-                if e == b'z' {
-                    return Err("an escape RE2 lacks");
-                }
-                if matches!(e, b'd' | b'D' | b'w' | b'W')
-                    && b.get(i) == Some(&b'-')
-                    && b.get(i + 1) != Some(&b']')
-                {
-                    return Err("`-` after \\d or \\w in a class (RE2: literal): write \\-");
-                }
+                // regex-lite refuses `[\z]` and `[\d-z]` (RE2: a literal `-`).
             }
             _ if fold && !c.is_ascii() => return Err(FOLD),
             _ => {}

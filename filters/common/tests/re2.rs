@@ -75,8 +75,8 @@ fn refused_on_purpose_with_the_fix() {
         ("[a~~b]", "escape them"),
         ("a{", "write \\{"),
         ("a{,2}", "write \\{"),
-        ("(?i)a", "only a whole host"),
-        ("a(?m)*", "right after a flag group"),
+        ("(?i)a", "the i flag"),
+        ("a(?m)*", "right after flags"),
         // RE2 has these, regex-lite not.
         ("\\pL", "Unicode class"),
         ("\\QA.B\\E", "\\Q"),
@@ -85,7 +85,8 @@ fn refused_on_purpose_with_the_fix() {
         ("\\12", "octal"),
         ("(?P<é>a)", "group name"),
         ("a{1000000000000}", "over 1000"),
-        ("[\\d-z]", "write \\-"),
+        ("[\\d-z]", "single character"),
+        (&format!("{}a{}", "(".repeat(33), ")".repeat(33)), "deeper than 32"),
     ] {
         let e = refusal(p);
         assert!(e.contains(what), "{p}: {e}");
@@ -95,7 +96,7 @@ fn refused_on_purpose_with_the_fix() {
         ("a\\b", "case-insensitive"),
         ("[[:alpha:]]", "case-insensitive"),
         ("\\x41", "case-insensitive"),
-        ("(?-i)a", "only a whole host"),
+        ("(?-i)a", "the i flag"),
     ] {
         let e = FoldedRegex::new("host", p).unwrap_err().to_string();
         assert!(e.contains(what), "{p}: {e}");
