@@ -178,8 +178,8 @@ fn pattern(rng: &mut Lcg) -> String {
         if rng.below(12) == 0 {
             p.push_str(&junk(rng));
         } else {
-            p.push_str(*rng.pick(ATOMS));
-            p.push_str(*rng.pick(QUANTIFIERS));
+            p.push_str(rng.pick::<&str>(ATOMS));
+            p.push_str(rng.pick::<&str>(QUANTIFIERS));
         }
     }
     p
@@ -194,7 +194,7 @@ fn values(rng: &mut Lcg, p: &str) -> Vec<String> {
             String::new()
         };
         for _ in 0..rng.below(7) {
-            v.push_str(*rng.pick(VALUE_CHARS));
+            v.push_str(rng.pick::<&str>(VALUE_CHARS));
         }
         values.push(v);
     }
