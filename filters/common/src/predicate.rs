@@ -187,7 +187,7 @@ pub fn re2_regex(path: &str, pattern: &str, fold: bool) -> Result<(Regex, bool)>
     let refuse = |what: &dyn std::fmt::Display| {
         ConfigError::new(
             path,
-            format!("regex {pattern:?}: {what}"),
+            format!("invalid regex {pattern:?}: {what}"),
             "write RE2 syntax that reads alike here (l7_policy README: Regular expressions)",
         )
     };
