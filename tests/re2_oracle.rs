@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 
 /// Constructs RE2 has that this filter refuses on purpose (each named in
 /// filters/l7_policy/README.md), by a word of the refusal's message.
-const REFUSED_ON_PURPOSE: [&str; 17] = [
+const REFUSED_ON_PURPOSE: [&str; 18] = [
     // RE2 reads these otherwise than regex-lite.
     "write < or >",
     "\\b\\{",
@@ -27,6 +27,7 @@ const REFUSED_ON_PURPOSE: [&str; 17] = [
     "write \\{",
     "ranges must start and end with a single character",
     "nested deeper than 32",
+    "(no names)",
     "the i flag",
     "right after flags",
     "case-insensitive",

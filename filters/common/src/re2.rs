@@ -14,7 +14,7 @@ pub type Refusal = &'static str;
 const MAX_REPEAT: u32 = 1000;
 const TRAILING: Refusal = "a trailing `\\`";
 const OPEN: Refusal = "an unclosed `[`";
-const BAD_GROUP: Refusal = "a `(?` RE2 lacks: use (?:..) or flags m s U";
+const BAD_GROUP: Refusal = "a `(?` other than (?:..) and flags m s U (no names)";
 const FOLD: Refusal = "\\b, \\x, [:name:] or non-ASCII in a case-insensitive regex";
 const NESTED: Refusal = "`[` in a class (RE2: literal): write \\[";
 const SPACE: Refusal = "\\s or \\S (RE2's lacks \\v): write [\\t\\n\\f\\r ]";
@@ -61,52 +61,32 @@ pub fn check(p: &str, fold: bool) -> Result<bool, Refusal> {
             b'(' => {
                 if b.get(i) == Some(&b'?') {
                     i += 1;
-                    if b.get(i) == Some(&b'P') {
+                    // Flags: regex-lite refuses a repeated or dangling
+                    // `-` as RE2 does (and `(?)`, `(?ii)`, which RE2 takes). Named
+                    // groups are refused: RE2 and regex-lite name them apart.
+                    let mut neg = false;
+                    loop {
+                        let f = *b.get(i).ok_or(BAD_GROUP)?;
                         i += 1;
-                        if b.get(i) != Some(&b'<') {
-                            return Err(BAD_GROUP);
+                        match f {
+                            // Case-insensitive is all or nothing: RE2
+                            // also folds the Kelvin sign and the long s
+                            // (see `FoldedRegex`), regex-lite does not.
+                            b'i' if neg || !fold => {
+                                return Err("the i flag: write [Aa]");
+                            }
+                            b'-' => neg = true,
+                            b'i' | b'm' | b's' | b'U' => {}
+                            b':' => break,
+                            b')' => break,
+                            _ => return Err(BAD_GROUP),
                         }
                     }
-                    if b.get(i) == Some(&b'<') {
-                        let start = i + 1;
-                        i = start;
-                        while b
-                            .get(i)
-                            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
-                        {
-                            i += 1;
-                        }
-                        if i == start || b.get(i) != Some(&b'>') {
-                            return Err("a group name not [A-Za-z0-9_]+");
-                        }
-                        i += 1;
-                    } else {
-                        // Flags: regex-lite refuses a repeated or dangling
-                        // `-` as RE2 does (and `(?)`, `(?ii)`, which RE2 takes).
-                        let mut neg = false;
-                        loop {
-                            let f = *b.get(i).ok_or(BAD_GROUP)?;
-                            i += 1;
-                            match f {
-                                // Case-insensitive is all or nothing: RE2
-                                // also folds the Kelvin sign and the long s
-                                // (see `FoldedRegex`), regex-lite does not.
-                                b'i' if neg || !fold => {
-                                    return Err("the i flag: write [Aa]");
-                                }
-                                b'-' => neg = true,
-                                b'i' | b'm' | b's' | b'U' => {}
-                                b':' => break,
-                                b')' => break,
-                                _ => return Err(BAD_GROUP),
-                            }
-                        }
-                        if b.get(i - 1) == Some(&b')') {
-                            // Flags for the rest of the group. RE2 repeats
-                            // what came before them in `a(?m)*`: refused.
-                            last = 0;
-                            continue;
-                        }
+                    if b.get(i - 1) == Some(&b')') {
+                        // Flags for the rest of the group. RE2 repeats
+                        // what came before them in `a(?m)*`: refused.
+                        last = 0;
+                        continue;
                     }
                 }
                 depth += 1;
