@@ -34,7 +34,7 @@ pub fn check(p: &str, fold: bool) -> Result<bool, Refusal> {
     // Weight of the last atom (0: nothing to repeat), and whether it is a
     // repetition.
     let (mut last, mut repeated) = (0u32, false);
-    while let Some(&c) = b.get(i) {
+    'scan: while let Some(&c) = b.get(i) {
         i += 1;
         let mut atom = 1;
         let mut was_repeat = false;
@@ -78,15 +78,15 @@ pub fn check(p: &str, fold: bool) -> Result<bool, Refusal> {
                             b'-' => neg = true,
                             b'i' | b'm' | b's' | b'U' => {}
                             b':' => break,
-                            b')' => break,
+                            b')' => {
+                                // Flags for the rest of the group. RE2
+                                // repeats what came before them in
+                                // `a(?m)*`: refused.
+                                last = 0;
+                                continue 'scan;
+                            }
                             _ => return Err(BAD_GROUP),
                         }
-                    }
-                    if b.get(i - 1) == Some(&b')') {
-                        // Flags for the rest of the group. RE2 repeats
-                        // what came before them in `a(?m)*`: refused.
-                        last = 0;
-                        continue;
                     }
                 }
                 depth += 1;
