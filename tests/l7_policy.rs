@@ -566,6 +566,37 @@ fn bad_rules_refuse_to_load() {
     }
 }
 
+/// A pattern RE2 refuses is refused by Envoy (an RBAC `safe_regex`) and by
+/// this filter (the listener never comes up): the gate and RE2 agree where
+/// it matters most, in a real Envoy.
+#[test]
+fn patterns_re2_refuses_are_refused_by_both() {
+    let app = Upstream::start();
+    for (p, re2_says) in [
+        ("/public)|(/nothing", "unexpected ): /public)|(/nothing"),
+        ("/a**", "bad repetition operator: **"),
+        ("(/a{100}){100}", "invalid repetition size: {100}"),
+        ("/a{1001}", "invalid repetition size: {1001}"),
+        ("/a\\Z", "invalid escape sequence: \\Z"),
+        ("/(?=a)", "invalid perl operator: (?="),
+        ("/[z-a]", "invalid character class range: z-a"),
+        ("/a\\1", "invalid escape sequence: \\1"),
+    ] {
+        let rbac = json!({"name": "envoy.filters.http.rbac", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+            "rules": {"action": "ALLOW", "policies": {"p": {
+                "permissions": [{"header": {"name": ":path", "string_match": {"safe_regex": {"regex": p}}}}],
+                "principals": [{"any": true}]}}}}});
+        // RE2's own error, as Envoy reports it.
+        Envoy::refuses(&Bootstrap::http(app.port(), vec![rbac]), &[re2_says]);
+        let config = json!({"rules": [{"method": "GET"}, {"path": p}]});
+        Envoy::refuses(
+            &Bootstrap::http(app.port(), vec![wasm_filter("l7_policy", &config)]),
+            &["l7_policy: invalid plugin configuration: field `rules[1].path`"],
+        );
+    }
+}
+
 /// Envoy's RBAC with the equivalent `safe_regex` permissions, on its own
 /// listener, against this filter: the same verdict for every request of a
 /// generated corpus.
@@ -577,16 +608,23 @@ fn same_verdicts_as_envoys_rbac() {
     let segments = [
         "v1", "v2", "api", "users", "orders", "status", "admin", "a1", "x",
     ];
+    // Common Cilium forms, and forms whose zero-width assertions look at the
+    // text around them (a literal prefix must not be split off those).
     let path_patterns = |rng: &mut Lcg| -> String {
-        match rng.below(4) {
-            0 => format!("/{}/{}", rng.pick(&segments), rng.pick(&segments)),
-            1 => format!("/{}/.*", rng.pick(&segments)),
-            2 => format!("/{}/[a-z0-9]+", rng.pick(&segments)),
-            _ => format!(
-                "/({}|{})(/[a-z]+)?",
-                rng.pick(&segments),
-                rng.pick(&segments)
-            ),
+        let (a, b) = (*rng.pick(&segments), *rng.pick(&segments));
+        match rng.below(12) {
+            0 => format!("/{a}/{b}"),
+            1 => format!("/{a}/.*"),
+            2 => format!("/{a}/[a-z0-9]+"),
+            3 => format!("/({a}|{b})(/[a-z]+)?"),
+            4 => format!("/{a}\\b.*"),
+            5 => format!("/{a}/{b}\\b"),
+            6 => format!("/{a}\\B.*"),
+            7 => format!("^/{a}(/.*)?$"),
+            8 => format!("/{a}^{b}"),
+            9 => format!("/{a}(/(v1|users|[0-9]+))*\\b(\\?.*)?"),
+            10 => format!("(/{a}|/{b}/x)\\b[/a-z]*"),
+            _ => format!("/{a}(/[^/]+)?/?$"),
         }
     };
     let mut ours = Vec::new();
@@ -632,6 +670,19 @@ fn same_verdicts_as_envoys_rbac() {
         );
         ours.push(Value::Object(rule));
     }
+    // Patterns that once differed from RE2: `\b` after a literal prefix,
+    // `\b` at the end, `^` in the middle.
+    for (i, p) in ["/api\\b.*", "/v1/users\\b", "/v1^api.*"]
+        .iter()
+        .enumerate()
+    {
+        policies.insert(
+            format!("fixed-{i}"),
+            json!({"permissions": [{"header": {"name": ":path", "string_match": {"safe_regex": {"regex": p}}}}],
+                   "principals": [{"any": true}]}),
+        );
+        ours.push(json!({"path": p}));
+    }
     let repeated = rbac_repeated_header_semantics(&app);
     println!("this Envoy's RBAC matches repeated headers as: {repeated}");
     let rbac = json!({"name": "envoy.filters.http.rbac", "typed_config": {
@@ -654,6 +705,11 @@ fn same_verdicts_as_envoys_rbac() {
     for _ in 0..total {
         let method = *rng.pick(&methods);
         let mut path = format!("/{}", rng.pick(&segments));
+        if rng.below(6) == 0 {
+            // A word char or not right after the segment: `\b`, `\B`.
+            let glued: [&str; 4] = ["admin", "-x", "_1", "~"];
+            path.push_str(glued[rng.below(glued.len())]);
+        }
         for _ in 0..rng.below(3) {
             path.push('/');
             let more: [&str; 7] = ["v1", "users", "42", "abc", "x", "Admin", "a-b"];

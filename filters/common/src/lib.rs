@@ -13,6 +13,7 @@ pub mod json;
 pub mod pairs;
 pub mod predicate;
 pub mod ratelimit;
+pub mod re2;
 pub mod sink;
 pub mod tap;
 

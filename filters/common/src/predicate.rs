@@ -4,6 +4,7 @@
 //! example), so a stream that can no longer match is dropped as early as possible.
 
 use crate::config::{join, ConfigError, Field, Result};
+use crate::re2;
 use regex_lite::Regex;
 
 /// Longest regular expression accepted, to bound compile time and memory.
@@ -136,8 +137,46 @@ fn compile_at<C>(
     })
 }
 
-/// A regular expression that must match the whole value, like Envoy's `safe_regex`.
+/// A regular expression that must match the whole value, like Envoy's
+/// `safe_regex` (RE2 syntax, full match).
 pub fn anchored_regex(path: &str, pattern: &str) -> Result<Regex> {
+    re2_regex(path, pattern, false).map(|(r, _)| r)
+}
+
+/// A case-insensitive [`anchored_regex`], as RE2 matches `(?i:pattern)`.
+#[derive(Debug)]
+pub struct FoldedRegex(Regex);
+
+impl FoldedRegex {
+    pub fn new(path: &str, pattern: &str) -> Result<FoldedRegex> {
+        re2_regex(path, pattern, true).map(|(r, _)| FoldedRegex(r))
+    }
+
+    /// RE2 folds case by Unicode, so `k` also matches the Kelvin sign and
+    /// `s` the long s; regex-lite folds ASCII only. The gate refuses every
+    /// other way a non-ASCII char could fold and `\b` (which sees them as
+    /// non-word chars), so folding these two in the value is the same.
+    pub fn is_match(&self, value: &str) -> bool {
+        // Their UTF-8 starts with 0xE2 (U+212A) or 0xC5 (U+017F).
+        if !value.bytes().any(|b| b == 0xE2 || b == 0xC5) {
+            return self.0.is_match(value);
+        }
+        let mut folded = String::with_capacity(value.len());
+        for c in value.chars() {
+            folded.push(match c {
+                '\u{212A}' => 'k',
+                '\u{17F}' => 's',
+                c => c,
+            });
+        }
+        self.0.is_match(&folded)
+    }
+}
+
+/// The anchored regex for the RE2 `pattern`, and whether it looks at the
+/// text around a position (`^`, `\A`, `\b`, `\B`). The pattern is checked
+/// on its own before it is wrapped, so the anchors cannot be escaped.
+pub fn re2_regex(path: &str, pattern: &str, fold: bool) -> Result<(Regex, bool)> {
     if pattern.len() > MAX_REGEX_LEN {
         return Err(ConfigError::new(
             path,
@@ -145,13 +184,17 @@ pub fn anchored_regex(path: &str, pattern: &str) -> Result<Regex> {
             "keep it under 1024 characters",
         ));
     }
-    Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+    let refuse = |what: &dyn std::fmt::Display| {
         ConfigError::new(
             path,
-            format!("invalid regex {pattern:?}: {e}"),
-            "fix the regular expression (it must match the whole value)",
+            format!("invalid regex {pattern:?}: {what}"),
+            "write RE2 syntax that reads alike here (l7_policy README: Regular expressions)",
         )
-    })
+    };
+    let looks_around = re2::check(pattern, fold).map_err(|what| refuse(&what))?;
+    let open = if fold { "^(?i:" } else { "^(?:" };
+    let regex = Regex::new(&format!("{open}{pattern})$")).map_err(|e| refuse(&e))?;
+    Ok((regex, looks_around))
 }
 
 /// A string test: `{"exact": ..}`, `{"prefix": ..}`, `{"suffix": ..}` or `{"regex": ..}`.

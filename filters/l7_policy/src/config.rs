@@ -8,8 +8,7 @@ use crate::rule::{
 };
 use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Result};
 use filter_common::header::{forbidden_output_header, is_valid_header_name, is_valid_header_value};
-use filter_common::predicate::anchored_regex;
-use regex_lite::Regex;
+use filter_common::predicate::{anchored_regex, FoldedRegex};
 use std::collections::BTreeMap;
 
 const FIELDS: [&str; 9] = [
@@ -243,10 +242,8 @@ fn pattern(o: &Object, key: &str) -> Result<Option<Pattern>> {
 }
 
 /// Hosts compare case-insensitively.
-fn host_regex(o: &Object) -> Result<Option<Regex>> {
-    o.get("host", |f| {
-        anchored_regex(f.path, &format!("(?i:{})", f.str()?))
-    })
+fn host_regex(o: &Object) -> Result<Option<FoldedRegex>> {
+    o.get("host", |f| FoldedRegex::new(f.path, f.str()?))
 }
 
 fn header_name(path: &str, name: &str) -> Result<String> {

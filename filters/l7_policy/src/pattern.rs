@@ -4,10 +4,12 @@
 //! a literal prefix is compared before the regex engine runs, and the regex
 //! then sees only the rest. A rest that is one repeated class (`[0-9]+`,
 //! `[a-z0-9-]*`, `.*`) is checked char by char without the regex engine.
-//! The result is always the same as matching the whole anchored regex.
+//! The result is always the same as matching the whole anchored regex: a
+//! prefix is split off only where the rest does not look at the text before
+//! it (`\b`, `\B`, `^`, `\A`), and never across an alternation or flags.
 
 use filter_common::config::Result;
-use filter_common::predicate::anchored_regex;
+use filter_common::predicate::{anchored_regex, re2_regex};
 use regex_lite::Regex;
 
 #[derive(Debug)]
@@ -162,32 +164,32 @@ fn cut(mut literal: String, mut ends: Vec<usize>, at: usize, pattern: &str) -> (
 }
 
 impl Pattern {
-    /// Compiles `pattern` (implicitly anchored); errors name `path`.
+    /// Compiles `pattern` (RE2 syntax, implicitly anchored); errors name `path`.
     pub fn compile(path: &str, pattern: &str) -> Result<Pattern> {
         // Always compile the whole pattern once: it validates the syntax.
         let whole = anchored_regex(path, pattern)?;
+        let whole = || Pattern::Prefixed {
+            prefix: String::new(),
+            rest: Rest::Regex(whole),
+        };
         let Some((prefix, end)) = literal_prefix(pattern) else {
-            return Ok(Pattern::Prefixed {
-                prefix: String::new(),
-                rest: Rest::Regex(whole),
-            });
+            return Ok(whole());
         };
         if end == pattern.len() {
             return Ok(Pattern::Literal(prefix));
         }
-        let tail = &pattern[end..];
+        let tail = pattern.get(end..).unwrap_or_default();
         if let Some(rest) = run(tail) {
             return Ok(Pattern::Prefixed { prefix, rest });
         }
-        Ok(match anchored_regex(path, tail) {
-            Ok(rest) if !prefix.is_empty() => Pattern::Prefixed {
+        // A tail that looks at the text around a position (`\b`, `^`) would
+        // see the start of the tail where the whole sees the prefix: no split.
+        Ok(match re2_regex(path, tail, false) {
+            Ok((rest, false)) if !prefix.is_empty() => Pattern::Prefixed {
                 prefix,
                 rest: Rest::Regex(rest),
             },
-            _ => Pattern::Prefixed {
-                prefix: String::new(),
-                rest: Rest::Regex(whole),
-            },
+            _ => whole(),
         })
     }
 

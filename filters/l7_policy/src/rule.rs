@@ -4,6 +4,7 @@
 
 use crate::pattern::Pattern;
 use filter_common::pairs::HeaderMap;
+use filter_common::predicate::FoldedRegex;
 use regex_lite::Regex;
 use std::collections::BTreeMap;
 
@@ -136,7 +137,7 @@ impl From {
 pub struct Rule {
     pub method: Option<Pattern>,
     pub path: Option<Pattern>,
-    pub host: Option<Regex>,
+    pub host: Option<FoldedRegex>,
     pub headers: Vec<HeaderRequirement>,
     pub header_matches: Vec<HeaderMatch>,
     pub from: Option<From>,

@@ -17,9 +17,28 @@ fn atom() -> impl Strategy<Value = String> {
         Just("[^a]".to_string()),
         Just("[\\d/]".to_string()),
         Just("\\d".to_string()),
+        Just("\\w".to_string()),
         Just("(a|b)".to_string()),
         Just("(ab)".to_string()),
     ]
+}
+
+/// Zero-width assertions: the ones that look at the text around a position
+/// are what a split-off prefix would hide.
+fn assertion() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("\\b".to_string()),
+        Just("\\B".to_string()),
+        Just("^".to_string()),
+        Just("$".to_string()),
+        Just("\\A".to_string()),
+        Just("\\z".to_string()),
+    ]
+}
+
+/// Flags for the rest of the group (never repeated: RE2 refuses `(?m)*`).
+fn flags() -> impl Strategy<Value = String> {
+    prop_oneof![Just("(?m)".to_string()), Just("(?s)".to_string())]
 }
 
 fn quantifier() -> impl Strategy<Value = &'static str> {
@@ -30,20 +49,46 @@ fn quantifier() -> impl Strategy<Value = &'static str> {
         Just("?"),
         Just("*"),
         Just("+"),
+        Just("*?"),
         Just("{1,2}")
     ]
 }
 
-fn pattern() -> impl Strategy<Value = String> {
-    prop::collection::vec((atom(), quantifier()), 0..6)
+fn sequence(item: BoxedStrategy<String>) -> impl Strategy<Value = String> {
+    prop::collection::vec((item, quantifier()), 0..6)
         .prop_map(|parts| parts.into_iter().map(|(a, q)| format!("{a}{q}")).collect())
+}
+
+/// Sequences of atoms, nested groups and alternations, with a literal
+/// prefix most of the time (the case the fast paths are for) and
+/// assertions anywhere.
+fn pattern() -> impl Strategy<Value = String> {
+    let leaf = atom().boxed();
+    let nested = leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            3 => atom(),
+            1 => assertion(),
+            1 => (sequence(inner.clone()), sequence(inner.clone()))
+                .prop_map(|(a, b)| format!("({a}|{b})")),
+            1 => sequence(inner.clone()).prop_map(|a| format!("(?:{a})")),
+        ]
+        .boxed()
+    });
+    let prefix = prop_oneof![Just(""), Just("/api"), Just("/v1/a-b"), Just("ab")];
+    let item = prop_oneof![
+        4 => (nested, quantifier()).prop_map(|(a, q)| format!("{a}{q}")),
+        1 => (assertion(), quantifier()).prop_map(|(a, q)| format!("{a}{q}")),
+        1 => flags(),
+    ];
+    let items = prop::collection::vec(item, 0..6).prop_map(|parts| parts.concat());
+    (prefix, items).prop_map(|(p, rest)| format!("{p}{rest}"))
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
     #[test]
-    fn same_as_the_whole_regex(p in pattern(), alt in any::<bool>(), values in prop::collection::vec("[a-c/.\\-0-9\né]{0,6}", 8)) {
+    fn same_as_the_whole_regex(p in pattern(), alt in any::<bool>(), values in prop::collection::vec("(/api|/v1/a-b|ab)?[a-c/.\\-0-9\né_ ]{0,6}", 8)) {
         let p = if alt { format!("{p}|b.") } else { p };
         let whole = anchored_regex("p", &p).unwrap();
         let fast = Pattern::compile("p", &p).unwrap();
@@ -93,6 +138,19 @@ fn literals_and_prefixes() {
     let any = Pattern::compile("p", "/public/.*").unwrap();
     assert!(any.matches(b"/public/") && any.matches("/public/ü/x".as_bytes()));
     assert!(!any.matches(b"/public/a\nb"));
+    // A rest that looks at the text before it is never split off.
+    let word = Pattern::compile("p", "/api\\b.*").unwrap();
+    assert!(word.matches(b"/api/users") && word.matches(b"/api") && !word.matches(b"/apiadmin"));
+    assert!(Pattern::compile("p", "/v1/users\\b")
+        .unwrap()
+        .matches(b"/v1/users"));
+    assert!(!Pattern::compile("p", "/foo^bar")
+        .unwrap()
+        .matches(b"/foobar"));
+    assert!(Pattern::compile("p", "/a\\Bb").unwrap().matches(b"/ab"));
+    // RE2 reads `\>` as a literal `>`, regex-lite as a word end: refused.
+    assert!(Pattern::compile("p", "/api\\>").is_err());
+    assert!(Pattern::compile("p", "/public)|(/nothing").is_err());
     // Negated, escaped or nested classes stay with the regex engine.
     for kept in ["/a/[^/]+", "/a/[\\w]+", "/a/[[:digit:]]+", "/a/[a-c-e]+"] {
         assert!(
