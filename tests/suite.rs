@@ -37,6 +37,14 @@ fn configs() -> [(&'static str, Value); 4] {
     ]
 }
 
+fn part_config(part: &str) -> Value {
+    configs()
+        .into_iter()
+        .find(|(name, _)| *name == part)
+        .map(|(_, config)| config)
+        .unwrap_or_else(|| panic!("no {part} in configs()"))
+}
+
 fn separate(up: &Upstream) -> Envoy {
     let filters = configs()
         .iter()
@@ -265,7 +273,7 @@ fn cf_headers_underscore_spellings_and_trailers_never_reach_the_app() {
         .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
         .collect();
     for (cf_config, want) in [
-        (configs()[2].1.clone(), stamped),
+        (part_config("cf_headers"), stamped),
         (json!({"mode": "strip_only"}), vec![]),
     ] {
         let mut config: serde_json::Map<String, Value> = configs()
