@@ -3,7 +3,8 @@
 
 use crate::pattern::Pattern;
 use crate::rule::{
-    Fix, From, HeaderMatch, HeaderRequirement, Mismatch, Repeated, Request, Rule, Text,
+    spiffe_parts, Caller, Fix, From, HeaderMatch, HeaderRequirement, Mismatch, Repeated, Request,
+    Rule, Text,
 };
 use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Result};
 use filter_common::header::{is_valid_header_name, is_valid_header_value};
@@ -11,8 +12,9 @@ use filter_common::predicate::anchored_regex;
 use regex_lite::Regex;
 use std::collections::BTreeMap;
 
-const FIELDS: [&str; 8] = [
+const FIELDS: [&str; 9] = [
     "rules",
+    "principals",
     "dry_run",
     "path_includes_query",
     "reject_invalid_paths",
@@ -32,9 +34,23 @@ pub struct Deny {
     pub headers: Vec<(String, String)>,
 }
 
+/// What the `principals` table binds to one certificate identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Binding {
+    pub workload: Option<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// At most this many principals, and labels per principal.
+pub const MAX_PRINCIPALS: usize = 10_000;
+pub const MAX_BOUND_LABELS: usize = 64;
+
 #[derive(Debug)]
 pub struct Config {
     pub rules: Vec<Rule>,
+    /// Workload and labels per mTLS principal (URI SAN): what `from.workload`
+    /// and `from.labels` see for that certificate, whatever it claims.
+    pub principals: BTreeMap<String, Binding>,
     /// Rules by literal method (indexes in order); rules without a literal
     /// method are in `any_method`. A request is only tried against rules its
     /// method can match.
@@ -130,8 +146,10 @@ impl Config {
                 None => any_method.push(i),
             }
         }
+        let principals = top.get("principals", principals)?.unwrap_or_default();
         Ok(Config {
             rules,
+            principals,
             by_method,
             any_method,
             dry_run: top.flag("dry_run", false)?,
@@ -152,6 +170,28 @@ impl Config {
 }
 
 impl Config {
+    /// The caller as the rules see it: a principal in the `principals` table
+    /// gets the table's workload and labels (and its certificate's
+    /// namespace), replacing whatever it claimed.
+    pub fn bind(&self, caller: &mut Caller) {
+        let Some(binding) = caller
+            .principal
+            .as_deref()
+            .and_then(|p| self.principals.get(p))
+        else {
+            return;
+        };
+        caller.workload = binding.workload.clone();
+        caller.labels = binding.labels.clone();
+        caller.namespace = caller
+            .principal
+            .as_deref()
+            .and_then(spiffe_parts)
+            .map(|(ns, _)| ns.to_string());
+        caller.verified = true;
+        caller.bound = true;
+    }
+
     /// The first rule (in configuration order) the request matches, and the
     /// fixes its `headerMatches` ask for; `None`: denied.
     pub fn decide(&self, request: &Request) -> Option<(usize, Vec<Fix>)> {
@@ -304,6 +344,66 @@ fn compile_rule(field: Field) -> Result<Rule> {
     })
 }
 
+fn principals(field: Field) -> Result<BTreeMap<String, Binding>> {
+    let entries = field.entries()?;
+    if entries.len() > MAX_PRINCIPALS {
+        return Err(ConfigError::new(
+            field.path,
+            format!("has {} principals", entries.len()),
+            format!("bind at most {MAX_PRINCIPALS}"),
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (principal, value) in entries {
+        let path = join(field.path, principal);
+        if !principal.contains("://") {
+            return Err(ConfigError::new(
+                &path,
+                "is not a certificate URI SAN",
+                "use the SPIFFE ID, e.g. \"spiffe://cluster.local/ns/default/sa/tiefighter\"",
+            ));
+        }
+        let o = Field { path: &path, value }.object(&["workload", "labels"])?;
+        let labels = o.get("labels", string_map)?.unwrap_or_default();
+        if labels.len() > MAX_BOUND_LABELS {
+            return Err(ConfigError::new(
+                join(&path, "labels"),
+                format!("has {} labels", labels.len()),
+                format!("bind at most {MAX_BOUND_LABELS}"),
+            ));
+        }
+        let binding = Binding {
+            workload: o.string("workload")?,
+            labels,
+        };
+        if binding.workload.is_none() && binding.labels.is_empty() {
+            return Err(ConfigError::new(
+                &path,
+                "binds nothing",
+                "give labels or workload",
+            ));
+        }
+        out.insert(principal.to_string(), binding);
+    }
+    Ok(out)
+}
+
+/// A JSON object of strings, inserted one by one: collecting into a map
+/// would sort, and a sort is kilobytes of Wasm per element type.
+fn string_map(f: Field) -> Result<BTreeMap<String, String>> {
+    let mut labels = BTreeMap::new();
+    for (k, v) in f.entries()? {
+        let path = join(f.path, k);
+        let value = Field {
+            path: &path,
+            value: v,
+        }
+        .str()?;
+        labels.insert(k.to_string(), value.to_string());
+    }
+    Ok(labels)
+}
+
 fn compile_from(field: Field) -> Result<From> {
     let o = field.object(&[
         "principal",
@@ -321,23 +421,7 @@ fn compile_from(field: Field) -> Result<From> {
             _ => Text::Regex(anchored_regex(&path, text)?),
         })
     })?;
-    let labels = o
-        .get("labels", |f| {
-            // Inserted one by one: collecting into a map would sort, and a
-            // sort is kilobytes of Wasm per element type.
-            let mut labels = BTreeMap::new();
-            for (k, v) in f.entries()? {
-                let path = join(f.path, k);
-                let value = Field {
-                    path: &path,
-                    value: v,
-                }
-                .str()?;
-                labels.insert(k.to_string(), value.to_string());
-            }
-            Ok(labels)
-        })?
-        .unwrap_or_default();
+    let labels = o.get("labels", string_map)?.unwrap_or_default();
     let from = From {
         principal,
         namespace: o.string("namespace")?,

@@ -41,8 +41,47 @@ pub struct Caller {
     pub namespace: Option<String>,
     pub workload: Option<String>,
     pub labels: BTreeMap<String, String>,
-    /// The peer-metadata filter verified namespace against the certificate.
+    /// The service account the caller's metadata claims.
+    pub service_account: Option<String>,
+    /// The peer-metadata filter verified the claim against the certificate:
+    /// its namespace, and its service account when it named one.
     pub verified: bool,
+    /// `workload` and `labels` come from the configured `principals` table
+    /// for this certificate, not from the caller's claim.
+    pub bound: bool,
+}
+
+/// The namespace and service account of a SPIFFE ID
+/// (`spiffe://<trust domain>/ns/<namespace>/sa/<service account>`).
+pub fn spiffe_parts(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix("spiffe://")?;
+    let (trust_domain, path) = rest.split_once('/')?;
+    let (ns, sa) = path.strip_prefix("ns/")?.split_once("/sa/")?;
+    (!trust_domain.is_empty()
+        && !ns.is_empty()
+        && !sa.is_empty()
+        && !ns.contains('/')
+        && !sa.contains('/'))
+    .then_some((ns, sa))
+}
+
+impl Caller {
+    /// Whether the claimed workload and labels count: bound to the
+    /// certificate by the `principals` table, or claimed by a caller whose
+    /// certificate proves both the claimed namespace and the claimed service
+    /// account (the caller's own sidecar asserts labels and workload; only a
+    /// claim tied to the certificate's service account is that workload's).
+    pub fn attested(&self) -> bool {
+        self.bound
+            || (self.verified
+                && match (
+                    &self.service_account,
+                    self.principal.as_deref().and_then(spiffe_parts),
+                ) {
+                    (Some(claimed), Some((_, sa))) => claimed == sa,
+                    _ => false,
+                })
+    }
 }
 
 #[derive(Debug)]
@@ -104,7 +143,8 @@ pub struct From {
     pub namespace: Option<String>,
     pub workload: Option<String>,
     pub labels: BTreeMap<String, String>,
-    /// Accept peer metadata the peer-metadata filter did not verify.
+    /// Accept peer metadata the peer-metadata filter did not verify, and
+    /// claimed workload and labels no certificate attests.
     pub allow_unverified: bool,
 }
 
@@ -118,6 +158,10 @@ impl From {
         let needs_peer =
             self.namespace.is_some() || self.workload.is_some() || !self.labels.is_empty();
         if needs_peer && !(caller.verified || self.allow_unverified) {
+            return false;
+        }
+        let needs_claims = self.workload.is_some() || !self.labels.is_empty();
+        if needs_claims && !(caller.attested() || self.allow_unverified) {
             return false;
         }
         let same = |want: &Option<String>, have: &Option<String>| {

@@ -35,12 +35,14 @@ impl Req {
 
 /// The first matching rule and its fixes, as the filter decides.
 fn decide(c: &Config, r: &Req) -> Option<(usize, Vec<Fix>)> {
+    let mut caller = r.caller.clone();
+    c.bind(&mut caller);
     let request = Request {
         method: r.method.as_bytes(),
         path: r.path.as_bytes(),
         host: r.host,
         headers: &r.headers,
-        caller: &r.caller,
+        caller: &caller,
         repeated: c.repeated_headers,
     };
     c.rules
@@ -221,7 +223,13 @@ fn from_requires_a_verified_caller_unless_told_otherwise() {
     empire.caller.labels.insert("org".into(), "empire".into());
     assert!(!allowed(&c, &empire), "unverified labels are not trusted");
     empire.caller.verified = true;
-    assert!(allowed(&c, &empire));
+    empire.caller.principal = Some("spiffe://cluster.local/ns/default/sa/tiefighter".into());
+    assert!(
+        !allowed(&c, &empire),
+        "verified by namespace alone: the labels are the sidecar's word"
+    );
+    empire.caller.service_account = Some("tiefighter".into());
+    assert!(allowed(&c, &empire), "the certificate's service account");
     let mut rebel = req("GET", "/open");
     rebel.caller.namespace = Some("rebels".into());
     assert!(allowed(&c, &rebel), "allow_unverified");
@@ -300,4 +308,103 @@ fn defaults_and_options() {
         o.deny.headers,
         [("x-why".to_string(), "policy".to_string())]
     );
+}
+
+/// Cilium's Star Wars rule (org=empire): a caller in the same namespace with
+/// another service account claiming the label is denied; the `principals`
+/// table binds labels to a certificate whatever the caller claims.
+#[test]
+fn labels_and_workload_count_only_when_the_certificate_attests_them() {
+    let rules = r#"[
+        {"path": "/v1/request-landing", "from": {"labels": {"org": "empire"}}},
+        {"path": "/v1/dock", "from": {"workload": "tiefighter"}}
+    ]"#;
+    let tiefighter = "spiffe://cluster.local/ns/default/sa/tiefighter";
+    let xwing = "spiffe://cluster.local/ns/default/sa/xwing";
+    let claim = |path: &'static str, cert: &str, sa: Option<&str>| {
+        let mut r = req("POST", path);
+        r.caller = Caller {
+            principal: Some(cert.into()),
+            namespace: Some("default".into()),
+            workload: Some("tiefighter".into()),
+            labels: [("org".to_string(), "empire".to_string())].into(),
+            service_account: sa.map(str::to_string),
+            verified: true,
+            bound: false,
+        };
+        r
+    };
+    let c = config(&format!(r#"{{"rules": {rules}}}"#));
+    for path in ["/v1/request-landing", "/v1/dock"] {
+        assert!(
+            allowed(&c, &claim(path, tiefighter, Some("tiefighter"))),
+            "{path}"
+        );
+        assert!(
+            !allowed(&c, &claim(path, xwing, None)),
+            "{path}: no service account claimed"
+        );
+        assert!(
+            !allowed(&c, &claim(path, xwing, Some("tiefighter"))),
+            "{path}: another one"
+        );
+        assert!(
+            !allowed(&c, &claim(path, tiefighter, None)),
+            "{path}: namespace alone"
+        );
+    }
+    let bound = config(&format!(
+        r#"{{"rules": {rules}, "principals": {{
+            "{tiefighter}": {{"labels": {{"org": "empire"}}, "workload": "tiefighter"}},
+            "{xwing}": {{"labels": {{"org": "alliance"}}}}
+        }}}}"#
+    ));
+    for path in ["/v1/request-landing", "/v1/dock"] {
+        assert!(
+            allowed(&bound, &claim(path, tiefighter, None)),
+            "{path}: bound"
+        );
+        assert!(
+            !allowed(&bound, &claim(path, xwing, Some("xwing"))),
+            "{path}: the table wins"
+        );
+        let mut bare = req("POST", path);
+        bare.caller.principal = Some(tiefighter.into());
+        assert!(allowed(&bound, &bare), "{path}: no metadata needed");
+    }
+    // A principal the table does not know falls back to attested claims.
+    let mut other = claim(
+        "/v1/request-landing",
+        "spiffe://cluster.local/ns/default/sa/probe",
+        Some("probe"),
+    );
+    assert!(allowed(&bound, &other));
+    other.caller.service_account = None;
+    assert!(!allowed(&bound, &other));
+}
+
+#[test]
+fn principals_table_errors_name_the_field() {
+    for (json, field) in [
+        (r#"{"rules": [], "principals": []}"#, "principals"),
+        (
+            r#"{"rules": [], "principals": {"tiefighter": {"labels": {"org": "empire"}}}}"#,
+            "principals.tiefighter",
+        ),
+        (
+            r#"{"rules": [], "principals": {"spiffe://td/ns/a/sa/b": {}}}"#,
+            r#"principals."spiffe://td/ns/a/sa/b""#,
+        ),
+        (
+            r#"{"rules": [], "principals": {"spiffe://td/ns/a/sa/b": {"labels": {"org": 1}}}}"#,
+            r#"principals."spiffe://td/ns/a/sa/b".labels.org"#,
+        ),
+        (
+            r#"{"rules": [], "principals": {"spiffe://td/ns/a/sa/b": {"app": "x"}}}"#,
+            r#"principals."spiffe://td/ns/a/sa/b".app"#,
+        ),
+    ] {
+        let e = Config::parse(Some(json.as_bytes())).expect_err(json);
+        assert_eq!(e.field, field, "{json}: {e}");
+    }
 }
