@@ -230,8 +230,14 @@ fn a_claim_the_certificate_contradicts_passes_nothing_but_the_principal() {
         ("x-peer-verified", "false".to_string()),
     ];
     for (why, p) in [
-        ("namespace", with(|p| p.namespace = Some("kube-system".into()))),
-        ("service account", with(|p| p.service_account = Some("xwing".into()))),
+        (
+            "namespace",
+            with(|p| p.namespace = Some("kube-system".into())),
+        ),
+        (
+            "service account",
+            with(|p| p.service_account = Some("xwing".into())),
+        ),
         (
             "identity",
             with(|p| p.identity = Some("spiffe://cluster.local/ns/default/sa/xwing".into())),
@@ -261,7 +267,10 @@ fn a_claim_the_certificate_contradicts_passes_nothing_but_the_principal() {
     let silent = with(|_| {});
     let id = Identity::new(Some(&silent), Some(cert), false);
     assert!(id.verified && !id.spoofed);
-    assert!(!id.filter_state().iter().any(|(k, _)| *k == "peer_service_account"));
+    assert!(!id
+        .filter_state()
+        .iter()
+        .any(|(k, _)| *k == "peer_service_account"));
     // Without a certificate nothing can contradict the claim.
     let id = Identity::new(Some(&own), None, false);
     assert!(!id.verified && !id.spoofed && id.peer.is_some());
