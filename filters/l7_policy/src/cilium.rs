@@ -131,7 +131,7 @@ fn label_warning(at: &str, namespace: &str, labels: &Value) -> String {
          account. l7_policy counts claimed labels only when the claim also names the \
          certificate's service account. To decide by certificate alone, require the \
          principal:\n  \"from\": {}\nor bind the labels to each principal that carries them \
-         (the table wins over any claim):\n  \"principals\": {}",
+         (once the table is set, it is the only source of labels):\n  \"principals\": {}",
         json!({"principal": {"exact": principal}}),
         json!({ principal.clone(): {"labels": labels} }),
     )

@@ -173,12 +173,19 @@ impl Config {
     /// The caller as the rules see it: a principal in the `principals` table
     /// gets the table's workload and labels (and its certificate's
     /// namespace), replacing whatever it claimed.
+    /// Once the table names any principal it is the only source of workload
+    /// and labels: a caller it does not name has none, whatever it claims.
     pub fn bind(&self, caller: &mut Caller) {
+        if self.principals.is_empty() {
+            return;
+        }
         let Some(binding) = caller
             .principal
             .as_deref()
             .and_then(|p| self.principals.get(p))
         else {
+            caller.workload = None;
+            caller.labels.clear();
             return;
         };
         caller.workload = binding.workload.clone();

@@ -372,15 +372,15 @@ fn labels_and_workload_count_only_when_the_certificate_attests_them() {
         bare.caller.principal = Some(tiefighter.into());
         assert!(allowed(&bound, &bare), "{path}: no metadata needed");
     }
-    // A principal the table does not know falls back to attested claims.
-    let mut other = claim(
+    // Once there is a table, a principal it does not name has no labels,
+    // even with a claim its certificate attests.
+    let other = claim(
         "/v1/request-landing",
         "spiffe://cluster.local/ns/default/sa/probe",
         Some("probe"),
     );
-    assert!(allowed(&bound, &other));
-    other.caller.service_account = None;
-    assert!(!allowed(&bound, &other));
+    assert!(allowed(&c, &other), "attested claim, no table");
+    assert!(!allowed(&bound, &other), "not in the table");
 }
 
 #[test]
