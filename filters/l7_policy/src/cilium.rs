@@ -128,10 +128,10 @@ fn label_warning(at: &str, namespace: &str, labels: &Value) -> String {
     format!(
         "{at}: matchLabels {labels} are what the caller's own sidecar claims: any pod in the \
          namespace can claim them, and its certificate proves only its namespace and service \
-         account. l7_policy counts claimed labels only when the claim also names the \
-         certificate's service account. To decide by certificate alone, require the \
-         principal:\n  \"from\": {}\nor bind the labels to each principal that carries them \
-         (once the table is set, it is the only source of labels):\n  \"principals\": {}",
+         account. l7_policy does not count claimed labels unless \"trust_claimed_labels\" is \
+         set, and then only when the claim names the certificate's service account. Bind \
+         them to certificates instead: require the principal:\n  \"from\": {}\nor give each principal its labels (once the table is set, it is the only source of \
+         labels):\n  \"principals\": {}",
         json!({"principal": {"exact": principal}}),
         json!({ principal.clone(): {"labels": labels} }),
     )

@@ -12,9 +12,10 @@ use filter_common::predicate::anchored_regex;
 use regex_lite::Regex;
 use std::collections::BTreeMap;
 
-const FIELDS: [&str; 9] = [
+const FIELDS: [&str; 10] = [
     "rules",
     "principals",
+    "trust_claimed_labels",
     "dry_run",
     "path_includes_query",
     "reject_invalid_paths",
@@ -51,6 +52,10 @@ pub struct Config {
     /// Workload and labels per mTLS principal (URI SAN): what `from.workload`
     /// and `from.labels` see for that certificate, whatever it claims.
     pub principals: BTreeMap<String, Binding>,
+    /// Without a `principals` table, count the workload and labels a caller
+    /// claims when its certificate proves the claim's namespace and service
+    /// account.
+    pub trust_claimed_labels: bool,
     /// Rules by literal method (indexes in order); rules without a literal
     /// method are in `any_method`. A request is only tried against rules its
     /// method can match.
@@ -150,6 +155,7 @@ impl Config {
         Ok(Config {
             rules,
             principals,
+            trust_claimed_labels: top.flag("trust_claimed_labels", false)?,
             by_method,
             any_method,
             dry_run: top.flag("dry_run", false)?,
@@ -170,20 +176,23 @@ impl Config {
 }
 
 impl Config {
-    /// The caller as the rules see it: a principal in the `principals` table
+    /// The caller as the rules see it. A principal in the `principals` table
     /// gets the table's workload and labels (and its certificate's
-    /// namespace), replacing whatever it claimed.
-    /// Once the table names any principal it is the only source of workload
-    /// and labels: a caller it does not name has none, whatever it claims.
+    /// namespace), whatever it claimed; once the table names any principal,
+    /// a caller it does not name has no workload or labels. Without a table,
+    /// claimed ones are attested only with `trust_claimed_labels` and a
+    /// certificate that proves the claim's namespace and service account.
     pub fn bind(&self, caller: &mut Caller) {
         if self.principals.is_empty() {
+            caller.attested = self.trust_claimed_labels && caller.service_account_proven();
             return;
         }
-        let Some(binding) = caller
+        let binding = caller
             .principal
             .as_deref()
-            .and_then(|p| self.principals.get(p))
-        else {
+            .and_then(|p| self.principals.get(p));
+        caller.attested = binding.is_some();
+        let Some(binding) = binding else {
             caller.workload = None;
             caller.labels.clear();
             return;
@@ -196,7 +205,6 @@ impl Config {
             .and_then(spiffe_parts)
             .map(|(ns, _)| ns.to_string());
         caller.verified = true;
-        caller.bound = true;
     }
 
     /// The first rule (in configuration order) the request matches, and the

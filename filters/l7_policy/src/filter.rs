@@ -98,7 +98,7 @@ fn caller(x: &mut Exchange) -> Caller {
         service_account: text(x, "peer_service_account"),
         verified: text(x, "peer_verified").as_deref() == Some("true"),
         principal: x.principal().map(str::to_string),
-        bound: false,
+        attested: false,
     }
 }
 

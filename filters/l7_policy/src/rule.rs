@@ -46,9 +46,11 @@ pub struct Caller {
     /// The peer-metadata filter verified the claim against the certificate:
     /// its namespace, and its service account when it named one.
     pub verified: bool,
-    /// `workload` and `labels` come from the configured `principals` table
-    /// for this certificate, not from the caller's claim.
-    pub bound: bool,
+    /// `workload` and `labels` are proven for this request: bound to the
+    /// certificate by the `principals` table, or (with
+    /// `trust_claimed_labels`) claimed by a caller whose certificate proves
+    /// the claim's namespace and service account. Set by `Config::bind`.
+    pub attested: bool,
 }
 
 /// The namespace and service account of a SPIFFE ID
@@ -66,21 +68,17 @@ pub fn spiffe_parts(uri: &str) -> Option<(&str, &str)> {
 }
 
 impl Caller {
-    /// Whether the claimed workload and labels count: bound to the
-    /// certificate by the `principals` table, or claimed by a caller whose
-    /// certificate proves both the claimed namespace and the claimed service
-    /// account (the caller's own sidecar asserts labels and workload; only a
-    /// claim tied to the certificate's service account is that workload's).
-    pub fn attested(&self) -> bool {
-        self.bound
-            || (self.verified
-                && match (
-                    &self.service_account,
-                    self.principal.as_deref().and_then(spiffe_parts),
-                ) {
-                    (Some(claimed), Some((_, sa))) => claimed == sa,
-                    _ => false,
-                })
+    /// The certificate proves the claim's namespace (`verified`) and the
+    /// claim names the certificate's service account.
+    pub fn service_account_proven(&self) -> bool {
+        self.verified
+            && match (
+                &self.service_account,
+                self.principal.as_deref().and_then(spiffe_parts),
+            ) {
+                (Some(claimed), Some((_, sa))) => claimed == sa,
+                _ => false,
+            }
     }
 }
 
@@ -161,7 +159,7 @@ impl From {
             return false;
         }
         let needs_claims = self.workload.is_some() || !self.labels.is_empty();
-        if needs_claims && !(caller.attested() || self.allow_unverified) {
+        if needs_claims && !(caller.attested || self.allow_unverified) {
             return false;
         }
         let same = |want: &Option<String>, have: &Option<String>| {

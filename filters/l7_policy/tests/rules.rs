@@ -229,7 +229,10 @@ fn from_requires_a_verified_caller_unless_told_otherwise() {
         "verified by namespace alone: the labels are the sidecar's word"
     );
     empire.caller.service_account = Some("tiefighter".into());
-    assert!(allowed(&c, &empire), "the certificate's service account");
+    assert!(
+        !allowed(&c, &empire),
+        "the certificate's service account: still the sidecar's labels"
+    );
     let mut rebel = req("GET", "/open");
     rebel.caller.namespace = Some("rebels".into());
     assert!(allowed(&c, &rebel), "allow_unverified");
@@ -311,8 +314,10 @@ fn defaults_and_options() {
 }
 
 /// Cilium's Star Wars rule (org=empire): a caller in the same namespace with
-/// another service account claiming the label is denied; the `principals`
-/// table binds labels to a certificate whatever the caller claims.
+/// another service account claiming the label is denied. By default claimed
+/// labels never count; the `principals` table binds labels to a certificate
+/// whatever the caller claims; `trust_claimed_labels` counts claims whose
+/// namespace and service account the certificate proves.
 #[test]
 fn labels_and_workload_count_only_when_the_certificate_attests_them() {
     let rules = r#"[
@@ -330,12 +335,21 @@ fn labels_and_workload_count_only_when_the_certificate_attests_them() {
             labels: [("org".to_string(), "empire".to_string())].into(),
             service_account: sa.map(str::to_string),
             verified: true,
-            bound: false,
+            attested: false,
         };
         r
     };
-    let c = config(&format!(r#"{{"rules": {rules}}}"#));
+    let strict = config(&format!(r#"{{"rules": {rules}}}"#));
+    let c = config(&format!(
+        r#"{{"rules": {rules}, "trust_claimed_labels": true}}"#
+    ));
     for path in ["/v1/request-landing", "/v1/dock"] {
+        for sa in [Some("tiefighter"), Some("xwing"), None] {
+            assert!(
+                !allowed(&strict, &claim(path, tiefighter, sa)),
+                "{path}: claims never count by default"
+            );
+        }
         assert!(
             allowed(&c, &claim(path, tiefighter, Some("tiefighter"))),
             "{path}"
@@ -354,7 +368,7 @@ fn labels_and_workload_count_only_when_the_certificate_attests_them() {
         );
     }
     let bound = config(&format!(
-        r#"{{"rules": {rules}, "principals": {{
+        r#"{{"rules": {rules}, "trust_claimed_labels": true, "principals": {{
             "{tiefighter}": {{"labels": {{"org": "empire"}}, "workload": "tiefighter"}},
             "{xwing}": {{"labels": {{"org": "alliance"}}}}
         }}}}"#
@@ -387,6 +401,10 @@ fn labels_and_workload_count_only_when_the_certificate_attests_them() {
 fn principals_table_errors_name_the_field() {
     for (json, field) in [
         (r#"{"rules": [], "principals": []}"#, "principals"),
+        (
+            r#"{"rules": [], "trust_claimed_labels": 1}"#,
+            "trust_claimed_labels",
+        ),
         (
             r#"{"rules": [], "principals": {"tiefighter": {"labels": {"org": "empire"}}}}"#,
             "principals.tiefighter",
