@@ -158,10 +158,11 @@ fn imported_star_wars_policy() -> Value {
 }
 
 /// The demo's own CiliumNetworkPolicy, imported, with `fromEndpoints`
-/// (org=empire) enforced from the caller's peer metadata over mTLS: claimed
-/// labels count only when the certificate proves the claim's namespace and
-/// service account, so an xwing (same namespace, another service account)
-/// claiming org=empire is denied; with the `principals` table the labels
+/// (org=empire) enforced over mTLS with peer_metadata in front: an xwing
+/// (same namespace, another service account) claiming org=empire is denied
+/// in every configuration. Claimed labels count only with
+/// `trust_claimed_labels` and a certificate that proves the claim's
+/// namespace and service account; with the `principals` table the labels
 /// come from the certificate alone.
 #[test]
 fn star_wars_from_the_demos_cilium_network_policy() {
@@ -197,11 +198,22 @@ fn star_wars_from_the_demos_cilium_network_policy() {
     );
     let land = "/v1/request-landing";
 
+    let (tie, xw) = (Some(&sw.tiefighter), Some(&sw.xwing));
+    // By default claimed labels never count: the policy as imported lets
+    // no one land.
     let envoy = start(&config);
+    assert_eq!(sw.send(&envoy, tie, Some(&empire), "POST", land), 403);
+    assert_eq!(sw.send(&envoy, xw, Some(&empire_no_sa), "POST", land), 403);
+    drop(envoy);
+
+    // trust_claimed_labels: claims whose namespace and service account the
+    // certificate proves.
+    let mut trusting = config.clone();
+    trusting["trust_claimed_labels"] = json!(true);
+    let envoy = start(&trusting);
     let send = |client, metadata: &str, method: &str, path: &str| {
         sw.send(&envoy, client, Some(metadata), method, path)
     };
-    let (tie, xw) = (Some(&sw.tiefighter), Some(&sw.xwing));
     assert_eq!(send(tie, &empire, "POST", land), 200);
     assert_eq!(send(tie, &empire, "PUT", "/v1/exhaust-port"), 403);
     assert_eq!(send(xw, &alliance, "POST", land), 403);

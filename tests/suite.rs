@@ -206,8 +206,9 @@ fn any_subset_runs_and_each_part_keeps_its_own_errors() {
 /// The Star Wars rule (org=empire) in the suite over mTLS, peer_metadata
 /// passing the caller to l7_policy in filter state: an xwing (same
 /// namespace, another service account) claiming org=empire is denied, with
-/// the claim's service account its own, none, or the tiefighter's; with the
-/// `principals` table the tiefighter's certificate alone lands.
+/// the claim's service account its own, none, or the tiefighter's, whatever
+/// the configuration; with the `principals` table the tiefighter's
+/// certificate alone lands.
 #[test]
 fn star_wars_claimed_labels_need_the_certificate() {
     use base64::Engine;
@@ -243,13 +244,22 @@ fn star_wars_claimed_labels_need_the_certificate() {
         pki.client(tiefighter),
         pki.client("spiffe://cluster.local/ns/default/sa/xwing"),
     );
-    for principals in [
-        None,
-        Some(json!({tiefighter: {"labels": {"org": "empire"}}})),
+    // (extra configuration, the tiefighter with its own service account
+    // claimed, and with none claimed): by default claimed labels never
+    // count; trust_claimed_labels counts the attested claim; the table
+    // binds the labels to the certificate.
+    for (extra, own, silent) in [
+        (json!({}), false, false),
+        (json!({"trust_claimed_labels": true}), true, false),
+        (
+            json!({"principals": {tiefighter: {"labels": {"org": "empire"}}}}),
+            true,
+            true,
+        ),
     ] {
         let mut l7 = json!({"rules": rules});
-        if let Some(table) = &principals {
-            l7["principals"] = table.clone();
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            l7[k] = v.clone();
         }
         let tls = pki.downstream_tls(&server, false);
         let envoy = Envoy::start(
@@ -274,11 +284,10 @@ fn star_wars_claimed_labels_need_the_certificate() {
             pki.send(envoy.addr("main"), Some(client), request.as_bytes())
                 .starts_with(b"HTTP/1.1 200")
         };
-        let table = principals.is_some();
-        assert!(send(&tie, Some("tiefighter")), "table: {table}");
-        assert_eq!(send(&tie, None), table, "namespace alone, table: {table}");
+        assert_eq!(send(&tie, Some("tiefighter")), own, "{extra}");
+        assert_eq!(send(&tie, None), silent, "namespace alone, {extra}");
         for sa in [Some("xwing"), None, Some("tiefighter")] {
-            assert!(!send(&xwing, sa), "xwing claiming {sa:?}, table: {table}");
+            assert!(!send(&xwing, sa), "xwing claiming {sa:?}, {extra}");
         }
         assert_eq!(envoy.counter("wasmcustom.peer_metadata.spoofed"), 1);
     }
