@@ -13,6 +13,7 @@ pub mod pairs;
 pub mod predicate;
 pub mod ratelimit;
 pub mod sink;
+pub mod sort;
 pub mod tap;
 
 #[cfg(target_arch = "wasm32")]

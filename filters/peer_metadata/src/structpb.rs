@@ -11,8 +11,7 @@
 //! ```
 
 use filter_common::base64;
-use std::collections::btree_map::Entry;
-use std::collections::BTreeMap;
+use filter_common::sort::heap_sort_by;
 use std::fmt;
 
 /// A decoded `google.protobuf.Value`.
@@ -53,44 +52,52 @@ impl Struct {
     }
 
     /// Makes each key appear once: a repeated key keeps its first position
-    /// and its last value. One ordered-map insertion per key, so O(n log n)
-    /// key comparisons for n keys (a scan per key would be O(n²): 12 million
-    /// comparisons for 4,900 distinct keys).
+    /// and its last value. The positions are sorted by key (a heapsort:
+    /// O(n log n) key comparisons for n keys, whatever the input) and
+    /// repeats are then neighbours; a scan of the keys so far for each key
+    /// would be O(n²), 12 million comparisons for 4,900 distinct keys.
     fn dedup(&mut self) {
-        if self.0.len() < 2 {
+        let entries = &mut self.0;
+        if entries.len() < 2 {
             return;
         }
-        // (first index, later index) for every repeat, later indexes ascending.
-        let mut repeats: Vec<(usize, usize)> = Vec::new();
-        {
-            let mut first: BTreeMap<Key, usize> = BTreeMap::new();
-            for (i, (k, _)) in self.0.iter().enumerate() {
-                match first.entry(Key(k)) {
-                    Entry::Vacant(e) => {
-                        e.insert(i);
-                    }
-                    Entry::Occupied(e) => repeats.push((*e.get(), i)),
+        let key = |i: u32| entries.get(i as usize).map_or("", |(k, _)| k.as_str());
+        let mut order: Vec<u32> = (0..entries.len() as u32).collect();
+        // By key, then by position: the first of each run is the first seen.
+        heap_sort_by(&mut order, |&a, &b| (Key(key(a)), a) < (Key(key(b)), b));
+        // (first position, later position) for every repeat.
+        let mut repeats: Vec<(u32, u32)> = Vec::new();
+        let mut run = None;
+        for pair in order.windows(2) {
+            if let [a, b] = *pair {
+                if Key(key(a)).cmp(&Key(key(b))).is_eq() {
+                    let first = *run.get_or_insert(a);
+                    repeats.push((first, b));
+                } else {
+                    run = None;
                 }
             }
         }
         if repeats.is_empty() {
             return;
         }
-        let mut keep = vec![true; self.0.len()];
+        // Later positions ascending, so the last value is moved last.
+        heap_sort_by(&mut repeats, |a, b| a.1 < b.1);
+        let mut keep = vec![true; entries.len()];
         for (to, from) in repeats {
-            let value = match self.0.get_mut(from) {
+            let value = match entries.get_mut(from as usize) {
                 Some(slot) => std::mem::replace(&mut slot.1, Value::Null),
                 None => continue,
             };
-            if let Some(slot) = self.0.get_mut(to) {
+            if let Some(slot) = entries.get_mut(to as usize) {
                 slot.1 = value;
             }
-            if let Some(k) = keep.get_mut(from) {
+            if let Some(k) = keep.get_mut(from as usize) {
                 *k = false;
             }
         }
         let mut keep = keep.into_iter();
-        self.0.retain(|_| keep.next().unwrap_or(true));
+        entries.retain(|_| keep.next().unwrap_or(true));
     }
 }
 
@@ -388,7 +395,7 @@ mod tests {
     #[test]
     fn distinct_keys_cost_n_log_n_comparisons() {
         let (small, large) = (comparisons(2_000), comparisons(8_000));
-        assert!(small > 0);
+        assert!(small > 2_000);
         assert!(large < 6 * small, "{small} then {large}");
         assert!(comparisons(4_900) < 50 * 4_900);
     }
