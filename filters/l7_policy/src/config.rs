@@ -3,14 +3,16 @@
 
 use crate::pattern::Pattern;
 use crate::rule::{
-    spiffe_parts, Caller, Fix, From, HeaderMatch, HeaderRequirement, Mismatch, Repeated, Request,
-    Rule, Text,
+    spiffe_parts, Binding, Caller, Fix, From, HeaderMatch, HeaderRequirement, Mismatch, Repeated,
+    Request, Rule, Text,
 };
 use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Result};
 use filter_common::header::{is_valid_header_name, is_valid_header_value};
 use filter_common::predicate::anchored_regex;
+use filter_common::sort::heap_sort_by;
 use regex_lite::Regex;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 const FIELDS: [&str; 10] = [
     "rules",
@@ -35,13 +37,6 @@ pub struct Deny {
     pub headers: Vec<(String, String)>,
 }
 
-/// What the `principals` table binds to one certificate identity.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Binding {
-    pub workload: Option<String>,
-    pub labels: BTreeMap<String, String>,
-}
-
 /// At most this many principals, and labels per principal.
 pub const MAX_PRINCIPALS: usize = 10_000;
 pub const MAX_BOUND_LABELS: usize = 64;
@@ -51,7 +46,8 @@ pub struct Config {
     pub rules: Vec<Rule>,
     /// Workload and labels per mTLS principal (URI SAN): what `from.workload`
     /// and `from.labels` see for that certificate, whatever it claims.
-    pub principals: BTreeMap<String, Binding>,
+    /// Sorted by principal.
+    pub principals: Vec<(String, Rc<Binding>)>,
     /// Without a `principals` table, count the workload and labels a caller
     /// claims when its certificate proves the claim's namespace and service
     /// account.
@@ -187,18 +183,20 @@ impl Config {
             caller.attested = self.trust_claimed_labels && caller.service_account_proven();
             return;
         }
-        let binding = caller
-            .principal
-            .as_deref()
-            .and_then(|p| self.principals.get(p));
-        caller.attested = binding.is_some();
-        let Some(binding) = binding else {
-            caller.workload = None;
-            caller.labels.clear();
+        caller.workload = None;
+        caller.labels.clear();
+        let Some((_, binding)) = caller.principal.as_deref().and_then(|p| {
+            let at = self
+                .principals
+                .binary_search_by(|(k, _)| k.as_str().cmp(p))
+                .ok()?;
+            self.principals.get(at)
+        }) else {
+            caller.attested = false;
             return;
         };
-        caller.workload = binding.workload.clone();
-        caller.labels = binding.labels.clone();
+        caller.binding = Some(binding.clone());
+        caller.attested = true;
         caller.namespace = caller
             .principal
             .as_deref()
@@ -359,7 +357,7 @@ fn compile_rule(field: Field) -> Result<Rule> {
     })
 }
 
-fn principals(field: Field) -> Result<BTreeMap<String, Binding>> {
+fn principals(field: Field) -> Result<Vec<(String, Rc<Binding>)>> {
     let entries = field.entries()?;
     if entries.len() > MAX_PRINCIPALS {
         return Err(ConfigError::new(
@@ -368,18 +366,18 @@ fn principals(field: Field) -> Result<BTreeMap<String, Binding>> {
             format!("bind at most {MAX_PRINCIPALS}"),
         ));
     }
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     for (principal, value) in entries {
         let path = join(field.path, principal);
-        if !principal.contains("://") {
+        if spiffe_parts(principal).is_none() {
             return Err(ConfigError::new(
                 &path,
-                "is not a certificate URI SAN",
-                "use the SPIFFE ID, e.g. \"spiffe://cluster.local/ns/default/sa/tiefighter\"",
+                "is not a SPIFFE ID",
+                "use the certificate's URI SAN, e.g. \"spiffe://cluster.local/ns/default/sa/tiefighter\"",
             ));
         }
         let o = Field { path: &path, value }.object(&["workload", "labels"])?;
-        let labels = o.get("labels", string_map)?.unwrap_or_default();
+        let labels = o.get("labels", string_pairs)?.unwrap_or_default();
         if labels.len() > MAX_BOUND_LABELS {
             return Err(ConfigError::new(
                 join(&path, "labels"),
@@ -398,25 +396,26 @@ fn principals(field: Field) -> Result<BTreeMap<String, Binding>> {
                 "give labels or workload",
             ));
         }
-        out.insert(principal.to_string(), binding);
+        out.push((principal.to_string(), Rc::new(binding)));
     }
+    heap_sort_by(&mut out, |a, b| a.0 < b.0);
     Ok(out)
 }
 
-/// A JSON object of strings, inserted one by one: collecting into a map
-/// would sort, and a sort is kilobytes of Wasm per element type.
-fn string_map(f: Field) -> Result<BTreeMap<String, String>> {
-    let mut labels = BTreeMap::new();
-    for (k, v) in f.entries()? {
-        let path = join(f.path, k);
-        let value = Field {
-            path: &path,
-            value: v,
-        }
-        .str()?;
-        labels.insert(k.to_string(), value.to_string());
-    }
-    Ok(labels)
+/// A JSON object of strings, in the order given.
+fn string_pairs(f: Field) -> Result<Vec<(String, String)>> {
+    f.entries()?
+        .into_iter()
+        .map(|(k, v)| {
+            let path = join(f.path, k);
+            let value = Field {
+                path: &path,
+                value: v,
+            }
+            .str()?;
+            Ok((k.to_string(), value.to_string()))
+        })
+        .collect()
 }
 
 fn compile_from(field: Field) -> Result<From> {
@@ -436,7 +435,12 @@ fn compile_from(field: Field) -> Result<From> {
             _ => Text::Regex(anchored_regex(&path, text)?),
         })
     })?;
-    let labels = o.get("labels", string_map)?.unwrap_or_default();
+    // Inserted one by one: collecting into a map would sort, and a sort is
+    // kilobytes of Wasm per element type.
+    let mut labels = BTreeMap::new();
+    for (k, v) in o.get("labels", string_pairs)?.unwrap_or_default() {
+        labels.insert(k, v);
+    }
     let from = From {
         principal,
         namespace: o.string("namespace")?,
