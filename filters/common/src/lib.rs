@@ -14,6 +14,7 @@ pub mod predicate;
 pub mod ratelimit;
 pub mod sink;
 pub mod sort;
+pub mod spiffe;
 pub mod tap;
 
 #[cfg(target_arch = "wasm32")]

@@ -9,10 +9,9 @@ use crate::rule::{
 use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Result};
 use filter_common::header::{is_valid_header_name, is_valid_header_value};
 use filter_common::predicate::anchored_regex;
-use filter_common::sort::heap_sort_by;
+use filter_common::sort::sorted_indexes;
 use regex_lite::Regex;
 use std::collections::BTreeMap;
-use std::rc::Rc;
 
 const FIELDS: [&str; 10] = [
     "rules",
@@ -47,7 +46,7 @@ pub struct Config {
     /// Workload and labels per mTLS principal (URI SAN): what `from.workload`
     /// and `from.labels` see for that certificate, whatever it claims.
     /// Sorted by principal.
-    pub principals: Vec<(String, Rc<Binding>)>,
+    pub principals: Vec<(String, Binding)>,
     /// Without a `principals` table, count the workload and labels a caller
     /// claims when its certificate proves the claim's namespace and service
     /// account.
@@ -184,7 +183,7 @@ impl Config {
             return;
         }
         caller.workload = None;
-        caller.labels.clear();
+        caller.labels = BTreeMap::new();
         let Some((_, binding)) = caller.principal.as_deref().and_then(|p| {
             let at = self
                 .principals
@@ -195,7 +194,10 @@ impl Config {
             caller.attested = false;
             return;
         };
-        caller.binding = Some(binding.clone());
+        caller.workload = binding.workload.clone();
+        for (k, v) in &binding.labels {
+            caller.labels.insert(k.clone(), v.clone());
+        }
         caller.attested = true;
         caller.namespace = caller
             .principal
@@ -357,7 +359,7 @@ fn compile_rule(field: Field) -> Result<Rule> {
     })
 }
 
-fn principals(field: Field) -> Result<Vec<(String, Rc<Binding>)>> {
+fn principals(field: Field) -> Result<Vec<(String, Binding)>> {
     let entries = field.entries()?;
     if entries.len() > MAX_PRINCIPALS {
         return Err(ConfigError::new(
@@ -366,8 +368,12 @@ fn principals(field: Field) -> Result<Vec<(String, Rc<Binding>)>> {
             format!("bind at most {MAX_PRINCIPALS}"),
         ));
     }
+    // Sorted by principal, for a binary search per request.
+    let order = sorted_indexes(entries.len(), &mut |a, b| {
+        entries.get(a).map(|e| e.0) < entries.get(b).map(|e| e.0)
+    });
     let mut out = Vec::new();
-    for (principal, value) in entries {
+    for (principal, value) in order.into_iter().filter_map(|i| entries.get(i)) {
         let path = join(field.path, principal);
         if spiffe_parts(principal).is_none() {
             return Err(ConfigError::new(
@@ -396,26 +402,24 @@ fn principals(field: Field) -> Result<Vec<(String, Rc<Binding>)>> {
                 "give labels or workload",
             ));
         }
-        out.push((principal.to_string(), Rc::new(binding)));
+        out.push((principal.to_string(), binding));
     }
-    heap_sort_by(&mut out, |a, b| a.0 < b.0);
     Ok(out)
 }
 
 /// A JSON object of strings, in the order given.
 fn string_pairs(f: Field) -> Result<Vec<(String, String)>> {
-    f.entries()?
-        .into_iter()
-        .map(|(k, v)| {
-            let path = join(f.path, k);
-            let value = Field {
-                path: &path,
-                value: v,
-            }
-            .str()?;
-            Ok((k.to_string(), value.to_string()))
-        })
-        .collect()
+    let mut out = Vec::new();
+    for (k, v) in f.entries()? {
+        let path = join(f.path, k);
+        let value = Field {
+            path: &path,
+            value: v,
+        }
+        .str()?;
+        out.push((k.to_string(), value.to_string()));
+    }
+    Ok(out)
 }
 
 fn compile_from(field: Field) -> Result<From> {

@@ -99,7 +99,6 @@ fn caller(x: &mut Exchange) -> Caller {
         verified: text(x, "peer_verified").as_deref() == Some("true"),
         principal: x.principal().map(str::to_string),
         attested: false,
-        binding: None,
     }
 }
 

@@ -6,7 +6,6 @@ use crate::pattern::Pattern;
 use filter_common::pairs::HeaderMap;
 use regex_lite::Regex;
 use std::collections::BTreeMap;
-use std::rc::Rc;
 
 /// A request as the rules see it. Header names are lowercase (as Envoy holds
 /// them); values are the raw bytes, never trimmed.
@@ -52,40 +51,16 @@ pub struct Caller {
     /// `trust_claimed_labels`) claimed by a caller whose certificate proves
     /// the claim's namespace and service account. Set by `Config::bind`.
     pub attested: bool,
-    /// The `principals` table's entry for the certificate: its workload and
-    /// labels replace the claimed ones.
-    pub binding: Option<Rc<Binding>>,
 }
 
 /// What the `principals` table binds to one certificate identity.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Binding {
     pub workload: Option<String>,
-    /// At most a few dozen, so looked up by a scan.
     pub labels: Vec<(String, String)>,
 }
 
-/// The namespace and service account of a SPIFFE ID
-/// (`spiffe://<trust domain>/ns/<namespace>/sa/<service account>`).
-pub fn spiffe_parts(uri: &str) -> Option<(&str, &str)> {
-    let rest = uri.strip_prefix("spiffe://")?;
-    let (trust_domain, path) = rest.split_once('/')?;
-    let mut parts = path.split('/');
-    match (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) {
-        (Some("ns"), Some(ns), Some("sa"), Some(sa), None)
-            if !trust_domain.is_empty() && !ns.is_empty() && !sa.is_empty() =>
-        {
-            Some((ns, sa))
-        }
-        _ => None,
-    }
-}
+pub use filter_common::spiffe::namespace_and_service_account as spiffe_parts;
 
 impl Caller {
     /// The certificate proves the claim's namespace (`verified`) and the
@@ -99,24 +74,6 @@ impl Caller {
                 (Some(claimed), Some((_, sa))) => claimed == sa,
                 _ => false,
             }
-    }
-
-    fn workload(&self) -> Option<&str> {
-        match &self.binding {
-            Some(b) => b.workload.as_deref(),
-            None => self.workload.as_deref(),
-        }
-    }
-
-    fn label(&self, name: &str) -> Option<&str> {
-        match &self.binding {
-            Some(b) => b
-                .labels
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str()),
-            None => self.labels.get(name).map(String::as_str),
-        }
     }
 }
 
@@ -200,15 +157,15 @@ impl From {
         if needs_claims && !(caller.attested || self.allow_unverified) {
             return false;
         }
-        let same = |want: &Option<String>, have: Option<&str>| {
-            want.as_deref().map_or(true, |w| have == Some(w))
+        let same = |want: &Option<String>, have: &Option<String>| {
+            want.as_ref().map_or(true, |w| have.as_ref() == Some(w))
         };
-        same(&self.namespace, caller.namespace.as_deref())
-            && same(&self.workload, caller.workload())
+        same(&self.namespace, &caller.namespace)
+            && same(&self.workload, &caller.workload)
             && self
                 .labels
                 .iter()
-                .all(|(k, v)| caller.label(k) == Some(v.as_str()))
+                .all(|(k, v)| caller.labels.get(k) == Some(v))
     }
 }
 

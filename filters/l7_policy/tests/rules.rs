@@ -336,7 +336,6 @@ fn labels_and_workload_count_only_when_the_certificate_attests_them() {
             service_account: sa.map(str::to_string),
             verified: true,
             attested: false,
-            binding: None,
         };
         r
     };

@@ -11,7 +11,7 @@
 //! ```
 
 use filter_common::base64;
-use filter_common::sort::heap_sort_by;
+use filter_common::sort::sorted_indexes;
 use std::fmt;
 
 /// A decoded `google.protobuf.Value`.
@@ -51,53 +51,35 @@ impl Struct {
         }
     }
 
-    /// Makes each key appear once: a repeated key keeps its first position
-    /// and its last value. The positions are sorted by key (a heapsort:
-    /// O(n log n) key comparisons for n keys, whatever the input) and
-    /// repeats are then neighbours; a scan of the keys so far for each key
-    /// would be O(n²), 12 million comparisons for 4,900 distinct keys.
+    /// Makes each key appear once: a repeated key keeps its last value, in
+    /// its last place. The places are sorted by key and then by place (a
+    /// heapsort: O(n log n) key comparisons for n keys, whatever the input),
+    /// so the repeats of a key are neighbours and the last of them is kept;
+    /// a scan of the keys so far for each key would be O(n²), 12 million
+    /// comparisons for 4,900 distinct keys.
     fn dedup(&mut self) {
         let entries = &mut self.0;
         if entries.len() < 2 {
             return;
         }
-        let key = |i: u32| entries.get(i as usize).map_or("", |(k, _)| k.as_str());
-        let mut order: Vec<u32> = (0..entries.len() as u32).collect();
-        // By key, then by position: the first of each run is the first seen.
-        heap_sort_by(&mut order, |&a, &b| (Key(key(a)), a) < (Key(key(b)), b));
-        // (first position, later position) for every repeat.
-        let mut repeats: Vec<(u32, u32)> = Vec::new();
-        let mut run = None;
+        let key = |i: usize| Key(entries.get(i).map_or("", |(k, _)| k.as_str()));
+        let order = sorted_indexes(entries.len(), &mut |a, b| (key(a), a) < (key(b), b));
+        let mut keep = vec![true; entries.len()];
+        let mut repeated = false;
         for pair in order.windows(2) {
             if let [a, b] = *pair {
-                if Key(key(a)).cmp(&Key(key(b))).is_eq() {
-                    let first = *run.get_or_insert(a);
-                    repeats.push((first, b));
-                } else {
-                    run = None;
+                if key(a) == key(b) {
+                    if let Some(k) = keep.get_mut(a) {
+                        *k = false;
+                        repeated = true;
+                    }
                 }
             }
         }
-        if repeats.is_empty() {
-            return;
+        if repeated {
+            let mut keep = keep.into_iter();
+            entries.retain(|_| keep.next().unwrap_or(true));
         }
-        // Later positions ascending, so the last value is moved last.
-        heap_sort_by(&mut repeats, |a, b| a.1 < b.1);
-        let mut keep = vec![true; entries.len()];
-        for (to, from) in repeats {
-            let value = match entries.get_mut(from as usize) {
-                Some(slot) => std::mem::replace(&mut slot.1, Value::Null),
-                None => continue,
-            };
-            if let Some(slot) = entries.get_mut(to as usize) {
-                slot.1 = value;
-            }
-            if let Some(k) = keep.get_mut(from as usize) {
-                *k = false;
-            }
-        }
-        let mut keep = keep.into_iter();
-        entries.retain(|_| keep.next().unwrap_or(true));
     }
 }
 
