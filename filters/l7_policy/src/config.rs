@@ -364,8 +364,8 @@ fn principals(field: Field) -> Result<Vec<(String, Binding)>> {
     if entries.len() > MAX_PRINCIPALS {
         return Err(ConfigError::new(
             field.path,
-            format!("has {} principals", entries.len()),
-            format!("bind at most {MAX_PRINCIPALS}"),
+            "has more than 10000 principals",
+            "bind at most 10000",
         ));
     }
     // Sorted by principal, for a binary search per request.
@@ -375,34 +375,30 @@ fn principals(field: Field) -> Result<Vec<(String, Binding)>> {
     let mut out = Vec::new();
     for (principal, value) in order.into_iter().filter_map(|i| entries.get(i)) {
         let path = join(field.path, principal);
-        if spiffe_parts(principal).is_none() {
-            return Err(ConfigError::new(
-                &path,
-                "is not a SPIFFE ID",
-                "use the certificate's URI SAN, e.g. \"spiffe://cluster.local/ns/default/sa/tiefighter\"",
-            ));
+        let o = Field {
+            path: &path,
+            value,
         }
-        let o = Field { path: &path, value }.object(&["workload", "labels"])?;
-        let labels = o.get("labels", string_pairs)?.unwrap_or_default();
-        if labels.len() > MAX_BOUND_LABELS {
-            return Err(ConfigError::new(
-                join(&path, "labels"),
-                format!("has {} labels", labels.len()),
-                format!("bind at most {MAX_BOUND_LABELS}"),
-            ));
-        }
+        .object(&["workload", "labels"])?;
         let binding = Binding {
             workload: o.string("workload")?,
-            labels,
+            labels: o.get("labels", string_pairs)?.unwrap_or_default(),
         };
-        if binding.workload.is_none() && binding.labels.is_empty() {
-            return Err(ConfigError::new(
-                &path,
-                "binds nothing",
-                "give labels or workload",
-            ));
-        }
-        out.push((principal.to_string(), binding));
+        let problem = if spiffe_parts(principal).is_none() {
+            "is not a SPIFFE ID (spiffe://<trust domain>/ns/<namespace>/sa/<service account>)"
+        } else if binding.labels.len() > MAX_BOUND_LABELS {
+            "binds more than 64 labels"
+        } else if binding.workload.is_none() && binding.labels.is_empty() {
+            "binds nothing"
+        } else {
+            out.push((principal.to_string(), binding));
+            continue;
+        };
+        return Err(ConfigError::new(
+            path,
+            problem,
+            "bind a certificate's URI SAN to a workload and at most 64 labels",
+        ));
     }
     Ok(out)
 }
