@@ -9,7 +9,6 @@ use crate::rule::{
 use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Result};
 use filter_common::header::{is_valid_header_name, is_valid_header_value};
 use filter_common::predicate::anchored_regex;
-use filter_common::sort::sorted_indexes;
 use regex_lite::Regex;
 use std::collections::BTreeMap;
 
@@ -368,18 +367,12 @@ fn principals(field: Field) -> Result<Vec<(String, Binding)>> {
             "bind at most 10000",
         ));
     }
-    // Sorted by principal, for a binary search per request.
-    let order = sorted_indexes(entries.len(), &mut |a, b| {
-        entries.get(a).map(|e| e.0) < entries.get(b).map(|e| e.0)
-    });
-    let mut out = Vec::new();
-    for (principal, value) in order.into_iter().filter_map(|i| entries.get(i)) {
+    // serde_json keeps an object's keys sorted, so the table is sorted by
+    // principal for a binary search per request (tests/rules.rs checks it).
+    let mut out: Vec<(String, Binding)> = Vec::new();
+    for &(principal, value) in &entries {
         let path = join(field.path, principal);
-        let o = Field {
-            path: &path,
-            value,
-        }
-        .object(&["workload", "labels"])?;
+        let o = Field { path: &path, value }.object(&["workload", "labels"])?;
         let binding = Binding {
             workload: o.string("workload")?,
             labels: o.get("labels", string_pairs)?.unwrap_or_default(),

@@ -54,7 +54,7 @@ pub struct Caller {
 }
 
 /// What the `principals` table binds to one certificate identity.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Binding {
     pub workload: Option<String>,
     pub labels: Vec<(String, String)>,

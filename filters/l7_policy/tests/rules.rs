@@ -426,3 +426,30 @@ fn principals_table_errors_name_the_field() {
         assert_eq!(e.field, field, "{json}: {e}");
     }
 }
+
+/// The table is looked up by binary search: every principal is found
+/// whatever order the configuration lists them in.
+#[test]
+fn every_principal_in_the_table_is_found() {
+    let names: Vec<String> = (0..50)
+        .rev()
+        .map(|i| format!("spiffe://td/ns/n{}/sa/s{i}", i % 7))
+        .collect();
+    let table: Vec<String> = names
+        .iter()
+        .map(|p| format!(r#""{p}": {{"workload": "w-{p}"}}"#))
+        .collect();
+    let c = config(&format!(
+        r#"{{"rules": [{{"from": {{"workload": "x"}}}}], "principals": {{{}}}}}"#,
+        table.join(", ")
+    ));
+    for p in &names {
+        let mut caller = Caller {
+            principal: Some(p.clone()),
+            ..Caller::default()
+        };
+        c.bind(&mut caller);
+        assert!(caller.attested, "{p}");
+        assert_eq!(caller.workload.as_deref(), Some(format!("w-{p}").as_str()));
+    }
+}
