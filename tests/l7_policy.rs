@@ -160,7 +160,7 @@ fn imported_star_wars_policy() -> Value {
 /// The demo's own CiliumNetworkPolicy, imported, with `fromEndpoints`
 /// (org=empire) enforced over mTLS with peer_metadata in front: an xwing
 /// (same namespace, another service account) claiming org=empire is denied
-/// in every configuration. Claimed labels count only with
+/// by default and with the `principals` table. Claimed labels count only with
 /// `trust_claimed_labels` and a certificate that proves the claim's
 /// namespace and service account; with the `principals` table the labels
 /// come from the certificate alone.
@@ -204,6 +204,10 @@ fn star_wars_from_the_demos_cilium_network_policy() {
     let envoy = start(&config);
     assert_eq!(sw.send(&envoy, tie, Some(&empire), "POST", land), 403);
     assert_eq!(sw.send(&envoy, xw, Some(&empire_no_sa), "POST", land), 403);
+    assert_eq!(
+        sw.send(&envoy, xw, Some(&empire_as_xwing), "POST", land),
+        403
+    );
     drop(envoy);
 
     // trust_claimed_labels: claims whose namespace and service account the
@@ -225,6 +229,9 @@ fn star_wars_from_the_demos_cilium_network_policy() {
     assert_eq!(send(tie, &empire_no_sa, "POST", land), 403);
     // Claiming org=empire without a certificate.
     assert_eq!(send(None, &empire, "POST", land), 403);
+    // With its own service account the claim is attested as that account's
+    // word: what trust_claimed_labels accepts (see the README).
+    assert_eq!(send(xw, &empire_as_xwing, "POST", land), 200);
     assert_eq!(envoy.counter("wasmcustom.peer_metadata.spoofed"), 1);
     drop(envoy);
 

@@ -206,9 +206,10 @@ fn any_subset_runs_and_each_part_keeps_its_own_errors() {
 /// The Star Wars rule (org=empire) in the suite over mTLS, peer_metadata
 /// passing the caller to l7_policy in filter state: an xwing (same
 /// namespace, another service account) claiming org=empire is denied, with
-/// the claim's service account its own, none, or the tiefighter's, whatever
-/// the configuration; with the `principals` table the tiefighter's
-/// certificate alone lands.
+/// the claim's service account none or the tiefighter's, whatever the
+/// configuration, and its own unless `trust_claimed_labels` is set (then
+/// the labels are that service account's word); with the `principals` table
+/// the tiefighter's certificate alone lands.
 #[test]
 fn star_wars_claimed_labels_need_the_certificate() {
     use base64::Engine;
@@ -286,9 +287,12 @@ fn star_wars_claimed_labels_need_the_certificate() {
         };
         assert_eq!(send(&tie, Some("tiefighter")), own, "{extra}");
         assert_eq!(send(&tie, None), silent, "namespace alone, {extra}");
-        for sa in [Some("xwing"), None, Some("tiefighter")] {
+        for sa in [None, Some("tiefighter")] {
             assert!(!send(&xwing, sa), "xwing claiming {sa:?}, {extra}");
         }
+        // Its own service account: with trust_claimed_labels the labels are
+        // that account's word, as the README says; otherwise denied.
+        assert_eq!(send(&xwing, Some("xwing")), own && !silent, "{extra}");
         assert_eq!(envoy.counter("wasmcustom.peer_metadata.spoofed"), 1);
     }
 }
