@@ -184,17 +184,18 @@ impl StreamFilter for Stream {
         // Underscore spellings of an output header (`x_peer_namespace`):
         // CGI-style frameworks give the app both under one name. Envoy
         // lowercases names, so only a name with `_` can be one.
-        let variants: Vec<String> = headers
-            .iter()
-            .filter(|(n, _)| {
-                n.contains('_') && config.headers.iter().any(|h| same_header_name(h, n))
-            })
-            .map(|(n, _)| n.to_string())
-            .collect();
+        let mut variants: Vec<String> = Vec::new();
+        for (name, _) in headers.iter() {
+            if name.contains('_') && config.headers.iter().any(|h| same_header_name(h, name)) {
+                variants.push(name.to_string());
+            }
+        }
         // Released before writing: a write while the snapshot is shared
         // would copy every header.
         drop(headers);
-        present.extend(variants.iter().map(String::as_str));
+        for name in &variants {
+            x.set_request_header(name, None);
+        }
         for name in present {
             x.set_request_header(name, None);
         }

@@ -77,8 +77,11 @@ impl Struct {
             }
         }
         if repeated {
-            let mut keep = keep.into_iter();
-            entries.retain(|_| keep.next().unwrap_or(true));
+            let mut i = 0;
+            entries.retain(|_| {
+                i += 1;
+                keep.get(i - 1).copied().unwrap_or(true)
+            });
         }
     }
 }
