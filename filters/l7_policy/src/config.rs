@@ -375,7 +375,7 @@ fn principals(field: Field) -> Result<Vec<(String, Binding)>> {
         let o = Field { path: &path, value }.object(&["workload", "labels"])?;
         let binding = Binding {
             workload: o.string("workload")?,
-            labels: o.get("labels", string_pairs)?.unwrap_or_default(),
+            labels: o.get("labels", string_map)?.unwrap_or_default(),
         };
         let problem = if spiffe_parts(principal).is_none() {
             "is not a SPIFFE ID (spiffe://<trust domain>/ns/<namespace>/sa/<service account>)"
@@ -396,9 +396,10 @@ fn principals(field: Field) -> Result<Vec<(String, Binding)>> {
     Ok(out)
 }
 
-/// A JSON object of strings, in the order given.
-fn string_pairs(f: Field) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
+/// A JSON object of strings. Inserted one by one: collecting into a map
+/// would sort, and a sort is kilobytes of Wasm per element type.
+fn string_map(f: Field) -> Result<BTreeMap<String, String>> {
+    let mut labels = BTreeMap::new();
     for (k, v) in f.entries()? {
         let path = join(f.path, k);
         let value = Field {
@@ -406,9 +407,9 @@ fn string_pairs(f: Field) -> Result<Vec<(String, String)>> {
             value: v,
         }
         .str()?;
-        out.push((k.to_string(), value.to_string()));
+        labels.insert(k.to_string(), value.to_string());
     }
-    Ok(out)
+    Ok(labels)
 }
 
 fn compile_from(field: Field) -> Result<From> {
@@ -428,12 +429,7 @@ fn compile_from(field: Field) -> Result<From> {
             _ => Text::Regex(anchored_regex(&path, text)?),
         })
     })?;
-    // Inserted one by one: collecting into a map would sort, and a sort is
-    // kilobytes of Wasm per element type.
-    let mut labels = BTreeMap::new();
-    for (k, v) in o.get("labels", string_pairs)?.unwrap_or_default() {
-        labels.insert(k, v);
-    }
+    let labels = o.get("labels", string_map)?.unwrap_or_default();
     let from = From {
         principal,
         namespace: o.string("namespace")?,

@@ -57,7 +57,7 @@ pub struct Caller {
 #[derive(Debug)]
 pub struct Binding {
     pub workload: Option<String>,
-    pub labels: Vec<(String, String)>,
+    pub labels: BTreeMap<String, String>,
 }
 
 pub use filter_common::spiffe::namespace_and_service_account as spiffe_parts;
