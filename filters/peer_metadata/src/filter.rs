@@ -170,7 +170,7 @@ impl StreamFilter for Stream {
         let config = &shared.config;
         let headers = x.request_headers();
         let peer = shared.peer(&headers);
-        let mut present: Vec<&str> = config
+        let present: Vec<&str> = config
             .headers
             .iter()
             .map(String::as_str)
