@@ -171,8 +171,7 @@ impl Config {
 
 impl Config {
     /// The caller as the rules see it. A principal in the `principals` table
-    /// gets the table's workload and labels (and its certificate's
-    /// namespace), whatever it claimed; once the table names any principal,
+    /// gets the table's workload and labels, whatever it claimed; once the table names any principal,
     /// a caller it does not name has no workload or labels. Without a table,
     /// claimed ones are attested only with `trust_claimed_labels` and a
     /// certificate that proves the claim's namespace and service account.
@@ -198,12 +197,6 @@ impl Config {
             caller.labels.insert(k.clone(), v.clone());
         }
         caller.attested = true;
-        caller.namespace = caller
-            .principal
-            .as_deref()
-            .and_then(spiffe_parts)
-            .map(|(ns, _)| ns.to_string());
-        caller.verified = true;
     }
 
     /// The first rule (in configuration order) the request matches, and the

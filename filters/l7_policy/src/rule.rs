@@ -148,13 +148,12 @@ impl From {
                 return false;
             }
         }
-        let needs_peer =
-            self.namespace.is_some() || self.workload.is_some() || !self.labels.is_empty();
-        if needs_peer && !(caller.verified || self.allow_unverified) {
-            return false;
-        }
+        // Attested workload and labels are bound to the certificate, or
+        // claimed with a verified namespace and service account.
         let needs_claims = self.workload.is_some() || !self.labels.is_empty();
-        if needs_claims && !(caller.attested || self.allow_unverified) {
+        if (self.namespace.is_some() && !caller.verified || needs_claims && !caller.attested)
+            && !self.allow_unverified
+        {
             return false;
         }
         let same = |want: &Option<String>, have: &Option<String>| {
