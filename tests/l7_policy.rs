@@ -62,8 +62,13 @@ fn smoke_star_wars() {
 }
 
 /// An `x-envoy-peer-metadata` value (a Struct) for a caller in `namespace`
-/// with `labels`, encoded here by hand.
-fn peer_metadata(namespace: &str, workload: &str, labels: &[(&str, &str)]) -> String {
+/// with `labels` and, when given, a `SERVICE_ACCOUNT`, encoded here by hand.
+fn peer_metadata(
+    namespace: &str,
+    workload: &str,
+    service_account: Option<&str>,
+    labels: &[(&str, &str)],
+) -> String {
     fn field(tag: u8, bytes: &[u8]) -> Vec<u8> {
         let mut out = vec![tag];
         let mut n = bytes.len();
@@ -91,74 +96,163 @@ fn peer_metadata(namespace: &str, workload: &str, labels: &[(&str, &str)]) -> St
     }
     let mut out = entry("NAMESPACE", string(namespace));
     out.extend(entry("WORKLOAD_NAME", string(workload)));
+    if let Some(sa) = service_account {
+        out.extend(entry("SERVICE_ACCOUNT", string(sa)));
+    }
     out.extend(entry("LABELS", field(0x2a, &label_struct)));
     base64::engine::general_purpose::STANDARD.encode(out)
 }
 
-/// The demo's own CiliumNetworkPolicy, imported, with `fromEndpoints`
-/// (org=empire) enforced from the caller's verified peer metadata.
-#[test]
-fn star_wars_from_the_demos_cilium_network_policy() {
-    let yaml = std::fs::read_to_string(
-        harness::paths::workspace_root().join("examples/l7_policy/sw-l7-policy.yaml"),
-    )
-    .expect("policy YAML");
-    let policy: Value = serde_yaml::from_str(&yaml).expect("YAML");
-    let config = l7_policy::cilium::rules_from_policy(&policy).expect("importable");
-    let app = Upstream::start();
-    let pki = Pki::new();
-    let server = pki.server();
-    let tls = pki.downstream_tls(&server, false);
-    let envoy = Envoy::start(
-        &Bootstrap::new(app.port())
-            .listener_with(
-                "main",
-                vec![
-                    wasm_filter("peer_metadata", &json!({})),
-                    wasm_filter("l7_policy", &config),
-                ],
-                routes(),
-                json!({}),
-            )
-            .chain_field("main", "transport_socket", tls["transport_socket"].clone()),
-    );
-    let tiefighter = pki.client("spiffe://cluster.local/ns/default/sa/tiefighter");
-    let xwing = pki.client("spiffe://cluster.local/ns/default/sa/xwing");
-    let empire = peer_metadata(
-        "default",
-        "tiefighter",
-        &[("org", "empire"), ("class", "tiefighter")],
-    );
-    let alliance = peer_metadata(
-        "default",
-        "xwing",
-        &[("org", "alliance"), ("class", "xwing")],
-    );
-    let send = |client, metadata: &str, method: &str, path: &str| -> u16 {
+/// The Star Wars callers over mTLS, with certificates from the harness's CA:
+/// `send(certificate, metadata, method, path)` is the status.
+pub struct StarWars {
+    pub pki: Pki,
+    pub tiefighter: harness::tls::Issued,
+    pub xwing: harness::tls::Issued,
+}
+
+const TIEFIGHTER: &str = "spiffe://cluster.local/ns/default/sa/tiefighter";
+
+impl StarWars {
+    fn new() -> StarWars {
+        let pki = Pki::new();
+        StarWars {
+            tiefighter: pki.client(TIEFIGHTER),
+            xwing: pki.client("spiffe://cluster.local/ns/default/sa/xwing"),
+            pki,
+        }
+    }
+
+    fn send(
+        &self,
+        envoy: &Envoy,
+        client: Option<&harness::tls::Issued>,
+        metadata: Option<&str>,
+        method: &str,
+        path: &str,
+    ) -> u16 {
+        let metadata = metadata
+            .map(|m| format!("x-envoy-peer-metadata: {m}\r\n"))
+            .unwrap_or_default();
         let request = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {DEATHSTAR}\r\nx-envoy-peer-metadata: {metadata}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nhost: {DEATHSTAR}\r\n{metadata}content-length: 0\r\nconnection: close\r\n\r\n"
         );
-        let response = pki.send(envoy.addr("main"), client, request.as_bytes());
+        let response = self
+            .pki
+            .send(envoy.addr("main"), client, request.as_bytes());
         String::from_utf8_lossy(&response)
             .split(' ')
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or(0)
+    }
+}
+
+fn imported_star_wars_policy() -> Value {
+    let yaml = std::fs::read_to_string(
+        harness::paths::workspace_root().join("examples/l7_policy/sw-l7-policy.yaml"),
+    )
+    .expect("policy YAML");
+    let policy: Value = serde_yaml::from_str(&yaml).expect("YAML");
+    l7_policy::cilium::rules_from_policy(&policy).expect("importable")
+}
+
+/// The demo's own CiliumNetworkPolicy, imported, with `fromEndpoints`
+/// (org=empire) enforced over mTLS with peer_metadata in front: an xwing
+/// (same namespace, another service account) claiming org=empire is denied
+/// by default and with the `principals` table. Claimed labels count only with
+/// `trust_claimed_labels` and a certificate that proves the claim's
+/// namespace and service account; with the `principals` table the labels
+/// come from the certificate alone.
+#[test]
+fn star_wars_from_the_demos_cilium_network_policy() {
+    let config = imported_star_wars_policy();
+    let app = Upstream::start();
+    let sw = StarWars::new();
+    let server = sw.pki.server();
+    let start = |config: &Value| {
+        let tls = sw.pki.downstream_tls(&server, false);
+        Envoy::start(
+            &Bootstrap::new(app.port())
+                .listener_with(
+                    "main",
+                    vec![
+                        wasm_filter("peer_metadata", &json!({})),
+                        wasm_filter("l7_policy", config),
+                    ],
+                    routes(),
+                    json!({}),
+                )
+                .chain_field("main", "transport_socket", tls["transport_socket"].clone()),
+        )
     };
-    assert_eq!(
-        send(Some(&tiefighter), &empire, "POST", "/v1/request-landing"),
-        200
+    let empire_labels = [("org", "empire"), ("class", "tiefighter")];
+    let empire = peer_metadata("default", "tiefighter", Some("tiefighter"), &empire_labels);
+    let empire_no_sa = peer_metadata("default", "tiefighter", None, &empire_labels);
+    let empire_as_xwing = peer_metadata("default", "tiefighter", Some("xwing"), &empire_labels);
+    let alliance = peer_metadata(
+        "default",
+        "xwing",
+        Some("xwing"),
+        &[("org", "alliance"), ("class", "xwing")],
     );
+    let land = "/v1/request-landing";
+
+    let (tie, xw) = (Some(&sw.tiefighter), Some(&sw.xwing));
+    // By default claimed labels never count: the policy as imported lets
+    // no one land.
+    let envoy = start(&config);
+    assert_eq!(sw.send(&envoy, tie, Some(&empire), "POST", land), 403);
+    assert_eq!(sw.send(&envoy, xw, Some(&empire_no_sa), "POST", land), 403);
     assert_eq!(
-        send(Some(&tiefighter), &empire, "PUT", "/v1/exhaust-port"),
+        sw.send(&envoy, xw, Some(&empire_as_xwing), "POST", land),
         403
     );
+    drop(envoy);
+
+    // trust_claimed_labels: claims whose namespace and service account the
+    // certificate proves.
+    let mut trusting = config.clone();
+    trusting["trust_claimed_labels"] = json!(true);
+    let envoy = start(&trusting);
+    let send = |client, metadata: &str, method: &str, path: &str| {
+        sw.send(&envoy, client, Some(metadata), method, path)
+    };
+    assert_eq!(send(tie, &empire, "POST", land), 200);
+    assert_eq!(send(tie, &empire, "PUT", "/v1/exhaust-port"), 403);
+    assert_eq!(send(xw, &alliance, "POST", land), 403);
+    // An xwing claiming org=empire: with no service account (namespace
+    // alone proves nothing about labels), with the tiefighter's (the
+    // certificate contradicts it).
+    assert_eq!(send(xw, &empire_no_sa, "POST", land), 403);
+    assert_eq!(send(xw, &empire, "POST", land), 403);
+    assert_eq!(send(tie, &empire_no_sa, "POST", land), 403);
+    // Claiming org=empire without a certificate.
+    assert_eq!(send(None, &empire, "POST", land), 403);
+    // With its own service account the claim is attested as that account's
+    // word: what trust_claimed_labels accepts (see the README).
+    assert_eq!(send(xw, &empire_as_xwing, "POST", land), 200);
+    assert_eq!(envoy.counter("wasmcustom.peer_metadata.spoofed"), 1);
+    drop(envoy);
+
+    // The principals table binds org=empire to the tiefighter's certificate.
+    let mut bound = config.clone();
+    bound["principals"] = json!({TIEFIGHTER: {"labels": {"org": "empire"}}});
+    let envoy = start(&bound);
+    let send = |client, metadata: Option<&str>| sw.send(&envoy, client, metadata, "POST", land);
+    assert_eq!(send(tie, None), 200, "no metadata needed");
     assert_eq!(
-        send(Some(&xwing), &alliance, "POST", "/v1/request-landing"),
-        403
+        send(tie, Some(&alliance)),
+        200,
+        "the table wins over claims"
     );
-    // Claiming org=empire without a certificate that vouches for the namespace.
-    assert_eq!(send(None, &empire, "POST", "/v1/request-landing"), 403);
+    assert_eq!(
+        send(xw, Some(&empire_as_xwing)),
+        403,
+        "claims its own account"
+    );
+    assert_eq!(send(xw, Some(&empire_no_sa)), 403);
+    assert_eq!(send(None, Some(&empire)), 403);
 }
 
 /// The bypass corpus: each request and the status it must get, over HTTP/1.1

@@ -203,20 +203,24 @@ fn mtls_verifies_the_spiffe_namespace() {
     let other_ns = pki.client("spiffe://cluster.local/ns/attacker/sa/default");
 
     let envoy = start(json!({}));
+    // A certificate of another namespace contradicts the claim: only the
+    // principal passes. Without a certificate nothing contradicts it.
     let cases = [
         (
             Some(&same_ns),
             "true",
             Some("spiffe://cluster.local/ns/mark/sa/netshoot"),
+            vec!["netshoot"],
         ),
         (
             Some(&other_ns),
             "false",
             Some("spiffe://cluster.local/ns/attacker/sa/default"),
+            vec![],
         ),
-        (None, "false", None),
+        (None, "false", None, vec!["netshoot"]),
     ];
-    for (client, verified, principal) in cases {
+    for (client, verified, principal, workload) in cases {
         let response = pki.send(envoy.addr("main"), client, request.as_bytes());
         assert!(
             response.starts_with(b"HTTP/1.1 200"),
@@ -236,14 +240,11 @@ fn mtls_verifies_the_spiffe_namespace() {
                 .into_iter()
                 .collect::<Vec<_>>()
         );
-        assert_eq!(
-            text(got.header("x-peer-workload")),
-            ["netshoot"],
-            "decoded in every case"
-        );
+        assert_eq!(text(got.header("x-peer-workload")), workload);
     }
     assert_eq!(envoy.counter("wasmcustom.peer_metadata.verified"), 1);
     assert_eq!(envoy.counter("wasmcustom.peer_metadata.unverified"), 2);
+    assert_eq!(envoy.counter("wasmcustom.peer_metadata.spoofed"), 1);
     drop(envoy);
 
     let strict = start(json!({"require_verified": true}));
@@ -362,10 +363,12 @@ fn mtls_checks_the_identity_against_the_certificate() {
     let cert = "spiffe://cluster.local/ns/mark/sa/netshoot";
     let admin = "spiffe://cluster.local/ns/mark/sa/admin";
     let client = pki.client(cert);
-    for (identity, client, verified, principal) in [
-        (cert, Some(&client), "true", vec![cert]),
-        (admin, Some(&client), "false", vec![cert]),
-        (cert, None, "false", vec![]),
+    // Another service account's identity is contradicted by the
+    // certificate: none of the claim passes.
+    for (identity, client, verified, principal, claimed) in [
+        (cert, Some(&client), "true", vec![cert], true),
+        (admin, Some(&client), "false", vec![cert], false),
+        (cert, None, "false", vec![], true),
     ] {
         let request = format!(
             "GET / HTTP/1.1\r\nhost: app\r\nx-envoy-peer-metadata: {}\r\nx-peer-identity: spoofed\r\nconnection: close\r\n\r\n",
@@ -375,9 +378,95 @@ fn mtls_checks_the_identity_against_the_certificate() {
         assert!(response.starts_with(b"HTTP/1.1 200"));
         let got = app.last();
         let case = format!("{identity} with {principal:?}");
-        assert_eq!(text(got.header("x-peer-identity")), [identity], "{case}");
+        let claim = |v: &str| if claimed { vec![v.to_string()] } else { vec![] };
+        assert_eq!(
+            text(got.header("x-peer-identity")),
+            claim(identity),
+            "{case}"
+        );
         assert_eq!(text(got.header("x-peer-verified")), [verified], "{case}");
         assert_eq!(text(got.header("x-peer-principal")), principal, "{case}");
-        assert_eq!(text(got.header("x-peer-namespace")), ["mark"], "{case}");
+        assert_eq!(
+            text(got.header("x-peer-namespace")),
+            claim("mark"),
+            "{case}"
+        );
     }
+    assert_eq!(envoy.counter("wasmcustom.peer_metadata.spoofed"), 1);
+}
+
+/// The seed sample's claims (namespace `mark`) with a `NAMESPACE` or
+/// `SERVICE_ACCOUNT` the certificate contradicts: the app gets the principal
+/// and `x-peer-verified: false`, nothing claimed, and the filter counts it
+/// and warns. Client-sent copies of the outputs, in any `_`/`-` spelling,
+/// never reach the app.
+#[test]
+fn a_claim_the_certificate_contradicts_passes_only_the_principal() {
+    let app = Upstream::start();
+    let pki = Pki::new();
+    let server = pki.server();
+    let routes = json!([{"name": "app", "domains": ["*"], "routes": [
+        {"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]}]);
+    let tls = pki.downstream_tls(&server, false);
+    let envoy = Envoy::start(
+        &Bootstrap::new(app.port())
+            .listener_with(
+                "main",
+                vec![wasm_filter("peer_metadata", &json!({}))],
+                routes,
+                json!({}),
+            )
+            .chain_field("main", "transport_socket", tls["transport_socket"].clone()),
+    );
+    let cert = "spiffe://cluster.local/ns/default/sa/tiefighter";
+    let client = pki.client(cert);
+    let engine = base64::engine::general_purpose::STANDARD;
+    // One more map entry appended to the seed: a later key replaces the
+    // seed's own (protobuf map semantics).
+    let with = |key: &str, value: &str| {
+        let mut bytes = engine.decode(PEER_METADATA_SEED).unwrap();
+        let mut v = vec![0x1a, value.len() as u8];
+        v.extend_from_slice(value.as_bytes());
+        let mut entry = vec![0x0a, key.len() as u8];
+        entry.extend_from_slice(key.as_bytes());
+        entry.extend_from_slice(&[0x12, v.len() as u8]);
+        entry.extend_from_slice(&v);
+        bytes.extend_from_slice(&[0x0a, entry.len() as u8]);
+        bytes.extend_from_slice(&entry);
+        engine.encode(bytes)
+    };
+    let kube_system = with("NAMESPACE", "kube-system");
+    let other_sa = {
+        let mut bytes = engine.decode(with("NAMESPACE", "default")).unwrap();
+        bytes.extend(engine.decode(with("SERVICE_ACCOUNT", "xwing")).unwrap());
+        engine.encode(bytes)
+    };
+    for metadata in [&kube_system, &other_sa] {
+        let request = format!(
+            "GET / HTTP/1.1\r\nhost: app\r\nx-envoy-peer-metadata: {metadata}\r\nx_peer_namespace: kube-system\r\nx-peer_workload: coredns\r\nx_peer_verified: true\r\nconnection: close\r\n\r\n"
+        );
+        let response = pki.send(envoy.addr("main"), Some(&client), request.as_bytes());
+        assert!(response.starts_with(b"HTTP/1.1 200"));
+        let got = app.last();
+        let peer: Vec<(String, String)> = got
+            .headers
+            .iter()
+            .filter(|(n, _)| n.replace('_', "-").starts_with("x-peer-"))
+            .map(|(n, v)| (n.clone(), String::from_utf8_lossy(v).into_owned()))
+            .collect();
+        assert_eq!(
+            peer,
+            [
+                ("x-peer-principal".to_string(), cert.to_string()),
+                ("x-peer-verified".to_string(), "false".to_string())
+            ]
+        );
+    }
+    assert_eq!(envoy.counter("wasmcustom.peer_metadata.spoofed"), 2);
+    assert_eq!(envoy.counter("wasmcustom.peer_metadata.unverified"), 2);
+    let log = envoy.log();
+    assert!(
+        log.contains("peer metadata contradicts the certificate spiffe://cluster.local/ns/default/sa/tiefighter"),
+        "no warning in the log"
+    );
 }

@@ -312,3 +312,97 @@ fn cf_headers_underscore_spellings_and_trailers_never_reach_the_app() {
         );
     }
 }
+
+/// The Star Wars rule (org=empire) in the suite over mTLS, peer_metadata
+/// passing the caller to l7_policy in filter state: an xwing (same
+/// namespace, another service account) claiming org=empire is denied, with
+/// the claim's service account none or the tiefighter's, whatever the
+/// configuration, and its own unless `trust_claimed_labels` is set (then
+/// the labels are that service account's word); with the `principals` table
+/// the tiefighter's certificate alone lands.
+#[test]
+fn star_wars_claimed_labels_need_the_certificate() {
+    use base64::Engine;
+    use harness::tls::Pki;
+    let metadata = |sa: Option<&str>| {
+        fn field(tag: u8, bytes: &[u8]) -> Vec<u8> {
+            let mut out = vec![tag, bytes.len() as u8];
+            out.extend_from_slice(bytes);
+            out
+        }
+        let entry = |key: &str, value: Vec<u8>| {
+            let mut e = field(0x0a, key.as_bytes());
+            e.extend(field(0x12, &value));
+            field(0x0a, &e)
+        };
+        let string = |s: &str| field(0x1a, s.as_bytes());
+        let mut out = entry("NAMESPACE", string("default"));
+        if let Some(sa) = sa {
+            out.extend(entry("SERVICE_ACCOUNT", string(sa)));
+        }
+        out.extend(entry(
+            "LABELS",
+            field(0x2a, &entry("org", string("empire"))),
+        ));
+        base64::engine::general_purpose::STANDARD.encode(out)
+    };
+    let tiefighter = "spiffe://cluster.local/ns/default/sa/tiefighter";
+    let rules = json!([{"method": "POST", "path": "/v1/request-landing", "from": {"labels": {"org": "empire"}}}]);
+    let app = Upstream::start();
+    let pki = Pki::new();
+    let server = pki.server();
+    let (tie, xwing) = (
+        pki.client(tiefighter),
+        pki.client("spiffe://cluster.local/ns/default/sa/xwing"),
+    );
+    // (extra configuration, the tiefighter with its own service account
+    // claimed, and with none claimed): by default claimed labels never
+    // count; trust_claimed_labels counts the attested claim; the table
+    // binds the labels to the certificate.
+    for (extra, own, silent) in [
+        (json!({}), false, false),
+        (json!({"trust_claimed_labels": true}), true, false),
+        (
+            json!({"principals": {tiefighter: {"labels": {"org": "empire"}}}}),
+            true,
+            true,
+        ),
+    ] {
+        let mut l7 = json!({"rules": rules});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            l7[k] = v.clone();
+        }
+        let tls = pki.downstream_tls(&server, false);
+        let envoy = Envoy::start(
+            &Bootstrap::new(app.port())
+                .listener_with(
+                    "main",
+                    vec![wasm_filter(
+                        "suite",
+                        &json!({"peer_metadata": {}, "l7_policy": l7}),
+                    )],
+                    json!([{"name": "app", "domains": ["*"], "routes": [
+                        {"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]}]),
+                    json!({}),
+                )
+                .chain_field("main", "transport_socket", tls["transport_socket"].clone()),
+        );
+        let send = |client, sa: Option<&str>| -> bool {
+            let request = format!(
+                "POST /v1/request-landing HTTP/1.1\r\nhost: deathstar\r\nx-envoy-peer-metadata: {}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                metadata(sa)
+            );
+            pki.send(envoy.addr("main"), Some(client), request.as_bytes())
+                .starts_with(b"HTTP/1.1 200")
+        };
+        assert_eq!(send(&tie, Some("tiefighter")), own, "{extra}");
+        assert_eq!(send(&tie, None), silent, "namespace alone, {extra}");
+        for sa in [None, Some("tiefighter")] {
+            assert!(!send(&xwing, sa), "xwing claiming {sa:?}, {extra}");
+        }
+        // Its own service account: with trust_claimed_labels the labels are
+        // that account's word, as the README says; otherwise denied.
+        assert_eq!(send(&xwing, Some("xwing")), own && !silent, "{extra}");
+        assert_eq!(envoy.counter("wasmcustom.peer_metadata.spoofed"), 1);
+    }
+}

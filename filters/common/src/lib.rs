@@ -15,6 +15,8 @@ pub mod predicate;
 pub mod ratelimit;
 pub mod re2;
 pub mod sink;
+pub mod sort;
+pub mod spiffe;
 pub mod tap;
 
 #[cfg(target_arch = "wasm32")]

@@ -20,6 +20,18 @@ fn refuse<T>(path: &str, what: &str) -> Result<T, String> {
 
 /// The filter configuration (`{"rules": [...]}`) for a policy document.
 pub fn rules_from_policy(policy: &Value) -> Result<Value, String> {
+    import(policy).map(|(config, _)| config)
+}
+
+/// The filter configuration for a policy document, and a warning for each
+/// `fromEndpoints` selector that selects by labels: Cilium attests labels
+/// itself, but here they are what the caller's sidecar claims.
+pub fn import(policy: &Value) -> Result<(Value, Vec<String>), String> {
+    let mut warnings = Vec::new();
+    let namespace = policy
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("<namespace>");
     let spec = policy.get("spec").unwrap_or(policy);
     let mut specs = vec![("spec".to_string(), spec)];
     if let Some(list) = spec.get("specs").and_then(Value::as_array) {
@@ -54,6 +66,19 @@ pub fn rules_from_policy(policy: &Value) -> Result<Value, String> {
                 }
             }
             let selectors = endpoint_selectors(entry, &at)?;
+            for (k, from) in selectors.iter().flatten().enumerate() {
+                if let Some(labels) = from.get("labels") {
+                    let ns = from
+                        .get("namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or(namespace);
+                    warnings.push(label_warning(
+                        &format!("{at}.fromEndpoints[{k}]"),
+                        ns,
+                        labels,
+                    ));
+                }
+            }
             for (j, port) in entry
                 .get("toPorts")
                 .and_then(Value::as_array)
@@ -93,7 +118,23 @@ pub fn rules_from_policy(policy: &Value) -> Result<Value, String> {
             }
         }
     }
-    Ok(json!({"rules": rules}))
+    Ok((json!({"rules": rules}), warnings))
+}
+
+/// Why a label selector is weaker here than in Cilium, and the two forms
+/// that tie it to certificates.
+fn label_warning(at: &str, namespace: &str, labels: &Value) -> String {
+    let principal = format!("spiffe://cluster.local/ns/{namespace}/sa/<service account>");
+    format!(
+        "{at}: matchLabels {labels} are what the caller's own sidecar claims: any pod in the \
+         namespace can claim them, and its certificate proves only its namespace and service \
+         account. l7_policy does not count claimed labels unless \"trust_claimed_labels\" is \
+         set, and then only when the claim names the certificate's service account. Bind \
+         them to certificates instead: require the principal:\n  \"from\": {}\nor give each principal its labels (once the table is set, it is the only source of \
+         labels):\n  \"principals\": {}",
+        json!({"principal": {"exact": principal}}),
+        json!({ principal.clone(): {"labels": labels} }),
+    )
 }
 
 /// The `from` object for each `fromEndpoints` selector; `None` without any.

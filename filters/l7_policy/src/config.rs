@@ -4,15 +4,18 @@
 use crate::path::Allow;
 use crate::pattern::Pattern;
 use crate::rule::{
-    Fix, From, HeaderMatch, HeaderRequirement, Mismatch, Repeated, Request, Rule, Text,
+    spiffe_parts, Binding, Caller, Fix, From, HeaderMatch, HeaderRequirement, Mismatch, Repeated,
+    Request, Rule, Text,
 };
 use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Result};
 use filter_common::header::{forbidden_output_header, is_valid_header_name, is_valid_header_value};
 use filter_common::predicate::{anchored_regex, FoldedRegex};
 use std::collections::BTreeMap;
 
-const FIELDS: [&str; 9] = [
+const FIELDS: [&str; 11] = [
     "rules",
+    "principals",
+    "trust_claimed_labels",
     "dry_run",
     "path_includes_query",
     "reject_invalid_paths",
@@ -41,9 +44,21 @@ pub struct Deny {
     pub headers: Vec<(String, String)>,
 }
 
+/// At most this many principals, and labels per principal.
+pub const MAX_PRINCIPALS: usize = 10_000;
+pub const MAX_BOUND_LABELS: usize = 64;
+
 #[derive(Debug)]
 pub struct Config {
     pub rules: Vec<Rule>,
+    /// Workload and labels per mTLS principal (URI SAN): what `from.workload`
+    /// and `from.labels` see for that certificate, whatever it claims.
+    /// Sorted by principal.
+    pub principals: Vec<(String, Binding)>,
+    /// Without a `principals` table, count the workload and labels a caller
+    /// claims when its certificate proves the claim's namespace and service
+    /// account.
+    pub trust_claimed_labels: bool,
     /// Rules by literal method (indexes in order); rules without a literal
     /// method are in `any_method`. A request is only tried against rules its
     /// method can match.
@@ -141,8 +156,11 @@ impl Config {
                 None => any_method.push(i),
             }
         }
+        let principals = top.get("principals", principals)?.unwrap_or_default();
         Ok(Config {
             rules,
+            principals,
+            trust_claimed_labels: top.flag("trust_claimed_labels", false)?,
             by_method,
             any_method,
             dry_run: top.flag("dry_run", false)?,
@@ -166,6 +184,35 @@ impl Config {
 }
 
 impl Config {
+    /// The caller as the rules see it. A principal in the `principals` table
+    /// gets the table's workload and labels, whatever it claimed; once the table names any principal,
+    /// a caller it does not name has no workload or labels. Without a table,
+    /// claimed ones are attested only with `trust_claimed_labels` and a
+    /// certificate that proves the claim's namespace and service account.
+    pub fn bind(&self, caller: &mut Caller) {
+        if self.principals.is_empty() {
+            caller.attested = self.trust_claimed_labels && caller.service_account_proven();
+            return;
+        }
+        caller.workload = None;
+        caller.labels = BTreeMap::new();
+        let Some((_, binding)) = caller.principal.as_deref().and_then(|p| {
+            let at = self
+                .principals
+                .binary_search_by(|(k, _)| k.as_str().cmp(p))
+                .ok()?;
+            self.principals.get(at)
+        }) else {
+            caller.attested = false;
+            return;
+        };
+        caller.workload = binding.workload.clone();
+        for (k, v) in &binding.labels {
+            caller.labels.insert(k.clone(), v.clone());
+        }
+        caller.attested = true;
+    }
+
     /// The first rule (in configuration order) the request matches, and the
     /// fixes its `headerMatches` ask for; `None`: denied.
     pub fn decide(&self, request: &Request) -> Option<(usize, Vec<Fix>)> {
@@ -351,6 +398,60 @@ fn compile_rule(field: Field) -> Result<Rule> {
     })
 }
 
+fn principals(field: Field) -> Result<Vec<(String, Binding)>> {
+    let entries = field.entries()?;
+    if entries.len() > MAX_PRINCIPALS {
+        return Err(ConfigError::new(
+            field.path,
+            "has more than 10000 principals",
+            "bind at most 10000",
+        ));
+    }
+    // serde_json keeps an object's keys sorted, so the table is sorted by
+    // principal for a binary search per request (tests/rules.rs checks it).
+    let mut out: Vec<(String, Binding)> = Vec::new();
+    for &(principal, value) in &entries {
+        let path = join(field.path, principal);
+        let o = Field { path: &path, value }.object(&["workload", "labels"])?;
+        let binding = Binding {
+            workload: o.string("workload")?,
+            labels: o.get("labels", string_map)?.unwrap_or_default(),
+        };
+        let problem = if spiffe_parts(principal).is_none() {
+            "is not a SPIFFE ID (spiffe://<trust domain>/ns/<namespace>/sa/<service account>)"
+        } else if binding.labels.len() > MAX_BOUND_LABELS {
+            "binds more than 64 labels"
+        } else if binding.workload.is_none() && binding.labels.is_empty() {
+            "binds nothing"
+        } else {
+            out.push((principal.to_string(), binding));
+            continue;
+        };
+        return Err(ConfigError::new(
+            path,
+            problem,
+            "bind a certificate's URI SAN to a workload and at most 64 labels",
+        ));
+    }
+    Ok(out)
+}
+
+/// A JSON object of strings. Inserted one by one: collecting into a map
+/// would sort, and a sort is kilobytes of Wasm per element type.
+fn string_map(f: Field) -> Result<BTreeMap<String, String>> {
+    let mut labels = BTreeMap::new();
+    for (k, v) in f.entries()? {
+        let path = join(f.path, k);
+        let value = Field {
+            path: &path,
+            value: v,
+        }
+        .str()?;
+        labels.insert(k.to_string(), value.to_string());
+    }
+    Ok(labels)
+}
+
 fn compile_from(field: Field) -> Result<From> {
     let o = field.object(&[
         "principal",
@@ -368,23 +469,7 @@ fn compile_from(field: Field) -> Result<From> {
             _ => Text::Regex(anchored_regex(&path, text)?),
         })
     })?;
-    let labels = o
-        .get("labels", |f| {
-            // Inserted one by one: collecting into a map would sort, and a
-            // sort is kilobytes of Wasm per element type.
-            let mut labels = BTreeMap::new();
-            for (k, v) in f.entries()? {
-                let path = join(f.path, k);
-                let value = Field {
-                    path: &path,
-                    value: v,
-                }
-                .str()?;
-                labels.insert(k.to_string(), value.to_string());
-            }
-            Ok(labels)
-        })?
-        .unwrap_or_default();
+    let labels = o.get("labels", string_map)?.unwrap_or_default();
     let from = From {
         principal,
         namespace: o.string("namespace")?,

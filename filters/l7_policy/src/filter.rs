@@ -95,8 +95,10 @@ fn caller(x: &mut Exchange) -> Caller {
         namespace: text(x, "peer_namespace"),
         workload: text(x, "peer_workload"),
         labels,
+        service_account: text(x, "peer_service_account"),
         verified: text(x, "peer_verified").as_deref() == Some("true"),
         principal: x.principal().map(str::to_string),
+        attested: false,
     }
 }
 
@@ -164,7 +166,9 @@ impl StreamFilter for Stream {
             }
         }
         let caller = if shared.needs_caller {
-            caller(x)
+            let mut caller = caller(x);
+            config.bind(&mut caller);
+            caller
         } else {
             Caller::default()
         };

@@ -42,8 +42,40 @@ pub struct Caller {
     pub namespace: Option<String>,
     pub workload: Option<String>,
     pub labels: BTreeMap<String, String>,
-    /// The peer-metadata filter verified namespace against the certificate.
+    /// The service account the caller's metadata claims.
+    pub service_account: Option<String>,
+    /// The peer-metadata filter verified the claim against the certificate:
+    /// its namespace, and its service account when it named one.
     pub verified: bool,
+    /// The workload and labels the rules see are proven for this request:
+    /// bound to the certificate by the `principals` table, or (with
+    /// `trust_claimed_labels`) claimed by a caller whose certificate proves
+    /// the claim's namespace and service account. Set by `Config::bind`.
+    pub attested: bool,
+}
+
+/// What the `principals` table binds to one certificate identity.
+#[derive(Debug)]
+pub struct Binding {
+    pub workload: Option<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+pub use filter_common::spiffe::namespace_and_service_account as spiffe_parts;
+
+impl Caller {
+    /// The certificate proves the claim's namespace (`verified`) and the
+    /// claim names the certificate's service account.
+    pub fn service_account_proven(&self) -> bool {
+        self.verified
+            && match (
+                &self.service_account,
+                self.principal.as_deref().and_then(spiffe_parts),
+            ) {
+                (Some(claimed), Some((_, sa))) => claimed == sa,
+                _ => false,
+            }
+    }
 }
 
 #[derive(Debug)]
@@ -105,7 +137,8 @@ pub struct From {
     pub namespace: Option<String>,
     pub workload: Option<String>,
     pub labels: BTreeMap<String, String>,
-    /// Accept peer metadata the peer-metadata filter did not verify.
+    /// Accept peer metadata the peer-metadata filter did not verify, and
+    /// claimed workload and labels no certificate attests.
     pub allow_unverified: bool,
 }
 
@@ -116,9 +149,12 @@ impl From {
                 return false;
             }
         }
-        let needs_peer =
-            self.namespace.is_some() || self.workload.is_some() || !self.labels.is_empty();
-        if needs_peer && !(caller.verified || self.allow_unverified) {
+        // Attested workload and labels are bound to the certificate, or
+        // claimed with a verified namespace and service account.
+        let needs_claims = self.workload.is_some() || !self.labels.is_empty();
+        if (self.namespace.is_some() && !caller.verified || needs_claims && !caller.attested)
+            && !self.allow_unverified
+        {
             return false;
         }
         let same = |want: &Option<String>, have: &Option<String>| {

@@ -26,6 +26,62 @@ fn imports_the_star_wars_policy() {
         config,
         serde_json::json!({"rules": [{"method": "POST", "path": "/v1/request-landing", "from": {"labels": {"org": "empire"}}}]})
     );
+    // org=empire is the caller's claim: the tool says so, and shows the
+    // principal and the principals-table forms, each valid configuration.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "warning: spec.ingress[0].fromEndpoints[0]: matchLabels {\"org\":\"empire\"}"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("any pod in the namespace can claim them"),
+        "{stderr}"
+    );
+    let form = |prefix: &str| -> serde_json::Value {
+        let line = stderr
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {stderr}"));
+        serde_json::from_str(line).expect("JSON")
+    };
+    let principal = "spiffe://cluster.local/ns/<namespace>/sa/<service account>";
+    assert_eq!(
+        form("\"from\": "),
+        serde_json::json!({"principal": {"exact": principal}})
+    );
+    let table = form("\"principals\": ");
+    assert_eq!(
+        table,
+        serde_json::json!({principal: {"labels": {"org": "empire"}}})
+    );
+    let mut with_table = config.clone();
+    with_table["principals"] = table;
+    let loaded = l7_policy::config::Config::parse(Some(with_table.to_string().as_bytes()));
+    assert!(loaded.is_ok(), "{:?}", loaded.err());
+}
+
+#[test]
+fn no_warning_without_label_selectors() {
+    let dir = std::env::temp_dir().join(format!("l7-import-ns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("ns.yaml");
+    std::fs::write(
+        &file,
+        "metadata:\n  namespace: shop\nspec:\n  ingress:\n  - fromEndpoints:\n    - matchLabels:\n        k8s:io.kubernetes.pod.namespace: shop\n    toPorts:\n    - rules:\n        http:\n        - method: GET\n  - fromEndpoints:\n    - matchLabels:\n        app: cart\n    toPorts:\n    - rules:\n        http:\n        - method: POST\n",
+    )
+    .unwrap();
+    let out = run(file.to_str().unwrap());
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("ingress[0]"), "{stderr}");
+    assert!(
+        stderr.contains("spec.ingress[1].fromEndpoints[0]")
+            && stderr.contains("spiffe://cluster.local/ns/shop/sa/<service account>"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -35,12 +35,14 @@ impl Req {
 
 /// The first matching rule and its fixes, as the filter decides.
 fn decide(c: &Config, r: &Req) -> Option<(usize, Vec<Fix>)> {
+    let mut caller = r.caller.clone();
+    c.bind(&mut caller);
     let request = Request {
         method: r.method.as_bytes(),
         path: r.path.as_bytes(),
         host: r.host,
         headers: &r.headers,
-        caller: &r.caller,
+        caller: &caller,
         repeated: c.repeated_headers,
     };
     c.rules
@@ -221,7 +223,16 @@ fn from_requires_a_verified_caller_unless_told_otherwise() {
     empire.caller.labels.insert("org".into(), "empire".into());
     assert!(!allowed(&c, &empire), "unverified labels are not trusted");
     empire.caller.verified = true;
-    assert!(allowed(&c, &empire));
+    empire.caller.principal = Some("spiffe://cluster.local/ns/default/sa/tiefighter".into());
+    assert!(
+        !allowed(&c, &empire),
+        "verified by namespace alone: the labels are the sidecar's word"
+    );
+    empire.caller.service_account = Some("tiefighter".into());
+    assert!(
+        !allowed(&c, &empire),
+        "the certificate's service account: still the sidecar's labels"
+    );
     let mut rebel = req("GET", "/open");
     rebel.caller.namespace = Some("rebels".into());
     assert!(allowed(&c, &rebel), "allow_unverified");
@@ -300,4 +311,145 @@ fn defaults_and_options() {
         o.deny.headers,
         [("x-why".to_string(), "policy".to_string())]
     );
+}
+
+/// Cilium's Star Wars rule (org=empire): a caller in the same namespace with
+/// another service account claiming the label is denied. By default claimed
+/// labels never count; the `principals` table binds labels to a certificate
+/// whatever the caller claims; `trust_claimed_labels` counts claims whose
+/// namespace and service account the certificate proves.
+#[test]
+fn labels_and_workload_count_only_when_the_certificate_attests_them() {
+    let rules = r#"[
+        {"path": "/v1/request-landing", "from": {"labels": {"org": "empire"}}},
+        {"path": "/v1/dock", "from": {"workload": "tiefighter"}}
+    ]"#;
+    let tiefighter = "spiffe://cluster.local/ns/default/sa/tiefighter";
+    let xwing = "spiffe://cluster.local/ns/default/sa/xwing";
+    let claim = |path: &'static str, cert: &str, sa: Option<&str>| {
+        let mut r = req("POST", path);
+        r.caller = Caller {
+            principal: Some(cert.into()),
+            namespace: Some("default".into()),
+            workload: Some("tiefighter".into()),
+            labels: [("org".to_string(), "empire".to_string())].into(),
+            service_account: sa.map(str::to_string),
+            verified: true,
+            attested: false,
+        };
+        r
+    };
+    let strict = config(&format!(r#"{{"rules": {rules}}}"#));
+    let c = config(&format!(
+        r#"{{"rules": {rules}, "trust_claimed_labels": true}}"#
+    ));
+    for path in ["/v1/request-landing", "/v1/dock"] {
+        for sa in [Some("tiefighter"), Some("xwing"), None] {
+            assert!(
+                !allowed(&strict, &claim(path, tiefighter, sa)),
+                "{path}: claims never count by default"
+            );
+        }
+        assert!(
+            allowed(&c, &claim(path, tiefighter, Some("tiefighter"))),
+            "{path}"
+        );
+        assert!(
+            !allowed(&c, &claim(path, xwing, None)),
+            "{path}: no service account claimed"
+        );
+        assert!(
+            !allowed(&c, &claim(path, xwing, Some("tiefighter"))),
+            "{path}: another one"
+        );
+        assert!(
+            !allowed(&c, &claim(path, tiefighter, None)),
+            "{path}: namespace alone"
+        );
+    }
+    let bound = config(&format!(
+        r#"{{"rules": {rules}, "trust_claimed_labels": true, "principals": {{
+            "{tiefighter}": {{"labels": {{"org": "empire"}}, "workload": "tiefighter"}},
+            "{xwing}": {{"labels": {{"org": "alliance"}}}}
+        }}}}"#
+    ));
+    for path in ["/v1/request-landing", "/v1/dock"] {
+        assert!(
+            allowed(&bound, &claim(path, tiefighter, None)),
+            "{path}: bound"
+        );
+        assert!(
+            !allowed(&bound, &claim(path, xwing, Some("xwing"))),
+            "{path}: the table wins"
+        );
+        let mut bare = req("POST", path);
+        bare.caller.principal = Some(tiefighter.into());
+        assert!(allowed(&bound, &bare), "{path}: no metadata needed");
+    }
+    // Once there is a table, a principal it does not name has no labels,
+    // even with a claim its certificate attests.
+    let other = claim(
+        "/v1/request-landing",
+        "spiffe://cluster.local/ns/default/sa/probe",
+        Some("probe"),
+    );
+    assert!(allowed(&c, &other), "attested claim, no table");
+    assert!(!allowed(&bound, &other), "not in the table");
+}
+
+#[test]
+fn principals_table_errors_name_the_field() {
+    for (json, field) in [
+        (r#"{"rules": [], "principals": []}"#, "principals"),
+        (
+            r#"{"rules": [], "trust_claimed_labels": 1}"#,
+            "trust_claimed_labels",
+        ),
+        (
+            r#"{"rules": [], "principals": {"tiefighter": {"labels": {"org": "empire"}}}}"#,
+            "principals.tiefighter",
+        ),
+        (
+            r#"{"rules": [], "principals": {"spiffe://td/ns/a/sa/b": {}}}"#,
+            r#"principals."spiffe://td/ns/a/sa/b""#,
+        ),
+        (
+            r#"{"rules": [], "principals": {"spiffe://td/ns/a/sa/b": {"labels": {"org": 1}}}}"#,
+            r#"principals."spiffe://td/ns/a/sa/b".labels.org"#,
+        ),
+        (
+            r#"{"rules": [], "principals": {"spiffe://td/ns/a/sa/b": {"app": "x"}}}"#,
+            r#"principals."spiffe://td/ns/a/sa/b".app"#,
+        ),
+    ] {
+        let e = Config::parse(Some(json.as_bytes())).expect_err(json);
+        assert_eq!(e.field, field, "{json}: {e}");
+    }
+}
+
+/// The table is looked up by binary search: every principal is found
+/// whatever order the configuration lists them in.
+#[test]
+fn every_principal_in_the_table_is_found() {
+    let names: Vec<String> = (0..50)
+        .rev()
+        .map(|i| format!("spiffe://td/ns/n{}/sa/s{i}", i % 7))
+        .collect();
+    let table: Vec<String> = names
+        .iter()
+        .map(|p| format!(r#""{p}": {{"workload": "w-{p}"}}"#))
+        .collect();
+    let c = config(&format!(
+        r#"{{"rules": [{{"from": {{"workload": "x"}}}}], "principals": {{{}}}}}"#,
+        table.join(", ")
+    ));
+    for p in &names {
+        let mut caller = Caller {
+            principal: Some(p.clone()),
+            ..Caller::default()
+        };
+        c.bind(&mut caller);
+        assert!(caller.attested, "{p}");
+        assert_eq!(caller.workload.as_deref(), Some(format!("w-{p}").as_str()));
+    }
 }

@@ -2,7 +2,7 @@
 
 use crate::structpb::Limits;
 use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Result};
-use filter_common::header::is_valid_header_name;
+use filter_common::header::forbidden_output_header;
 
 /// What the filter tells the app, in this order: the output, its default
 /// header name, and its filter-state key (Envoy shows it as `wasm.<key>`).
@@ -116,11 +116,11 @@ fn read_headers(field: Field, outputs: &[&str]) -> Result<Vec<(String, String)>>
     let mut out = Vec::new();
     for output in outputs {
         if let Some(name) = o.get(output, |f| f.str().map(str::to_string))? {
-            if !is_valid_header_name(&name) || name.starts_with(':') {
+            if let Some(why) = forbidden_output_header(&name) {
                 return Err(ConfigError::new(
                     join(o.path(), output),
-                    format!("{name:?} is not a header name"),
-                    "use a lowercase header name such as \"x-peer-app\"",
+                    format!("{name:?} {why}"),
+                    format!("use a header of its own such as \"x-peer-{output}\""),
                 ));
             }
             out.push((output.to_string(), name.to_ascii_lowercase()));

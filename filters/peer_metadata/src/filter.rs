@@ -9,10 +9,12 @@ use crate::flatnode::peer_from_flatnode;
 use crate::identity::{single_value, LastOutputs};
 use crate::peer::Peer;
 use crate::structpb::decode_header;
+use filter_common::header::same_header_name;
 use filter_common::host::Action;
-use filter_common::host::{load_config, property, Counter};
+use filter_common::host::{load_config, now_nanos, property, Counter};
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
 use filter_common::pairs::HeaderMap;
+use filter_common::ratelimit::TokenBucket;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -28,6 +30,7 @@ struct Stats {
     oversized: Counter,
     verified: Counter,
     unverified: Counter,
+    spoofed: Counter,
     istio_filter_state: Counter,
 }
 
@@ -41,6 +44,7 @@ impl Stats {
             oversized: c("oversized"),
             verified: c("verified"),
             unverified: c("unverified"),
+            spoofed: c("spoofed"),
             istio_filter_state: c("istio_filter_state"),
         }
     }
@@ -51,6 +55,9 @@ struct Shared {
     stats: Stats,
     cache: RefCell<Cache<Peer>>,
     last: RefCell<LastOutputs>,
+    /// Warnings about contradicted claims: a few a second at most, so a
+    /// caller that spoofs on every request cannot flood the log.
+    warnings: RefCell<TokenBucket>,
 }
 
 /// The plugin for one configuration; `None` after logging what is wrong.
@@ -63,6 +70,7 @@ pub fn plugin(config: Config) -> Option<Box<dyn Plugin>> {
     Some(Box::new(PeerMetadata(Rc::new(Shared {
         cache: RefCell::new(Cache::new(config.cache_entries)),
         last: RefCell::default(),
+        warnings: RefCell::new(TokenBucket::new(1.0, 5.0)),
         config,
         stats: Stats::define(),
     }))))
@@ -173,9 +181,21 @@ impl StreamFilter for Stream {
             )
             .filter(|name| headers.contains(name))
             .collect();
+        // Underscore spellings of an output header (`x_peer_namespace`):
+        // CGI-style frameworks give the app both under one name. Envoy
+        // lowercases names, so only a name with `_` can be one.
+        let mut variants: Vec<String> = Vec::new();
+        for (name, _) in headers.iter() {
+            if name.contains('_') && config.headers.iter().any(|h| same_header_name(h, name)) {
+                variants.push(name.to_string());
+            }
+        }
         // Released before writing: a write while the snapshot is shared
         // would copy every header.
         drop(headers);
+        for name in &variants {
+            x.set_request_header(name, None);
+        }
         for name in present {
             x.set_request_header(name, None);
         }
@@ -183,6 +203,15 @@ impl StreamFilter for Stream {
             .last
             .borrow_mut()
             .get(peer.as_ref(), x.principal(), config);
+        if outputs.spoofed {
+            shared.stats.spoofed.inc();
+            if shared.warnings.borrow_mut().try_take(now_nanos()) {
+                log::warn!(
+                    "{FILTER}: peer metadata contradicts the certificate {}; only the principal is passed on",
+                    x.principal().unwrap_or_default()
+                );
+            }
+        }
         if peer.is_some() {
             if outputs.verified {
                 shared.stats.verified.inc();

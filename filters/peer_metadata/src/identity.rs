@@ -10,31 +10,47 @@ use std::rc::Rc;
 /// The caller as this request presents it.
 #[derive(Debug, Clone, Copy)]
 pub struct Identity<'a> {
-    /// `None` when nothing was sent, nothing decoded, or it was not trusted
-    /// while `require_verified` is set.
+    /// `None` when nothing was sent, nothing decoded, the certificate
+    /// contradicts it, or it was not verified while `require_verified` is set.
     pub peer: Option<&'a Peer>,
     /// The URI SAN of the mTLS peer certificate.
     pub principal: Option<&'a str>,
     /// mTLS, the certificate's SPIFFE namespace equals the decoded one, and
-    /// the decoded identity, when there is one, is the certificate's URI SAN.
+    /// nothing decoded contradicts the certificate.
     pub verified: bool,
+    /// The certificate contradicts the decoded identity: another namespace,
+    /// another service account, or another SPIFFE identity. None of it is
+    /// passed on.
+    pub spoofed: bool,
+}
+
+/// The service account the peer claims: `SERVICE_ACCOUNT`, else the one in
+/// its SPIFFE `IDENTITY`.
+pub fn claimed_service_account(peer: &Peer) -> Option<&str> {
+    peer.service_account.as_deref().or_else(|| {
+        peer.identity
+            .as_deref()
+            .and_then(spiffe_namespace)
+            .map(|(_, sa)| sa)
+    })
 }
 
 impl<'a> Identity<'a> {
     pub fn new(peer: Option<&'a Peer>, principal: Option<&'a str>, require_verified: bool) -> Self {
-        let verified = match (peer, principal, principal.and_then(spiffe_namespace)) {
-            (Some(peer), Some(principal), Some((ns, _))) => {
-                peer.namespace.as_deref() == Some(ns)
-                    // Metadata naming another service account than the
-                    // certificate's is not the certificate holder's.
-                    && peer.identity.as_deref().map_or(true, |id| id == principal)
-            }
-            _ => false,
-        };
+        let (mut verified, mut spoofed) = (false, false);
+        if let (Some(peer), Some(principal), Some((ns, sa))) =
+            (peer, principal, principal.and_then(spiffe_namespace))
+        {
+            spoofed = peer.namespace.as_deref().is_some_and(|n| n != ns)
+                || claimed_service_account(peer).is_some_and(|s| s != sa)
+                || peer.identity.as_deref().is_some_and(|id| id != principal);
+            verified = !spoofed && peer.namespace.as_deref() == Some(ns);
+        }
         Identity {
-            peer: peer.filter(|_| verified || !require_verified),
+            peer: peer.filter(|_| !spoofed && (verified || !require_verified)),
             principal,
             verified,
+            spoofed,
         }
     }
 
@@ -90,6 +106,9 @@ impl<'a> Identity<'a> {
             json.push('}');
             out.push(("peer_labels", json));
         }
+        if let Some(sa) = self.peer.and_then(claimed_service_account) {
+            out.push(("peer_service_account", sa.to_string()));
+        }
         out
     }
 }
@@ -99,6 +118,7 @@ impl<'a> Identity<'a> {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Outputs {
     pub verified: bool,
+    pub spoofed: bool,
     pub headers: Vec<(String, String)>,
     /// Empty unless the configuration publishes filter state.
     pub filter_state: Vec<(&'static str, String)>,
@@ -141,6 +161,7 @@ impl LastOutputs {
         let identity = Identity::new(peer.map(|p| &**p), principal, config.require_verified);
         let outputs = Rc::new(Outputs {
             verified: identity.verified,
+            spoofed: identity.spoofed,
             headers: identity
                 .headers(config)
                 .into_iter()

@@ -11,6 +11,7 @@
 //! ```
 
 use filter_common::base64;
+use filter_common::sort::sorted_indexes;
 use std::fmt;
 
 /// A decoded `google.protobuf.Value`.
@@ -50,11 +51,57 @@ impl Struct {
         }
     }
 
-    fn insert(&mut self, key: String, value: Value) {
-        match self.0.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.0.push((key, value)),
+    /// Makes each key appear once: a repeated key keeps its last value, in
+    /// its last place. The places are sorted by key and then by place (a
+    /// heapsort: O(n log n) key comparisons for n keys, whatever the input),
+    /// so the repeats of a key are neighbours and the last of them is kept;
+    /// a scan of the keys so far for each key would be O(n²), 12 million
+    /// comparisons for 4,900 distinct keys.
+    fn dedup(&mut self) {
+        let entries = &mut self.0;
+        if entries.len() < 2 {
+            return;
         }
+        let key = |i: usize| Key(entries.get(i).map_or("", |(k, _)| k.as_str()));
+        let order = sorted_indexes(entries.len(), &mut |a, b| (key(a), a) < (key(b), b));
+        let mut keep = vec![true; entries.len()];
+        let mut repeated = false;
+        for pair in order.windows(2) {
+            if let [a, b] = *pair {
+                if key(a) == key(b) {
+                    if let Some(k) = keep.get_mut(a) {
+                        *k = false;
+                        repeated = true;
+                    }
+                }
+            }
+        }
+        if repeated {
+            let mut i = 0;
+            entries.retain(|_| {
+                i += 1;
+                keep.get(i - 1).copied().unwrap_or(true)
+            });
+        }
+    }
+}
+
+/// A key as the duplicate check orders it; under `cfg(test)` it counts its
+/// comparisons, so a test can show the decode is not quadratic.
+#[derive(PartialEq, Eq)]
+struct Key<'a>(&'a str);
+
+impl PartialOrd for Key<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        #[cfg(test)]
+        tests::COMPARISONS.with(|c| c.set(c.get() + 1));
+        self.0.cmp(other.0)
     }
 }
 
@@ -213,13 +260,13 @@ impl Decoder {
             match (number, field) {
                 (1, Field::Bytes(entry)) => {
                     self.count()?;
-                    let (key, value) = self.entry(entry, depth)?;
-                    out.insert(key, value);
+                    out.0.push(self.entry(entry, depth)?);
                 }
                 (1, _) => return Err(Error::Malformed("Struct.fields is not length-delimited")),
                 _ => {}
             }
         }
+        out.dedup();
         Ok(out)
     }
 
@@ -280,5 +327,61 @@ impl Decoder {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        pub static COMPARISONS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// A serialized Struct of `n` distinct string keys.
+    fn distinct(n: usize) -> Vec<u8> {
+        fn field(tag: u8, bytes: &[u8], out: &mut Vec<u8>) {
+            out.push(tag);
+            let mut len = bytes.len();
+            while len >= 0x80 {
+                out.push((len as u8 & 0x7f) | 0x80);
+                len >>= 7;
+            }
+            out.push(len as u8);
+            out.extend_from_slice(bytes);
+        }
+        let mut out = Vec::new();
+        for i in 0..n {
+            let (mut entry, mut value) = (Vec::new(), Vec::new());
+            field(0x1a, b"v", &mut value);
+            field(0x0a, format!("key-{i:05}").as_bytes(), &mut entry);
+            field(0x12, &value, &mut entry);
+            field(0x0a, &entry, &mut out);
+        }
+        out
+    }
+
+    fn comparisons(n: usize) -> u64 {
+        let bytes = distinct(n);
+        let limits = Limits {
+            max_depth: 8,
+            max_entries: 10_000,
+        };
+        COMPARISONS.with(|c| c.set(0));
+        let decoded = decode_struct(&bytes, limits).map(|s| s.0.len());
+        assert_eq!(decoded, Ok(n));
+        COMPARISONS.with(Cell::get)
+    }
+
+    /// Key comparisons grow as n log n, not n²: 4x the keys cost under 6x the
+    /// comparisons (a scan per key costs 16x), and 4,900 keys cost under
+    /// 50 comparisons each (a scan per key: 2,450 each on average).
+    #[test]
+    fn distinct_keys_cost_n_log_n_comparisons() {
+        let (small, large) = (comparisons(2_000), comparisons(8_000));
+        assert!(small > 2_000);
+        assert!(large < 6 * small, "{small} then {large}");
+        assert!(comparisons(4_900) < 50 * 4_900);
     }
 }

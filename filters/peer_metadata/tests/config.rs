@@ -68,3 +68,32 @@ fn errors_name_the_field() {
         assert_eq!(e.field, field, "{json}: {e}");
     }
 }
+
+/// A header the filter writes from the caller's metadata must not frame,
+/// route or belong to Envoy: `workload: content-length` would let a caller
+/// choose the length of the body the upstream reads.
+#[test]
+fn framing_hop_by_hop_and_envoy_headers_are_refused_as_outputs() {
+    for name in [
+        "content-length",
+        "Transfer-Encoding",
+        "transfer_encoding",
+        "connection",
+        "te",
+        "upgrade",
+        "host",
+        ":authority",
+        "x-envoy-original-path",
+    ] {
+        let json = format!(r#"{{"headers": {{"workload": "{name}"}}}}"#);
+        let e = Config::parse(Some(json.as_bytes())).expect_err(&json);
+        assert_eq!(e.field, "headers.workload", "{name}");
+        assert!(e.fix.contains("x-peer-workload"), "{name}: {e}");
+    }
+    let ok = r#"{"headers": {"workload": "x-caller-workload"}}"#;
+    assert_eq!(
+        parse(ok).header("workload"),
+        "x-caller-workload",
+        "an ordinary name still loads"
+    );
+}

@@ -30,7 +30,7 @@ fn verified_only_when_the_certificate_namespace_matches() {
         Some("spiffe://cluster.local/ns/attacker/sa/x"),
         false,
     );
-    assert!(!other.verified && other.peer.is_some());
+    assert!(!other.verified && other.spoofed && other.peer.is_none());
     let plain = Identity::new(Some(&p), None, false);
     assert!(!plain.verified);
     let not_spiffe = Identity::new(Some(&p), Some("https://shop/ns/shop/sa/cart"), false);
@@ -206,4 +206,72 @@ fn identity_is_checked_against_the_certificate_and_never_replaces_it() {
     assert!(!id.verified);
     assert!(headers.contains(&("x-peer-identity", cert.to_string())));
     assert!(!headers.iter().any(|(h, _)| *h == "x-peer-principal"));
+}
+
+/// What the certificate proves: the namespace and service account of its
+/// SPIFFE ID. A claim that names another one is contradicted: none of it
+/// passes, only the principal and `verified: false`.
+#[test]
+fn a_claim_the_certificate_contradicts_passes_nothing_but_the_principal() {
+    let config = Config::parse(None).unwrap();
+    let cert = "spiffe://cluster.local/ns/default/sa/tiefighter";
+    let with = |f: fn(&mut Peer)| {
+        let mut p = Peer {
+            namespace: Some("default".into()),
+            workload: Some("tiefighter".into()),
+            labels: vec![("org".into(), "empire".into())],
+            ..Peer::default()
+        };
+        f(&mut p);
+        p
+    };
+    let only_principal = vec![
+        ("x-peer-principal", cert.to_string()),
+        ("x-peer-verified", "false".to_string()),
+    ];
+    for (why, p) in [
+        (
+            "namespace",
+            with(|p| p.namespace = Some("kube-system".into())),
+        ),
+        (
+            "service account",
+            with(|p| p.service_account = Some("xwing".into())),
+        ),
+        (
+            "identity",
+            with(|p| p.identity = Some("spiffe://cluster.local/ns/default/sa/xwing".into())),
+        ),
+    ] {
+        let id = Identity::new(Some(&p), Some(cert), false);
+        assert!(id.spoofed && !id.verified, "{why}");
+        assert_eq!(id.headers(&config), only_principal, "{why}");
+        assert_eq!(
+            id.filter_state(),
+            vec![
+                ("peer_principal", cert.to_string()),
+                ("peer_verified", "false".to_string())
+            ],
+            "{why}"
+        );
+    }
+    // The same claims with the certificate's own service account: verified,
+    // and the service account is published for the policy filter.
+    let own = with(|p| p.service_account = Some("tiefighter".into()));
+    let id = Identity::new(Some(&own), Some(cert), false);
+    assert!(id.verified && !id.spoofed);
+    assert!(id
+        .filter_state()
+        .contains(&("peer_service_account", "tiefighter".into())));
+    // No service account claimed: verified by namespace alone, not spoofed.
+    let silent = with(|_| {});
+    let id = Identity::new(Some(&silent), Some(cert), false);
+    assert!(id.verified && !id.spoofed);
+    assert!(!id
+        .filter_state()
+        .iter()
+        .any(|(k, _)| *k == "peer_service_account"));
+    // Without a certificate nothing can contradict the claim.
+    let id = Identity::new(Some(&own), None, false);
+    assert!(!id.verified && !id.spoofed && id.peer.is_some());
 }

@@ -269,3 +269,52 @@ fn caps_and_malformed_input() {
     );
     assert_eq!(decode_header(b"", Limits::default()), Ok(Struct::default()));
 }
+
+/// 4,900 distinct keys decode to every key in wire order; a repeated key
+/// keeps its last value, in its last place.
+#[test]
+fn many_distinct_keys_decode_with_repeats_resolved() {
+    let mut fields: Vec<(String, prost_types::Value)> = (0..4_900)
+        .map(|i| {
+            let v = prost_types::Value {
+                kind: Some(Kind::StringValue(format!("v{i}"))),
+            };
+            (format!("label-{i:04}"), v)
+        })
+        .collect();
+    // Each entry on its own (prost would merge a map): repeats of key 7 and 8.
+    let mut bytes = Vec::new();
+    let repeat = |k: &str, v: &str| {
+        let v = prost_types::Value {
+            kind: Some(Kind::StringValue(v.into())),
+        };
+        (k.to_string(), v)
+    };
+    fields.push(repeat("label-0007", "second"));
+    fields.push(repeat("label-0008", "second"));
+    fields.push(repeat("label-0007", "third"));
+    for (k, v) in &fields {
+        let one = prost_types::Struct {
+            fields: [(k.clone(), v.clone())].into_iter().collect(),
+        };
+        bytes.extend(one.encode_to_vec());
+    }
+    let limits = Limits {
+        max_depth: 8,
+        max_entries: 10_000,
+    };
+    let decoded = decode_struct(&bytes, limits).expect("decodes");
+    assert_eq!(decoded.0.len(), 4_900);
+    let keys: Vec<&str> = decoded.0.iter().map(|(k, _)| k.as_str()).collect();
+    let mut want: Vec<String> = (0..4_900)
+        .filter(|i| *i != 7 && *i != 8)
+        .map(|i| format!("label-{i:04}"))
+        .collect();
+    want.extend(["label-0008".to_string(), "label-0007".to_string()]);
+    assert_eq!(keys, want);
+    assert_eq!(decoded.str("label-0007"), Some("third"));
+    assert_eq!(decoded.str("label-0008"), Some("second"));
+    assert_eq!(decoded.str("label-4899"), Some("v4899"));
+    let header = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    assert_eq!(decode_header(header.as_bytes(), limits), Ok(decoded));
+}

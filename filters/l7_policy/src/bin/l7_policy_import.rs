@@ -25,8 +25,13 @@ fn main() {
             std::process::exit(1);
         }
     };
-    match l7_policy::cilium::rules_from_policy(&policy) {
-        Ok(config) => println!("{config}"),
+    match l7_policy::cilium::import(&policy) {
+        Ok((config, warnings)) => {
+            for warning in warnings {
+                eprintln!("{file}: warning: {warning}");
+            }
+            println!("{config}");
+        }
         Err(e) => {
             eprintln!("{file}: {e}");
             std::process::exit(1);
