@@ -171,13 +171,14 @@ fn headline(cpu: &Value, instr: &Value) -> Result<String, String> {
     Ok(format!(
         "- All four HTTP filters in `suite.wasm`: **{:.2}× bare Envoy's CPU per request** ({:.2}× in instructions); as four separate modules {:.2}×.\n\
          - Against Envoy's native filters on the same traffic: tap_http {lo:.2}–{hi:.2}× the tap filter's CPU, l7_policy {:.2}× RBAC at 10 rules and {:.2}× at 1000, cf_headers {:.2}× `request_headers_to_add`.\n\
-         - {budget} the 300 KiB ({}-byte) budget; the largest, `{}.wasm`, is {} bytes.\n",
+         - {budget} the {} KiB ({}-byte) budget; the largest, `{}.wasm`, is {} bytes.\n",
         c(SUITE)?,
         i(SUITE)?,
         c(CHAIN)?,
         n("l7_policy 10 rules")?,
         n("l7_policy 1000 rules")?,
         n("cf_headers")?,
+        crate::MODULE_BUDGET / 1024,
         thousands(BUDGET),
         text(&largest["module"]),
         thousands(f(&largest["shipped_bytes"])),
