@@ -339,18 +339,13 @@ fn seed_with_identity(identity: &str) -> String {
     engine.encode(bytes)
 }
 
-/// An identity in the metadata reaches the app as `x-peer-identity`, counts
-/// as verified only when it is the certificate's URI SAN, and never replaces
-/// the principal.
-#[test]
-fn mtls_checks_the_identity_against_the_certificate() {
-    let app = Upstream::start();
-    let pki = Pki::new();
-    let server = pki.server();
+/// peer_metadata with its defaults behind a listener that asks for a client
+/// certificate from `pki` (optional, so plaintext callers still arrive).
+fn mtls_envoy(app: &Upstream, pki: &Pki) -> Envoy {
     let routes = json!([{"name": "app", "domains": ["*"], "routes": [
         {"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]}]);
-    let tls = pki.downstream_tls(&server, false);
-    let envoy = Envoy::start(
+    let tls = pki.downstream_tls(&pki.server(), false);
+    Envoy::start(
         &Bootstrap::new(app.port())
             .listener_with(
                 "main",
@@ -359,7 +354,17 @@ fn mtls_checks_the_identity_against_the_certificate() {
                 json!({}),
             )
             .chain_field("main", "transport_socket", tls["transport_socket"].clone()),
-    );
+    )
+}
+
+/// An identity in the metadata reaches the app as `x-peer-identity`, counts
+/// as verified only when it is the certificate's URI SAN, and never replaces
+/// the principal.
+#[test]
+fn mtls_checks_the_identity_against_the_certificate() {
+    let app = Upstream::start();
+    let pki = Pki::new();
+    let envoy = mtls_envoy(&app, &pki);
     let cert = "spiffe://cluster.local/ns/mark/sa/netshoot";
     let admin = "spiffe://cluster.local/ns/mark/sa/admin";
     let client = pki.client(cert);
@@ -404,20 +409,7 @@ fn mtls_checks_the_identity_against_the_certificate() {
 fn a_claim_the_certificate_contradicts_passes_only_the_principal() {
     let app = Upstream::start();
     let pki = Pki::new();
-    let server = pki.server();
-    let routes = json!([{"name": "app", "domains": ["*"], "routes": [
-        {"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]}]);
-    let tls = pki.downstream_tls(&server, false);
-    let envoy = Envoy::start(
-        &Bootstrap::new(app.port())
-            .listener_with(
-                "main",
-                vec![wasm_filter("peer_metadata", &json!({}))],
-                routes,
-                json!({}),
-            )
-            .chain_field("main", "transport_socket", tls["transport_socket"].clone()),
-    );
+    let envoy = mtls_envoy(&app, &pki);
     let cert = "spiffe://cluster.local/ns/default/sa/tiefighter";
     let client = pki.client(cert);
     let engine = base64::engine::general_purpose::STANDARD;
@@ -468,5 +460,56 @@ fn a_claim_the_certificate_contradicts_passes_only_the_principal() {
     assert!(
         log.contains("peer metadata contradicts the certificate spiffe://cluster.local/ns/default/sa/tiefighter"),
         "no warning in the log"
+    );
+}
+
+/// A client's own `x-peer-*` headers never reach the app: exact copies,
+/// spellings with `_` (which CGI-style frameworks give the app under the same
+/// name) and request trailers (which some frameworks merge into the headers),
+/// over HTTP/1.1 and HTTP/2. Each line removed is counted.
+#[test]
+fn client_copies_of_the_outputs_never_reach_the_app() {
+    let app = Upstream::start();
+    let envoy = envoy(&app, json!({}), json!({}));
+    let is_output = |name: &str| {
+        let folded = name.to_ascii_lowercase().replace('_', "-");
+        ["x-peer-namespace", "x-peer-workload", "x-peer-verified"].contains(&folded.as_str())
+    };
+    for proto in [Proto::H1, Proto::H2] {
+        let response = Request::new("POST", "/")
+            .header("x_peer_namespace", "kube-system")
+            .header("X_Peer-Workload", "coredns")
+            .header("x-peer-verified", "true")
+            .body("payload")
+            .trailer("x-peer-namespace", "kube-system")
+            .trailer("x_peer_verified", "true")
+            .trailer("x-checksum", "abc")
+            .send(envoy.addr("main"), proto);
+        assert_eq!(response.status, 200);
+        let got = app.last();
+        // Only the filter's own verdict: no peer, so not verified.
+        assert_eq!(text(got.header("x-peer-verified")), ["false"], "{proto:?}");
+        let leaked: Vec<&String> = got
+            .headers
+            .iter()
+            .chain(&got.trailers)
+            .map(|(name, _)| name)
+            .filter(|name| is_output(name) && *name != "x-peer-verified")
+            .collect();
+        assert!(leaked.is_empty(), "{proto:?}: {leaked:?}");
+        assert!(
+            !got.trailers.iter().any(|(name, _)| is_output(name)),
+            "{proto:?}"
+        );
+        assert_eq!(
+            got.trailers,
+            [("x-checksum".to_string(), b"abc".to_vec())],
+            "{proto:?}"
+        );
+        assert_eq!(got.body, b"payload");
+    }
+    assert_eq!(
+        envoy.counter("wasmcustom.peer_metadata.spoofed_removed"),
+        2 * (3 + 2)
     );
 }

@@ -1,10 +1,9 @@
 //! The proxy-wasm shell: moves headers between Envoy and the core, nothing more.
 
 use crate::config::Config;
-use crate::stamp::{Spoofed, Verdict};
-use filter_common::host::{
-    first_property, header_map, load_config, set_header, Action, Counter, MapType,
-};
+use crate::stamp::Verdict;
+use filter_common::header::Copies;
+use filter_common::host::{first_property, load_config, remove_trailer_copies, Action, Counter};
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
 use filter_common::pairs::HeaderMap;
 use std::rc::Rc;
@@ -86,7 +85,7 @@ fn node_label(key: &str) -> Option<String> {
 
 /// The client's copies of the CF headers in a header or trailer map (one
 /// instance of the generic scan for both).
-fn spoofed(config: &Config, map: &HeaderMap) -> Spoofed {
+fn spoofed(config: &Config, map: &HeaderMap) -> Copies {
     config.spoofed(map.iter().map(|(name, _)| name))
 }
 
@@ -156,15 +155,8 @@ impl StreamFilter for Stream {
     /// headers): the client's copies go, whatever the verdict. Envoy calls
     /// this only for a request that has trailers.
     fn on_request_trailers(&mut self, _x: &mut Exchange) -> Action {
-        let Some(trailers) = header_map(MapType::HttpRequestTrailers) else {
-            return Action::Continue;
-        };
-        let spoofed = spoofed(&self.config, &trailers);
-        for name in &spoofed.spellings {
-            // Fails only without a trailer map, which was just read.
-            let _ = set_header(MapType::HttpRequestTrailers, name, None);
-        }
-        self.stats.spoofed_removed.add(spoofed.lines);
+        let removed = remove_trailer_copies(&self.config.names.0);
+        self.stats.spoofed_removed.add(removed);
         Action::Continue
     }
 

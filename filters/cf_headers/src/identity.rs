@@ -1,7 +1,5 @@
 //! The four values a CF app is known by, and the header names they travel in.
 
-use filter_common::header::same_header_name;
-
 /// One app's identity, in header order: app, process type, org, space.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -37,13 +35,6 @@ impl Default for HeaderNames {
 }
 
 impl HeaderNames {
-    /// Whether `name` is one of the four once case is ignored and `_` and `-`
-    /// are one character: CGI-style frameworks (WSGI, Rack, PHP) read
-    /// `CF_App_Id` and `CF-App-Id` as the same `HTTP_CF_APP_ID`.
-    pub fn contains(&self, name: &str) -> bool {
-        self.0.iter().any(|n| same_header_name(n, name))
-    }
-
     /// Whether `name` is one of the four exactly, case aside.
     pub fn is_configured(&self, name: &str) -> bool {
         self.0.iter().any(|n| n.eq_ignore_ascii_case(name))

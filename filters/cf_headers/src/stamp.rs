@@ -1,6 +1,7 @@
 //! The per-request decision, free of any host call so it can be tested natively.
 
 use crate::config::{Config, OnMissingIdentity, Source};
+use filter_common::header::{copies, Copies};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -32,28 +33,8 @@ impl Config {
 
     /// The client's copies of the four headers among `names` (a request's
     /// header or trailer names): every line whose name is a configured one
-    /// in any case, or with `_` for `-` ([`crate::identity::HeaderNames::contains`]).
-    pub fn spoofed<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Spoofed {
-        let mut found = Spoofed::default();
-        for name in names {
-            if !self.names.contains(name) {
-                continue;
-            }
-            found.lines += 1;
-            if !found.spellings.iter().any(|s| s.eq_ignore_ascii_case(name)) {
-                found.spellings.push(name.to_ascii_lowercase());
-            }
-        }
-        found
+    /// in any case, or with `_` for `-`.
+    pub fn spoofed<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Copies {
+        copies(&self.names.0, names)
     }
-}
-
-/// What [`Config::spoofed`] found.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Spoofed {
-    /// Lines, each repeat counted.
-    pub lines: u64,
-    /// Their distinct names, lowercase (how Envoy holds them): removing each
-    /// removes every line. Empty, and never allocated, when `lines` is 0.
-    pub spellings: Vec<String>,
 }

@@ -132,3 +132,30 @@ pub fn same_header_name(a: &str, b: &str) -> bool {
     };
     a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
 }
+
+/// A client's copies of headers a filter owns, found among a request's
+/// header or trailer names.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Copies {
+    /// Lines, each repeat counted.
+    pub lines: u64,
+    /// Their distinct names, lowercase (how Envoy holds them): removing each
+    /// removes every line. Empty, and never allocated, when `lines` is 0.
+    pub spellings: Vec<String>,
+}
+
+/// Every line among `names` whose name is one of `owned` in any case, or
+/// with `_` for `-` ([`same_header_name`]).
+pub fn copies<'a>(owned: &[String], names: impl IntoIterator<Item = &'a str>) -> Copies {
+    let mut found = Copies::default();
+    for name in names {
+        if !owned.iter().any(|o| same_header_name(o, name)) {
+            continue;
+        }
+        found.lines += 1;
+        if !found.spellings.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+            found.spellings.push(name.to_ascii_lowercase());
+        }
+    }
+    found
+}

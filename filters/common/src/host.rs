@@ -472,3 +472,19 @@ pub fn now_nanos() -> u64 {
 pub fn mtls_principal() -> Option<String> {
     property_string(&["connection", "uri_san_peer_certificate"]).filter(|p| !p.is_empty())
 }
+
+/// Removes from the request trailers every copy of the headers in `owned`,
+/// in any spelling ([`crate::header::copies`]); returns how many lines went.
+/// Trailers reach the app too, and some frameworks merge them into the
+/// headers, so a filter that owns a header owns its trailer copies as well.
+pub fn remove_trailer_copies(owned: &[String]) -> u64 {
+    let Some(trailers) = header_map(MapType::HttpRequestTrailers) else {
+        return 0;
+    };
+    let copies = crate::header::copies(owned, trailers.iter().map(|(name, _)| name));
+    for name in &copies.spellings {
+        // Fails only without a trailer map, which was just read.
+        let _ = set_header(MapType::HttpRequestTrailers, name, None);
+    }
+    copies.lines
+}

@@ -9,9 +9,10 @@ use crate::flatnode::peer_from_flatnode;
 use crate::identity::{single_value, LastOutputs};
 use crate::peer::Peer;
 use crate::structpb::decode_header;
-use filter_common::header::same_header_name;
-use filter_common::host::Action;
-use filter_common::host::{load_config, now_nanos, property, Counter};
+use filter_common::header::copies;
+use filter_common::host::{
+    load_config, now_nanos, property, remove_trailer_copies, Action, Counter,
+};
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
 use filter_common::pairs::HeaderMap;
 use filter_common::ratelimit::TokenBucket;
@@ -31,6 +32,7 @@ struct Stats {
     verified: Counter,
     unverified: Counter,
     spoofed: Counter,
+    spoofed_removed: Counter,
     istio_filter_state: Counter,
 }
 
@@ -45,6 +47,7 @@ impl Stats {
             verified: c("verified"),
             unverified: c("unverified"),
             spoofed: c("spoofed"),
+            spoofed_removed: c("spoofed_removed"),
             istio_filter_state: c("istio_filter_state"),
         }
     }
@@ -170,33 +173,19 @@ impl StreamFilter for Stream {
         let config = &shared.config;
         let headers = x.request_headers();
         let peer = shared.peer(&headers);
-        let present: Vec<&str> = config
-            .headers
-            .iter()
-            .map(String::as_str)
-            .chain(
-                [METADATA, METADATA_ID]
-                    .into_iter()
-                    .filter(|_| config.remove_metadata_headers),
-            )
-            .filter(|name| headers.contains(name))
+        // The client's copies of the output headers, in any spelling
+        // (`x_peer_namespace`: CGI-style frameworks give the app both under
+        // one name), and the metadata headers when they are to go.
+        let copies = copies(&config.headers, headers.iter().map(|(name, _)| name));
+        let metadata: Vec<&str> = [METADATA, METADATA_ID]
+            .into_iter()
+            .filter(|name| config.remove_metadata_headers && headers.contains(name))
             .collect();
-        // Underscore spellings of an output header (`x_peer_namespace`):
-        // CGI-style frameworks give the app both under one name. Envoy
-        // lowercases names, so only a name with `_` can be one.
-        let mut variants: Vec<String> = Vec::new();
-        for (name, _) in headers.iter() {
-            if name.contains('_') && config.headers.iter().any(|h| same_header_name(h, name)) {
-                variants.push(name.to_string());
-            }
-        }
         // Released before writing: a write while the snapshot is shared
         // would copy every header.
         drop(headers);
-        for name in &variants {
-            x.set_request_header(name, None);
-        }
-        for name in present {
+        shared.stats.spoofed_removed.add(copies.lines);
+        for name in copies.spellings.iter().map(String::as_str).chain(metadata) {
             x.set_request_header(name, None);
         }
         let outputs = shared
@@ -227,6 +216,14 @@ impl StreamFilter for Stream {
                 log::debug!("{FILTER}: filter state wasm.{key} refused (status {status})");
             }
         }
+        Action::Continue
+    }
+
+    /// The client's copies of the output headers in the trailers go too.
+    /// Envoy calls this only for a request that has trailers.
+    fn on_request_trailers(&mut self, _x: &mut Exchange) -> Action {
+        let removed = remove_trailer_copies(&self.0.config.headers);
+        self.0.stats.spoofed_removed.add(removed);
         Action::Continue
     }
 }

@@ -19,4 +19,4 @@ pub mod filter;
 // The module's entry point; off when another module (the suite) embeds this one.
 #[cfg(all(target_arch = "wasm32", feature = "plugin"))]
 // Only the callbacks the filter uses: Envoy skips the others.
-filter_common::http_module!(filter::configure, [request_headers]);
+filter_common::http_module!(filter::configure, [request_headers, request_trailers]);
