@@ -298,15 +298,15 @@ fn setups() -> Vec<Setup> {
         all.push(native);
     }
     let (ten, _, path) = rules(10);
-    // In EnvoyFilter priority order, which is also the suite's order.
+    // In the shipped manifests' order, which is also the suite's order.
     let parts = [
-        ("peer_metadata", json!({})),
-        ("l7_policy", ten),
-        ("cf_headers", identity()),
         (
             "tap_http",
             json!({"match": {"request_header": {"name": "x-tap-me", "present": true}}}),
         ),
+        ("peer_metadata", json!({})),
+        ("l7_policy", ten),
+        ("cf_headers", identity()),
     ];
     // The chain's request: Istio's metadata header, the path of the last GET rule.
     let chained = |name: &str, filters: Vec<Value>| {
@@ -336,7 +336,7 @@ fn setups() -> Vec<Setup> {
     // What the chain's outputs cost: the same, with peer_metadata publishing
     // headers only (its documented `filter_state: false`).
     let mut headers_only = parts.clone();
-    headers_only[0].1 = json!({"filter_state": false});
+    headers_only[1].1 = json!({"filter_state": false});
     all.push(suite(
         "suite.wasm: all HTTP filters, peer_metadata without filter state",
         &headers_only,
