@@ -154,7 +154,7 @@ fn imported_star_wars_policy() -> Value {
     )
     .expect("policy YAML");
     let policy: Value = serde_yaml::from_str(&yaml).expect("YAML");
-    l7_policy::cilium::rules_from_policy(&policy).expect("importable")
+    l7_policy::cilium::import(&policy).expect("importable").0
 }
 
 /// The demo's own CiliumNetworkPolicy, imported, with `fromEndpoints`
@@ -457,6 +457,8 @@ fn hostile_paths_refused_before_rules() {
         ("/public/%C2%85", Invalid::EncodedControl),
         ("/public/..%00/admin", Invalid::EncodedSeparator),
         ("/public/..%20/admin", Invalid::DotSegment),
+        ("/public/..%C2%A0/admin", Invalid::DotSegment),
+        ("/public/%E3%80%80../admin", Invalid::DotSegment),
         ("/public/.%2e/admin", Invalid::EncodedSeparator),
     ];
     let allowed = [

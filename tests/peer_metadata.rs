@@ -480,6 +480,7 @@ fn client_copies_of_the_outputs_never_reach_the_app() {
             .header("x_peer_namespace", "kube-system")
             .header("X_Peer-Workload", "coredns")
             .header("x-peer-verified", "true")
+            .header("x_envoy_peer_metadata", "not-base64")
             .body("payload")
             .trailer("x-peer-namespace", "kube-system")
             .trailer("x_peer_verified", "true")
@@ -501,6 +502,8 @@ fn client_copies_of_the_outputs_never_reach_the_app() {
             !got.trailers.iter().any(|(name, _)| is_output(name)),
             "{proto:?}"
         );
+        // The metadata header goes in any spelling too (not a spoof: not counted).
+        assert!(got.header("x_envoy_peer_metadata").is_empty(), "{proto:?}");
         assert_eq!(
             got.trailers,
             [("x-checksum".to_string(), b"abc".to_vec())],

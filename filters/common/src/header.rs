@@ -112,7 +112,10 @@ pub fn forbidden_output_header(name: &str) -> Option<&'static str> {
         Some("is a pseudo-header")
     } else if FRAMING.iter().any(|f| same_header_name(f, &lower)) {
         Some("frames or routes the HTTP message (framing, hop-by-hop or Host)")
-    } else if lower.starts_with("x-envoy-") || lower.starts_with("x_envoy_") {
+    } else if lower
+        .get(..8)
+        .is_some_and(|prefix| same_header_name(prefix, "x-envoy-"))
+    {
         Some("is a header Envoy owns (x-envoy-*)")
     } else if !is_valid_header_name(name) {
         Some("is not a header name")
@@ -146,10 +149,10 @@ pub struct Copies {
 
 /// Every line among `names` whose name is one of `owned` in any case, or
 /// with `_` for `-` ([`same_header_name`]).
-pub fn copies<'a>(owned: &[String], names: impl IntoIterator<Item = &'a str>) -> Copies {
+pub fn copies<'a, S: AsRef<str>>(owned: &[S], names: impl IntoIterator<Item = &'a str>) -> Copies {
     let mut found = Copies::default();
     for name in names {
-        if !owned.iter().any(|o| same_header_name(o, name)) {
+        if !owned.iter().any(|o| same_header_name(o.as_ref(), name)) {
             continue;
         }
         found.lines += 1;

@@ -95,6 +95,8 @@ fn output_headers_that_would_frame_or_route_are_forbidden() {
         "x-envoy-original-path",
         "X-Envoy-Peer-Metadata",
         "x_envoy_decorator_operation",
+        "X-Envoy_Original-Path",
+        "x_envoy-foo",
         "",
         "a b",
     ] {

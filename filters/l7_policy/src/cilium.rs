@@ -18,11 +18,6 @@ fn refuse<T>(path: &str, what: &str) -> Result<T, String> {
     Err(format!("{path}: {what} cannot be enforced by this filter"))
 }
 
-/// The filter configuration (`{"rules": [...]}`) for a policy document.
-pub fn rules_from_policy(policy: &Value) -> Result<Value, String> {
-    import(policy).map(|(config, _)| config)
-}
-
 /// The filter configuration for a policy document, and a warning for each
 /// `fromEndpoints` selector that selects by labels: Cilium attests labels
 /// itself, but here they are what the caller's sidecar claims.

@@ -4,12 +4,13 @@
 use crate::path::Allow;
 use crate::pattern::Pattern;
 use crate::rule::{
-    spiffe_parts, Binding, Caller, Fix, From, HeaderMatch, HeaderRequirement, Mismatch, Repeated,
-    Request, Rule, Text,
+    Binding, Caller, Fix, From, HeaderMatch, HeaderRequirement, Mismatch, Repeated, Request, Rule,
+    Text,
 };
 use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Result};
 use filter_common::header::{forbidden_output_header, is_valid_header_name, is_valid_header_value};
 use filter_common::predicate::{anchored_regex, FoldedRegex};
+use filter_common::spiffe::namespace_and_service_account;
 use std::collections::BTreeMap;
 
 const FIELDS: [&str; 11] = [
@@ -45,8 +46,8 @@ pub struct Deny {
 }
 
 /// At most this many principals, and labels per principal.
-pub const MAX_PRINCIPALS: usize = 10_000;
-pub const MAX_BOUND_LABELS: usize = 64;
+const MAX_PRINCIPALS: usize = 10_000;
+const MAX_BOUND_LABELS: usize = 64;
 
 #[derive(Debug)]
 pub struct Config {
@@ -403,8 +404,8 @@ fn principals(field: Field) -> Result<Vec<(String, Binding)>> {
     if entries.len() > MAX_PRINCIPALS {
         return Err(ConfigError::new(
             field.path,
-            "has more than 10000 principals",
-            "bind at most 10000",
+            format!("has more than {MAX_PRINCIPALS} principals"),
+            format!("bind at most {MAX_PRINCIPALS}"),
         ));
     }
     // serde_json keeps an object's keys sorted, so the table is sorted by
@@ -417,7 +418,7 @@ fn principals(field: Field) -> Result<Vec<(String, Binding)>> {
             workload: o.string("workload")?,
             labels: o.get("labels", string_map)?.unwrap_or_default(),
         };
-        let problem = if spiffe_parts(principal).is_none() {
+        let problem = if namespace_and_service_account(principal).is_none() {
             "is not a SPIFFE ID (spiffe://<trust domain>/ns/<namespace>/sa/<service account>)"
         } else if binding.labels.len() > MAX_BOUND_LABELS {
             "binds more than 64 labels"

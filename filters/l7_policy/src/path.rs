@@ -93,12 +93,8 @@ pub struct Allow {
 }
 
 /// Checks the path part of `:path` (the query after `?` is not a path and may
-/// carry anything), refusing everything [`Invalid`] lists.
-pub fn check(raw: &[u8]) -> Result<(), Invalid> {
-    check_with(raw, Allow::default())
-}
-
-/// [`check`], letting through the classes `allow` names.
+/// carry anything), refusing everything [`Invalid`] lists except the classes
+/// `allow` names.
 ///
 /// With `Allow::default()`, a path this accepts, percent-decoded once, has
 /// no segment that is `.`, `..` or (except the last) empty once its
@@ -274,20 +270,42 @@ fn without_parameters(segment: &[u8]) -> &[u8] {
     segment
 }
 
-/// An encoded blank (`%20`) or control at the start of `bytes`.
-fn blank_at_start(bytes: &[u8]) -> bool {
-    matches!(escaped(bytes), Some(0x00..=0x20 | 0x7f))
+/// The length of the encoded blank at the start of `bytes`: an ASCII blank
+/// or control (`%20`, `%09`: 3 bytes), or a Unicode space that `trim()`-style
+/// code strips (.NET `Trim`, Python `strip`, Go `TrimSpace`): U+00A0 and
+/// U+0085 (6 bytes), U+1680, U+2000-U+200B, U+2028, U+2029, U+202F, U+205F,
+/// U+3000 and the byte order mark U+FEFF (9 bytes).
+fn blank_at_start(bytes: &[u8]) -> Option<usize> {
+    let byte = |i: usize| escaped(bytes.get(i * 3..).unwrap_or_default());
+    match (byte(0)?, byte(1), byte(2)) {
+        (0x00..=0x20 | 0x7f, _, _) => Some(3),
+        (0xc2, Some(0x85 | 0xa0), _) => Some(6),
+        (0xe1, Some(0x9a), Some(0x80))
+        | (0xe2, Some(0x80), Some(0x80..=0x8b | 0xa8 | 0xa9 | 0xaf))
+        | (0xe2, Some(0x81), Some(0x9f))
+        | (0xe3, Some(0x80), Some(0x80))
+        | (0xef, Some(0xbb), Some(0xbf)) => Some(9),
+        _ => None,
+    }
 }
 
 /// `name` without encoded blanks and controls around it.
 fn trim_blanks(mut name: &[u8]) -> &[u8] {
-    while blank_at_start(name) {
-        name = name.get(3..).unwrap_or_default();
+    while let Some(width) = blank_at_start(name) {
+        name = name.get(width..).unwrap_or_default();
     }
-    while name.len() >= 3 && blank_at_start(name.get(name.len() - 3..).unwrap_or_default()) {
-        name = name.get(..name.len() - 3).unwrap_or_default();
+    'end: loop {
+        for width in [3, 6, 9] {
+            let Some(start) = name.len().checked_sub(width) else {
+                continue;
+            };
+            if blank_at_start(name.get(start..).unwrap_or_default()) == Some(width) {
+                name = name.get(..start).unwrap_or_default();
+                continue 'end;
+            }
+        }
+        return name;
     }
-    name
 }
 
 fn is_dots(name: &[u8]) -> bool {

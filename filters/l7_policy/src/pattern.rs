@@ -6,7 +6,9 @@
 //! `[a-z0-9-]*`, `.*`) is checked char by char without the regex engine.
 //! The result is always the same as matching the whole anchored regex: a
 //! prefix is split off only where the rest does not look at the text before
-//! it (`\b`, `\B`, `^`, `\A`), and never across an alternation or flags.
+//! it (`\b`, `\B`, `^`, `\A`), never across an alternation, and never after
+//! a pattern that starts with flags; flags inside a group (`(?s)`) apply to
+//! that group only, so the rest keeps its meaning.
 
 use filter_common::config::Result;
 use filter_common::predicate::{anchored_regex, re2_regex};

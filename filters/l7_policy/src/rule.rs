@@ -5,6 +5,7 @@
 use crate::pattern::Pattern;
 use filter_common::pairs::HeaderMap;
 use filter_common::predicate::FoldedRegex;
+use filter_common::spiffe::namespace_and_service_account;
 use regex_lite::Regex;
 use std::collections::BTreeMap;
 
@@ -61,8 +62,6 @@ pub struct Binding {
     pub labels: BTreeMap<String, String>,
 }
 
-pub use filter_common::spiffe::namespace_and_service_account as spiffe_parts;
-
 impl Caller {
     /// The certificate proves the claim's namespace (`verified`) and the
     /// claim names the certificate's service account.
@@ -70,7 +69,9 @@ impl Caller {
         self.verified
             && match (
                 &self.service_account,
-                self.principal.as_deref().and_then(spiffe_parts),
+                self.principal
+                    .as_deref()
+                    .and_then(namespace_and_service_account),
             ) {
                 (Some(claimed), Some((_, sa))) => claimed == sa,
                 _ => false,

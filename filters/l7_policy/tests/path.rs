@@ -1,7 +1,12 @@
 //! The bypass corpus at the path level: what is refused and why, what each
 //! `allow_in_paths` option lets through, and a property of every accepted path.
 
-use l7_policy::path::{check, check_with, without_query, Allow, Invalid};
+use l7_policy::path::{check_with, without_query, Allow, Invalid};
+
+/// The check as the filter runs it by default: nothing relaxed.
+fn check(raw: &[u8]) -> Result<(), Invalid> {
+    check_with(raw, Allow::default())
+}
 use proptest::prelude::*;
 
 fn show(path: &[u8]) -> String {
@@ -123,6 +128,15 @@ const HOSTILE: &[(&[u8], Invalid)] = &[
     (b"/public/.%20/admin", Invalid::DotSegment),
     (b"/public/..%20%20", Invalid::DotSegment),
     (b"/public/..%20;x/admin", Invalid::DotSegment),
+    // Unicode spaces that `trim()` in .NET, Python and Go strips.
+    (b"/public/..%C2%A0/admin", Invalid::DotSegment),
+    (b"/public/%c2%a0../admin", Invalid::DotSegment),
+    (b"/public/..%E2%80%80/admin", Invalid::DotSegment),
+    (b"/public/..%E2%80%8A%20/admin", Invalid::DotSegment),
+    (b"/public/..%E3%80%80/admin", Invalid::DotSegment),
+    (b"/public/%EF%BB%BF../admin", Invalid::DotSegment),
+    (b"/public/..%E2%80%AF;x/admin", Invalid::DotSegment),
+    (b"/public/.%E1%9A%80/admin", Invalid::DotSegment),
     // Encoded dots in any mix, backslash in any form.
     (b"/public/.%2e/admin", Invalid::EncodedSeparator),
     (b"/public/%2e./admin", Invalid::EncodedSeparator),
@@ -177,10 +191,12 @@ fn accepted_paths() {
         b"/public/%25a",
         b"/public/a%2Bb",
         b"/public/x?%252e%252e/..;/%c0%ae%u002e%09%zz",
-        // Valid UTF-8 that only Unicode mappings turn into dots or blanks:
-        // passed (see the README).
+        // Valid UTF-8 that only Unicode compatibility mappings turn into
+        // dots: passed (see the README).
         b"/public/%EF%BC%8E%EF%BC%8E/admin",
-        b"/public/..%C2%A0/admin",
+        // Unicode blanks not next to dots.
+        b"/public/a%C2%A0../b",
+        b"/public/%E3%80%80",
     ] {
         assert_eq!(check(path), Ok(()), "{}", show(path));
     }
@@ -416,6 +432,13 @@ fn hostile_path() -> impl Strategy<Value = Vec<u8>> {
         "%[0-9a-fA-F]{2}".prop_map(String::into_bytes),
         "%(2[05eEfF]|3[bB]|5[cC]|0[09aAdD]|20|7[fF]|[c-fC-F][0-9a-fA-F]|[89aAbB][0-9a-fA-F])"
             .prop_map(String::into_bytes),
+        // Unicode blanks, whole.
+        prop_oneof![
+            Just(b"%C2%A0".to_vec()),
+            Just(b"%E2%80%80".to_vec()),
+            Just(b"%E3%80%80".to_vec()),
+            Just(b"%EF%BB%BF".to_vec()),
+        ],
     ];
     proptest::collection::vec(piece, 0..16).prop_map(|pieces| {
         let mut path = b"/".to_vec();

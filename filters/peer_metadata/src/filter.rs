@@ -9,7 +9,7 @@ use crate::flatnode::peer_from_flatnode;
 use crate::identity::{single_value, LastOutputs};
 use crate::peer::Peer;
 use crate::structpb::decode_header;
-use filter_common::header::copies;
+use filter_common::header::{copies, Copies};
 use filter_common::host::{
     load_config, now_nanos, property, remove_trailer_copies, Action, Counter,
 };
@@ -176,16 +176,20 @@ impl StreamFilter for Stream {
         // The client's copies of the output headers, in any spelling
         // (`x_peer_namespace`: CGI-style frameworks give the app both under
         // one name), and the metadata headers when they are to go.
-        let copies = copies(&config.headers, headers.iter().map(|(name, _)| name));
-        let metadata: Vec<&str> = [METADATA, METADATA_ID]
-            .into_iter()
-            .filter(|name| config.remove_metadata_headers && headers.contains(name))
-            .collect();
+        let spoofed = copies(&config.headers, headers.iter().map(|(name, _)| name));
+        let metadata = if config.remove_metadata_headers {
+            copies(
+                &[METADATA, METADATA_ID],
+                headers.iter().map(|(name, _)| name),
+            )
+        } else {
+            Copies::default()
+        };
         // Released before writing: a write while the snapshot is shared
         // would copy every header.
         drop(headers);
-        shared.stats.spoofed_removed.add(copies.lines);
-        for name in copies.spellings.iter().map(String::as_str).chain(metadata) {
+        shared.stats.spoofed_removed.add(spoofed.lines);
+        for name in spoofed.spellings.iter().chain(&metadata.spellings) {
             x.set_request_header(name, None);
         }
         let outputs = shared

@@ -2,9 +2,10 @@
 //! other filters see: output headers, filter state, and whether to trust it.
 
 use crate::config::{Config, OUTPUTS};
-use crate::peer::{spiffe_namespace, Peer};
+use crate::peer::Peer;
 use filter_common::header::is_valid_header_value;
 use filter_common::json::push_str;
+use filter_common::spiffe::namespace_and_service_account;
 use std::rc::Rc;
 
 /// The caller as this request presents it.
@@ -30,7 +31,7 @@ pub fn claimed_service_account(peer: &Peer) -> Option<&str> {
     peer.service_account.as_deref().or_else(|| {
         peer.identity
             .as_deref()
-            .and_then(spiffe_namespace)
+            .and_then(namespace_and_service_account)
             .map(|(_, sa)| sa)
     })
 }
@@ -38,9 +39,11 @@ pub fn claimed_service_account(peer: &Peer) -> Option<&str> {
 impl<'a> Identity<'a> {
     pub fn new(peer: Option<&'a Peer>, principal: Option<&'a str>, require_verified: bool) -> Self {
         let (mut verified, mut spoofed) = (false, false);
-        if let (Some(peer), Some(principal), Some((ns, sa))) =
-            (peer, principal, principal.and_then(spiffe_namespace))
-        {
+        if let (Some(peer), Some(principal), Some((ns, sa))) = (
+            peer,
+            principal,
+            principal.and_then(namespace_and_service_account),
+        ) {
             spoofed = peer.namespace.as_deref().is_some_and(|n| n != ns)
                 || claimed_service_account(peer).is_some_and(|s| s != sa)
                 || peer.identity.as_deref().is_some_and(|id| id != principal);

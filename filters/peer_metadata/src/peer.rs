@@ -257,9 +257,3 @@ fn percent_decode(value: &str) -> Option<String> {
     }
     String::from_utf8(out).ok()
 }
-
-/// The namespace and service account of a SPIFFE ID
-/// (`spiffe://<trust domain>/ns/<namespace>/sa/<service account>`).
-pub fn spiffe_namespace(uri: &str) -> Option<(&str, &str)> {
-    filter_common::spiffe::namespace_and_service_account(uri)
-}

@@ -1,6 +1,6 @@
 //! Identity from every Istio generation's keys, from ambient baggage, and SPIFFE IDs.
 
-use peer_metadata::peer::{labels_from_pairs, spiffe_namespace, Peer};
+use peer_metadata::peer::{labels_from_pairs, Peer};
 use peer_metadata::structpb::{decode_header, Limits, Struct, Value};
 use proptest::prelude::*;
 
@@ -132,25 +132,6 @@ fn ambient_baggage() {
     assert_eq!(other.app.as_deref(), Some("✓"));
     assert!(Peer::from_baggage("").is_empty());
     assert!(Peer::from_baggage(",,=,k8s..name=x,k8s.node.name=n").is_empty());
-}
-
-#[test]
-fn spiffe_ids() {
-    assert_eq!(
-        spiffe_namespace("spiffe://cluster.local/ns/shop/sa/cart"),
-        Some(("shop", "cart"))
-    );
-    for bad in [
-        "spiffe://cluster.local/ns/shop",
-        "spiffe://cluster.local/ns//sa/cart",
-        "spiffe:///ns/shop/sa/cart",
-        "spiffe://td/ns/shop/sa/cart/extra",
-        "https://td/ns/shop/sa/cart",
-        "spiffe://td/sa/cart/ns/shop",
-        "",
-    ] {
-        assert_eq!(spiffe_namespace(bad), None, "{bad}");
-    }
 }
 
 /// `get` for `Peer::from_peer_object` over string keys, as Envoy returns a
