@@ -418,9 +418,24 @@ fn inbound_sidecar(
     name: &str,
     port: Option<u16>,
 ) -> Bootstrap {
+    inbound_sidecar_with(fake, pod, bootstrap, name, port, &[])
+}
+
+/// [`inbound_sidecar`] with `installed` EnvoyFilters applied before tap.sh's,
+/// as the sidecar of an app that already has filters.
+fn inbound_sidecar_with(
+    fake: &Fake,
+    pod: &str,
+    bootstrap: Bootstrap,
+    name: &str,
+    port: Option<u16>,
+    installed: &[Value],
+) -> Bootstrap {
     let (root, rewrites) = pod_paths(fake, pod);
     let stdout = root.join("dev/stdout").display().to_string();
-    let mut l = sidecar_listeners(&[fake.applied()], &rewrites)
+    let mut manifests = installed.to_vec();
+    manifests.push(fake.applied());
+    let mut l = sidecar_listeners(&manifests, &rewrites)
         .into_iter()
         .find(|l| l["name"] == name)
         .expect("listener");
@@ -2280,4 +2295,68 @@ fn shellcheck_is_clean() {
         .output()
         .expect("run shellcheck");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+}
+
+/// A request another filter of the sidecar answers itself (l7_policy's 403,
+/// installed before tap.sh runs, before the router as the shipped
+/// EnvoyFilter puts it) is recorded whole, with the reply's body: tap.sh
+/// inserts its tap first in the chain, ahead of the filters already there.
+#[test]
+fn denials_are_recorded_with_their_reply() {
+    let fake = Fake::new();
+    let app = Upstream::start();
+    let policy = json!({"spec": {"configPatches": [{
+        "applyTo": "HTTP_FILTER",
+        "match": {"context": "SIDECAR_INBOUND", "listener": {"filterChain": {"filter": {
+            "name": "envoy.filters.network.http_connection_manager",
+            "subFilter": {"name": "envoy.filters.http.router"}}}}},
+        "patch": {"operation": "INSERT_BEFORE",
+            "value": harness::wasm_filter("l7_policy", &json!({"rules": [{"method": "GET"}]}))}
+    }]}});
+    let (o, _envoy) = run_live(
+        &fake,
+        &[("FAKE_IMAGE", "distroless")],
+        &[
+            "--guid",
+            GUID,
+            "--count",
+            "2",
+            "--duration",
+            "60",
+            "--out",
+            "out",
+        ],
+        |fake| {
+            let bootstrap = Bootstrap::new(app.port()).cluster("inbound|8080||", app.port());
+            inbound_sidecar_with(fake, "app-0", bootstrap, "virtualInbound", None, &[policy])
+        },
+        |envoy| {
+            let addr = envoy.addr("virtualInbound");
+            assert_eq!(Request::get("/allowed").send(addr, Proto::H1).status, 200);
+            let denied = Request::new("POST", "/denied")
+                .body("x")
+                .send(addr, Proto::H2);
+            assert_eq!(denied.status, 403);
+        },
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let records: Vec<Value> = fake
+        .records("out", "app-0")
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("a whole JSON record"))
+        .collect();
+    assert_eq!(records.len(), 2);
+    let denied = records
+        .iter()
+        .find(|r| r["http_buffered_trace"]["response"]["headers"][0]["value"] == "403")
+        .expect("the denial is recorded");
+    assert!(denied.get("incomplete").is_none(), "{denied}");
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(
+            denied["http_buffered_trace"]["response"]["body"]["as_bytes"]
+                .as_str()
+                .expect("a response body"),
+        )
+        .expect("base64");
+    assert_eq!(body, b"Access denied\r\n");
 }

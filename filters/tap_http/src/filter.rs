@@ -140,6 +140,17 @@ impl Stream {
         let shared = self.shared.clone();
         let (config, stats) = (&shared.config, shared.stats);
         let request_headers = x.request_headers();
+        // The request's conditions first: a stream they rule out needs no
+        // response maps from Envoy.
+        let request_only = View {
+            request: &request_headers,
+            request_final: true,
+            response: None,
+        };
+        if config.matcher.eval(&request_only) == Some(false) {
+            stats.not_matched.inc();
+            return;
+        }
         let response_headers = header_map(MapType::HttpResponseHeaders).filter(|h| !h.is_empty());
         let response_trailers = header_map(MapType::HttpResponseTrailers).filter(|h| !h.is_empty());
         let view = View {
