@@ -516,3 +516,30 @@ fn client_copies_of_the_outputs_never_reach_the_app() {
         2 * (3 + 2)
     );
 }
+
+/// An output header name that would frame the message is refused at load:
+/// with `headers.workload: content-length`, a caller's `WORKLOAD_NAME=0`
+/// would have cut a POST's body into a second request.
+#[test]
+fn output_names_that_frame_the_message_are_refused_at_load() {
+    let app = Upstream::start();
+    for (field, name) in [
+        ("workload", "content-length"),
+        ("namespace", "Transfer_Encoding"),
+        ("verified", ":authority"),
+        ("principal", "x-envoy-original-path"),
+    ] {
+        Envoy::refuses(
+            &Bootstrap::http(
+                app.port(),
+                vec![wasm_filter(
+                    "peer_metadata",
+                    &json!({"headers": {field: name}}),
+                )],
+            ),
+            &[&format!(
+                "peer_metadata: invalid plugin configuration: field `headers.{field}`"
+            )],
+        );
+    }
+}

@@ -406,3 +406,48 @@ fn star_wars_claimed_labels_need_the_certificate() {
         assert_eq!(envoy.counter("wasmcustom.peer_metadata.spoofed"), 1);
     }
 }
+
+/// The tap part, first in the suite, decides its request-header conditions
+/// on the headers the parts after it left (here `cf-app-id`, which
+/// cf_headers stamps), and counts a stream it rules out once.
+#[test]
+fn the_tap_part_matches_headers_the_later_parts_set() {
+    let up = Upstream::start();
+    for (app, tapped) in [("app-1", 2), ("app-2", 0)] {
+        let config = json!({
+            "tap_http": {"match": {"request_header": {"name": "cf-app-id", "exact": app}}},
+            "cf_headers": part_config("cf_headers"),
+        });
+        let envoy = Envoy::start(&Bootstrap::new(up.port()).listener_with(
+            "main",
+            vec![wasm_filter("suite", &config)],
+            json!([{"name": "app", "domains": ["*"], "routes": [
+                {"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]}]),
+            record_access_log("records.jsonl"),
+        ));
+        for proto in [Proto::H1, Proto::H2] {
+            let response = Request::new("POST", "/a")
+                .header("cf-app-id", app)
+                .body("payload")
+                .send(envoy.addr("main"), proto);
+            assert_eq!(response.status, 200);
+        }
+        if tapped > 0 {
+            let records = read_records(&envoy.scratch().join("records.jsonl"), tapped);
+            for record in &records {
+                let body = &record["http_buffered_trace"]["request"]["body"]["as_bytes"];
+                assert_eq!(body, &json!("cGF5bG9hZA=="), "payload: {record}");
+            }
+        }
+        assert_eq!(
+            envoy.counter("wasmcustom.tap_http.tapped"),
+            tapped as u64,
+            "{app}"
+        );
+        assert_eq!(
+            envoy.counter("wasmcustom.tap_http.not_matched"),
+            2 - tapped as u64,
+            "{app}"
+        );
+    }
+}

@@ -56,6 +56,10 @@ pub trait StreamFilter {
         Action::Continue
     }
     fn on_log(&mut self, _x: &mut Exchange) {}
+    /// In a [`Chain`], once every part has run its request-headers callback
+    /// and none stopped the request: the request headers as they leave the
+    /// module, from memory (no host call). A filter on its own never gets it.
+    fn after_chain_request_headers(&mut self, _x: &mut Exchange) {}
 }
 
 /// What the filters of one module share about the request in one callback:
@@ -236,7 +240,13 @@ impl ChainStream {
 
 impl StreamFilter for ChainStream {
     fn on_request_headers(&mut self, x: &mut Exchange, end_of_stream: bool) -> Action {
-        self.each(true, |f| f.on_request_headers(x, end_of_stream))
+        let action = self.each(true, |f| f.on_request_headers(x, end_of_stream));
+        if action == Action::Continue {
+            for part in &mut self.parts {
+                part.after_chain_request_headers(x);
+            }
+        }
+        action
     }
     fn on_request_body(&mut self, x: &mut Exchange, size: usize, end_of_stream: bool) -> Action {
         self.each(true, |f| f.on_request_body(x, size, end_of_stream))

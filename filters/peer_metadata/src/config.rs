@@ -2,7 +2,7 @@
 
 use crate::structpb::Limits;
 use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Result};
-use filter_common::header::forbidden_output_header;
+use filter_common::header::{forbidden_output_header, same_header_name};
 
 /// What the filter tells the app, in this order: the output, its default
 /// header name, and its filter-state key (Envoy shows it as `wasm.<key>`).
@@ -75,14 +75,19 @@ impl Config {
                     .map_or_else(|| default.to_string(), |(_, h)| h.clone())
             })
             .collect();
-        if let Some((i, h)) = headers
-            .iter()
-            .enumerate()
-            .find(|(i, h)| headers[..*i].contains(h))
-        {
+        if let Some((i, h)) = headers.iter().enumerate().find(|(i, h)| {
+            headers
+                .get(..*i)
+                .unwrap_or_default()
+                .iter()
+                .any(|earlier| same_header_name(earlier, h))
+        }) {
             return Err(ConfigError::new(
-                join("headers", OUTPUTS[i].0),
-                format!("{h:?} is already the header of another output"),
+                join("headers", OUTPUTS.get(i).map_or("", |o| o.0)),
+                format!(
+                    "{h:?} is already the header of another output, once case is ignored and \
+                     '_' and '-' are treated alike, as CGI-style frameworks read them"
+                ),
                 "give every output its own header",
             ));
         }

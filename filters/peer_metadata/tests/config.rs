@@ -58,6 +58,11 @@ fn errors_name_the_field() {
             r#"{"headers": {"app": "x-peer-version"}}"#,
             "headers.version",
         ),
+        // One header to a CGI-style framework (`HTTP_X_PEER_VERSION`).
+        (
+            r#"{"headers": {"app": "X_Peer_Version"}}"#,
+            "headers.version",
+        ),
         (r#"{"max_header_bytes": 10}"#, "max_header_bytes"),
         (r#"{"max_depth": 0}"#, "max_depth"),
         (r#"{"max_keys": "many"}"#, "max_keys"),

@@ -133,6 +133,21 @@ impl Stream {
         capture.push(&kept, size);
     }
 
+    /// Whether the request's conditions already rule the stream out (counted
+    /// as not matched). `request_final`: no filter will change `request`.
+    fn ruled_out(&self, request: &HeaderMap, request_final: bool) -> bool {
+        let view = View {
+            request,
+            request_final,
+            response: None,
+        };
+        let out = self.shared.config.matcher.eval(&view) == Some(false);
+        if out {
+            self.shared.stats.not_matched.inc();
+        }
+        out
+    }
+
     /// Builds, matches and emits the record, in the log phase.
     fn finish(&mut self, x: &mut Exchange) {
         self.recording = false;
@@ -142,13 +157,7 @@ impl Stream {
         let request_headers = x.request_headers();
         // The request's conditions first: a stream they rule out needs no
         // response maps from Envoy.
-        let request_only = View {
-            request: &request_headers,
-            request_final: true,
-            response: None,
-        };
-        if config.matcher.eval(&request_only) == Some(false) {
-            stats.not_matched.inc();
+        if self.ruled_out(&request_headers, true) {
             return;
         }
         let response_headers = header_map(MapType::HttpResponseHeaders).filter(|h| !h.is_empty());
@@ -233,17 +242,24 @@ impl StreamFilter for Stream {
         }
         if !shared.config.matcher.is_any() {
             let headers = x.request_headers();
-            let view = View {
-                request: &headers,
-                request_final: false,
-                response: None,
-            };
-            if shared.config.matcher.eval(&view) == Some(false) {
-                shared.stats.not_matched.inc();
+            if self.ruled_out(&headers, false) {
                 self.recording = false;
             }
         }
         Action::Continue
+    }
+
+    /// In the suite the request headers the parts after the tap left are in
+    /// memory: its request-header conditions are decided now, so a stream
+    /// they rule out costs no header read when it ends.
+    fn after_chain_request_headers(&mut self, x: &mut Exchange) {
+        if !self.recording || self.shared.config.matcher.is_any() {
+            return;
+        }
+        let headers = x.request_headers();
+        if self.ruled_out(&headers, true) {
+            self.recording = false;
+        }
     }
 
     fn on_request_body(&mut self, _x: &mut Exchange, size: usize, _end_of_stream: bool) -> Action {
