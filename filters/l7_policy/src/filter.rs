@@ -77,13 +77,18 @@ fn value<'h>(headers: &'h HeaderMap, name: &str) -> &'h [u8] {
 }
 
 /// The caller: the mTLS principal and what the peer-metadata filter
-/// published in filter state (or, in the same module, just wrote).
-fn caller(x: &mut Exchange) -> Caller {
+/// published in filter state (or, in the same module, just wrote). The
+/// claimed workload and labels are read only when they can count: with a
+/// `principals` table they come from the table ([`Config::bind`]), and
+/// parsing the claimed labels' JSON would be wasted.
+fn caller(x: &mut Exchange, claims: bool) -> Caller {
     let text =
         |x: &Exchange, key: &str| x.filter_state(key).and_then(|v| String::from_utf8(v).ok());
     let mut labels = BTreeMap::new();
-    if let Some(serde_json::Value::Object(o)) =
-        text(x, "peer_labels").and_then(|json| serde_json::from_str(&json).ok())
+    if let Some(serde_json::Value::Object(o)) = claims
+        .then(|| text(x, "peer_labels"))
+        .flatten()
+        .and_then(|json| serde_json::from_str(&json).ok())
     {
         for (k, v) in o {
             if let serde_json::Value::String(v) = v {
@@ -93,7 +98,7 @@ fn caller(x: &mut Exchange) -> Caller {
     }
     Caller {
         namespace: text(x, "peer_namespace"),
-        workload: text(x, "peer_workload"),
+        workload: claims.then(|| text(x, "peer_workload")).flatten(),
         labels,
         service_account: text(x, "peer_service_account"),
         verified: text(x, "peer_verified").as_deref() == Some("true"),
@@ -166,7 +171,7 @@ impl StreamFilter for Stream {
             }
         }
         let caller = if shared.needs_caller {
-            let mut caller = caller(x);
+            let mut caller = caller(x, config.principals.is_empty());
             config.bind(&mut caller);
             caller
         } else {
