@@ -9,7 +9,6 @@ pub mod hosts;
 pub mod identity;
 pub mod stamp;
 
-#[cfg(target_arch = "wasm32")]
 pub mod filter;
 
 // The module's entry point; off when another module (the suite) embeds this one.

@@ -36,12 +36,17 @@ pub enum Action {
     Pause = 1,
 }
 
+// Native builds (unit tests) answer the same calls from a recording host.
+#[cfg(not(target_arch = "wasm32"))]
+use crate::recording_host::abi;
+
 const STATUS_CAS_MISMATCH: u32 = 8;
 
 /// Host calls whose SDK wrappers panic on statuses Envoy really returns (a
 /// header map that does not exist in the access-log phase, filter state that
 /// another filter already set read-only) or on input they do not expect. Declared with plain integers so that no status
 /// value Envoy sends can be an invalid Rust enum.
+#[cfg(target_arch = "wasm32")]
 #[allow(clashing_extern_declarations)]
 mod abi {
     #[link(wasm_import_module = "env")]

@@ -1,8 +1,9 @@
 //! Shared building blocks for the proxy-wasm filters in this workspace.
 //!
-//! Everything outside [`host`] is plain Rust, compiled and unit-tested natively.
-//! [`host`] is the thin layer over the proxy-wasm ABI and only exists on wasm32,
-//! so native test binaries never link against host calls they cannot resolve.
+//! Everything outside the `host*` modules is plain Rust. [`host`] is the thin
+//! layer over the proxy-wasm ABI: on wasm32 it calls Envoy; natively it calls
+//! [`recording_host`], a stand-in that tests fill and read, so the filters'
+//! shells ([`host_plugin`] and above) are unit-tested natively too.
 
 pub mod base64;
 pub mod capture;
@@ -19,11 +20,9 @@ pub mod sort;
 pub mod spiffe;
 pub mod tap;
 
-#[cfg(target_arch = "wasm32")]
 pub mod host;
-#[cfg(target_arch = "wasm32")]
 pub mod host_plugin;
-#[cfg(target_arch = "wasm32")]
 pub mod host_sink;
-#[cfg(target_arch = "wasm32")]
 pub mod host_tap;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod recording_host;

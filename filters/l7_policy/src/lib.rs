@@ -11,7 +11,6 @@ pub mod path;
 pub mod pattern;
 pub mod rule;
 
-#[cfg(target_arch = "wasm32")]
 pub mod filter;
 
 // The module's entry point; off when another module (the suite) embeds this one.

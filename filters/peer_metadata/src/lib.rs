@@ -13,7 +13,6 @@ pub mod identity;
 pub mod peer;
 pub mod structpb;
 
-#[cfg(target_arch = "wasm32")]
 pub mod filter;
 
 // The module's entry point; off when another module (the suite) embeds this one.

@@ -7,8 +7,7 @@
 
 pub mod config;
 
-#[cfg(target_arch = "wasm32")]
-mod filter;
+pub mod filter;
 
 #[cfg(target_arch = "wasm32")]
 filter_common::http_module!(filter::configure);

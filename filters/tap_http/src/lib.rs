@@ -7,7 +7,6 @@ pub mod config;
 pub mod matcher;
 pub mod record;
 
-#[cfg(target_arch = "wasm32")]
 pub mod filter;
 
 // The module's entry point; off when another module (the suite) embeds this one.
