@@ -90,6 +90,8 @@ pub struct HostState {
     pub http_calls: Vec<HttpCall>,
     pub replies: Vec<LocalReply>,
     pub effective_context: Option<u32>,
+    /// The paths of property reads, in order, segments joined with `.`.
+    pub property_reads: Vec<String>,
     /// Every call, in order.
     pub calls: Vec<Call>,
 }
@@ -110,6 +112,7 @@ impl Default for HostState {
             http_calls: Vec::new(),
             replies: Vec::new(),
             effective_context: None,
+            property_reads: Vec::new(),
             calls: Vec::new(),
         }
     }
@@ -414,7 +417,16 @@ pub(crate) mod abi {
         }
         // SAFETY: the caller's slice.
         let path = unsafe { slice(path, path_size) }.to_vec();
-        match with(|h| h.properties.get(&path).cloned()) {
+        let found = with(|h| {
+            let read: Vec<u8> = path
+                .iter()
+                .map(|b| if *b == 0 { b'.' } else { *b })
+                .collect();
+            h.property_reads
+                .push(String::from_utf8_lossy(&read).into_owned());
+            h.properties.get(&path).cloned()
+        });
+        match found {
             // SAFETY: the caller's out-pointers.
             Some(v) => unsafe {
                 give(&v, data, size);
