@@ -1,0 +1,125 @@
+//! The shell, driven callback by callback through the recording host: what
+//! it copies out of Envoy as a stream passes, the record it hands over, and
+//! how many host calls that takes.
+
+use filter_common::host::{Action, BufferType, MapType};
+use filter_common::recording_host::{self as host, Call, Harness};
+use serde_json::Value;
+
+fn configure(config: &str) -> Harness {
+    match Harness::configure(tap_http::filter::configure, config) {
+        Ok(plugin) => plugin,
+        Err(logs) => panic!("configuration refused: {logs:?}"),
+    }
+}
+
+/// One POST with a body in two chunks and a response with a body, through
+/// the plugin as Envoy calls it; the record left in filter state, if any.
+fn exchange(config: &str) -> Option<Value> {
+    let mut plugin = configure(config);
+    // From here on, only what the stream asks of the host.
+    host::take_calls();
+    host::with(|h| {
+        h.set_map(
+            MapType::HttpRequestHeaders,
+            &[
+                (":method", b"POST"),
+                (":path", b"/upload"),
+                ("authorization", b"secret"),
+            ],
+        )
+    });
+    let stream = plugin.stream();
+    assert_eq!(stream.request_headers(false), Action::Continue);
+    for chunk in [&b"hello "[..], b"world"] {
+        host::with(|h| {
+            h.buffers
+                .insert(BufferType::HttpRequestBody as u32, chunk.to_vec())
+        });
+        assert_eq!(stream.request_body(chunk.len(), false), Action::Continue);
+    }
+    host::with(|h| h.set_map(MapType::HttpRequestTrailers, &[("x-sum", b"1")]));
+    assert_eq!(stream.request_trailers(), Action::Continue);
+    host::with(|h| h.set_map(MapType::HttpResponseHeaders, &[(":status", b"201")]));
+    assert_eq!(stream.response_headers(false), Action::Continue);
+    host::with(|h| {
+        h.buffers
+            .insert(BufferType::HttpResponseBody as u32, b"created".to_vec())
+    });
+    assert_eq!(stream.response_body(7, true), Action::Continue);
+    stream.log();
+    stream.delete();
+    let record = host::with(|h| h.property(&["tap_trace"]).map(<[u8]>::to_vec))?;
+    serde_json::from_slice(&record).ok()
+}
+
+fn body(record: &Value, message: &str) -> (String, bool) {
+    let b = &record["http_buffered_trace"][message]["body"];
+    (
+        b["as_string"].as_str().unwrap_or_default().to_string(),
+        b["truncated"].as_bool().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn a_stream_is_recorded_with_bodies_trailers_and_redaction() {
+    let Some(record) = exchange(r#"{"body_format": "as_string"}"#) else {
+        panic!("no record in filter state");
+    };
+    assert_eq!(body(&record, "request"), ("hello world".to_string(), false));
+    assert_eq!(body(&record, "response"), ("created".to_string(), false));
+    let request = &record["http_buffered_trace"]["request"];
+    assert_eq!(
+        request["headers"][2],
+        serde_json::json!({"key": "authorization", "value": "[redacted]"})
+    );
+    assert_eq!(
+        request["trailers"][0],
+        serde_json::json!({"key": "x-sum", "value": "1"})
+    );
+    host::with(|h| assert_eq!(h.counter("tap_http.tapped"), 1));
+}
+
+#[test]
+fn bodies_are_copied_only_up_to_the_cap() {
+    let Some(record) = exchange(r#"{"body_format": "as_string", "max_request_bytes": 8}"#) else {
+        panic!("no record in filter state");
+    };
+    assert_eq!(body(&record, "request"), ("hello wo".to_string(), true));
+    host::with(|h| assert_eq!(h.counter("tap_http.truncated"), 1));
+}
+
+#[test]
+fn a_stream_ruled_out_by_its_method_copies_nothing() {
+    let record = exchange(r#"{"match": {"method": "GET"}}"#);
+    assert!(record.is_none());
+    host::with(|h| {
+        assert_eq!(h.count(Call::GetBufferBytes), 0, "bodies were copied");
+        assert_eq!(h.counter("tap_http.not_matched"), 1);
+    });
+}
+
+#[test]
+fn a_refused_record_is_counted_not_fatal() {
+    host::with(|h| h.refuse.insert(Call::SetProperty, 2));
+    assert!(exchange("{}").is_none());
+    host::with(|h| {
+        assert_eq!(h.counter("tap_http.sink_errors"), 1);
+        assert_eq!(h.counter("tap_http.tapped"), 0);
+    });
+}
+
+/// Host calls for the exchange above with the default configuration: two
+/// body chunks and one response chunk copied, the trailers, at the log the
+/// request and response maps, the record, the counter.
+#[test]
+fn host_calls_per_request_stay_within_budget() {
+    const BUDGET: usize = 9;
+    assert!(exchange("{}").is_some());
+    let tally = host::with(|h| h.tally());
+    let total: usize = tally.values().sum();
+    assert!(
+        total <= BUDGET,
+        "{total} host calls, budget {BUDGET}: {tally:?}"
+    );
+}
