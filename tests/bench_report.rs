@@ -1,7 +1,7 @@
 //! The benchmark's pages are what its saved results make: nobody edited a
 //! table, the chart or the README's performance lines by hand.
 
-use harness::bench_report::generate;
+use bench::report::generate;
 use harness::paths::workspace_root;
 
 #[test]

@@ -10,7 +10,7 @@
 
 use base64::Engine;
 use harness::client::Proto;
-use harness::manifests::{apply, rewrite, sidecar_listeners};
+use harness::sidecar::{apply, rewrite, sidecar_listeners};
 use harness::paths::{venv_tool, workspace_root};
 use harness::tcp::echo_then_close;
 use harness::{Bootstrap, Envoy, Request, TcpEcho, Upstream};

@@ -14,7 +14,7 @@ const END: &str = "<!-- bench-headline:end -->";
 /// The configurations that stand for the whole chain in the headline.
 const SUITE: &str = "suite.wasm: all HTTP filters";
 const CHAIN: &str = "all HTTP filters chained";
-const BUDGET: f64 = crate::MODULE_BUDGET as f64;
+const BUDGET: f64 = harness::MODULE_BUDGET as f64;
 
 /// Every generated file: its path under the workspace and its content.
 pub fn generate(root: &Path) -> Result<Vec<(String, String)>, String> {
@@ -178,7 +178,7 @@ fn headline(cpu: &Value, instr: &Value) -> Result<String, String> {
         n("l7_policy 10 rules")?,
         n("l7_policy 1000 rules")?,
         n("cf_headers")?,
-        crate::MODULE_BUDGET / 1024,
+        harness::MODULE_BUDGET / 1024,
         thousands(BUDGET),
         text(&largest["module"]),
         thousands(f(&largest["shipped_bytes"])),

@@ -785,7 +785,7 @@ fn count_instructions(upstream: u16, all: &[Setup], requests: u32, whole: bool) 
 /// prints its results, keeping the last full ones.
 fn save_or_print(file: &str, doc: &Value, save: bool) {
     if !save {
-        println!("{}", harness::bench_report::table(doc));
+        println!("{}", bench::report::table(doc));
         return;
     }
     let text = serde_json::to_string_pretty(doc).expect("results as JSON");
@@ -798,7 +798,7 @@ fn save_or_print(file: &str, doc: &Value, save: bool) {
 }
 
 fn report(root: &std::path::Path) {
-    if let Err(e) = harness::bench_report::write(root) {
+    if let Err(e) = bench::report::write(root) {
         eprintln!("bench report: {e}");
         std::process::exit(1);
     }
