@@ -28,7 +28,7 @@ OVERRIDES := $(strip $(if $(RUSTFLAGS),RUSTFLAGS) $(if $(CARGO_ENCODED_RUSTFLAGS
 ENVOY_BIN ?= $(CURDIR)/$(VENV)/bin/envoy
 export ENVOY_BIN
 
-.PHONY: prereqs have-tshark have-skopeo have-kubectl have-valgrind oci test-tools test-extra bench-report bench bench-instructions tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean
+.PHONY: prereqs have-tshark have-skopeo have-kubectl have-valgrind oci test-tools test-extra bench-report bench bench-footprint bench-instructions tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean
 
 all: build
 
@@ -116,10 +116,16 @@ $(OHA): | prereqs
 	cargo install --locked --quiet --root $(OHA_ROOT) oha --version $(OHA_VERSION)
 
 # Envoy CPU per request, throughput and latency for every filter against bare
-# Envoy, a no-op Wasm filter and Envoy's native filters: bench/results/ and
-# bench/README.md.
+# Envoy, a no-op Wasm filter and Envoy's native filters, then each module's
+# memory per VM and load time: bench/results/ and bench/README.md
+# (tools/bench).
 bench: build envoy $(OHA)
 	OHA=$(OHA) cargo run --release --quiet -p bench
+
+# Only the memory per VM, load time and total size (about a minute):
+# bench/results/footprint.json and the pages.
+bench-footprint: build envoy
+	cargo run --release --quiet -p bench -- --only footprint
 
 # Instructions per request under Valgrind (repeatable where CPU time is
 # noisy): bench/results/instructions.json.

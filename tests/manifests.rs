@@ -4,15 +4,15 @@
 //! `original_dst`, per-port and catch-all filter chains).
 
 use harness::client::Proto;
+use harness::paths::{venv_tool, workspace_root};
 use harness::sidecar::{apply, hcm, rewrite, sidecar_listeners};
+use harness::tap::read_records;
+use harness::tcp::echo_then_close;
+use harness::{header_values, Bootstrap, Envoy, Request, TcpEcho, Upstream};
 use manifests::{
     files, module_bytes, module_cluster, module_sha256, specs, MODULE_HOST, RECORD_DIR, TCP_PORT,
     WASM_DIR,
 };
-use harness::paths::{venv_tool, workspace_root};
-use harness::tap::read_records;
-use harness::tcp::echo_then_close;
-use harness::{header_values, Bootstrap, Envoy, Request, TcpEcho, Upstream};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 

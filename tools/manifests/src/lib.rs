@@ -419,8 +419,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The bytes of `dist/<module>.wasm`.
 pub fn module_bytes(module: &str) -> Result<Vec<u8>, String> {
-    let path = workspace_root().join("dist")
-        .join(format!("{module}.wasm"));
+    let path = workspace_root().join("dist").join(format!("{module}.wasm"));
     std::fs::read(&path).map_err(|e| format!("{}: {e} (run `make build` first)", path.display()))
 }
 
