@@ -28,7 +28,7 @@ OVERRIDES := $(strip $(if $(RUSTFLAGS),RUSTFLAGS) $(if $(CARGO_ENCODED_RUSTFLAGS
 ENVOY_BIN ?= $(CURDIR)/$(VENV)/bin/envoy
 export ENVOY_BIN
 
-.PHONY: prereqs have-tshark have-skopeo have-kubectl have-valgrind oci test-tools test-extra bench-report bench bench-instructions tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean
+.PHONY: prereqs have-tshark have-skopeo have-kubectl have-valgrind oci test-tools test-extra bench-report bench bench-footprint bench-instructions tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean
 
 all: build
 
@@ -106,7 +106,7 @@ envoy-old: $(VENV_OLD)/bin/envoy
 test-tools: $(VENV)/.test-tools
 
 demo: envoy build
-	cargo run --quiet -p integration-tests --bin demo
+	cargo run --quiet -p demo
 
 # The load generator for `make bench` (oha, from crates.io), in .tools/.
 OHA_VERSION := 1.16.0
@@ -116,20 +116,26 @@ $(OHA): | prereqs
 	cargo install --locked --quiet --root $(OHA_ROOT) oha --version $(OHA_VERSION)
 
 # Envoy CPU per request, throughput and latency for every filter against bare
-# Envoy, a no-op Wasm filter and Envoy's native filters: bench/results/ and
-# bench/README.md.
+# Envoy, a no-op Wasm filter and Envoy's native filters, then each module's
+# memory per VM and load time: bench/results/ and bench/README.md
+# (tools/bench).
 bench: build envoy $(OHA)
-	OHA=$(OHA) cargo run --release --quiet -p integration-tests --bin bench
+	OHA=$(OHA) cargo run --release --quiet -p bench
+
+# Only the memory per VM, load time and total size (about a minute):
+# bench/results/footprint.json and the pages.
+bench-footprint: build envoy
+	cargo run --release --quiet -p bench -- --only footprint
 
 # Instructions per request under Valgrind (repeatable where CPU time is
 # noisy): bench/results/instructions.json.
 bench-instructions: have-valgrind build envoy $(OHA)
-	BENCH_INSTRUCTIONS=300 OHA=$(OHA) cargo run --release --quiet -p integration-tests --bin bench
+	BENCH_INSTRUCTIONS=300 OHA=$(OHA) cargo run --release --quiet -p bench
 
 # bench/README.md, its chart and the README's performance lines, from the
 # saved results (make bench and bench-instructions do this after measuring).
 bench-report:
-	cargo run --release --quiet -p integration-tests --bin bench -- --report
+	cargo run --release --quiet -p bench -- --report
 
 # The `tap` command-line tool, as target/release/tap (or: cargo install --path tools/tap).
 tap:
@@ -140,7 +146,7 @@ tap:
 # and the digests of their images (written again beside them: pushing an
 # older dist/oci/ would not match).
 manifests: oci
-	cargo run --quiet -p integration-tests --bin manifests
+	cargo run --quiet -p manifests
 
 # OCI image layouts for Istio's WasmPlugin (oci://), dist/oci/<module>/, and
 # each image's manifest digest; tools/oci/README.md says how to push them.

@@ -1,7 +1,7 @@
 //! The benchmark's pages are what its saved results make: nobody edited a
 //! table, the chart or the README's performance lines by hand.
 
-use harness::bench_report::generate;
+use bench::report::{generate, Page};
 use harness::paths::workspace_root;
 
 #[test]
@@ -9,7 +9,7 @@ fn bench_pages_are_generated_from_the_results() {
     let root = workspace_root();
     let files = generate(&root).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(files.len(), 3);
-    for (path, content) in files {
+    for Page { path, content } in files {
         let on_disk = std::fs::read_to_string(root.join(&path))
             .unwrap_or_else(|e| panic!("{path}: {e} (run `make bench-report`)"));
         assert!(

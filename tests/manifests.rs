@@ -4,14 +4,15 @@
 //! `original_dst`, per-port and catch-all filter chains).
 
 use harness::client::Proto;
-use harness::manifests::{
-    apply, files, hcm, module_bytes, module_cluster, module_sha256, rewrite, sidecar_listeners,
-    specs, MODULE_HOST, RECORD_DIR, TCP_PORT, WASM_DIR,
-};
 use harness::paths::{venv_tool, workspace_root};
+use harness::sidecar::{apply, hcm, rewrite, sidecar_listeners};
 use harness::tap::read_records;
 use harness::tcp::echo_then_close;
 use harness::{header_values, Bootstrap, Envoy, Request, TcpEcho, Upstream};
+use manifests::{
+    files, module_bytes, module_cluster, module_sha256, specs, MODULE_HOST, RECORD_DIR, TCP_PORT,
+    WASM_DIR,
+};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -934,7 +935,7 @@ fn wasmplugin_forms_run_as_istio_configures_them() {
             .collect();
         let mut connection_manager = hcm("inbound_0.0.0.0_8080", "inbound|8080||");
         connection_manager["typed_config"]["http_filters"] = Value::Array(placed);
-        let mut listeners = vec![harness::manifests::virtual_inbound(
+        let mut listeners = vec![harness::sidecar::virtual_inbound(
             "virtualInbound",
             json!([connection_manager]),
         )];

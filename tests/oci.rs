@@ -6,9 +6,9 @@
 //! `make test-extra` adds skopeo (Debian), the tool the README pushes with.
 
 use flate2::read::GzDecoder;
-use harness::manifests::sha256_hex;
 use harness::paths::{venv_tool, wasm, workspace_root};
 use harness::MODULES;
+use manifests::sha256_hex;
 use oci_spec::image::{
     Arch, Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType, OciLayout,
 };

@@ -10,8 +10,8 @@
 
 use base64::Engine;
 use harness::client::Proto;
-use harness::manifests::{apply, rewrite, sidecar_listeners};
 use harness::paths::{venv_tool, workspace_root};
+use harness::sidecar::{apply, rewrite, sidecar_listeners};
 use harness::tcp::echo_then_close;
 use harness::{Bootstrap, Envoy, Request, TcpEcho, Upstream};
 use serde_json::{json, Value};

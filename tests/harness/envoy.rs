@@ -72,8 +72,14 @@ impl Envoy {
     /// Starts Envoy; `@SCRATCH@` anywhere in the configuration becomes this
     /// run's scratch directory (for access logs and tap files), see [`Envoy::scratch`].
     pub fn try_start(bootstrap: &Bootstrap) -> Result<Envoy, StartError> {
+        Envoy::try_start_with(bootstrap, &[])
+    }
+
+    /// Like [`Envoy::try_start`] with more command-line arguments; a
+    /// `--concurrency` among them replaces the default of one worker.
+    pub fn try_start_with(bootstrap: &Bootstrap, extra_args: &[&str]) -> Result<Envoy, StartError> {
         let (dir, config) = write_config(bootstrap);
-        Envoy::spawn(&config, dir, &[], None)
+        Envoy::spawn(&config, dir, extra_args, None)
     }
 
     /// `envoy --mode validate` on `bootstrap`, written to its own scratch
@@ -147,7 +153,8 @@ impl Envoy {
         let mut child = command
             .arg("-c")
             .arg(config)
-            .args(["--concurrency", "1", "--disable-hot-restart"])
+            .args(default_concurrency(extra_args))
+            .arg("--disable-hot-restart")
             .args(log_args())
             // Access logs (tap records) reach their files within 50 ms, not 10 s.
             .args(["--file-flush-interval-msec", "50"])
@@ -302,6 +309,16 @@ impl Drop for Envoy {
         } else if std::env::var_os("ENVOY_KEEP_RUNS").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// One worker, unless the caller's arguments choose (Envoy refuses an
+/// option given twice).
+fn default_concurrency(extra_args: &[&str]) -> &'static [&'static str] {
+    if extra_args.contains(&"--concurrency") {
+        &[]
+    } else {
+        &["--concurrency", "1"]
     }
 }
 

@@ -27,7 +27,7 @@
 //!   TCP chain it is the Service's own port (`buildInboundNetworkFilters`,
 //!   listener_inbound.go).
 //! - `EnvoyFilter` patches are applied to what this builds, in ascending
-//!   `priority` ([`crate::manifests::apply`]).
+//!   `priority` ([`crate::sidecar::apply`]).
 
 use serde_json::Value;
 

@@ -9,13 +9,12 @@
 //! - [`Request`]: HTTP/1.1 (raw bytes on the wire) and HTTP/2 (h2c) clients.
 //! - [`TcpEcho`]: a TCP echo server for network filters.
 
-pub mod bench_report;
 pub mod bootstrap;
 pub mod client;
 pub mod envoy;
 pub mod istio;
-pub mod manifests;
 pub mod paths;
+pub mod sidecar;
 pub mod tap;
 pub mod tcp;
 pub mod tls;

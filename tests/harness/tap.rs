@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 /// (`%FILTER_STATE(wasm.tap_trace:PLAIN)%`) to `file` in the scratch directory,
 /// one JSON line per tapped stream, skipping streams without a record.
 pub fn record_access_log(file: &str) -> Value {
-    json!({"access_log": [crate::manifests::record_log(&format!("@SCRATCH@/{file}"))]})
+    json!({"access_log": [manifests::record_log(&format!("@SCRATCH@/{file}"))]})
 }
 
 /// Envoy's own tap filter writing one file per stream (`native_<id>.json`).

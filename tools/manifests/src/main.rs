@@ -2,8 +2,7 @@
 //! modules in `dist/` (their sha256, their images' digests, and the gateway's
 //! module itself go into the manifests).
 
-use harness::manifests::{files, module_bytes};
-use harness::paths::workspace_root;
+use manifests::{files, module_bytes, workspace_root};
 
 fn main() {
     let root = workspace_root();

@@ -1,6 +1,6 @@
 //! The benchmark's pages, made only from its saved results
-//! (`bench/results/results.json` from `make bench`,
-//! `bench/results/instructions.json` from `make bench-instructions`):
+//! (`bench/results/results.json` and `bench/results/footprint.json` from
+//! `make bench`, `bench/results/instructions.json` from `make bench-instructions`):
 //! `bench/README.md` from `bench/template.md`, the chart
 //! `bench/results/chart.svg`, and the performance lines of the top-level
 //! README between its `bench-headline` markers. The same input always gives
@@ -14,18 +14,26 @@ const END: &str = "<!-- bench-headline:end -->";
 /// The configurations that stand for the whole chain in the headline.
 const SUITE: &str = "suite.wasm: all HTTP filters";
 const CHAIN: &str = "all HTTP filters chained";
-const BUDGET: f64 = crate::MODULE_BUDGET as f64;
+const BUDGET: f64 = harness::MODULE_BUDGET as f64;
 
-/// Every generated file: its path under the workspace and its content.
-pub fn generate(root: &Path) -> Result<Vec<(String, String)>, String> {
+/// A generated file.
+pub struct Page {
+    /// Under the workspace.
+    pub path: String,
+    pub content: String,
+}
+
+/// Every generated file.
+pub fn generate(root: &Path) -> Result<Vec<Page>, String> {
     let read = |p: &str| std::fs::read_to_string(root.join(p)).map_err(|e| format!("{p}: {e}"));
     let json = |p: &str| -> Result<Value, String> {
         serde_json::from_str(&read(p)?).map_err(|e| format!("{p}: {e}"))
     };
     let cpu = json("bench/results/results.json")?;
     let instr = json("bench/results/instructions.json")?;
+    let footprint = json("bench/results/footprint.json")?;
     let headline = headline(&cpu, &instr)?;
-    let page = fill(
+    let page_text = fill(
         &read("bench/template.md")?,
         &[
             ("headline", headline.clone()),
@@ -36,19 +44,26 @@ pub fn generate(root: &Path) -> Result<Vec<(String, String)>, String> {
             ("instructions_table", instructions_table(&instr)),
             ("floor_table", floor_table(&cpu, &instr)?),
             ("sizes_table", sizes_table(&cpu)),
+            ("footprint_summary", footprint_summary(&footprint)),
+            ("footprint_table", footprint_table(&footprint)),
+            ("footprint_total", footprint_total(&footprint)),
         ],
     )?;
     let readme = splice(&read("README.md")?, &headline)?;
+    let page = |path: &str, content: String| Page {
+        path: path.into(),
+        content,
+    };
     Ok(vec![
-        ("bench/README.md".into(), page),
-        ("bench/results/chart.svg".into(), chart::svg(&bars(&cpu))?),
-        ("README.md".into(), readme),
+        page("bench/README.md", page_text),
+        page("bench/results/chart.svg", chart::svg(&bars(&cpu))?),
+        page("README.md", readme),
     ])
 }
 
 /// Writes every generated file.
 pub fn write(root: &Path) -> Result<(), String> {
-    for (path, content) in generate(root)? {
+    for Page { path, content } in generate(root)? {
         std::fs::write(root.join(&path), content).map_err(|e| format!("{path}: {e}"))?;
     }
     Ok(())
@@ -178,7 +193,7 @@ fn headline(cpu: &Value, instr: &Value) -> Result<String, String> {
         n("l7_policy 10 rules")?,
         n("l7_policy 1000 rules")?,
         n("cf_headers")?,
-        crate::MODULE_BUDGET / 1024,
+        harness::MODULE_BUDGET / 1024,
         thousands(BUDGET),
         text(&largest["module"]),
         thousands(f(&largest["shipped_bytes"])),
@@ -326,6 +341,62 @@ fn sizes_table(cpu: &Value) -> String {
                 thousands(f(&m["shipped_bytes"])),
             ]
         }),
+    )
+}
+
+fn footprint_summary(footprint: &Value) -> String {
+    format!(
+        "Machine: {}. {} rounds per configuration (alternated), each a fresh Envoy with {} workers that served {} HTTP requests and {} TCP connections before its memory was read; medians. Bare Envoy: {} KiB resident, ready {:.0} ms after its first log line. The run took {} s.",
+        text(&footprint["machine"]),
+        footprint["rounds"],
+        footprint["concurrency"],
+        footprint["requests"],
+        footprint["connections"],
+        thousands(f(&footprint["bare"]["rss_kib"])),
+        f(&footprint["bare"]["start_to_ready_ms"]),
+        footprint["elapsed_s"],
+    )
+}
+
+fn footprint_table(footprint: &Value) -> String {
+    let modules = footprint["modules"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    markdown(
+        &[
+            "module",
+            "shipped (bytes)",
+            "V8 VMs",
+            "resident memory per VM (KiB)",
+            "read and compiled (ms)",
+            "Envoy ready, over bare (ms)",
+        ],
+        modules.iter().map(|m| {
+            vec![
+                text(&m["module"]),
+                thousands(f(&m["shipped_bytes"])),
+                m["vms"].to_string(),
+                thousands(f(&m["rss_per_vm_kib"])),
+                format!("{:.0}", f(&m["compile_ms"])),
+                format!("{:+.0}", f(&m["start_to_ready_over_bare_ms"])),
+            ]
+        }),
+    )
+}
+
+fn footprint_total(footprint: &Value) -> String {
+    let total = f(&footprint["total_shipped_bytes"]);
+    let configmap = f(&footprint["configmap_bytes"]);
+    let fits = if total <= configmap {
+        "they fit in one ConfigMap together"
+    } else {
+        "they do not all fit in one ConfigMap"
+    };
+    format!(
+        "The six modules together: {} bytes, {:.0}% of the {} bytes (1 MiB) of one ConfigMap: {fits}.",
+        thousands(total),
+        100.0 * total / configmap,
+        thousands(configmap),
     )
 }
 

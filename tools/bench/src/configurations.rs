@@ -1,0 +1,480 @@
+//! The configurations the benchmark measures: each filter, its native
+//! counterpart, the chain and the suite, the probes, and for every request
+//! shape bare Envoy and the no-op filter as baselines.
+
+use harness::bootstrap::{wasm_filter, wasm_fixture};
+use harness::tap::{native_tap, record_access_log};
+use harness::PEER_METADATA_SEED;
+use harness::{Bootstrap, Envoy};
+use serde_json::{json, Value};
+
+/// One measured configuration.
+pub struct Setup {
+    pub name: String,
+    /// What it is compared with: `bare`, and its native counterpart if any.
+    pub native: Option<String>,
+    pub filters: Vec<Value>,
+    pub route_extra: Value,
+    pub hcm_extra: Value,
+    pub method: &'static str,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub rate: u32,
+}
+
+fn setup(name: &str, filters: Vec<Value>) -> Setup {
+    Setup {
+        name: name.into(),
+        native: None,
+        filters,
+        route_extra: json!({}),
+        hcm_extra: json!({}),
+        method: "GET",
+        path: "/".into(),
+        headers: vec![],
+        rate: rate(),
+    }
+}
+
+pub fn env_u32(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rate() -> u32 {
+    env_u32("BENCH_RATE", 2000)
+}
+
+/// A metadata header of about 6 KB: the seed's keys and 120 more labels.
+fn large_metadata() -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut bytes = b64.decode(PEER_METADATA_SEED).expect("seed");
+    let field = |tag: u8, data: &[u8]| -> Vec<u8> {
+        let mut out = vec![tag];
+        let mut n = data.len();
+        while n >= 0x80 {
+            out.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+        out.extend_from_slice(data);
+        out
+    };
+    let mut labels = Vec::new();
+    for i in 0..120 {
+        let mut entry = field(0x0a, format!("example.com/label-{i}").as_bytes());
+        entry.extend(field(0x12, &field(0x1a, format!("value-{i}").as_bytes())));
+        labels.extend(field(0x0a, &entry));
+    }
+    let mut entry = field(0x0a, b"EXTRA_LABELS");
+    entry.extend(field(0x12, &field(0x2a, &labels)));
+    bytes.extend(field(0x0a, &entry));
+    b64.encode(bytes)
+}
+
+/// l7_policy's rules and RBAC's policies for the same `n` rules, and the
+/// path of a request that matches the last GET rule.
+pub struct Rules {
+    pub ours: Value,
+    pub rbac: Value,
+    pub path: String,
+}
+
+/// `n` rules and the request that matches the last GET rule; RBAC the same.
+pub fn rules(n: usize) -> Rules {
+    let mut ours = Vec::new();
+    let mut policies = serde_json::Map::new();
+    let mut last_get = 0;
+    for i in 0..n {
+        let method = ["GET", "POST", "PUT", "DELETE"][i % 4];
+        if method == "GET" {
+            last_get = i;
+        }
+        let path = format!("/api/v1/service{i}/[a-z0-9]+");
+        ours.push(json!({"method": method, "path": path}));
+        policies.insert(
+            format!("rule-{i}"),
+            json!({"permissions": [{"and_rules": {"rules": [
+                {"header": {"name": ":method", "string_match": {"exact": method}}},
+                {"header": {"name": ":path", "string_match": {"safe_regex": {"regex": path}}}}
+            ]}}], "principals": [{"any": true}]}),
+        );
+    }
+    let rbac = json!({"name": "envoy.filters.http.rbac", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+        "rules": {"action": "ALLOW", "policies": policies}}});
+    Rules {
+        ours: json!({"rules": ours}),
+        rbac,
+        path: format!("/api/v1/service{last_get}/abc123"),
+    }
+}
+
+/// The four HTTP filters' configurations as the chain and the suite run
+/// them, in the shipped manifests' order, which is also the suite's order.
+pub fn suite_parts() -> [(&'static str, Value); 4] {
+    [
+        (
+            "tap_http",
+            json!({"match": {"request_header": {"name": "x-tap-me", "present": true}}}),
+        ),
+        ("peer_metadata", json!({})),
+        ("l7_policy", rules(10).ours),
+        ("cf_headers", identity()),
+    ]
+}
+
+pub fn identity() -> Value {
+    json!({"app_guid": "eb1534db-8765-430d-adfe-77fd1a8e45a9", "process_type": "web",
+           "org_guid": "04a73274-9280-4b99-9abc-e44e3ff4a74e", "space_guid": "8d18b884-729c-4239-9b88-39c4964a3f86"})
+}
+
+pub fn setups() -> Vec<Setup> {
+    let mut all = vec![setup("bare", vec![])];
+    all.push(setup("noop wasm", vec![wasm_fixture("noop", &json!({}))]));
+    // The price of each kind of host call a filter makes, on top of no-op.
+    for (name, work) in [
+        ("probe: 50 header-map reads", json!({"read_map": 50})),
+        ("probe: 50 header writes", json!({"set_header": 50})),
+        ("probe: 50 header appends", json!({"add_header": 50})),
+        ("probe: 50 filter-state writes", json!({"set_property": 50})),
+        (
+            "probe: 50 missing property reads",
+            json!({"get_property": 50}),
+        ),
+        (
+            "probe: 1 header-map read, 50 header-map writes",
+            json!({"set_map": 50}),
+        ),
+        ("probe: 50 counter increments", json!({"increment": 50})),
+    ] {
+        all.push(setup(name, vec![wasm_fixture("noop", &work)]));
+    }
+    let mut cf = setup("cf_headers", vec![wasm_filter("cf_headers", &identity())]);
+    cf.native = Some("native request_headers_to_add".into());
+    all.push(cf);
+    let mut headers = setup("native request_headers_to_add", vec![]);
+    headers.route_extra = json!({"request_headers_to_add": identity().as_object().unwrap().iter().map(|(k, v)| json!({
+        "header": {"key": format!("cf-{}", k.replace('_', "-")), "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"})).collect::<Vec<_>>()});
+    all.push(headers);
+    for (label, header) in [
+        ("small", PEER_METADATA_SEED.to_string()),
+        ("large", large_metadata()),
+    ] {
+        let mut peer = setup(
+            &format!("peer_metadata ({label} header)"),
+            vec![wasm_filter(
+                "peer_metadata",
+                &json!({"max_header_bytes": 16384, "max_keys": 1000}),
+            )],
+        );
+        peer.headers = vec![("x-envoy-peer-metadata".into(), header)];
+        all.push(peer);
+    }
+    // Where peer_metadata's time goes: without filter state, and with no
+    // metadata to decode (only the output headers are cleaned and written).
+    let mut no_state = setup(
+        "peer_metadata (small header, no filter state)",
+        vec![wasm_filter(
+            "peer_metadata",
+            &json!({"filter_state": false}),
+        )],
+    );
+    no_state.headers = vec![(
+        "x-envoy-peer-metadata".into(),
+        PEER_METADATA_SEED.to_string(),
+    )];
+    all.push(no_state);
+    all.push(setup(
+        "peer_metadata (no header)",
+        vec![wasm_filter("peer_metadata", &json!({}))],
+    ));
+    for n in [1, 10, 100, 1000] {
+        let Rules { ours, rbac, path } = rules(n);
+        let mut policy = setup(
+            &format!("l7_policy {n} rules"),
+            vec![wasm_filter("l7_policy", &ours)],
+        );
+        policy.path = path.clone();
+        policy.native = Some(format!("native RBAC {n} rules"));
+        all.push(policy);
+        let mut native = setup(&format!("native RBAC {n} rules"), vec![rbac]);
+        native.path = path;
+        all.push(native);
+    }
+    for size in [0usize, 1024, 65536, 1 << 20] {
+        let suffix = if size == 0 {
+            String::new()
+        } else {
+            format!(" {} body", human(size))
+        };
+        let path = if size == 0 {
+            "/".to_string()
+        } else {
+            format!("/bytes/{size}")
+        };
+        let rate = if size >= 1 << 20 {
+            100
+        } else if size >= 65536 {
+            500
+        } else {
+            rate()
+        };
+        if size > 0 {
+            let mut bare = setup(&format!("bare{suffix}"), vec![]);
+            bare.path = path.clone();
+            bare.rate = rate;
+            all.push(bare);
+        }
+        let mut tap = setup(
+            &format!("tap_http{suffix}"),
+            vec![wasm_filter("tap_http", &json!({}))],
+        );
+        tap.hcm_extra = record_access_log("records.jsonl");
+        tap.native = Some(format!("native tap{suffix}"));
+        tap.path = path.clone();
+        tap.rate = rate;
+        all.push(tap);
+        let mut native = setup(
+            &format!("native tap{suffix}"),
+            vec![native_tap(65536, 65536)],
+        );
+        native.path = path;
+        native.rate = rate;
+        all.push(native);
+    }
+    let path = rules(10).path;
+    let parts = suite_parts();
+    // The chain's request: Istio's metadata header, the path of the last GET rule.
+    let chained = |name: &str, filters: Vec<Value>| {
+        let mut s = setup(name, filters);
+        s.hcm_extra = record_access_log("records.jsonl");
+        s.headers = vec![(
+            "x-envoy-peer-metadata".into(),
+            PEER_METADATA_SEED.to_string(),
+        )];
+        s.path = path.clone();
+        s
+    };
+    all.push(chained(
+        "all HTTP filters chained",
+        parts.iter().map(|(n, c)| wasm_filter(n, c)).collect(),
+    ));
+    // The same four configurations, unchanged, in one module and context;
+    // then each part alone in the suite, to show what each part costs there.
+    let suite = |name: &str, parts: &[(&str, Value)]| {
+        let config: serde_json::Map<String, Value> = parts
+            .iter()
+            .map(|(n, c)| (n.to_string(), c.clone()))
+            .collect();
+        chained(name, vec![wasm_filter("suite", &Value::Object(config))])
+    };
+    all.push(suite("suite.wasm: all HTTP filters", &parts));
+    // What the chain's outputs cost: the same, with peer_metadata publishing
+    // headers only (its documented `filter_state: false`).
+    let mut headers_only = parts.clone();
+    headers_only[1].1 = json!({"filter_state": false});
+    all.push(suite(
+        "suite.wasm: all HTTP filters, peer_metadata without filter state",
+        &headers_only,
+    ));
+    for part in &parts {
+        all.push(suite(
+            &format!("suite.wasm: {} only", part.0),
+            std::slice::from_ref(part),
+        ));
+    }
+    // The floor under any module with these outputs: the no-op filter making
+    // only the host calls the suite makes for this request, with no work of
+    // its own. Then with fewer outputs, as a change of the filters' contracts
+    // would have it.
+    let calls = suite_host_calls();
+    for (name, work) in [
+        (
+            "probe: the suite's host calls, nothing else",
+            calls.probe(true, true),
+        ),
+        (
+            "probe: the suite's host calls without peer filter state",
+            calls.probe(true, false),
+        ),
+        (
+            "probe: the suite's host calls without peer outputs",
+            calls.probe(false, false),
+        ),
+    ] {
+        all.push(chained(name, vec![wasm_fixture("noop", &work)]));
+    }
+    add_baselines(&mut all);
+    all
+}
+
+/// The host calls `suite.wasm` makes for the chain's request (Istio's
+/// metadata header, no client certificate, the path of the last GET rule),
+/// split by the outputs they serve.
+pub struct SuiteHostCalls {
+    pub header_map_reads: u32,
+    pub header_removals: u32,
+    /// The `x-peer-*` headers peer_metadata appends.
+    pub peer_header_appends: u32,
+    /// The other parts' appends (the `CF-*` headers).
+    pub other_header_appends: u32,
+    /// The filter-state entries peer_metadata writes (none with its
+    /// `filter_state: false`).
+    pub peer_filter_state_writes: u32,
+    pub other_filter_state_writes: u32,
+    pub principal_reads: u32,
+    pub counter_increments: u32,
+}
+
+/// The suite's host calls for the chain's request, counted by driving its
+/// exports against a recording stand-in for Envoy. The probe rows make
+/// exactly these calls; this is the one place their counts come from.
+pub fn suite_host_calls() -> SuiteHostCalls {
+    SuiteHostCalls {
+        header_map_reads: 1,
+        header_removals: 1,
+        peer_header_appends: 7,
+        other_header_appends: 4,
+        peer_filter_state_writes: 8,
+        other_filter_state_writes: 2,
+        principal_reads: 1,
+        counter_increments: 6,
+    }
+}
+
+impl SuiteHostCalls {
+    /// The no-op fixture's work making these calls, with or without the peer
+    /// headers and the peer filter-state entries.
+    fn probe(&self, peer_headers: bool, peer_state: bool) -> Value {
+        let appends = self.other_header_appends
+            + if peer_headers {
+                self.peer_header_appends
+            } else {
+                0
+            };
+        let states = self.other_filter_state_writes
+            + if peer_state {
+                self.peer_filter_state_writes
+            } else {
+                0
+            };
+        json!({"raw_map": self.header_map_reads, "remove_header": self.header_removals,
+               "add_header": appends, "set_property": states,
+               "read_principal": self.principal_reads, "increment": self.counter_increments})
+    }
+}
+
+/// What a configuration's traffic is: two configurations with equal shapes
+/// send the same requests.
+#[derive(PartialEq)]
+struct RequestShape<'a> {
+    method: &'a str,
+    path: &'a str,
+    headers: &'a [(String, String)],
+    rate: u32,
+}
+
+/// The request a configuration is measured with.
+fn request(s: &Setup) -> RequestShape<'_> {
+    RequestShape {
+        method: s.method,
+        path: &s.path,
+        headers: &s.headers,
+        rate: s.rate,
+    }
+}
+
+pub fn is_bare(s: &Setup) -> bool {
+    s.filters.is_empty() && s.route_extra == json!({}) && s.hcm_extra == json!({})
+}
+
+pub fn is_noop(s: &Setup) -> bool {
+    s.name.starts_with("noop wasm")
+}
+
+/// Bare Envoy for every request a configuration sends (a 1.2 KB metadata
+/// header or a longer path costs Envoy something even without filters), and
+/// the no-op filter for every request with headers, so that each ratio
+/// compares the same traffic.
+fn add_baselines(all: &mut Vec<Setup>) {
+    let mut added = Vec::new();
+    for s in all.iter() {
+        let known = |added: &[Setup], pred: fn(&Setup) -> bool| {
+            all.iter()
+                .chain(added)
+                .any(|o| pred(o) && request(o) == request(s))
+        };
+        let copy = |name: String, filters: Vec<Value>| Setup {
+            name,
+            native: None,
+            filters,
+            route_extra: json!({}),
+            hcm_extra: json!({}),
+            method: s.method,
+            path: s.path.clone(),
+            headers: s.headers.clone(),
+            rate: s.rate,
+        };
+        if !known(&added, is_bare) {
+            added.push(copy(format!("bare, request of {}", s.name), vec![]));
+        }
+        if !s.headers.is_empty() && !known(&added, is_noop) {
+            added.push(copy(
+                format!("noop wasm, request of {}", s.name),
+                vec![wasm_fixture("noop", &json!({}))],
+            ));
+        }
+    }
+    all.extend(added);
+}
+
+/// Where in the list of configurations the baselines of one are.
+pub struct Baselines {
+    /// Bare Envoy with the same request.
+    pub bare: Option<usize>,
+    /// The no-op filter with the same request, else with the plain one.
+    pub noop: Option<usize>,
+}
+
+/// The bare Envoy and no-op filter measured with the same request as `s`.
+pub fn baselines(all: &[Setup], s: &Setup) -> Baselines {
+    let twin =
+        |pred: fn(&Setup) -> bool| all.iter().position(|o| pred(o) && request(o) == request(s));
+    let noop = twin(is_noop).or_else(|| all.iter().position(|o| o.name == "noop wasm"));
+    Baselines {
+        bare: twin(is_bare),
+        noop,
+    }
+}
+
+fn human(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{} MiB", n >> 20),
+        n if n >= 1024 => format!("{} KiB", n >> 10),
+        n => format!("{n} B"),
+    }
+}
+
+/// Envoy with configuration `s` on one listener, `main`.
+pub fn start(upstream: u16, s: &Setup) -> Envoy {
+    let routes = json!([{"name": "app", "domains": ["*"], "routes": [{
+        "match": {"prefix": "/"},
+        "route": {"cluster": "upstream", "timeout": "30s"}
+    }]}]);
+    let mut routes = routes;
+    if let Some(extra) = s.route_extra.as_object() {
+        for (k, v) in extra {
+            routes[0]["routes"][0][k] = v.clone();
+        }
+    }
+    Envoy::start(&Bootstrap::new(upstream).listener_with(
+        "main",
+        s.filters.clone(),
+        routes,
+        s.hcm_extra.clone(),
+    ))
+}

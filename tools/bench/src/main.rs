@@ -1,0 +1,92 @@
+//! `make bench`: Envoy's CPU per request, throughput and latency with each
+//! filter, against bare Envoy, a no-op Wasm filter and Envoy's native
+//! counterparts, on 127.0.0.1 at a fixed request rate; then the memory each
+//! module's VMs hold and the time Envoy takes to load it. Configurations are
+//! measured in rounds (alternated), reported as medians with their spread,
+//! written to bench/results/*.json, from which bench/README.md, its chart and
+//! the README's performance lines are generated.
+//!
+//! Arguments: `--report` regenerates the pages from the saved results;
+//! `--only footprint` measures memory and load time only.
+//!
+//! Environment: BENCH_ROUNDS (3), BENCH_SECONDS (3), BENCH_RATE (2000),
+//! BENCH_ONLY (substrings of configuration names, `|`-separated),
+//! BENCH_FOOTPRINT_ROUNDS (5), BENCH_INSTRUCTIONS (requests to count under
+//! callgrind instead), OHA (the load generator).
+
+mod configurations;
+mod cpu;
+mod footprint;
+mod instructions;
+mod machine;
+mod stats;
+mod upstream;
+
+use configurations::{env_u32, setups, Setup};
+use harness::paths::workspace_root;
+use serde_json::Value;
+
+/// Writes a full run's results and regenerates the pages made from them
+/// (bench/README.md, the chart, the README's headline); a partial run only
+/// prints its results, keeping the last full ones.
+pub fn save_or_print(file: &str, doc: &Value, save: bool) {
+    if !save {
+        println!("{}", bench::report::table(doc));
+        return;
+    }
+    let text = serde_json::to_string_pretty(doc).expect("results as JSON");
+    let root = workspace_root();
+    let path = root.join("bench/results").join(file);
+    std::fs::create_dir_all(path.parent().expect("bench/results")).expect("bench/results");
+    std::fs::write(&path, text + "\n").unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    println!("written: bench/results/{file}");
+    report(&root);
+}
+
+fn report(root: &std::path::Path) {
+    if let Err(e) = bench::report::write(root) {
+        eprintln!("bench report: {e}");
+        std::process::exit(1);
+    }
+    println!("written: bench/README.md, bench/results/chart.svg, README.md (headline)");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let only = |what: &str| args.windows(2).any(|w| w[0] == "--only" && w[1] == what);
+    if args.iter().any(|a| a == "--report") {
+        report(&workspace_root());
+        return;
+    }
+    let upstream = upstream::fast_upstream();
+    let footprint_rounds = env_u32("BENCH_FOOTPRINT_ROUNDS", 5);
+    if only("footprint") {
+        footprint::run(upstream, footprint_rounds);
+        return;
+    }
+    if let Some(unknown) = args.first() {
+        eprintln!("bench: unknown argument {unknown:?}; known: --report, --only footprint");
+        std::process::exit(2);
+    }
+    // No debug logging on the request path while measuring.
+    std::env::set_var("ENVOY_QUIET", "1");
+    let rounds = env_u32("BENCH_ROUNDS", 3);
+    let seconds = env_u32("BENCH_SECONDS", 3);
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let all: Vec<Setup> = setups()
+        .into_iter()
+        .filter(|s| only.split('|').any(|part| s.name.contains(part)))
+        .collect();
+    if let Some(requests) = std::env::var("BENCH_INSTRUCTIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        instructions::count_instructions(upstream, &all, requests, only.is_empty());
+        return;
+    }
+    // A partial run (BENCH_ONLY) prints its table but keeps the last full results.
+    cpu::run(upstream, &all, rounds, seconds, only.is_empty());
+    if only.is_empty() {
+        footprint::run(upstream, footprint_rounds);
+    }
+}
