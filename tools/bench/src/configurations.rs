@@ -2,6 +2,7 @@
 //! counterpart, the chain and the suite, the probes, and for every request
 //! shape bare Envoy and the no-op filter as baselines.
 
+use crate::host_calls::{self, Call};
 use harness::bootstrap::{wasm_filter, wasm_fixture};
 use harness::tap::{native_tap, record_access_log};
 use harness::PEER_METADATA_SEED;
@@ -246,17 +247,13 @@ pub fn setups() -> Vec<Setup> {
         native.rate = rate;
         all.push(native);
     }
-    let path = rules(10).path;
     let parts = suite_parts();
-    // The chain's request: Istio's metadata header, the path of the last GET rule.
+    let chain = chain_request();
     let chained = |name: &str, filters: Vec<Value>| {
         let mut s = setup(name, filters);
         s.hcm_extra = record_access_log("records.jsonl");
-        s.headers = vec![(
-            "x-envoy-peer-metadata".into(),
-            PEER_METADATA_SEED.to_string(),
-        )];
-        s.path = path.clone();
+        s.headers = chain.headers.clone();
+        s.path = chain.path.clone();
         s
     };
     all.push(chained(
@@ -291,7 +288,10 @@ pub fn setups() -> Vec<Setup> {
     // only the host calls the suite makes for this request, with no work of
     // its own. Then with fewer outputs, as a change of the filters' contracts
     // would have it.
-    let calls = suite_host_calls();
+    let calls = match suite_host_calls() {
+        Ok(calls) => calls,
+        Err(e) => panic!("cannot count the suite's host calls: {e}"),
+    };
     for (name, work) in [
         (
             "probe: the suite's host calls, nothing else",
@@ -316,34 +316,72 @@ pub fn setups() -> Vec<Setup> {
 /// metadata header, no client certificate, the path of the last GET rule),
 /// split by the outputs they serve.
 pub struct SuiteHostCalls {
-    pub header_map_reads: u32,
-    pub header_removals: u32,
+    pub header_map_reads: usize,
+    pub header_removals: usize,
     /// The `x-peer-*` headers peer_metadata appends.
-    pub peer_header_appends: u32,
+    pub peer_header_appends: usize,
     /// The other parts' appends (the `CF-*` headers).
-    pub other_header_appends: u32,
+    pub other_header_appends: usize,
     /// The filter-state entries peer_metadata writes (none with its
     /// `filter_state: false`).
-    pub peer_filter_state_writes: u32,
-    pub other_filter_state_writes: u32,
-    pub principal_reads: u32,
-    pub counter_increments: u32,
+    pub peer_filter_state_writes: usize,
+    pub other_filter_state_writes: usize,
+    pub principal_reads: usize,
+    pub counter_increments: usize,
 }
 
-/// The suite's host calls for the chain's request, counted by driving its
-/// exports against a recording stand-in for Envoy. The probe rows make
-/// exactly these calls; this is the one place their counts come from.
-pub fn suite_host_calls() -> SuiteHostCalls {
-    SuiteHostCalls {
-        header_map_reads: 1,
-        header_removals: 1,
-        peer_header_appends: 7,
-        other_header_appends: 4,
-        peer_filter_state_writes: 8,
-        other_filter_state_writes: 2,
-        principal_reads: 1,
-        counter_increments: 6,
+/// The chain's request: Istio's metadata header, the path of the last GET rule.
+pub fn chain_request() -> host_calls::Request {
+    host_calls::Request {
+        method: "GET".into(),
+        path: rules(10).path,
+        headers: vec![(
+            "x-envoy-peer-metadata".into(),
+            PEER_METADATA_SEED.to_string(),
+        )],
     }
+}
+
+/// The suite's host calls for the chain's request, counted by driving the
+/// suite through the recording host as Envoy drives it (the same count
+/// `tests/host_calls.rs` holds to a budget). The probe rows make exactly
+/// these calls.
+pub fn suite_host_calls() -> Result<SuiteHostCalls, String> {
+    let parts = suite_parts();
+    let request = chain_request();
+    let all = host_calls::suite(&parts, &request)?;
+    let mut headers_only = parts.clone();
+    headers_only[1].1 = json!({"filter_state": false});
+    let headers_only = host_calls::suite(&headers_only, &request)?;
+    let without_peer: Vec<(&str, Value)> = parts
+        .iter()
+        .filter(|(name, _)| *name != "peer_metadata")
+        .cloned()
+        .collect();
+    let without_peer = host_calls::suite(&without_peer, &request)?;
+    let (appends, states) = (Call::AddHeaderMapValue, Call::SetProperty);
+    let uncovered: Vec<&Call> = all.calls.keys().filter(|c| !PROBED.contains(c)).collect();
+    if !uncovered.is_empty() {
+        return Err(format!(
+            "the suite makes host calls the no-op probe cannot make: {uncovered:?}"
+        ));
+    }
+    if all.property_reads.iter().any(|p| p != PRINCIPAL) {
+        return Err(format!(
+            "the suite reads properties other than the principal: {:?}",
+            all.property_reads
+        ));
+    }
+    Ok(SuiteHostCalls {
+        header_map_reads: all.count(Call::GetHeaderMapPairs),
+        header_removals: all.count(Call::RemoveHeaderMapValue),
+        peer_header_appends: all.count(appends) - without_peer.count(appends),
+        other_header_appends: without_peer.count(appends),
+        peer_filter_state_writes: all.count(states) - headers_only.count(states),
+        other_filter_state_writes: headers_only.count(states),
+        principal_reads: all.count(Call::GetProperty),
+        counter_increments: all.count(Call::IncrementMetric),
+    })
 }
 
 impl SuiteHostCalls {
@@ -367,6 +405,17 @@ impl SuiteHostCalls {
                "read_principal": self.principal_reads, "increment": self.counter_increments})
     }
 }
+
+/// The host calls the no-op probe makes (see `probe`).
+const PROBED: [Call; 6] = [
+    Call::GetHeaderMapPairs,
+    Call::RemoveHeaderMapValue,
+    Call::AddHeaderMapValue,
+    Call::SetProperty,
+    Call::GetProperty,
+    Call::IncrementMetric,
+];
+const PRINCIPAL: &str = "connection.uri_san_peer_certificate";
 
 /// What a configuration's traffic is: two configurations with equal shapes
 /// send the same requests.

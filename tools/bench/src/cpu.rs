@@ -1,10 +1,10 @@
 //! `make bench`: Envoy's CPU per request, throughput and latency of every
 //! configuration under a fixed request rate from oha, in alternated rounds.
 
-use crate::configurations::{baselines, is_bare, is_noop, start, Baselines, Setup};
 use crate::machine::{machine, runtimes, sizes};
 use crate::save_or_print;
 use crate::stats::{median, spread, Spread};
+use bench::configurations::{baselines, is_bare, is_noop, start, Baselines, Setup};
 use harness::paths::workspace_root;
 use serde_json::{json, Value};
 use std::process::Command;

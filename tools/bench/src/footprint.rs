@@ -3,10 +3,10 @@
 //! worker. Envoy runs with `--concurrency 2`, bare and with each shipped
 //! module in a representative configuration, in alternated rounds; medians.
 
-use crate::configurations::{identity, rules, suite_parts};
 use crate::machine::machine;
 use crate::save_or_print;
 use crate::stats::median;
+use bench::configurations::{identity, rules, suite_parts};
 use harness::bootstrap::{wasm_filter, wasm_network_filter};
 use harness::tap::record_access_log;
 use harness::tcp::exchange;

@@ -1,10 +1,10 @@
 //! `make bench-instructions`: instructions Envoy executes per request, under
 //! Valgrind's callgrind.
 
-use crate::configurations::{baselines, is_bare, is_noop, start, Baselines, Setup};
 use crate::cpu::oha;
 use crate::machine::machine;
 use crate::save_or_print;
+use bench::configurations::{baselines, is_bare, is_noop, start, Baselines, Setup};
 use harness::paths::workspace_root;
 use serde_json::json;
 use std::process::Command;

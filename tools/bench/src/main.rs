@@ -14,7 +14,6 @@
 //! BENCH_FOOTPRINT_ROUNDS (5), BENCH_INSTRUCTIONS (requests to count under
 //! callgrind instead), OHA (the load generator).
 
-mod configurations;
 mod cpu;
 mod footprint;
 mod instructions;
@@ -22,7 +21,7 @@ mod machine;
 mod stats;
 mod upstream;
 
-use configurations::{env_u32, setups, Setup};
+use bench::configurations::{env_u32, setups, Setup};
 use harness::paths::workspace_root;
 use serde_json::Value;
 
