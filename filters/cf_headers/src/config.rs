@@ -214,8 +214,8 @@ fn compile_header_names(top: &Object) -> Result<HeaderNames, ConfigError> {
     let Some(given) = given else {
         return Ok(defaults);
     };
-    let names = given.each_ref().map(|name| name.to_ascii_lowercase());
-    for (i, (name, key)) in given.iter().zip(FIELDS).enumerate() {
+    let mut names: [String; 4] = Default::default();
+    for (i, (name, key)) in given.iter().zip(&FIELDS).enumerate() {
         let field = format!("header_names.{key}");
         // Strip-only mode removes the header it names, which for a framing
         // header changes the message as much as writing it.
@@ -226,9 +226,8 @@ fn compile_header_names(top: &Object) -> Result<HeaderNames, ConfigError> {
                 "name a header only the app reads, of letters, digits and '-' (for example \"CF-App-Id\")",
             ));
         }
-        let earlier = names.iter().zip(FIELDS).take(i);
-        if let Some((same, same_key)) = earlier.into_iter().find(|(n, _)| same_header_name(n, name))
-        {
+        let mut earlier = names.iter().zip(&FIELDS).take(i);
+        if let Some((same, same_key)) = earlier.find(|(n, _)| same_header_name(n, name)) {
             return Err(ConfigError::new(
                 field,
                 format!(
@@ -237,6 +236,9 @@ fn compile_header_names(top: &Object) -> Result<HeaderNames, ConfigError> {
                 ),
                 "give each value its own header name",
             ));
+        }
+        if let Some(slot) = names.get_mut(i) {
+            *slot = name.to_ascii_lowercase();
         }
     }
     Ok(HeaderNames(names))
