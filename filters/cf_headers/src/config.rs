@@ -160,11 +160,11 @@ impl Config {
         };
         let mut problems = Vec::new();
         let mut values: [String; 4] = Default::default();
-        for (i, key) in keys.iter().enumerate() {
+        for (i, (key, value)) in keys.iter().zip(&mut values).enumerate() {
             match label(key) {
-                Some(v) if is_valid_header_value(&v) => values[i] = v,
+                Some(v) if is_valid_header_value(&v) => *value = v,
                 // A pod without a process type label runs the web process.
-                None if i == 1 => values[i] = DEFAULT_PROCESS_TYPE.to_string(),
+                None if i == 1 => *value = DEFAULT_PROCESS_TYPE.to_string(),
                 Some(_) => problems.push(format!("{key} (not a valid header value)")),
                 None => problems.push(format!("{key} (missing)")),
             }
@@ -172,10 +172,9 @@ impl Config {
         if !problems.is_empty() {
             return Err(problems);
         }
+        *resolved = Some(self.identities.len());
         self.identities.push(Identity { values });
-        let index = self.identities.len() - 1;
-        *resolved = Some(index);
-        Ok(&self.identities[index])
+        self.identities.last().ok_or_else(Vec::new)
     }
 
     /// Whether the request's `:authority` decides its identity.
@@ -193,7 +192,7 @@ fn four_strings(
 ) -> Result<[String; 4], ConfigError> {
     let o = field.object(&FIELDS)?;
     let mut out = defaults.map(String::from);
-    for (i, name) in FIELDS.iter().enumerate() {
+    for (name, out) in FIELDS.iter().zip(&mut out) {
         if let Some(value) = o.string(name)? {
             if nonempty && value.is_empty() {
                 return Err(ConfigError::new(
@@ -202,7 +201,7 @@ fn four_strings(
                     "name the value to use",
                 ));
             }
-            out[i] = value;
+            *out = value;
         }
     }
     Ok(out)
@@ -216,8 +215,8 @@ fn compile_header_names(top: &Object) -> Result<HeaderNames, ConfigError> {
         return Ok(defaults);
     };
     let mut names: [String; 4] = Default::default();
-    for (i, name) in given.iter().enumerate() {
-        let field = format!("header_names.{}", FIELDS[i]);
+    for (i, (name, key)) in given.iter().zip(&FIELDS).enumerate() {
+        let field = format!("header_names.{key}");
         // Strip-only mode removes the header it names, which for a framing
         // header changes the message as much as writing it.
         if let Some(problem) = forbidden_output_header(name) {
@@ -227,18 +226,20 @@ fn compile_header_names(top: &Object) -> Result<HeaderNames, ConfigError> {
                 "name a header only the app reads, of letters, digits and '-' (for example \"CF-App-Id\")",
             ));
         }
-        if let Some(j) = names[..i].iter().position(|n| same_header_name(n, name)) {
+        let mut earlier = names.iter().zip(&FIELDS).take(i);
+        if let Some((same, same_key)) = earlier.find(|(n, _)| same_header_name(n, name)) {
             return Err(ConfigError::new(
                 field,
                 format!(
-                    "{name:?} is the same header as {:?} ({}) once case is ignored and '_' and '-' \
+                    "{name:?} is the same header as {same:?} ({same_key}) once case is ignored and '_' and '-' \
                      are treated alike, as CGI-style frameworks (WSGI, Rack, PHP) read them",
-                    names[j], FIELDS[j]
                 ),
                 "give each value its own header name",
             ));
         }
-        names[i] = name.to_ascii_lowercase();
+        if let Some(slot) = names.get_mut(i) {
+            *slot = name.to_ascii_lowercase();
+        }
     }
     Ok(HeaderNames(names))
 }
@@ -246,8 +247,8 @@ fn compile_header_names(top: &Object) -> Result<HeaderNames, ConfigError> {
 /// An identity from the four fields of `o` (process type optional).
 fn compile_identity(o: &Object) -> Result<Identity, ConfigError> {
     let mut values: [String; 4] = Default::default();
-    for (i, name) in FIELDS.iter().enumerate() {
-        values[i] = match o.string(name)? {
+    for (i, (name, value)) in FIELDS.iter().zip(&mut values).enumerate() {
+        *value = match o.string(name)? {
             Some(v) => v,
             None if i == 1 => DEFAULT_PROCESS_TYPE.to_string(),
             None => {
@@ -258,10 +259,10 @@ fn compile_identity(o: &Object) -> Result<Identity, ConfigError> {
                 ))
             }
         };
-        if !is_valid_header_value(&values[i]) {
+        if !is_valid_header_value(value) {
             return Err(ConfigError::new(
                 join(o.path(), name),
-                format!("{:?} cannot be sent as a header value", values[i]),
+                format!("{value:?} cannot be sent as a header value"),
                 "use a non-empty value of visible ASCII characters, without surrounding spaces",
             ));
         }

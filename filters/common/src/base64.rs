@@ -10,7 +10,10 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 /// with it, so it works on bytes, four at a time, not on `char`s.
 pub fn encode_into(bytes: &[u8], out: &mut String) {
     let mut coded = vec![b'='; bytes.len().div_ceil(3) * 4];
-    let symbol = |n: u32, shift: u32| ALPHABET[(n >> shift & 63) as usize];
+    let symbol = |n: u32, shift: u32| {
+        let at = (n >> shift & 63) as usize;
+        ALPHABET.get(at).copied().unwrap_or(b'=')
+    };
     for (c, o) in bytes.chunks(3).zip(coded.chunks_exact_mut(4)) {
         let n = match *c {
             [a, b, c] => (u32::from(a) << 16) | (u32::from(b) << 8) | u32::from(c),
@@ -18,14 +21,17 @@ pub fn encode_into(bytes: &[u8], out: &mut String) {
             [a] => u32::from(a) << 16,
             _ => 0,
         };
-        o[0] = symbol(n, 18);
-        o[1] = symbol(n, 12);
+        let [o0, o1, o2, o3] = o else {
+            continue;
+        };
+        *o0 = symbol(n, 18);
+        *o1 = symbol(n, 12);
         // A short last group keeps its '=' padding.
         if c.len() > 1 {
-            o[2] = symbol(n, 6);
+            *o2 = symbol(n, 6);
         }
         if c.len() > 2 {
-            o[3] = symbol(n, 0);
+            *o3 = symbol(n, 0);
         }
     }
     // Only alphabet symbols and '=' were written: always ASCII.
@@ -49,8 +55,13 @@ fn sextet(c: u8) -> Option<u32> {
 pub fn decode(input: &[u8]) -> Option<Vec<u8>> {
     let data_len = input.len() - input.iter().rev().take_while(|&&c| c == b'=').count();
     let (data, padding) = input.split_at(data_len);
-    let rem = data.len() % 4;
-    if rem == 1 || padding.len() > [0, 0, 2, 1][rem] {
+    let max_padding = match data.len() % 4 {
+        0 => 0,
+        2 => 2,
+        3 => 1,
+        _ => return None,
+    };
+    if padding.len() > max_padding {
         return None;
     }
     let mut out = Vec::with_capacity(data.len() / 4 * 3 + 2);

@@ -28,10 +28,10 @@ impl Capture {
     /// Records that `total` bytes went by, of which `kept` (at most
     /// [`Capture::room`] of them) are appended.
     pub fn push(&mut self, kept: &[u8], total: usize) {
-        let take = kept.len().min(self.room());
-        self.data.extend_from_slice(&kept[..take]);
+        let kept = kept.get(..self.room()).unwrap_or(kept);
+        self.data.extend_from_slice(kept);
         self.seen += total as u64;
-        if (total as u64) > take as u64 {
+        if (total as u64) > kept.len() as u64 {
             self.truncated = true;
         }
     }

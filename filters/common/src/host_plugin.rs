@@ -225,7 +225,7 @@ impl ChainStream {
         request: bool,
         mut f: impl FnMut(&mut dyn StreamFilter) -> Action,
     ) -> Action {
-        for (i, part) in self.parts[..self.reached].iter_mut().enumerate() {
+        for (i, part) in self.parts.iter_mut().take(self.reached).enumerate() {
             let action = f(part.as_mut());
             if action != Action::Continue {
                 if request {
@@ -309,13 +309,17 @@ pub fn on_context_create(id: u32, parent: u32) {
         }
         let filter = find(&c.roots, parent)
             .ok()
-            .and_then(|i| c.roots[i].1.as_ref().map(|p| p.stream()));
+            .and_then(|i| c.roots.get(i)?.1.as_ref().map(|p| p.stream()));
         let stream = Stream {
             filter,
             exchange: Exchange::default(),
         };
         match find(&c.streams, id) {
-            Ok(i) => c.streams[i].1 = stream,
+            Ok(i) => {
+                if let Some(entry) = c.streams.get_mut(i) {
+                    entry.1 = stream;
+                }
+            }
             Err(at) => c.streams.insert(at, (id, stream)),
         }
     });
@@ -330,14 +334,23 @@ pub fn on_configure(root: u32, size: usize) -> bool {
     let plugin: Option<Rc<dyn Plugin>> = configure.and_then(|f| f(raw.as_deref())).map(Rc::from);
     let ok = plugin.is_some();
     with_contexts(|c| match find(&c.roots, root) {
-        Ok(i) => c.roots[i].1 = plugin,
+        Ok(i) => {
+            if let Some(entry) = c.roots.get_mut(i) {
+                entry.1 = plugin;
+            }
+        }
         Err(at) => c.roots.insert(at, (root, plugin)),
     });
     ok
 }
 
 fn root_plugin(root: u32) -> Option<Rc<dyn Plugin>> {
-    with_contexts(|c| find(&c.roots, root).ok().and_then(|i| c.roots[i].1.clone())).flatten()
+    with_contexts(|c| {
+        find(&c.roots, root)
+            .ok()
+            .and_then(|i| c.roots.get(i)?.1.clone())
+    })
+    .flatten()
 }
 
 /// `proxy_on_tick`.
@@ -359,7 +372,7 @@ pub fn on_http_call_response(root: u32, token: u32) {
 pub fn on_stream(id: u32, f: impl FnOnce(&mut dyn StreamFilter, &mut Exchange) -> Action) -> u32 {
     let action = with_contexts(|c| {
         let i = find(&c.streams, id).ok()?;
-        let stream = &mut c.streams[i].1;
+        let (_, stream) = c.streams.get_mut(i)?;
         let filter = stream.filter.as_mut()?;
         let action = f(filter.as_mut(), &mut stream.exchange);
         stream.exchange.end_callback();

@@ -28,7 +28,7 @@ impl HeaderMap {
         }
         let word = |bytes: &[u8], at: usize| -> Option<usize> {
             let b = bytes.get(at..at.checked_add(4)?)?;
-            Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            Some(u32::from_le_bytes(b.try_into().ok()?) as usize)
         };
         let count = word(&map.bytes, 0)?;
         let mut data = 4usize.checked_add(count.checked_mul(8)?)?;
@@ -45,11 +45,12 @@ impl HeaderMap {
             if value_end > end {
                 return None;
             }
-            if std::str::from_utf8(&map.bytes[data..name_end]).is_ok() {
+            let name = map.bytes.get(data..name_end)?;
+            if std::str::from_utf8(name).is_ok() {
                 map.entries.push((data, name_end, value_end));
             } else {
-                let name = String::from_utf8_lossy(&map.bytes[data..name_end]).into_owned();
-                let value = map.bytes[name_end + 1..value_end].to_vec();
+                let name = String::from_utf8_lossy(name).into_owned();
+                let value = map.bytes.get(name_end + 1..value_end)?.to_vec();
                 map.append(&name, &value);
             }
             data = value_end.checked_add(1)?;
@@ -77,11 +78,15 @@ impl HeaderMap {
     /// Every `(name, value)`, in order (repeated names repeat).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
         self.entries.iter().map(|&(start, name_end, value_end)| {
+            let name = self.bytes.get(start..name_end).unwrap_or_default();
             // SAFETY: every name was checked to be UTF-8 when it was added
             // (`decode` checks, `append` takes a `&str`), and the bytes of an
             // entry never change.
-            let name = unsafe { std::str::from_utf8_unchecked(&self.bytes[start..name_end]) };
-            (name, &self.bytes[name_end + 1..value_end])
+            let name = unsafe { std::str::from_utf8_unchecked(name) };
+            (
+                name,
+                self.bytes.get(name_end + 1..value_end).unwrap_or_default(),
+            )
         })
     }
 
@@ -94,18 +99,20 @@ impl HeaderMap {
         self.entries
             .iter()
             .filter(move |entry| self.is(entry, name))
-            .map(|&(_, name_end, value_end)| &self.bytes[name_end + 1..value_end])
+            .map(|&(_, name_end, value_end)| {
+                self.bytes.get(name_end + 1..value_end).unwrap_or_default()
+            })
     }
 
     /// Whether an entry is header `name`; lengths first, as most differ.
     fn is(&self, &(start, name_end, _): &(usize, usize, usize), name: &str) -> bool {
-        name_end - start == name.len() && &self.bytes[start..name_end] == name.as_bytes()
+        name_end - start == name.len() && self.bytes.get(start..name_end) == Some(name.as_bytes())
     }
 
     /// The first value of header `name`.
     pub fn first(&self, name: &str) -> Option<&[u8]> {
         let &(_, name_end, value_end) = self.entries.iter().find(|e| self.is(e, name))?;
-        Some(&self.bytes[name_end + 1..value_end])
+        self.bytes.get(name_end + 1..value_end)
     }
 
     pub fn contains(&self, name: &str) -> bool {

@@ -1,5 +1,9 @@
 //! The shared pieces of the tap filters: capture, JSON, rate limits, sampling, queue.
 
+// A test fails by panicking: unwrap, expect, panic and indexing are how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+
 use filter_common::capture::Capture;
 use filter_common::json::{push_base64, push_str};
 use filter_common::ratelimit::{Sampler, TokenBucket};

@@ -8,10 +8,20 @@ use l7_policy::rule::{Caller, Repeated, Request};
 use std::hint::black_box;
 use std::time::Instant;
 
+/// The method of rule `i`: the rules cycle through four.
+fn method(i: usize) -> &'static str {
+    match i % 4 {
+        0 => "GET",
+        1 => "POST",
+        2 => "PUT",
+        _ => "DELETE",
+    }
+}
+
 fn config(n: usize) -> Config {
     let rules: Vec<String> = (0..n)
         .map(|i| {
-            let method = ["GET", "POST", "PUT", "DELETE"][i % 4];
+            let method = method(i);
             format!(r#"{{"method": "{method}", "path": "/api/v1/service{i}/[a-z0-9]+"}}"#)
         })
         .collect();
@@ -47,7 +57,7 @@ fn main() {
     for n in [1, 10, 100, 1000] {
         let c = config(n);
         let last = n - 1;
-        let method = ["GET", "POST", "PUT", "DELETE"][last % 4];
+        let method = method(last);
         let hit = format!("/api/v1/service{last}/abc123");
         if decide(&c, method, &hit) != Some(last) {
             eprintln!("bench_rules: {hit} is not decided by rule {last}");

@@ -50,7 +50,8 @@ impl Class {
             Class::AnyButNewline => c != '\n',
             Class::Ascii(bits) => {
                 let c = c as u32;
-                c < 128 && bits[(c / 64) as usize] & (1 << (c % 64)) != 0
+                bits.get((c / 64) as usize)
+                    .is_some_and(|word| word & (1 << (c % 64)) != 0)
             }
         }
     }
@@ -61,12 +62,10 @@ impl Class {
 /// set operations, a `-` that is neither a range nor at an end), which the
 /// regex engine keeps.
 fn run(rest: &str) -> Option<Rest> {
-    let min = match rest.as_bytes().last()? {
-        b'*' => 0,
-        b'+' => 1,
-        _ => return None,
+    let (class, min) = match rest.strip_suffix('*') {
+        Some(class) => (class, 0),
+        None => (rest.strip_suffix('+')?, 1),
     };
-    let class = &rest[..rest.len() - 1];
     if class == "." {
         return Some(Rest::Run {
             class: Class::AnyButNewline,
@@ -75,27 +74,35 @@ fn run(rest: &str) -> Option<Rest> {
     }
     let inner = class.strip_prefix('[')?.strip_suffix(']')?.as_bytes();
     let unsafe_char = |b: &u8| matches!(b, b'[' | b']' | b'\\' | b'&' | b'~') || !b.is_ascii();
-    if inner.is_empty() || inner[0] == b'^' || inner.iter().any(unsafe_char) {
+    if matches!(inner.first(), None | Some(b'^')) || inner.iter().any(unsafe_char) {
         return None;
     }
     let mut bits = [0u64; 2];
-    let mut set = |c: u8| bits[usize::from(c / 64)] |= 1 << (c % 64);
-    let mut i = 0;
-    while i < inner.len() {
-        if i + 2 < inner.len() && inner[i + 1] == b'-' {
-            let (low, high) = (inner[i], inner[i + 2]);
-            if low > high || high == b'-' {
-                return None;
-            }
-            (low..=high).for_each(&mut set);
-            i += 3;
-        } else {
-            if inner[i] == b'-' && i != 0 && i != inner.len() - 1 {
-                return None;
-            }
-            set(inner[i]);
-            i += 1;
+    let mut set = |c: u8| {
+        if let Some(word) = bits.get_mut(usize::from(c / 64)) {
+            *word |= 1 << (c % 64);
         }
+    };
+    let mut rest = inner;
+    loop {
+        rest = match rest {
+            [] => break,
+            &[low, b'-', high, ref tail @ ..] => {
+                if low > high || high == b'-' {
+                    return None;
+                }
+                (low..=high).for_each(&mut set);
+                tail
+            }
+            &[c, ref tail @ ..] => {
+                // A '-' that is not a range is literal only first or last.
+                if c == b'-' && rest.len() != inner.len() && !tail.is_empty() {
+                    return None;
+                }
+                set(c);
+                tail
+            }
+        };
     }
     Some(Rest::Run {
         class: Class::Ascii(bits),

@@ -1,5 +1,9 @@
 //! The `l7-policy-import` command on the demo's policy and on bad input.
 
+// A test fails by panicking: unwrap, expect, panic and indexing are how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+
 use std::process::Command;
 
 fn run(file: &str) -> std::process::Output {

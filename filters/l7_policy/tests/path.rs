@@ -1,6 +1,10 @@
 //! The bypass corpus at the path level: what is refused and why, what each
 //! `allow_in_paths` option lets through, and a property of every accepted path.
 
+// A test fails by panicking: unwrap, expect, panic and indexing are how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+
 use l7_policy::path::{check_with, without_query, Allow, Invalid};
 
 /// The check as the filter runs it by default: nothing relaxed.

@@ -1,15 +1,23 @@
-//! Cilium semantics on the compiled rules.
+//! Cilium semantics on the compiled rules, and the per-method index that
+//! decides them against a plain scan of every rule in order.
+
+// A test fails by panicking: unwrap, expect, panic and indexing are how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use filter_common::pairs::HeaderMap;
 use l7_policy::config::Config;
 use l7_policy::rule::{Caller, Fix, Mismatch, Repeated, Request};
+use proptest::prelude::*;
+use serde_json::{json, Value};
 
 fn config(json: &str) -> Config {
     Config::parse(Some(json.as_bytes())).unwrap_or_else(|e| panic!("{json}: {e}"))
 }
 
+#[derive(Debug)]
 struct Req {
-    method: &'static str,
+    method: &'static [u8],
     path: &'static str,
     host: Option<&'static str>,
     headers: HeaderMap,
@@ -18,7 +26,7 @@ struct Req {
 
 fn req(method: &'static str, path: &'static str) -> Req {
     Req {
-        method,
+        method: method.as_bytes(),
         path,
         host: Some("deathstar.default.svc.cluster.local"),
         headers: HeaderMap::default(),
@@ -33,22 +41,32 @@ impl Req {
     }
 }
 
-/// The first matching rule and its fixes, as the filter decides.
-fn decide(c: &Config, r: &Req) -> Option<(usize, Vec<Fix>)> {
+/// Runs `f` on the request as the filter presents it to the rules: the
+/// caller bound by the configuration's `principals` table.
+fn with_request<T>(c: &Config, r: &Req, f: impl FnOnce(&Request) -> T) -> T {
     let mut caller = r.caller.clone();
     c.bind(&mut caller);
-    let request = Request {
-        method: r.method.as_bytes(),
+    f(&Request {
+        method: r.method,
         path: r.path.as_bytes(),
         host: r.host,
         headers: &r.headers,
         caller: &caller,
         repeated: c.repeated_headers,
-    };
+    })
+}
+
+/// The first matching rule and its fixes: the filter's decision.
+fn decide(c: &Config, r: &Req) -> Option<(usize, Vec<Fix>)> {
+    with_request(c, r, |request| c.decide(request))
+}
+
+/// What `decide` must equal: every rule tried in configuration order.
+fn first_match(c: &Config, request: &Request) -> Option<(usize, Vec<Fix>)> {
     c.rules
         .iter()
         .enumerate()
-        .find_map(|(i, rule)| Some((i, rule.matches(&request)?)))
+        .find_map(|(i, rule)| Some((i, rule.matches(request)?)))
 }
 
 fn allowed(c: &Config, r: &Req) -> bool {
@@ -451,5 +469,180 @@ fn every_principal_in_the_table_is_found() {
         c.bind(&mut caller);
         assert!(caller.attested, "{p}");
         assert_eq!(caller.workload.as_deref(), Some(format!("w-{p}").as_str()));
+    }
+}
+
+/// Methods as rules write them: literals (indexed by method), regexes and
+/// an empty literal (tried against every rule without a literal method).
+const RULE_METHODS: [&str; 9] = [
+    "GET", "POST", "PUT", "", "GET|HEAD", "P.*", "GET?", "[A-Z]+", "(GET)",
+];
+/// Request methods, including ones no literal names and one not UTF-8.
+const METHODS: [&[u8]; 8] = [
+    b"GET", b"POST", b"PUT", b"HEAD", b"GE", b"get", b"", b"G\xffT",
+];
+const RULE_PATHS: [&str; 4] = ["/a", "/a/.*", "/[a-z]+", "/b"];
+const PATHS: [&str; 4] = ["/a", "/a/x", "/b", "/"];
+const RULE_HOSTS: [&str; 2] = ["a\\.example", "b\\..*"];
+const HOSTS: [Option<&str>; 3] = [None, Some("a.example"), Some("b.x")];
+const RULE_HEADERS: [&str; 3] = ["X-A", "X-A: 1", "X-B: 2"];
+const PRINCIPALS: [&str; 2] = ["spiffe://td/ns/ns1/sa/a", "spiffe://td/ns/ns2/sa/b"];
+
+fn optional<T: Clone + std::fmt::Debug + 'static>(
+    choices: &'static [T],
+) -> impl Strategy<Value = Option<T>> {
+    proptest::option::of(proptest::sample::select(choices))
+}
+
+fn header_match() -> impl Strategy<Value = Value> {
+    (
+        proptest::sample::select(&["x-a", "x-c"][..]),
+        proptest::sample::select(&["1", "2"][..]),
+        proptest::sample::select(&["", "LOG", "ADD", "DELETE", "REPLACE"][..]),
+    )
+        .prop_map(|(name, value, mismatch)| {
+            let mut m = json!({"name": name, "value": value});
+            if !mismatch.is_empty() {
+                m["mismatch"] = json!(mismatch);
+            }
+            m
+        })
+}
+
+fn from() -> impl Strategy<Value = Value> {
+    (
+        proptest::sample::select(vec![
+            json!({"namespace": "ns1"}),
+            json!({"principal": {"exact": PRINCIPALS[0]}}),
+            json!({"principal": {"regex": "spiffe://td/ns/ns2/.*"}}),
+            json!({"labels": {"app": "x"}}),
+            json!({"workload": "w"}),
+        ]),
+        any::<bool>(),
+    )
+        .prop_map(|(mut from, allow_unverified)| {
+            from["allow_unverified"] = json!(allow_unverified);
+            from
+        })
+}
+
+fn rule() -> impl Strategy<Value = Value> {
+    (
+        optional(&RULE_METHODS),
+        optional(&RULE_PATHS),
+        optional(&RULE_HOSTS),
+        proptest::sample::subsequence(&RULE_HEADERS[..], 0..=2),
+        proptest::collection::vec(header_match(), 0..=2),
+        proptest::option::of(from()),
+    )
+        .prop_map(|(method, path, host, headers, header_matches, from)| {
+            let mut rule = json!({});
+            for (key, value) in [("method", method), ("path", path), ("host", host)] {
+                if let Some(value) = value {
+                    rule[key] = json!(value);
+                }
+            }
+            if !headers.is_empty() {
+                rule["headers"] = json!(headers);
+            }
+            if !header_matches.is_empty() {
+                rule["headerMatches"] = json!(header_matches);
+            }
+            if let Some(from) = from {
+                rule["from"] = from;
+            }
+            rule
+        })
+}
+
+/// A configuration: rules, and the options that change what a rule sees.
+fn policy() -> impl Strategy<Value = Config> {
+    (
+        proptest::collection::vec(rule(), 0..10),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(rules, any_value, trust_claimed_labels, table)| {
+            let mut document = json!({
+                "rules": rules,
+                "trust_claimed_labels": trust_claimed_labels,
+                "repeated_headers": if any_value { "any_value" } else { "joined" },
+            });
+            if table {
+                document["principals"] =
+                    json!({PRINCIPALS[0]: {"workload": "w", "labels": {"app": "x"}}});
+            }
+            config(&document.to_string())
+        })
+}
+
+fn caller() -> impl Strategy<Value = Caller> {
+    (
+        optional(&PRINCIPALS),
+        optional(&["ns1", "ns2"]),
+        optional(&["w", "v"]),
+        any::<bool>(),
+        optional(&["a", "b"]),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(principal, namespace, workload, app, service_account, verified)| Caller {
+                principal: principal.map(str::to_string),
+                namespace: namespace.map(str::to_string),
+                workload: workload.map(str::to_string),
+                labels: app
+                    .then(|| ("app".to_string(), "x".to_string()))
+                    .into_iter()
+                    .collect(),
+                service_account: service_account.map(str::to_string),
+                verified,
+                attested: false,
+            },
+        )
+}
+
+fn request() -> impl Strategy<Value = Req> {
+    let header = (
+        proptest::sample::select(&["x-a", "x-b", "x-c"][..]),
+        proptest::sample::select(&["1", "2", ""][..]),
+    );
+    (
+        proptest::sample::select(&METHODS[..]),
+        proptest::sample::select(&PATHS[..]),
+        proptest::sample::select(&HOSTS[..]),
+        proptest::collection::vec(header, 0..4),
+        caller(),
+    )
+        .prop_map(|(method, path, host, headers, caller)| {
+            let mut r = Req {
+                method,
+                path,
+                host,
+                headers: HeaderMap::default(),
+                caller,
+            };
+            for (name, value) in headers {
+                r.headers.append(name, value.as_bytes());
+            }
+            r
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Trying only the rules a request's method can match, merged in order,
+    /// decides as trying every rule in order.
+    #[test]
+    fn the_method_index_decides_as_every_rule_in_order(
+        c in policy(),
+        requests in proptest::collection::vec(request(), 1..8),
+    ) {
+        for r in &requests {
+            let (indexed, scanned) =
+                with_request(&c, r, |request| (c.decide(request), first_match(&c, request)));
+            prop_assert_eq!(indexed, scanned, "{:?}", r);
+        }
     }
 }

@@ -241,18 +241,17 @@ fn owner_workload(owner: Option<&str>) -> Option<String> {
 /// Percent-decodes a baggage value; `None` if the result is not UTF-8 or an
 /// escape is broken.
 fn percent_decode(value: &str) -> Option<String> {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
+    let mut rest = value.as_bytes();
+    let mut out = Vec::with_capacity(rest.len());
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'%' {
+            let (hex, tail) = tail.split_at_checked(2)?;
             let hex = std::str::from_utf8(hex).ok()?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
+            rest = tail;
         } else {
-            out.push(bytes[i]);
-            i += 1;
+            out.push(b);
+            rest = tail;
         }
     }
     String::from_utf8(out).ok()

@@ -1,6 +1,10 @@
 //! The FlatNode reader against buffers built by the `flatbuffers` crate (an
 //! independent implementation), and hostile bytes.
 
+// A test fails by panicking: unwrap, expect, panic and indexing are how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+
 use flatbuffers::{FlatBufferBuilder, WIPOffset};
 use peer_metadata::flatnode::peer_from_flatnode;
 use proptest::prelude::*;

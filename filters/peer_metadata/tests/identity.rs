@@ -1,3 +1,7 @@
+// A test fails by panicking: unwrap, expect, panic and indexing are how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+
 use peer_metadata::config::Config;
 use peer_metadata::identity::{single_value, Conflicting, Identity, LastOutputs};
 use peer_metadata::peer::Peer;

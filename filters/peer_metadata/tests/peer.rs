@@ -1,5 +1,9 @@
 //! Identity from every Istio generation's keys, from ambient baggage, and SPIFFE IDs.
 
+// A test fails by panicking: unwrap, expect, panic and indexing are how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+
 use peer_metadata::peer::{labels_from_pairs, Peer};
 use peer_metadata::structpb::{decode_header, Limits, Struct, Value};
 use proptest::prelude::*;

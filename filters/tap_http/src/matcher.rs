@@ -78,11 +78,9 @@ impl Condition for Test {
             ),
             Test::Path(m) => {
                 let path = view.request_value(":path").unwrap_or_default();
-                let end = path
-                    .iter()
-                    .position(|&b| b == b'?' || b == b'#')
-                    .unwrap_or(path.len());
-                Some(std::str::from_utf8(&path[..end]).is_ok_and(|p| m.matches(p)))
+                let path = path.split(|&b| b == b'?' || b == b'#').next();
+                let path = path.unwrap_or_default();
+                Some(std::str::from_utf8(path).is_ok_and(|p| m.matches(p)))
             }
             Test::RequestHeader(h) => view.request_final.then(|| h.matches(view.request)),
             Test::ResponseHeader(h) => view.response.map(|r| h.matches(r)),

@@ -93,14 +93,14 @@ impl Cidr {
 
 fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
     let (whole, rest) = ((bits / 8) as usize, bits % 8);
-    if a[..whole] != b[..whole] {
+    if a.get(..whole) != b.get(..whole) {
         return false;
     }
     if rest == 0 {
         return true;
     }
     let mask = 0xffu8 << (8 - rest);
-    a[whole] & mask == b[whole] & mask
+    a.get(whole).map(|a| a & mask) == b.get(whole).map(|b| b & mask)
 }
 
 /// The IP of an Envoy address string (`1.2.3.4:80`, `[::1]:80`).

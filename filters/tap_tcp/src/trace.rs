@@ -13,8 +13,12 @@ pub enum Direction {
 }
 
 impl Direction {
-    fn index(self) -> usize {
-        self as usize
+    /// This direction's one of a pair (read first).
+    fn of<T>(self, [read, write]: [T; 2]) -> T {
+        match self {
+            Direction::Read => read,
+            Direction::Write => write,
+        }
     }
 }
 
@@ -83,7 +87,7 @@ impl Trace {
         if self.events.len() >= self.limits.events {
             return 0;
         }
-        self.limit(direction) - self.kept[direction.index()]
+        self.limit(direction) - direction.of(self.kept)
     }
 
     /// Records that `total` bytes went by in `direction` at `nanos`, of which
@@ -102,20 +106,20 @@ impl Trace {
         if total == 0 && !end_stream {
             return;
         }
-        let d = direction.index();
         if self.events.len() >= self.limits.events {
-            self.truncated[d] |= total > 0;
+            *direction.of(self.truncated.each_mut()) |= total > 0;
             return;
         }
-        let take = kept.len().min(self.room(direction)).min(total);
+        let kept = kept.get(..self.room(direction).min(total)).unwrap_or(kept);
+        let take = kept.len();
         let truncated = take < total;
-        self.truncated[d] |= truncated;
+        *direction.of(self.truncated.each_mut()) |= truncated;
         if take == 0 && total > 0 && !end_stream {
             return;
         }
         let start = self.data.len();
-        self.data.extend_from_slice(&kept[..take]);
-        self.kept[d] += take;
+        self.data.extend_from_slice(kept);
+        *direction.of(self.kept.each_mut()) += take;
         self.events.push(Event {
             nanos,
             direction,
@@ -184,7 +188,7 @@ impl Trace {
             push_data(
                 &mut out,
                 format,
-                &self.data[event.start..event.end],
+                self.data.get(event.start..event.end).unwrap_or_default(),
                 event.truncated,
             );
             out.push_str(if event.end_stream {

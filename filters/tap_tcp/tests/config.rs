@@ -1,5 +1,9 @@
 //! Configuration: defaults, every field, and errors that name the field.
 
+// A test fails by panicking: unwrap, expect, panic and indexing are how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+
 use filter_common::sink::SinkConfig;
 use tap_tcp::config::{Config, DataFormat, Segment, DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS};
 

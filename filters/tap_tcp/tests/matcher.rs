@@ -1,5 +1,9 @@
 //! Connection matching: ports, CIDR ranges (IPv4, IPv6, mapped), SNI.
 
+// A test fails by panicking: unwrap, expect, panic and indexing are how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+
 use std::net::IpAddr;
 use tap_tcp::config::Config;
 use tap_tcp::matcher::{address_ip, Cidr, View};
