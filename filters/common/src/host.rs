@@ -375,10 +375,10 @@ pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), SharedDa
 /// `false` from `on_configure` so that Envoy never runs a half-configured filter.
 pub fn load_config<T>(
     filter: &str,
-    raw: Option<Vec<u8>>,
+    raw: Option<&[u8]>,
     parse: impl FnOnce(Option<&[u8]>) -> Result<T, ConfigError>,
 ) -> Option<T> {
-    match parse(raw.as_deref()) {
+    match parse(raw) {
         Ok(config) => Some(config),
         Err(e) => {
             log::error!("{filter}: {e}");

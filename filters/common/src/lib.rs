@@ -22,6 +22,8 @@ pub mod tap;
 #[cfg(target_arch = "wasm32")]
 pub mod host;
 #[cfg(target_arch = "wasm32")]
+pub mod host_contexts;
+#[cfg(target_arch = "wasm32")]
 pub mod host_plugin;
 #[cfg(target_arch = "wasm32")]
 pub mod host_sink;
