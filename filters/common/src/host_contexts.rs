@@ -71,22 +71,21 @@ pub fn on_context_create<K: Kind>(id: u32, parent: u32) {
             }
             return;
         }
-        let stream = find(&c.roots, parent)
+        let Some(stream) = find(&c.roots, parent)
             .ok()
             .and_then(|i| c.roots.get(i))
             .and_then(|(_, plugin)| plugin.as_deref())
-            .map(|plugin| K::stream(plugin, id));
-        match (find(&c.streams, id), stream) {
-            (Ok(i), Some(stream)) => {
+            .map(|plugin| K::stream(plugin, id))
+        else {
+            return;
+        };
+        match find(&c.streams, id) {
+            Ok(i) => {
                 if let Some(entry) = c.streams.get_mut(i) {
                     entry.1 = stream;
                 }
             }
-            (Ok(i), None) => {
-                c.streams.remove(i);
-            }
-            (Err(at), Some(stream)) => c.streams.insert(at, (id, stream)),
-            (Err(_), None) => {}
+            Err(at) => c.streams.insert(at, (id, stream)),
         }
     });
 }

@@ -14,8 +14,7 @@
 //! uses are exported.
 
 use crate::host::{
-    header_map, mtls_principal, property, send_response, set_header, set_property, Action,
-    MapType,
+    header_map, mtls_principal, property, send_response, set_header, set_property, Action, MapType,
 };
 use crate::host_contexts::{with_stream, Contexts, Kind};
 use crate::pairs::HeaderMap;
