@@ -56,6 +56,7 @@ mod abi {
             data: *mut *mut u8,
             size: *mut usize,
         ) -> u32;
+        pub fn proxy_set_header_map_pairs(map_type: u32, data: *const u8, size: usize) -> u32;
         pub fn proxy_get_buffer_bytes(
             buffer_type: u32,
             start: usize,
@@ -226,10 +227,22 @@ fn host_bytes(status: u32, data: *mut u8, size: usize) -> Option<Vec<u8>> {
 /// A header or trailer map, `None` when the host has none (for example the
 /// response headers of a stream reset before any response).
 pub fn header_map(map: MapType) -> Option<HeaderMap> {
+    HeaderMap::decode(header_map_bytes(map)?)
+}
+
+/// A header or trailer map as the host serializes it, not decoded.
+pub fn header_map_bytes(map: MapType) -> Option<Vec<u8>> {
     let (mut data, mut size) = (null_mut(), 0);
     // SAFETY: plain host call with out-pointers to locals.
     let status = unsafe { abi::proxy_get_header_map_pairs(map as u32, &mut data, &mut size) };
-    HeaderMap::decode(host_bytes(status, data, size)?)
+    host_bytes(status, data, size)
+}
+
+/// Replaces a whole header or trailer map with `pairs`.
+pub fn set_header_map(map: MapType, pairs: &[(&str, &[u8])]) -> Result<(), u32> {
+    let encoded = encode_pairs(pairs);
+    // SAFETY: plain host call reading a live slice.
+    status(unsafe { abi::proxy_set_header_map_pairs(map as u32, encoded.as_ptr(), encoded.len()) })
 }
 
 /// Up to `max` bytes of a body buffer from `start`; empty when there is none.
@@ -380,10 +393,10 @@ pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), SharedDa
 /// `false` from `on_configure` so that Envoy never runs a half-configured filter.
 pub fn load_config<T>(
     filter: &str,
-    raw: Option<Vec<u8>>,
+    raw: Option<&[u8]>,
     parse: impl FnOnce(Option<&[u8]>) -> Result<T, ConfigError>,
 ) -> Option<T> {
-    match parse(raw.as_deref()) {
+    match parse(raw) {
         Ok(config) => Some(config),
         Err(e) => {
             log::error!("{filter}: {e}");

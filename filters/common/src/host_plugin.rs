@@ -5,21 +5,23 @@
 //! cost (context creation, one call per callback) is paid once, and the
 //! request headers are read once and shared through the [`Exchange`].
 //!
-//! The module's exports ([`http_module!`]) dispatch Envoy's calls to the
-//! contexts here directly: no SDK, so no SDK code that panics on a status,
-//! and only the callbacks HTTP filters use are exported.
+//! A network filter is a [`NetworkPlugin`] that makes a [`ConnectionFilter`]
+//! per connection.
+//!
+//! The module's exports ([`http_module!`], [`network_module!`]) dispatch
+//! Envoy's calls to the contexts ([`crate::host_contexts`]) directly: no SDK,
+//! so no SDK code that panics on a status, and only the callbacks a filter
+//! uses are exported.
 
 use crate::host::{
-    header_map, init_logging, mtls_principal, plugin_configuration, property, send_response,
-    set_header, set_property, Action, MapType,
+    header_map, mtls_principal, property, send_response, set_header, set_property, Action, MapType,
 };
+use crate::host_contexts::{with_stream, Contexts, Kind};
 use crate::pairs::HeaderMap;
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
-
-/// Parses a plugin configuration; `None` after logging the field and the fix.
-pub type Configure = fn(Option<&[u8]>) -> Option<Box<dyn Plugin>>;
+use std::thread::LocalKey;
 
 /// One configured filter, shared by all its streams on this worker.
 pub trait Plugin {
@@ -268,148 +270,139 @@ impl StreamFilter for ChainStream {
     }
 }
 
-/// The configured plugins (root contexts) and the live streams of this VM.
-/// Context ids grow, so both stay sorted by pushing at the end.
-struct Contexts {
-    roots: Vec<(u32, Option<Rc<dyn Plugin>>)>,
-    streams: Vec<(u32, Stream)>,
+/// HTTP filter modules ([`http_module!`]): each request gets its plugin's
+/// [`StreamFilter`].
+pub struct Http;
+
+/// One request's filter and what its callbacks share.
+pub struct Stream {
+    filter: Box<dyn StreamFilter>,
+    exchange: Exchange,
 }
 
 thread_local! {
-    static CONTEXTS: RefCell<Contexts> = const {
-        RefCell::new(Contexts { roots: Vec::new(), streams: Vec::new() })
-    };
-    static CONFIGURE: Cell<Option<Configure>> = const { Cell::new(None) };
+    static HTTP: RefCell<Contexts<Http>> = const { RefCell::new(Contexts::new()) };
 }
 
-fn find<T>(list: &[(u32, T)], id: u32) -> Result<usize, usize> {
-    list.binary_search_by_key(&id, |(k, _)| *k)
-}
+impl Kind for Http {
+    type Plugin = dyn Plugin;
+    type Stream = Stream;
 
-/// The module's start: every root context Envoy creates in this VM will
-/// configure one plugin with `configure`.
-pub fn register(configure: Configure) {
-    CONFIGURE.with(|c| c.set(Some(configure)));
-}
+    fn contexts() -> &'static LocalKey<RefCell<Contexts<Self>>> {
+        &HTTP
+    }
 
-/// Runs `f` on the contexts; `None` if they are in use (a host call that
-/// called back into the module, which Envoy does not do for these).
-fn with_contexts<R>(f: impl FnOnce(&mut Contexts) -> R) -> Option<R> {
-    CONTEXTS.with(|c| c.try_borrow_mut().ok().map(|mut c| f(&mut c)))
-}
-
-/// `proxy_on_context_create`: a root context (`parent` 0) or a stream of root `parent`.
-pub fn on_context_create(id: u32, parent: u32) {
-    with_contexts(|c| {
-        if parent == 0 {
-            if let Err(at) = find(&c.roots, id) {
-                c.roots.insert(at, (id, None));
-            }
-            return;
-        }
-        let filter = find(&c.roots, parent)
-            .ok()
-            .and_then(|i| c.roots.get(i)?.1.as_ref().map(|p| p.stream()));
-        let stream = Stream {
-            filter,
+    fn stream(plugin: &dyn Plugin, _id: u32) -> Stream {
+        Stream {
+            filter: plugin.stream(),
             exchange: Exchange::default(),
-        };
-        match find(&c.streams, id) {
-            Ok(i) => {
-                if let Some(entry) = c.streams.get_mut(i) {
-                    entry.1 = stream;
-                }
-            }
-            Err(at) => c.streams.insert(at, (id, stream)),
         }
-    });
-}
+    }
 
-/// `proxy_on_configure`: parses the plugin configuration; `false` refuses it.
-pub fn on_configure(root: u32, size: usize) -> bool {
-    init_logging();
-    let raw = plugin_configuration(size);
-    let configure = CONFIGURE.with(Cell::get);
-    // Configuring may log or define stats (host calls), never call back in.
-    let plugin: Option<Rc<dyn Plugin>> = configure.and_then(|f| f(raw.as_deref())).map(Rc::from);
-    let ok = plugin.is_some();
-    with_contexts(|c| match find(&c.roots, root) {
-        Ok(i) => {
-            if let Some(entry) = c.roots.get_mut(i) {
-                entry.1 = plugin;
-            }
-        }
-        Err(at) => c.roots.insert(at, (root, plugin)),
-    });
-    ok
-}
-
-fn root_plugin(root: u32) -> Option<Rc<dyn Plugin>> {
-    with_contexts(|c| {
-        find(&c.roots, root)
-            .ok()
-            .and_then(|i| c.roots.get(i)?.1.clone())
-    })
-    .flatten()
-}
-
-/// `proxy_on_tick`.
-pub fn on_tick(root: u32) {
-    if let Some(plugin) = root_plugin(root) {
+    fn on_tick(plugin: &dyn Plugin) {
         plugin.on_tick();
     }
-}
 
-/// `proxy_on_http_call_response`.
-pub fn on_http_call_response(root: u32, token: u32) {
-    if let Some(plugin) = root_plugin(root) {
+    fn on_http_call_response(plugin: &dyn Plugin, token: u32) {
         plugin.on_http_call_response(token);
     }
 }
 
 /// A stream callback: runs `f` on stream `id`'s filter; `Continue` for an
-/// unknown stream or one without a filter.
+/// unknown stream.
 pub fn on_stream(id: u32, f: impl FnOnce(&mut dyn StreamFilter, &mut Exchange) -> Action) -> u32 {
-    let action = with_contexts(|c| {
-        let i = find(&c.streams, id).ok()?;
-        let (_, stream) = c.streams.get_mut(i)?;
-        let filter = stream.filter.as_mut()?;
-        let action = f(filter.as_mut(), &mut stream.exchange);
+    let action = with_stream::<Http, _>(id, |stream| {
+        let action = f(stream.filter.as_mut(), &mut stream.exchange);
         stream.exchange.end_callback();
-        Some(action)
+        action
     });
-    action.flatten().unwrap_or(Action::Continue) as u32
+    action.unwrap_or(Action::Continue) as u32
 }
 
-/// `proxy_on_delete`: forgets a stream or a root context.
-pub fn on_delete(id: u32) {
-    with_contexts(|c| {
-        if let Ok(i) = find(&c.streams, id) {
-            c.streams.remove(i);
-        } else if let Ok(i) = find(&c.roots, id) {
-            c.roots.remove(i);
-        }
-    });
+/// One configured network filter, shared by all its connections on this worker.
+pub trait NetworkPlugin {
+    /// The filter of connection `id` (a context id: the root's tick acts for
+    /// the connection with [`crate::host::set_effective_context`]).
+    fn connection(&self, id: u32) -> Box<dyn ConnectionFilter>;
+    /// The root context's tick (only filters that schedule one get it).
+    fn on_tick(&self) {}
+    /// The answer to an HTTP call this plugin dispatched.
+    fn on_http_call_response(&self, _token: u32) {}
 }
 
-/// Memory the host fills (`proxy_on_memory_allocate`); taken back by the
-/// host-call wrappers in [`crate::host`] with exactly this capacity.
-pub fn allocate(size: usize) -> *mut u8 {
-    let mut buffer = std::mem::ManuallyDrop::new(Vec::<u8>::with_capacity(size));
-    buffer.as_mut_ptr()
+/// One network filter's part of one connection. Every callback defaults to
+/// doing nothing; the data callbacks return whether the bytes go on.
+pub trait ConnectionFilter {
+    fn on_new_connection(&mut self) -> Action {
+        Action::Continue
+    }
+    /// `size` bytes read from downstream are in [`crate::host::BufferType::DownstreamData`].
+    fn on_downstream_data(&mut self, _size: usize, _end_of_stream: bool) -> Action {
+        Action::Continue
+    }
+    /// `size` bytes toward downstream are in [`crate::host::BufferType::UpstreamData`].
+    fn on_upstream_data(&mut self, _size: usize, _end_of_stream: bool) -> Action {
+        Action::Continue
+    }
+    fn on_downstream_close(&mut self) {}
+    fn on_upstream_close(&mut self) {}
+    /// Envoy is done with the connection (both sides closed, or a failure):
+    /// it then runs the access log and deletes the context. A context Envoy
+    /// deletes without this (or on a module that does not export it) is
+    /// only dropped.
+    fn on_done(&mut self) {}
 }
 
-struct Stream {
-    filter: Option<Box<dyn StreamFilter>>,
-    exchange: Exchange,
+/// Network filter modules ([`network_module!`]): each connection gets its
+/// plugin's [`ConnectionFilter`].
+pub struct Network;
+
+thread_local! {
+    static NETWORK: RefCell<Contexts<Network>> = const { RefCell::new(Contexts::new()) };
+}
+
+impl Kind for Network {
+    type Plugin = dyn NetworkPlugin;
+    type Stream = Box<dyn ConnectionFilter>;
+
+    fn contexts() -> &'static LocalKey<RefCell<Contexts<Self>>> {
+        &NETWORK
+    }
+
+    fn stream(plugin: &dyn NetworkPlugin, id: u32) -> Box<dyn ConnectionFilter> {
+        plugin.connection(id)
+    }
+
+    fn on_tick(plugin: &dyn NetworkPlugin) {
+        plugin.on_tick();
+    }
+
+    fn on_http_call_response(plugin: &dyn NetworkPlugin, token: u32) {
+        plugin.on_http_call_response(token);
+    }
+}
+
+/// A connection callback: runs `f` on connection `id`'s filter; `Continue`
+/// for an unknown connection.
+pub fn on_connection(id: u32, f: impl FnOnce(&mut dyn ConnectionFilter) -> Action) -> u32 {
+    let action = with_stream::<Network, _>(id, |connection| f(connection.as_mut()));
+    action.unwrap_or(Action::Continue) as u32
+}
+
+/// `proxy_on_done` of a network module: the connection's `on_done`, then
+/// done (1) for every context, roots included: none waits for anything.
+pub fn on_connection_done(id: u32) -> u32 {
+    with_stream::<Network, _>(id, |connection| connection.on_done());
+    1
 }
 
 /// The exports of an HTTP filter module, dispatching to `$configure`'s
 /// plugins. With a list, only those callbacks are exported: Envoy skips a
 /// callback the module does not export, which saves a call into the VM per
 /// request for each one a filter does not need. `proxy_on_done` is never
-/// exported: these filters have nothing to finish, and without it Envoy
-/// treats every context as done at once.
+/// exported: Envoy calls it on an HTTP stream only to delete the stream
+/// right after, whatever it answers, so it would be one more call per
+/// request for nothing.
 #[macro_export]
 macro_rules! http_module {
     ($configure:path) => {
@@ -429,6 +422,29 @@ macro_rules! http_module {
         );
     };
     ($configure:path, [$($callback:ident),*]) => {
+        $crate::module_exports!($crate::host_plugin::Http, $configure);
+        $($crate::http_callback!($callback);)*
+    };
+}
+
+/// The exports of a network filter module (`envoy.filters.network.wasm`),
+/// dispatching to `$configure`'s plugins; only the callbacks listed, out of
+/// `new_connection`, `downstream_data`, `upstream_data`, `downstream_close`,
+/// `upstream_close`, `done`, `tick` and `http_call_response`.
+#[macro_export]
+macro_rules! network_module {
+    ($configure:path, [$($callback:ident),*]) => {
+        $crate::module_exports!($crate::host_plugin::Network, $configure);
+        $($crate::network_callback!($callback);)*
+    };
+}
+
+/// What every module exports: the start, memory for the host, and the
+/// contexts' creation, configuration and deletion.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! module_exports {
+    ($kind:ty, $configure:path) => {
         #[cfg(target_os = "wasi")]
         extern "C" {
             fn __wasm_call_ctors();
@@ -441,7 +457,7 @@ macro_rules! http_module {
             unsafe {
                 __wasm_call_ctors();
             }
-            $crate::host_plugin::register($configure);
+            $crate::host_contexts::register::<$kind>($configure);
         }
 
         #[no_mangle]
@@ -449,7 +465,7 @@ macro_rules! http_module {
 
         #[no_mangle]
         pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
-            $crate::host_plugin::allocate(size)
+            $crate::host_contexts::allocate(size)
         }
 
         #[no_mangle]
@@ -459,20 +475,96 @@ macro_rules! http_module {
 
         #[no_mangle]
         pub extern "C" fn proxy_on_configure(root: u32, size: usize) -> u32 {
-            $crate::host_plugin::on_configure(root, size) as u32
+            $crate::host_contexts::on_configure::<$kind>(root, size) as u32
         }
 
         #[no_mangle]
         pub extern "C" fn proxy_on_context_create(id: u32, parent: u32) {
-            $crate::host_plugin::on_context_create(id, parent);
+            $crate::host_contexts::on_context_create::<$kind>(id, parent);
         }
 
         #[no_mangle]
         pub extern "C" fn proxy_on_delete(id: u32) {
-            $crate::host_plugin::on_delete(id);
+            $crate::host_contexts::on_delete::<$kind>(id);
         }
+    };
+}
 
-        $($crate::http_callback!($callback);)*
+/// The root context's optional exports, for either kind of module.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! root_callback {
+    ($kind:ty, tick) => {
+        #[no_mangle]
+        pub extern "C" fn proxy_on_tick(root: u32) {
+            $crate::host_contexts::on_tick::<$kind>(root);
+        }
+    };
+    ($kind:ty, http_call_response) => {
+        #[no_mangle]
+        pub extern "C" fn proxy_on_http_call_response(
+            root: u32,
+            token: u32,
+            _headers: usize,
+            _body: usize,
+            _trailers: usize,
+        ) {
+            $crate::host_contexts::on_http_call_response::<$kind>(root, token);
+        }
+    };
+}
+
+/// One optional export of [`network_module!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! network_callback {
+    (new_connection) => {
+        #[no_mangle]
+        pub extern "C" fn proxy_on_new_connection(id: u32) -> u32 {
+            $crate::host_plugin::on_connection(id, |c| c.on_new_connection())
+        }
+    };
+    (downstream_data) => {
+        #[no_mangle]
+        pub extern "C" fn proxy_on_downstream_data(id: u32, size: usize, end: u32) -> u32 {
+            $crate::host_plugin::on_connection(id, |c| c.on_downstream_data(size, end != 0))
+        }
+    };
+    (upstream_data) => {
+        #[no_mangle]
+        pub extern "C" fn proxy_on_upstream_data(id: u32, size: usize, end: u32) -> u32 {
+            $crate::host_plugin::on_connection(id, |c| c.on_upstream_data(size, end != 0))
+        }
+    };
+    (downstream_close) => {
+        #[no_mangle]
+        pub extern "C" fn proxy_on_downstream_connection_close(id: u32, _peer: u32) {
+            $crate::host_plugin::on_connection(id, |c| {
+                c.on_downstream_close();
+                $crate::host::Action::Continue
+            });
+        }
+    };
+    (upstream_close) => {
+        #[no_mangle]
+        pub extern "C" fn proxy_on_upstream_connection_close(id: u32, _peer: u32) {
+            $crate::host_plugin::on_connection(id, |c| {
+                c.on_upstream_close();
+                $crate::host::Action::Continue
+            });
+        }
+    };
+    (done) => {
+        #[no_mangle]
+        pub extern "C" fn proxy_on_done(id: u32) -> u32 {
+            $crate::host_plugin::on_connection_done(id)
+        }
+    };
+    (tick) => {
+        $crate::root_callback!($crate::host_plugin::Network, tick);
+    };
+    (http_call_response) => {
+        $crate::root_callback!($crate::host_plugin::Network, http_call_response);
     };
 }
 
@@ -526,21 +618,9 @@ macro_rules! http_callback {
         }
     };
     (tick) => {
-        #[no_mangle]
-        pub extern "C" fn proxy_on_tick(root: u32) {
-            $crate::host_plugin::on_tick(root);
-        }
+        $crate::root_callback!($crate::host_plugin::Http, tick);
     };
     (http_call_response) => {
-        #[no_mangle]
-        pub extern "C" fn proxy_on_http_call_response(
-            root: u32,
-            token: u32,
-            _headers: usize,
-            _body: usize,
-            _trailers: usize,
-        ) {
-            $crate::host_plugin::on_http_call_response(root, token);
-        }
+        $crate::root_callback!($crate::host_plugin::Http, http_call_response);
     };
 }

@@ -21,6 +21,7 @@ pub mod spiffe;
 pub mod tap;
 
 pub mod host;
+pub mod host_contexts;
 pub mod host_plugin;
 pub mod host_sink;
 pub mod host_tap;

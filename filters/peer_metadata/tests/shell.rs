@@ -2,6 +2,10 @@
 //! source names the caller when several are present, what reaches the app,
 //! and how many host calls a request costs.
 
+// A test fails by panicking: unwrap, expect, panic and indexing are how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+
 use filter_common::host::{Action, MapType};
 use filter_common::recording_host::{self as host, Call, Harness};
 

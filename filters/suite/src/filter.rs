@@ -6,7 +6,7 @@ use filter_common::host_plugin::{Chain, Plugin};
 
 /// The chain for one configuration; `None` after logging what is wrong.
 pub fn configure(raw: Option<&[u8]>) -> Option<Box<dyn Plugin>> {
-    let config = load_config("suite", raw.map(<[u8]>::to_vec), Config::parse)?;
+    let config = load_config("suite", raw, Config::parse)?;
     // The tap first: it then sees the replies the parts after it send.
     let parts = [
         config.tap_http.map(tap_http::filter::plugin),

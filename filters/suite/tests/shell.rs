@@ -2,6 +2,10 @@
 //! one context share one read of the request headers, each sees what the
 //! parts before it did, and a denial stops the parts after the policy.
 
+// A test fails by panicking: unwrap, expect, panic and indexing are how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+
 use filter_common::host::{Action, MapType};
 use filter_common::recording_host::{self as host, Call, Harness};
 

@@ -61,7 +61,7 @@ struct Shared {
 
 /// The plugin for one configuration; `None` after logging what is wrong.
 pub fn configure(raw: Option<&[u8]>) -> Option<Box<dyn Plugin>> {
-    plugin(load_config(FILTER, raw.map(<[u8]>::to_vec), Config::parse)?)
+    plugin(load_config(FILTER, raw, Config::parse)?)
 }
 
 /// The plugin for a parsed configuration (the suite parses its own).

@@ -2,6 +2,10 @@
 //! it copies out of Envoy as a stream passes, the record it hands over, and
 //! how many host calls that takes.
 
+// A test fails by panicking: unwrap, expect, panic and indexing are how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+
 use filter_common::host::{Action, BufferType, MapType};
 use filter_common::recording_host::{self as host, Call, Harness};
 use serde_json::Value;

@@ -7,25 +7,19 @@
 use crate::config::Config;
 use crate::matcher::{address_ip, View};
 use crate::trace::{Connection, Direction, Trace, TraceLimits};
-use filter_common::host::BufferType;
 use filter_common::host::{
-    buffer, init_logging, load_config, now_nanos, property_string, property_u64,
-    set_effective_context, Counter,
+    buffer, load_config, now_nanos, property_string, property_u64, set_effective_context, Action,
+    BufferType, Counter,
 };
+use filter_common::host_plugin::{ConnectionFilter, NetworkPlugin};
 use filter_common::host_sink::{Sink, SinkRoot, SinkStats};
 use filter_common::host_tap::RecordBudget;
-use proxy_wasm::traits::{Context, RootContext, StreamContext};
-use proxy_wasm::types::{Action, ContextType, PeerType};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
 const FILTER: &str = "tap_tcp";
-
-proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|_| Box::new(Root::default()));
-}}
 
 #[derive(Clone, Copy)]
 struct Stats {
@@ -106,57 +100,55 @@ impl Shared {
     }
 }
 
-#[derive(Default)]
-struct Root {
-    shared: Option<Rc<Shared>>,
-    sink_root: SinkRoot,
-    segment_interval_nanos: Option<u64>,
-    next_segment_nanos: u64,
-}
-
-impl Context for Root {
-    fn on_http_call_response(&mut self, token: u32, _: usize, _: usize, _: usize) {
-        self.sink_root.on_http_call_response(token);
-    }
-}
-
-impl RootContext for Root {
-    fn on_configure(&mut self, _size: usize) -> bool {
-        init_logging();
-        let Some(config) = load_config(FILTER, self.get_plugin_configuration(), Config::parse)
-        else {
-            return false;
-        };
-        let stats = Stats::define();
-        let segment_ms = config.segment.and_then(|s| s.interval_ms);
-        let tick = segment_ms.map(Duration::from_millis);
-        let Some((sink, sink_root)) = SinkRoot::start(FILTER, &config.sink, stats.sink, tick)
-        else {
-            return false;
-        };
-        self.sink_root = sink_root;
-        self.segment_interval_nanos = segment_ms.map(|ms| ms * 1_000_000);
-        let budget = RecordBudget::new(FILTER, &config.budget);
-        self.shared = Some(Rc::new(Shared {
+/// Parses the plugin configuration and starts the sink; `None` refuses it.
+pub fn configure(raw: Option<&[u8]>) -> Option<Box<dyn NetworkPlugin>> {
+    let config = load_config(FILTER, raw, Config::parse)?;
+    let stats = Stats::define();
+    let segment_ms = config.segment.and_then(|s| s.interval_ms);
+    let tick = segment_ms.map(Duration::from_millis);
+    let (sink, sink_root) = SinkRoot::start(FILTER, &config.sink, stats.sink, tick)?;
+    let budget = RecordBudget::new(FILTER, &config.budget);
+    Some(Box::new(Root {
+        shared: Rc::new(Shared {
             config,
             stats,
             sink,
             budget,
             live: RefCell::new(BTreeMap::new()),
-        }));
-        true
+        }),
+        sink_root: RefCell::new(sink_root),
+        segment_interval_nanos: segment_ms.map(|ms| ms * 1_000_000),
+        next_segment_nanos: Cell::new(0),
+    }))
+}
+
+struct Root {
+    shared: Rc<Shared>,
+    sink_root: RefCell<SinkRoot>,
+    segment_interval_nanos: Option<u64>,
+    next_segment_nanos: Cell<u64>,
+}
+
+impl NetworkPlugin for Root {
+    fn connection(&self, id: u32) -> Box<dyn ConnectionFilter> {
+        Box::new(Conn {
+            id,
+            shared: self.shared.clone(),
+            tapped: None,
+        })
     }
 
-    fn on_tick(&mut self) {
+    fn on_tick(&self) {
         let now = now_nanos();
-        self.sink_root.on_tick(now);
-        let (Some(shared), Some(interval)) = (&self.shared, self.segment_interval_nanos) else {
+        self.sink_root.borrow_mut().on_tick(now);
+        let Some(interval) = self.segment_interval_nanos else {
             return;
         };
-        if now < self.next_segment_nanos {
+        if now < self.next_segment_nanos.get() {
             return;
         }
-        self.next_segment_nanos = now.saturating_add(interval);
+        self.next_segment_nanos.set(now.saturating_add(interval));
+        let shared = &self.shared;
         let live: Vec<(u32, Rc<RefCell<Tapped>>)> = shared
             .live
             .borrow()
@@ -173,22 +165,14 @@ impl RootContext for Root {
         }
     }
 
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::StreamContext)
-    }
-
-    fn create_stream_context(&self, context_id: u32) -> Option<Box<dyn StreamContext>> {
-        Some(Box::new(Conn {
-            id: context_id,
-            shared: self.shared.clone(),
-            tapped: None,
-        }))
+    fn on_http_call_response(&self, token: u32) {
+        self.sink_root.borrow_mut().on_http_call_response(token);
     }
 }
 
 struct Conn {
     id: u32,
-    shared: Option<Rc<Shared>>,
+    shared: Rc<Shared>,
     /// Set while this connection is being recorded.
     tapped: Option<Rc<RefCell<Tapped>>>,
 }
@@ -210,9 +194,7 @@ fn connection_view_matches(shared: &Shared, connection: &Connection) -> bool {
 
 impl Conn {
     fn start(&mut self) {
-        let Some(shared) = self.shared.clone() else {
-            return;
-        };
+        let shared = &self.shared;
         if !shared.budget.sample() {
             shared.stats.sampled_out.inc();
             return;
@@ -222,7 +204,7 @@ impl Conn {
             local_address: property_string(&["destination", "address"]).unwrap_or_default(),
             remote_address: property_string(&["source", "address"]).unwrap_or_default(),
         };
-        if !connection_view_matches(&shared, &connection) {
+        if !connection_view_matches(shared, &connection) {
             shared.stats.not_matched.inc();
             return;
         }
@@ -253,9 +235,10 @@ impl Conn {
     }
 
     fn observe(&mut self, direction: Direction, size: usize, end_stream: bool) {
-        let (Some(shared), Some(tapped)) = (&self.shared, &self.tapped) else {
+        let Some(tapped) = &self.tapped else {
             return;
         };
+        let shared = &self.shared;
         let mut tapped = tapped.borrow_mut();
         let room = tapped.trace.room(direction).min(size);
         let kept = if room > 0 {
@@ -282,47 +265,43 @@ impl Conn {
 
     /// The final record, once: at close, or when Envoy drops the context.
     fn finish(&mut self) {
-        let (Some(shared), Some(tapped)) = (&self.shared, self.tapped.take()) else {
+        let Some(tapped) = self.tapped.take() else {
             return;
         };
+        let shared = &self.shared;
         shared.live.borrow_mut().remove(&self.id);
         shared.emit(&mut tapped.borrow_mut(), Some(now_nanos()));
-    }
-}
-
-impl Context for Conn {
-    fn on_done(&mut self) -> bool {
-        self.finish();
-        true
     }
 }
 
 impl Drop for Conn {
     /// A context Envoy deletes without `on_done` must not stay on the tick's list.
     fn drop(&mut self) {
-        if let Some(shared) = &self.shared {
-            shared.live.borrow_mut().remove(&self.id);
-        }
+        self.shared.live.borrow_mut().remove(&self.id);
     }
 }
 
-impl StreamContext for Conn {
+impl ConnectionFilter for Conn {
     fn on_new_connection(&mut self) -> Action {
         self.start();
         Action::Continue
     }
 
-    fn on_downstream_data(&mut self, data_size: usize, end_of_stream: bool) -> Action {
-        self.observe(Direction::Read, data_size, end_of_stream);
+    fn on_downstream_data(&mut self, size: usize, end_of_stream: bool) -> Action {
+        self.observe(Direction::Read, size, end_of_stream);
         Action::Continue
     }
 
-    fn on_upstream_data(&mut self, data_size: usize, end_of_stream: bool) -> Action {
-        self.observe(Direction::Write, data_size, end_of_stream);
+    fn on_upstream_data(&mut self, size: usize, end_of_stream: bool) -> Action {
+        self.observe(Direction::Write, size, end_of_stream);
         Action::Continue
     }
 
-    fn on_downstream_close(&mut self, _peer_type: PeerType) {
+    fn on_downstream_close(&mut self) {
+        self.finish();
+    }
+
+    fn on_done(&mut self) {
         self.finish();
     }
 }

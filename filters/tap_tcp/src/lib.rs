@@ -11,3 +11,17 @@ pub mod trace;
 
 #[cfg(target_arch = "wasm32")]
 mod filter;
+
+#[cfg(target_arch = "wasm32")]
+filter_common::network_module!(
+    filter::configure,
+    [
+        new_connection,
+        downstream_data,
+        upstream_data,
+        downstream_close,
+        done,
+        tick,
+        http_call_response
+    ]
+);

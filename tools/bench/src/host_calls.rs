@@ -4,7 +4,8 @@
 //! tests hold them to budgets and the benchmark builds its floor from them.
 
 use filter_common::host::MapType;
-use filter_common::host_plugin::Configure;
+use filter_common::host_contexts::ConfigureFn;
+use filter_common::host_plugin::Plugin;
 pub use filter_common::recording_host::Call;
 use filter_common::recording_host::{self as host, Harness, HostState};
 use serde_json::Value;
@@ -47,7 +48,11 @@ pub fn suite(parts: &[(&str, Value)], request: &Request) -> Result<Calls, String
 /// with `config`, makes for `request` on a warm worker (its second request:
 /// caches filled), from the stream's creation to its deletion, with a `200`
 /// response and no client certificate.
-pub fn module(configure: Configure, config: &Value, request: &Request) -> Result<Calls, String> {
+pub fn module(
+    configure: ConfigureFn<dyn Plugin>,
+    config: &Value,
+    request: &Request,
+) -> Result<Calls, String> {
     host::with(|h| *h = HostState::default());
     let mut plugin = Harness::configure(configure, &config.to_string())
         .map_err(|logs| format!("configuration refused: {logs:?}"))?;

@@ -4,7 +4,8 @@
 
 use bench::configurations::{chain_request, suite_host_calls, suite_parts};
 use bench::host_calls::{module, suite, Call};
-use filter_common::host_plugin::Configure;
+use filter_common::host_contexts::ConfigureFn;
+use filter_common::host_plugin::Plugin;
 
 /// The suite's host calls for the chain's request: one header-map read, the
 /// outputs (11 header appends, 10 filter-state entries), the removal of the
@@ -29,7 +30,7 @@ fn the_suite_stays_within_its_budget() {
 #[test]
 fn the_suite_makes_fewer_calls_than_the_separate_modules() {
     let request = chain_request();
-    let separate: [(&str, Configure); 4] = [
+    let separate: [(&str, ConfigureFn<dyn Plugin>); 4] = [
         ("tap_http", tap_http::filter::configure),
         ("peer_metadata", peer_metadata::filter::configure),
         ("l7_policy", l7_policy::filter::configure),
