@@ -9,8 +9,7 @@ pub mod config;
 pub mod matcher;
 pub mod trace;
 
-#[cfg(target_arch = "wasm32")]
-mod filter;
+pub mod filter;
 
 #[cfg(target_arch = "wasm32")]
 filter_common::network_module!(
