@@ -98,14 +98,13 @@ struct Stream {
 impl StreamFilter for Stream {
     fn on_request_headers(&mut self, x: &mut Exchange, _end_of_stream: bool) -> Action {
         let headers = x.request_headers();
-        let spoofed = spoofed(&self.config, &headers);
+        let spoofed = spoofed(&self.config, headers);
         let authority = if self.config.needs_authority() {
             headers.first(":authority")
         } else {
             None
         };
         self.verdict = self.config.verdict(authority);
-        drop(headers);
         self.stats.spoofed_removed.add(spoofed.lines);
         let config = &self.config;
         match self.verdict {

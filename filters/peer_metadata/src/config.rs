@@ -3,19 +3,20 @@
 use crate::structpb::Limits;
 use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Result};
 use filter_common::header::{forbidden_output_header, same_header_name};
+use filter_common::peer::Key;
 
 /// What the filter tells the app, in this order: the output, its default
-/// header name, and its filter-state key (Envoy shows it as `wasm.<key>`).
-pub const OUTPUTS: [(&str, &str, &str); 9] = [
-    ("workload", "x-peer-workload", "peer_workload"),
-    ("namespace", "x-peer-namespace", "peer_namespace"),
-    ("name", "x-peer-name", "peer_name"),
-    ("app", "x-peer-app", "peer_app"),
-    ("version", "x-peer-version", "peer_version"),
-    ("cluster", "x-peer-cluster", "peer_cluster"),
-    ("identity", "x-peer-identity", "peer_identity"),
-    ("principal", "x-peer-principal", "peer_principal"),
-    ("verified", "x-peer-verified", "peer_verified"),
+/// header name, and the filter-state key that carries the same value.
+pub const OUTPUTS: [(&str, &str, Key); 9] = [
+    ("workload", "x-peer-workload", Key::Workload),
+    ("namespace", "x-peer-namespace", Key::Namespace),
+    ("name", "x-peer-name", Key::Name),
+    ("app", "x-peer-app", Key::App),
+    ("version", "x-peer-version", Key::Version),
+    ("cluster", "x-peer-cluster", Key::Cluster),
+    ("identity", "x-peer-identity", Key::Identity),
+    ("principal", "x-peer-principal", Key::Principal),
+    ("verified", "x-peer-verified", Key::Verified),
 ];
 
 const FIELDS: [&str; 9] = [
