@@ -3,7 +3,7 @@
 
 use crate::hosts::HostTable;
 use crate::identity::{HeaderNames, Identity, DEFAULT_LABEL_KEYS, DEFAULT_PROCESS_TYPE, FIELDS};
-use filter_common::config::{join, parse_document, root, ConfigError, Field, Object};
+use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Value};
 use filter_common::header::{forbidden_output_header, is_valid_header_value, same_header_name};
 
 /// What happens to a request no identity applies to. Its CF headers are
@@ -57,8 +57,13 @@ pub struct Config {
 impl Config {
     /// Parses and validates a plugin configuration document.
     pub fn parse(raw: Option<&[u8]>) -> Result<Config, ConfigError> {
-        let document = parse_document(raw)?;
-        let top = root(&document, &TOP_FIELDS)?;
+        Config::from_value(&parse_document(raw)?)
+    }
+
+    /// From a document already parsed (and checked for repeated keys): the
+    /// suite's part for this filter.
+    pub fn from_value(document: &Value) -> Result<Config, ConfigError> {
+        let top = root(document, &TOP_FIELDS)?;
         let strip_only =
             top.get("mode", |f| f.choice(&["stamp", "strip_only"]))? == Some("strip_only");
         let names = compile_header_names(&top)?;

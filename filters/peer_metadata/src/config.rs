@@ -1,7 +1,9 @@
 //! The plugin configuration, parsed and validated once per VM.
 
 use crate::structpb::Limits;
-use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Result};
+use filter_common::config::{
+    join, parse_document, root, ConfigError, Field, Object, Result, Value,
+};
 use filter_common::header::{forbidden_output_header, same_header_name};
 use filter_common::peer::Key;
 
@@ -60,9 +62,15 @@ fn bounded(top: &Object, key: &str, min: u64, max: u64, default: u64) -> Result<
 }
 
 impl Config {
+    /// Parses and validates a plugin configuration document.
     pub fn parse(raw: Option<&[u8]>) -> Result<Config> {
-        let document = parse_document(raw)?;
-        let top = root(&document, &FIELDS)?;
+        Config::from_value(&parse_document(raw)?)
+    }
+
+    /// From a document already parsed (and checked for repeated keys): the
+    /// suite's part for this filter.
+    pub fn from_value(document: &Value) -> Result<Config> {
+        let top = root(document, &FIELDS)?;
         let names: Vec<&str> = OUTPUTS.iter().map(|(n, _, _)| *n).collect();
         let custom = top
             .get("headers", |f| read_headers(f, &names))?
