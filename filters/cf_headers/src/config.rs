@@ -203,7 +203,7 @@ fn four_strings(
     defaults: &ByPart<&str>,
     nonempty: bool,
 ) -> Result<ByPart<String>, ConfigError> {
-    let o = field.object(&Part::fields())?;
+    let o = field.object(&Part::FIELDS)?;
     ByPart::try_from_fn(|part| {
         let name = part.field();
         match o.string(name)? {
@@ -295,7 +295,7 @@ fn compile_hosts(field: Field, identities: &mut Vec<Identity>) -> Result<HostTab
     let mut table = HostTable::default();
     for (host, value) in entries {
         let path = join(field.path, host);
-        let entry = Field { path: &path, value }.object(&Part::fields())?;
+        let entry = Field { path: &path, value }.object(&Part::FIELDS)?;
         identities.push(compile_identity(&entry)?);
         table.insert(host, identities.len() - 1).map_err(|problem| {
             ConfigError::new(

@@ -49,9 +49,12 @@ impl Part {
     }
 
     /// The configuration's names of all four, in header order.
-    pub fn fields() -> [&'static str; 4] {
-        Part::ALL.map(Part::field)
-    }
+    pub const FIELDS: [&'static str; 4] = [
+        Part::AppGuid.field(),
+        Part::ProcessType.field(),
+        Part::OrgGuid.field(),
+        Part::SpaceGuid.field(),
+    ];
 }
 
 /// One `T` for each [`Part`], read by part, never by position.
@@ -59,8 +62,9 @@ impl Part {
 pub struct ByPart<T>([T; 4]);
 
 impl<T> ByPart<T> {
-    pub fn from_fn(f: impl FnMut(Part) -> T) -> ByPart<T> {
-        ByPart(Part::ALL.map(f))
+    pub fn from_fn(mut f: impl FnMut(Part) -> T) -> ByPart<T> {
+        let [a, b, c, d] = Part::ALL;
+        ByPart([f(a), f(b), f(c), f(d)])
     }
 
     /// Like [`ByPart::from_fn`], stopping at the first error.

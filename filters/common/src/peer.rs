@@ -86,9 +86,11 @@ pub struct PeerState {
     pub verified: bool,
     /// The service account the caller claims.
     pub service_account: Option<String>,
-    /// Claimed pod labels (`peer_labels`: one JSON object of strings). A
-    /// label given twice keeps its last value, as JSON readers take it.
-    pub labels: BTreeMap<String, String>,
+    /// Claimed pod labels in the order received (`peer_labels`: one JSON
+    /// object of strings); read back from filter state, in name order. A
+    /// label given twice counts with its last value ([`label_map`]), as JSON
+    /// readers take it.
+    pub labels: Vec<(String, String)>,
 }
 
 impl PeerState {
@@ -174,8 +176,8 @@ impl Published {
     }
 }
 
-/// `{"name":"value",...}`, each label once, in name order.
-fn encode_labels(labels: &BTreeMap<String, String>) -> String {
+/// `{"name":"value",...}`, in the order given.
+fn encode_labels(labels: &[(String, String)]) -> String {
     let mut json = String::from("{");
     for (i, (k, v)) in labels.iter().enumerate() {
         if i > 0 {
@@ -189,18 +191,33 @@ fn encode_labels(labels: &BTreeMap<String, String>) -> String {
     json
 }
 
-/// The string-valued members of a JSON object, at most [`MAX_LABELS`]; a
-/// name given twice keeps its last value. Anything else reads as no labels.
-fn decode_labels(raw: &[u8]) -> BTreeMap<String, String> {
-    let Ok(Value::Object(members)) = serde_json::from_slice(raw) else {
-        return BTreeMap::new();
+/// The string-valued members of a JSON object in name order, at most
+/// [`MAX_LABELS`]; a name given twice keeps its last value. Anything else
+/// reads as no labels.
+fn decode_labels(raw: &[u8]) -> Vec<(String, String)> {
+    // From text, as the configuration is parsed: one instance of the parser.
+    let Some(Ok(Value::Object(members))) = std::str::from_utf8(raw).ok().map(serde_json::from_str)
+    else {
+        return Vec::new();
     };
-    members
-        .into_iter()
-        .filter_map(|(k, v)| match v {
-            Value::String(v) => Some((k, v)),
-            _ => None,
-        })
-        .take(MAX_LABELS)
-        .collect()
+    let mut labels = Vec::new();
+    for (k, v) in members {
+        if labels.len() == MAX_LABELS {
+            break;
+        }
+        if let Value::String(v) = v {
+            labels.push((k, v));
+        }
+    }
+    labels
+}
+
+/// Labels as a map: a label given twice keeps its last value. One insert at
+/// a time (collecting would add a sort to the module for a few labels).
+pub fn label_map(labels: &[(String, String)]) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    for (k, v) in labels {
+        map.insert(k.clone(), v.clone());
+    }
+    map
 }

@@ -1,6 +1,5 @@
-use filter_common::peer::{Key, PeerState, Published, MAX_LABELS};
+use filter_common::peer::{label_map, Key, PeerState, Published, MAX_LABELS};
 use proptest::prelude::*;
-use std::collections::BTreeMap;
 
 /// Reads every key back from what `published` wrote, as a filter in another
 /// module reads Envoy's filter state.
@@ -74,6 +73,30 @@ fn every_field_round_trips_through_filter_state() {
     );
 }
 
+/// Labels are written in the order received and read back in name order; a
+/// label given twice counts with its last value either way.
+#[test]
+fn labels_keep_their_order_and_a_repeat_counts_with_its_last_value() {
+    let pairs = |l: &[(&str, &str)]| -> Vec<(String, String)> {
+        l.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let state = PeerState {
+        labels: pairs(&[("zone", "a"), ("app", "cart"), ("zone", "b")]),
+        ..PeerState::default()
+    };
+    let published = Published::new(state.clone());
+    assert!(published.entries().contains(&(
+        Key::Labels,
+        r#"{"zone":"a","app":"cart","zone":"b"}"#.to_string()
+    )));
+    let read = read_back(&published);
+    assert_eq!(read.labels, pairs(&[("app", "cart"), ("zone", "b")]));
+    assert_eq!(label_map(&read.labels), label_map(&state.labels));
+    assert_eq!(label_map(&state.labels)["zone"], "b");
+}
+
 #[test]
 fn an_unknown_caller_publishes_only_that_it_is_unverified() {
     let published = Published::new(PeerState::default());
@@ -123,12 +146,12 @@ fn hostile_values_read_as_absent_or_bounded() {
     }
     assert_eq!(
         read(Key::Labels, br#"{"a":1,"b":{"c":"d"},"e":"f"}"#).labels,
-        BTreeMap::from([("e".to_string(), "f".to_string())])
+        [("e".to_string(), "f".to_string())]
     );
     // A label given twice keeps its last value, as any JSON reader takes it.
     assert_eq!(
         read(Key::Labels, br#"{"app":"cart","app":"admin"}"#).labels,
-        BTreeMap::from([("app".to_string(), "admin".to_string())])
+        [("app".to_string(), "admin".to_string())]
     );
     // Huge: at most MAX_LABELS labels, whatever the value holds.
     let mut many = String::from("{");
@@ -156,7 +179,22 @@ proptest! {
         principal in proptest::option::of(".{0,24}"),
         verified: bool,
     ) {
+        // In name order, each once: as labels read back.
+        let labels = labels.into_iter().collect();
         let state = PeerState { labels, workload, principal, verified, ..PeerState::default() };
         prop_assert_eq!(read_back(&Published::new(state.clone())), state);
+    }
+}
+
+proptest! {
+    /// Labels in any order, repeats included, mean the same labels once
+    /// read back.
+    #[test]
+    fn any_labels_read_back_as_the_same_map(
+        labels in proptest::collection::vec(("[ab\"\\\\]{0,2}", ".{0,6}"), 0..10),
+    ) {
+        let state = PeerState { labels, ..PeerState::default() };
+        let read = read_back(&Published::new(state.clone()));
+        prop_assert_eq!(label_map(&read.labels), label_map(&state.labels));
     }
 }

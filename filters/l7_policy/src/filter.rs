@@ -11,7 +11,7 @@ use filter_common::host::Action;
 use filter_common::host::{load_config, property_string, Counter};
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
 use filter_common::pairs::HeaderMap;
-use filter_common::peer::Key;
+use filter_common::peer::{label_map, Key};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -99,7 +99,7 @@ fn caller(x: &mut Exchange, claims: bool) -> Caller {
         namespace: peer.namespace.clone(),
         workload: claims.then(|| peer.workload.clone()).flatten(),
         labels: if claims {
-            peer.labels.clone()
+            label_map(&peer.labels)
         } else {
             BTreeMap::new()
         },

@@ -77,10 +77,7 @@ impl<'a> Identity<'a> {
                 .peer
                 .and_then(claimed_service_account)
                 .map(str::to_string),
-            labels: self
-                .peer
-                .map(|p| p.labels.iter().cloned().collect())
-                .unwrap_or_default(),
+            labels: self.peer.map(|p| p.labels.clone()).unwrap_or_default(),
         }
     }
 
