@@ -2,8 +2,8 @@
 //! into the form requests are served from.
 
 use crate::hosts::HostTable;
-use crate::identity::{HeaderNames, Identity, DEFAULT_LABEL_KEYS, DEFAULT_PROCESS_TYPE, FIELDS};
-use filter_common::config::{join, parse_document, root, ConfigError, Field, Object};
+use crate::identity::{ByPart, HeaderNames, Identity, Part, DEFAULT_PROCESS_TYPE};
+use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Value};
 use filter_common::header::{forbidden_output_header, is_valid_header_value, same_header_name};
 
 /// What happens to a request no identity applies to. Its CF headers are
@@ -38,7 +38,7 @@ pub enum Source {
     Static,
     /// The workload's own pod labels; `resolved` once they have been read.
     NodeLabels {
-        keys: [String; 4],
+        keys: ByPart<String>,
         resolved: Option<usize>,
     },
     /// One identity per host, for an ingress gateway.
@@ -57,8 +57,13 @@ pub struct Config {
 impl Config {
     /// Parses and validates a plugin configuration document.
     pub fn parse(raw: Option<&[u8]>) -> Result<Config, ConfigError> {
-        let document = parse_document(raw)?;
-        let top = root(&document, &TOP_FIELDS)?;
+        Config::from_value(&parse_document(raw)?)
+    }
+
+    /// From a document already parsed (and checked for repeated keys): the
+    /// suite's part for this filter.
+    pub fn from_value(document: &Value) -> Result<Config, ConfigError> {
+        let top = root(document, &TOP_FIELDS)?;
         let strip_only =
             top.get("mode", |f| f.choice(&["stamp", "strip_only"]))? == Some("strip_only");
         let names = compile_header_names(&top)?;
@@ -109,9 +114,10 @@ impl Config {
                 ))
             }
             (false, [_]) if node_labels => {
-                let keys = top.get("label_keys", |f| four_strings(f, DEFAULT_LABEL_KEYS, true))?;
+                let defaults = ByPart::from_fn(Part::default_label_key);
+                let keys = top.get("label_keys", |f| four_strings(f, &defaults, true))?;
                 Source::NodeLabels {
-                    keys: keys.unwrap_or(DEFAULT_LABEL_KEYS.map(String::from)),
+                    keys: keys.unwrap_or_else(|| ByPart::from_fn(|p| defaults[p].to_string())),
                     resolved: None,
                 }
             }
@@ -138,7 +144,7 @@ impl Config {
     }
 
     /// The pod label keys to read, while node labels are still unresolved.
-    pub fn pending_label_keys(&self) -> Option<&[String; 4]> {
+    pub fn pending_label_keys(&self) -> Option<&ByPart<String>> {
         match &self.source {
             Source::NodeLabels {
                 keys,
@@ -159,21 +165,27 @@ impl Config {
             return Err(Vec::new());
         };
         let mut problems = Vec::new();
-        let mut values: [String; 4] = Default::default();
-        for (i, (key, value)) in keys.iter().zip(&mut values).enumerate() {
+        let values = ByPart::from_fn(|part| {
+            let key = &keys[part];
             match label(key) {
-                Some(v) if is_valid_header_value(&v) => *value = v,
+                Some(v) if is_valid_header_value(&v) => v,
                 // A pod without a process type label runs the web process.
-                None if i == 1 => *value = DEFAULT_PROCESS_TYPE.to_string(),
-                Some(_) => problems.push(format!("{key} (not a valid header value)")),
-                None => problems.push(format!("{key} (missing)")),
+                None if part == Part::ProcessType => DEFAULT_PROCESS_TYPE.to_string(),
+                Some(_) => {
+                    problems.push(format!("{key} (not a valid header value)"));
+                    String::new()
+                }
+                None => {
+                    problems.push(format!("{key} (missing)"));
+                    String::new()
+                }
             }
-        }
+        });
         if !problems.is_empty() {
             return Err(problems);
         }
         *resolved = Some(self.identities.len());
-        self.identities.push(Identity { values });
+        self.identities.push(values);
         self.identities.last().ok_or_else(Vec::new)
     }
 
@@ -187,36 +199,33 @@ impl Config {
 /// overrides over `defaults`; values must not be empty.
 fn four_strings(
     field: Field,
-    defaults: [&str; 4],
+    defaults: &ByPart<&str>,
     nonempty: bool,
-) -> Result<[String; 4], ConfigError> {
-    let o = field.object(&FIELDS)?;
-    let mut out = defaults.map(String::from);
-    for (name, out) in FIELDS.iter().zip(&mut out) {
-        if let Some(value) = o.string(name)? {
-            if nonempty && value.is_empty() {
-                return Err(ConfigError::new(
-                    join(o.path(), name),
-                    "is empty",
-                    "name the value to use",
-                ));
-            }
-            *out = value;
+) -> Result<ByPart<String>, ConfigError> {
+    let o = field.object(&Part::FIELDS)?;
+    ByPart::try_from_fn(|part| {
+        let name = part.field();
+        match o.string(name)? {
+            Some(value) if nonempty && value.is_empty() => Err(ConfigError::new(
+                join(o.path(), name),
+                "is empty",
+                "name the value to use",
+            )),
+            Some(value) => Ok(value),
+            None => Ok(defaults[part].to_string()),
         }
-    }
-    Ok(out)
+    })
 }
 
 fn compile_header_names(top: &Object) -> Result<HeaderNames, ConfigError> {
-    let defaults = HeaderNames::default();
-    let [a, b, c, d] = &defaults.0;
-    let given = top.get("header_names", |f| four_strings(f, [a, b, c, d], false))?;
+    let defaults = ByPart::from_fn(Part::default_header);
+    let given = top.get("header_names", |f| four_strings(f, &defaults, false))?;
     let Some(given) = given else {
-        return Ok(defaults);
+        return Ok(HeaderNames::default());
     };
-    let mut names: [String; 4] = Default::default();
-    for (i, (name, key)) in given.iter().zip(&FIELDS).enumerate() {
-        let field = format!("header_names.{key}");
+    let mut checked: Vec<(Part, &str)> = Vec::new();
+    for (part, name) in given.iter() {
+        let field = format!("header_names.{}", part.field());
         // Strip-only mode removes the header it names, which for a framing
         // header changes the message as much as writing it.
         if let Some(problem) = forbidden_output_header(name) {
@@ -226,31 +235,34 @@ fn compile_header_names(top: &Object) -> Result<HeaderNames, ConfigError> {
                 "name a header only the app reads, of letters, digits and '-' (for example \"CF-App-Id\")",
             ));
         }
-        let mut earlier = names.iter().zip(&FIELDS).take(i);
-        if let Some((same, same_key)) = earlier.find(|(n, _)| same_header_name(n, name)) {
+        if let Some((earlier, earlier_name)) =
+            checked.iter().find(|(_, n)| same_header_name(n, name))
+        {
             return Err(ConfigError::new(
                 field,
                 format!(
-                    "{name:?} is the same header as {same:?} ({same_key}) once case is ignored and '_' and '-' \
+                    "{name:?} is the same header as {:?} ({}) once case is ignored and '_' and '-' \
                      are treated alike, as CGI-style frameworks (WSGI, Rack, PHP) read them",
+                    earlier_name.to_ascii_lowercase(),
+                    earlier.field()
                 ),
                 "give each value its own header name",
             ));
         }
-        if let Some(slot) = names.get_mut(i) {
-            *slot = name.to_ascii_lowercase();
-        }
+        checked.push((part, name));
     }
-    Ok(HeaderNames(names))
+    Ok(HeaderNames(ByPart::from_fn(|part| {
+        given[part].to_ascii_lowercase()
+    })))
 }
 
 /// An identity from the four fields of `o` (process type optional).
 fn compile_identity(o: &Object) -> Result<Identity, ConfigError> {
-    let mut values: [String; 4] = Default::default();
-    for (i, (name, value)) in FIELDS.iter().zip(&mut values).enumerate() {
-        *value = match o.string(name)? {
+    ByPart::try_from_fn(|part| {
+        let name = part.field();
+        let value = match o.string(name)? {
             Some(v) => v,
-            None if i == 1 => DEFAULT_PROCESS_TYPE.to_string(),
+            None if part == Part::ProcessType => DEFAULT_PROCESS_TYPE.to_string(),
             None => {
                 return Err(ConfigError::new(
                     join(o.path(), name),
@@ -259,15 +271,15 @@ fn compile_identity(o: &Object) -> Result<Identity, ConfigError> {
                 ))
             }
         };
-        if !is_valid_header_value(value) {
+        if !is_valid_header_value(&value) {
             return Err(ConfigError::new(
                 join(o.path(), name),
                 format!("{value:?} cannot be sent as a header value"),
                 "use a non-empty value of visible ASCII characters, without surrounding spaces",
             ));
         }
-    }
-    Ok(Identity { values })
+        Ok(value)
+    })
 }
 
 fn compile_hosts(field: Field, identities: &mut Vec<Identity>) -> Result<HostTable, ConfigError> {
@@ -282,7 +294,7 @@ fn compile_hosts(field: Field, identities: &mut Vec<Identity>) -> Result<HostTab
     let mut table = HostTable::default();
     for (host, value) in entries {
         let path = join(field.path, host);
-        let entry = Field { path: &path, value }.object(&FIELDS)?;
+        let entry = Field { path: &path, value }.object(&Part::FIELDS)?;
         identities.push(compile_identity(&entry)?);
         table.insert(host, identities.len() - 1).map_err(|problem| {
             ConfigError::new(

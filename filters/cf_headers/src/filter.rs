@@ -1,6 +1,7 @@
 //! The proxy-wasm shell: moves headers between Envoy and the core, nothing more.
 
 use crate::config::Config;
+use crate::identity::Part;
 use crate::stamp::Verdict;
 use filter_common::header::Copies;
 use filter_common::host::{first_property, load_config, remove_trailer_copies, Action, Counter};
@@ -42,19 +43,18 @@ pub fn configure(raw: Option<&[u8]>) -> Option<Box<dyn Plugin>> {
 /// The plugin for a parsed configuration (the suite parses its own).
 pub fn plugin(mut config: Config) -> Option<Box<dyn Plugin>> {
     if let Some(keys) = config.pending_label_keys() {
-        let keys = keys.clone();
+        let keys = keys.as_slice().join(", ");
         match config.resolve_node_labels(node_label) {
             Ok(id) => log::info!(
                 "{FILTER}: identity from pod labels: app {} process {} org {} space {}",
-                id.values[0],
-                id.values[1],
-                id.values[2],
-                id.values[3]
+                id[Part::AppGuid],
+                id[Part::ProcessType],
+                id[Part::OrgGuid],
+                id[Part::SpaceGuid]
             ),
             Err(problems) => log::warn!(
-                "{FILTER}: pod labels {} unusable, so requests get no identity (labels read: {})",
+                "{FILTER}: pod labels {} unusable, so requests get no identity (labels read: {keys})",
                 problems.join(", "),
-                keys.join(", ")
             ),
         }
     }
@@ -98,22 +98,17 @@ struct Stream {
 impl StreamFilter for Stream {
     fn on_request_headers(&mut self, x: &mut Exchange, _end_of_stream: bool) -> Action {
         let headers = x.request_headers();
-        let spoofed = spoofed(&self.config, &headers);
+        let spoofed = spoofed(&self.config, headers);
         let authority = if self.config.needs_authority() {
             headers.first(":authority")
         } else {
             None
         };
         self.verdict = self.config.verdict(authority);
-        drop(headers);
         self.stats.spoofed_removed.add(spoofed.lines);
         let config = &self.config;
         match self.verdict {
             Verdict::Stamp(i) => {
-                let values = config
-                    .identities
-                    .get(i)
-                    .map_or(&[][..], |id| &id.values[..]);
                 // Envoy's replace removes every copy and appends one, exactly
                 // like a route's OVERWRITE_IF_EXISTS_OR_ADD; the other
                 // spellings (`cf_app_id`) go first.
@@ -122,8 +117,10 @@ impl StreamFilter for Stream {
                         x.set_request_header(name, None);
                     }
                 }
-                for (name, value) in config.names.0.iter().zip(values) {
-                    x.set_request_header(name, Some(value.as_bytes()));
+                if let Some(identity) = config.identities.get(i) {
+                    for (name, value) in config.names.with(identity) {
+                        x.set_request_header(name, Some(value.as_bytes()));
+                    }
                 }
                 self.stats.stamped.inc();
                 Action::Continue
@@ -155,7 +152,7 @@ impl StreamFilter for Stream {
     /// headers): the client's copies go, whatever the verdict. Envoy calls
     /// this only for a request that has trailers.
     fn on_request_trailers(&mut self, _x: &mut Exchange) -> Action {
-        let removed = remove_trailer_copies(&self.config.names.0);
+        let removed = remove_trailer_copies(self.config.names.0.as_slice());
         self.stats.spoofed_removed.add(removed);
         Action::Continue
     }
@@ -167,16 +164,14 @@ impl StreamFilter for Stream {
         }
         match self.verdict {
             Verdict::Stamp(i) => {
-                let values = config
-                    .identities
-                    .get(i)
-                    .map_or(&[][..], |id| &id.values[..]);
-                for (name, value) in config.names.0.iter().zip(values) {
-                    x.set_response_header(name, Some(value.as_bytes()));
+                if let Some(identity) = config.identities.get(i) {
+                    for (name, value) in config.names.with(identity) {
+                        x.set_response_header(name, Some(value.as_bytes()));
+                    }
                 }
             }
             _ => {
-                for name in &config.names.0 {
+                for name in config.names.0.as_slice() {
                     x.set_response_header(name, None);
                 }
             }

@@ -1,16 +1,108 @@
 //! The four values a CF app is known by, and the header names they travel in.
 
-/// One app's identity, in header order: app, process type, org, space.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub values: [String; 4],
+/// One of the four values, in header order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    AppGuid,
+    ProcessType,
+    OrgGuid,
+    SpaceGuid,
 }
 
-impl Identity {
-    pub fn app_guid(&self) -> &str {
-        &self.values[0]
+impl Part {
+    pub const ALL: [Part; 4] = [
+        Part::AppGuid,
+        Part::ProcessType,
+        Part::OrgGuid,
+        Part::SpaceGuid,
+    ];
+
+    /// Its name in the configuration.
+    pub const fn field(self) -> &'static str {
+        match self {
+            Part::AppGuid => "app_guid",
+            Part::ProcessType => "process_type",
+            Part::OrgGuid => "org_guid",
+            Part::SpaceGuid => "space_guid",
+        }
+    }
+
+    /// The header it travels in unless configured otherwise.
+    pub const fn default_header(self) -> &'static str {
+        match self {
+            Part::AppGuid => "cf-app-id",
+            Part::ProcessType => "cf-app-process-type",
+            Part::OrgGuid => "cf-organization-id",
+            Part::SpaceGuid => "cf-space-id",
+        }
+    }
+
+    /// The pod label Istio copies into the node metadata `LABELS` of a
+    /// cf-for-k8s app.
+    pub const fn default_label_key(self) -> &'static str {
+        match self {
+            Part::AppGuid => "cloudfoundry.org/app_guid",
+            Part::ProcessType => "cloudfoundry.org/process_type",
+            Part::OrgGuid => "cloudfoundry.org/org_guid",
+            Part::SpaceGuid => "cloudfoundry.org/space_guid",
+        }
+    }
+
+    /// The configuration's names of all four, in header order.
+    pub const FIELDS: [&'static str; 4] = [
+        Part::AppGuid.field(),
+        Part::ProcessType.field(),
+        Part::OrgGuid.field(),
+        Part::SpaceGuid.field(),
+    ];
+}
+
+/// One `T` for each [`Part`], read by part, never by position.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ByPart<T>([T; 4]);
+
+impl<T> ByPart<T> {
+    pub fn from_fn(mut f: impl FnMut(Part) -> T) -> ByPart<T> {
+        let [a, b, c, d] = Part::ALL;
+        ByPart([f(a), f(b), f(c), f(d)])
+    }
+
+    /// Like [`ByPart::from_fn`], stopping at the first error.
+    pub fn try_from_fn<E>(mut f: impl FnMut(Part) -> Result<T, E>) -> Result<ByPart<T>, E> {
+        let [a, b, c, d] = Part::ALL;
+        Ok(ByPart([f(a)?, f(b)?, f(c)?, f(d)?]))
+    }
+
+    pub fn get(&self, part: Part) -> &T {
+        let [app, process, org, space] = &self.0;
+        match part {
+            Part::AppGuid => app,
+            Part::ProcessType => process,
+            Part::OrgGuid => org,
+            Part::SpaceGuid => space,
+        }
+    }
+
+    /// Each part with its value, in header order.
+    pub fn iter(&self) -> impl Iterator<Item = (Part, &T)> {
+        Part::ALL.into_iter().zip(&self.0)
+    }
+
+    /// The four values in header order, for code that treats them alike.
+    pub fn as_slice(&self) -> &[T] {
+        &self.0
     }
 }
+
+impl<T> std::ops::Index<Part> for ByPart<T> {
+    type Output = T;
+    fn index(&self, part: Part) -> &T {
+        self.get(part)
+    }
+}
+
+/// One app's identity.
+pub type Identity = ByPart<String>;
 
 /// The process type used when a configuration or a pod gives none: every
 /// cf-for-k8s route targets the `web` process unless told otherwise.
@@ -18,36 +110,30 @@ pub const DEFAULT_PROCESS_TYPE: &str = "web";
 
 /// The header names of the four values, lowercase (how Envoy holds them).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeaderNames(pub [String; 4]);
+pub struct HeaderNames(pub ByPart<String>);
 
 impl Default for HeaderNames {
     fn default() -> Self {
-        HeaderNames(
-            [
-                "cf-app-id",
-                "cf-app-process-type",
-                "cf-organization-id",
-                "cf-space-id",
-            ]
-            .map(String::from),
-        )
+        HeaderNames(ByPart::from_fn(|p| p.default_header().to_string()))
     }
 }
 
 impl HeaderNames {
     /// Whether `name` is one of the four exactly, case aside.
     pub fn is_configured(&self, name: &str) -> bool {
-        self.0.iter().any(|n| n.eq_ignore_ascii_case(name))
+        self.0
+            .as_slice()
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name))
+    }
+
+    /// Each value's header name with the value, in header order.
+    pub fn with<'a>(
+        &'a self,
+        identity: &'a Identity,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.0
+            .iter()
+            .map(move |(part, name)| (name.as_str(), identity[part].as_str()))
     }
 }
-
-/// The configuration's names for the four values, in header order.
-pub const FIELDS: [&str; 4] = ["app_guid", "process_type", "org_guid", "space_guid"];
-
-/// Pod labels Istio copies into the node metadata `LABELS` of a cf-for-k8s app.
-pub const DEFAULT_LABEL_KEYS: [&str; 4] = [
-    "cloudfoundry.org/app_guid",
-    "cloudfoundry.org/process_type",
-    "cloudfoundry.org/org_guid",
-    "cloudfoundry.org/space_guid",
-];

@@ -35,6 +35,6 @@ impl Config {
     /// header or trailer names): every line whose name is a configured one
     /// in any case, or with `_` for `-`.
     pub fn spoofed<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Copies {
-        copies(&self.names.0, names)
+        copies(self.names.0.as_slice(), names)
     }
 }

@@ -3,7 +3,7 @@
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
 use cf_headers::config::*;
-use cf_headers::identity::HeaderNames;
+use cf_headers::identity::{HeaderNames, Part};
 use filter_common::config::ConfigError;
 
 fn parse(s: &str) -> Result<Config, ConfigError> {
@@ -17,10 +17,11 @@ const STATIC: &str =
 fn static_identity() {
     let c = parse(STATIC).unwrap();
     assert!(matches!(c.source, Source::Static));
-    assert_eq!(c.identities[0].values, ["a-1", "worker", "o-1", "s-1"]);
+    assert_eq!(c.identities[0].as_slice(), ["a-1", "worker", "o-1", "s-1"]);
+    assert_eq!(c.identities[0][Part::ProcessType], "worker");
     assert_eq!(c.names, HeaderNames::default());
     let c = parse(r#"{"app_guid": "a", "org_guid": "o", "space_guid": "s"}"#).unwrap();
-    assert_eq!(c.identities[0].values[1], "web");
+    assert_eq!(c.identities[0][Part::ProcessType], "web");
 }
 
 #[test]
@@ -111,7 +112,7 @@ fn refusals_name_the_field() {
 fn header_names_override_partially_and_lowercase() {
     let c = parse(r#"{"mode": "strip_only", "header_names": {"app_guid": "X-App"}}"#).unwrap();
     assert_eq!(
-        c.names.0,
+        c.names.0.as_slice(),
         [
             "x-app",
             "cf-app-process-type",
@@ -125,7 +126,7 @@ fn header_names_override_partially_and_lowercase() {
 fn node_labels_resolve_once_with_defaults_and_problems() {
     let mut c = parse(r#"{"identity_from": "node_labels"}"#).unwrap();
     assert_eq!(
-        c.pending_label_keys().unwrap()[0],
+        c.pending_label_keys().unwrap()[Part::AppGuid],
         "cloudfoundry.org/app_guid"
     );
     let missing = c
@@ -137,13 +138,18 @@ fn node_labels_resolve_once_with_defaults_and_problems() {
         .resolve_node_labels(|k| (k != "cloudfoundry.org/process_type").then(|| format!("{k}-v")))
         .unwrap()
         .clone();
-    assert_eq!(id.values[1], "web");
-    assert_eq!(id.values[0], "cloudfoundry.org/app_guid-v");
+    assert_eq!(id[Part::ProcessType], "web");
+    assert_eq!(id[Part::AppGuid], "cloudfoundry.org/app_guid-v");
+    assert_eq!(id[Part::SpaceGuid], "cloudfoundry.org/space_guid-v");
     assert!(c.pending_label_keys().is_none());
 
     let mut c =
         parse(r#"{"identity_from": "node_labels", "label_keys": {"app_guid": "app"}}"#).unwrap();
-    assert_eq!(c.pending_label_keys().unwrap()[0], "app");
+    assert_eq!(c.pending_label_keys().unwrap()[Part::AppGuid], "app");
+    assert_eq!(
+        c.pending_label_keys().unwrap()[Part::OrgGuid],
+        "cloudfoundry.org/org_guid"
+    );
     let bad = c.resolve_node_labels(|_| Some("a\nb".into())).unwrap_err();
     assert_eq!(bad.len(), 4);
 }
@@ -197,7 +203,7 @@ fn header_names_that_frame_the_message_are_refused() {
         "tea",
     ] {
         let json = format!(r#"{{"mode": "strip_only", "header_names": {{"app_guid": "{name}"}}}}"#);
-        assert_eq!(parse(&json).expect(&json).names.0[0], name);
+        assert_eq!(parse(&json).expect(&json).names.0[Part::AppGuid], name);
     }
 }
 
@@ -214,5 +220,24 @@ fn names_that_fold_together_are_refused_saying_why() {
     assert!(e.problem.contains("CGI"), "{e}");
     // Underscore names are allowed when they fold to no other configured name.
     let c = parse(r#"{"mode": "strip_only", "header_names": {"app_guid": "X_App_Guid"}}"#).unwrap();
-    assert_eq!(c.names.0[0], "x_app_guid");
+    assert_eq!(c.names.0[Part::AppGuid], "x_app_guid");
+}
+
+#[test]
+fn each_header_carries_its_own_value() {
+    let c = parse(
+        r#"{"app_guid": "a-1", "process_type": "worker", "org_guid": "o-1", "space_guid": "s-1",
+            "header_names": {"org_guid": "X-Org", "space_guid": "X-Space"}}"#,
+    )
+    .unwrap();
+    let pairs: Vec<(&str, &str)> = c.names.with(&c.identities[0]).collect();
+    assert_eq!(
+        pairs,
+        [
+            ("cf-app-id", "a-1"),
+            ("cf-app-process-type", "worker"),
+            ("x-org", "o-1"),
+            ("x-space", "s-1"),
+        ]
+    );
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
 use cf_headers::config::Config;
+use cf_headers::identity::Part;
 use cf_headers::stamp::*;
 use filter_common::header::same_header_name;
 use proptest::prelude::*;
@@ -29,11 +30,11 @@ fn verdicts_per_source() {
     let Verdict::Stamp(i) = a else {
         panic!("{a:?}")
     };
-    assert_eq!(c.identities[i].app_guid(), "a");
+    assert_eq!(c.identities[i][Part::AppGuid], "a");
     let Verdict::Stamp(i) = c.verdict(Some(b"x.apps.example.com")) else {
         panic!()
     };
-    assert_eq!(c.identities[i].app_guid(), "w");
+    assert_eq!(c.identities[i][Part::AppGuid], "w");
     assert_eq!(c.verdict(Some(b"b.example.com")), Verdict::Unidentified);
     assert_eq!(c.verdict(None), Verdict::Unidentified);
 
@@ -112,7 +113,7 @@ proptest! {
         prop_assert_eq!(found.lines, expected);
         // Removing every spelling removes every counted line.
         let left = headers.iter().filter(|h| {
-            c.names.0.iter().any(|n| same_header_name(n, h))
+            c.names.0.as_slice().iter().any(|n| same_header_name(n, h))
                 && !found.spellings.iter().any(|s| s.eq_ignore_ascii_case(h))
         }).count();
         prop_assert_eq!(left, 0);

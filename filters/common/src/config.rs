@@ -6,7 +6,9 @@
 //! configuration type keeps each filter's `.wasm` small: derived code is
 //! instantiated per type, this reader once.
 
-use serde_json::{Map, Value};
+use serde_json::Map;
+/// A parsed configuration document, as [`parse_document`] returns it.
+pub use serde_json::Value;
 use std::fmt;
 
 /// Why a plugin configuration was refused. `field` is a path into the JSON

@@ -18,6 +18,7 @@ use crate::host::{
 };
 use crate::host_contexts::{with_stream, Contexts, Kind};
 use crate::pairs::HeaderMap;
+use crate::peer::{Key, PeerState, Published};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -67,30 +68,34 @@ pub trait StreamFilter {
 /// What the filters of one module share about the request in one callback:
 /// the request headers (read from Envoy once, then kept in step with the
 /// changes each filter makes, so a later filter sees what it would see as a
-/// separate filter), the mTLS principal, and the filter state they wrote.
-/// Forgotten at the end of every callback: between callbacks other filters
-/// may change all three.
+/// separate filter), the mTLS principal, the filter state they wrote and the
+/// caller peer_metadata published. Forgotten at the end of every callback:
+/// between callbacks other filters may change all of them.
 #[derive(Default)]
 pub struct Exchange {
-    request: Option<Rc<HeaderMap>>,
+    request: Option<HeaderMap>,
     /// Whether `request` is Envoy's map, not the empty stand-in for a map
     /// Envoy could not give: only then does it tell which headers are absent.
     request_is_envoys: bool,
     principal: Option<Option<String>>,
     /// Filter state written in this callback: keys and values.
     written: HeaderMap,
+    /// The caller published in this callback, when all its filter state was
+    /// written: what a later filter would read back from that filter state.
+    peer: Option<Rc<PeerState>>,
 }
 
 impl Exchange {
     /// The request headers as Envoy holds them now (valid in the request
-    /// headers callback; empty where Envoy has none).
-    pub fn request_headers(&mut self) -> Rc<HeaderMap> {
-        if self.request.is_none() {
+    /// headers callback; empty where Envoy has none). Borrowed from the
+    /// exchange, so no header can be written while they are read.
+    pub fn request_headers(&mut self) -> &HeaderMap {
+        let is_envoys = &mut self.request_is_envoys;
+        self.request.get_or_insert_with(|| {
             let map = header_map(MapType::HttpRequestHeaders);
-            self.request_is_envoys = map.is_some();
-            self.request = Some(Rc::new(map.unwrap_or_default()));
-        }
-        self.request.clone().unwrap_or_default()
+            *is_envoys = map.is_some();
+            map.unwrap_or_default()
+        })
     }
 
     /// Replaces every copy of a request header with one value, or removes them.
@@ -111,8 +116,7 @@ impl Exchange {
             log::debug!("request header {name} not changed (status {status})");
             return;
         }
-        if let Some(cached) = &mut self.request {
-            let headers = Rc::make_mut(cached);
+        if let Some(headers) = &mut self.request {
             if !absent {
                 headers.remove(&name);
             }
@@ -124,18 +128,20 @@ impl Exchange {
 
     /// Appends one more copy of a request header.
     pub fn add_request_header(&mut self, name: &str, value: &[u8]) {
-        if let Err(status) = crate::host::add_header(MapType::HttpRequestHeaders, name, value) {
+        let name = lowercase(name);
+        if let Err(status) = crate::host::add_header(MapType::HttpRequestHeaders, &name, value) {
             log::debug!("request header {name} not added (status {status})");
             return;
         }
-        if let Some(cached) = &mut self.request {
-            Rc::make_mut(cached).append(&lowercase(name), value);
+        if let Some(headers) = &mut self.request {
+            headers.append(&name, value);
         }
     }
 
     /// Replaces every copy of a response header with one value, or removes them.
     pub fn set_response_header(&mut self, name: &str, value: Option<&[u8]>) {
-        if let Err(status) = set_header(MapType::HttpResponseHeaders, name, value) {
+        let name = lowercase(name);
+        if let Err(status) = set_header(MapType::HttpResponseHeaders, &name, value) {
             log::debug!("response header {name} not changed (status {status})");
         }
     }
@@ -173,11 +179,40 @@ impl Exchange {
         }
     }
 
+    /// Writes the caller's filter state (`wasm.peer_*`) and, when Envoy took
+    /// all of it, keeps the caller for the filters after this one in the
+    /// module. `Err` names the first key Envoy refused, with its status.
+    pub fn publish_peer(&mut self, published: &Published) -> Result<(), (Key, u32)> {
+        let mut refused = None;
+        for (key, value) in published.entries() {
+            if let Err(status) = self.set_filter_state(key.name(), value.as_bytes()) {
+                refused.get_or_insert((*key, status));
+            }
+        }
+        match refused {
+            Some(refused) => Err(refused),
+            None => {
+                self.peer = Some(published.state().clone());
+                Ok(())
+            }
+        }
+    }
+
+    /// The caller a filter before this one published: from memory when it
+    /// ran in this module, else `keys` read back from Envoy's filter state.
+    pub fn published_peer(&self, keys: &[Key]) -> Rc<PeerState> {
+        match &self.peer {
+            Some(peer) => peer.clone(),
+            None => Rc::new(PeerState::read(keys, |key| self.filter_state(key.name()))),
+        }
+    }
+
     fn end_callback(&mut self) {
         self.request = None;
         self.request_is_envoys = false;
         self.principal = None;
         self.written = HeaderMap::default();
+        self.peer = None;
     }
 }
 

@@ -12,6 +12,7 @@ mod duplicate_keys;
 pub mod header;
 pub mod json;
 pub mod pairs;
+pub mod peer;
 pub mod predicate;
 pub mod ratelimit;
 pub mod re2;

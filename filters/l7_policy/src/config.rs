@@ -7,7 +7,9 @@ use crate::rule::{
     Binding, Caller, Fix, From, HeaderMatch, HeaderRequirement, Mismatch, Repeated, Request, Rule,
     Text,
 };
-use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Result};
+use filter_common::config::{
+    join, parse_document, root, ConfigError, Field, Object, Result, Value,
+};
 use filter_common::header::{forbidden_output_header, is_valid_header_name, is_valid_header_value};
 use filter_common::predicate::{anchored_regex, FoldedRegex};
 use filter_common::spiffe::namespace_and_service_account;
@@ -103,9 +105,15 @@ fn status(field: Field) -> Result<u32> {
 }
 
 impl Config {
+    /// Parses and validates a plugin configuration document.
     pub fn parse(raw: Option<&[u8]>) -> Result<Config> {
-        let document = parse_document(raw)?;
-        let top = root(&document, &FIELDS)?;
+        Config::from_value(&parse_document(raw)?)
+    }
+
+    /// From a document already parsed (and checked for repeated keys): the
+    /// suite's part for this filter.
+    pub fn from_value(document: &Value) -> Result<Config> {
+        let top = root(document, &FIELDS)?;
         let rules = top.need("rules", |f| {
             f.list()?
                 .iter()

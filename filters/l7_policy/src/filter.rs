@@ -11,6 +11,7 @@ use filter_common::host::Action;
 use filter_common::host::{load_config, property_string, Counter};
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
 use filter_common::pairs::HeaderMap;
+use filter_common::peer::{label_map, Key};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -76,32 +77,34 @@ fn value<'h>(headers: &'h HeaderMap, name: &str) -> &'h [u8] {
     headers.first(name).unwrap_or_default()
 }
 
+/// What the rules may read of the published caller, without and with the
+/// claimed workload and labels.
+const CALLER: [Key; 3] = [Key::Namespace, Key::ServiceAccount, Key::Verified];
+const CALLER_AND_CLAIMS: [Key; 5] = [
+    Key::Namespace,
+    Key::ServiceAccount,
+    Key::Verified,
+    Key::Workload,
+    Key::Labels,
+];
+
 /// The caller: the mTLS principal and what the peer-metadata filter
-/// published in filter state (or, in the same module, just wrote). The
-/// claimed workload and labels are read only when they can count: with a
+/// published (from memory when it ran in the same module). The claimed
+/// workload and labels are read only when they can count: with a
 /// `principals` table they come from the table ([`Config::bind`]), and
-/// parsing the claimed labels' JSON would be wasted.
+/// reading the claimed labels would be wasted.
 fn caller(x: &mut Exchange, claims: bool) -> Caller {
-    let text =
-        |x: &Exchange, key: &str| x.filter_state(key).and_then(|v| String::from_utf8(v).ok());
-    let mut labels = BTreeMap::new();
-    if let Some(serde_json::Value::Object(o)) = claims
-        .then(|| text(x, "peer_labels"))
-        .flatten()
-        .and_then(|json| serde_json::from_str(&json).ok())
-    {
-        for (k, v) in o {
-            if let serde_json::Value::String(v) = v {
-                labels.insert(k, v);
-            }
-        }
-    }
+    let peer = x.published_peer(if claims { &CALLER_AND_CLAIMS } else { &CALLER });
     Caller {
-        namespace: text(x, "peer_namespace"),
-        workload: claims.then(|| text(x, "peer_workload")).flatten(),
-        labels,
-        service_account: text(x, "peer_service_account"),
-        verified: text(x, "peer_verified").as_deref() == Some("true"),
+        namespace: peer.namespace.clone(),
+        workload: claims.then(|| peer.workload.clone()).flatten(),
+        labels: if claims {
+            label_map(&peer.labels)
+        } else {
+            BTreeMap::new()
+        },
+        service_account: peer.service_account.clone(),
+        verified: peer.verified,
         principal: x.principal().map(str::to_string),
         attested: false,
     }
@@ -151,13 +154,12 @@ impl StreamFilter for Stream {
     fn on_request_headers(&mut self, x: &mut Exchange, _end_of_stream: bool) -> Action {
         let shared = self.0.clone();
         let (config, stats) = (&shared.config, &shared.stats);
-        let headers = x.request_headers();
-        let raw_path = value(&headers, ":path");
         if config.reject_invalid_paths {
-            if let Err(why) = path::check_with(raw_path, config.allow_in_paths) {
+            let headers = x.request_headers();
+            if let Err(why) = path::check_with(value(headers, ":path"), config.allow_in_paths) {
+                Stream::record(config.log_denied, "DROPPED", headers, "invalid-path");
                 stats.invalid_path.inc();
                 set_state(x, "invalid_path", "none");
-                Stream::record(config.log_denied, "DROPPED", &headers, "invalid-path");
                 log::debug!("{FILTER}: path refused: {}", why.as_str());
                 if config.dry_run {
                     return Action::Continue;
@@ -177,46 +179,50 @@ impl StreamFilter for Stream {
         } else {
             Caller::default()
         };
+        // The headers are borrowed from the exchange until the decision is
+        // logged; the state and header writes come after.
+        let headers = x.request_headers();
+        let raw_path = value(headers, ":path");
         let host = shared
             .needs_host
-            .then(|| normalize_authority(value(&headers, ":authority")))
+            .then(|| normalize_authority(value(headers, ":authority")))
             .flatten();
         let request = Request {
-            method: value(&headers, ":method"),
+            method: value(headers, ":method"),
             path: if config.path_includes_query {
                 raw_path
             } else {
                 path::without_query(raw_path)
             },
             host: host.as_deref(),
-            headers: &headers,
+            headers,
             caller: &caller,
             repeated: config.repeated_headers,
         };
         match config.decide(&request) {
             Some((i, fixes)) => {
+                let rule = i.to_string();
+                Stream::record(config.log_allowed, "FORWARDED", headers, &rule);
                 stats.allowed.inc();
                 if let Some(hits) = stats.rule_hits.get(i) {
                     hits.inc();
                 }
-                let rule = i.to_string();
                 set_state(x, "allowed", &rule);
-                Stream::record(config.log_allowed, "FORWARDED", &headers, &rule);
                 for fix in &fixes {
                     Stream::apply(x, fix);
                 }
                 Action::Continue
             }
             None if config.dry_run => {
+                Stream::record(config.log_denied, "DROPPED (dry run)", headers, "none");
                 stats.dry_run_denied.inc();
                 set_state(x, "dry_run_denied", "none");
-                Stream::record(config.log_denied, "DROPPED (dry run)", &headers, "none");
                 Action::Continue
             }
             None => {
+                Stream::record(config.log_denied, "DROPPED", headers, "none");
                 stats.denied.inc();
                 set_state(x, "denied", "none");
-                Stream::record(config.log_denied, "DROPPED", &headers, "none");
                 let deny = &config.deny;
                 let reply_headers: Vec<(&str, &str)> = deny
                     .headers

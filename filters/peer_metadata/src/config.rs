@@ -1,21 +1,24 @@
 //! The plugin configuration, parsed and validated once per VM.
 
 use crate::structpb::Limits;
-use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Result};
+use filter_common::config::{
+    join, parse_document, root, ConfigError, Field, Object, Result, Value,
+};
 use filter_common::header::{forbidden_output_header, same_header_name};
+use filter_common::peer::Key;
 
 /// What the filter tells the app, in this order: the output, its default
-/// header name, and its filter-state key (Envoy shows it as `wasm.<key>`).
-pub const OUTPUTS: [(&str, &str, &str); 9] = [
-    ("workload", "x-peer-workload", "peer_workload"),
-    ("namespace", "x-peer-namespace", "peer_namespace"),
-    ("name", "x-peer-name", "peer_name"),
-    ("app", "x-peer-app", "peer_app"),
-    ("version", "x-peer-version", "peer_version"),
-    ("cluster", "x-peer-cluster", "peer_cluster"),
-    ("identity", "x-peer-identity", "peer_identity"),
-    ("principal", "x-peer-principal", "peer_principal"),
-    ("verified", "x-peer-verified", "peer_verified"),
+/// header name, and the filter-state key that carries the same value.
+pub const OUTPUTS: [(&str, &str, Key); 9] = [
+    ("workload", "x-peer-workload", Key::Workload),
+    ("namespace", "x-peer-namespace", Key::Namespace),
+    ("name", "x-peer-name", Key::Name),
+    ("app", "x-peer-app", Key::App),
+    ("version", "x-peer-version", Key::Version),
+    ("cluster", "x-peer-cluster", Key::Cluster),
+    ("identity", "x-peer-identity", Key::Identity),
+    ("principal", "x-peer-principal", Key::Principal),
+    ("verified", "x-peer-verified", Key::Verified),
 ];
 
 const FIELDS: [&str; 9] = [
@@ -59,9 +62,15 @@ fn bounded(top: &Object, key: &str, min: u64, max: u64, default: u64) -> Result<
 }
 
 impl Config {
+    /// Parses and validates a plugin configuration document.
     pub fn parse(raw: Option<&[u8]>) -> Result<Config> {
-        let document = parse_document(raw)?;
-        let top = root(&document, &FIELDS)?;
+        Config::from_value(&parse_document(raw)?)
+    }
+
+    /// From a document already parsed (and checked for repeated keys): the
+    /// suite's part for this filter.
+    pub fn from_value(document: &Value) -> Result<Config> {
+        let top = root(document, &FIELDS)?;
         let names: Vec<&str> = OUTPUTS.iter().map(|(n, _, _)| *n).collect();
         let custom = top
             .get("headers", |f| read_headers(f, &names))?

@@ -172,7 +172,7 @@ impl StreamFilter for Stream {
         let shared = &self.0;
         let config = &shared.config;
         let headers = x.request_headers();
-        let peer = shared.peer(&headers);
+        let peer = shared.peer(headers);
         // The client's copies of the output headers, in any spelling
         // (`x_peer_namespace`: CGI-style frameworks give the app both under
         // one name), and the metadata headers when they are to go.
@@ -185,9 +185,6 @@ impl StreamFilter for Stream {
         } else {
             Copies::default()
         };
-        // Released before writing: a write while the snapshot is shared
-        // would copy every header.
-        drop(headers);
         shared.stats.spoofed_removed.add(spoofed.lines);
         for name in spoofed.spellings.iter().chain(&metadata.spellings) {
             x.set_request_header(name, None);
@@ -215,8 +212,9 @@ impl StreamFilter for Stream {
         for (name, value) in &outputs.headers {
             x.set_request_header(name, Some(value.as_bytes()));
         }
-        for (key, value) in &outputs.filter_state {
-            if let Err(status) = x.set_filter_state(key, value.as_bytes()) {
+        if let Some(published) = &outputs.published {
+            if let Err((key, status)) = x.publish_peer(published) {
+                let key = key.name();
                 log::debug!("{FILTER}: filter state wasm.{key} refused (status {status})");
             }
         }

@@ -4,7 +4,7 @@
 use crate::config::{Config, OUTPUTS};
 use crate::peer::Peer;
 use filter_common::header::is_valid_header_value;
-use filter_common::json::push_str;
+use filter_common::peer::{PeerState, Published};
 use filter_common::spiffe::namespace_and_service_account;
 use std::rc::Rc;
 
@@ -57,62 +57,42 @@ impl<'a> Identity<'a> {
         }
     }
 
-    /// Each output's value, in the order of [`OUTPUTS`]; `None` when unknown.
-    /// `verified` is always known.
-    pub fn values(&self) -> [Option<String>; OUTPUTS.len()] {
+    /// What is published about this caller: the outputs' values (a decoded
+    /// one only when the peer is trusted; the principal only from the
+    /// certificate, never a decoded identity in its place), its labels and
+    /// claimed service account.
+    pub fn state(&self) -> PeerState {
         let field = |f: fn(&Peer) -> &Option<String>| self.peer.and_then(|p| f(p).clone());
-        [
-            field(|p| &p.workload),
-            field(|p| &p.namespace),
-            field(|p| &p.name),
-            field(|p| &p.app),
-            field(|p| &p.version),
-            field(|p| &p.cluster),
-            field(|p| &p.identity),
-            // Only the certificate: a decoded identity never stands in for it.
-            self.principal.map(str::to_string),
-            Some(self.verified.to_string()),
-        ]
+        PeerState {
+            workload: field(|p| &p.workload),
+            namespace: field(|p| &p.namespace),
+            name: field(|p| &p.name),
+            app: field(|p| &p.app),
+            version: field(|p| &p.version),
+            cluster: field(|p| &p.cluster),
+            identity: field(|p| &p.identity),
+            principal: self.principal.map(str::to_string),
+            verified: self.verified,
+            service_account: self
+                .peer
+                .and_then(claimed_service_account)
+                .map(str::to_string),
+            labels: self.peer.map(|p| p.labels.clone()).unwrap_or_default(),
+        }
     }
 
     /// `(header, value)` for each known output, with the configured names.
     /// A decoded value that could not be a header value (CR, LF, NUL, other
     /// controls: the metadata is caller-controlled) is left out.
     pub fn headers<'c>(&self, config: &'c Config) -> Vec<(&'c str, String)> {
+        let state = self.state();
         config
             .headers
             .iter()
-            .zip(self.values())
-            .filter_map(|(h, v)| Some((h.as_str(), v?)))
+            .zip(OUTPUTS)
+            .filter_map(|(h, (_, _, key))| Some((h.as_str(), state.value(key)?)))
             .filter(|(_, v)| is_valid_header_value(v))
             .collect()
-    }
-
-    /// `(key, value)` filter state, as Envoy shows it under `wasm.<key>`:
-    /// `peer_<output>` for each known output and `peer_labels` (a JSON object).
-    pub fn filter_state(&self) -> Vec<(&'static str, String)> {
-        let mut out: Vec<(&'static str, String)> = OUTPUTS
-            .iter()
-            .zip(self.values())
-            .filter_map(|((_, _, key), v)| Some((*key, v?)))
-            .collect();
-        if let Some(peer) = self.peer.filter(|p| !p.labels.is_empty()) {
-            let mut json = String::from("{");
-            for (i, (k, v)) in peer.labels.iter().enumerate() {
-                if i > 0 {
-                    json.push(',');
-                }
-                push_str(&mut json, k);
-                json.push(':');
-                push_str(&mut json, v);
-            }
-            json.push('}');
-            out.push(("peer_labels", json));
-        }
-        if let Some(sa) = self.peer.and_then(claimed_service_account) {
-            out.push(("peer_service_account", sa.to_string()));
-        }
-        out
     }
 }
 
@@ -123,8 +103,8 @@ pub struct Outputs {
     pub verified: bool,
     pub spoofed: bool,
     pub headers: Vec<(String, String)>,
-    /// Empty unless the configuration publishes filter state.
-    pub filter_state: Vec<(&'static str, String)>,
+    /// `None` unless the configuration publishes filter state.
+    pub published: Option<Published>,
 }
 
 /// The outputs of the last identity seen, reused while the same peer and
@@ -170,11 +150,9 @@ impl LastOutputs {
                 .into_iter()
                 .map(|(name, value)| (name.to_string(), value))
                 .collect(),
-            filter_state: if config.filter_state {
-                identity.filter_state()
-            } else {
-                Vec::new()
-            },
+            published: config
+                .filter_state
+                .then(|| Published::new(identity.state())),
         });
         self.last = Some(Kept {
             peer: peer.cloned(),

@@ -2,10 +2,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
+use filter_common::peer::Published;
 use peer_metadata::config::Config;
 use peer_metadata::identity::{single_value, Conflicting, Identity, LastOutputs};
 use peer_metadata::peer::Peer;
 use std::rc::Rc;
+
+/// The filter state an identity publishes, as Envoy shows it (`wasm.<key>`).
+fn filter_state(id: &Identity) -> Vec<(&'static str, String)> {
+    Published::new(id.state())
+        .entries()
+        .iter()
+        .map(|(key, value)| (key.name(), value.clone()))
+        .collect()
+}
 
 fn peer() -> Peer {
     Peer {
@@ -70,7 +80,7 @@ fn headers_and_filter_state() {
             ("x-peer-verified", "true".to_string()),
         ]
     );
-    let state = id.filter_state();
+    let state = filter_state(&id);
     assert!(state.contains(&("peer_verified", "true".into())));
     assert!(state.contains(&("peer_app", "cart".into())));
     let labels = &state.iter().find(|(k, _)| *k == "peer_labels").unwrap().1;
@@ -170,7 +180,7 @@ fn last_outputs_are_reused_only_for_the_same_peer_and_certificate() {
     // Without filter state configured, none is made.
     let no_state = Config::parse(Some(br#"{"filter_state": false}"#)).unwrap();
     let outputs = LastOutputs::default().get(Some(&cart), cert, &no_state);
-    assert!(outputs.filter_state.is_empty());
+    assert!(outputs.published.is_none());
     assert_eq!(outputs.headers, first.headers);
 }
 
@@ -191,9 +201,7 @@ fn identity_is_checked_against_the_certificate_and_never_replaces_it() {
     let headers = id.headers(&config);
     assert!(headers.contains(&("x-peer-identity", cert.to_string())));
     assert!(headers.contains(&("x-peer-principal", cert.to_string())));
-    assert!(id
-        .filter_state()
-        .contains(&("peer_identity", cert.to_string())));
+    assert!(filter_state(&id).contains(&("peer_identity", cert.to_string())));
 
     let other = claimed("spiffe://cluster.local/ns/shop/sa/admin");
     let id = Identity::new(Some(&other), Some(cert), false);
@@ -251,7 +259,7 @@ fn a_claim_the_certificate_contradicts_passes_nothing_but_the_principal() {
         assert!(id.spoofed && !id.verified, "{why}");
         assert_eq!(id.headers(&config), only_principal, "{why}");
         assert_eq!(
-            id.filter_state(),
+            filter_state(&id),
             vec![
                 ("peer_principal", cert.to_string()),
                 ("peer_verified", "false".to_string())
@@ -264,15 +272,12 @@ fn a_claim_the_certificate_contradicts_passes_nothing_but_the_principal() {
     let own = with(|p| p.service_account = Some("tiefighter".into()));
     let id = Identity::new(Some(&own), Some(cert), false);
     assert!(id.verified && !id.spoofed);
-    assert!(id
-        .filter_state()
-        .contains(&("peer_service_account", "tiefighter".into())));
+    assert!(filter_state(&id).contains(&("peer_service_account", "tiefighter".into())));
     // No service account claimed: verified by namespace alone, not spoofed.
     let silent = with(|_| {});
     let id = Identity::new(Some(&silent), Some(cert), false);
     assert!(id.verified && !id.spoofed);
-    assert!(!id
-        .filter_state()
+    assert!(!filter_state(&id)
         .iter()
         .any(|(k, _)| *k == "peer_service_account"));
     // Without a certificate nothing can contradict the claim.

@@ -1,8 +1,9 @@
 //! The suite's configuration: one object naming the filters to run, each
-//! with exactly the configuration it takes as a separate module. Errors name
-//! the full path (`l7_policy.rules[0].path`).
+//! with exactly the configuration it takes as a separate module. The document
+//! is parsed and checked for repeated keys once, as a whole; each filter reads
+//! its part from it. Errors name the full path (`l7_policy.rules[0].path`).
 
-use filter_common::config::{parse_document, root, ConfigError, Object, Result};
+use filter_common::config::{parse_document, root, ConfigError, Object, Result, Value};
 
 /// The filters the suite can run, in the order it runs them: the order of
 /// the separate filters in the shipped manifests. The tap goes first, so that
@@ -25,10 +26,10 @@ impl Config {
         let document = parse_document(raw)?;
         let top = root(&document, &PARTS)?;
         let config = Config {
-            tap_http: part(&top, PARTS[0], tap_http::config::Config::parse)?,
-            peer_metadata: part(&top, PARTS[1], peer_metadata::config::Config::parse)?,
-            l7_policy: part(&top, PARTS[2], l7_policy::config::Config::parse)?,
-            cf_headers: part(&top, PARTS[3], cf_headers::config::Config::parse)?,
+            tap_http: part(&top, PARTS[0], tap_http::config::Config::from_value)?,
+            peer_metadata: part(&top, PARTS[1], peer_metadata::config::Config::from_value)?,
+            l7_policy: part(&top, PARTS[2], l7_policy::config::Config::from_value)?,
+            cf_headers: part(&top, PARTS[3], cf_headers::config::Config::from_value)?,
         };
         if config.is_empty() {
             return Err(ConfigError::new(
@@ -51,23 +52,17 @@ impl Config {
     }
 }
 
-/// One filter's part, if present: its object, parsed by that filter, with
-/// the filter's errors placed under `name`.
-fn part<T>(top: &Object, name: &str, parse: fn(Option<&[u8]>) -> Result<T>) -> Result<Option<T>> {
-    let Some(raw) = top.get(name, |f| {
-        f.entries()?;
-        serde_json::to_vec(f.value)
-            .map_err(|e| ConfigError::new(f.path, e.to_string(), "write it as JSON"))
-    })?
-    else {
-        return Ok(None);
-    };
-    parse(Some(&raw)).map(Some).map_err(|mut e| {
-        e.field = if e.field.is_empty() {
-            name.to_string()
-        } else {
-            format!("{name}.{}", e.field)
-        };
-        e
+/// One filter's part, if present, read by that filter, with the filter's
+/// errors placed under `name`.
+fn part<T>(top: &Object, name: &str, read: fn(&Value) -> Result<T>) -> Result<Option<T>> {
+    top.get(name, |f| {
+        read(f.value).map_err(|mut e| {
+            e.field = if e.field.is_empty() {
+                name.to_string()
+            } else {
+                format!("{name}.{}", e.field)
+            };
+            e
+        })
     })
 }

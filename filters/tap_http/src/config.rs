@@ -1,7 +1,7 @@
 //! The plugin configuration, parsed and validated once per VM.
 
 use crate::matcher::{HeaderMatch, HeaderTest, Predicate, Test};
-use filter_common::config::{join, parse_document, ConfigError, Field, Result};
+use filter_common::config::{join, parse_document, ConfigError, Field, Result, Value};
 use filter_common::header::is_valid_header_name;
 use filter_common::predicate::{anchored_regex, compile, StringMatch};
 use filter_common::sink::SinkConfig;
@@ -48,9 +48,15 @@ pub struct Config {
 }
 
 impl Config {
+    /// Parses and validates a plugin configuration document.
     pub fn parse(raw: Option<&[u8]>) -> Result<Config> {
-        let document = parse_document(raw)?;
-        let (top, budget, limits) = tap_root(&document, &FIELDS)?;
+        Config::from_value(&parse_document(raw)?)
+    }
+
+    /// From a document already parsed (and checked for repeated keys): the
+    /// suite's part for this filter.
+    pub fn from_value(document: &Value) -> Result<Config> {
+        let (top, budget, limits) = tap_root(document, &FIELDS)?;
         let max_request_bytes = limits.bytes(&top, "max_request_bytes")?;
         let max_response_bytes = limits.bytes(&top, "max_response_bytes")?;
         let body_format = BodyFormat::read(&top, "body_format")?;

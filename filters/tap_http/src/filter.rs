@@ -157,13 +157,13 @@ impl Stream {
         let request_headers = x.request_headers();
         // The request's conditions first: a stream they rule out needs no
         // response maps from Envoy.
-        if self.ruled_out(&request_headers, true) {
+        if self.ruled_out(request_headers, true) {
             return;
         }
         let response_headers = header_map(MapType::HttpResponseHeaders).filter(|h| !h.is_empty());
         let response_trailers = header_map(MapType::HttpResponseTrailers).filter(|h| !h.is_empty());
         let view = View {
-            request: &request_headers,
+            request: request_headers,
             request_final: true,
             response: response_headers.as_ref(),
         };
@@ -190,7 +190,7 @@ impl Stream {
         };
         let record = format.render(
             &Message {
-                headers: &request_headers,
+                headers: request_headers,
                 body: &self.request_body,
                 trailers: self.request_trailers.as_ref(),
             },
@@ -242,7 +242,7 @@ impl StreamFilter for Stream {
         }
         if !shared.config.matcher.is_any() {
             let headers = x.request_headers();
-            if self.ruled_out(&headers, false) {
+            if self.ruled_out(headers, false) {
                 self.recording = false;
             }
         }
@@ -257,7 +257,7 @@ impl StreamFilter for Stream {
             return;
         }
         let headers = x.request_headers();
-        if self.ruled_out(&headers, true) {
+        if self.ruled_out(headers, true) {
             self.recording = false;
         }
     }

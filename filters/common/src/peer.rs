@@ -1,0 +1,223 @@
+//! The caller as peer_metadata publishes it and l7_policy reads it: the
+//! filter-state keys (Envoy shows each as `wasm.<key>`, and access logs and
+//! other filters read them, so they are a public contract) and how each value
+//! is written and read back. Writer and reader use this module only, so the
+//! two cannot drift apart. In one module (the suite) the reader gets the
+//! same [`PeerState`] from memory, without the text round trip
+//! (`Exchange::publish_peer`).
+
+use crate::json::push_str;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// One published filter-state key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Workload,
+    Namespace,
+    Name,
+    App,
+    Version,
+    Cluster,
+    Identity,
+    Principal,
+    Verified,
+    Labels,
+    ServiceAccount,
+}
+
+impl Key {
+    /// Every key, in the order they are written.
+    pub const ALL: [Key; 11] = [
+        Key::Workload,
+        Key::Namespace,
+        Key::Name,
+        Key::App,
+        Key::Version,
+        Key::Cluster,
+        Key::Identity,
+        Key::Principal,
+        Key::Verified,
+        Key::Labels,
+        Key::ServiceAccount,
+    ];
+
+    /// The filter-state key, as Envoy shows it after `wasm.`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Key::Workload => "peer_workload",
+            Key::Namespace => "peer_namespace",
+            Key::Name => "peer_name",
+            Key::App => "peer_app",
+            Key::Version => "peer_version",
+            Key::Cluster => "peer_cluster",
+            Key::Identity => "peer_identity",
+            Key::Principal => "peer_principal",
+            Key::Verified => "peer_verified",
+            Key::Labels => "peer_labels",
+            Key::ServiceAccount => "peer_service_account",
+        }
+    }
+}
+
+/// At most this many labels are read back: peer_metadata's `max_keys`
+/// (at most 10,000) bounds what it writes, and a reader stays bounded
+/// whoever wrote the key.
+pub const MAX_LABELS: usize = 10_000;
+
+/// What is published about one caller. Each `None` (and empty `labels`) is
+/// a key that is not written; `verified` is always written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerState {
+    pub workload: Option<String>,
+    pub namespace: Option<String>,
+    /// The pod (or instance) name.
+    pub name: Option<String>,
+    pub app: Option<String>,
+    pub version: Option<String>,
+    pub cluster: Option<String>,
+    /// The SPIFFE identity the caller claims.
+    pub identity: Option<String>,
+    /// The URI SAN of the mTLS peer certificate.
+    pub principal: Option<String>,
+    /// peer_metadata verified the claim against the certificate
+    /// (`peer_verified`: `true` or `false`).
+    pub verified: bool,
+    /// The service account the caller claims.
+    pub service_account: Option<String>,
+    /// Claimed pod labels in the order received (`peer_labels`: one JSON
+    /// object of strings); read back from filter state, in name order. A
+    /// label given twice counts with its last value ([`label_map`]), as JSON
+    /// readers take it.
+    pub labels: Vec<(String, String)>,
+}
+
+impl PeerState {
+    /// The filter-state value of `key`; `None` when it is not written.
+    pub fn value(&self, key: Key) -> Option<String> {
+        let text = |v: &Option<String>| v.clone();
+        match key {
+            Key::Workload => text(&self.workload),
+            Key::Namespace => text(&self.namespace),
+            Key::Name => text(&self.name),
+            Key::App => text(&self.app),
+            Key::Version => text(&self.version),
+            Key::Cluster => text(&self.cluster),
+            Key::Identity => text(&self.identity),
+            Key::Principal => text(&self.principal),
+            Key::Verified => Some(if self.verified { "true" } else { "false" }.to_string()),
+            Key::Labels => (!self.labels.is_empty()).then(|| encode_labels(&self.labels)),
+            Key::ServiceAccount => text(&self.service_account),
+        }
+    }
+
+    /// Reads `keys` back from their filter-state values (`get`); the other
+    /// fields stay unset. A value that is not UTF-8 reads as absent, a
+    /// `peer_labels` that is not a JSON object as no labels.
+    pub fn read(keys: &[Key], mut get: impl FnMut(Key) -> Option<Vec<u8>>) -> PeerState {
+        let mut state = PeerState::default();
+        for &key in keys {
+            let Some(raw) = get(key) else {
+                continue;
+            };
+            let slot = match key {
+                Key::Workload => &mut state.workload,
+                Key::Namespace => &mut state.namespace,
+                Key::Name => &mut state.name,
+                Key::App => &mut state.app,
+                Key::Version => &mut state.version,
+                Key::Cluster => &mut state.cluster,
+                Key::Identity => &mut state.identity,
+                Key::Principal => &mut state.principal,
+                Key::ServiceAccount => &mut state.service_account,
+                Key::Verified => {
+                    state.verified = raw == b"true";
+                    continue;
+                }
+                Key::Labels => {
+                    state.labels = decode_labels(&raw);
+                    continue;
+                }
+            };
+            *slot = String::from_utf8(raw).ok();
+        }
+        state
+    }
+}
+
+/// A [`PeerState`] with its filter-state values, written once per state
+/// (callers repeat the same identity on every request of a connection).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Published {
+    state: Rc<PeerState>,
+    entries: Vec<(Key, String)>,
+}
+
+impl Published {
+    pub fn new(state: PeerState) -> Published {
+        let entries = Key::ALL
+            .iter()
+            .filter_map(|&key| Some((key, state.value(key)?)))
+            .collect();
+        Published {
+            state: Rc::new(state),
+            entries,
+        }
+    }
+
+    pub fn state(&self) -> &Rc<PeerState> {
+        &self.state
+    }
+
+    /// `(key, value)` for every key written, in the order of [`Key::ALL`].
+    pub fn entries(&self) -> &[(Key, String)] {
+        &self.entries
+    }
+}
+
+/// `{"name":"value",...}`, in the order given.
+fn encode_labels(labels: &[(String, String)]) -> String {
+    let mut json = String::from("{");
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        push_str(&mut json, k);
+        json.push(':');
+        push_str(&mut json, v);
+    }
+    json.push('}');
+    json
+}
+
+/// The string-valued members of a JSON object in name order, at most
+/// [`MAX_LABELS`]; a name given twice keeps its last value. Anything else
+/// reads as no labels.
+fn decode_labels(raw: &[u8]) -> Vec<(String, String)> {
+    // From text, as the configuration is parsed: one instance of the parser.
+    let Some(Ok(Value::Object(members))) = std::str::from_utf8(raw).ok().map(serde_json::from_str)
+    else {
+        return Vec::new();
+    };
+    let mut labels = Vec::new();
+    for (k, v) in members {
+        if labels.len() == MAX_LABELS {
+            break;
+        }
+        if let Value::String(v) = v {
+            labels.push((k, v));
+        }
+    }
+    labels
+}
+
+/// Labels as a map: a label given twice keeps its last value. One insert at
+/// a time (collecting would add a sort to the module for a few labels).
+pub fn label_map(labels: &[(String, String)]) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    for (k, v) in labels {
+        map.insert(k.clone(), v.clone());
+    }
+    map
+}
