@@ -193,6 +193,18 @@ pub fn with<R>(f: impl FnOnce(&mut HostState) -> R) -> R {
     HOST.with(|h| f(&mut h.borrow_mut()))
 }
 
+/// The calls recorded since the last [`take_calls`], by kind, when they are
+/// at most `budget`; otherwise why not, with the tally.
+pub fn within_budget(budget: usize) -> Result<BTreeMap<Call, usize>, String> {
+    let tally = with(|h| h.tally());
+    let total: usize = tally.values().sum();
+    if total <= budget {
+        Ok(tally)
+    } else {
+        Err(format!("{total} host calls, budget {budget}: {tally:?}"))
+    }
+}
+
 /// Forgets the calls recorded so far (to count one phase on its own).
 pub fn take_calls() -> Vec<Call> {
     with(|h| std::mem::take(&mut h.calls))
@@ -224,6 +236,21 @@ unsafe fn give(bytes: &[u8], data: *mut *mut u8, size: *mut usize) {
     unsafe {
         *data = pointer;
         *size = bytes.len();
+    }
+}
+
+/// Envoy's answer to a read: the bytes found, or `NotFound`.
+///
+/// # Safety
+/// As [`give`].
+unsafe fn answer(found: Option<Vec<u8>>, data: *mut *mut u8, size: *mut usize) -> u32 {
+    match found {
+        // SAFETY: the caller's out-pointers.
+        Some(bytes) => unsafe {
+            give(&bytes, data, size);
+            OK
+        },
+        None => NOT_FOUND,
     }
 }
 
@@ -272,14 +299,8 @@ pub(crate) mod abi {
                 encode_pairs(&refs)
             })
         });
-        match encoded {
-            // SAFETY: the caller's out-pointers.
-            Some(bytes) => unsafe {
-                give(&bytes, data, size);
-                OK
-            },
-            None => NOT_FOUND,
-        }
+        // SAFETY: the caller's out-pointers.
+        unsafe { answer(encoded, data, size) }
     }
 
     pub unsafe fn proxy_set_header_map_pairs(map_type: u32, data: *const u8, size: usize) -> u32 {
@@ -312,14 +333,8 @@ pub(crate) mod abi {
                 .find(|(n, _)| n.eq_ignore_ascii_case(&key))
                 .map(|(_, v)| v.clone())
         });
-        match found {
-            // SAFETY: the caller's out-pointers.
-            Some(v) => unsafe {
-                give(&v, value, value_size);
-                OK
-            },
-            None => NOT_FOUND,
-        }
+        // SAFETY: the caller's out-pointers.
+        unsafe { answer(found, value, value_size) }
     }
 
     /// Envoy's header-map edits; `BAD_ARGUMENT` where the phase has no map.
@@ -411,14 +426,8 @@ pub(crate) mod abi {
                 b.get(from..to).unwrap_or_default().to_vec()
             })
         });
-        match bytes {
-            // SAFETY: the caller's out-pointers.
-            Some(bytes) => unsafe {
-                give(&bytes, data, size);
-                OK
-            },
-            None => NOT_FOUND,
-        }
+        // SAFETY: the caller's out-pointers.
+        unsafe { answer(bytes, data, size) }
     }
 
     pub unsafe fn proxy_get_property(
@@ -441,14 +450,8 @@ pub(crate) mod abi {
                 .push(String::from_utf8_lossy(&read).into_owned());
             h.properties.get(&path).cloned()
         });
-        match found {
-            // SAFETY: the caller's out-pointers.
-            Some(v) => unsafe {
-                give(&v, data, size);
-                OK
-            },
-            None => NOT_FOUND,
-        }
+        // SAFETY: the caller's out-pointers.
+        unsafe { answer(found, data, size) }
     }
 
     pub unsafe fn proxy_set_property(
