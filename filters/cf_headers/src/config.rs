@@ -114,10 +114,10 @@ impl Config {
                 ))
             }
             (false, [_]) if node_labels => {
-                let defaults = ByPart::from_fn(Part::default_label_key);
-                let keys = top.get("label_keys", |f| four_strings(f, &defaults, true))?;
+                let keys =
+                    top.get("label_keys", |f| four_strings(f, Part::default_label_key, true))?;
                 Source::NodeLabels {
-                    keys: keys.unwrap_or_else(|| ByPart::from_fn(|p| defaults[p].to_string())),
+                    keys: keys.unwrap_or_else(|| ByPart::named(Part::default_label_key)),
                     resolved: None,
                 }
             }
@@ -167,19 +167,15 @@ impl Config {
         let mut problems = Vec::new();
         let values = ByPart::from_fn(|part| {
             let key = &keys[part];
-            match label(key) {
-                Some(v) if is_valid_header_value(&v) => v,
+            let problem = match label(key) {
+                Some(v) if is_valid_header_value(&v) => return v,
                 // A pod without a process type label runs the web process.
-                None if part == Part::ProcessType => DEFAULT_PROCESS_TYPE.to_string(),
-                Some(_) => {
-                    problems.push(format!("{key} (not a valid header value)"));
-                    String::new()
-                }
-                None => {
-                    problems.push(format!("{key} (missing)"));
-                    String::new()
-                }
-            }
+                None if part == Part::ProcessType => return DEFAULT_PROCESS_TYPE.to_string(),
+                Some(_) => "not a valid header value",
+                None => "missing",
+            };
+            problems.push(format!("{key} ({problem})"));
+            String::new()
         });
         if !problems.is_empty() {
             return Err(problems);
@@ -199,7 +195,7 @@ impl Config {
 /// overrides over `defaults`; values must not be empty.
 fn four_strings(
     field: Field,
-    defaults: &ByPart<&str>,
+    defaults: fn(Part) -> &'static str,
     nonempty: bool,
 ) -> Result<ByPart<String>, ConfigError> {
     let o = field.object(&Part::FIELDS)?;
@@ -212,15 +208,16 @@ fn four_strings(
                 "name the value to use",
             )),
             Some(value) => Ok(value),
-            None => Ok(defaults[part].to_string()),
+            None => Ok(defaults(part).to_string()),
         }
     })
 }
 
 fn compile_header_names(top: &Object) -> Result<HeaderNames, ConfigError> {
-    let defaults = ByPart::from_fn(Part::default_header);
-    let given = top.get("header_names", |f| four_strings(f, &defaults, false))?;
-    let Some(given) = given else {
+    let given = top.get("header_names", |f| {
+        four_strings(f, Part::default_header, false)
+    })?;
+    let Some(mut given) = given else {
         return Ok(HeaderNames::default());
     };
     let mut checked: Vec<(Part, &str)> = Vec::new();
@@ -251,9 +248,10 @@ fn compile_header_names(top: &Object) -> Result<HeaderNames, ConfigError> {
         }
         checked.push((part, name));
     }
-    Ok(HeaderNames(ByPart::from_fn(|part| {
-        given[part].to_ascii_lowercase()
-    })))
+    for name in given.as_mut_slice() {
+        name.make_ascii_lowercase();
+    }
+    Ok(HeaderNames(given))
 }
 
 /// An identity from the four fields of `o` (process type optional).

@@ -63,12 +63,21 @@ pub struct ByPart<T>([T; 4]);
 
 impl<T> ByPart<T> {
     pub fn from_fn(mut f: impl FnMut(Part) -> T) -> ByPart<T> {
-        let [a, b, c, d] = Part::ALL;
-        ByPart([f(a), f(b), f(c), f(d)])
+        ByPart::from_dyn(&mut f)
     }
 
     /// Like [`ByPart::from_fn`], stopping at the first error.
     pub fn try_from_fn<E>(mut f: impl FnMut(Part) -> Result<T, E>) -> Result<ByPart<T>, E> {
+        ByPart::try_from_dyn(&mut f)
+    }
+
+    // Through `dyn`: one instance per value type, not one per closure.
+    fn from_dyn(f: &mut dyn FnMut(Part) -> T) -> ByPart<T> {
+        let [a, b, c, d] = Part::ALL;
+        ByPart([f(a), f(b), f(c), f(d)])
+    }
+
+    fn try_from_dyn<E>(f: &mut dyn FnMut(Part) -> Result<T, E>) -> Result<ByPart<T>, E> {
         let [a, b, c, d] = Part::ALL;
         Ok(ByPart([f(a)?, f(b)?, f(c)?, f(d)?]))
     }
@@ -92,6 +101,17 @@ impl<T> ByPart<T> {
     pub fn as_slice(&self) -> &[T] {
         &self.0
     }
+
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        &mut self.0
+    }
+}
+
+impl ByPart<String> {
+    /// Each part's `name` as an owned value.
+    pub fn named(name: fn(Part) -> &'static str) -> ByPart<String> {
+        ByPart::from_fn(|part| name(part).to_string())
+    }
 }
 
 impl<T> std::ops::Index<Part> for ByPart<T> {
@@ -114,7 +134,7 @@ pub struct HeaderNames(pub ByPart<String>);
 
 impl Default for HeaderNames {
     fn default() -> Self {
-        HeaderNames(ByPart::from_fn(|p| p.default_header().to_string()))
+        HeaderNames(ByPart::named(Part::default_header))
     }
 }
 
