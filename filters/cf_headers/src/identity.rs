@@ -66,20 +66,10 @@ impl<T> ByPart<T> {
         ByPart::from_dyn(&mut f)
     }
 
-    /// Like [`ByPart::from_fn`], stopping at the first error.
-    pub fn try_from_fn<E>(mut f: impl FnMut(Part) -> Result<T, E>) -> Result<ByPart<T>, E> {
-        ByPart::try_from_dyn(&mut f)
-    }
-
     // Through `dyn`: one instance per value type, not one per closure.
     fn from_dyn(f: &mut dyn FnMut(Part) -> T) -> ByPart<T> {
         let [a, b, c, d] = Part::ALL;
         ByPart([f(a), f(b), f(c), f(d)])
-    }
-
-    fn try_from_dyn<E>(f: &mut dyn FnMut(Part) -> Result<T, E>) -> Result<ByPart<T>, E> {
-        let [a, b, c, d] = Part::ALL;
-        Ok(ByPart([f(a)?, f(b)?, f(c)?, f(d)?]))
     }
 
     pub fn get(&self, part: Part) -> &T {
@@ -104,6 +94,25 @@ impl<T> ByPart<T> {
 
     pub fn as_mut_slice(&mut self) -> &mut [T] {
         &mut self.0
+    }
+}
+
+impl<T: Default> ByPart<T> {
+    /// Like [`ByPart::from_fn`], stopping at the first error (the parts after
+    /// it are not asked for).
+    pub fn try_from_fn<E>(mut f: impl FnMut(Part) -> Result<T, E>) -> Result<ByPart<T>, E> {
+        let mut error = None;
+        let values = ByPart::from_fn(|part| match error {
+            Some(_) => T::default(),
+            None => f(part).unwrap_or_else(|e| {
+                error = Some(e);
+                T::default()
+            }),
+        });
+        match error {
+            Some(e) => Err(e),
+            None => Ok(values),
+        }
     }
 }
 
