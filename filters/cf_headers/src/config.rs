@@ -221,7 +221,8 @@ fn compile_header_names(top: &Object) -> Result<HeaderNames, ConfigError> {
         return Ok(HeaderNames::default());
     };
     let mut checked: Vec<(Part, &str)> = Vec::new();
-    for (part, name) in given.iter() {
+    for part in Part::ALL {
+        let name = &given[part];
         let field = format!("header_names.{}", part.field());
         // Strip-only mode removes the header it names, which for a framing
         // header changes the message as much as writing it.

@@ -82,11 +82,6 @@ impl<T> ByPart<T> {
         }
     }
 
-    /// Each part with its value, in header order.
-    pub fn iter(&self) -> impl Iterator<Item = (Part, &T)> {
-        Part::ALL.into_iter().zip(&self.0)
-    }
-
     /// The four values in header order, for code that treats them alike.
     pub fn as_slice(&self) -> &[T] {
         &self.0
@@ -161,8 +156,8 @@ impl HeaderNames {
         &'a self,
         identity: &'a Identity,
     ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        self.0
-            .iter()
-            .map(move |(part, name)| (name.as_str(), identity[part].as_str()))
+        Part::ALL
+            .into_iter()
+            .map(move |part| (self.0[part].as_str(), identity[part].as_str()))
     }
 }
