@@ -201,12 +201,12 @@ fn decode_labels(raw: &[u8]) -> Vec<(String, String)> {
         return Vec::new();
     };
     let mut labels = Vec::new();
-    for (k, v) in members {
+    for (k, v) in &members {
         if labels.len() == MAX_LABELS {
             break;
         }
         if let Value::String(v) = v {
-            labels.push((k, v));
+            labels.push((k.clone(), v.clone()));
         }
     }
     labels
