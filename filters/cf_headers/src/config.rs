@@ -220,10 +220,9 @@ fn compile_header_names(top: &Object) -> Result<HeaderNames, ConfigError> {
     let Some(mut given) = given else {
         return Ok(HeaderNames::default());
     };
-    let mut checked: Vec<(Part, &str)> = Vec::new();
     for part in Part::ALL {
         let name = &given[part];
-        let field = format!("header_names.{}", part.field());
+        let field = join("header_names", part.field());
         // Strip-only mode removes the header it names, which for a framing
         // header changes the message as much as writing it.
         if let Some(problem) = forbidden_output_header(name) {
@@ -233,21 +232,19 @@ fn compile_header_names(top: &Object) -> Result<HeaderNames, ConfigError> {
                 "name a header only the app reads, of letters, digits and '-' (for example \"CF-App-Id\")",
             ));
         }
-        if let Some((earlier, earlier_name)) =
-            checked.iter().find(|(_, n)| same_header_name(n, name))
-        {
+        let mut earlier_parts = Part::ALL.into_iter().take_while(|p| *p != part);
+        if let Some(earlier) = earlier_parts.find(|p| same_header_name(&given[*p], name)) {
             return Err(ConfigError::new(
                 field,
                 format!(
                     "{name:?} is the same header as {:?} ({}) once case is ignored and '_' and '-' \
                      are treated alike, as CGI-style frameworks (WSGI, Rack, PHP) read them",
-                    earlier_name.to_ascii_lowercase(),
+                    given[earlier].to_ascii_lowercase(),
                     earlier.field()
                 ),
                 "give each value its own header name",
             ));
         }
-        checked.push((part, name));
     }
     for name in given.as_mut_slice() {
         name.make_ascii_lowercase();
