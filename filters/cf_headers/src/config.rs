@@ -114,10 +114,10 @@ impl Config {
                 ))
             }
             (false, [_]) if node_labels => {
-                let defaults = ByPart::from_fn(Part::default_label_key);
-                let keys = top.get("label_keys", |f| four_strings(f, &defaults, true))?;
+                let keys =
+                    top.get("label_keys", |f| four_strings(f, Part::default_label_key, true))?;
                 Source::NodeLabels {
-                    keys: keys.unwrap_or_else(|| ByPart::from_fn(|p| defaults[p].to_string())),
+                    keys: keys.unwrap_or_else(|| ByPart::named(Part::default_label_key)),
                     resolved: None,
                 }
             }
@@ -167,19 +167,15 @@ impl Config {
         let mut problems = Vec::new();
         let values = ByPart::from_fn(|part| {
             let key = &keys[part];
-            match label(key) {
-                Some(v) if is_valid_header_value(&v) => v,
+            let problem = match label(key) {
+                Some(v) if is_valid_header_value(&v) => return v,
                 // A pod without a process type label runs the web process.
-                None if part == Part::ProcessType => DEFAULT_PROCESS_TYPE.to_string(),
-                Some(_) => {
-                    problems.push(format!("{key} (not a valid header value)"));
-                    String::new()
-                }
-                None => {
-                    problems.push(format!("{key} (missing)"));
-                    String::new()
-                }
-            }
+                None if part == Part::ProcessType => return DEFAULT_PROCESS_TYPE.to_string(),
+                Some(_) => "not a valid header value",
+                None => "missing",
+            };
+            problems.push(format!("{key} ({problem})"));
+            String::new()
         });
         if !problems.is_empty() {
             return Err(problems);
@@ -199,7 +195,7 @@ impl Config {
 /// overrides over `defaults`; values must not be empty.
 fn four_strings(
     field: Field,
-    defaults: &ByPart<&str>,
+    defaults: fn(Part) -> &'static str,
     nonempty: bool,
 ) -> Result<ByPart<String>, ConfigError> {
     let o = field.object(&Part::FIELDS)?;
@@ -212,20 +208,21 @@ fn four_strings(
                 "name the value to use",
             )),
             Some(value) => Ok(value),
-            None => Ok(defaults[part].to_string()),
+            None => Ok(defaults(part).to_string()),
         }
     })
 }
 
 fn compile_header_names(top: &Object) -> Result<HeaderNames, ConfigError> {
-    let defaults = ByPart::from_fn(Part::default_header);
-    let given = top.get("header_names", |f| four_strings(f, &defaults, false))?;
-    let Some(given) = given else {
+    let given = top.get("header_names", |f| {
+        four_strings(f, Part::default_header, false)
+    })?;
+    let Some(mut given) = given else {
         return Ok(HeaderNames::default());
     };
-    let mut checked: Vec<(Part, &str)> = Vec::new();
-    for (part, name) in given.iter() {
-        let field = format!("header_names.{}", part.field());
+    for part in Part::ALL {
+        let name = &given[part];
+        let field = join("header_names", part.field());
         // Strip-only mode removes the header it names, which for a framing
         // header changes the message as much as writing it.
         if let Some(problem) = forbidden_output_header(name) {
@@ -235,25 +232,24 @@ fn compile_header_names(top: &Object) -> Result<HeaderNames, ConfigError> {
                 "name a header only the app reads, of letters, digits and '-' (for example \"CF-App-Id\")",
             ));
         }
-        if let Some((earlier, earlier_name)) =
-            checked.iter().find(|(_, n)| same_header_name(n, name))
-        {
+        let mut earlier_parts = Part::ALL.into_iter().take_while(|p| *p != part);
+        if let Some(earlier) = earlier_parts.find(|p| same_header_name(&given[*p], name)) {
             return Err(ConfigError::new(
                 field,
                 format!(
                     "{name:?} is the same header as {:?} ({}) once case is ignored and '_' and '-' \
                      are treated alike, as CGI-style frameworks (WSGI, Rack, PHP) read them",
-                    earlier_name.to_ascii_lowercase(),
+                    given[earlier].to_ascii_lowercase(),
                     earlier.field()
                 ),
                 "give each value its own header name",
             ));
         }
-        checked.push((part, name));
     }
-    Ok(HeaderNames(ByPart::from_fn(|part| {
-        given[part].to_ascii_lowercase()
-    })))
+    for name in given.as_mut_slice() {
+        name.make_ascii_lowercase();
+    }
+    Ok(HeaderNames(given))
 }
 
 /// An identity from the four fields of `o` (process type optional).

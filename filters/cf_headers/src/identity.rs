@@ -63,14 +63,13 @@ pub struct ByPart<T>([T; 4]);
 
 impl<T> ByPart<T> {
     pub fn from_fn(mut f: impl FnMut(Part) -> T) -> ByPart<T> {
-        let [a, b, c, d] = Part::ALL;
-        ByPart([f(a), f(b), f(c), f(d)])
+        ByPart::from_dyn(&mut f)
     }
 
-    /// Like [`ByPart::from_fn`], stopping at the first error.
-    pub fn try_from_fn<E>(mut f: impl FnMut(Part) -> Result<T, E>) -> Result<ByPart<T>, E> {
+    // Through `dyn`: one instance per value type, not one per closure.
+    fn from_dyn(f: &mut dyn FnMut(Part) -> T) -> ByPart<T> {
         let [a, b, c, d] = Part::ALL;
-        Ok(ByPart([f(a)?, f(b)?, f(c)?, f(d)?]))
+        ByPart([f(a), f(b), f(c), f(d)])
     }
 
     pub fn get(&self, part: Part) -> &T {
@@ -83,14 +82,39 @@ impl<T> ByPart<T> {
         }
     }
 
-    /// Each part with its value, in header order.
-    pub fn iter(&self) -> impl Iterator<Item = (Part, &T)> {
-        Part::ALL.into_iter().zip(&self.0)
-    }
-
     /// The four values in header order, for code that treats them alike.
     pub fn as_slice(&self) -> &[T] {
         &self.0
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        &mut self.0
+    }
+}
+
+impl<T: Default> ByPart<T> {
+    /// Like [`ByPart::from_fn`], stopping at the first error (the parts after
+    /// it are not asked for).
+    pub fn try_from_fn<E>(mut f: impl FnMut(Part) -> Result<T, E>) -> Result<ByPart<T>, E> {
+        let mut error = None;
+        let values = ByPart::from_fn(|part| match error {
+            Some(_) => T::default(),
+            None => f(part).unwrap_or_else(|e| {
+                error = Some(e);
+                T::default()
+            }),
+        });
+        match error {
+            Some(e) => Err(e),
+            None => Ok(values),
+        }
+    }
+}
+
+impl ByPart<String> {
+    /// Each part's `name` as an owned value.
+    pub fn named(name: fn(Part) -> &'static str) -> ByPart<String> {
+        ByPart::from_fn(|part| name(part).to_string())
     }
 }
 
@@ -114,7 +138,7 @@ pub struct HeaderNames(pub ByPart<String>);
 
 impl Default for HeaderNames {
     fn default() -> Self {
-        HeaderNames(ByPart::from_fn(|p| p.default_header().to_string()))
+        HeaderNames(ByPart::named(Part::default_header))
     }
 }
 
@@ -132,8 +156,8 @@ impl HeaderNames {
         &'a self,
         identity: &'a Identity,
     ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        self.0
-            .iter()
-            .map(move |(part, name)| (name.as_str(), identity[part].as_str()))
+        Part::ALL
+            .into_iter()
+            .map(move |part| (self.0[part].as_str(), identity[part].as_str()))
     }
 }

@@ -96,20 +96,20 @@ pub struct PeerState {
 impl PeerState {
     /// The filter-state value of `key`; `None` when it is not written.
     pub fn value(&self, key: Key) -> Option<String> {
-        let text = |v: &Option<String>| v.clone();
-        match key {
-            Key::Workload => text(&self.workload),
-            Key::Namespace => text(&self.namespace),
-            Key::Name => text(&self.name),
-            Key::App => text(&self.app),
-            Key::Version => text(&self.version),
-            Key::Cluster => text(&self.cluster),
-            Key::Identity => text(&self.identity),
-            Key::Principal => text(&self.principal),
-            Key::Verified => Some(if self.verified { "true" } else { "false" }.to_string()),
-            Key::Labels => (!self.labels.is_empty()).then(|| encode_labels(&self.labels)),
-            Key::ServiceAccount => text(&self.service_account),
-        }
+        let text = match key {
+            Key::Workload => &self.workload,
+            Key::Namespace => &self.namespace,
+            Key::Name => &self.name,
+            Key::App => &self.app,
+            Key::Version => &self.version,
+            Key::Cluster => &self.cluster,
+            Key::Identity => &self.identity,
+            Key::Principal => &self.principal,
+            Key::ServiceAccount => &self.service_account,
+            Key::Verified => return Some(if self.verified { "true" } else { "false" }.to_string()),
+            Key::Labels => return (!self.labels.is_empty()).then(|| encode_labels(&self.labels)),
+        };
+        text.clone()
     }
 
     /// Reads `keys` back from their filter-state values (`get`); the other
@@ -201,12 +201,12 @@ fn decode_labels(raw: &[u8]) -> Vec<(String, String)> {
         return Vec::new();
     };
     let mut labels = Vec::new();
-    for (k, v) in members {
+    for (k, v) in &members {
         if labels.len() == MAX_LABELS {
             break;
         }
         if let Value::String(v) = v {
-            labels.push((k, v));
+            labels.push((k.clone(), v.clone()));
         }
     }
     labels
