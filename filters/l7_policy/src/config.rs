@@ -12,6 +12,7 @@ use filter_common::config::{
 };
 use filter_common::header::{forbidden_output_header, is_valid_header_name, is_valid_header_value};
 use filter_common::predicate::{anchored_regex, FoldedRegex};
+use filter_common::peer::label_map;
 use filter_common::spiffe::namespace_and_service_account;
 use std::collections::BTreeMap;
 
@@ -216,9 +217,7 @@ impl Config {
             return;
         };
         caller.workload = binding.workload.clone();
-        for (k, v) in &binding.labels {
-            caller.labels.insert(k.clone(), v.clone());
-        }
+        caller.labels = label_map(&binding.labels);
         caller.attested = true;
     }
 
@@ -447,8 +446,9 @@ fn principals(field: Field) -> Result<Vec<(String, Binding)>> {
 
 /// A JSON object of strings. Inserted one by one: collecting into a map
 /// would sort, and a sort is kilobytes of Wasm per element type.
-fn string_map(f: Field) -> Result<BTreeMap<String, String>> {
-    let mut labels = BTreeMap::new();
+/// A JSON object of strings, by name (each name once: the parsed object's order).
+fn string_map(f: Field) -> Result<Vec<(String, String)>> {
+    let mut labels = Vec::new();
     for (k, v) in f.entries()? {
         let path = join(f.path, k);
         let value = Field {
@@ -456,7 +456,7 @@ fn string_map(f: Field) -> Result<BTreeMap<String, String>> {
             value: v,
         }
         .str()?;
-        labels.insert(k.to_string(), value.to_string());
+        labels.push((k.to_string(), value.to_string()));
     }
     Ok(labels)
 }

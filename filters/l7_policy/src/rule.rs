@@ -59,7 +59,8 @@ pub struct Caller {
 #[derive(Debug)]
 pub struct Binding {
     pub workload: Option<String>,
-    pub labels: BTreeMap<String, String>,
+    /// By name, each once (as the configuration's object gives them).
+    pub labels: Vec<(String, String)>,
 }
 
 impl Caller {
@@ -137,7 +138,8 @@ pub struct From {
     pub principal: Option<Text>,
     pub namespace: Option<String>,
     pub workload: Option<String>,
-    pub labels: BTreeMap<String, String>,
+    /// By name, each once (as the configuration's object gives them).
+    pub labels: Vec<(String, String)>,
     /// Accept peer metadata the peer-metadata filter did not verify, and
     /// claimed workload and labels no certificate attests.
     pub allow_unverified: bool,
