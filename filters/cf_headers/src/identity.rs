@@ -96,6 +96,11 @@ impl<T: Default> ByPart<T> {
     /// Like [`ByPart::from_fn`], stopping at the first error (the parts after
     /// it are not asked for).
     pub fn try_from_fn<E>(mut f: impl FnMut(Part) -> Result<T, E>) -> Result<ByPart<T>, E> {
+        ByPart::try_from_dyn(&mut f)
+    }
+
+    // Through `dyn`, as `from_fn`.
+    fn try_from_dyn<E>(f: &mut dyn FnMut(Part) -> Result<T, E>) -> Result<ByPart<T>, E> {
         let mut error = None;
         let values = ByPart::from_fn(|part| match error {
             Some(_) => T::default(),

@@ -7,8 +7,8 @@
 //! (`Exchange::publish_peer`).
 
 use crate::json::push_str;
+use crate::sort::sorted_indexes;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 /// One published filter-state key.
@@ -212,12 +212,30 @@ fn decode_labels(raw: &[u8]) -> Vec<(String, String)> {
     labels
 }
 
-/// Labels as a map: a label given twice keeps its last value. One insert at
-/// a time (collecting would add a sort to the module for a few labels).
-pub fn label_map(labels: &[(String, String)]) -> BTreeMap<String, String> {
-    let mut map = BTreeMap::new();
-    for (k, v) in labels {
-        map.insert(k.clone(), v.clone());
+/// Labels by name, each name once: a label given twice keeps its last
+/// value. A sorted list rather than a map: a reader looks labels up with
+/// [`label`], and one index heapsort is less module than a map's code.
+pub fn labels_by_name(labels: &[(String, String)]) -> Vec<(String, String)> {
+    let name = |i: usize| labels.get(i).map(|(n, _)| n.as_str());
+    // Equal names keep their received order, so the last one is the value.
+    let order = sorted_indexes(labels.len(), &mut |a, b| (name(a), a) < (name(b), b));
+    let mut out: Vec<(String, String)> = Vec::with_capacity(labels.len());
+    for i in order {
+        let Some((n, v)) = labels.get(i) else {
+            continue;
+        };
+        match out.last_mut() {
+            Some(last) if last.0 == *n => last.1.clone_from(v),
+            _ => out.push((n.clone(), v.clone())),
+        }
     }
-    map
+    out
+}
+
+/// The value of label `name` in labels sorted by name ([`labels_by_name`]).
+pub fn label<'a>(labels: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    let at = labels
+        .binary_search_by(|(n, _)| n.as_str().cmp(name))
+        .ok()?;
+    labels.get(at).map(|(_, v)| v.as_str())
 }

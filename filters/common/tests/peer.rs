@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
-use filter_common::peer::{label_map, Key, PeerState, Published, MAX_LABELS};
+use filter_common::peer::{label, labels_by_name, Key, PeerState, Published, MAX_LABELS};
 use proptest::prelude::*;
 
 /// Reads every key back from what `published` wrote, as a filter in another
@@ -97,8 +97,8 @@ fn labels_keep_their_order_and_a_repeat_counts_with_its_last_value() {
     )));
     let read = read_back(&published);
     assert_eq!(read.labels, pairs(&[("app", "cart"), ("zone", "b")]));
-    assert_eq!(label_map(&read.labels), label_map(&state.labels));
-    assert_eq!(label_map(&state.labels)["zone"], "b");
+    assert_eq!(labels_by_name(&read.labels), labels_by_name(&state.labels));
+    assert_eq!(label(&labels_by_name(&state.labels), "zone"), Some("b"));
 }
 
 #[test]
@@ -199,6 +199,22 @@ proptest! {
     ) {
         let state = PeerState { labels, ..PeerState::default() };
         let read = read_back(&Published::new(state.clone()));
-        prop_assert_eq!(label_map(&read.labels), label_map(&state.labels));
+        prop_assert_eq!(labels_by_name(&read.labels), labels_by_name(&state.labels));
+    }
+}
+
+proptest! {
+    /// Labels by name are the map a reader would build, last value winning,
+    /// and `label` finds every name in it and nothing else.
+    #[test]
+    fn labels_by_name_is_the_last_value_map(
+        labels in prop::collection::vec(("[abc]{1,2}", "[xy]{0,2}"), 0..24),
+        probe in "[abcd]{1,2}",
+    ) {
+        let labels: Vec<(String, String)> = labels;
+        let map: std::collections::BTreeMap<String, String> = labels.iter().cloned().collect();
+        let by_name = labels_by_name(&labels);
+        prop_assert_eq!(&by_name, &map.clone().into_iter().collect::<Vec<_>>());
+        prop_assert_eq!(label(&by_name, &probe), map.get(&probe).map(String::as_str));
     }
 }

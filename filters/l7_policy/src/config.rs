@@ -11,7 +11,6 @@ use filter_common::config::{
     join, parse_document, root, ConfigError, Field, Object, Result, Value,
 };
 use filter_common::header::{forbidden_output_header, is_valid_header_name, is_valid_header_value};
-use filter_common::peer::label_map;
 use filter_common::predicate::{anchored_regex, FoldedRegex};
 use filter_common::spiffe::namespace_and_service_account;
 use std::collections::BTreeMap;
@@ -205,7 +204,7 @@ impl Config {
             return;
         }
         caller.workload = None;
-        caller.labels = BTreeMap::new();
+        caller.labels = Vec::new();
         let Some((_, binding)) = caller.principal.as_deref().and_then(|p| {
             let at = self
                 .principals
@@ -217,7 +216,7 @@ impl Config {
             return;
         };
         caller.workload = binding.workload.clone();
-        caller.labels = label_map(&binding.labels);
+        caller.labels = binding.labels.clone();
         caller.attested = true;
     }
 

@@ -11,8 +11,7 @@ use filter_common::host::Action;
 use filter_common::host::{load_config, property_string, Counter};
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
 use filter_common::pairs::HeaderMap;
-use filter_common::peer::{label_map, Key};
-use std::collections::BTreeMap;
+use filter_common::peer::{labels_by_name, Key};
 use std::rc::Rc;
 
 const FILTER: &str = "l7_policy";
@@ -99,9 +98,9 @@ fn caller(x: &mut Exchange, claims: bool) -> Caller {
         namespace: peer.namespace.clone(),
         workload: claims.then(|| peer.workload.clone()).flatten(),
         labels: if claims {
-            label_map(&peer.labels)
+            labels_by_name(&peer.labels)
         } else {
-            BTreeMap::new()
+            Vec::new()
         },
         service_account: peer.service_account.clone(),
         verified: peer.verified,

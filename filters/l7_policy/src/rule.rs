@@ -4,10 +4,10 @@
 
 use crate::pattern::Pattern;
 use filter_common::pairs::HeaderMap;
+use filter_common::peer::label;
 use filter_common::predicate::FoldedRegex;
 use filter_common::spiffe::namespace_and_service_account;
 use regex_lite::Regex;
-use std::collections::BTreeMap;
 
 /// A request as the rules see it. Header names are lowercase (as Envoy holds
 /// them); values are the raw bytes, never trimmed.
@@ -42,7 +42,8 @@ pub struct Caller {
     pub principal: Option<String>,
     pub namespace: Option<String>,
     pub workload: Option<String>,
-    pub labels: BTreeMap<String, String>,
+    /// By name, each once ([`filter_common::peer::labels_by_name`]).
+    pub labels: Vec<(String, String)>,
     /// The service account the caller's metadata claims.
     pub service_account: Option<String>,
     /// The peer-metadata filter verified the claim against the certificate:
@@ -168,7 +169,7 @@ impl From {
             && self
                 .labels
                 .iter()
-                .all(|(k, v)| caller.labels.get(k) == Some(v))
+                .all(|(k, v)| label(&caller.labels, k) == Some(v.as_str()))
     }
 }
 

@@ -238,7 +238,7 @@ fn from_requires_a_verified_caller_unless_told_otherwise() {
         ]}"#,
     );
     let mut empire = req("POST", "/v1/request-landing");
-    empire.caller.labels.insert("org".into(), "empire".into());
+    empire.caller.labels.push(("org".into(), "empire".into()));
     assert!(!allowed(&c, &empire), "unverified labels are not trusted");
     empire.caller.verified = true;
     empire.caller.principal = Some("spiffe://cluster.local/ns/default/sa/tiefighter".into());
@@ -350,7 +350,7 @@ fn labels_and_workload_count_only_when_the_certificate_attests_them() {
             principal: Some(cert.into()),
             namespace: Some("default".into()),
             workload: Some("tiefighter".into()),
-            labels: [("org".to_string(), "empire".to_string())].into(),
+            labels: vec![("org".to_string(), "empire".to_string())],
             service_account: sa.map(str::to_string),
             verified: true,
             attested: false,
