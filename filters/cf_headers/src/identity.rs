@@ -102,12 +102,14 @@ impl<T: Default> ByPart<T> {
     // Through `dyn`, as `from_fn`.
     fn try_from_dyn<E>(f: &mut dyn FnMut(Part) -> Result<T, E>) -> Result<ByPart<T>, E> {
         let mut error = None;
-        let values = ByPart::from_fn(|part| match error {
-            Some(_) => T::default(),
-            None => f(part).unwrap_or_else(|e| {
-                error = Some(e);
-                T::default()
-            }),
+        let values = ByPart::from_fn(|part| {
+            if error.is_none() {
+                match f(part) {
+                    Ok(value) => return value,
+                    Err(e) => error = Some(e),
+                }
+            }
+            T::default()
         });
         match error {
             Some(e) => Err(e),
