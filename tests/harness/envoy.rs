@@ -185,11 +185,7 @@ impl Envoy {
         let admin = loop {
             if let Ok(text) = std::fs::read_to_string(&admin_file) {
                 if let Ok(addr) = text.trim().parse::<SocketAddr>() {
-                    if Request::get("/ready")
-                        .send_h1(addr)
-                        .map(|r| r.status == 200)
-                        .unwrap_or(false)
-                    {
+                    if is_ready(addr, config) {
                         break addr;
                     }
                 }
@@ -357,6 +353,23 @@ fn scratch_dir() -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
+}
+
+/// True when the Envoy answering on `addr` is live and was started on
+/// `config`. A 200 from `/ready` alone once came from another process on a
+/// loaded machine while this Envoy was still refusing its configuration, so
+/// the answer must also name the configuration file.
+fn is_ready(addr: SocketAddr, config: &Path) -> bool {
+    let live = Request::get("/ready")
+        .send_h1(addr)
+        .is_ok_and(|r| r.status == 200);
+    live && Request::get("/server_info")
+        .send_h1(addr)
+        .ok()
+        .and_then(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
+        .is_some_and(|info| {
+            info["command_line_options"]["config_path"].as_str() == Some(&*config.to_string_lossy())
+        })
 }
 
 fn read_log(dir: &Path) -> String {
