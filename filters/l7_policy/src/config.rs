@@ -67,6 +67,10 @@ pub struct Config {
     /// method can match.
     by_method: BTreeMap<String, Vec<usize>>,
     any_method: Vec<usize>,
+    /// Some rule has `from`: the caller must be read.
+    pub needs_caller: bool,
+    /// Some rule has `host`: the authority must be normalized (an allocation).
+    pub needs_host: bool,
     pub dry_run: bool,
     /// Match `path` rules against `:path` with its query (Cilium's behaviour).
     pub path_includes_query: bool,
@@ -167,6 +171,8 @@ impl Config {
         }
         let principals = top.get("principals", principals)?.unwrap_or_default();
         Ok(Config {
+            needs_caller: rules.iter().any(|r| r.from.is_some()),
+            needs_host: rules.iter().any(|r| r.host.is_some()),
             rules,
             principals,
             trust_claimed_labels: top.flag("trust_claimed_labels", false)?,

@@ -4,9 +4,8 @@
 //! dry-run mode only records what it would have done.
 
 use crate::config::Config;
-use crate::path;
-use crate::rule::{Caller, Fix, Mismatch, Request};
-use filter_common::header::normalize_authority;
+use crate::rule::{Caller, Fix, Mismatch};
+use crate::verdict::Verdict;
 use filter_common::host::Action;
 use filter_common::host::{load_config, property_string, Counter};
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
@@ -40,10 +39,6 @@ impl Stats {
 struct Shared {
     config: Config,
     stats: Stats,
-    /// Some rule has `from`: the caller must be read.
-    needs_caller: bool,
-    /// Some rule has `host`: the authority must be normalized (an allocation).
-    needs_host: bool,
 }
 
 /// The plugin for one configuration; `None` after logging what is wrong.
@@ -56,8 +51,6 @@ pub fn plugin(config: Config) -> Option<Box<dyn Plugin>> {
     log::info!("{FILTER}: {} rules compiled", config.rules.len());
     Some(Box::new(L7Policy(Rc::new(Shared {
         stats: Stats::define(config.rules.len()),
-        needs_caller: config.rules.iter().any(|r| r.from.is_some()),
-        needs_host: config.rules.iter().any(|r| r.host.is_some()),
         config,
     }))))
 }
@@ -153,9 +146,18 @@ impl StreamFilter for Stream {
     fn on_request_headers(&mut self, x: &mut Exchange, _end_of_stream: bool) -> Action {
         let shared = self.0.clone();
         let (config, stats) = (&shared.config, &shared.stats);
-        if config.reject_invalid_paths {
-            let headers = x.request_headers();
-            if let Err(why) = path::check_with(value(headers, ":path"), config.allow_in_paths) {
+        let caller = if config.needs_caller {
+            let mut caller = caller(x, config.principals.is_empty());
+            config.bind(&mut caller);
+            caller
+        } else {
+            Caller::default()
+        };
+        // The headers are borrowed from the exchange until the decision is
+        // logged; the state and header writes come after.
+        let headers = x.request_headers();
+        match config.verdict(headers, &caller) {
+            Verdict::InvalidPath(why) => {
                 Stream::record(config.log_denied, "DROPPED", headers, "invalid-path");
                 stats.invalid_path.inc();
                 set_state(x, "invalid_path", "none");
@@ -168,38 +170,9 @@ impl StreamFilter for Stream {
                     &[("content-type", "text/plain")],
                     format!("Bad request: {}\r\n", why.as_str()).as_bytes(),
                 );
-                return Action::Pause;
+                Action::Pause
             }
-        }
-        let caller = if shared.needs_caller {
-            let mut caller = caller(x, config.principals.is_empty());
-            config.bind(&mut caller);
-            caller
-        } else {
-            Caller::default()
-        };
-        // The headers are borrowed from the exchange until the decision is
-        // logged; the state and header writes come after.
-        let headers = x.request_headers();
-        let raw_path = value(headers, ":path");
-        let host = shared
-            .needs_host
-            .then(|| normalize_authority(value(headers, ":authority")))
-            .flatten();
-        let request = Request {
-            method: value(headers, ":method"),
-            path: if config.path_includes_query {
-                raw_path
-            } else {
-                path::without_query(raw_path)
-            },
-            host: host.as_deref(),
-            headers,
-            caller: &caller,
-            repeated: config.repeated_headers,
-        };
-        match config.decide(&request) {
-            Some((i, fixes)) => {
+            Verdict::Allowed(i, fixes) => {
                 let rule = i.to_string();
                 Stream::record(config.log_allowed, "FORWARDED", headers, &rule);
                 stats.allowed.inc();
@@ -212,13 +185,13 @@ impl StreamFilter for Stream {
                 }
                 Action::Continue
             }
-            None if config.dry_run => {
+            Verdict::Denied if config.dry_run => {
                 Stream::record(config.log_denied, "DROPPED (dry run)", headers, "none");
                 stats.dry_run_denied.inc();
                 set_state(x, "dry_run_denied", "none");
                 Action::Continue
             }
-            None => {
+            Verdict::Denied => {
                 Stream::record(config.log_denied, "DROPPED", headers, "none");
                 stats.denied.inc();
                 set_state(x, "denied", "none");

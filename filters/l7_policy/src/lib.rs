@@ -2,6 +2,7 @@
 //!
 //! The pure core: [`config`] compiles the rules once per VM, [`path`] refuses
 //! paths that could slip past them, [`rule`] matches one request, and
+//! [`verdict`] is the whole decision on one request's headers, and
 //! [`cilium`] turns a `CiliumNetworkPolicy` into this filter's configuration.
 //! `filter` is the proxy-wasm shell (also run by `suite.wasm`).
 
@@ -10,6 +11,7 @@ pub mod config;
 pub mod path;
 pub mod pattern;
 pub mod rule;
+pub mod verdict;
 
 pub mod filter;
 

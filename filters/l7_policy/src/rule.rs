@@ -210,37 +210,57 @@ fn pattern_matches(pattern: &Option<Pattern>, value: &[u8]) -> bool {
     pattern.as_ref().map_or(true, |p| p.matches(value))
 }
 
+/// The first field of a rule that a request does not meet, in the order
+/// they are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Miss {
+    Method,
+    Path,
+    Host,
+    /// `headers[i]`.
+    Header(usize),
+    From,
+    /// `headerMatches[i]`, a mismatch without an action.
+    HeaderMatch(usize),
+}
+
 impl Rule {
     /// `Some(fixes)` when the request matches this rule (the fixes its
     /// `headerMatches` mismatches ask for), `None` when it does not.
     pub fn matches(&self, request: &Request) -> Option<Vec<Fix>> {
-        if !pattern_matches(&self.method, request.method)
-            || !pattern_matches(&self.path, request.path)
-        {
-            return None;
+        self.explain(request).ok()
+    }
+
+    /// Like [`Rule::matches`], naming the field that failed.
+    pub fn explain(&self, request: &Request) -> Result<Vec<Fix>, Miss> {
+        if !pattern_matches(&self.method, request.method) {
+            return Err(Miss::Method);
+        }
+        if !pattern_matches(&self.path, request.path) {
+            return Err(Miss::Path);
         }
         if let Some(host) = &self.host {
             if !request.host.is_some_and(|h| host.is_match(h)) {
-                return None;
+                return Err(Miss::Host);
             }
         }
-        for required in &self.headers {
-            if !header_is(request, &required.name, required.value.as_deref())? {
-                return None;
+        for (i, required) in self.headers.iter().enumerate() {
+            if header_is(request, &required.name, required.value.as_deref()) != Some(true) {
+                return Err(Miss::Header(i));
             }
         }
         if let Some(from) = &self.from {
             if !from.matches(request.caller) {
-                return None;
+                return Err(Miss::From);
             }
         }
         let mut fixes = Vec::new();
-        for m in &self.header_matches {
+        for (i, m) in self.header_matches.iter().enumerate() {
             if header_is(request, &m.name, m.value.as_deref()) == Some(true) {
                 continue;
             }
             match m.mismatch {
-                None => return None,
+                None => return Err(Miss::HeaderMatch(i)),
                 Some(action) => fixes.push(Fix {
                     action,
                     name: m.name.clone(),
@@ -248,6 +268,6 @@ impl Rule {
                 }),
             }
         }
-        Some(fixes)
+        Ok(fixes)
     }
 }

@@ -1,10 +1,16 @@
 //! The `tap` command's library: reading records from every tap format this
 //! project and Envoy write, and turning them into lists, readable text,
-//! one file per record, HAR 1.2 and pcap.
+//! one file per record, HAR 1.2 and pcap; and l7_policy rules suggested
+//! from recorded traffic and checked against it.
 
+pub mod check;
 pub mod filter;
 pub mod har;
 pub mod pcap;
+pub mod policy;
 pub mod record;
+pub mod segment;
 pub mod show;
 pub mod split;
+pub mod suggest;
+pub mod traffic;

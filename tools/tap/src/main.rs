@@ -6,6 +6,9 @@
 //! tap split [FILTERS] --out DIR [FILE ...]  one JSON file per record (tap_<n>.json)
 //! tap har   [FILTERS] [FILE ...] > x.har    HAR 1.2 (HTTP records)
 //! tap pcap  [FILTERS] --out x.pcap [FILE ...]
+//! tap policy suggest [FILTERS] [--format l7_policy|cnp] [--max-literals N]
+//!            [--allow-prefix PREFIX ...] [--port N] [--app NAME] [--report FILE] [FILE ...]
+//! tap policy check POLICY [FILTERS] [--json] [FILE ...]
 //! FILTERS: --method M  --path PREFIX  --status 404|5xx  --header NAME[=VALUE]  --http  --tcp
 //! ```
 //! Without files, records are read from standard input. A directory means
@@ -15,10 +18,14 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tap_tool::filter::Filter;
+use tap_tool::policy::{self, Format};
 use tap_tool::record::{parse, Record};
+use tap_tool::suggest::Options;
 use tap_tool::{har, pcap, show};
 
-const USAGE: &str = "usage: tap list|show|split|har|pcap [--method M] [--path PREFIX] [--status 404|5xx] [--header NAME[=VALUE]] [--http|--tcp] [--out PATH] [FILE|DIR ...]";
+const USAGE: &str = "usage: tap list|show|split|har|pcap [--method M] [--path PREFIX] [--status 404|5xx] [--header NAME[=VALUE]] [--http|--tcp] [--out PATH] [FILE|DIR ...]
+       tap policy suggest [FILTERS] [--format l7_policy|cnp] [--max-literals N] [--allow-prefix PREFIX] [--port N] [--app NAME] [--report FILE] [FILE|DIR ...]
+       tap policy check POLICY [FILTERS] [--json] [FILE|DIR ...]";
 
 fn fail(message: &str) -> ExitCode {
     eprintln!("tap: {message}");
@@ -59,16 +66,69 @@ fn inputs(paths: &[PathBuf]) -> Result<String, String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(command) = args.first().cloned() else {
+    let Some(mut command) = args.first().cloned() else {
         return fail(USAGE);
     };
+    let mut rest = args[1..].iter();
+    let mut policy_file = None;
+    if command == "policy" {
+        command = match rest.next().map(String::as_str) {
+            Some("suggest") => "suggest".into(),
+            Some("check") => match rest.next() {
+                Some(file) if !file.starts_with("--") => {
+                    policy_file = Some(PathBuf::from(file));
+                    "check".into()
+                }
+                _ => return fail("policy check needs the POLICY file first"),
+            },
+            _ => return fail(USAGE),
+        };
+    }
     let mut filter = Filter::default();
     let mut out: Option<PathBuf> = None;
+    let mut report: Option<PathBuf> = None;
+    let mut options = Options::default();
+    let mut format = Format::L7Policy;
+    let mut json = false;
     let mut paths = Vec::new();
-    let mut rest = args[1..].iter();
     while let Some(arg) = rest.next() {
         let mut value = |name: &str| rest.next().cloned().ok_or(format!("{name} needs a value"));
+        let number = |name: &str, v: String| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{name} needs a number, not {v:?}"))
+        };
         let result = match arg.as_str() {
+            "--format" => value("--format").and_then(|v| {
+                format = match v.as_str() {
+                    "l7_policy" => Format::L7Policy,
+                    "cnp" => Format::Cnp,
+                    _ => return Err(format!("--format is l7_policy or cnp, not {v:?}")),
+                };
+                Ok(())
+            }),
+            "--max-literals" => value("--max-literals")
+                .and_then(|v| number("--max-literals", v))
+                .map(|n| options.max_literals = n as usize),
+            "--allow-prefix" => value("--allow-prefix").and_then(|p| {
+                if p.starts_with('/') {
+                    options.allow_prefixes.push(p);
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "--allow-prefix takes a path prefix starting with /, not {p:?}"
+                    ))
+                }
+            }),
+            "--port" => value("--port")
+                .and_then(|v| number("--port", v))
+                .and_then(|n| u16::try_from(n).map_err(|_| format!("--port {n} is not a port")))
+                .map(|n| options.port = n),
+            "--app" => value("--app").map(|v| options.app = Some(v)),
+            "--report" => value("--report").map(|v| report = Some(PathBuf::from(v))),
+            "--json" => {
+                json = true;
+                Ok(())
+            }
             "--method" => value("--method").map(|v| filter.method = Some(v)),
             "--path" => value("--path").map(|v| filter.path_prefix = Some(v)),
             "--status" => value("--status").map(|v| filter.status = Some(v)),
@@ -145,6 +205,34 @@ fn main() -> ExitCode {
                 "{}",
                 serde_json::to_string_pretty(&doc).unwrap_or_default()
             );
+        }
+        "suggest" | "check" => {
+            let http: Vec<_> = selected
+                .iter()
+                .filter_map(|r| match r {
+                    Record::Http(h) => Some(h),
+                    Record::Tcp(_) => None,
+                })
+                .collect();
+            if command == "suggest" {
+                match policy::run_suggest(&http, &options, &format, report.as_deref()) {
+                    Ok(text) => {
+                        let _ = writeln!(stdout, "{text}");
+                    }
+                    Err(e) => return fail(&e),
+                }
+            } else {
+                let config = match policy_file.as_deref().map(policy::load) {
+                    Some(Ok(c)) => c,
+                    Some(Err(e)) => return fail(&e),
+                    None => return fail(USAGE),
+                };
+                let (text, denied) = policy::run_check(&config, &http, json);
+                let _ = write!(stdout, "{text}");
+                if denied {
+                    return ExitCode::from(1);
+                }
+            }
         }
         "pcap" => {
             let Some(file) = out else {

@@ -1,0 +1,189 @@
+//! What one path segment is, for templating and for masking: a decimal id,
+//! a UUID, something that looks like a secret (a token, a long hex or random
+//! string, an email address), or a plain word kept as it is.
+
+/// A path segment as a rule matches it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Segment {
+    /// Kept as observed (escaped in the regex).
+    Literal(String),
+    /// `[0-9]+`
+    Id,
+    /// `[0-9a-fA-F-]{36}`
+    Uuid,
+    /// `[^/]+`: a value that looks like a secret or a random token.
+    Token,
+    /// The narrowest class of characters covering the distinct values seen
+    /// at one position (more than the configured number of them): `[a-z]+`.
+    Class(String),
+}
+
+/// Below this length a segment is a word, whatever it is made of.
+const TOKEN_MIN_LEN: usize = 16;
+
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Runs of letters and of digits: `abc123def` has 3. Words and versions have
+/// few; random tokens alternate often.
+fn runs(s: &str) -> usize {
+    let mut count = 0;
+    let mut last = None;
+    for c in s.chars().filter(char::is_ascii_alphanumeric) {
+        let digit = c.is_ascii_digit();
+        if last != Some(digit) {
+            count += 1;
+            last = Some(digit);
+        }
+    }
+    count
+}
+
+/// A value that must never appear literally in a policy: an email address
+/// (`@`, also percent-encoded), a JWT (`eyJ`), a long hex string, or a long
+/// string whose letters and digits alternate, or mix cases with digits, as
+/// random tokens and API keys do.
+pub fn looks_secret(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    if lower.contains('@') || lower.contains("%40") || s.starts_with("eyJ") {
+        return true;
+    }
+    if s.len() < TOKEN_MIN_LEN {
+        return false;
+    }
+    let alnum = s.chars().filter(char::is_ascii_alphanumeric).count();
+    if s.chars().all(|c| c.is_ascii_hexdigit()) {
+        return true;
+    }
+    let has = |f: fn(&char) -> bool| s.chars().any(|c| f(&c));
+    let mixed_case = has(char::is_ascii_lowercase) && has(char::is_ascii_uppercase);
+    // Mostly letters and digits (not a sentence of words joined by `-`).
+    alnum * 4 >= s.len() * 3 && has(char::is_ascii_digit) && (runs(s) >= 6 || mixed_case)
+}
+
+/// How one observed segment is matched.
+pub fn classify(s: &str) -> Segment {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        Segment::Id
+    } else if is_uuid(s) {
+        Segment::Uuid
+    } else if looks_secret(s) {
+        Segment::Token
+    } else {
+        Segment::Literal(s.to_string())
+    }
+}
+
+/// `s` as an RE2 (and regex-lite) literal.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The narrowest character class, repeated, that covers every value.
+pub fn class_of<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
+    let (mut lower, mut upper, mut digit) = (false, false, false);
+    let mut other: Vec<char> = Vec::new();
+    for c in values.into_iter().flat_map(str::chars) {
+        match c {
+            'a'..='z' => lower = true,
+            'A'..='Z' => upper = true,
+            '0'..='9' => digit = true,
+            c if !other.contains(&c) => other.push(c),
+            _ => {}
+        }
+    }
+    other.sort_unstable();
+    let mut class = String::from("[");
+    for (on, range) in [(lower, "a-z"), (upper, "A-Z"), (digit, "0-9")] {
+        if on {
+            class.push_str(range);
+        }
+    }
+    // `-` last, where it is a literal in every regex dialect.
+    for c in other.iter().filter(|c| **c != '-') {
+        if "\\]^[".contains(*c) {
+            class.push('\\');
+        }
+        class.push(*c);
+    }
+    if other.contains(&'-') {
+        class.push('-');
+    }
+    class.push_str("]+");
+    class
+}
+
+impl Segment {
+    /// The regex for this segment.
+    pub fn regex(&self) -> String {
+        match self {
+            Segment::Literal(s) => escape(s),
+            Segment::Id => "[0-9]+".into(),
+            Segment::Uuid => "[0-9a-fA-F-]{36}".into(),
+            Segment::Token => "[^/]+".into(),
+            Segment::Class(c) => c.clone(),
+        }
+    }
+
+    /// How the segment reads in a report: literals as they are, the rest
+    /// as a placeholder (a token is never printed).
+    pub fn shown(&self) -> String {
+        match self {
+            Segment::Literal(s) => s.clone(),
+            Segment::Id => "{id}".into(),
+            Segment::Uuid => "{uuid}".into(),
+            Segment::Token => "{token}".into(),
+            Segment::Class(c) => format!("{{{c}}}"),
+        }
+    }
+}
+
+/// A path for a report: secret-looking segments and the query's values
+/// replaced by placeholders.
+pub fn mask(path: &str) -> String {
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    let segments: Vec<String> = path
+        .split('/')
+        .map(|s| match classify(s) {
+            Segment::Token => "{token}".into(),
+            _ => s.to_string(),
+        })
+        .collect();
+    let mut text = segments.join("/");
+    if let Some(q) = query {
+        let names: Vec<&str> = q
+            .split('&')
+            .map(|pair| pair.split_once('=').map_or(pair, |(n, _)| n))
+            .collect();
+        text.push('?');
+        text.push_str(
+            &names
+                .iter()
+                .map(|n| format!("{}=…", if looks_secret(n) { "{token}" } else { n }))
+                .collect::<Vec<_>>()
+                .join("&"),
+        );
+    }
+    text
+}
+
+/// "1 request", "2 requests".
+pub fn requests(n: usize) -> String {
+    format!("{n} request{}", if n == 1 { "" } else { "s" })
+}

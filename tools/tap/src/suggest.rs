@@ -1,0 +1,354 @@
+//! `tap policy suggest`: the narrowest l7_policy rules (or CiliumNetworkPolicy)
+//! that allow every recorded request. Requests are grouped by caller, method
+//! and host; their paths become templates segment by segment ([`classify`]),
+//! and a position with more than `max_literals` distinct words becomes a
+//! character class. Nothing broader is ever written, unless an
+//! `--allow-prefix` asks for one.
+
+use crate::record::HttpRecord;
+use crate::segment::{class_of, classify, escape, requests, Segment};
+use crate::traffic::Observed;
+use filter_common::spiffe::namespace_and_service_account;
+use l7_policy::path::{check_with, without_query, Allow};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A position with more distinct words than this becomes a class.
+    pub max_literals: usize,
+    /// Paths starting with one of these are allowed as `PREFIX.*`.
+    pub allow_prefixes: Vec<String>,
+    /// The port a CiliumNetworkPolicy names when records carry none.
+    pub port: u16,
+    /// The `app` label of the endpoint a CiliumNetworkPolicy selects.
+    pub app: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            max_literals: 5,
+            allow_prefixes: Vec::new(),
+            port: 80,
+            app: None,
+        }
+    }
+}
+
+/// A path rule: a segment per `/`-separated part, or an allowed prefix.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Template {
+    Segments(Vec<Segment>),
+    Prefix(String),
+}
+
+impl Template {
+    pub fn regex(&self) -> String {
+        match self {
+            Template::Segments(s) => s.iter().map(Segment::regex).collect::<Vec<_>>().join("/"),
+            Template::Prefix(p) => format!("{}.*", escape(p)),
+        }
+    }
+
+    pub fn shown(&self) -> String {
+        match self {
+            Template::Segments(s) => s.iter().map(Segment::shown).collect::<Vec<_>>().join("/"),
+            Template::Prefix(p) => format!("{p}…"),
+        }
+    }
+
+    /// A class came from `max_literals`, or a prefix from `--allow-prefix`:
+    /// the rule allows paths no template of a single observed path would.
+    pub fn generalized(&self) -> bool {
+        match self {
+            Template::Segments(s) => s.iter().any(|s| matches!(s, Segment::Class(_))),
+            Template::Prefix(_) => true,
+        }
+    }
+}
+
+/// Who a rule is for: the caller's mTLS principal, or anyone.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Group {
+    principal: Option<String>,
+    method: String,
+    host: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    requests: usize,
+    workloads: BTreeSet<String>,
+    with_query: bool,
+    ports: BTreeSet<u16>,
+}
+
+impl Seen {
+    fn add(&mut self, other: Seen) {
+        self.requests += other.requests;
+        self.workloads.extend(other.workloads);
+        self.with_query |= other.with_query;
+        self.ports.extend(other.ports);
+    }
+}
+
+/// One suggested rule and what it covers.
+#[derive(Debug, Clone)]
+pub struct SuggestedRule {
+    pub principal: Option<String>,
+    pub method: String,
+    pub host: Option<String>,
+    pub path: Template,
+    /// Recorded requests it allows.
+    pub seen: usize,
+    /// The workloads these callers claimed (reported, not required).
+    pub workloads: BTreeSet<String>,
+    /// Some of its requests had a query.
+    pub with_query: bool,
+    /// Listener ports recorded for its requests.
+    pub ports: BTreeSet<u16>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Suggestion {
+    pub rules: Vec<SuggestedRule>,
+    /// Requests left out, by why: paths l7_policy refuses before any rule.
+    pub left_out: BTreeMap<String, usize>,
+    pub requests: usize,
+}
+
+fn template(path: &str, options: &Options) -> Template {
+    let prefix = options
+        .allow_prefixes
+        .iter()
+        .filter(|p| path.starts_with(p.as_str()))
+        .max_by_key(|p| p.len());
+    match prefix {
+        Some(p) => Template::Prefix(p.clone()),
+        None => Template::Segments(path.split('/').map(classify).collect()),
+    }
+}
+
+/// Turns the words at one position into a class where templates agree on
+/// every other position and more than `max` distinct words were seen there.
+fn generalize_at(
+    templates: BTreeMap<Template, Seen>,
+    at: usize,
+    max: usize,
+) -> BTreeMap<Template, Seen> {
+    // (the template with a hole at `at`) -> the words seen in the hole
+    let mut words: BTreeMap<Vec<Segment>, BTreeSet<String>> = BTreeMap::new();
+    for t in templates.keys() {
+        if let Template::Segments(s) = t {
+            if let Some(Segment::Literal(w)) = s.get(at) {
+                let mut hole = s.clone();
+                hole[at] = Segment::Token;
+                words.entry(hole).or_default().insert(w.clone());
+            }
+        }
+    }
+    let mut out: BTreeMap<Template, Seen> = BTreeMap::new();
+    for (t, seen) in templates {
+        let t = match t {
+            Template::Segments(mut s) if matches!(s.get(at), Some(Segment::Literal(_))) => {
+                let mut hole = s.clone();
+                hole[at] = Segment::Token;
+                if let Some(w) = words.get(&hole).filter(|w| w.len() > max) {
+                    s[at] = Segment::Class(class_of(w.iter().map(String::as_str)));
+                }
+                Template::Segments(s)
+            }
+            t => t,
+        };
+        out.entry(t).or_default().add(seen);
+    }
+    out
+}
+
+fn generalize(mut templates: BTreeMap<Template, Seen>, max: usize) -> BTreeMap<Template, Seen> {
+    let longest = templates
+        .keys()
+        .map(|t| match t {
+            Template::Segments(s) => s.len(),
+            Template::Prefix(_) => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    loop {
+        let before = templates.len();
+        for at in 0..longest {
+            templates = generalize_at(templates, at, max);
+        }
+        if templates.len() == before {
+            return templates;
+        }
+    }
+}
+
+pub fn suggest<'a>(
+    records: impl IntoIterator<Item = &'a HttpRecord>,
+    options: &Options,
+) -> Suggestion {
+    let mut groups: BTreeMap<Group, BTreeMap<Template, Seen>> = BTreeMap::new();
+    let mut suggestion = Suggestion::default();
+    for record in records {
+        suggestion.requests += 1;
+        let observed = Observed::of(record);
+        if let Err(why) = check_with(observed.path.as_bytes(), Allow::default()) {
+            *suggestion
+                .left_out
+                .entry(format!("path refused by l7_policy ({})", why.as_str()))
+                .or_default() += 1;
+            continue;
+        }
+        let path = String::from_utf8_lossy(without_query(observed.path.as_bytes())).into_owned();
+        let group = Group {
+            principal: observed.caller.principal.clone(),
+            method: observed.method.clone(),
+            host: observed.host.clone(),
+        };
+        let seen = Seen {
+            requests: 1,
+            workloads: observed.caller.workload.iter().cloned().collect(),
+            with_query: path.len() < observed.path.len(),
+            ports: record.downstream.iter().map(|(local, _)| local.1).collect(),
+        };
+        groups
+            .entry(group)
+            .or_default()
+            .entry(template(&path, options))
+            .or_default()
+            .add(seen);
+    }
+    for (group, templates) in groups {
+        for (path, seen) in generalize(templates, options.max_literals) {
+            suggestion.rules.push(SuggestedRule {
+                principal: group.principal.clone(),
+                method: group.method.clone(),
+                host: group.host.clone(),
+                path,
+                seen: seen.requests,
+                workloads: seen.workloads,
+                with_query: seen.with_query,
+                ports: seen.ports,
+            });
+        }
+    }
+    suggestion
+}
+
+impl Suggestion {
+    /// The l7_policy plugin configuration. Paths are matched without their
+    /// query (`path_includes_query: false`): a query's values are never
+    /// written into a rule.
+    pub fn l7_policy(&self) -> Value {
+        let rules: Vec<Value> = self
+            .rules
+            .iter()
+            .map(|r| {
+                let mut rule = Map::new();
+                if let Some(p) = &r.principal {
+                    rule.insert("from".into(), json!({"principal": {"exact": p}}));
+                }
+                rule.insert("method".into(), json!(escape(&r.method)));
+                if let Some(h) = &r.host {
+                    rule.insert("host".into(), json!(escape(h)));
+                }
+                rule.insert("path".into(), json!(r.path.regex()));
+                Value::Object(rule)
+            })
+            .collect();
+        json!({"path_includes_query": false, "rules": rules})
+    }
+
+    /// A CiliumNetworkPolicy with the same rules: one ingress entry per
+    /// caller, which a principal names by its namespace and service account
+    /// (the labels Cilium gives every endpoint). Cilium matches the path
+    /// with its query, so a rule whose requests had one accepts any query.
+    pub fn cnp(&self, options: &Options) -> Value {
+        let mut by_caller: BTreeMap<Option<&str>, (Vec<Value>, BTreeSet<u16>)> = BTreeMap::new();
+        for r in &self.rules {
+            let mut rule = Map::new();
+            rule.insert("method".into(), json!(escape(&r.method)));
+            let mut path = r.path.regex();
+            if r.with_query && !matches!(r.path, Template::Prefix(_)) {
+                path.push_str("(\\?.*)?");
+            }
+            rule.insert("path".into(), json!(path));
+            if let Some(h) = &r.host {
+                rule.insert("host".into(), json!(escape(h)));
+            }
+            let entry = by_caller.entry(r.principal.as_deref()).or_default();
+            entry.0.push(Value::Object(rule));
+            entry.1.extend(&r.ports);
+        }
+        let ingress: Vec<Value> = by_caller
+            .into_iter()
+            .map(|(principal, (http, mut ports))| {
+                if ports.is_empty() {
+                    ports.insert(options.port);
+                }
+                let selector = match principal.and_then(namespace_and_service_account) {
+                    Some((ns, sa)) => json!({"matchLabels": {
+                        "k8s:io.kubernetes.pod.namespace": ns,
+                        "k8s:io.cilium.k8s.policy.serviceaccount": sa,
+                    }}),
+                    None => json!({}),
+                };
+                let ports: Vec<Value> = ports
+                    .iter()
+                    .map(|p| json!({"port": p.to_string(), "protocol": "TCP"}))
+                    .collect();
+                json!({
+                    "fromEndpoints": [selector],
+                    "toPorts": [{"ports": ports, "rules": {"http": http}}],
+                })
+            })
+            .collect();
+        let selector = match &options.app {
+            Some(app) => json!({"matchLabels": {"app": app}}),
+            None => json!({}),
+        };
+        json!({
+            "apiVersion": "cilium.io/v2",
+            "kind": "CiliumNetworkPolicy",
+            "metadata": {"name": "suggested-l7-policy"},
+            "spec": {"endpointSelector": selector, "ingress": ingress},
+        })
+    }
+
+    /// One line per rule (its index is l7_policy's `rule.<i>.hits`): the
+    /// requests it covers, and what it allows in words.
+    pub fn report(&self) -> String {
+        let mut out = format!("{} requests, {} rules\n", self.requests, self.rules.len());
+        for (i, r) in self.rules.iter().enumerate() {
+            let caller = match &r.principal {
+                Some(p) => p.clone(),
+                None => "any caller".into(),
+            };
+            let claims = if r.workloads.is_empty() {
+                String::new()
+            } else {
+                let w: Vec<&str> = r.workloads.iter().map(String::as_str).collect();
+                format!(" (claims workload {})", w.join(", "))
+            };
+            let wider = if r.path.generalized() {
+                "  [generalized]"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "rule {i}: {}  {} {}{}  from {caller}{claims}{wider}\n",
+                requests(r.seen),
+                r.method,
+                r.host.as_deref().unwrap_or("(any host)"),
+                r.path.shown(),
+            ));
+        }
+        for (why, n) in &self.left_out {
+            out.push_str(&format!("left out: {}, {why}\n", requests(*n)));
+        }
+        out
+    }
+}
