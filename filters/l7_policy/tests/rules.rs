@@ -646,3 +646,61 @@ proptest! {
         }
     }
 }
+
+/// What `tap policy check` reports for a denial: the first field each rule
+/// fails, in the order the filter tries them.
+#[test]
+fn explain_names_the_first_field_that_fails() {
+    use l7_policy::rule::Miss;
+    let c = config(
+        r#"{"rules": [{"method": "POST", "path": "/v1/request-landing", "host": "deathstar.*",
+            "headers": ["X-Ship"], "headerMatches": [{"name": "x-class", "value": "tie"}]}]}"#,
+    );
+    let explain = |r: &Req| with_request(&c, r, |request| c.rules[0].explain(request));
+    let landing = || req("POST", "/v1/request-landing").header("x-ship", "1");
+    assert_eq!(explain(&req("PUT", "/v1/exhaust-port")), Err(Miss::Method));
+    assert_eq!(explain(&req("POST", "/v1/exhaust-port")), Err(Miss::Path));
+    let mut elsewhere = landing();
+    elsewhere.host = Some("alderaan");
+    assert_eq!(explain(&elsewhere), Err(Miss::Host));
+    assert_eq!(
+        explain(&req("POST", "/v1/request-landing")),
+        Err(Miss::Header(0))
+    );
+    assert_eq!(explain(&landing()), Err(Miss::HeaderMatch(0)));
+    assert_eq!(explain(&landing().header("x-class", "tie")), Ok(vec![]));
+    assert!(Miss::Method < Miss::Path && Miss::Header(3) < Miss::From);
+}
+
+/// The verdict on a request's headers: the path check first, then the rules
+/// on the path without its query when `path_includes_query` is off.
+#[test]
+fn verdict_checks_the_path_then_the_rules() {
+    use l7_policy::verdict::Verdict;
+    let c = config(
+        r#"{"path_includes_query": false, "rules": [{"method": "GET", "path": "/v1/ships/[0-9]+", "host": "deathstar"}]}"#,
+    );
+    let verdict = |path: &str, authority: &str| {
+        let headers = HeaderMap::from_pairs(&[
+            (":method", "GET"),
+            (":path", path),
+            (":authority", authority),
+        ]);
+        c.verdict(&headers, &Caller::default())
+    };
+    assert_eq!(
+        verdict("/v1/ships/42?x=1", "DeathStar:8080"),
+        Verdict::Allowed(0, vec![])
+    );
+    assert_eq!(verdict("/v1/ships/x", "deathstar"), Verdict::Denied);
+    assert_eq!(verdict("/v1/ships/42", "alderaan"), Verdict::Denied);
+    assert!(matches!(
+        verdict("/v1/ships/../42", "deathstar"),
+        Verdict::InvalidPath(_)
+    ));
+    let headers = HeaderMap::from_pairs(&[(":method", "GET"), (":path", "/v1/ships/x")]);
+    assert_eq!(
+        c.misses(&headers, &Caller::default()),
+        Ok(vec![l7_policy::rule::Miss::Path])
+    );
+}
