@@ -170,6 +170,13 @@ fn main() -> ExitCode {
         eprintln!("tap: skipped {e}");
     }
     let selected: Vec<&Record> = records.iter().filter(|r| filter.matches(r)).collect();
+    let http: Vec<_> = selected
+        .iter()
+        .filter_map(|r| match r {
+            Record::Http(h) => Some(h),
+            Record::Tcp(_) => None,
+        })
+        .collect();
     let stdout = std::io::stdout();
     let mut stdout = stdout.lock();
     match command.as_str() {
@@ -192,13 +199,6 @@ fn main() -> ExitCode {
             }
         }
         "har" => {
-            let http: Vec<_> = selected
-                .iter()
-                .filter_map(|r| match r {
-                    Record::Http(h) => Some(h),
-                    Record::Tcp(_) => None,
-                })
-                .collect();
             let doc = har::har(&http);
             let _ = writeln!(
                 stdout,
@@ -207,13 +207,6 @@ fn main() -> ExitCode {
             );
         }
         "suggest" | "check" => {
-            let http: Vec<_> = selected
-                .iter()
-                .filter_map(|r| match r {
-                    Record::Http(h) => Some(h),
-                    Record::Tcp(_) => None,
-                })
-                .collect();
             if command == "suggest" {
                 match policy::run_suggest(&http, &options, &format, report.as_deref()) {
                     Ok(text) => {
