@@ -4,11 +4,18 @@
 use harness::client::Proto;
 use harness::tap::{read_records, record_access_log};
 use harness::tcp::exchange;
+use harness::tls::{Issued, Pki};
 use harness::{
     wasm_filter, wasm_network_filter, Bootstrap, Envoy, Received, Request, TcpEcho, Upstream,
 };
+use l7_policy::config::Config;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
+use std::process::ExitCode;
+use tap_tool::check::{check_one, Checked};
+use tap_tool::policy::run_check;
+use tap_tool::record::{parse, HttpRecord, Record};
+use tap_tool::suggest::{suggest, Options};
 
 const CF: [&str; 4] = [
     "cf-app-id",
@@ -17,15 +24,19 @@ const CF: [&str; 4] = [
     "cf-space-id",
 ];
 
-fn main() {
+fn main() -> ExitCode {
     let app = Upstream::start();
     println!("echo app on {}", app.addr());
     cf_headers(&app);
     tap_http(&app);
     tap_tcp();
     peer_metadata(&app);
-    l7_policy(&app);
+    if let Err(failed) = l7_policy(&app) {
+        eprintln!("\nmake demo FAILED: {failed}");
+        return ExitCode::FAILURE;
+    }
     println!("\nEverything stopped. `make test` runs the full suite.");
+    ExitCode::SUCCESS
 }
 
 fn shown(received: &Received) -> String {
@@ -320,51 +331,276 @@ fn peer_metadata(app: &Upstream) {
     );
 }
 
-fn l7_policy(app: &Upstream) {
-    println!("\n== L7 policy (dist/l7_policy.wasm) ==");
-    let config = json!({"rules": [{"method": "POST", "path": "/v1/request-landing"}]});
-    println!("rules: {config}");
-    let envoy = Envoy::start(&Bootstrap::http(
-        app.port(),
-        vec![wasm_filter("l7_policy", &config)],
-    ));
-    for (method, path) in [
-        ("POST", "/v1/request-landing"),
-        ("PUT", "/v1/exhaust-port"),
-        ("POST", "/v1/request-landing?then=explode"),
-        ("POST", "/v1/x/../request-landing"),
-        ("POST", "/v1%2Frequest-landing"),
-    ] {
-        let response = Request::new(method, path)
-            .authority("deathstar.default.svc.cluster.local")
-            .send(envoy.addr("main"), Proto::H1);
+const DEATHSTAR: &str = "deathstar.default.svc.cluster.local";
+const TIEFIGHTER: &str = "spiffe://cluster.local/ns/default/sa/tiefighter";
+const XWING: &str = "spiffe://cluster.local/ns/default/sa/xwing";
+
+/// The Star Wars callers: client certificates for the tiefighter and the
+/// xwing, and a listener certificate, all from one CA.
+struct Ships {
+    pki: Pki,
+    server: Issued,
+    tiefighter: Issued,
+    xwing: Issued,
+}
+
+impl Ships {
+    fn new() -> Ships {
+        let pki = Pki::new();
+        Ships {
+            server: pki.server(),
+            tiefighter: pki.client(TIEFIGHTER),
+            xwing: pki.client(XWING),
+            pki,
+        }
+    }
+
+    /// An Envoy whose listener requires a client certificate, with `filters`
+    /// before the router and the tap's records written to `records.jsonl`.
+    fn envoy(&self, app: &Upstream, filters: Vec<Value>) -> Envoy {
+        let routes = json!([{"name": "app", "domains": ["*"], "routes": [
+            {"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]}]);
+        let tls = self.pki.downstream_tls(&self.server, true);
+        Envoy::start(
+            &Bootstrap::new(app.port())
+                .listener_with("main", filters, routes, record_access_log("records.jsonl"))
+                .chain_field("main", "transport_socket", tls["transport_socket"].clone()),
+        )
+    }
+
+    /// The status and body Envoy answered `ship`.
+    fn send(&self, envoy: &Envoy, ship: &str, method: &str, path: &str) -> (u16, String) {
+        let client = if ship == "xwing" {
+            &self.xwing
+        } else {
+            &self.tiefighter
+        };
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {DEATHSTAR}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        );
+        let response = self
+            .pki
+            .send(envoy.addr("main"), Some(client), request.as_bytes());
+        let text = String::from_utf8_lossy(&response);
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        (status, body.trim_end().to_string())
+    }
+}
+
+/// The tap's records as the `tap` tool reads them, once `count` are written.
+fn http_records(file: &std::path::Path, count: usize) -> Vec<HttpRecord> {
+    let text: String = read_records(file, count)
+        .iter()
+        .map(|r| format!("{r}\n"))
+        .collect();
+    parse(&text)
+        .0
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Http(h) => Some(h),
+            Record::Tcp(_) => None,
+        })
+        .collect()
+}
+
+/// Who sent a recorded request: the principal peer_metadata gave the app.
+fn ship_of(record: &HttpRecord) -> Result<&'static str, String> {
+    match record.request.header_text("x-peer-principal").as_str() {
+        TIEFIGHTER => Ok("tiefighter"),
+        XWING => Ok("xwing"),
+        other => Err(format!(
+            "capture: a record of {} {} names caller {other:?}",
+            record.method(),
+            record.path()
+        )),
+    }
+}
+
+/// What `tap policy check` says l7_policy will answer.
+fn prediction(checked: &Checked) -> String {
+    let line = checked.json(0);
+    match (&line["rule"], &line["why"]) {
+        (Value::Number(rule), _) => format!("allowed by rule {rule}"),
+        (_, Value::String(why)) => format!(
+            "{} {}, {why}",
+            line["verdict"].as_str().unwrap_or("?"),
+            line["status"]
+        ),
+        _ => format!("{}", line["verdict"]),
+    }
+}
+
+/// The loop a new policy takes: record what the callers do, suggest the
+/// narrowest rules that allow it, check them on the recording, enforce them.
+/// Every step's claim is checked here, so `make demo` fails when one stops
+/// holding.
+fn l7_policy(app: &Upstream) -> Result<(), String> {
+    println!("\n== L7 policy from recorded traffic (tap_http, tap policy, dist/l7_policy.wasm) ==");
+    let ships = Ships::new();
+    println!("mTLS listeners; client certificates for {TIEFIGHTER} and {XWING}");
+
+    let capture = ships.envoy(
+        app,
+        vec![
+            wasm_filter("peer_metadata", &json!({})),
+            wasm_filter("tap_http", &json!({})),
+        ],
+    );
+    let traffic = [
+        ("tiefighter", "POST", "/v1/request-landing"),
+        ("tiefighter", "GET", "/v1/"),
+        ("tiefighter", "POST", "/v1/request-landing"),
+        ("tiefighter", "GET", "/v1/ships/7"),
+        ("tiefighter", "GET", "/v1/ships/12"),
+        ("tiefighter", "POST", "/v1/request-landing"),
+        ("tiefighter", "GET", "/v1/ships/301"),
+        ("xwing", "GET", "/v1/"),
+    ];
+    for (ship, method, path) in traffic {
+        let (status, _) = ships.send(&capture, ship, method, path);
+        if status != 200 {
+            return Err(format!(
+                "capture: {ship} {method} {path} got {status}, not 200"
+            ));
+        }
+    }
+    let recorded = http_records(&capture.scratch().join("records.jsonl"), traffic.len());
+    drop(capture);
+    if recorded.len() != traffic.len() {
+        return Err(format!(
+            "capture: {} HTTP records for {} requests",
+            recorded.len(),
+            traffic.len()
+        ));
+    }
+    println!(
+        "1. capture (peer_metadata, then tap_http): {} requests to {DEATHSTAR}, all 200, {} records",
+        traffic.len(),
+        recorded.len()
+    );
+
+    let records: Vec<&HttpRecord> = recorded.iter().collect();
+    let suggestion = suggest(records.iter().copied(), &Options::default());
+    let policy = suggestion.l7_policy();
+    println!("2. tap policy suggest records.jsonl:");
+    print!("{}", indent(&suggestion.report()));
+    let rules = policy["rules"].as_array().cloned().unwrap_or_default();
+    println!("   {{\"path_includes_query\": false, \"rules\": [");
+    for (i, rule) in rules.iter().enumerate() {
+        let comma = if i + 1 < rules.len() { "," } else { "" };
+        println!("     {rule}{comma}");
+    }
+    println!("   ]}}");
+
+    let config = Config::from_value(&policy).map_err(|e| format!("suggested policy: {e}"))?;
+    let (report, denied) = run_check(&config, &records, false);
+    println!("3. tap policy check policy.json records.jsonl:");
+    print!("{}", indent(&report));
+    if denied {
+        return Err("check: the suggested policy would deny recorded traffic".into());
+    }
+
+    let enforce = ships.envoy(
+        app,
+        vec![
+            wasm_filter("peer_metadata", &json!({})),
+            wasm_filter("tap_http", &json!({})),
+            wasm_filter("l7_policy", &policy),
+        ],
+    );
+    let mut statuses = Vec::new();
+    for record in &recorded {
+        let (ship, method, path) = (ship_of(record)?, record.method(), record.path());
+        let (status, _) = ships.send(&enforce, ship, &method, &path);
+        if status != 200 {
+            return Err(format!(
+                "replay: {ship} {method} {path} got {status}, not 200"
+            ));
+        }
+        statuses.push(status.to_string());
+    }
+    println!(
+        "4. enforce (peer_metadata, tap_http, then l7_policy with these rules): the {} recorded requests again: {}",
+        recorded.len(),
+        statuses.join(" ")
+    );
+
+    println!("5. requests never recorded (a tap in front of l7_policy records them for check):");
+    let unseen = [
+        ("tiefighter", "GET", "/v1/ships/99", 200),
+        ("tiefighter", "PUT", "/v1/exhaust-port", 403),
+        ("xwing", "POST", "/v1/request-landing", 403),
+        ("tiefighter", "POST", "/v1/x/../request-landing", 400),
+    ];
+    let mut answers = Vec::new();
+    for (ship, method, path, want) in unseen {
+        let (status, body) = ships.send(&enforce, ship, method, path);
+        if status != want {
+            return Err(format!(
+                "enforce: {ship} {method} {path} got {status}, not {want}"
+            ));
+        }
+        answers.push((status, body));
+    }
+    let all = http_records(
+        &enforce.scratch().join("records.jsonl"),
+        recorded.len() + unseen.len(),
+    );
+    for ((ship, method, path, _), ((status, body), record)) in unseen
+        .iter()
+        .zip(answers.iter().zip(&all[recorded.len()..]))
+    {
+        if (record.method().as_str(), record.path().as_str()) != (*method, *path) {
+            return Err(format!(
+                "enforce: no record of {method} {path} in its place"
+            ));
+        }
+        let checked = check_one(&config, record);
+        let predicted = checked.status.map_or(200, |s| s as u16);
+        if predicted != *status {
+            return Err(format!(
+                "check predicted {predicted} for {ship} {method} {path}; Envoy answered {status}"
+            ));
+        }
+        let answer = if *status == 200 {
+            status.to_string()
+        } else {
+            format!("{status} {body}")
+        };
         println!(
-            "{method} {path} -> {} {}",
-            response.status,
-            response
-                .body_text()
-                .trim_end()
-                .chars()
-                .take(60)
-                .collect::<String>()
+            "   {ship} {method} {path} -> {answer}  (check predicted: {})",
+            prediction(&checked)
         );
     }
-    if let Some(line) = envoy
+    if let Some(line) = enforce
         .log()
         .lines()
-        .find(|l| l.contains("http-request DROPPED"))
+        .find(|l| l.contains("http-request DROPPED") && l.contains("exhaust-port"))
     {
         println!(
-            "Envoy's log: {}",
+            "   Envoy's log: {}",
             &line[line.find("http-request").unwrap_or(0)..]
         );
     }
-    let stat = |name: &str| envoy.counter(&format!("wasmcustom.l7_policy.{name}"));
+    let stat = |name: &str| enforce.counter(&format!("wasmcustom.l7_policy.{name}"));
+    let hits: Vec<String> = (0..rules.len())
+        .map(|i| format!("rule.{i}.hits={}", stat(&format!("rule.{i}.hits"))))
+        .collect();
     println!(
-        "stats: allowed={} denied={} invalid_path={} rule.0.hits={}",
+        "   stats: allowed={} denied={} invalid_path={} {}",
         stat("allowed"),
         stat("denied"),
         stat("invalid_path"),
-        stat("rule.0.hits")
+        hits.join(" ")
     );
+    Ok(())
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("   {l}\n")).collect()
 }
