@@ -12,7 +12,7 @@ use l7_policy::config::Config;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::process::ExitCode;
-use tap_tool::check::{check_one, Checked};
+use tap_tool::check::check_one;
 use tap_tool::policy::run_check;
 use tap_tool::record::{parse, HttpRecord, Record};
 use tap_tool::suggest::{suggest, Options};
@@ -421,20 +421,6 @@ fn ship_of(record: &HttpRecord) -> Result<&'static str, String> {
     }
 }
 
-/// What `tap policy check` says l7_policy will answer.
-fn prediction(checked: &Checked) -> String {
-    let line = checked.json(0);
-    match (&line["rule"], &line["why"]) {
-        (Value::Number(rule), _) => format!("allowed by rule {rule}"),
-        (_, Value::String(why)) => format!(
-            "{} {}, {why}",
-            line["verdict"].as_str().unwrap_or("?"),
-            line["status"]
-        ),
-        _ => format!("{}", line["verdict"]),
-    }
-}
-
 /// The loop a new policy takes: record what the callers do, suggest the
 /// narrowest rules that allow it, check them on the recording, enforce them.
 /// Every step's claim is checked here, so `make demo` fails when one stops
@@ -456,7 +442,7 @@ fn l7_policy(app: &Upstream) -> Result<(), String> {
         ("tiefighter", "GET", "/v1/"),
         ("tiefighter", "POST", "/v1/request-landing"),
         ("tiefighter", "GET", "/v1/ships/7"),
-        ("tiefighter", "GET", "/v1/ships/12"),
+        ("tiefighter", "GET", "/v1/ships/12?fields=name"),
         ("tiefighter", "POST", "/v1/request-landing"),
         ("tiefighter", "GET", "/v1/ships/301"),
         ("xwing", "GET", "/v1/"),
@@ -490,7 +476,7 @@ fn l7_policy(app: &Upstream) -> Result<(), String> {
     println!("2. tap policy suggest records.jsonl:");
     print!("{}", indent(&suggestion.report()));
     let rules = policy["rules"].as_array().cloned().unwrap_or_default();
-    println!("   {{\"path_includes_query\": false, \"rules\": [");
+    println!("   {{\"rules\": [");
     for (i, rule) in rules.iter().enumerate() {
         let comma = if i + 1 < rules.len() { "," } else { "" };
         println!("     {rule}{comma}");
@@ -534,6 +520,12 @@ fn l7_policy(app: &Upstream) -> Result<(), String> {
     let unseen = [
         ("tiefighter", "GET", "/v1/ships/99", 200),
         ("tiefighter", "PUT", "/v1/exhaust-port", 403),
+        (
+            "tiefighter",
+            "POST",
+            "/v1/request-landing?then=explode",
+            403,
+        ),
         ("xwing", "POST", "/v1/request-landing", 403),
         ("tiefighter", "POST", "/v1/x/../request-landing", 400),
     ];
@@ -574,7 +566,7 @@ fn l7_policy(app: &Upstream) -> Result<(), String> {
         };
         println!(
             "   {ship} {method} {path} -> {answer}  (check predicted: {})",
-            prediction(&checked)
+            checked.summary()
         );
     }
     if let Some(line) = enforce

@@ -19,6 +19,8 @@ pub enum Denial {
     InvalidPath(&'static str),
     /// The configuration has no rules.
     NoRules,
+    /// No rule allows the method.
+    Method,
     /// Every rule failed; this one got furthest before `Miss`.
     Nearest(usize, Miss),
 }
@@ -29,6 +31,8 @@ pub struct Checked {
     pub method: String,
     pub host: Option<String>,
     pub path: String,
+    /// The caller's mTLS principal, as recorded.
+    pub principal: Option<String>,
     /// The rule that allows it, or why it would be denied.
     pub outcome: Result<usize, Denial>,
     /// The local reply l7_policy would send (none when allowed).
@@ -53,24 +57,30 @@ pub fn check_one(config: &Config, record: &HttpRecord) -> Checked {
         method: observed.method,
         host: observed.host,
         path: observed.path,
+        principal: observed.caller.principal,
         outcome,
         status,
     }
 }
 
 /// The rule whose first failing field comes latest (`Miss` is in the order
-/// fields are tried); the first such rule on a tie.
+/// fields are tried); the first such rule on a tie. When every rule fails on
+/// the method, no rule is nearer than another.
 fn nearest(config: &Config, observed: &Observed, caller: &l7_policy::rule::Caller) -> Denial {
     let misses = match config.misses(&observed.headers, caller) {
         Ok(m) => m,
         Err(why) => return Denial::InvalidPath(why.as_str()),
     };
-    misses
+    match misses
         .into_iter()
         .enumerate()
         .rev()
         .max_by_key(|(_, miss)| *miss)
-        .map_or(Denial::NoRules, |(i, miss)| Denial::Nearest(i, miss))
+    {
+        None => Denial::NoRules,
+        Some((_, Miss::Method)) => Denial::Method,
+        Some((i, miss)) => Denial::Nearest(i, miss),
+    }
 }
 
 fn describe_rule(rule: &Rule) -> String {
@@ -141,21 +151,15 @@ impl Summary {
         );
         for (why, group) in &self.denied {
             let heading = match why {
-                Denial::InvalidPath(what) => format!("invalid path ({what})"),
-                Denial::NoRules => "no rules".into(),
                 Denial::Nearest(i, miss) => {
                     let rule = config.rules.get(*i).map(describe_rule).unwrap_or_default();
                     format!("nearest rule {i} ({rule}): {}", describe_miss(*miss))
                 }
+                other => other.to_string(),
             };
             out.push_str(&format!("DENIED {}: {heading}\n", requests(group.len())));
             for c in group.iter().take(3) {
-                out.push_str(&format!(
-                    "    {} {} {}\n",
-                    c.method,
-                    c.host.as_deref().unwrap_or("-"),
-                    mask(&c.path)
-                ));
+                out.push_str(&format!("    {}\n", c.request()));
             }
             if group.len() > 3 {
                 out.push_str(&format!("    … and {} more\n", group.len() - 3));
@@ -171,28 +175,65 @@ impl Summary {
     }
 }
 
+impl std::fmt::Display for Denial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Denial::InvalidPath(what) => write!(f, "invalid path ({what})"),
+            Denial::NoRules => write!(f, "no rules"),
+            Denial::Method => write!(f, "no rule allows the method"),
+            Denial::Nearest(i, miss) => write!(f, "nearest rule {i}: {}", describe_miss(*miss)),
+        }
+    }
+}
+
 impl Checked {
+    /// `allowed`, `denied` or `invalid_path`.
+    pub fn verdict(&self) -> &'static str {
+        match &self.outcome {
+            Ok(_) => "allowed",
+            Err(Denial::InvalidPath(_)) => "invalid_path",
+            Err(_) => "denied",
+        }
+    }
+
+    /// The prediction in words: `allowed by rule 1`, `denied 403: no rule
+    /// allows the method`, `refused 400: invalid path (dot-segment)`.
+    pub fn summary(&self) -> String {
+        let status = self.status.unwrap_or_default();
+        match &self.outcome {
+            Ok(i) => format!("allowed by rule {i}"),
+            Err(why @ Denial::InvalidPath(_)) => format!("refused {status}: {why}"),
+            Err(why) => format!("denied {status}: {why}"),
+        }
+    }
+
+    /// The request as a report shows it: secret-looking segments and query
+    /// values masked, and the caller when it has a principal.
+    pub fn request(&self) -> String {
+        let mut line = format!(
+            "{} {} {}",
+            self.method,
+            self.host.as_deref().unwrap_or("-"),
+            mask(&self.path)
+        );
+        if let Some(p) = &self.principal {
+            line.push_str(&format!("  from {p}"));
+        }
+        line
+    }
+
     /// One line of `--json`: the prediction for record `index`.
     pub fn json(&self, index: usize) -> Value {
-        let (verdict, rule, why) = match &self.outcome {
-            Ok(i) => ("allowed", Some(*i), None),
-            Err(Denial::InvalidPath(what)) => ("invalid_path", None, Some(what.to_string())),
-            Err(Denial::NoRules) => ("denied", None, Some("no rules".to_string())),
-            Err(Denial::Nearest(i, miss)) => (
-                "denied",
-                None,
-                Some(format!("nearest rule {i}: {}", describe_miss(*miss))),
-            ),
-        };
         json!({
             "record": index,
             "method": self.method,
             "host": self.host,
             "path": mask(&self.path),
-            "verdict": verdict,
-            "rule": rule,
+            "caller": self.principal,
+            "verdict": self.verdict(),
+            "rule": self.outcome.as_ref().ok(),
             "status": self.status,
-            "why": why,
+            "why": self.outcome.as_ref().err().map(ToString::to_string),
         })
     }
 }

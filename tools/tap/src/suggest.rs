@@ -6,10 +6,10 @@
 //! `--allow-prefix` asks for one.
 
 use crate::record::HttpRecord;
-use crate::segment::{class_of, classify, escape, requests, Segment};
+use crate::segment::{class_of, classify, escape, looks_secret, requests, Segment};
 use crate::traffic::Observed;
 use filter_common::spiffe::namespace_and_service_account;
-use l7_policy::path::{check_with, without_query, Allow};
+use l7_policy::path::{check_with, Allow};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -76,11 +76,96 @@ struct Group {
     host: Option<String>,
 }
 
+/// The queries a rule's requests carried: the parameter names (never the
+/// values), and whether some requests had none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    pub names: BTreeSet<String>,
+    pub with: bool,
+    pub without: bool,
+}
+
+impl Query {
+    fn of(query: Option<&str>) -> Query {
+        match query {
+            None => Query {
+                without: true,
+                ..Query::default()
+            },
+            Some(q) => Query {
+                names: q
+                    .split('&')
+                    .map(|pair| {
+                        pair.split_once('=')
+                            .map_or(pair, |(name, _)| name)
+                            .to_string()
+                    })
+                    .collect(),
+                with: true,
+                without: false,
+            },
+        }
+    }
+
+    fn add(&mut self, other: Query) {
+        self.names.extend(other.names);
+        self.with |= other.with;
+        self.without |= other.without;
+    }
+
+    /// What follows the path in the regex: nothing when no request had a
+    /// query; else `?` and `&`-separated parameters with the names seen (a
+    /// secret-looking name as any name) and any value, in any order,
+    /// optional when some requests had no query.
+    pub fn regex(&self) -> String {
+        if !self.with {
+            return String::new();
+        }
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        for n in &self.names {
+            names.insert(if looks_secret(n) {
+                "[^&=]+".to_string()
+            } else {
+                escape(n)
+            });
+        }
+        let names: Vec<String> = names.into_iter().collect();
+        let parameter = format!("(?:{})(?:=[^&]*)?", names.join("|"));
+        let query = format!("\\?{parameter}(?:&{parameter})*");
+        if self.without {
+            format!("(?:{query})?")
+        } else {
+            query
+        }
+    }
+
+    /// `?page=…&size=…` for a report.
+    pub fn shown(&self) -> String {
+        if !self.with {
+            return String::new();
+        }
+        let names: Vec<String> = self
+            .names
+            .iter()
+            .map(|n| {
+                let n = if looks_secret(n) {
+                    "{token}"
+                } else {
+                    n.as_str()
+                };
+                format!("{n}=…")
+            })
+            .collect();
+        let optional = if self.without { " (optional)" } else { "" };
+        format!("?{}{optional}", names.join("&"))
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct Seen {
     requests: usize,
     workloads: BTreeSet<String>,
-    with_query: bool,
+    query: Query,
     ports: BTreeSet<u16>,
 }
 
@@ -88,8 +173,25 @@ impl Seen {
     fn add(&mut self, other: Seen) {
         self.requests += other.requests;
         self.workloads.extend(other.workloads);
-        self.with_query |= other.with_query;
+        self.query.add(other.query);
         self.ports.extend(other.ports);
+    }
+}
+
+impl SuggestedRule {
+    /// The `path` regex: the template, then the query (a prefix covers both).
+    pub fn regex(&self) -> String {
+        match &self.path {
+            Template::Segments(_) => format!("{}{}", self.path.regex(), self.query.regex()),
+            Template::Prefix(_) => self.path.regex(),
+        }
+    }
+
+    pub fn shown(&self) -> String {
+        match &self.path {
+            Template::Segments(_) => format!("{}{}", self.path.shown(), self.query.shown()),
+            Template::Prefix(_) => self.path.shown(),
+        }
     }
 }
 
@@ -104,8 +206,8 @@ pub struct SuggestedRule {
     pub seen: usize,
     /// The workloads these callers claimed (reported, not required).
     pub workloads: BTreeSet<String>,
-    /// Some of its requests had a query.
-    pub with_query: bool,
+    /// The queries its requests carried.
+    pub query: Query,
     /// Listener ports recorded for its requests.
     pub ports: BTreeSet<u16>,
 }
@@ -202,7 +304,10 @@ pub fn suggest<'a>(
                 .or_default() += 1;
             continue;
         }
-        let path = String::from_utf8_lossy(without_query(observed.path.as_bytes())).into_owned();
+        let (path, query) = match observed.path.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (observed.path.as_str(), None),
+        };
         let group = Group {
             principal: observed.caller.principal.clone(),
             method: observed.method.clone(),
@@ -211,13 +316,13 @@ pub fn suggest<'a>(
         let seen = Seen {
             requests: 1,
             workloads: observed.caller.workload.iter().cloned().collect(),
-            with_query: path.len() < observed.path.len(),
+            query: Query::of(query),
             ports: record.downstream.iter().map(|(local, _)| local.1).collect(),
         };
         groups
             .entry(group)
             .or_default()
-            .entry(template(&path, options))
+            .entry(template(path, options))
             .or_default()
             .add(seen);
     }
@@ -230,7 +335,7 @@ pub fn suggest<'a>(
                 path,
                 seen: seen.requests,
                 workloads: seen.workloads,
-                with_query: seen.with_query,
+                query: seen.query,
                 ports: seen.ports,
             });
         }
@@ -239,9 +344,9 @@ pub fn suggest<'a>(
 }
 
 impl Suggestion {
-    /// The l7_policy plugin configuration. Paths are matched without their
-    /// query (`path_includes_query: false`): a query's values are never
-    /// written into a rule.
+    /// The l7_policy plugin configuration. Paths are matched with their
+    /// query (l7_policy's default, and Cilium's), which [`Query::regex`]
+    /// narrows to the parameter names seen.
     pub fn l7_policy(&self) -> Value {
         let rules: Vec<Value> = self
             .rules
@@ -255,27 +360,22 @@ impl Suggestion {
                 if let Some(h) = &r.host {
                     rule.insert("host".into(), json!(escape(h)));
                 }
-                rule.insert("path".into(), json!(r.path.regex()));
+                rule.insert("path".into(), json!(r.regex()));
                 Value::Object(rule)
             })
             .collect();
-        json!({"path_includes_query": false, "rules": rules})
+        json!({ "rules": rules })
     }
 
     /// A CiliumNetworkPolicy with the same rules: one ingress entry per
     /// caller, which a principal names by its namespace and service account
-    /// (the labels Cilium gives every endpoint). Cilium matches the path
-    /// with its query, so a rule whose requests had one accepts any query.
+    /// (the labels Cilium gives every endpoint).
     pub fn cnp(&self, options: &Options) -> Value {
         let mut by_caller: BTreeMap<Option<&str>, (Vec<Value>, BTreeSet<u16>)> = BTreeMap::new();
         for r in &self.rules {
             let mut rule = Map::new();
             rule.insert("method".into(), json!(escape(&r.method)));
-            let mut path = r.path.regex();
-            if r.with_query && !matches!(r.path, Template::Prefix(_)) {
-                path.push_str("(\\?.*)?");
-            }
-            rule.insert("path".into(), json!(path));
+            rule.insert("path".into(), json!(r.regex()));
             if let Some(h) = &r.host {
                 rule.insert("host".into(), json!(escape(h)));
             }
@@ -343,7 +443,7 @@ impl Suggestion {
                 requests(r.seen),
                 r.method,
                 r.host.as_deref().unwrap_or("(any host)"),
-                r.path.shown(),
+                r.shown(),
             ));
         }
         for (why, n) in &self.left_out {
