@@ -1,14 +1,16 @@
 //! Certificates made for one test (a CA, a server certificate for
 //! 127.0.0.1/localhost, client certificates with a chosen URI SAN such as a
-//! SPIFFE ID) and an HTTP/1.1 client over TLS, with or without a client
-//! certificate.
+//! SPIFFE ID), an HTTP/1.1 client over TLS, with or without a client
+//! certificate, and a bridge that carries the plaintext clients of
+//! [`crate::Request`] (HTTP/1.1 and HTTP/2) over mTLS.
 
 use rcgen::{BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair, SanType};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use serde_json::{json, Value};
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// A certificate and its private key.
 pub struct Issued {
@@ -107,23 +109,7 @@ impl Pki {
     /// `connection: close`) over TLS to `addr`, presenting `client` if given;
     /// returns the raw response.
     pub fn send(&self, addr: SocketAddr, client: Option<&Issued>, request: &[u8]) -> Vec<u8> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.ca.cert.der().clone()).expect("root");
-        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_root_certificates(roots);
-        let config = match client {
-            Some(issued) => builder
-                .with_client_auth_cert(
-                    vec![CertificateDer::from(issued.cert.der().to_vec())],
-                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(issued.key.serialize_der())),
-                )
-                .expect("client certificate"),
-            None => builder.with_no_client_auth(),
-        };
+        let config = self.client_config(client, Vec::new());
         let name = ServerName::try_from("localhost").expect("name");
         let mut conn = rustls::ClientConnection::new(Arc::new(config), name).expect("TLS client");
         let mut sock = TcpStream::connect(addr).expect("connect");
@@ -138,6 +124,151 @@ impl Pki {
         }
         response
     }
+
+    /// A plaintext port on 127.0.0.1 whose every connection goes on to
+    /// `target` over TLS, presenting `client` if given and offering the ALPN
+    /// protocol `alpn` (`h2`, `http/1.1`): `Request::send` through it
+    /// reaches an mTLS listener as that caller over either protocol.
+    pub fn bridge(&self, target: SocketAddr, client: Option<&Issued>, alpn: &str) -> TlsBridge {
+        let config = Arc::new(self.client_config(client, vec![alpn.as_bytes().to_vec()]));
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind bridge");
+        let addr = listener.local_addr().expect("bridge addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let accept = std::thread::spawn(move || {
+            for plain in listener.incoming() {
+                if stopped.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Ok(plain) = plain {
+                    let config = config.clone();
+                    std::thread::spawn(move || {
+                        if carry(&plain, target, config).is_err() {
+                            // The client sees the failure as a reset.
+                            let _ = plain.shutdown(Shutdown::Both);
+                        }
+                    });
+                }
+            }
+        });
+        TlsBridge {
+            addr,
+            stop,
+            accept: Some(accept),
+        }
+    }
+
+    fn client_config(&self, client: Option<&Issued>, alpn: Vec<Vec<u8>>) -> rustls::ClientConfig {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.ca.cert.der().clone()).expect("root");
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots);
+        let mut config = match client {
+            Some(issued) => builder
+                .with_client_auth_cert(
+                    vec![CertificateDer::from(issued.cert.der().to_vec())],
+                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(issued.key.serialize_der())),
+                )
+                .expect("client certificate"),
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = alpn;
+        config
+    }
+}
+
+/// See [`Pki::bridge`]; stops accepting when dropped.
+pub struct TlsBridge {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TlsBridge {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for TlsBridge {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if TcpStream::connect(self.addr).is_ok() {
+            if let Some(accept) = self.accept.take() {
+                let _ = accept.join();
+            }
+        }
+    }
+}
+
+/// Sends what the TLS connection has to send.
+fn flush(conn: &mut rustls::ClientConnection, mut sock: &TcpStream) -> std::io::Result<()> {
+    while conn.wants_write() {
+        conn.write_tls(&mut sock)?;
+    }
+    Ok(())
+}
+
+/// One bridged connection: a thread carries the client's bytes into the TLS
+/// connection while this one reads TLS records, each holding the connection's
+/// lock only between blocking socket calls. The client sees the server's
+/// close as end of stream.
+fn carry(
+    plain: &TcpStream,
+    target: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+) -> std::io::Result<()> {
+    let sock = TcpStream::connect(target)?;
+    let name = ServerName::try_from("localhost").expect("name");
+    let conn = rustls::ClientConnection::new(config, name).map_err(std::io::Error::other)?;
+    let conn = Arc::new(Mutex::new(conn));
+    flush(&mut conn.lock().expect("TLS"), &sock)?;
+    let (up_conn, up_sock, up_plain) = (conn.clone(), sock.try_clone()?, plain.try_clone()?);
+    std::thread::spawn(move || -> std::io::Result<()> {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = (&up_plain).read(&mut buf)?;
+            let mut conn = up_conn.lock().expect("TLS");
+            if n == 0 {
+                conn.send_close_notify();
+                return flush(&mut conn, &up_sock);
+            }
+            conn.writer().write_all(&buf[..n])?;
+            flush(&mut conn, &up_sock)?;
+        }
+    });
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = (&sock).read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        let mut received = Vec::new();
+        let closed = {
+            let mut conn = conn.lock().expect("TLS");
+            let mut rest = &buf[..n];
+            let mut closed = false;
+            while !rest.is_empty() {
+                conn.read_tls(&mut rest)?;
+                let state = conn.process_new_packets().map_err(std::io::Error::other)?;
+                let mut plaintext = vec![0u8; state.plaintext_bytes_to_read()];
+                conn.reader().read_exact(&mut plaintext)?;
+                received.extend_from_slice(&plaintext);
+                closed |= state.peer_has_closed();
+            }
+            flush(&mut conn, &sock)?;
+            closed
+        };
+        (&*plain).write_all(&received)?;
+        if closed {
+            break;
+        }
+    }
+    plain.shutdown(Shutdown::Write)
 }
 
 /// What an [`HttpsFiles`] server saw on one connection.
