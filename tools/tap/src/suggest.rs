@@ -76,70 +76,58 @@ struct Group {
     host: Option<String>,
 }
 
-/// The queries a rule's requests carried: the parameter names (never the
-/// values), and whether some requests had none.
+/// The parameter names a rule's requests carried in their queries (never
+/// the values), and whether any had a query.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query {
     pub names: BTreeSet<String>,
     pub with: bool,
-    pub without: bool,
 }
 
 impl Query {
     fn of(query: Option<&str>) -> Query {
-        match query {
-            None => Query {
-                without: true,
-                ..Query::default()
-            },
-            Some(q) => Query {
-                names: q
-                    .split('&')
-                    .map(|pair| {
-                        pair.split_once('=')
-                            .map_or(pair, |(name, _)| name)
-                            .to_string()
-                    })
-                    .collect(),
-                with: true,
-                without: false,
-            },
+        let names = query.into_iter().flat_map(|q| q.split('&')).map(|pair| {
+            pair.split_once('=')
+                .map_or(pair, |(name, _)| name)
+                .to_string()
+        });
+        Query {
+            names: names.collect(),
+            with: query.is_some(),
         }
     }
 
     fn add(&mut self, other: Query) {
         self.names.extend(other.names);
         self.with |= other.with;
-        self.without |= other.without;
     }
 
     /// What follows the path in the regex: nothing when no request had a
-    /// query; else `?` and `&`-separated parameters with the names seen (a
-    /// secret-looking name as any name) and any value, in any order,
-    /// optional when some requests had no query.
+    /// query; else an optional query of `&`-separated parameters with the
+    /// names seen (a secret-looking name as any name) and any value, in any
+    /// order. Optional, and any subset: leaving parameters out asks for no
+    /// more.
     pub fn regex(&self) -> String {
         if !self.with {
             return String::new();
         }
-        let mut names: BTreeSet<String> = BTreeSet::new();
-        for n in &self.names {
-            names.insert(if looks_secret(n) {
-                "[^&=]+".to_string()
-            } else {
-                escape(n)
-            });
-        }
+        let names: BTreeSet<String> = self
+            .names
+            .iter()
+            .map(|n| {
+                if looks_secret(n) {
+                    "[^&=]+".to_string()
+                } else {
+                    escape(n)
+                }
+            })
+            .collect();
         let names: Vec<String> = names.into_iter().collect();
         let parameter = format!("(?:{})(?:=[^&]*)?", names.join("|"));
-        let query = format!("\\?{parameter}(?:&{parameter})*");
-        if self.without {
-            format!("(?:{query})?")
-        } else {
-            query
-        }
+        format!("(?:\\?{parameter}(?:&{parameter})*)?")
     }
 
-    /// `?page=…&size=…` for a report.
+    /// `[?page=…&size=…]` for a report.
     pub fn shown(&self) -> String {
         if !self.with {
             return String::new();
@@ -148,16 +136,11 @@ impl Query {
             .names
             .iter()
             .map(|n| {
-                let n = if looks_secret(n) {
-                    "{token}"
-                } else {
-                    n.as_str()
-                };
+                let n = if looks_secret(n) { "{token}" } else { n };
                 format!("{n}=…")
             })
             .collect();
-        let optional = if self.without { " (optional)" } else { "" };
-        format!("?{}{optional}", names.join("&"))
+        format!("[?{}]", names.join("&"))
     }
 }
 
