@@ -30,25 +30,50 @@ fn is_uuid(s: &str) -> bool {
         })
 }
 
-/// Runs of letters and of digits: `abc123def` has 3. Words and versions have
-/// few; random tokens alternate often.
-fn runs(s: &str) -> usize {
-    let mut count = 0;
-    let mut last = None;
-    for c in s.chars().filter(char::is_ascii_alphanumeric) {
-        let digit = c.is_ascii_digit();
-        if last != Some(digit) {
-            count += 1;
-            last = Some(digit);
+/// Changes between a letter and a digit from one character to the next:
+/// `abc123def` has 2. Words and versions have few, and a separator between
+/// a word and a number is not a change (`e2e-tests-2024-11-29` has 2);
+/// random tokens alternate often.
+fn switches(s: &str) -> usize {
+    s.as_bytes()
+        .windows(2)
+        .filter(|pair| match pair {
+            [a, b] => {
+                a.is_ascii_alphanumeric()
+                    && b.is_ascii_alphanumeric()
+                    && a.is_ascii_digit() != b.is_ascii_digit()
+            }
+            _ => false,
+        })
+        .count()
+}
+
+/// Runs of consonants (`y` counted as a vowel): the longest, and how many
+/// have four or more. Words seldom run more than five together
+/// (`strengths`), or four twice; random letters often do.
+fn consonants(s: &str) -> (usize, usize) {
+    let (mut longest, mut clusters, mut run) = (0, 0, 0);
+    for c in s.chars() {
+        if c.is_ascii_alphabetic() && !"aeiouyAEIOUY".contains(c) {
+            run += 1;
+            longest = longest.max(run);
+            if run == 4 {
+                clusters += 1;
+            }
+        } else {
+            run = 0;
         }
     }
-    count
+    (longest, clusters)
 }
 
 /// A value that must never appear literally in a policy: an email address
 /// (`@`, also percent-encoded), a JWT (`eyJ`), a long hex string, or a long
-/// string whose letters and digits alternate, or mix cases with digits, as
-/// random tokens and API keys do.
+/// string with digits whose letters and digits alternate, or whose letters
+/// mix cases, are all capitals (AWS key ids, base32 secrets) or run
+/// consonants together, as random tokens and API keys do. A camel-case name
+/// with a digit (`listS3Buckets`) is taken for a key too: telling the two
+/// apart is guesswork, and a key must not leak.
 pub fn looks_secret(s: &str) -> bool {
     let lower = s.to_ascii_lowercase();
     if lower.contains('@') || lower.contains("%40") || s.starts_with("eyJ") {
@@ -62,9 +87,22 @@ pub fn looks_secret(s: &str) -> bool {
         return true;
     }
     let has = |f: fn(&char) -> bool| s.chars().any(|c| f(&c));
-    let mixed_case = has(char::is_ascii_lowercase) && has(char::is_ascii_uppercase);
+    let letters = s.chars().filter(char::is_ascii_alphabetic).count();
+    // Within a part between separators, past its first letter: the dotted
+    // name of a gRPC service (`grpc.health.v1.Health`) is words.
+    let mixed_case = s.split(|c: char| !c.is_ascii_alphanumeric()).any(|part| {
+        let rest = part.get(1..).unwrap_or_default();
+        rest.contains(|c: char| c.is_ascii_lowercase())
+            && rest.contains(|c: char| c.is_ascii_uppercase())
+    });
+    // Not a timestamp's `T` and `Z`, nor words in capitals with numbers
+    // between them (`ISO-8859-1`).
+    let capitals = !has(char::is_ascii_lowercase) && letters * 4 >= alnum && switches(s) >= 1;
+    let (longest, clusters) = consonants(s);
     // Mostly letters and digits (not a sentence of words joined by `-`).
-    alnum * 4 >= s.len() * 3 && has(char::is_ascii_digit) && (runs(s) >= 6 || mixed_case)
+    alnum * 4 >= s.len() * 3
+        && has(char::is_ascii_digit)
+        && (switches(s) + clusters >= 5 || mixed_case || capitals || longest >= 6)
 }
 
 /// How one observed segment is matched.
@@ -162,6 +200,8 @@ pub fn mask(path: &str) -> String {
         .split('/')
         .map(|s| match classify(s) {
             Segment::Token => "{token}".into(),
+            // A long number may be a card or account number.
+            Segment::Id if looks_secret(s) => "{id}".into(),
             _ => s.to_string(),
         })
         .collect();

@@ -215,6 +215,15 @@ fn template(path: &str, options: &Options) -> Template {
     }
 }
 
+/// A literal that can join a class. The empty segment (a path's start, a
+/// trailing `/`) cannot: a class matches one character or more.
+fn word(segment: Option<&Segment>) -> Option<&String> {
+    match segment {
+        Some(Segment::Literal(w)) if !w.is_empty() => Some(w),
+        _ => None,
+    }
+}
+
 /// Turns the words at one position into a class where templates agree on
 /// every other position and more than `max` distinct words were seen there.
 fn generalize_at(
@@ -226,7 +235,7 @@ fn generalize_at(
     let mut words: BTreeMap<Vec<Segment>, BTreeSet<String>> = BTreeMap::new();
     for t in templates.keys() {
         if let Template::Segments(s) = t {
-            if let Some(Segment::Literal(w)) = s.get(at) {
+            if let Some(w) = word(s.get(at)) {
                 let mut hole = s.clone();
                 hole[at] = Segment::Token;
                 words.entry(hole).or_default().insert(w.clone());
@@ -236,7 +245,7 @@ fn generalize_at(
     let mut out: BTreeMap<Template, Seen> = BTreeMap::new();
     for (t, seen) in templates {
         let t = match t {
-            Template::Segments(mut s) if matches!(s.get(at), Some(Segment::Literal(_))) => {
+            Template::Segments(mut s) if word(s.get(at)).is_some() => {
                 let mut hole = s.clone();
                 hole[at] = Segment::Token;
                 if let Some(w) = words.get(&hole).filter(|w| w.len() > max) {
