@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
-use tap_tool::record::{parse, HttpRecord, Record};
+use tap_tool::record::{parse_http, HttpRecord};
 
 const SHOP: &str = "shop.example.com";
 const ADMIN: &str = "admin.example.com:8443";
@@ -325,15 +325,9 @@ fn tap(bin: &Path, dir: &Path, args: &[&str]) -> Output {
 }
 
 fn http_records(file: &Path) -> Vec<HttpRecord> {
-    let (records, errors) = parse(&std::fs::read_to_string(file).unwrap());
+    let (records, errors) = parse_http(&std::fs::read_to_string(file).unwrap());
     assert!(errors.is_empty(), "{errors:?}");
     records
-        .into_iter()
-        .filter_map(|r| match r {
-            Record::Http(h) => Some(h),
-            Record::Tcp(_) => None,
-        })
-        .collect()
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
 use tap_tool::filter::Filter;
-use tap_tool::record::{parse, Direction, HttpRecord, Record};
+use tap_tool::record::{parse, parse_http, Direction, HttpRecord, Record};
 use tap_tool::{har, pcap, show, split};
 
 struct Taps {
@@ -74,15 +74,9 @@ fn read(path: &Path) -> String {
 }
 
 fn http_records(text: &str) -> Vec<HttpRecord> {
-    let (records, errors) = parse(text);
+    let (records, errors) = parse_http(text);
     assert!(errors.is_empty(), "{errors:?}");
     records
-        .into_iter()
-        .filter_map(|r| match r {
-            Record::Http(h) => Some(h),
-            Record::Tcp(_) => None,
-        })
-        .collect()
 }
 
 fn native_text(dir: &Path) -> String {

@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 use tap_tool::check::check_one;
 use tap_tool::policy::run_check;
-use tap_tool::record::{parse, HttpRecord, Record};
+use tap_tool::record::{parse_http, HttpRecord};
 use tap_tool::suggest::{suggest, Options};
 
 const CF: [&str; 4] = [
@@ -398,14 +398,7 @@ fn http_records(file: &std::path::Path, count: usize) -> Vec<HttpRecord> {
         .iter()
         .map(|r| format!("{r}\n"))
         .collect();
-    parse(&text)
-        .0
-        .into_iter()
-        .filter_map(|r| match r {
-            Record::Http(h) => Some(h),
-            Record::Tcp(_) => None,
-        })
-        .collect()
+    parse_http(&text).0
 }
 
 /// Who sent a recorded request: the principal peer_metadata gave the app.

@@ -170,13 +170,7 @@ fn main() -> ExitCode {
         eprintln!("tap: skipped {e}");
     }
     let selected: Vec<&Record> = records.iter().filter(|r| filter.matches(r)).collect();
-    let http: Vec<_> = selected
-        .iter()
-        .filter_map(|r| match r {
-            Record::Http(h) => Some(h),
-            Record::Tcp(_) => None,
-        })
-        .collect();
+    let http: Vec<_> = selected.iter().filter_map(|r| r.as_http()).collect();
     let stdout = std::io::stdout();
     let mut stdout = stdout.lock();
     match command.as_str() {

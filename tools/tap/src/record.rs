@@ -107,6 +107,16 @@ pub enum Record {
     Tcp(TcpRecord),
 }
 
+impl Record {
+    /// The HTTP record, if this is one.
+    pub fn as_http(&self) -> Option<&HttpRecord> {
+        match self {
+            Record::Http(h) => Some(h),
+            Record::Tcp(_) => None,
+        }
+    }
+}
+
 fn b64(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(s)
@@ -261,6 +271,16 @@ pub fn parse(text: &str) -> (Vec<Record>, Vec<String>) {
         }
     }
     (records, errors)
+}
+
+/// The HTTP records in `text` (see [`parse`]), and what was not a record.
+pub fn parse_http(text: &str) -> (Vec<HttpRecord>, Vec<String>) {
+    let (records, errors) = parse(text);
+    let http = records
+        .iter()
+        .filter_map(|r| r.as_http().cloned())
+        .collect();
+    (http, errors)
 }
 
 /// The standard reason phrase of a status code, empty for codes without one
