@@ -8,11 +8,14 @@ use harness::paths::{venv_tool, workspace_root};
 use harness::tap::{native_tap, read_native, read_records, record_access_log};
 use harness::tcp::exchange;
 use harness::{wasm_filter, wasm_network_filter, Bootstrap, Envoy, Request, TcpEcho, Upstream};
+use l7_policy::config::Config;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
 use tap_tool::filter::Filter;
+use tap_tool::policy::run_check;
 use tap_tool::record::{parse, parse_http, Direction, HttpRecord, Record};
+use tap_tool::suggest::{suggest, Options};
 use tap_tool::{har, pcap, show, split};
 
 struct Taps {
@@ -166,6 +169,28 @@ fn reads_our_records_and_envoys_the_same() {
     assert_eq!(n, 4);
     let again = http_records(&read(&out.join("tap_0.json")));
     assert_eq!(again.len(), 1);
+}
+
+/// `tap policy` reads Envoy's native tap files as it reads ours: on the same
+/// streams it suggests the same policy, and each form allows the other's
+/// records.
+#[test]
+fn policy_from_native_records_is_the_same() {
+    let taps = recorded();
+    let ours = http_records(&read(&taps.envoy.scratch().join("http.jsonl")));
+    let native = http_records(&native_text(taps.envoy.scratch()));
+    let options = Options::default();
+    let from_ours = suggest(ours.iter(), &options);
+    let from_native = suggest(native.iter(), &options);
+    assert_eq!(from_ours.rules.len(), 4, "{}", from_ours.report());
+    assert_eq!(from_ours.l7_policy(), from_native.l7_policy());
+    let config = Config::from_value(&from_native.l7_policy()).unwrap();
+    let (report, denied) = run_check(&config, &ours.iter().collect::<Vec<_>>(), false);
+    assert!(!denied, "{report}");
+    assert!(
+        report.starts_with("4 requests: 4 allowed, 0 would be denied"),
+        "{report}"
+    );
 }
 
 /// HAR 1.2's required fields and their types (softwareishard.com/blog/har-12-spec).

@@ -289,6 +289,13 @@ pub fn suggest<'a>(
     for record in records {
         suggestion.requests += 1;
         let observed = Observed::of(record);
+        if observed.method.is_empty() {
+            *suggestion
+                .left_out
+                .entry("no :method recorded".into())
+                .or_default() += 1;
+            continue;
+        }
         if let Err(why) = check_with(observed.path.as_bytes(), Allow::default()) {
             *suggestion
                 .left_out
