@@ -185,7 +185,7 @@ impl Envoy {
         let admin = loop {
             if let Ok(text) = std::fs::read_to_string(&admin_file) {
                 if let Ok(addr) = text.trim().parse::<SocketAddr>() {
-                    if is_ready(addr, config) {
+                    if is_ready(addr, &admin_file) {
                         break addr;
                     }
                 }
@@ -355,11 +355,11 @@ fn scratch_dir() -> PathBuf {
     dir
 }
 
-/// True when the Envoy answering on `addr` is live and was started on
-/// `config`. A 200 from `/ready` alone once came from another process on a
-/// loaded machine while this Envoy was still refusing its configuration, so
-/// the answer must also name the configuration file.
-fn is_ready(addr: SocketAddr, config: &Path) -> bool {
+/// True when the Envoy answering on `addr` is live and is the one that
+/// wrote `admin_file`. A 200 from `/ready` alone once came from another
+/// process on a loaded machine while this Envoy was still refusing its
+/// configuration; the admin address file is this run's own.
+fn is_ready(addr: SocketAddr, admin_file: &Path) -> bool {
     let live = Request::get("/ready")
         .send_h1(addr)
         .is_ok_and(|r| r.status == 200);
@@ -368,7 +368,8 @@ fn is_ready(addr: SocketAddr, config: &Path) -> bool {
         .ok()
         .and_then(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
         .is_some_and(|info| {
-            info["command_line_options"]["config_path"].as_str() == Some(&*config.to_string_lossy())
+            info["command_line_options"]["admin_address_path"].as_str()
+                == Some(&*admin_file.to_string_lossy())
         })
 }
 

@@ -214,9 +214,11 @@ fn flush(conn: &mut rustls::ClientConnection, mut sock: &TcpStream) -> std::io::
 }
 
 /// One bridged connection: a thread carries the client's bytes into the TLS
-/// connection while this one reads TLS records, each holding the connection's
-/// lock only between blocking socket calls. The client sees the server's
-/// close as end of stream.
+/// connection while this one reads TLS records. Each holds the connection's
+/// lock while it writes TLS records to the socket, which is enough for the
+/// small exchanges of the tests (a peer that stopped reading in one
+/// direction would block the other). The client sees the server's close as
+/// end of stream.
 fn carry(
     plain: &TcpStream,
     target: SocketAddr,

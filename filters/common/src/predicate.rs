@@ -8,7 +8,7 @@ use crate::re2;
 use regex_lite::Regex;
 
 /// Longest regular expression accepted, to bound compile time and memory.
-const MAX_REGEX_LEN: usize = 1024;
+pub const MAX_REGEX_LEN: usize = 1024;
 const MAX_DEPTH: usize = 16;
 
 /// A condition a filter evaluates against its `View` of a stream or connection.

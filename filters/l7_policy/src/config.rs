@@ -68,9 +68,9 @@ pub struct Config {
     by_method: BTreeMap<String, Vec<usize>>,
     any_method: Vec<usize>,
     /// Some rule has `from`: the caller must be read.
-    pub needs_caller: bool,
+    pub(crate) needs_caller: bool,
     /// Some rule has `host`: the authority must be normalized (an allocation).
-    pub needs_host: bool,
+    pub(crate) needs_host: bool,
     pub dry_run: bool,
     /// Match `path` rules against `:path` with its query (Cilium's behaviour).
     pub path_includes_query: bool,

@@ -5,7 +5,7 @@
 
 use crate::config::Config;
 use crate::rule::{Caller, Fix, Mismatch};
-use crate::verdict::Verdict;
+use crate::verdict::value;
 use filter_common::host::Action;
 use filter_common::host::{load_config, property_string, Counter};
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
@@ -64,10 +64,6 @@ impl Plugin for L7Policy {
 }
 
 struct Stream(Rc<Shared>);
-
-fn value<'h>(headers: &'h HeaderMap, name: &str) -> &'h [u8] {
-    headers.first(name).unwrap_or_default()
-}
 
 /// What the rules may read of the published caller, without and with the
 /// claimed workload and labels.
@@ -146,6 +142,22 @@ impl StreamFilter for Stream {
     fn on_request_headers(&mut self, x: &mut Exchange, _end_of_stream: bool) -> Action {
         let shared = self.0.clone();
         let (config, stats) = (&shared.config, &shared.stats);
+        if let Err(why) = config.check_path(x.request_headers()) {
+            let headers = x.request_headers();
+            Stream::record(config.log_denied, "DROPPED", headers, "invalid-path");
+            stats.invalid_path.inc();
+            set_state(x, "invalid_path", "none");
+            log::debug!("{FILTER}: path refused: {}", why.as_str());
+            if config.dry_run {
+                return Action::Continue;
+            }
+            x.send_response(
+                config.invalid_path_status,
+                &[("content-type", "text/plain")],
+                format!("Bad request: {}\r\n", why.as_str()).as_bytes(),
+            );
+            return Action::Pause;
+        }
         let caller = if config.needs_caller {
             let mut caller = caller(x, config.principals.is_empty());
             config.bind(&mut caller);
@@ -156,23 +168,8 @@ impl StreamFilter for Stream {
         // The headers are borrowed from the exchange until the decision is
         // logged; the state and header writes come after.
         let headers = x.request_headers();
-        match config.verdict(headers, &caller) {
-            Verdict::InvalidPath(why) => {
-                Stream::record(config.log_denied, "DROPPED", headers, "invalid-path");
-                stats.invalid_path.inc();
-                set_state(x, "invalid_path", "none");
-                log::debug!("{FILTER}: path refused: {}", why.as_str());
-                if config.dry_run {
-                    return Action::Continue;
-                }
-                x.send_response(
-                    config.invalid_path_status,
-                    &[("content-type", "text/plain")],
-                    format!("Bad request: {}\r\n", why.as_str()).as_bytes(),
-                );
-                Action::Pause
-            }
-            Verdict::Allowed(i, fixes) => {
+        match config.decide_headers(headers, &caller) {
+            Some((i, fixes)) => {
                 let rule = i.to_string();
                 Stream::record(config.log_allowed, "FORWARDED", headers, &rule);
                 stats.allowed.inc();
@@ -185,13 +182,13 @@ impl StreamFilter for Stream {
                 }
                 Action::Continue
             }
-            Verdict::Denied if config.dry_run => {
+            None if config.dry_run => {
                 Stream::record(config.log_denied, "DROPPED (dry run)", headers, "none");
                 stats.dry_run_denied.inc();
                 set_state(x, "dry_run_denied", "none");
                 Action::Continue
             }
-            Verdict::Denied => {
+            None => {
                 Stream::record(config.log_denied, "DROPPED", headers, "none");
                 stats.denied.inc();
                 set_state(x, "denied", "none");

@@ -17,7 +17,8 @@ pub enum Verdict {
     Denied,
 }
 
-fn value<'h>(headers: &'h HeaderMap, name: &str) -> &'h [u8] {
+/// The first value of header `name`, empty when it is absent.
+pub(crate) fn value<'h>(headers: &'h HeaderMap, name: &str) -> &'h [u8] {
     headers.first(name).unwrap_or_default()
 }
 
@@ -27,40 +28,59 @@ impl Config {
     /// ([`Config::bind`]). Dry-run is the shell's business: this is what
     /// would be enforced.
     pub fn verdict(&self, headers: &HeaderMap, caller: &Caller) -> Verdict {
-        match self.with_request(headers, caller, |r| self.decide(r)) {
-            Err(why) => Verdict::InvalidPath(why),
-            Ok(Some((i, fixes))) => Verdict::Allowed(i, fixes),
-            Ok(None) => Verdict::Denied,
+        if let Err(why) = self.check_path(headers) {
+            return Verdict::InvalidPath(why);
+        }
+        match self.decide_headers(headers, caller) {
+            Some((i, fixes)) => Verdict::Allowed(i, fixes),
+            None => Verdict::Denied,
         }
     }
 
-    /// Why each rule does not match the request (for a denied request: every
-    /// rule), or why its path is refused.
-    pub fn misses(&self, headers: &HeaderMap, caller: &Caller) -> Result<Vec<Miss>, Invalid> {
+    /// The path check that comes before any rule (`reject_invalid_paths`).
+    /// The shell runs it before it reads the caller, so a refused path costs
+    /// no identity lookups.
+    pub fn check_path(&self, headers: &HeaderMap) -> Result<(), Invalid> {
+        if self.reject_invalid_paths {
+            path::check_with(value(headers, ":path"), self.allow_in_paths)?;
+        }
+        Ok(())
+    }
+
+    /// The rules' decision on a request whose path passed [`Config::check_path`].
+    pub fn decide_headers(
+        &self,
+        headers: &HeaderMap,
+        caller: &Caller,
+    ) -> Option<(usize, Vec<Fix>)> {
+        self.with_request(headers, caller, |r| self.decide(r))
+    }
+
+    /// Each rule the request does not match, and the first field that fails
+    /// it (for a denied request: every rule, in order).
+    pub fn misses(&self, headers: &HeaderMap, caller: &Caller) -> Vec<(usize, Miss)> {
         self.with_request(headers, caller, |r| {
             self.rules
                 .iter()
-                .filter_map(|rule| rule.explain(r).err())
+                .enumerate()
+                .filter_map(|(i, rule)| Some((i, rule.explain(r).err()?)))
                 .collect()
         })
     }
 
-    /// `f` on the request as the rules see it, once its path passed the check.
+    /// `f` on the request as the rules see it.
     fn with_request<R>(
         &self,
         headers: &HeaderMap,
         caller: &Caller,
         f: impl FnOnce(&Request) -> R,
-    ) -> Result<R, Invalid> {
+    ) -> R {
         let raw_path = value(headers, ":path");
-        if self.reject_invalid_paths {
-            path::check_with(raw_path, self.allow_in_paths)?;
-        }
         let host = self
             .needs_host
             .then(|| normalize_authority(value(headers, ":authority")))
             .flatten();
-        Ok(f(&Request {
+        f(&Request {
             method: value(headers, ":method"),
             path: if self.path_includes_query {
                 raw_path
@@ -71,6 +91,6 @@ impl Config {
             headers,
             caller,
             repeated: self.repeated_headers,
-        }))
+        })
     }
 }

@@ -701,6 +701,6 @@ fn verdict_checks_the_path_then_the_rules() {
     let headers = HeaderMap::from_pairs(&[(":method", "GET"), (":path", "/v1/ships/x")]);
     assert_eq!(
         c.misses(&headers, &Caller::default()),
-        Ok(vec![l7_policy::rule::Miss::Path])
+        vec![(0, l7_policy::rule::Miss::Path)]
     );
 }

@@ -210,3 +210,30 @@ fn host_calls_per_request_stay_within_budget() {
     };
     assert_eq!(tally.get(&Call::GetProperty), None, "{tally:?}");
 }
+
+/// A refused path is answered before the caller is read, even when rules
+/// need one: a client sending such paths cheaply costs no identity lookups.
+#[test]
+fn a_refused_path_reads_no_caller() {
+    let config = with_tail(EMPIRE, "");
+    caller(Some(TIEFIGHTER), &[("peer_namespace", "default")]);
+    host::with(|h| {
+        h.set_map(
+            REQUEST,
+            &[(":method", b"POST"), (":path", b"/v1/x/../request-landing")],
+        )
+    });
+    let mut plugin = configure(&config);
+    host::take_calls();
+    let stream = plugin.stream();
+    assert_eq!(stream.request_headers(true), Action::Pause);
+    host::with(|h| {
+        assert_eq!(h.replies.last().map(|r| r.status), Some(400));
+        let peer: Vec<&String> = h
+            .property_reads
+            .iter()
+            .filter(|r| r.starts_with("peer_") || r.contains("uri_san"))
+            .collect();
+        assert!(peer.is_empty(), "read {peer:?}");
+    });
+}

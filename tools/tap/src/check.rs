@@ -4,7 +4,7 @@
 //! failed it.
 
 use crate::record::HttpRecord;
-use crate::segment::{mask, requests};
+use crate::report::{mask, mask_host, requests};
 use crate::traffic::Observed;
 use l7_policy::config::Config;
 use l7_policy::rule::{Miss, Rule};
@@ -67,16 +67,8 @@ pub fn check_one(config: &Config, record: &HttpRecord) -> Checked {
 /// fields are tried); the first such rule on a tie. When every rule fails on
 /// the method, no rule is nearer than another.
 fn nearest(config: &Config, observed: &Observed, caller: &l7_policy::rule::Caller) -> Denial {
-    let misses = match config.misses(&observed.headers, caller) {
-        Ok(m) => m,
-        Err(why) => return Denial::InvalidPath(why.as_str()),
-    };
-    match misses
-        .into_iter()
-        .enumerate()
-        .rev()
-        .max_by_key(|(_, miss)| *miss)
-    {
+    let misses = config.misses(&observed.headers, caller);
+    match misses.into_iter().rev().max_by_key(|(_, miss)| *miss) {
         None => Denial::NoRules,
         Some((_, Miss::Method)) => Denial::Method,
         Some((i, miss)) => Denial::Nearest(i, miss),
@@ -94,8 +86,14 @@ fn describe_rule(rule: &Rule) -> String {
     if rule.host.is_some() {
         parts.push("host".into());
     }
+    if !rule.headers.is_empty() {
+        parts.push("headers".into());
+    }
     if rule.from.is_some() {
         parts.push("from".into());
+    }
+    if !rule.header_matches.is_empty() {
+        parts.push("headerMatches".into());
     }
     parts.join(", ")
 }
@@ -213,7 +211,7 @@ impl Checked {
         let mut line = format!(
             "{} {} {}",
             self.method,
-            self.host.as_deref().unwrap_or("-"),
+            self.host.as_deref().map_or("-".into(), mask_host),
             mask(&self.path)
         );
         if let Some(p) = &self.principal {
@@ -227,7 +225,7 @@ impl Checked {
         json!({
             "record": index,
             "method": self.method,
-            "host": self.host,
+            "host": self.host.as_deref().map(mask_host),
             "path": mask(&self.path),
             "caller": self.principal,
             "verdict": self.verdict(),

@@ -4,11 +4,14 @@
 //! from recorded traffic and checked against it.
 
 pub mod check;
+pub mod cnp;
 pub mod filter;
 pub mod har;
 pub mod pcap;
 pub mod policy;
+pub mod query;
 pub mod record;
+pub mod report;
 pub mod segment;
 pub mod show;
 pub mod split;

@@ -214,6 +214,14 @@ fn main() -> ExitCode {
                     Some(Err(e)) => return fail(&e),
                     None => return fail(USAGE),
                 };
+                // A gate that checked nothing, or skipped what it could not
+                // read, proves nothing.
+                if !errors.is_empty() {
+                    return fail("check: some input is not tap records (skipped above)");
+                }
+                if http.is_empty() {
+                    return fail("check: no HTTP records to check");
+                }
                 let (text, denied) = policy::run_check(&config, &http, json);
                 let _ = write!(stdout, "{text}");
                 if denied {

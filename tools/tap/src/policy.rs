@@ -17,8 +17,16 @@ pub enum Format {
 pub fn load(file: &Path) -> Result<Config, String> {
     let name = file.display();
     let text = std::fs::read_to_string(file).map_err(|e| format!("{name}: {e}"))?;
-    let value: serde_json::Value =
-        serde_yaml::from_str(&text).map_err(|e| format!("{name}: neither JSON nor YAML: {e}"))?;
+    // JSON is read by l7_policy itself, which names repeated keys; YAML is
+    // for CiliumNetworkPolicies.
+    let (value, json): (serde_json::Value, bool) = match serde_json::from_str(&text) {
+        Ok(value) => (value, true),
+        Err(json) => (
+            serde_yaml::from_str(&text)
+                .map_err(|yaml| format!("{name}: not JSON ({json}) nor YAML ({yaml})"))?,
+            false,
+        ),
+    };
     let document = if value["kind"] == "CiliumNetworkPolicy" {
         let (config, warnings) =
             l7_policy::cilium::import(&value).map_err(|e| format!("{name}: {e}"))?;
@@ -26,8 +34,10 @@ pub fn load(file: &Path) -> Result<Config, String> {
             eprintln!("tap: {name}: warning: {w}");
         }
         config.to_string()
-    } else {
+    } else if json {
         text
+    } else {
+        value.to_string()
     };
     Config::parse(Some(document.as_bytes())).map_err(|e| format!("{name}: {e}"))
 }

@@ -11,7 +11,8 @@ pub enum Segment {
     Id,
     /// `[0-9a-fA-F-]{36}`
     Uuid,
-    /// `[^/]+`: a value that looks like a secret or a random token.
+    /// `[^/?]+`: a value that looks like a secret or a random token (any
+    /// characters of one segment; the query is matched apart).
     Token,
     /// The narrowest class of characters covering the distinct values seen
     /// at one position (more than the configured number of them): `[a-z]+`.
@@ -97,12 +98,13 @@ pub fn looks_secret(s: &str) -> bool {
     });
     // Not a timestamp's `T` and `Z`, nor words in capitals with numbers
     // between them (`ISO-8859-1`).
-    let capitals = !has(char::is_ascii_lowercase) && letters * 4 >= alnum && switches(s) >= 1;
+    let switches = switches(s);
+    let capitals = !has(char::is_ascii_lowercase) && letters * 4 >= alnum && switches >= 1;
     let (longest, clusters) = consonants(s);
     // Mostly letters and digits (not a sentence of words joined by `-`).
     alnum * 4 >= s.len() * 3
         && has(char::is_ascii_digit)
-        && (switches(s) + clusters >= 5 || mixed_case || capitals || longest >= 6)
+        && (switches + clusters >= 5 || mixed_case || capitals || longest >= 6)
 }
 
 /// How one observed segment is matched.
@@ -171,7 +173,7 @@ impl Segment {
             Segment::Literal(s) => escape(s),
             Segment::Id => "[0-9]+".into(),
             Segment::Uuid => "[0-9a-fA-F-]{36}".into(),
-            Segment::Token => "[^/]+".into(),
+            Segment::Token => "[^/?]+".into(),
             Segment::Class(c) => c.clone(),
         }
     }
@@ -189,41 +191,23 @@ impl Segment {
     }
 }
 
-/// A path for a report: secret-looking segments and the query's values
-/// replaced by placeholders.
-pub fn mask(path: &str) -> String {
-    let (path, query) = match path.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (path, None),
+/// The `host` regex for a recorded host: each label escaped, a
+/// secret-looking label (a tenant token, a random subdomain) as any label,
+/// and userinfo before `@` (which l7_policy's host keeps) as any userinfo.
+pub fn host_regex(host: &str) -> String {
+    let (userinfo, name) = match host.rsplit_once('@') {
+        Some((_, name)) => ("[^@]+@", name),
+        None => ("", host),
     };
-    let segments: Vec<String> = path
-        .split('/')
-        .map(|s| match classify(s) {
-            Segment::Token => "{token}".into(),
-            // A long number may be a card or account number.
-            Segment::Id if looks_secret(s) => "{id}".into(),
-            _ => s.to_string(),
+    let labels: Vec<String> = name
+        .split('.')
+        .map(|label| {
+            if looks_secret(label) {
+                "[^.]+".to_string()
+            } else {
+                escape(label)
+            }
         })
         .collect();
-    let mut text = segments.join("/");
-    if let Some(q) = query {
-        let names: Vec<&str> = q
-            .split('&')
-            .map(|pair| pair.split_once('=').map_or(pair, |(n, _)| n))
-            .collect();
-        text.push('?');
-        text.push_str(
-            &names
-                .iter()
-                .map(|n| format!("{}=…", if looks_secret(n) { "{token}" } else { n }))
-                .collect::<Vec<_>>()
-                .join("&"),
-        );
-    }
-    text
-}
-
-/// "1 request", "2 requests".
-pub fn requests(n: usize) -> String {
-    format!("{n} request{}", if n == 1 { "" } else { "s" })
+    format!("{userinfo}{}", labels.join("\\."))
 }

@@ -5,10 +5,13 @@
 //! character class. Nothing broader is ever written, unless an
 //! `--allow-prefix` asks for one.
 
+use crate::query::Query;
 use crate::record::HttpRecord;
-use crate::segment::{class_of, classify, escape, looks_secret, requests, Segment};
+use crate::report::mask_host;
+use crate::report::requests;
+use crate::segment::{class_of, classify, escape, host_regex, Segment};
 use crate::traffic::Observed;
-use filter_common::spiffe::namespace_and_service_account;
+use filter_common::predicate::MAX_REGEX_LEN;
 use l7_policy::path::{check_with, Allow};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -68,79 +71,28 @@ impl Template {
     }
 }
 
-/// Who a rule is for: the caller's mTLS principal, or anyone.
+/// Who a rule is for: the caller's mTLS principal, or anyone; its method
+/// and host.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Group {
     principal: Option<String>,
     method: String,
-    host: Option<String>,
+    host: Option<Host>,
 }
 
-/// The parameter names a rule's requests carried in their queries (never
-/// the values), and whether any had a query.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Query {
-    pub names: BTreeSet<String>,
-    pub with: bool,
+/// A host as a rule matches it ([`host_regex`]) and as a report shows it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Host {
+    pub regex: String,
+    pub shown: String,
 }
 
-impl Query {
-    fn of(query: Option<&str>) -> Query {
-        let names = query.into_iter().flat_map(|q| q.split('&')).map(|pair| {
-            pair.split_once('=')
-                .map_or(pair, |(name, _)| name)
-                .to_string()
-        });
-        Query {
-            names: names.collect(),
-            with: query.is_some(),
+impl Host {
+    fn of(host: &str) -> Host {
+        Host {
+            regex: host_regex(host),
+            shown: mask_host(host),
         }
-    }
-
-    fn add(&mut self, other: Query) {
-        self.names.extend(other.names);
-        self.with |= other.with;
-    }
-
-    /// What follows the path in the regex: nothing when no request had a
-    /// query; else an optional query of `&`-separated parameters with the
-    /// names seen (a secret-looking name as any name) and any value, in any
-    /// order. Optional, and any subset: leaving parameters out asks for no
-    /// more.
-    pub fn regex(&self) -> String {
-        if !self.with {
-            return String::new();
-        }
-        let names: BTreeSet<String> = self
-            .names
-            .iter()
-            .map(|n| {
-                if looks_secret(n) {
-                    "[^&=]+".to_string()
-                } else {
-                    escape(n)
-                }
-            })
-            .collect();
-        let names: Vec<String> = names.into_iter().collect();
-        let parameter = format!("(?:{})(?:=[^&]*)?", names.join("|"));
-        format!("(?:\\?{parameter}(?:&{parameter})*)?")
-    }
-
-    /// `[?page=…&size=…]` for a report.
-    pub fn shown(&self) -> String {
-        if !self.with {
-            return String::new();
-        }
-        let names: Vec<String> = self
-            .names
-            .iter()
-            .map(|n| {
-                let n = if looks_secret(n) { "{token}" } else { n };
-                format!("{n}=…")
-            })
-            .collect();
-        format!("[?{}]", names.join("&"))
     }
 }
 
@@ -161,13 +113,32 @@ impl Seen {
     }
 }
 
+/// Any query, where the names seen would make the regex longer than
+/// l7_policy accepts.
+const ANY_QUERY: &str = "(?:\\?[^#]*)?";
+
 impl SuggestedRule {
     /// The `path` regex: the template, then the query (a prefix covers both).
     pub fn regex(&self) -> String {
         match &self.path {
-            Template::Segments(_) => format!("{}{}", self.path.regex(), self.query.regex()),
+            Template::Segments(_) => {
+                let path = self.path.regex();
+                let query = self.query.regex();
+                if path.len() + query.len() <= MAX_REGEX_LEN {
+                    path + &query
+                } else {
+                    path + ANY_QUERY
+                }
+            }
             Template::Prefix(_) => self.path.regex(),
         }
+    }
+
+    /// The rule allows requests no single recorded one's template would: a
+    /// class, a prefix, or any query because the names seen were too many
+    /// to list.
+    pub fn generalized(&self) -> bool {
+        self.path.generalized() || self.regex().ends_with(ANY_QUERY)
     }
 
     pub fn shown(&self) -> String {
@@ -183,7 +154,7 @@ impl SuggestedRule {
 pub struct SuggestedRule {
     pub principal: Option<String>,
     pub method: String,
-    pub host: Option<String>,
+    pub host: Option<Host>,
     pub path: Template,
     /// Recorded requests it allows.
     pub seen: usize,
@@ -310,7 +281,7 @@ pub fn suggest<'a>(
         let group = Group {
             principal: observed.caller.principal.clone(),
             method: observed.method.clone(),
-            host: observed.host.clone(),
+            host: observed.host.as_deref().map(Host::of),
         };
         let seen = Seen {
             requests: 1,
@@ -357,7 +328,7 @@ impl Suggestion {
                 }
                 rule.insert("method".into(), json!(escape(&r.method)));
                 if let Some(h) = &r.host {
-                    rule.insert("host".into(), json!(escape(h)));
+                    rule.insert("host".into(), json!(h.regex));
                 }
                 rule.insert("path".into(), json!(r.regex()));
                 Value::Object(rule)
@@ -366,61 +337,10 @@ impl Suggestion {
         json!({ "rules": rules })
     }
 
-    /// A CiliumNetworkPolicy with the same rules: one ingress entry per
-    /// caller, which a principal names by its namespace and service account
-    /// (the labels Cilium gives every endpoint).
-    pub fn cnp(&self, options: &Options) -> Value {
-        let mut by_caller: BTreeMap<Option<&str>, (Vec<Value>, BTreeSet<u16>)> = BTreeMap::new();
-        for r in &self.rules {
-            let mut rule = Map::new();
-            rule.insert("method".into(), json!(escape(&r.method)));
-            rule.insert("path".into(), json!(r.regex()));
-            if let Some(h) = &r.host {
-                rule.insert("host".into(), json!(escape(h)));
-            }
-            let entry = by_caller.entry(r.principal.as_deref()).or_default();
-            entry.0.push(Value::Object(rule));
-            entry.1.extend(&r.ports);
-        }
-        let ingress: Vec<Value> = by_caller
-            .into_iter()
-            .map(|(principal, (http, mut ports))| {
-                if ports.is_empty() {
-                    ports.insert(options.port);
-                }
-                let selector = match principal.and_then(namespace_and_service_account) {
-                    Some((ns, sa)) => json!({"matchLabels": {
-                        "k8s:io.kubernetes.pod.namespace": ns,
-                        "k8s:io.cilium.k8s.policy.serviceaccount": sa,
-                    }}),
-                    None => json!({}),
-                };
-                let ports: Vec<Value> = ports
-                    .iter()
-                    .map(|p| json!({"port": p.to_string(), "protocol": "TCP"}))
-                    .collect();
-                json!({
-                    "fromEndpoints": [selector],
-                    "toPorts": [{"ports": ports, "rules": {"http": http}}],
-                })
-            })
-            .collect();
-        let selector = match &options.app {
-            Some(app) => json!({"matchLabels": {"app": app}}),
-            None => json!({}),
-        };
-        json!({
-            "apiVersion": "cilium.io/v2",
-            "kind": "CiliumNetworkPolicy",
-            "metadata": {"name": "suggested-l7-policy"},
-            "spec": {"endpointSelector": selector, "ingress": ingress},
-        })
-    }
-
     /// One line per rule (its index is l7_policy's `rule.<i>.hits`): the
     /// requests it covers, and what it allows in words.
     pub fn report(&self) -> String {
-        let mut out = format!("{} requests, {} rules\n", self.requests, self.rules.len());
+        let mut out = format!("{}, {} rules\n", requests(self.requests), self.rules.len());
         for (i, r) in self.rules.iter().enumerate() {
             let caller = match &r.principal {
                 Some(p) => p.clone(),
@@ -432,7 +352,7 @@ impl Suggestion {
                 let w: Vec<&str> = r.workloads.iter().map(String::as_str).collect();
                 format!(" (claims workload {})", w.join(", "))
             };
-            let wider = if r.path.generalized() {
+            let wider = if r.generalized() {
                 "  [generalized]"
             } else {
                 ""
@@ -441,7 +361,7 @@ impl Suggestion {
                 "rule {i}: {}  {} {}{}  from {caller}{claims}{wider}\n",
                 requests(r.seen),
                 r.method,
-                r.host.as_deref().unwrap_or("(any host)"),
+                r.host.as_ref().map_or("(any host)", |h| &h.shown),
                 r.shown(),
             ));
         }

@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use tap_tool::check::{check_one, Checked, Summary};
 use tap_tool::policy::run_check;
 use tap_tool::record::{parse, HttpRecord, Record};
-use tap_tool::segment::{classify, looks_secret, mask, Segment};
+use tap_tool::report::mask;
+use tap_tool::segment::{classify, looks_secret, Segment};
 use tap_tool::suggest::{suggest, Options, Suggestion, Template};
 
 /// One recorded request as `tap_http` writes it.
@@ -211,7 +212,7 @@ impl Probe {
 impl Hidden {
     /// The rule as l7_policy writes it: `strict` with the shapes the values
     /// are drawn from, else with the placeholders `suggest` documents for
-    /// UUIDs and tokens (`[0-9a-fA-F-]{36}`, `[^/]+`).
+    /// UUIDs and tokens (`[0-9a-fA-F-]{36}`, `[^/?]+`).
     fn rule(&self, strict: bool) -> Value {
         let parts: Vec<&str> = self
             .path
@@ -224,7 +225,7 @@ impl Hidden {
                 }
                 (Part::Uuid, false) => "[0-9a-fA-F-]{36}",
                 (Part::Token, true) => "[A-Za-z0-9]{20,40}",
-                (Part::Token, false) => "[^/]+",
+                (Part::Token, false) => "[^/?]+",
             })
             .collect();
         let mut rule = json!({
@@ -799,7 +800,7 @@ fn secret_looking_segments_are_tokens() {
         assert_eq!(classify(secret), Segment::Token, "{secret}");
     }
     // The price of never leaking a mixed-case key: a camel-case name with a
-    // digit is taken for one, matched as `[^/]+` and printed as `{token}`.
+    // digit is taken for one, matched as `[^/?]+` and printed as `{token}`.
     for name in ["listS3BucketObjects", "getCustomerOrdersV2"] {
         assert_eq!(classify(name), Segment::Token, "{name}");
     }
@@ -1027,4 +1028,112 @@ fn check_groups_denials_by_nearest_rule() {
     );
     assert_eq!(verdicts[5]["verdict"], "invalid_path");
     assert_eq!(verdicts[5]["status"], 400);
+}
+
+/// A token's template stops at the query: `/files/{token}` recorded without
+/// a query allows none, and one with `?page` allows only `page`.
+#[test]
+fn a_token_segment_does_not_swallow_the_query() {
+    let token = "Zx81Kq0PmW3vR7tYb2Ns";
+    let recorded = records(&[
+        line("GET", Some(HOST), &format!("/files/{token}"), None),
+        line("GET", Some(HOST), &format!("/pages/{token}?page=2"), None),
+    ]);
+    let config = load(&l7_text(&suggest(recorded.iter(), &Options::default())));
+    let probe = |path: &str| {
+        let r = records(&[line("GET", Some(HOST), path, None)]);
+        allowed(&config, &r[0])
+    };
+    assert!(probe("/files/Ab12Cd34Ef56Gh78Ij90"));
+    assert!(!probe("/files/Ab12Cd34Ef56Gh78Ij90?admin=1"));
+    assert!(probe("/pages/Ab12Cd34Ef56Gh78Ij90?page=3"));
+    assert!(!probe("/pages/Ab12Cd34Ef56Gh78Ij90?page=3&admin=1"));
+}
+
+/// Query names too many to list within l7_policy's 1024-byte regex limit
+/// give any query, marked generalized, and a policy l7_policy loads.
+#[test]
+fn too_many_query_names_give_any_query() {
+    let names: Vec<String> = (0..40)
+        .map(|i| {
+            format!("utm_tracking_parameter_{}", (b'a' + i % 26) as char)
+                .repeat(1 + usize::from(i >= 26))
+        })
+        .collect();
+    let lines: Vec<String> = names
+        .iter()
+        .map(|n| line("GET", Some(HOST), &format!("/landing?{n}=x"), None))
+        .collect();
+    let recorded = records(&lines);
+    let suggestion = suggest(recorded.iter(), &Options::default());
+    assert_eq!(suggestion.rules.len(), 1);
+    assert!(suggestion.rules[0].generalized());
+    assert!(
+        suggestion.report().contains("[generalized]"),
+        "{}",
+        suggestion.report()
+    );
+    let config = load(&l7_text(&suggestion));
+    assert!(recorded.iter().all(|r| allowed(&config, r)));
+    // A handful of names is listed, not generalized.
+    let few = records(&lines[..3]);
+    let suggestion = suggest(few.iter(), &Options::default());
+    assert!(!suggestion.rules[0].generalized());
+}
+
+/// Userinfo in the authority and a random tenant label stay out of every
+/// output; the rule still allows the recorded requests.
+#[test]
+fn secret_looking_hosts_are_templated_and_masked() {
+    let tenant = "k3j9x0q7m2p8w4z1";
+    let hosts = [
+        format!("{tenant}.tenants.example.com"),
+        "admin:Pa55w0rdXyZ2024qq@api.example.com".to_string(),
+    ];
+    let lines: Vec<String> = hosts
+        .iter()
+        .map(|h| line("GET", Some(h), "/status", Some(CALLER)))
+        .collect();
+    let recorded = records(&lines);
+    let options = Options::default();
+    let suggestion = suggest(recorded.iter(), &options);
+    let config = load(&l7_text(&suggestion));
+    assert!(recorded.iter().all(|r| allowed(&config, r)));
+    let all: Vec<&HttpRecord> = recorded.iter().collect();
+    let outputs = [
+        l7_text(&suggestion),
+        cnp_text(&suggestion, &options),
+        suggestion.report(),
+        run_check(&config, &all, true).0,
+        run_check(&load(r#"{"rules": []}"#), &all, false).0,
+    ];
+    for text in &outputs {
+        for secret in [tenant, "Pa55w0rdXyZ2024qq", "admin:"] {
+            assert!(!text.contains(secret), "{secret} in\n{text}");
+        }
+    }
+    assert!(suggestion.report().contains("{token}.tenants.example.com"));
+    assert!(
+        outputs[4].contains("{userinfo}@api.example.com"),
+        "{}",
+        outputs[4]
+    );
+}
+
+/// In the CiliumNetworkPolicy the host may carry a port (Cilium matches the
+/// authority as sent), and a principal that is no SPIFFE ID is left out
+/// rather than widened to any caller.
+#[test]
+fn cnp_hosts_take_a_port_and_unnamed_principals_are_left_out() {
+    let recorded = records(&[
+        line("GET", Some(HOST), "/a", Some(CALLER)),
+        line("GET", Some(HOST), "/b", Some("urn:example:not-spiffe")),
+    ]);
+    let options = Options::default();
+    let cnp = suggest(recorded.iter(), &options).cnp(&options);
+    let ingress = cnp["spec"]["ingress"].as_array().unwrap();
+    assert_eq!(ingress.len(), 1, "{cnp}");
+    let http = &ingress[0]["toPorts"][0]["rules"]["http"][0];
+    assert_eq!(http["host"], "api\\.example\\.com(?::[0-9]+)?");
+    assert_eq!(http["path"], "/a");
 }
