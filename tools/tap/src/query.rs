@@ -1,7 +1,7 @@
 //! The query part of a suggested rule: the parameter names seen, never
 //! their values.
 
-use crate::segment::{escape, looks_secret};
+use crate::segment::{literal_or, looks_secret};
 use std::collections::BTreeSet;
 
 /// The parameter names of a query (`a=1&b&c=` gives `a`, `b`, `c`).
@@ -54,17 +54,7 @@ impl Query {
         if !self.with {
             return String::new();
         }
-        let names: BTreeSet<String> = self
-            .names
-            .iter()
-            .map(|n| {
-                if looks_secret(n) {
-                    "[^&=]+".to_string()
-                } else {
-                    escape(n)
-                }
-            })
-            .collect();
+        let names: BTreeSet<String> = self.names.iter().map(|n| literal_or(n, "[^&=]+")).collect();
         let names: Vec<String> = names.into_iter().collect();
         let parameter = format!("(?:{})(?:=[^&]*)?", names.join("|"));
         format!("(?:\\?{parameter}(?:&{parameter})*)?")

@@ -2,7 +2,7 @@
 //! words, and paths and hosts with secret-looking parts masked.
 
 use crate::query::{names, shown_name};
-use crate::segment::{classify, looks_secret, Segment};
+use crate::segment::{classify, looks_secret, without_userinfo, Segment};
 
 /// A path for a report: secret-looking segments and the query's values
 /// replaced by placeholders.
@@ -38,10 +38,8 @@ pub fn requests(n: usize) -> String {
 
 /// A host for a report: secret-looking labels and any userinfo masked.
 pub fn mask_host(host: &str) -> String {
-    let (userinfo, name) = match host.rsplit_once('@') {
-        Some((_, name)) => ("{userinfo}@", name),
-        None => ("", host),
-    };
+    let (name, userinfo) = without_userinfo(host);
+    let userinfo = if userinfo { "{userinfo}@" } else { "" };
     let labels: Vec<&str> = name
         .split('.')
         .map(|label| {

@@ -191,23 +191,30 @@ impl Segment {
     }
 }
 
+/// `s` as a regex literal, or `any` when it looks like a secret.
+pub fn literal_or(s: &str, any: &str) -> String {
+    if looks_secret(s) {
+        any.to_string()
+    } else {
+        escape(s)
+    }
+}
+
+/// A host's name after any userinfo (`user:pw@`), which l7_policy's host
+/// keeps, and whether there was some.
+pub fn without_userinfo(host: &str) -> (&str, bool) {
+    match host.rsplit_once('@') {
+        Some((_, name)) => (name, true),
+        None => (host, false),
+    }
+}
+
 /// The `host` regex for a recorded host: each label escaped, a
 /// secret-looking label (a tenant token, a random subdomain) as any label,
-/// and userinfo before `@` (which l7_policy's host keeps) as any userinfo.
+/// and userinfo as any userinfo.
 pub fn host_regex(host: &str) -> String {
-    let (userinfo, name) = match host.rsplit_once('@') {
-        Some((_, name)) => ("[^@]+@", name),
-        None => ("", host),
-    };
-    let labels: Vec<String> = name
-        .split('.')
-        .map(|label| {
-            if looks_secret(label) {
-                "[^.]+".to_string()
-            } else {
-                escape(label)
-            }
-        })
-        .collect();
+    let (name, userinfo) = without_userinfo(host);
+    let labels: Vec<String> = name.split('.').map(|l| literal_or(l, "[^.]+")).collect();
+    let userinfo = if userinfo { "[^@]+@" } else { "" };
     format!("{userinfo}{}", labels.join("\\."))
 }
