@@ -17,7 +17,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 /// The examples listen on fixed ports (the app on 18080) and the taps write
 /// into fixed directories under /tmp: one at a time.
@@ -701,6 +701,7 @@ fn require_root() {
         IMAGE_USER.0,
         HOST_USER.0
     );
+    require_reachable_workspace();
 }
 
 /// Who makes an example's directories and who runs its Envoy.
@@ -759,40 +760,68 @@ fn runs_as(bin: &Path, (uid, gid): (u32, u32)) -> bool {
 }
 
 /// An Envoy binary both test users can run. If the one in use sits where
-/// they cannot reach it, the same bytes are copied to a directory everyone
-/// can read: where the binary lives does not change which files Envoy may
-/// open, which is what these tests are about.
-fn envoy_for_users() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let bin = envoy_executable();
-        let own = own_ids();
-        let (image, host) = if own.0 == 0 {
-            (IMAGE_USER, HOST_USER)
-        } else {
-            (own, own)
-        };
-        if runs_as(&bin, image) && runs_as(&bin, host) {
-            return bin;
-        }
-        let dir = paths::workspace_root().join("target/envoy-any-user");
-        std::fs::create_dir_all(&dir).expect("target/envoy-any-user");
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        let copy = dir.join("envoy");
-        let partial = dir.join(format!("envoy.{}", std::process::id()));
-        std::fs::copy(&bin, &partial).expect("copy Envoy");
-        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        std::fs::rename(&partial, &copy).expect("rename");
+/// they cannot reach it, the same bytes are copied into a fresh directory
+/// under the system's temporary directory, which everyone can traverse,
+/// removed when the returned guard is dropped (a started Envoy keeps its
+/// binary open): where the binary lives does not change which files Envoy
+/// may open, which is what these tests are about.
+fn envoy_for_users() -> (PathBuf, Option<RemoveOnDrop>) {
+    let bin = envoy_executable();
+    if runs_as(&bin, IMAGE_USER) && runs_as(&bin, HOST_USER) {
+        return (bin, None);
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let dir = std::env::temp_dir().join(format!("envoy-any-user.{}.{nanos}", std::process::id()));
+    // create_dir, not create_dir_all: a directory someone else made under
+    // /tmp beforehand is refused, not reused.
+    std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let guard = RemoveOnDrop(dir.clone());
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let copy = dir.join("envoy");
+    std::fs::copy(&bin, &copy).expect("copy Envoy");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    assert!(
+        runs_as(&copy, IMAGE_USER) && runs_as(&copy, HOST_USER),
+        "{} does not run as uid {} or {}",
+        copy.display(),
+        IMAGE_USER.0,
+        HOST_USER.0
+    );
+    (copy, Some(guard))
+}
+
+/// A temporary directory, removed with everything in it when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Every user-switching test needs the clone's examples, modules and scratch
+/// directories, not only Envoy: a clone under a 0700 directory (as root's
+/// home is) cannot be entered by uid 101. `make test` checks this before it
+/// runs them and says so in one line; run directly, they stop here.
+fn require_reachable_workspace() {
+    let probe = paths::workspace_root().join("examples/cf_headers/envoy.yaml");
+    for (uid, gid) in [IMAGE_USER, HOST_USER] {
+        let readable = Command::new("test")
+            .arg("-r")
+            .arg(&probe)
+            .uid(uid)
+            .gid(gid)
+            .status()
+            .is_ok_and(|s| s.success());
         assert!(
-            runs_as(&copy, image) && runs_as(&copy, host),
-            "{} does not run as uid {} or {}",
-            copy.display(),
-            image.0,
-            host.0
+            readable,
+            "uid {uid} cannot read {}: clone the repository where every user can traverse \
+             (`make test` skips these tests there)",
+            probe.display()
         );
-        copy
-    })
-    .clone()
+    }
 }
 
 /// Runs each README line with `sh -e` from the repository root, as `user`
@@ -829,11 +858,14 @@ fn start_as(ex: &Example, (uid, gid): (u32, u32)) -> Result<Envoy, StartError> {
             extra.push(arg.as_str());
         }
     }
-    let run_as = RunAs {
-        bin: envoy_for_users(),
-        uid,
-        gid,
+    // This process's own user runs the binary it has; only another user
+    // may need a reachable copy.
+    let (bin, _copy) = if (uid, gid) == own_ids() {
+        (envoy_executable(), None)
+    } else {
+        envoy_for_users()
     };
+    let run_as = RunAs { bin, uid, gid };
     Envoy::try_start_file_as(&ex.config(), &extra, &run_as)
 }
 
