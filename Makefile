@@ -167,7 +167,7 @@ test-integration: build oci envoy test-tools
 	cargo test -p integration-tests
 	@if [ "$$(id -u)" != 0 ]; then \
 		echo "not root: skipped the examples' tests that run Envoy as uid 101 ($(USER_TESTS), as root)"; \
-	elif ! setpriv --reuid=101 --regid=101 --clear-groups test -r examples/cf_headers/envoy.yaml 2>/dev/null; then \
+	elif ! setpriv --reuid=101 --regid=101 --clear-groups test -r $(CURDIR)/examples/cf_headers/envoy.yaml 2>/dev/null; then \
 		echo "uid 101 cannot enter $(CURDIR) (a 0700 directory above it?): skipped the examples' tests that run Envoy as uid 101 ($(USER_TESTS), in a clone every user can traverse)"; \
 	else \
 		$(USER_TESTS); \
