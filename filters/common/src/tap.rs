@@ -4,7 +4,10 @@
 use crate::config::{join, root, ConfigError, Object, Result};
 use serde_json::Value;
 
-pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024;
+/// Bodies and connection data are kept only when a configuration asks:
+/// they can hold anything, credentials included, and no redaction can know
+/// every format (headers, queries, form and JSON fields are redacted).
+pub const DEFAULT_MAX_BYTES: u64 = 0;
 pub const DEFAULT_HARD_LIMIT: u64 = 1024 * 1024;
 /// The most a configuration may raise `max_bytes_hard_limit` to: two of these
 /// per stream, base64-encoded, must still fit in memory and in one log line.
@@ -116,7 +119,7 @@ impl Limits {
         Ok(Limits { hard_limit })
     }
 
-    /// Field `field` as a byte limit (default 64 KiB, or the hard limit if lower).
+    /// Field `field` as a byte limit (default [`DEFAULT_MAX_BYTES`]).
     pub fn bytes(&self, top: &Object, field: &str) -> Result<usize> {
         let value = top
             .get(field, |f| f.u64())?

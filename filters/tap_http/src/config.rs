@@ -1,26 +1,22 @@
 //! The plugin configuration, parsed and validated once per VM.
 
 use crate::matcher::{HeaderMatch, HeaderTest, Predicate, Test};
-use filter_common::config::{join, parse_document, ConfigError, Field, Result, Value};
+use filter_common::config::{join, parse_document, ConfigError, Field, Object, Result, Value};
 use filter_common::header::is_valid_header_name;
 use filter_common::predicate::{anchored_regex, compile, StringMatch};
 use filter_common::sink::SinkConfig;
 use filter_common::tap::tap_root;
 pub use filter_common::tap::{Budget, DataFormat as BodyFormat, DEFAULT_MAX_BYTES};
 
-pub const DEFAULT_REDACT: [&str; 4] = [
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-];
+pub use crate::redact::{Redaction, DEFAULT_HEADERS as DEFAULT_REDACT, DEFAULT_WORDS};
 
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 8] = [
     "match",
     "max_request_bytes",
     "max_response_bytes",
     "body_format",
     "redact_headers",
+    "redact_words",
     "record_downstream_connection",
     "record_stream_info",
 ];
@@ -39,8 +35,8 @@ pub struct Config {
     pub max_request_bytes: usize,
     pub max_response_bytes: usize,
     pub body_format: BodyFormat,
-    /// Lowercase header names whose values are replaced by `[redacted]`.
-    pub redact_headers: Vec<String>,
+    /// What records never carry ([`Redaction`]).
+    pub redaction: Redaction,
     pub record_downstream_connection: bool,
     pub record_stream_info: bool,
     pub budget: Budget,
@@ -60,26 +56,10 @@ impl Config {
         let max_request_bytes = limits.bytes(&top, "max_request_bytes")?;
         let max_response_bytes = limits.bytes(&top, "max_response_bytes")?;
         let body_format = BodyFormat::read(&top, "body_format")?;
-        let redact_headers = top
-            .get("redact_headers", |f| {
-                f.list()?
-                    .iter()
-                    .enumerate()
-                    .map(|(i, value)| {
-                        let path = format!("{}[{i}]", f.path);
-                        let name = Field { path: &path, value }.str()?;
-                        if !is_valid_header_name(name) {
-                            return Err(ConfigError::new(
-                                path,
-                                format!("{name:?} is not a header name"),
-                                "list header names such as \"authorization\"",
-                            ));
-                        }
-                        Ok(name.to_ascii_lowercase())
-                    })
-                    .collect::<Result<Vec<_>>>()
-            })?
-            .unwrap_or_else(|| DEFAULT_REDACT.iter().map(|s| s.to_string()).collect());
+        let redaction = Redaction {
+            headers: names(&top, "redact_headers", &DEFAULT_REDACT, true)?,
+            words: names(&top, "redact_words", &DEFAULT_WORDS, false)?,
+        };
         let matcher = top
             .get("match", |f| compile(f, &CONDITIONS, &compile_test))?
             .unwrap_or(Predicate::Any);
@@ -88,13 +68,56 @@ impl Config {
             max_request_bytes,
             max_response_bytes,
             body_format,
-            redact_headers,
+            redaction,
             record_downstream_connection: top.flag("record_downstream_connection", false)?,
             record_stream_info: top.flag("record_stream_info", false)?,
             budget,
             sink: top.get("sink", SinkConfig::read)?.unwrap_or_default(),
         })
     }
+}
+
+/// A list of lowercase names (`headers`: each a header name; otherwise a
+/// word of letters, digits, `-` and `_`), or `default`.
+fn names(top: &Object, key: &str, default: &[&str], headers: bool) -> Result<Vec<String>> {
+    let list = top.get(key, |f| {
+        f.list()?
+            .iter()
+            .enumerate()
+            .map(|(i, value)| {
+                let path = format!("{}[{i}]", f.path);
+                let name = Field { path: &path, value }.str()?;
+                let valid = if headers {
+                    is_valid_header_name(name)
+                } else {
+                    !name.is_empty()
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                };
+                if !valid {
+                    let (what, fix) = if headers {
+                        (
+                            "a header name",
+                            "list header names such as \"authorization\"",
+                        )
+                    } else {
+                        (
+                            "a word",
+                            "list words of letters, digits, - and _ such as \"token\"",
+                        )
+                    };
+                    return Err(ConfigError::new(
+                        path,
+                        format!("{name:?} is not {what}"),
+                        fix,
+                    ));
+                }
+                Ok(name.to_ascii_lowercase())
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    Ok(list.unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect()))
 }
 
 fn compile_test(kind: &str, field: Field) -> Result<Test> {

@@ -10,7 +10,8 @@ use crate::matcher::View;
 use crate::record::{Extras, Format, Message, StreamInfo};
 use filter_common::capture::Capture;
 use filter_common::host::{
-    buffer, header_map, load_config, now_nanos, property_string, property_u64, Counter,
+    buffer, header_map, load_config, mtls_principal, now_nanos, property_string, property_u64,
+    Counter,
 };
 use filter_common::host::{Action, BufferType, MapType};
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
@@ -182,11 +183,12 @@ impl Stream {
                 .then(downstream_addresses),
             stream_info: config.record_stream_info.then(stream_info),
             incomplete,
+            peer: mtls_principal(),
         };
         let no_headers = HeaderMap::default();
         let format = Format {
             body: config.body_format,
-            redact: &config.redact_headers,
+            redact: &config.redaction,
         };
         let record = format.render(
             &Message {
@@ -203,7 +205,11 @@ impl Stream {
         );
         if shared.sink.emit(record, stats.sink) {
             stats.tapped.inc();
-            if self.request_body.truncated() || self.response_body.truncated() {
+            // A body past a cap of 0 (bodies off) is not news.
+            let cut = |c: &Capture, cap: usize| cap > 0 && c.truncated();
+            if cut(&self.request_body, config.max_request_bytes)
+                || cut(&self.response_body, config.max_response_bytes)
+            {
                 stats.truncated.inc();
             }
             if incomplete {

@@ -1,11 +1,12 @@
 //! HTTP tap: one record per stream in Envoy's `http_buffered_trace` JSON.
 //!
-//! [`config`], [`matcher`] and [`record`] are the pure core; `filter` is the
+//! [`config`], [`matcher`], [`record`] and [`redact`] are the pure core; `filter` is the
 //! proxy-wasm shell that copies data out of Envoy as it streams past.
 
 pub mod config;
 pub mod matcher;
 pub mod record;
+pub mod redact;
 
 pub mod filter;
 

@@ -3,11 +3,12 @@
 
 use crate::config::BodyFormat;
 use crate::matcher::Headers;
+use crate::redact::{BodyKind, Redaction};
 use filter_common::capture::Capture;
 pub use filter_common::json::rfc3339;
 use filter_common::json::{push_address, push_base64, push_data, push_key, push_lossy, push_str};
 
-pub const REDACTED: &str = "[redacted]";
+pub use crate::redact::REDACTED;
 
 /// One direction of the stream as it will be written.
 pub struct Message<'a> {
@@ -25,6 +26,10 @@ pub struct Extras {
     pub stream_info: Option<StreamInfo>,
     /// The stream ended without completing (reset or aborted midway).
     pub incomplete: bool,
+    /// The URI SAN of the client certificate the connection's mTLS
+    /// handshake verified; `None` without one. Always written (top-level
+    /// `peer`): the caller as Envoy proved it, which no request header is.
+    pub peer: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -40,7 +45,7 @@ pub struct StreamInfo {
 
 pub struct Format<'a> {
     pub body: BodyFormat,
-    pub redact: &'a [String],
+    pub redact: &'a Redaction,
 }
 
 impl Format<'_> {
@@ -71,6 +76,14 @@ impl Format<'_> {
             push_key(&mut out, "stream_info");
             push_stream_info(&mut out, info);
         }
+        out.push(',');
+        push_key(&mut out, "peer");
+        out.push('{');
+        if let Some(principal) = &extras.peer {
+            push_key(&mut out, "principal");
+            push_str(&mut out, principal);
+        }
+        out.push('}');
         if extras.incomplete {
             out.push_str(",\"incomplete\":true");
         }
@@ -85,10 +98,11 @@ impl Format<'_> {
         if message.body.seen() > 0 {
             out.push(',');
             push_key(out, "body");
+            let kind = BodyKind::of(message.headers.first("content-type"));
             push_data(
                 out,
                 self.body,
-                message.body.data(),
+                &self.redact.body(kind, message.body.data()),
                 message.body.truncated(),
             );
         }
@@ -109,19 +123,16 @@ impl Format<'_> {
             push_str(out, name);
             out.push(',');
             push_key(out, "value");
-            if self.redact.iter().any(|r| r.eq_ignore_ascii_case(name)) {
-                push_str(out, REDACTED);
-            } else {
-                match std::str::from_utf8(value) {
-                    Ok(text) => push_str(out, text),
-                    Err(_) => {
-                        // Not UTF-8: a readable `value`, and the exact bytes in
-                        // `raw_value` (Envoy's HeaderValue field for them).
-                        push_lossy(out, value);
-                        out.push(',');
-                        push_key(out, "raw_value");
-                        push_base64(out, value);
-                    }
+            let value = self.redact.header(name, value);
+            match std::str::from_utf8(&value) {
+                Ok(text) => push_str(out, text),
+                Err(_) => {
+                    // Not UTF-8: a readable `value`, and the exact bytes in
+                    // `raw_value` (Envoy's HeaderValue field for them).
+                    push_lossy(out, &value);
+                    out.push(',');
+                    push_key(out, "raw_value");
+                    push_base64(out, &value);
                 }
             }
             out.push('}');

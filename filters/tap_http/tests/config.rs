@@ -3,20 +3,20 @@
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
 use filter_common::sink::SinkConfig;
-use tap_http::config::{BodyFormat, Config, DEFAULT_MAX_BYTES};
+use tap_http::config::{BodyFormat, Config, DEFAULT_MAX_BYTES, DEFAULT_WORDS};
 
 fn parse(s: &str) -> Result<Config, filter_common::config::ConfigError> {
     Config::parse(Some(s.as_bytes()))
 }
 
 #[test]
-fn defaults_match_envoy() {
+fn defaults_are_private() {
     let c = parse("").unwrap();
     assert_eq!(c.max_request_bytes, DEFAULT_MAX_BYTES as usize);
-    assert_eq!(c.max_response_bytes, 65536);
+    assert_eq!(c.max_response_bytes, 0, "bodies only when asked");
     assert_eq!(c.body_format, BodyFormat::AsBytes);
     assert_eq!(
-        c.redact_headers,
+        c.redaction.headers,
         [
             "authorization",
             "proxy-authorization",
@@ -24,6 +24,7 @@ fn defaults_match_envoy() {
             "set-cookie"
         ]
     );
+    assert_eq!(c.redaction.words, DEFAULT_WORDS);
     assert_eq!(
         c.sink,
         SinkConfig::FilterState {
@@ -41,14 +42,15 @@ fn everything_set() {
         r#"{"match": {"and": [{"method": "POST"}, {"not": {"path": {"prefix": "/health"}}},
                        {"or": [{"status": {"min": 500, "max": 599}}, {"response_header": {"name": "X-Debug", "present": true}}]}]},
             "sample_percent": 12.5, "max_request_bytes": 1024, "max_response_bytes": 0,
-            "max_bytes_hard_limit": 2048, "body_format": "as_string", "redact_headers": ["X-Secret"],
+            "max_bytes_hard_limit": 2048, "body_format": "as_string", "redact_headers": ["X-Secret"], "redact_words": ["Pin", "my_otp-2"],
             "record_downstream_connection": true, "record_stream_info": true,
             "rate_limit": {"records_per_second": 5}, "max_records": 100,
             "sink": {"http": {"cluster": "collector", "path": "/in", "batch_size": 10}}}"#,
     )
     .unwrap();
     assert_eq!((c.max_request_bytes, c.max_response_bytes), (1024, 0));
-    assert_eq!(c.redact_headers, ["x-secret"]);
+    assert_eq!(c.redaction.headers, ["x-secret"]);
+    assert_eq!(c.redaction.words, ["pin", "my_otp-2"]);
     assert_eq!(c.budget.rate_limit.unwrap().burst, 5.0);
     assert!(matches!(
         c.sink,
@@ -60,7 +62,7 @@ fn everything_set() {
     ));
     let c = parse(r#"{"redact_headers": [], "sink": {"log": {"level": "debug"}}}"#).unwrap();
     assert!(
-        c.redact_headers.is_empty(),
+        c.redaction.headers.is_empty(),
         "an empty list turns redaction off"
     );
     assert_eq!(
@@ -124,6 +126,9 @@ fn refusals_name_the_field() {
             "redact_headers[1]",
         ),
         (r#"{"redact_headers": "cookie"}"#, "redact_headers"),
+        (r#"{"redact_words": ["ok", "not ok"]}"#, "redact_words[1]"),
+        (r#"{"redact_words": [""]}"#, "redact_words[0]"),
+        (r#"{"redact_words": "token"}"#, "redact_words"),
         (
             r#"{"rate_limit": {"records_per_second": 0}}"#,
             "rate_limit.records_per_second",

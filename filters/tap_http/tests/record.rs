@@ -6,6 +6,7 @@ use filter_common::capture::Capture;
 use filter_common::pairs::HeaderMap;
 use tap_http::config::BodyFormat;
 use tap_http::record::{rfc3339, Extras, Format, Message, StreamInfo};
+use tap_http::redact::Redaction;
 
 fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
     HeaderMap::from_pairs(pairs)
@@ -22,7 +23,10 @@ fn capture(data: &[u8], limit: usize) -> Capture {
 
 #[test]
 fn record_is_envoy_tap_json() {
-    let redact = vec!["authorization".to_string()];
+    let redact = Redaction {
+        headers: vec!["authorization".to_string()],
+        words: Vec::new(),
+    };
     let format = Format {
         body: BodyFormat::AsBytes,
         redact: &redact,
@@ -62,13 +66,18 @@ fn record_is_envoy_tap_json() {
     assert!(t["response"].get("body").is_none(), "no data, no body");
     assert_eq!(t["response"]["trailers"][0]["key"], "grpc-status");
     assert!(v.get("incomplete").is_none() && v.get("stream_info").is_none());
+    assert_eq!(
+        v["peer"],
+        serde_json::json!({}),
+        "no certificate: an empty peer"
+    );
 }
 
 #[test]
 fn no_response_and_extras() {
     let format = Format {
         body: BodyFormat::AsString,
-        redact: &[],
+        redact: &Redaction::default(),
     };
     let req_h = headers(&[(":method", b"GET")]);
     let body = capture(b"caf\xc3\xa9", 100);
@@ -81,6 +90,7 @@ fn no_response_and_extras() {
             ..Default::default()
         }),
         incomplete: true,
+        peer: Some("spiffe://cluster.local/ns/a/sa/b".into()),
     };
     let line = format.render(
         &Message {
@@ -102,6 +112,7 @@ fn no_response_and_extras() {
         "like Envoy: no response object without a response"
     );
     assert_eq!(t["request"]["body"]["as_string"], "café");
+    assert_eq!(v["peer"]["principal"], "spiffe://cluster.local/ns/a/sa/b");
     assert_eq!(
         t["downstream_connection"]["local_address"]["socket_address"]["port_value"],
         10000

@@ -67,7 +67,9 @@ fn body(record: &Value, message: &str) -> (String, bool) {
 
 #[test]
 fn a_stream_is_recorded_with_bodies_trailers_and_redaction() {
-    let Some(record) = exchange(r#"{"body_format": "as_string"}"#) else {
+    let Some(record) = exchange(
+        r#"{"body_format": "as_string", "max_request_bytes": 100, "max_response_bytes": 100}"#,
+    ) else {
         panic!("no record in filter state");
     };
     assert_eq!(body(&record, "request"), ("hello world".to_string(), false));
@@ -93,6 +95,39 @@ fn bodies_are_copied_only_up_to_the_cap() {
     host::with(|h| assert_eq!(h.counter("tap_http.truncated"), 1));
 }
 
+/// Bodies are kept only when asked: by default a record says a body went
+/// by (`truncated`, no bytes) and nothing is copied out of Envoy.
+#[test]
+fn bodies_are_off_by_default() {
+    let Some(record) = exchange(r#"{"body_format": "as_string"}"#) else {
+        panic!("no record in filter state");
+    };
+    assert_eq!(body(&record, "request"), (String::new(), true));
+    assert_eq!(body(&record, "response"), (String::new(), true));
+    host::with(|h| assert_eq!(h.count(Call::GetBufferBytes), 0, "bodies were copied"));
+}
+
+/// The caller as Envoy proved it: the URI SAN of the client certificate,
+/// read by the tap itself, in `peer`; an empty `peer` without one.
+#[test]
+fn the_verified_caller_is_recorded() {
+    let Some(record) = exchange("{}") else {
+        panic!("no record in filter state");
+    };
+    assert_eq!(record["peer"], serde_json::json!({}));
+    let principal = "spiffe://cluster.local/ns/default/sa/tiefighter";
+    host::with(|h| {
+        h.set_property(
+            &["connection", "uri_san_peer_certificate"],
+            principal.as_bytes(),
+        )
+    });
+    let Some(record) = exchange("{}") else {
+        panic!("no record in filter state");
+    };
+    assert_eq!(record["peer"]["principal"], principal);
+}
+
 #[test]
 fn a_stream_ruled_out_by_its_method_copies_nothing() {
     let record = exchange(r#"{"match": {"method": "GET"}}"#);
@@ -113,14 +148,20 @@ fn a_refused_record_is_counted_not_fatal() {
     });
 }
 
-/// Host calls for the exchange above with the default configuration: two
-/// body chunks and one response chunk copied, the trailers, at the log the
-/// request and response maps, the record, the counter.
+/// Host calls for the exchange above with bodies kept: two body chunks and
+/// one response chunk copied, the trailers, at the log the request and
+/// response maps, the verified caller, the record, the counter. With the
+/// default configuration (no bodies) the three copies are not made.
 #[test]
 fn host_calls_per_request_stay_within_budget() {
-    const BUDGET: usize = 9;
-    assert!(exchange("{}").is_some());
+    const BUDGET: usize = 10;
+    const BUDGET_WITHOUT_BODIES: usize = 7;
+    assert!(exchange(r#"{"max_request_bytes": 100, "max_response_bytes": 100}"#).is_some());
     if let Err(e) = host::within_budget(BUDGET) {
+        panic!("{e}");
+    }
+    assert!(exchange("{}").is_some());
+    if let Err(e) = host::within_budget(BUDGET_WITHOUT_BODIES) {
         panic!("{e}");
     }
 }

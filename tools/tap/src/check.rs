@@ -5,6 +5,7 @@
 
 use crate::record::HttpRecord;
 use crate::report::{mask, mask_host, requests};
+use crate::terminal::visible;
 use crate::traffic::Observed;
 use l7_policy::config::Config;
 use l7_policy::rule::{Miss, Rule};
@@ -37,6 +38,9 @@ pub struct Checked {
     pub outcome: Result<usize, Denial>,
     /// The local reply l7_policy would send (none when allowed).
     pub status: Option<u32>,
+    /// The status the record holds: what the request got when it was
+    /// recorded (a 404 of the app, a 403 of the policy then in force).
+    pub recorded_status: Option<u16>,
 }
 
 pub fn check_one(config: &Config, record: &HttpRecord) -> Checked {
@@ -60,6 +64,7 @@ pub fn check_one(config: &Config, record: &HttpRecord) -> Checked {
         principal: observed.caller.principal,
         outcome,
         status,
+        recorded_status: record.status(),
     }
 }
 
@@ -151,7 +156,11 @@ impl Summary {
             let heading = match why {
                 Denial::Nearest(i, miss) => {
                     let rule = config.rules.get(*i).map(describe_rule).unwrap_or_default();
-                    format!("nearest rule {i} ({rule}): {}", describe_miss(*miss))
+                    format!(
+                        "nearest rule {i} ({}): {}",
+                        visible(&rule),
+                        describe_miss(*miss)
+                    )
                 }
                 other => other.to_string(),
             };
@@ -206,7 +215,8 @@ impl Checked {
     }
 
     /// The request as a report shows it: secret-looking segments and query
-    /// values masked, and the caller when it has a principal.
+    /// values masked, the caller when it has a verified principal, and the
+    /// status it got when it was recorded; control characters escaped.
     pub fn request(&self) -> String {
         let mut line = format!(
             "{} {} {}",
@@ -217,7 +227,11 @@ impl Checked {
         if let Some(p) = &self.principal {
             line.push_str(&format!("  from {p}"));
         }
-        line
+        match self.recorded_status {
+            Some(s) => line.push_str(&format!("  (recorded {s})")),
+            None => line.push_str("  (recorded without a response)"),
+        }
+        visible(&line)
     }
 
     /// One line of `--json`: the prediction for record `index`.
@@ -231,6 +245,7 @@ impl Checked {
             "verdict": self.verdict(),
             "rule": self.outcome.as_ref().ok(),
             "status": self.status,
+            "recorded_status": self.recorded_status,
             "why": self.outcome.as_ref().err().map(ToString::to_string),
         })
     }

@@ -16,4 +16,5 @@ pub mod segment;
 pub mod show;
 pub mod split;
 pub mod suggest;
+pub mod terminal;
 pub mod traffic;

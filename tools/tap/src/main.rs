@@ -7,7 +7,8 @@
 //! tap har   [FILTERS] [FILE ...] > x.har    HAR 1.2 (HTTP records)
 //! tap pcap  [FILTERS] --out x.pcap [FILE ...]
 //! tap policy suggest [FILTERS] [--format l7_policy|cnp] [--max-literals N]
-//!            [--allow-prefix PREFIX ...] [--port N] [--app NAME] [--report FILE] [FILE ...]
+//!            [--allow-prefix PREFIX ...] [--port N] [--app NAME] [--report FILE]
+//!            [--learn-status 2xx,3xx] [--generalize-unauthenticated] [FILE ...]
 //! tap policy check POLICY [FILTERS] [--json] [FILE ...]
 //! FILTERS: --method M  --path PREFIX  --status 404|5xx  --header NAME[=VALUE]  --http  --tcp
 //! ```
@@ -20,15 +21,16 @@ use std::process::ExitCode;
 use tap_tool::filter::Filter;
 use tap_tool::policy::{self, Format};
 use tap_tool::record::{parse, Record};
-use tap_tool::suggest::Options;
+use tap_tool::suggest::{parse_statuses, Options};
+use tap_tool::terminal::visible;
 use tap_tool::{har, pcap, show};
 
 const USAGE: &str = "usage: tap list|show|split|har|pcap [--method M] [--path PREFIX] [--status 404|5xx] [--header NAME[=VALUE]] [--http|--tcp] [--out PATH] [FILE|DIR ...]
-       tap policy suggest [FILTERS] [--format l7_policy|cnp] [--max-literals N] [--allow-prefix PREFIX] [--port N] [--app NAME] [--report FILE] [FILE|DIR ...]
+       tap policy suggest [FILTERS] [--format l7_policy|cnp] [--max-literals N] [--allow-prefix PREFIX] [--port N] [--app NAME] [--report FILE] [--learn-status 2xx,3xx] [--generalize-unauthenticated] [FILE|DIR ...]
        tap policy check POLICY [FILTERS] [--json] [FILE|DIR ...]";
 
 fn fail(message: &str) -> ExitCode {
-    eprintln!("tap: {message}");
+    eprintln!("tap: {}", visible(message));
     ExitCode::from(2)
 }
 
@@ -124,6 +126,13 @@ fn main() -> ExitCode {
                 .and_then(|n| u16::try_from(n).map_err(|_| format!("--port {n} is not a port")))
                 .map(|n| options.port = n),
             "--app" => value("--app").map(|v| options.app = Some(v)),
+            "--learn-status" => value("--learn-status")
+                .and_then(|v| parse_statuses(&v))
+                .map(|s| options.learn_status = s),
+            "--generalize-unauthenticated" => {
+                options.generalize_unauthenticated = true;
+                Ok(())
+            }
             "--report" => value("--report").map(|v| report = Some(PathBuf::from(v))),
             "--json" => {
                 json = true;
@@ -167,7 +176,7 @@ fn main() -> ExitCode {
     };
     let (records, errors) = parse(&text);
     for e in &errors {
-        eprintln!("tap: skipped {e}");
+        eprintln!("tap: skipped {}", visible(e));
     }
     let selected: Vec<&Record> = records.iter().filter(|r| filter.matches(r)).collect();
     let http: Vec<_> = selected.iter().filter_map(|r| r.as_http()).collect();

@@ -40,6 +40,18 @@ pub struct HttpRecord {
     pub duration_ms: Option<f64>,
     /// `(local, remote)` as `(ip, port)`, when recorded.
     pub downstream: Option<((String, u16), (String, u16))>,
+    /// The caller as the recording Envoy proved it (tap_http's top-level
+    /// `peer`): `Some(Some(uri_san))` for a verified client certificate,
+    /// `Some(None)` for a connection without one, `None` when the record
+    /// does not say (Envoy's native tap, records of older modules). Request
+    /// headers such as `x-peer-principal` are what the client sent unless a
+    /// filter before the tap replaced them, which a record cannot show.
+    pub peer: Option<Option<String>>,
+    /// `stream_info.response_code_details`: `via_upstream` when the app
+    /// answered; a local reply names the filter or reason.
+    pub response_code_details: Option<String>,
+    /// The stream ended before its response completed.
+    pub incomplete: bool,
 }
 
 impl HttpRecord {
@@ -61,6 +73,21 @@ impl HttpRecord {
         self.response
             .as_ref()
             .and_then(|r| r.header_text(":status").parse().ok())
+    }
+
+    /// Whether the app behind Envoy sent the response, not a filter or
+    /// Envoy itself: `response_code_details` is `via_upstream` where the
+    /// record has it; otherwise the router's `x-envoy-upstream-service-time`
+    /// response header, which no local reply carries (`None`: the record
+    /// cannot tell, as with `suppress_envoy_headers` and no stream info).
+    pub fn from_app(&self) -> Option<bool> {
+        if let Some(details) = &self.response_code_details {
+            return Some(details == "via_upstream");
+        }
+        let response = self.response.as_ref()?;
+        response
+            .header("x-envoy-upstream-service-time")
+            .map(|_| true)
     }
 }
 
@@ -181,6 +208,14 @@ fn http(trace: &Value, top: &Value) -> HttpRecord {
                 address(&conn["remote_address"]),
             )
         }),
+        peer: top["peer"].as_object().map(|p| {
+            p.get("principal")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        }),
+        response_code_details: info["response_code_details"].as_str().map(str::to_string),
+        incomplete: top["incomplete"].as_bool().unwrap_or(false),
     }
 }
 

@@ -1,7 +1,9 @@
 //! Human-readable output: one line per record (`list`), and whole records
-//! with headers and bodies (`show`), binary shown safely as a hex dump.
+//! with headers and bodies (`show`), binary shown safely as a hex dump and
+//! control characters escaped ([`crate::terminal`]).
 
 use crate::record::{Direction, Message, Record};
+use crate::terminal::{visible, visible_bytes, visible_text};
 use std::fmt::Write;
 
 /// `time  method  authority  path  status  request-bytes  response-bytes`,
@@ -10,10 +12,10 @@ pub fn list_line(record: &Record) -> String {
     match record {
         Record::Http(r) => format!(
             "{}  {}  {}  {}  {}  {}  {}",
-            r.start_time.as_deref().unwrap_or("-"),
-            r.method(),
-            r.authority(),
-            r.path(),
+            visible(r.start_time.as_deref().unwrap_or("-")),
+            visible(&r.method()),
+            visible(&r.authority()),
+            visible(&r.path()),
             r.status().map_or("-".into(), |s| s.to_string()),
             size(r.request.body.len(), r.request.body_truncated),
             r.response
@@ -22,13 +24,15 @@ pub fn list_line(record: &Record) -> String {
         ),
         Record::Tcp(t) => format!(
             "{}  TCP  {}:{} -> {}:{}  {}  {}",
-            t.events
-                .first()
-                .and_then(|e| e.time.as_deref())
-                .unwrap_or("-"),
-            t.remote.0,
+            visible(
+                t.events
+                    .first()
+                    .and_then(|e| e.time.as_deref())
+                    .unwrap_or("-")
+            ),
+            visible(&t.remote.0),
             t.remote.1,
-            t.local.0,
+            visible(&t.local.0),
             t.local.1,
             size(t.bytes(Direction::Read).len(), t.read_truncated),
             size(t.bytes(Direction::Write).len(), t.write_truncated),
@@ -44,7 +48,8 @@ fn size(n: usize, truncated: bool) -> String {
     }
 }
 
-/// Text as text (control characters escaped), anything else as a hex dump.
+/// Text as text (line breaks and tabs kept, other control characters
+/// escaped), anything else as a hex dump.
 pub fn body(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
         Ok(text)
@@ -52,7 +57,7 @@ pub fn body(bytes: &[u8]) -> String {
                 .chars()
                 .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
         {
-            text.to_string()
+            visible_text(text)
         }
         _ => hexdump(bytes),
     }
@@ -79,11 +84,7 @@ pub fn hexdump(bytes: &[u8]) -> String {
 
 fn header_lines(out: &mut String, headers: &[(String, Vec<u8>)]) {
     for (name, value) in headers {
-        let shown: String = String::from_utf8_lossy(value)
-            .chars()
-            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-            .collect();
-        let _ = writeln!(out, "{name}: {shown}");
+        let _ = writeln!(out, "{}: {}", visible(name), visible_bytes(value));
     }
 }
 
@@ -120,7 +121,12 @@ pub fn show(record: &Record) -> String {
             }
         }
         Record::Tcp(t) => {
-            let _ = writeln!(out, "=== {} (trace {})", list_line(record), t.trace_id);
+            let _ = writeln!(
+                out,
+                "=== {} (trace {})",
+                list_line(record),
+                visible(&t.trace_id)
+            );
             for e in &t.events {
                 let what = match e.direction {
                     Direction::Read => "read",
@@ -131,7 +137,7 @@ pub fn show(record: &Record) -> String {
                 let _ = writeln!(
                     out,
                     "--- {} {what} {} bytes{end}",
-                    e.time.as_deref().unwrap_or("-"),
+                    visible(e.time.as_deref().unwrap_or("-")),
                     e.data.len()
                 );
                 if !e.data.is_empty() {

@@ -1,15 +1,27 @@
 //! `tap policy suggest`: the narrowest l7_policy rules (or CiliumNetworkPolicy)
-//! that allow every recorded request. Requests are grouped by caller, method
-//! and host; their paths become templates segment by segment ([`classify`]),
-//! and a position with more than `max_literals` distinct words becomes a
-//! character class. Nothing broader is ever written, unless an
-//! `--allow-prefix` asks for one.
+//! that allow every recorded request worth learning. Requests are grouped by
+//! caller, method and host; their paths become templates segment by segment
+//! ([`classify`]), and a position with more than `max_literals` distinct
+//! words becomes a character class. Nothing broader is ever written, unless
+//! an `--allow-prefix` asks for one.
+//!
+//! Someone may be sending requests while traffic is recorded, so a request
+//! is learned only when it proves something ([`Options::learns`]): the app
+//! answered it, with a status the operator chose (2xx and 3xx by default),
+//! and the stream completed. Local replies (l7_policy's 403, RBAC, a 404 of
+//! Envoy's router) never are. The caller is the principal Envoy verified
+//! (`peer` in the record), never a request header; requests of callers
+//! without one (or records that do not say) are learned literally: no
+//! character class, no `[0-9]+`, UUID or `[^/?]+` placeholder (a request
+//! with a secret-looking segment is left out), unless
+//! `generalize_unauthenticated` asks.
 
 use crate::query::Query;
 use crate::record::HttpRecord;
 use crate::report::mask_host;
 use crate::report::requests;
-use crate::segment::{class_of, classify, escape, host_regex, Segment};
+use crate::segment::{class_of, classify, escape, host_regex, looks_secret, Segment};
+use crate::terminal::visible;
 use crate::traffic::Observed;
 use filter_common::predicate::MAX_REGEX_LEN;
 use l7_policy::path::{check_with, Allow};
@@ -26,6 +38,12 @@ pub struct Options {
     pub port: u16,
     /// The `app` label of the endpoint a CiliumNetworkPolicy selects.
     pub app: Option<String>,
+    /// Response statuses (inclusive ranges) that make a request worth
+    /// learning; 200-399 by default.
+    pub learn_status: Vec<(u16, u16)>,
+    /// Let requests without a verified caller form classes and token
+    /// templates too.
+    pub generalize_unauthenticated: bool,
 }
 
 impl Default for Options {
@@ -35,7 +53,77 @@ impl Default for Options {
             allow_prefixes: Vec::new(),
             port: 80,
             app: None,
+            learn_status: vec![(200, 399)],
+            generalize_unauthenticated: false,
         }
+    }
+}
+
+/// `--learn-status`: comma-separated codes (`204`), classes (`2xx`) and
+/// ranges (`200-299`).
+pub fn parse_statuses(text: &str) -> Result<Vec<(u16, u16)>, String> {
+    let code = |s: &str| {
+        s.parse::<u16>()
+            .ok()
+            .filter(|c| (100..=599).contains(c))
+            .ok_or_else(|| format!("--learn-status: {s:?} is not a status code (100-599)"))
+    };
+    text.split(',')
+        .map(|item| {
+            let item = item.trim();
+            if let Some(class) = item.strip_suffix("xx").filter(|c| c.len() == 1) {
+                let hundreds = code(&format!("{class}00"))?;
+                Ok((hundreds, hundreds + 99))
+            } else if let Some((lo, hi)) = item.split_once('-') {
+                let (lo, hi) = (code(lo)?, code(hi)?);
+                if lo > hi {
+                    return Err(format!("--learn-status: {item:?} is an empty range"));
+                }
+                Ok((lo, hi))
+            } else {
+                code(item).map(|c| (c, c))
+            }
+        })
+        .collect()
+}
+
+impl Options {
+    /// Why a recorded request teaches nothing, or `None` when it is learned.
+    pub fn learns(&self, record: &HttpRecord) -> Option<String> {
+        if record.incomplete {
+            return Some("the stream did not complete".into());
+        }
+        let Some(status) = record.status() else {
+            return Some("no response recorded".into());
+        };
+        match record.from_app() {
+            Some(true) => {}
+            Some(false) => {
+                let details = record.response_code_details.as_deref().unwrap_or("");
+                return Some(format!(
+                    "answered by Envoy or a filter, not the app (local reply {status}{})",
+                    if details.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {}", visible(details))
+                    }
+                ));
+            }
+            None => {
+                return Some(
+                    "no proof the app answered (record stream info: tap_http record_stream_info)"
+                        .into(),
+                )
+            }
+        }
+        if !self
+            .learn_status
+            .iter()
+            .any(|(lo, hi)| (*lo..=*hi).contains(&status))
+        {
+            return Some(format!("status {status} not learned (--learn-status)"));
+        }
+        None
     }
 }
 
@@ -99,7 +187,6 @@ impl Host {
 #[derive(Debug, Clone, Default)]
 struct Seen {
     requests: usize,
-    workloads: BTreeSet<String>,
     query: Query,
     ports: BTreeSet<u16>,
 }
@@ -107,7 +194,6 @@ struct Seen {
 impl Seen {
     fn add(&mut self, other: Seen) {
         self.requests += other.requests;
-        self.workloads.extend(other.workloads);
         self.query.add(other.query);
         self.ports.extend(other.ports);
     }
@@ -158,8 +244,6 @@ pub struct SuggestedRule {
     pub path: Template,
     /// Recorded requests it allows.
     pub seen: usize,
-    /// The workloads these callers claimed (reported, not required).
-    pub workloads: BTreeSet<String>,
     /// The queries its requests carried.
     pub query: Query,
     /// Listener ports recorded for its requests.
@@ -169,21 +253,33 @@ pub struct SuggestedRule {
 #[derive(Debug, Clone, Default)]
 pub struct Suggestion {
     pub rules: Vec<SuggestedRule>,
-    /// Requests left out, by why: paths l7_policy refuses before any rule.
+    /// Requests left out, by why: they prove nothing ([`Options::learns`]),
+    /// or l7_policy refuses their path before any rule.
     pub left_out: BTreeMap<String, usize>,
     pub requests: usize,
 }
 
-fn template(path: &str, options: &Options) -> Template {
+/// How one recorded path is matched: an allowed prefix, or a template
+/// segment by segment. `literal`: every segment as it is (a caller nobody
+/// verified), `None` when a segment may be a secret (a token, a UUID, a
+/// long number), which must neither be written nor become a placeholder.
+fn template(path: &str, options: &Options, literal: bool) -> Option<Template> {
     let prefix = options
         .allow_prefixes
         .iter()
         .filter(|p| path.starts_with(p.as_str()))
         .max_by_key(|p| p.len());
-    match prefix {
-        Some(p) => Template::Prefix(p.clone()),
-        None => Template::Segments(path.split('/').map(classify).collect()),
+    if let Some(p) = prefix {
+        return Some(Template::Prefix(p.clone()));
     }
+    path.split('/')
+        .map(|s| match classify(s) {
+            Segment::Id if literal && !looks_secret(s) => Some(Segment::Literal(s.to_string())),
+            Segment::Id | Segment::Uuid | Segment::Token if literal => None,
+            segment => Some(segment),
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(Template::Segments)
 }
 
 /// A literal that can join a class. The empty segment (a path's start, a
@@ -267,6 +363,10 @@ pub fn suggest<'a>(
                 .or_default() += 1;
             continue;
         }
+        if let Some(why) = options.learns(record) {
+            *suggestion.left_out.entry(why).or_default() += 1;
+            continue;
+        }
         if let Err(why) = check_with(observed.path.as_bytes(), Allow::default()) {
             *suggestion
                 .left_out
@@ -278,6 +378,20 @@ pub fn suggest<'a>(
             Some((path, query)) => (path, Some(query)),
             None => (observed.path.as_str(), None),
         };
+        // Callers nobody verified teach only what they were served: no
+        // placeholder, no class.
+        let literal = observed.caller.principal.is_none() && !options.generalize_unauthenticated;
+        let Some(template) = template(path, options, literal) else {
+            *suggestion
+                .left_out
+                .entry(
+                    "a secret-looking segment (token, UUID, long number) from a caller \
+                     without a verified certificate (--generalize-unauthenticated to learn it)"
+                        .into(),
+                )
+                .or_default() += 1;
+            continue;
+        };
         let group = Group {
             principal: observed.caller.principal.clone(),
             method: observed.method.clone(),
@@ -285,26 +399,30 @@ pub fn suggest<'a>(
         };
         let seen = Seen {
             requests: 1,
-            workloads: observed.caller.workload.iter().cloned().collect(),
             query: Query::of(query),
             ports: record.downstream.iter().map(|(local, _)| local.1).collect(),
         };
         groups
             .entry(group)
             .or_default()
-            .entry(template(path, options))
+            .entry(template)
             .or_default()
             .add(seen);
     }
     for (group, templates) in groups {
-        for (path, seen) in generalize(templates, options.max_literals) {
+        // No class from callers nobody verified: their words stay literal.
+        let max = if group.principal.is_none() && !options.generalize_unauthenticated {
+            usize::MAX
+        } else {
+            options.max_literals
+        };
+        for (path, seen) in generalize(templates, max) {
             suggestion.rules.push(SuggestedRule {
                 principal: group.principal.clone(),
                 method: group.method.clone(),
                 host: group.host.clone(),
                 path,
                 seen: seen.requests,
-                workloads: seen.workloads,
                 query: seen.query,
                 ports: seen.ports,
             });
@@ -343,14 +461,8 @@ impl Suggestion {
         let mut out = format!("{}, {} rules\n", requests(self.requests), self.rules.len());
         for (i, r) in self.rules.iter().enumerate() {
             let caller = match &r.principal {
-                Some(p) => p.clone(),
+                Some(p) => visible(p),
                 None => "any caller".into(),
-            };
-            let claims = if r.workloads.is_empty() {
-                String::new()
-            } else {
-                let w: Vec<&str> = r.workloads.iter().map(String::as_str).collect();
-                format!(" (claims workload {})", w.join(", "))
             };
             let wider = if r.generalized() {
                 "  [generalized]"
@@ -358,15 +470,15 @@ impl Suggestion {
                 ""
             };
             out.push_str(&format!(
-                "rule {i}: {}  {} {}{}  from {caller}{claims}{wider}\n",
+                "rule {i}: {}  {} {}{}  from {caller}{wider}\n",
                 requests(r.seen),
-                r.method,
-                r.host.as_ref().map_or("(any host)", |h| &h.shown),
-                r.shown(),
+                visible(&r.method),
+                visible(r.host.as_ref().map_or("(any host)", |h| &h.shown)),
+                visible(&r.shown()),
             ));
         }
         for (why, n) in &self.left_out {
-            out.push_str(&format!("left out: {}, {why}\n", requests(*n)));
+            out.push_str(&format!("left out: {}, {}\n", requests(*n), visible(why)));
         }
         out
     }

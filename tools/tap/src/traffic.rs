@@ -1,17 +1,14 @@
 //! A recorded HTTP request as l7_policy sees it: its headers (pseudo-headers
-//! included, names lowercase) and its caller, read from the `x-peer-*`
-//! headers peer_metadata gives the app when it runs before the tap.
+//! included, names lowercase) and its caller as Envoy proved it: the mTLS
+//! principal tap_http records in `peer`, and the namespace and service
+//! account that SPIFFE ID names. `x-peer-*` request headers are never read:
+//! in a record they may be what the client sent.
 
 use crate::record::HttpRecord;
 use filter_common::header::normalize_authority;
 use filter_common::pairs::HeaderMap;
+use filter_common::spiffe::namespace_and_service_account;
 use l7_policy::rule::Caller;
-
-/// The headers peer_metadata writes for the app.
-const PRINCIPAL: &str = "x-peer-principal";
-const NAMESPACE: &str = "x-peer-namespace";
-const WORKLOAD: &str = "x-peer-workload";
-const VERIFIED: &str = "x-peer-verified";
 
 pub struct Observed {
     pub headers: HeaderMap,
@@ -47,11 +44,16 @@ impl Observed {
             }
         }
         let authority = headers.first(":authority").unwrap_or_default();
+        let principal = record.peer.clone().flatten();
+        let proven = principal.as_deref().and_then(namespace_and_service_account);
+        // What l7_policy would see with peer_metadata verifying a claim that
+        // agrees with the certificate; claimed workloads and labels count
+        // only through a `principals` table (Config::bind).
         let caller = Caller {
-            principal: text(&headers, PRINCIPAL),
-            namespace: text(&headers, NAMESPACE),
-            workload: text(&headers, WORKLOAD),
-            verified: headers.first(VERIFIED) == Some(b"true"),
+            namespace: proven.map(|(ns, _)| ns.to_string()),
+            service_account: proven.map(|(_, sa)| sa.to_string()),
+            verified: proven.is_some(),
+            principal,
             ..Caller::default()
         };
         Observed {
