@@ -34,6 +34,7 @@ impl Query {
             names: query
                 .into_iter()
                 .flat_map(names)
+                .filter(|n| !n.is_empty())
                 .map(str::to_string)
                 .collect(),
             with: query.is_some(),
@@ -49,10 +50,15 @@ impl Query {
     /// query; else an optional query of `&`-separated parameters with the
     /// names seen (a secret-looking name as any name) and any value, in any
     /// order. Optional, and any subset: leaving parameters out asks for no
-    /// more.
+    /// more. A name is never empty (`?=x` is left out by `suggest`).
     pub fn regex(&self) -> String {
         if !self.with {
             return String::new();
+        }
+        // Only empty queries (`/p?`) were seen: `(?:)` would admit a
+        // parameter without a name.
+        if self.names.is_empty() {
+            return "(?:\\?)?".into();
         }
         let names: BTreeSet<String> = self.names.iter().map(|n| literal_or(n, "[^&=]+")).collect();
         let names: Vec<String> = names.into_iter().collect();

@@ -69,7 +69,9 @@ fn consonants(s: &str) -> (usize, usize) {
 }
 
 /// A value that must never appear literally in a policy: an email address
-/// (`@`, also percent-encoded), a JWT (`eyJ`), a long hex string, or a long
+/// (`@`, also percent-encoded), a JWT (`eyJ`), a social security number
+/// (`078-05-1120`), a card number (13-19 digits passing Luhn), a long hex
+/// string, or a long
 /// string with digits whose letters and digits alternate, or whose letters
 /// mix cases, are all capitals (AWS key ids, base32 secrets) or run
 /// consonants together, as random tokens and API keys do. A camel-case name
@@ -78,6 +80,9 @@ fn consonants(s: &str) -> (usize, usize) {
 pub fn looks_secret(s: &str) -> bool {
     let lower = s.to_ascii_lowercase();
     if lower.contains('@') || lower.contains("%40") || s.starts_with("eyJ") {
+        return true;
+    }
+    if is_ssn(s) || is_card_number(s) {
         return true;
     }
     if s.len() < TOKEN_MIN_LEN {
@@ -105,6 +110,44 @@ pub fn looks_secret(s: &str) -> bool {
     alnum * 4 >= s.len() * 3
         && has(char::is_ascii_digit)
         && (switches + clusters >= 5 || mixed_case || capitals || longest >= 6)
+}
+
+/// A US social security number as written: `078-05-1120`.
+fn is_ssn(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 11
+        && b.iter().enumerate().all(|(i, c)| match i {
+            3 | 6 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// A payment card number: 13 to 19 digits (`-` and blanks, also `%20`,
+/// between them) passing the Luhn check, as every card number does
+/// (`378282246310005`, `4111-1111-1111-1111`).
+fn is_card_number(s: &str) -> bool {
+    let compact = s.replace("%20", " ");
+    if !compact
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b'-' || b == b' ')
+    {
+        return false;
+    }
+    let digits: Vec<u32> = compact.chars().filter_map(|c| c.to_digit(10)).collect();
+    if !(13..=19).contains(&digits.len()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| match (i % 2, d * 2) {
+            (0, _) => d,
+            (_, twice) if twice > 9 => twice - 9,
+            (_, twice) => twice,
+        })
+        .sum();
+    sum % 10 == 0
 }
 
 /// How one observed segment is matched.

@@ -16,7 +16,7 @@
 //! with a secret-looking segment is left out), unless
 //! `generalize_unauthenticated` asks.
 
-use crate::query::Query;
+use crate::query::{names, Query};
 use crate::record::HttpRecord;
 use crate::report::mask_host;
 use crate::report::requests;
@@ -378,6 +378,14 @@ pub fn suggest<'a>(
             Some((path, query)) => (path, Some(query)),
             None => (observed.path.as_str(), None),
         };
+        if query.is_some_and(|q| !q.is_empty() && names(q).any(str::is_empty)) {
+            // `?=x`, `?a&&b`: a rule would have to admit nameless parameters.
+            *suggestion
+                .left_out
+                .entry("a query parameter without a name".into())
+                .or_default() += 1;
+            continue;
+        }
         // Callers nobody verified teach only what they were served: no
         // placeholder, no class.
         let literal = observed.caller.principal.is_none() && !options.generalize_unauthenticated;

@@ -313,3 +313,183 @@ fn check_shows_the_recorded_status() {
     let first: Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
     assert_eq!(first["recorded_status"], 404);
 }
+
+/// What would drive a terminal: an OSC title, a screen clear, a bare
+/// carriage return, a bidirectional override.
+const EVIL: &str = "\u{1b}]0;PWNED\u{7}\u{1b}[2J\rX\u{202e}";
+
+fn evil_record(peer: &str) -> String {
+    json!({"http_buffered_trace": {
+        "request": {"headers": [
+            {"key": ":authority", "value": format!("h{EVIL}.example")},
+            {"key": ":path", "value": format!("/v1/{EVIL}?q{EVIL}=1")},
+            {"key": ":method", "value": format!("GET{EVIL}")},
+            {"key": format!("x-{EVIL}"), "value": EVIL},
+        ], "body": {"as_bytes": base64("line 1\r\nline 2\rX\n"), "truncated": false},
+           "trailers": []},
+        "response": {"headers": [{"key": ":status", "value": "200"},
+                                 {"key": "x-envoy-upstream-service-time", "value": "1"}],
+                     "body": {"as_bytes": base64(EVIL), "truncated": false}, "trailers": []}},
+        "stream_info": {"start_time": format!("2026{EVIL}"), "response_code_details": format!("via{EVIL}")},
+        "peer": {"principal": peer}})
+    .to_string()
+}
+
+fn base64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// No character that moves the cursor, changes modes or reorders text, but
+/// the line feeds (and tabs) a multi-line output is made of, and a carriage
+/// return only before a line feed.
+fn assert_inert(what: &str, text: &str) {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let ok = match c {
+            '\n' | '\t' => true,
+            '\r' => chars.peek() == Some(&'\n'),
+            c => !c.is_control() && !('\u{202a}'..='\u{202e}').contains(&c),
+        };
+        assert!(ok, "{what} prints {c:?}:\n{text:?}");
+    }
+}
+
+#[test]
+fn human_output_escapes_control_characters_and_machine_output_stays_exact() {
+    use tap_tool::record::parse;
+    use tap_tool::show::{list_line, show};
+    let lines = [
+        evil_record(&format!("spiffe://cluster.local/ns/a/sa/{EVIL}")),
+        evil_record(&format!("spiffe://cluster.local/ns/a/sa/b{EVIL}")),
+    ];
+    let text = lines.join("\n");
+    let (all, errors) = parse(&text);
+    assert!(errors.is_empty(), "{errors:?}");
+    for r in &all {
+        assert_inert("tap list", &list_line(r));
+        let shown = show(r);
+        assert_inert("tap show", &shown);
+        assert!(
+            shown.contains("\\x1b]0;PWNED\\x07\\x1b[2J\\rX\\u{202e}"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("line 1\r\nline 2\\rX\n"),
+            "line breaks kept, a bare carriage return escaped: {shown}"
+        );
+    }
+    let http = records(&lines);
+    let mut options = Options::default();
+    options.learn_status = parse_statuses("100-599").unwrap();
+    options.generalize_unauthenticated = true;
+    // The path is refused by l7_policy (a raw control byte): a rule from
+    // the method and host alone, by a clean path.
+    let mut clean: Value = serde_json::from_str(&lines[0]).unwrap();
+    clean["http_buffered_trace"]["request"]["headers"][1]["value"] = json!("/v1/ok");
+    clean["stream_info"]["response_code_details"] = json!("via_upstream");
+    let mut with_clean = http.clone();
+    with_clean.extend(records(&[clean.to_string()]));
+    let suggestion = suggest(with_clean.iter(), &options);
+    assert!(!suggestion.rules.is_empty());
+    assert_inert("suggest report", &suggestion.report());
+    let config = load(&json!({"rules": [{"method": "POST"}]}));
+    let all_http: Vec<&HttpRecord> = with_clean.iter().collect();
+    let (report, _) = run_check(&config, &all_http, false);
+    assert_inert("check report", &report);
+    // Machine outputs: exact.
+    let har = tap_tool::har::har(&all_http);
+    assert!(
+        har.to_string().contains("\\u001b]0;PWNED\\u0007"),
+        "HAR keeps the bytes"
+    );
+    let (json_lines, _) = run_check(&config, &all_http, true);
+    for line in json_lines.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert!(v["method"].as_str().unwrap().contains('\u{1b}'));
+    }
+}
+
+/// Numbers that identify people or pay for things never appear in a
+/// policy, a report or `check --json`.
+#[test]
+fn ssns_and_card_numbers_are_secrets() {
+    use tap_tool::segment::looks_secret;
+    for secret in [
+        "078-05-1120",
+        "378282246310005",
+        "4111111111111111",
+        "4111-1111-1111-1111",
+        "6011000990139424",
+        "3056930009020004",
+    ] {
+        assert!(looks_secret(secret), "{secret}");
+    }
+    for word in ["378282246310006", "12345", "078-05-112", "2026-12-07", "v1"] {
+        assert!(!looks_secret(word), "{word}");
+    }
+    let lines: Vec<String> = ["/v1/people/078-05-1120", "/v1/cards/378282246310005"]
+        .iter()
+        .map(|p| record("GET", p, Some(TIEFIGHTER), 200, Origin::App, &[]))
+        .collect();
+    let recorded = records(&lines);
+    let all: Vec<&HttpRecord> = recorded.iter().collect();
+    let suggestion = suggest(recorded.iter(), &Options::default());
+    let config = load(&json!({"rules": []}));
+    let (report, _) = run_check(&config, &all, false);
+    let (json_lines, _) = run_check(&config, &all, true);
+    let cnp = serde_yaml::to_string(&suggestion.cnp(&Options::default())).unwrap();
+    for text in [
+        suggestion.l7_policy().to_string(),
+        suggestion.report(),
+        report,
+        json_lines,
+        cnp,
+    ] {
+        assert!(
+            !text.contains("078-05-1120") && !text.contains("378282246310005"),
+            "{text}"
+        );
+    }
+    // From a caller without a certificate they are left out, not templated.
+    let anonymous = records(&[record(
+        "GET",
+        "/v1/people/078-05-1120",
+        None,
+        200,
+        Origin::App,
+        &[],
+    )]);
+    assert!(suggest(anonymous.iter(), &Options::default())
+        .rules
+        .is_empty());
+}
+
+/// `?=x` or `?a&&b` would need a rule admitting nameless parameters: left
+/// out. An empty query (`/p?`) allows only itself.
+#[test]
+fn nameless_query_parameters_are_not_learned() {
+    let recorded = records(&[
+        record("GET", "/p?=x", Some(TIEFIGHTER), 200, Origin::App, &[]),
+        record("GET", "/q?a&&b", Some(TIEFIGHTER), 200, Origin::App, &[]),
+        record("GET", "/r?", Some(TIEFIGHTER), 200, Origin::App, &[]),
+        record("GET", "/s?a=1", Some(TIEFIGHTER), 200, Origin::App, &[]),
+    ]);
+    let suggestion = suggest(recorded.iter(), &Options::default());
+    let text = suggestion.l7_policy().to_string();
+    assert!(
+        !text.contains("(?:|") && !text.contains("|)") && !text.contains("(?:)"),
+        "{text}"
+    );
+    assert!(suggestion
+        .report()
+        .contains("left out: 2 requests, a query parameter without a name"));
+    let config = load(&suggestion.l7_policy());
+    assert_eq!(verdict(&config, "GET", "/r?", Some(TIEFIGHTER)), "allowed");
+    assert_eq!(verdict(&config, "GET", "/r?=x", Some(TIEFIGHTER)), "denied");
+    assert_eq!(verdict(&config, "GET", "/s?=x", Some(TIEFIGHTER)), "denied");
+    assert_eq!(
+        verdict(&config, "GET", "/s?a=2", Some(TIEFIGHTER)),
+        "allowed"
+    );
+}
