@@ -75,14 +75,12 @@ pub enum BodyKind {
 
 impl BodyKind {
     pub fn of(content_type: Option<&[u8]>) -> BodyKind {
-        let Some(t) = content_type else {
-            return BodyKind::Other;
-        };
-        let t = String::from_utf8_lossy(t).to_ascii_lowercase();
-        let essence = t.split(';').next().unwrap_or_default().trim();
-        if essence.contains("json") {
+        let t = content_type.unwrap_or_default().to_ascii_lowercase();
+        // The media type, before any `;` parameter.
+        let essence = t.split(|&b| b == b';').next().unwrap_or_default();
+        if contains(essence, b"json") {
             BodyKind::Json
-        } else if essence == "application/x-www-form-urlencoded" {
+        } else if essence.trim_ascii() == b"application/x-www-form-urlencoded" {
             BodyKind::Form
         } else {
             BodyKind::Other
@@ -90,12 +88,15 @@ impl BodyKind {
     }
 }
 
+/// Whether `needle` occurs in `hay` (a plain scan: the names are short).
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
 impl Redaction {
     /// Whether `name` (already lowercase ASCII) contains a credential word.
     fn secret(&self, name: &[u8]) -> bool {
-        self.words
-            .iter()
-            .any(|w| !w.is_empty() && name.windows(w.len()).any(|x| x == w.as_bytes()))
+        self.words.iter().any(|w| contains(name, w.as_bytes()))
     }
 
     /// The whole value of this header is replaced.
@@ -313,14 +314,12 @@ fn json_decoded_lower(raw: &[u8]) -> Vec<u8> {
         }
         match raw.get(i + 1) {
             Some(b'u') => {
-                let code = raw
-                    .get(i + 2..i + 6)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u32::from_str_radix(h, 16).ok());
-                match code {
-                    Some(c) if c < 0x80 => out.push((c as u8).to_ascii_lowercase()),
-                    _ => out.push(b'?'),
-                }
+                // `\u00XX` is ASCII; anything else is no letter of a word.
+                let code = match raw.get(i + 2..i + 6) {
+                    Some([b'0', b'0', h, l]) => hex(*h).zip(hex(*l)).map(|(h, l)| h << 4 | l),
+                    _ => None,
+                };
+                out.push(code.map_or(b'?', |c| c.to_ascii_lowercase()));
                 i += 6;
             }
             Some(&e) => {
