@@ -29,8 +29,9 @@ const FIELDS: [&str; 11] = [
     "repeated_headers",
 ];
 const RULE_FIELDS: [&str; 6] = ["method", "path", "host", "headers", "headerMatches", "from"];
-const ALLOW_IN_PATHS: [&str; 6] = [
+const ALLOW_IN_PATHS: [&str; 7] = [
     "path_parameters_dot_segments",
+    "encoded_delimiter_dot_segments",
     "double_encoding",
     "malformed_escapes",
     "invalid_utf8",
@@ -251,6 +252,7 @@ fn allow_in_paths(field: Field) -> Result<Allow> {
     let o = field.object(&ALLOW_IN_PATHS)?;
     Ok(Allow {
         path_parameters_dot_segments: o.flag("path_parameters_dot_segments", false)?,
+        encoded_delimiter_dot_segments: o.flag("encoded_delimiter_dot_segments", false)?,
         double_encoding: o.flag("double_encoding", false)?,
         malformed_escapes: o.flag("malformed_escapes", false)?,
         invalid_utf8: o.flag("invalid_utf8", false)?,

@@ -27,6 +27,11 @@ pub enum Invalid {
     /// A segment that is `.` or `..` once its `;parameters` are removed:
     /// `..;`, `.;x=1`, `..%3B`, `..%3bx` (an encoded `;` counts as `;`).
     DotSegmentParameters,
+    /// A segment that is `.` or `..` up to an encoded `?` or `#` (`..%3F`,
+    /// `.%23x`, `..%3f%3f`, `..%23;x`): an app that decodes the path and then
+    /// parses it as a URL again (`urlsplit(unquote(p))`,
+    /// `new URI(URLDecoder.decode(p))`) ends the path there, on a dot-segment.
+    DotSegmentEncodedDelimiter,
     /// `//`, or a segment with nothing but `;parameters` in the middle of
     /// the path (`/a/;x/b`), which becomes `//` once they are removed.
     EmptySegment,
@@ -59,6 +64,7 @@ impl Invalid {
             Invalid::EncodedSeparator => "encoded slash, backslash, NUL or dot",
             Invalid::DotSegment => "dot-segment",
             Invalid::DotSegmentParameters => "dot-segment with ;parameters",
+            Invalid::DotSegmentEncodedDelimiter => "dot-segment before an encoded ? or #",
             Invalid::EmptySegment => "empty segment (//)",
             Invalid::Backslash => "backslash",
             Invalid::Fragment => "fragment (#)",
@@ -79,6 +85,8 @@ impl Invalid {
 pub struct Allow {
     /// [`Invalid::DotSegmentParameters`].
     pub path_parameters_dot_segments: bool,
+    /// [`Invalid::DotSegmentEncodedDelimiter`].
+    pub encoded_delimiter_dot_segments: bool,
     /// [`Invalid::DoubleEncoding`].
     pub double_encoding: bool,
     /// [`Invalid::MalformedEscape`].
@@ -97,10 +105,14 @@ pub struct Allow {
 /// `allow` names.
 ///
 /// With `Allow::default()`, a path this accepts, percent-decoded once, has
-/// no segment that is `.`, `..` or (except the last) empty once its
-/// `;parameters` are removed, no `\`, no control character, is valid UTF-8,
-/// and contains no `%XX` or `%u` escape: decoding it again changes nothing
-/// (`tests/path.rs` checks this property on arbitrary input).
+/// no segment that is `.` or `..` up to its first `;`, `?` or `#` (blanks
+/// around the dots trimmed), nor empty (except the last) once its
+/// `;parameters` are removed; so parsed again as a URL, it ends on no
+/// dot-segment. It has no `\`, no control character, is valid UTF-8, and
+/// contains no `%XX` or `%u` escape: decoding it again changes nothing
+/// (`tests/path.rs` checks this property on arbitrary input, and
+/// `tests/path_differential.rs` resolves the accepted paths as Python,
+/// Node, Java and Go apps do).
 pub fn check_with(raw: &[u8], allow: Allow) -> Result<(), Invalid> {
     if raw == b"*" {
         return Ok(());
@@ -257,17 +269,21 @@ fn escapes(path: &[u8], allow: Allow) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// A segment without its `;parameters` (from the first `;` or encoded `;`).
-fn without_parameters(segment: &[u8]) -> &[u8] {
+/// A segment's name, up to its first `;` or encoded `;`, `?` or `#`, and
+/// that delimiter decoded (`None`: the whole segment).
+fn name_of(segment: &[u8]) -> (&[u8], Option<u8>) {
     let mut i = 0;
     while let Some(&b) = segment.get(i) {
         let rest = segment.get(i..).unwrap_or_default();
-        if b == b';' || escaped(rest) == Some(b';') {
-            return segment.get(..i).unwrap_or_default();
+        match escaped(rest) {
+            _ if b == b';' => return (segment.get(..i).unwrap_or_default(), Some(b';')),
+            Some(d @ (b';' | b'?' | b'#')) => {
+                return (segment.get(..i).unwrap_or_default(), Some(d))
+            }
+            _ => i += 1,
         }
-        i += 1;
     }
-    segment
+    (segment, None)
 }
 
 /// The length of the encoded blank at the start of `bytes`: an ASCII blank
@@ -325,17 +341,23 @@ fn segments(path: &[u8], allow: Allow) -> Result<(), Invalid> {
         if is_dots(segment) {
             return Err(Invalid::DotSegment);
         }
-        let name = without_parameters(segment);
+        let (name, end) = name_of(segment);
         let core = trim_blanks(name);
         if is_dots(core) && core.len() != name.len() {
             return Err(Invalid::DotSegment);
         }
-        // `name` differs from `segment`: it had parameters.
-        if is_dots(name) && !allow.path_parameters_dot_segments {
-            return Err(Invalid::DotSegmentParameters);
-        }
-        if name.is_empty() && !last {
-            return Err(Invalid::EmptySegment);
+        // `name` differs from `segment`: a delimiter ends it.
+        match end {
+            Some(b';') if is_dots(name) && !allow.path_parameters_dot_segments => {
+                return Err(Invalid::DotSegmentParameters)
+            }
+            Some(b'?' | b'#') if is_dots(name) && !allow.encoded_delimiter_dot_segments => {
+                return Err(Invalid::DotSegmentEncodedDelimiter)
+            }
+            // Parameters alone; after an encoded `?` or `#` the rest is the
+            // query or the fragment to a parser, not an empty segment.
+            Some(b';') | None if name.is_empty() && !last => return Err(Invalid::EmptySegment),
+            _ => {}
         }
     }
     Ok(())

@@ -97,7 +97,8 @@ fn allow_in_paths() {
     assert_eq!(c.allow_in_paths, Allow::default());
     let c = Config::parse(Some(
         br#"{"rules": [], "allow_in_paths": {"path_parameters_dot_segments": true,
-             "double_encoding": true, "malformed_escapes": true, "invalid_utf8": true,
+             "encoded_delimiter_dot_segments": true, "double_encoding": true,
+             "malformed_escapes": true, "invalid_utf8": true,
              "percent_u": true, "encoded_control_characters": true}}"#,
     ))
     .unwrap();
@@ -105,6 +106,7 @@ fn allow_in_paths() {
         c.allow_in_paths,
         Allow {
             path_parameters_dot_segments: true,
+            encoded_delimiter_dot_segments: true,
             double_encoding: true,
             malformed_escapes: true,
             invalid_utf8: true,

@@ -64,6 +64,40 @@ const HOSTILE: &[(&[u8], Invalid)] = &[
     (b"/public/..%3b/admin", Invalid::DotSegmentParameters),
     (b"/public/..%3Bx/admin", Invalid::DotSegmentParameters),
     (b"/public/.%3b/admin", Invalid::DotSegmentParameters),
+    // Dots up to an encoded `?` or `#`: a parser reading the decoded path
+    // again ends it on a dot-segment (`urlsplit(unquote(p))` is `/`).
+    (b"/public/..%3f/admin", Invalid::DotSegmentEncodedDelimiter),
+    (b"/public/..%23/admin", Invalid::DotSegmentEncodedDelimiter),
+    (b"/public/..%3F", Invalid::DotSegmentEncodedDelimiter),
+    (
+        b"/public/..%23%20/admin",
+        Invalid::DotSegmentEncodedDelimiter,
+    ),
+    (
+        b"/public/..%23%3b/admin",
+        Invalid::DotSegmentEncodedDelimiter,
+    ),
+    (b"/public/.%3f/admin", Invalid::DotSegmentEncodedDelimiter),
+    (b"/public/.%23", Invalid::DotSegmentEncodedDelimiter),
+    (b"/public/..%3F%3F", Invalid::DotSegmentEncodedDelimiter),
+    (b"/public/..%3fx/admin", Invalid::DotSegmentEncodedDelimiter),
+    (b"/public/.%3F./admin", Invalid::DotSegmentEncodedDelimiter),
+    (
+        b"/public/..%3F;x/admin",
+        Invalid::DotSegmentEncodedDelimiter,
+    ),
+    (
+        b"/public/a/..%3f/..%3f/admin",
+        Invalid::DotSegmentEncodedDelimiter,
+    ),
+    (b"/public/..%3F?x=1", Invalid::DotSegmentEncodedDelimiter),
+    // The first delimiter names the class: `;` before `?` is a parameter.
+    (b"/public/..;%3F/admin", Invalid::DotSegmentParameters),
+    (b"/public/..%3B%23/admin", Invalid::DotSegmentParameters),
+    // Blanks between the dots and the delimiter: trimmed, a dot-segment.
+    (b"/public/..%20%3F/admin", Invalid::DotSegment),
+    (b"/public/%20..%23", Invalid::DotSegment),
+    (b"/public/..%C2%A0%23/admin", Invalid::DotSegment),
     // Only parameters in the middle: `//` once they are removed.
     (b"/public/;/admin", Invalid::EmptySegment),
     (b"/public/;x=1/admin", Invalid::EmptySegment),
@@ -201,6 +235,16 @@ fn accepted_paths() {
         // Unicode blanks not next to dots.
         b"/public/a%C2%A0../b",
         b"/public/%E3%80%80",
+        // An encoded `?` or `#` before the dots, or after a name: the
+        // segment up to it is empty or a name, and a parser reading the
+        // decoded path again takes the rest as the query or the fragment.
+        b"/public/%3F../admin",
+        b"/public/%23..",
+        b"/public/%3F/admin",
+        b"/public/a%3F/admin",
+        b"/public/...%3F",
+        b"/public/a..%23",
+        b"/public/..a%3F",
     ] {
         assert_eq!(check(path), Ok(()), "{}", show(path));
     }
@@ -212,13 +256,20 @@ fn accepted_paths() {
 /// exactly those of its own class.
 #[test]
 fn each_option_lets_through_exactly_its_class() {
-    let options: [(Allow, Invalid); 6] = [
+    let options: [(Allow, Invalid); 7] = [
         (
             Allow {
                 path_parameters_dot_segments: true,
                 ..Allow::default()
             },
             Invalid::DotSegmentParameters,
+        ),
+        (
+            Allow {
+                encoded_delimiter_dot_segments: true,
+                ..Allow::default()
+            },
+            Invalid::DotSegmentEncodedDelimiter,
         ),
         (
             Allow {
@@ -312,35 +363,52 @@ fn each_option_lets_through_exactly_its_class() {
         (options[0].0, b"/public/..;/admin", Ok(())),
         (options[0].0, b"/public/..%3Bx/admin", Ok(())),
         (options[0].0, b"/public/;/admin", Err(Invalid::EmptySegment)),
-        (options[1].0, b"/public/%252e%252e/admin", Ok(())),
-        (options[1].0, b"/public/%25u002e/admin", Ok(())),
-        (options[1].0, b"/public/..%253B/admin", Ok(())),
-        (options[2].0, b"/public/100%", Ok(())),
-        (options[2].0, b"/public/%zz", Ok(())),
         (
-            options[2].0,
+            options[0].0,
+            b"/public/..%3F/admin",
+            Err(Invalid::DotSegmentEncodedDelimiter),
+        ),
+        (options[1].0, b"/public/..%3F/admin", Ok(())),
+        (options[1].0, b"/public/..%23%3b/admin", Ok(())),
+        (
+            options[1].0,
+            b"/public/..;/admin",
+            Err(Invalid::DotSegmentParameters),
+        ),
+        (
+            options[1].0,
+            b"/public/..%20%3F/admin",
+            Err(Invalid::DotSegment),
+        ),
+        (options[2].0, b"/public/%252e%252e/admin", Ok(())),
+        (options[2].0, b"/public/%25u002e/admin", Ok(())),
+        (options[2].0, b"/public/..%253B/admin", Ok(())),
+        (options[3].0, b"/public/100%", Ok(())),
+        (options[3].0, b"/public/%zz", Ok(())),
+        (
+            options[3].0,
             b"/public/%%32%65",
             Err(Invalid::DoubleEncoding),
         ),
-        (options[3].0, b"/public/caf%E9", Ok(())),
-        (options[3].0, b"/public/%c0%ae%c0%ae/admin", Ok(())),
-        (options[3].0, b"/public/%C2%85", Ok(())),
+        (options[4].0, b"/public/caf%E9", Ok(())),
+        (options[4].0, b"/public/%c0%ae%c0%ae/admin", Ok(())),
+        (options[4].0, b"/public/%C2%85", Ok(())),
         (
-            options[3].0,
+            options[4].0,
             b"/public/%C0%2E",
             Err(Invalid::EncodedSeparator),
         ),
-        (options[4].0, b"/public/%u002e%u002e/admin", Ok(())),
-        (options[4].0, b"/public/%u", Ok(())),
-        (options[5].0, b"/public/a%09b", Ok(())),
-        (options[5].0, b"/public/%C2%85", Ok(())),
+        (options[5].0, b"/public/%u002e%u002e/admin", Ok(())),
+        (options[5].0, b"/public/%u", Ok(())),
+        (options[6].0, b"/public/a%09b", Ok(())),
+        (options[6].0, b"/public/%C2%85", Ok(())),
         (
-            options[5].0,
+            options[6].0,
             b"/public/..%09/admin",
             Err(Invalid::DotSegment),
         ),
         (
-            options[5].0,
+            options[6].0,
             b"/public/..%00/admin",
             Err(Invalid::EncodedSeparator),
         ),
@@ -351,6 +419,7 @@ fn each_option_lets_through_exactly_its_class() {
     // Everything allowed: still no encoded separator, dot-segment or `//`.
     let all = Allow {
         path_parameters_dot_segments: true,
+        encoded_delimiter_dot_segments: true,
         double_encoding: true,
         malformed_escapes: true,
         invalid_utf8: true,
@@ -361,6 +430,7 @@ fn each_option_lets_through_exactly_its_class() {
         (&b"/public/%2e%2e/admin"[..], Invalid::EncodedSeparator),
         (b"/public/../admin", Invalid::DotSegment),
         (b"/public/..%20/admin", Invalid::DotSegment),
+        (b"/public/..%20%23/admin", Invalid::DotSegment),
         (b"/public//admin", Invalid::EmptySegment),
         (b"/public/;/admin", Invalid::EmptySegment),
     ] {
@@ -411,11 +481,14 @@ fn unambiguous(raw: &[u8]) -> Result<(), String> {
     for (i, segment) in segments.iter().enumerate() {
         let name = segment.split(';').next().unwrap_or_default();
         let last = i + 1 == segments.len();
-        if name == "." || name == ".." || name.trim() == "." || name.trim() == ".." {
-            return Err(format!("dot-segment {segment:?} once decoded"));
-        }
         if name.is_empty() && !last {
             return Err(format!("empty segment {segment:?} once decoded"));
+        }
+        // Up to the first `;`, `?` or `#`: where a parser reading the
+        // decoded path again ends the segment.
+        let name = segment.split([';', '?', '#']).next().unwrap_or_default();
+        if name == "." || name == ".." || name.trim() == "." || name.trim() == ".." {
+            return Err(format!("dot-segment {segment:?} once decoded"));
         }
     }
     Ok(())
@@ -434,7 +507,7 @@ fn hostile_path() -> impl Strategy<Value = Vec<u8>> {
         Just(b"u".to_vec()),
         "[0-9a-fA-F]".prop_map(String::into_bytes),
         "%[0-9a-fA-F]{2}".prop_map(String::into_bytes),
-        "%(2[05eEfF]|3[bB]|5[cC]|0[09aAdD]|20|7[fF]|[c-fC-F][0-9a-fA-F]|[89aAbB][0-9a-fA-F])"
+        "%(2[035eEfF]|3[bBfF]|5[cC]|0[09aAdD]|20|7[fF]|[c-fC-F][0-9a-fA-F]|[89aAbB][0-9a-fA-F])"
             .prop_map(String::into_bytes),
         // Unicode blanks, whole.
         prop_oneof![
@@ -458,8 +531,8 @@ proptest! {
     /// percent-decoded once is UTF-8 with no control character and no `\`,
     /// decoding it a second time changes nothing (so no `%XX` or `%u` is
     /// left for a server that decodes twice), and no segment is `.` or `..`
-    /// once its `;parameters` are removed and blanks trimmed, nor empty
-    /// except the last.
+    /// up to its first `;`, `?` or `#` with blanks trimmed, nor empty once
+    /// its `;parameters` are removed, except the last.
     #[test]
     fn accepted_means_unambiguous(path in hostile_path()) {
         if check(&path).is_ok() {
@@ -471,7 +544,7 @@ proptest! {
     #[test]
     fn never_panics(
         path in proptest::collection::vec(any::<u8>(), 0..64),
-        flags in any::<[bool; 6]>(),
+        flags in any::<[bool; 7]>(),
     ) {
         let allow = Allow {
             path_parameters_dot_segments: flags[0],
@@ -480,6 +553,7 @@ proptest! {
             invalid_utf8: flags[3],
             percent_u: flags[4],
             encoded_control_characters: flags[5],
+            encoded_delimiter_dot_segments: flags[6],
         };
         let _ = check_with(&path, allow);
         if check(&path).is_ok() {
