@@ -9,6 +9,28 @@ use regex_lite::Regex;
 
 /// Longest regular expression accepted, to bound compile time and memory.
 pub const MAX_REGEX_LEN: usize = 1024;
+
+/// How large and how costly a regular expression may be (the estimates of
+/// [`re2::Scan`]): every filter uses [`RegexLimits::DEFAULT`]; l7_policy's
+/// `max_regex_program_size` and `max_regex_cost` set others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegexLimits {
+    /// RE2 program size: bounds compile time and memory. Envoy's own
+    /// default (`re2.max_program_size.error_level`) is 100.
+    pub program_size: u32,
+    /// NFA states stepped through per char of the value: bounds the time
+    /// a match takes, about 20 ns per state and char natively.
+    pub cost: u32,
+}
+
+impl RegexLimits {
+    /// Above what `tap policy suggest` writes: 53 UUID segments in 1024
+    /// chars (about 13,500), 180 query names in one rule (cost about 190).
+    pub const DEFAULT: RegexLimits = RegexLimits {
+        program_size: 16_384,
+        cost: 256,
+    };
+}
 const MAX_DEPTH: usize = 16;
 
 /// A condition a filter evaluates against its `View` of a stream or connection.
@@ -140,7 +162,12 @@ fn compile_at<C>(
 /// A regular expression that must match the whole value, like Envoy's
 /// `safe_regex` (RE2 syntax, full match).
 pub fn anchored_regex(path: &str, pattern: &str) -> Result<Regex> {
-    re2_regex(path, pattern, false).map(|(r, _)| r)
+    anchored_regex_within(path, pattern, RegexLimits::DEFAULT)
+}
+
+/// An [`anchored_regex`] within other `limits`.
+pub fn anchored_regex_within(path: &str, pattern: &str, limits: RegexLimits) -> Result<Regex> {
+    re2_regex(path, pattern, false, limits).map(|(r, _)| r)
 }
 
 /// A case-insensitive [`anchored_regex`], as RE2 matches `(?i:pattern)`.
@@ -149,7 +176,12 @@ pub struct FoldedRegex(Regex);
 
 impl FoldedRegex {
     pub fn new(path: &str, pattern: &str) -> Result<FoldedRegex> {
-        re2_regex(path, pattern, true).map(|(r, _)| FoldedRegex(r))
+        FoldedRegex::within(path, pattern, RegexLimits::DEFAULT)
+    }
+
+    /// A [`FoldedRegex`] within other `limits`.
+    pub fn within(path: &str, pattern: &str, limits: RegexLimits) -> Result<FoldedRegex> {
+        re2_regex(path, pattern, true, limits).map(|(r, _)| FoldedRegex(r))
     }
 
     /// RE2 folds case by Unicode, so `k` also matches the Kelvin sign and
@@ -175,8 +207,15 @@ impl FoldedRegex {
 
 /// The anchored regex for the RE2 `pattern`, and whether it looks at the
 /// text around a position (`^`, `\A`, `\b`, `\B`). The pattern is checked
-/// on its own before it is wrapped, so the anchors cannot be escaped.
-pub fn re2_regex(path: &str, pattern: &str, fold: bool) -> Result<(Regex, bool)> {
+/// on its own before it is wrapped, so the anchors cannot be escaped, and
+/// refused over `limits`, before regex-lite compiles it (which alone can
+/// take seconds).
+pub fn re2_regex(
+    path: &str,
+    pattern: &str,
+    fold: bool,
+    limits: RegexLimits,
+) -> Result<(Regex, bool)> {
     if pattern.len() > MAX_REGEX_LEN {
         return Err(ConfigError::new(
             path,
@@ -191,10 +230,49 @@ pub fn re2_regex(path: &str, pattern: &str, fold: bool) -> Result<(Regex, bool)>
             "write RE2 syntax that reads alike here (l7_policy README: Regular expressions)",
         )
     };
-    let looks_around = re2::check(pattern, fold).map_err(|what| refuse(&what))?;
+    let scan = re2::check(pattern, fold).map_err(|what| refuse(&what))?;
+    let over = |what: String, field: &str| {
+        ConfigError::new(
+            path,
+            format!("regex {:?} {what}", Short(pattern)),
+            format!("{REPEATS} or split it into several rules; l7_policy: raise {field} (README: Limits)"),
+        )
+    };
+    if scan.size > limits.program_size {
+        return Err(over(
+            format!(
+                "compiles to too large a program: about {} instructions (RE2 program size), over the limit of {}",
+                scan.size, limits.program_size
+            ),
+            "max_regex_program_size",
+        ));
+    }
+    if scan.cost > limits.cost {
+        return Err(over(
+            format!(
+                "costs too much to match: up to {} steps per char of the value, over the limit of {}",
+                scan.cost, limits.cost
+            ),
+            "max_regex_cost",
+        ));
+    }
     let open = if fold { "^(?i:" } else { "^(?:" };
     let regex = Regex::new(&format!("{open}{pattern})$")).map_err(|e| refuse(&e))?;
-    Ok((regex, looks_around))
+    Ok((regex, scan.looks_around))
+}
+
+const REPEATS: &str = "write fewer or smaller counted repetitions ({n,m} copies its operand m times; nested ones multiply), end a repetition with a char the next one cannot match (`[^/]+/`, not `[^/]*[^/]*` or `.*a{100}`),";
+
+/// A pattern in a message: its first 60 chars, then `...`.
+struct Short<'a>(&'a str);
+
+impl std::fmt::Debug for Short<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.char_indices().nth(60) {
+            Some((at, _)) => write!(f, "{:?}...", self.0.get(..at).unwrap_or_default()),
+            None => write!(f, "{:?}", self.0),
+        }
+    }
 }
 
 /// A string test: `{"exact": ..}`, `{"prefix": ..}`, `{"suffix": ..}` or `{"regex": ..}`.

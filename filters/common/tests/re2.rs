@@ -152,6 +152,6 @@ fn looks_around() {
         ("\\\\b", false),
         ("[\\^]", false),
     ] {
-        assert_eq!(check(p, false).unwrap(), looks, "{p}");
+        assert_eq!(check(p, false).unwrap().looks_around, looks, "{p}");
     }
 }

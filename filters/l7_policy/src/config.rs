@@ -11,11 +11,11 @@ use filter_common::config::{
     join, parse_document, root, ConfigError, Field, Object, Result, Value,
 };
 use filter_common::header::{forbidden_output_header, is_valid_header_name, is_valid_header_value};
-use filter_common::predicate::{anchored_regex, FoldedRegex};
+use filter_common::predicate::{anchored_regex_within, FoldedRegex, RegexLimits};
 use filter_common::spiffe::namespace_and_service_account;
 use std::collections::BTreeMap;
 
-const FIELDS: [&str; 11] = [
+const FIELDS: [&str; 13] = [
     "rules",
     "principals",
     "trust_claimed_labels",
@@ -27,6 +27,8 @@ const FIELDS: [&str; 11] = [
     "deny",
     "log",
     "repeated_headers",
+    "max_regex_program_size",
+    "max_regex_cost",
 ];
 const RULE_FIELDS: [&str; 6] = ["method", "path", "host", "headers", "headerMatches", "from"];
 const ALLOW_IN_PATHS: [&str; 7] = [
@@ -47,6 +49,11 @@ pub struct Deny {
     pub body: String,
     pub headers: Vec<(String, String)>,
 }
+
+/// The largest `max_regex_program_size` and `max_regex_cost`: a regex
+/// at either takes about a second to compile or to match a 60 KiB path.
+const MAX_PROGRAM_SIZE: u32 = 1 << 20;
+const MAX_COST: u32 = 1 << 16;
 
 /// At most this many principals, and labels per principal.
 const MAX_PRINCIPALS: usize = 10_000;
@@ -119,13 +126,22 @@ impl Config {
     /// suite's part for this filter.
     pub fn from_value(document: &Value) -> Result<Config> {
         let top = root(document, &FIELDS)?;
+        let default = RegexLimits::DEFAULT;
+        let limits = RegexLimits {
+            program_size: top
+                .get("max_regex_program_size", |f| limit(f, MAX_PROGRAM_SIZE))?
+                .unwrap_or(default.program_size),
+            cost: top
+                .get("max_regex_cost", |f| limit(f, MAX_COST))?
+                .unwrap_or(default.cost),
+        };
         let rules = top.need("rules", |f| {
             f.list()?
                 .iter()
                 .enumerate()
                 .map(|(i, value)| {
                     let path = format!("rules[{i}]");
-                    compile_rule(Field { path: &path, value })
+                    compile_rule(Field { path: &path, value }, limits)
                 })
                 .collect::<Result<Vec<_>>>()
         });
@@ -248,6 +264,19 @@ impl Config {
     }
 }
 
+/// A regex limit, 1 to `max`.
+fn limit(field: Field, max: u32) -> Result<u32> {
+    let n = field.u64()?;
+    match u32::try_from(n) {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError::new(
+            field.path,
+            format!("{n} is out of range"),
+            format!("use 1 to {max} (l7_policy README: Limits)"),
+        )),
+    }
+}
+
 fn allow_in_paths(field: Field) -> Result<Allow> {
     let o = field.object(&ALLOW_IN_PATHS)?;
     Ok(Allow {
@@ -299,13 +328,13 @@ fn reply_headers(field: Field) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn pattern(o: &Object, key: &str) -> Result<Option<Pattern>> {
-    o.get(key, |f| Pattern::compile(f.path, f.str()?))
+fn pattern(o: &Object, key: &str, limits: RegexLimits) -> Result<Option<Pattern>> {
+    o.get(key, |f| Pattern::compile_within(f.path, f.str()?, limits))
 }
 
 /// Hosts compare case-insensitively.
-fn host_regex(o: &Object) -> Result<Option<FoldedRegex>> {
-    o.get("host", |f| FoldedRegex::new(f.path, f.str()?))
+fn host_regex(o: &Object, limits: RegexLimits) -> Result<Option<FoldedRegex>> {
+    o.get("host", |f| FoldedRegex::within(f.path, f.str()?, limits))
 }
 
 fn header_name(path: &str, name: &str) -> Result<String> {
@@ -319,7 +348,7 @@ fn header_name(path: &str, name: &str) -> Result<String> {
     Ok(name.to_ascii_lowercase())
 }
 
-fn compile_rule(field: Field) -> Result<Rule> {
+fn compile_rule(field: Field, limits: RegexLimits) -> Result<Rule> {
     let o = field.object(&RULE_FIELDS)?;
     let headers = o
         .get("headers", |f| {
@@ -404,12 +433,12 @@ fn compile_rule(field: Field) -> Result<Rule> {
         })?
         .unwrap_or_default();
     Ok(Rule {
-        method: pattern(&o, "method")?,
-        path: pattern(&o, "path")?,
-        host: host_regex(&o)?,
+        method: pattern(&o, "method", limits)?,
+        path: pattern(&o, "path", limits)?,
+        host: host_regex(&o, limits)?,
         headers,
         header_matches,
-        from: o.get("from", compile_from)?,
+        from: o.get("from", |f| compile_from(f, limits))?,
     })
 }
 
@@ -468,7 +497,7 @@ fn string_map(f: Field) -> Result<Vec<(String, String)>> {
     Ok(labels)
 }
 
-fn compile_from(field: Field) -> Result<From> {
+fn compile_from(field: Field, limits: RegexLimits) -> Result<From> {
     let o = field.object(&[
         "principal",
         "namespace",
@@ -482,7 +511,7 @@ fn compile_from(field: Field) -> Result<From> {
         let text = Field { path: &path, value }.str()?;
         Ok(match how {
             "exact" => Text::Exact(text.to_string()),
-            _ => Text::Regex(anchored_regex(&path, text)?),
+            _ => Text::Regex(anchored_regex_within(&path, text, limits)?),
         })
     })?;
     let labels = o.get("labels", string_map)?.unwrap_or_default();

@@ -11,7 +11,7 @@
 //! that group only, so the rest keeps its meaning.
 
 use filter_common::config::Result;
-use filter_common::predicate::{anchored_regex, re2_regex};
+use filter_common::predicate::{anchored_regex_within, re2_regex, RegexLimits};
 use regex_lite::Regex;
 
 #[derive(Debug)]
@@ -175,8 +175,14 @@ fn cut(mut literal: String, mut ends: Vec<usize>, at: usize, pattern: &str) -> (
 impl Pattern {
     /// Compiles `pattern` (RE2 syntax, implicitly anchored); errors name `path`.
     pub fn compile(path: &str, pattern: &str) -> Result<Pattern> {
-        // Always compile the whole pattern once: it validates the syntax.
-        let whole = anchored_regex(path, pattern)?;
+        Pattern::compile_within(path, pattern, RegexLimits::DEFAULT)
+    }
+
+    /// [`Pattern::compile`] within other `limits`.
+    pub fn compile_within(path: &str, pattern: &str, limits: RegexLimits) -> Result<Pattern> {
+        // Always compile the whole pattern once: it validates the syntax
+        // and its cost.
+        let whole = anchored_regex_within(path, pattern, limits)?;
         let whole = || Pattern::Prefixed {
             prefix: String::new(),
             rest: Rest::Regex(whole),
@@ -193,7 +199,7 @@ impl Pattern {
         }
         // A tail that looks at the text around a position (`\b`, `^`) would
         // see the start of the tail where the whole sees the prefix: no split.
-        Ok(match re2_regex(path, tail, false) {
+        Ok(match re2_regex(path, tail, false, limits) {
             Ok((rest, false)) if !prefix.is_empty() => Pattern::Prefixed {
                 prefix,
                 rest: Rest::Regex(rest),
