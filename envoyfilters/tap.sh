@@ -30,12 +30,17 @@ usage: tap.sh [options] <app-name>
   --path PREFIX           only requests whose path starts with PREFIX
   --header NAME[=VALUE]   only requests with this header (and value)
   --status N|MIN-MAX      only responses with this status (or range)
-  --max-body BYTES        bytes kept per body or direction (default: 4096 with
-                          --records logs, 65536 with --records file)
+  --bodies                keep bodies (HTTP) or connection data (--tcp); without
+                          it records hold headers only: bodies can carry any
+                          credential, and only some formats can be redacted
+  --max-body BYTES        bytes kept per body or direction, implies --bodies
+                          (default with --bodies: 4096 with --records logs,
+                          65536 with --records file)
   --records logs|file     how records come back: the sidecar's log, read with
-                          `kubectl logs` (default; any proxy image), or a file
+                          `kubectl logs` (default; any proxy image; a log
+                          agent may ship that log off the pod), or a file
                           in the sidecar copied with `kubectl cp` (needs tar
-                          in the proxy image)
+                          in the proxy image; records stay in the pod)
   --out DIR               where records go (default: ./tap-<guid>-<time>)
   --format jsonl|har|pcap records as JSON lines, HAR or pcap (har and pcap need
                           the `tap` tool on PATH: make tap)
@@ -75,7 +80,7 @@ json_string() {
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 app="" guid="" namespace="cf-workloads" duration=60 count="" tcp_port="" outbound_port=""
-method="" path_prefix="" header="" status="" max_body="" records_via="logs" out="" format="jsonl" rate=5
+method="" path_prefix="" header="" status="" max_body="" bodies=false records_via="logs" out="" format="jsonl" rate=5
 wasm_dir="$script_dir/../dist" timeout=60 dry_run=false keep=false
 
 need_value() { [[ $# -ge 2 && -n $2 ]] || die 2 "$1 needs a value"; }
@@ -92,7 +97,8 @@ while [[ $# -gt 0 ]]; do
     --path) need_value "$@"; path_prefix=$2; shift 2 ;;
     --header) need_value "$@"; header=$2; shift 2 ;;
     --status) need_value "$@"; status=$2; shift 2 ;;
-    --max-body) need_value "$@"; max_body=$2; shift 2 ;;
+    --max-body) need_value "$@"; max_body=$2; bodies=true; shift 2 ;;
+    --bodies) bodies=true; shift ;;
     --records) need_value "$@"; records_via=$2; shift 2 ;;
     --out) need_value "$@"; out=$2; shift 2 ;;
     --format) need_value "$@"; format=$2; shift 2 ;;
@@ -107,11 +113,23 @@ while [[ $# -gt 0 ]]; do
 done
 
 [[ -n $app || -n $guid ]] || { usage >&2; die 2 "name the app (or give --guid)"; }
+# Names that go into the manifest are Kubernetes names (a namespace is an
+# RFC 1123 label); anything else could add fields to the YAML. The app's
+# name only reaches `cf` as one argument.
+[[ $namespace =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]] ||
+  die 2 "--namespace must be a Kubernetes namespace name (lowercase letters, digits and '-', at most 63), not '$(printf '%q' "$namespace")'"
+if [[ $app =~ [[:cntrl:]] ]]; then
+  die 2 "the app name has control characters: '$(printf '%q' "$app")'"
+fi
 case $records_via in logs | file) ;; *) die 2 "--records is logs or file, not '$records_via'" ;; esac
+# Bodies and connection data only when asked (--bodies): they can hold any
+# credential, and only headers, queries, form and JSON fields are redacted.
 # A record is one log line: with the logs route, bodies are capped lower so
 # that records stay short lines in the container log (the runtime splits
 # lines over 16 KiB, and the kubelet rotates the log at 10 MiB by default).
-if [[ -z $max_body ]]; then
+if [[ $bodies == false ]]; then
+  max_body=0
+elif [[ -z $max_body ]]; then
   if [[ $records_via == logs ]]; then max_body=4096; else max_body=65536; fi
 fi
 for n in "$duration" "$max_body" "$timeout" "$rate" ${count:+"$count"} ${tcp_port:+"$tcp_port"} ${outbound_port:+"$outbound_port"}; do
@@ -159,7 +177,8 @@ if [[ -z $guid ]]; then
   fi
   guid=$(printf '%s' "$guid_out" | tr -d '[:space:]')
 fi
-[[ $guid =~ ^[0-9a-fA-F-]+$ ]] || die 5 "'$guid' is not an app GUID"
+# A label value and, with -tap, the EnvoyFilter's name (lowercase, 63 at most).
+[[ $guid =~ ^[0-9a-f]([-0-9a-f]{0,57}[0-9a-f])?$ ]] || die 5 "'$(printf '%q' "$guid")' is not an app GUID (lowercase hex and '-')"
 
 name="$guid-tap"
 label="cloudfoundry.org/app_guid"
@@ -310,6 +329,16 @@ $listener_match
                   inline_string: "$log_line"
 EOF
 }
+
+# Where the records travel, said before anything is installed.
+if [[ $records_via == logs ]]; then
+  if [[ $bodies == true ]]; then
+    kept="bodies (up to $max_body bytes, only form and JSON fields redacted)"
+  else
+    kept="no bodies"
+  fi
+  say "records go to the sidecar's container log, which a log agent may ship off the pod: credential headers, query values and form and JSON fields redacted, $kept; --records file keeps them in the pod"
+fi
 
 if [[ $dry_run == true ]]; then
   manifest

@@ -16,7 +16,8 @@ fn configs() -> [(&'static str, Value); 4] {
     [
         (
             "tap_http",
-            json!({"match": {"request_header": {"name": "x-tap-me", "present": true}}}),
+            json!({"match": {"request_header": {"name": "x-tap-me", "present": true}},
+                   "max_request_bytes": 4096, "max_response_bytes": 4096}),
         ),
         ("peer_metadata", json!({})),
         (
@@ -415,7 +416,8 @@ fn the_tap_part_matches_headers_the_later_parts_set() {
     let up = Upstream::start();
     for (app, tapped) in [("app-1", 2), ("app-2", 0)] {
         let config = json!({
-            "tap_http": {"match": {"request_header": {"name": "cf-app-id", "exact": app}}},
+            "tap_http": {"match": {"request_header": {"name": "cf-app-id", "exact": app}},
+                         "max_request_bytes": 4096, "max_response_bytes": 4096},
             "cf_headers": part_config("cf_headers"),
         });
         let envoy = Envoy::start(&Bootstrap::new(up.port()).listener_with(

@@ -97,8 +97,9 @@ fn body_bytes(message: &Value) -> Vec<u8> {
 fn smoke_differential_against_native_tap() {
     const LIMIT: u64 = 64 * 1024;
     let up = Upstream::start();
-    let ours =
-        tap(json!({"max_request_bytes": LIMIT, "max_response_bytes": LIMIT, "redact_headers": []}));
+    let ours = tap(
+        json!({"max_request_bytes": LIMIT, "max_response_bytes": LIMIT, "redact_headers": [], "redact_words": []}),
+    );
     let envoy = start(&up, vec![native_tap(LIMIT, LIMIT), ours]);
 
     let sizes = [0usize, 1, 1000, 65_535, 65_536, 65_537, 200_000, 400_000];
@@ -219,7 +220,12 @@ fn smoke_bodies_headers_and_trailers_are_recorded() {
 #[test]
 fn headers_only_and_local_replies() {
     let up = Upstream::start();
-    let envoy = start(&up, vec![tap(json!({}))]);
+    let envoy = start(
+        &up,
+        vec![tap(
+            json!({"max_request_bytes": 4096, "max_response_bytes": 4096}),
+        )],
+    );
     Request::get("/")
         .header("x-echo-status", "204")
         .send(envoy.addr("main"), Proto::H1);
@@ -396,28 +402,42 @@ fn sampling_and_rate_limits() {
     assert_eq!(stat(&envoy, "rate_limited"), (40 - 3) + (40 - 4));
 }
 
+/// Credentials by name and by word, in headers and in the query; custom
+/// lists replace the defaults; empty lists turn redaction off.
 #[test]
 fn redaction_is_configurable() {
     let up = Upstream::start();
     let envoy = Envoy::start(
         &Bootstrap::new(up.port())
             .listener_with(
+                "defaults",
+                vec![tap(json!({}))],
+                virtual_hosts(),
+                record_access_log("defaults.jsonl"),
+            )
+            .listener_with(
                 "custom",
-                vec![tap(json!({"redact_headers": ["X-Api-Key"]}))],
+                vec![tap(
+                    json!({"redact_headers": ["X-Customer"], "redact_words": ["Pin"]}),
+                )],
                 virtual_hosts(),
                 record_access_log("custom.jsonl"),
             )
             .listener_with(
                 "off",
-                vec![tap(json!({"redact_headers": []}))],
+                vec![tap(json!({"redact_headers": [], "redact_words": []}))],
                 virtual_hosts(),
                 record_access_log("off.jsonl"),
             ),
     );
-    let request = Request::get("/")
+    let request = Request::get("/cb?access_token=t1&pin=42&page=2")
         .header("x-api-key", "k1")
+        .header("x-amz-security-token", "a1")
+        .header("x-customer", "c1")
+        .header("x-pin-code", "p1")
+        .header("referer", "https://app.example/?session=s1")
         .header("authorization", "Basic abc");
-    for listener in ["custom", "off"] {
+    for listener in ["defaults", "custom", "off"] {
         request.send(envoy.addr(listener), Proto::H1);
     }
     let value = |file: &str, key: &str| {
@@ -431,20 +451,66 @@ fn redaction_is_configurable() {
             .unwrap()
             .to_string()
     };
-    assert_eq!(value("custom.jsonl", "x-api-key"), "[redacted]");
-    assert_eq!(
-        value("custom.jsonl", "authorization"),
-        "Basic abc",
-        "a custom list replaces the default"
-    );
-    assert_eq!(value("off.jsonl", "x-api-key"), "k1");
-    assert_eq!(value("off.jsonl", "authorization"), "Basic abc");
+    let r = "[redacted]";
+    for (file, want) in [
+        (
+            "defaults.jsonl",
+            [
+                "/cb?access_token=[redacted]&pin=42&page=2",
+                r,
+                r,
+                "c1",
+                "p1",
+                "https://app.example/?session=[redacted]",
+                r,
+            ],
+        ),
+        (
+            "custom.jsonl",
+            [
+                "/cb?access_token=t1&pin=[redacted]&page=2",
+                "k1",
+                "a1",
+                r,
+                r,
+                "https://app.example/?session=s1",
+                "Basic abc",
+            ],
+        ),
+        (
+            "off.jsonl",
+            [
+                "/cb?access_token=t1&pin=42&page=2",
+                "k1",
+                "a1",
+                "c1",
+                "p1",
+                "https://app.example/?session=s1",
+                "Basic abc",
+            ],
+        ),
+    ] {
+        let got = [
+            ":path",
+            "x-api-key",
+            "x-amz-security-token",
+            "x-customer",
+            "x-pin-code",
+            "referer",
+            "authorization",
+        ]
+        .map(|key| value(file, key));
+        assert_eq!(got, want, "{file}");
+    }
+    // The app receives everything as it was sent.
+    assert_eq!(up.last().path, "/cb?access_token=t1&pin=42&page=2");
 }
 
 #[test]
 fn as_string_and_extras() {
     let up = Upstream::start();
-    let config = json!({"body_format": "as_string", "record_downstream_connection": true, "record_stream_info": true});
+    let config = json!({"body_format": "as_string", "record_downstream_connection": true, "record_stream_info": true,
+                        "max_request_bytes": 4096, "max_response_bytes": 4096});
     let envoy = start(&up, vec![tap(config)]);
     Request::new("POST", "/text")
         .body("caf\u{e9} au lait")
@@ -610,7 +676,12 @@ fn http_sink_counts_drops_and_errors_without_blocking_requests() {
 fn streams_reset_midway_are_recorded_as_incomplete() {
     use std::io::Write;
     let up = Upstream::start();
-    let envoy = start(&up, vec![tap(json!({}))]);
+    let envoy = start(
+        &up,
+        vec![tap(
+            json!({"max_request_bytes": 4096, "max_response_bytes": 4096}),
+        )],
+    );
     // The client announces 1000 bytes, sends 10, and goes away.
     {
         let mut s = std::net::TcpStream::connect(envoy.addr("main")).unwrap();
@@ -656,7 +727,12 @@ fn records_len_at_least(envoy: &Envoy, n: usize) {
 fn large_bodies_use_bounded_memory() {
     const MIB: usize = 1024 * 1024;
     let up = Upstream::start();
-    let envoy = start(&up, vec![tap(json!({}))]);
+    let envoy = start(
+        &up,
+        vec![tap(
+            json!({"max_request_bytes": 65536, "max_response_bytes": 65536}),
+        )],
+    );
     // Warm up so that the baseline includes Envoy's pools and the VM.
     Request::new("POST", "/warm")
         .body(pattern(MIB))
@@ -789,7 +865,8 @@ fn local_replies_of_the_filters_after_the_tap_are_recorded_whole() {
         "cf_headers",
         &json!({"app_guid": "app-1", "process_type": "web", "org_guid": "o", "space_guid": "s"}),
     );
-    let matched = json!({"match": {"request_header": {"name": "cf-app-id", "exact": "app-1"}}});
+    let matched = json!({"match": {"request_header": {"name": "cf-app-id", "exact": "app-1"}},
+                         "max_request_bytes": 4096, "max_response_bytes": 4096});
     let envoy = start(&up, vec![tap(matched), stamp, policy]);
     for (path, proto) in [
         ("/admin/h1", Proto::H1),

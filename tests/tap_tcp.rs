@@ -14,16 +14,52 @@ use std::time::{Duration, Instant};
 
 const MARKER: &str = "{\"socket_buffered_trace\"";
 
+/// These tests are about the data a record holds: unless a test sets the
+/// limits, each keeps 64 KiB per direction (the filter's default keeps none:
+/// `no_data_unless_asked`).
 fn bootstrap(echo: &TcpEcho, config: &Value, chain_extra: Value, proxy_extra: Value) -> Bootstrap {
+    let mut config = config.clone();
+    for limit in ["max_read_bytes", "max_write_bytes"] {
+        if config.get(limit).is_none() {
+            config[limit] = json!(65536);
+        }
+    }
     Bootstrap::new(echo.port())
         .cluster("echo", echo.port())
         .tcp_listener(
             "tcp",
-            vec![wasm_network_filter("tap_tcp", config)],
+            vec![wasm_network_filter("tap_tcp", &config)],
             "echo",
             chain_extra,
             proxy_extra,
         )
+}
+
+/// With the filter's defaults a record holds the connection's events and
+/// sizes, and none of its bytes: they may be credentials.
+#[test]
+fn no_data_unless_asked() {
+    let echo = TcpEcho::start();
+    // The filter's own defaults, not this file's (see `bootstrap`).
+    let envoy = Envoy::start(
+        &Bootstrap::new(echo.port())
+            .cluster("echo", echo.port())
+            .tcp_listener(
+                "tcp",
+                vec![wasm_network_filter("tap_tcp", &json!({}))],
+                "echo",
+                json!({}),
+                record_access_log("records.jsonl"),
+            ),
+    );
+    let sent = b"AUTH hunter2-secret\r\n".to_vec();
+    assert_eq!(exchange(envoy.addr("tcp"), &sent, 7), sent);
+    let record = &records(&envoy, 1)[0];
+    assert!(concat(record, "read").is_empty() && concat(record, "write").is_empty());
+    assert!(flag(record, "read_truncated") && flag(record, "write_truncated"));
+    assert!(!record
+        .to_string()
+        .contains(&base64::engine::general_purpose::STANDARD.encode(&sent)));
 }
 
 /// Envoy with the tap in front of tcp_proxy, records in `records.jsonl`.

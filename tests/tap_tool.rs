@@ -29,7 +29,9 @@ struct Taps {
 fn recorded() -> Taps {
     let app = Upstream::start();
     let echo = TcpEcho::start();
-    let config = json!({"record_downstream_connection": true, "record_stream_info": true, "redact_headers": []});
+    let config = json!({"record_downstream_connection": true, "record_stream_info": true,
+                        "redact_headers": [], "redact_words": [],
+                        "max_request_bytes": 65536, "max_response_bytes": 65536});
     let routes = json!([{"name": "app", "domains": ["*"], "routes": [
         {"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]}]);
     let bootstrap = Bootstrap::new(app.port())
@@ -42,7 +44,10 @@ fn recorded() -> Taps {
         .cluster("echo", echo.port())
         .tcp_listener(
             "tcp",
-            vec![wasm_network_filter("tap_tcp", &json!({}))],
+            vec![wasm_network_filter(
+                "tap_tcp",
+                &json!({"max_read_bytes": 65536, "max_write_bytes": 65536}),
+            )],
             "echo",
             json!({}),
             record_access_log("tcp.jsonl"),

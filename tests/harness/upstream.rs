@@ -8,7 +8,9 @@
 //! - `x-echo-chunked: 1` sends the body chunked, and each
 //!   `x-echo-trailer: Name: value` adds a response trailer (implies chunked);
 //! - `x-echo-truncate: N` announces the whole body but sends only N bytes,
-//!   then closes: a response reset midway.
+//!   then closes: a response reset midway;
+//! - `x-echo-token-response: 1` answers an OAuth token response (JSON with
+//!   [`ACCESS_TOKEN`] and [`REFRESH_TOKEN`]) instead.
 
 use crate::{header_values, wire, Headers};
 use serde_json::json;
@@ -147,6 +149,10 @@ pub fn pattern(n: usize) -> Vec<u8> {
 }
 
 /// The response to `request`, and whether to close the connection after it.
+/// The credentials of the `x-echo-token-response` body.
+pub const ACCESS_TOKEN: &str = "at-9f2c41d7e8b3a6c5";
+pub const REFRESH_TOKEN: &str = "rt-7e1a90c3b5d2f486";
+
 fn respond(request: &Received) -> (Vec<u8>, bool) {
     let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
     let number = |name: &str| {
@@ -158,6 +164,13 @@ fn respond(request: &Received) -> (Vec<u8>, bool) {
     let status = number("x-echo-status").unwrap_or(200);
     let (body, content_type) = match number("x-echo-body-size") {
         Some(n) => (pattern(n), "application/octet-stream"),
+        None if !request.header("x-echo-token-response").is_empty() => (
+            json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600,
+                   "refresh_token": REFRESH_TOKEN, "scope": "ships:read"})
+            .to_string()
+            .into_bytes(),
+            "application/json",
+        ),
         None => {
             let echo = json!({
                 "method": request.method,

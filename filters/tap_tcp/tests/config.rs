@@ -15,7 +15,7 @@ fn parse(json: &str) -> Config {
 fn defaults() {
     for c in [Config::parse(None).unwrap(), parse("{}"), parse("  ")] {
         assert_eq!(c.max_read_bytes, DEFAULT_MAX_BYTES as usize);
-        assert_eq!(c.max_write_bytes, 64 * 1024);
+        assert_eq!(c.max_write_bytes, 0, "no data unless asked");
         assert_eq!(c.max_events, DEFAULT_MAX_EVENTS);
         assert_eq!(c.data_format, DataFormat::AsBytes);
         assert_eq!(c.segment, None);

@@ -70,9 +70,11 @@ pub fn specs() -> Vec<Spec> {
 
 /// The taps shipped in persistent manifests keep little: records land in
 /// `/etc/istio/proxy`, a memory-backed volume counted against the sidecar's
-/// memory limit that nothing rotates (README: the most they can use).
+/// memory limit that nothing rotates (README: the most they can use). Like
+/// the filters' defaults and tap.sh's, they keep no bodies and no
+/// connection data (credentials can be in any of them), and they record
+/// stream info: the real time and whether the app answered.
 pub const PERSISTENT_TAP_RECORDS: u64 = 100;
-pub const PERSISTENT_TAP_BODY_BYTES: u64 = 4096;
 pub const PERSISTENT_TAP_EVENTS: u64 = 64;
 
 fn persistent_budget() -> Value {
@@ -116,8 +118,7 @@ fn separate_specs() -> Vec<Spec> {
             filter: "tap_http",
             kind: Kind::Http,
             config: json!({
-                "max_request_bytes": PERSISTENT_TAP_BODY_BYTES,
-                "max_response_bytes": PERSISTENT_TAP_BODY_BYTES,
+                "record_stream_info": true,
                 "rate_limit": persistent_budget(),
                 "max_records": PERSISTENT_TAP_RECORDS
             }),
@@ -134,8 +135,6 @@ fn separate_specs() -> Vec<Spec> {
             filter: "tap_tcp",
             kind: Kind::Network,
             config: json!({
-                "max_read_bytes": PERSISTENT_TAP_BODY_BYTES,
-                "max_write_bytes": PERSISTENT_TAP_BODY_BYTES,
                 "max_events": PERSISTENT_TAP_EVENTS,
                 "rate_limit": persistent_budget(),
                 "max_records": PERSISTENT_TAP_RECORDS
