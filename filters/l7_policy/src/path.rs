@@ -270,20 +270,20 @@ fn escapes(path: &[u8], allow: Allow) -> Result<(), Invalid> {
 }
 
 /// A segment's name, up to its first `;` or encoded `;`, `?` or `#`, and
-/// that delimiter decoded (`None`: the whole segment).
-fn name_of(segment: &[u8]) -> (&[u8], Option<u8>) {
+/// that delimiter decoded (0: the whole segment).
+fn name_of(segment: &[u8]) -> (&[u8], u8) {
     let mut i = 0;
     while let Some(&b) = segment.get(i) {
-        let rest = segment.get(i..).unwrap_or_default();
-        match escaped(rest) {
-            _ if b == b';' => return (segment.get(..i).unwrap_or_default(), Some(b';')),
-            Some(d @ (b';' | b'?' | b'#')) => {
-                return (segment.get(..i).unwrap_or_default(), Some(d))
-            }
-            _ => i += 1,
+        let d = match b {
+            b';' => b';',
+            _ => escaped(segment.get(i..).unwrap_or_default()).unwrap_or(0),
+        };
+        if matches!(d, b';' | b'?' | b'#') {
+            return (segment.get(..i).unwrap_or_default(), d);
         }
+        i += 1;
     }
-    (segment, None)
+    (segment, 0)
 }
 
 /// The length of the encoded blank at the start of `bytes`: an ASCII blank
@@ -347,17 +347,18 @@ fn segments(path: &[u8], allow: Allow) -> Result<(), Invalid> {
             return Err(Invalid::DotSegment);
         }
         // `name` differs from `segment`: a delimiter ends it.
-        match end {
-            Some(b';') if is_dots(name) && !allow.path_parameters_dot_segments => {
-                return Err(Invalid::DotSegmentParameters)
+        if is_dots(name) {
+            if end == b';' && !allow.path_parameters_dot_segments {
+                return Err(Invalid::DotSegmentParameters);
             }
-            Some(b'?' | b'#') if is_dots(name) && !allow.encoded_delimiter_dot_segments => {
-                return Err(Invalid::DotSegmentEncodedDelimiter)
+            if end != b';' && !allow.encoded_delimiter_dot_segments {
+                return Err(Invalid::DotSegmentEncodedDelimiter);
             }
-            // Parameters alone; after an encoded `?` or `#` the rest is the
-            // query or the fragment to a parser, not an empty segment.
-            Some(b';') | None if name.is_empty() && !last => return Err(Invalid::EmptySegment),
-            _ => {}
+        }
+        // Parameters alone; after an encoded `?` or `#` the rest is the
+        // query or the fragment to a parser, not an empty segment.
+        if name.is_empty() && !last && matches!(end, b';' | 0) {
+            return Err(Invalid::EmptySegment);
         }
     }
     Ok(())

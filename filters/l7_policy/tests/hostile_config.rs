@@ -125,6 +125,55 @@ fn allow_in_paths() {
             ..Allow::default()
         }
     );
+    // Each name sets its own class, and only that one.
+    for (name, want) in [
+        (
+            "path_parameters_dot_segments",
+            Allow {
+                path_parameters_dot_segments: true,
+                ..Allow::default()
+            },
+        ),
+        (
+            "encoded_delimiter_dot_segments",
+            Allow {
+                encoded_delimiter_dot_segments: true,
+                ..Allow::default()
+            },
+        ),
+        (
+            "double_encoding",
+            Allow {
+                double_encoding: true,
+                ..Allow::default()
+            },
+        ),
+        (
+            "malformed_escapes",
+            Allow {
+                malformed_escapes: true,
+                ..Allow::default()
+            },
+        ),
+        (
+            "invalid_utf8",
+            Allow {
+                invalid_utf8: true,
+                ..Allow::default()
+            },
+        ),
+        (
+            "encoded_control_characters",
+            Allow {
+                encoded_control_characters: true,
+                ..Allow::default()
+            },
+        ),
+    ] {
+        let json = format!(r#"{{"rules": [], "allow_in_paths": {{"{name}": true}}}}"#);
+        let c = Config::parse(Some(json.as_bytes())).unwrap();
+        assert_eq!(c.allow_in_paths, want, "{name}");
+    }
     for (json, field) in [
         (
             r#"{"rules": [], "allow_in_paths": {"dot_segments": true}}"#,
