@@ -679,7 +679,7 @@ fn streams_reset_midway_are_recorded_as_incomplete() {
     let envoy = start(
         &up,
         vec![tap(
-            json!({"max_request_bytes": 4096, "max_response_bytes": 4096}),
+            json!({"max_request_bytes": 65536, "max_response_bytes": 65536}),
         )],
     );
     // The client announces 1000 bytes, sends 10, and goes away.

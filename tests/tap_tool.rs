@@ -187,13 +187,17 @@ fn policy_from_native_records_is_the_same() {
     let options = Options::default();
     let from_ours = suggest(ours.iter(), &options);
     let from_native = suggest(native.iter(), &options);
-    assert_eq!(from_ours.rules.len(), 4, "{}", from_ours.report());
+    // The 404 is not learned, from either: the native records show the
+    // app answered by the router's header, ours by their stream info.
+    assert_eq!(from_ours.rules.len(), 3, "{}", from_ours.report());
+    assert_eq!(from_ours.left_out, from_native.left_out);
     assert_eq!(from_ours.l7_policy(), from_native.l7_policy());
     let config = Config::from_value(&from_native.l7_policy()).unwrap();
     let (report, denied) = run_check(&config, &ours.iter().collect::<Vec<_>>(), false);
-    assert!(!denied, "{report}");
+    assert!(denied, "{report}");
     assert!(
-        report.starts_with("4 requests: 4 allowed, 0 would be denied"),
+        report.starts_with("4 requests: 3 allowed, 1 would be denied")
+            && report.contains("GET localhost /missing  (recorded 404)"),
         "{report}"
     );
 }

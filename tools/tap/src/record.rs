@@ -47,8 +47,9 @@ pub struct HttpRecord {
     /// headers such as `x-peer-principal` are what the client sent unless a
     /// filter before the tap replaced them, which a record cannot show.
     pub peer: Option<Option<String>>,
-    /// `stream_info.response_code_details`: `via_upstream` when the app
-    /// answered; a local reply names the filter or reason.
+    /// `stream_info.response_code_details` (empty when the record's stream
+    /// info has none): `via_upstream` when the app answered; a local reply
+    /// names its reason, or nothing (a Wasm filter's).
     pub response_code_details: Option<String>,
     /// The stream ended before its response completed.
     pub incomplete: bool,
@@ -214,7 +215,14 @@ fn http(trace: &Value, top: &Value) -> HttpRecord {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
         }),
-        response_code_details: info["response_code_details"].as_str().map(str::to_string),
+        // With stream info, no details is no `via_upstream` (Envoy gives a
+        // Wasm filter's local reply none).
+        response_code_details: info.is_object().then(|| {
+            info["response_code_details"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        }),
         incomplete: top["incomplete"].as_bool().unwrap_or(false),
     }
 }
