@@ -128,8 +128,9 @@ fn cf_headers(app: &Upstream) {
 
 fn tap_http(app: &Upstream) {
     println!("\n== HTTP tap (dist/tap_http.wasm) ==");
-    let config =
-        json!({"match": {"not": {"path": {"prefix": "/health"}}}, "max_response_bytes": 64});
+    // Bodies only when asked (here: up to 64 bytes each way).
+    let config = json!({"match": {"not": {"path": {"prefix": "/health"}}},
+                        "max_request_bytes": 64, "max_response_bytes": 64});
     let routes = json!([{"name": "app", "domains": ["*"], "routes": [
         {"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]}]);
     let bootstrap = Bootstrap::new(app.port()).listener_with(
@@ -141,9 +142,11 @@ fn tap_http(app: &Upstream) {
     let envoy = Envoy::start(&bootstrap);
     let file = envoy.scratch().join("records.jsonl");
     println!("a file access log writes each record as one JSON line in Envoy's tap format");
-    Request::new("POST", "/api/orders")
+    Request::new("POST", "/api/orders?access_token=s3cret&page=1")
         .header("authorization", "Bearer s3cret")
-        .body(r#"{"item": "tea", "qty": 2}"#)
+        .header("x-api-key", "k3y")
+        .header("content-type", "application/json")
+        .body(r#"{"item": "tea", "qty": 2, "password": "hunter2"}"#)
         .send(envoy.addr("main"), Proto::H1);
     Request::get("/health").send(envoy.addr("main"), Proto::H1);
     Request::get("/big")
@@ -179,15 +182,27 @@ fn tap_http(app: &Upstream) {
             }
         };
         println!(
-            "recorded {} {} -> {}: request {} (authorization: {}), response {}",
+            "recorded {} {} -> {}: request {} (authorization: {}, x-api-key: {}), response {}",
             header("request", ":method"),
             header("request", ":path"),
             header("response", ":status"),
             body("request"),
             header("request", "authorization"),
+            header("request", "x-api-key"),
             body("response")
         );
     }
+    let first_body = records[0]["http_buffered_trace"]["request"]["body"]["as_bytes"]
+        .as_str()
+        .map(|b| {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .unwrap_or_default();
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+        .unwrap_or_default();
+    println!("the first request's JSON body as recorded: {first_body}");
     let first = records[0].to_string();
     println!(
         "the first record begins: {}...",
@@ -205,7 +220,8 @@ fn tap_http(app: &Upstream) {
 fn tap_tcp() {
     println!("\n== TCP tap (dist/tap_tcp.wasm) ==");
     let echo = TcpEcho::start();
-    let config = json!({"max_read_bytes": 1024, "segment": {"interval_ms": 300}});
+    let config =
+        json!({"max_read_bytes": 1024, "max_write_bytes": 1024, "segment": {"interval_ms": 300}});
     let mut proxy = record_access_log("records.jsonl");
     proxy["access_log_options"] = json!({"access_log_flush_interval": "0.3s"});
     let bootstrap = Bootstrap::new(echo.port())
@@ -401,9 +417,10 @@ fn http_records(file: &std::path::Path, count: usize) -> Vec<HttpRecord> {
     parse_http(&text).0
 }
 
-/// Who sent a recorded request: the principal peer_metadata gave the app.
+/// Who sent a recorded request: the principal Envoy verified, which the
+/// tap records in `peer`.
 fn ship_of(record: &HttpRecord) -> Result<&'static str, String> {
-    match record.request.header_text("x-peer-principal").as_str() {
+    match record.peer.clone().flatten().unwrap_or_default().as_str() {
         TIEFIGHTER => Ok("tiefighter"),
         XWING => Ok("xwing"),
         other => Err(format!(
@@ -423,12 +440,13 @@ fn l7_policy(app: &Upstream) -> Result<(), String> {
     let ships = Ships::new();
     println!("mTLS listeners; client certificates for {TIEFIGHTER} and {XWING}");
 
+    // As tap.sh installs it: the tap alone, recording the verified caller.
     let capture = ships.envoy(
         app,
-        vec![
-            wasm_filter("peer_metadata", &json!({})),
-            wasm_filter("tap_http", &json!({})),
-        ],
+        vec![wasm_filter(
+            "tap_http",
+            &json!({"record_stream_info": true}),
+        )],
     );
     let traffic = [
         ("tiefighter", "POST", "/v1/request-landing"),
@@ -458,7 +476,7 @@ fn l7_policy(app: &Upstream) -> Result<(), String> {
         ));
     }
     println!(
-        "1. capture (peer_metadata, then tap_http): {} requests to {DEATHSTAR}, all 200, {} records",
+        "1. capture (tap_http, the caller from the client certificate): {} requests to {DEATHSTAR}, all 200, {} records",
         traffic.len(),
         recorded.len()
     );
