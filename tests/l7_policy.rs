@@ -422,9 +422,10 @@ fn bypass_corpus() {
 }
 
 /// Paths that `/public/.*` matches but that reach another resource on
-/// common backends (`;` parameters hiding a dot-segment, double encoding,
-/// overlong UTF-8, `%u`, controls after dots): every one answered 400 by
-/// this filter, before any rule, over HTTP/1.1 and HTTP/2. The body names
+/// common backends (`;` parameters hiding a dot-segment, dots before an
+/// encoded `?` or `#`, double encoding, overlong UTF-8, `%u`, controls after
+/// dots): every one answered 400 by this filter, before any rule, over
+/// HTTP/1.1 and HTTP/2. The body names
 /// the filter's reason, so each is shown to have reached the filter with its
 /// bytes intact; the allowed forms reach the app byte for byte.
 #[test]
@@ -441,6 +442,28 @@ fn hostile_paths_refused_before_rules() {
         ("/public/..;", Invalid::DotSegmentParameters),
         ("/public/..%3B/admin", Invalid::DotSegmentParameters),
         ("/public/..%3bx/admin", Invalid::DotSegmentParameters),
+        // A security review's finding: Envoy forwarded these, and an app
+        // that decodes the path and parses it as a URL again resolves them
+        // to `/` (tests/path_differential.rs).
+        ("/public/..%3f/admin", Invalid::DotSegmentEncodedDelimiter),
+        ("/public/..%23/admin", Invalid::DotSegmentEncodedDelimiter),
+        ("/public/..%3F", Invalid::DotSegmentEncodedDelimiter),
+        (
+            "/public/..%23%20/admin",
+            Invalid::DotSegmentEncodedDelimiter,
+        ),
+        (
+            "/public/..%23%3b/admin",
+            Invalid::DotSegmentEncodedDelimiter,
+        ),
+        ("/public/.%3f/admin", Invalid::DotSegmentEncodedDelimiter),
+        ("/public/..%3F%3F", Invalid::DotSegmentEncodedDelimiter),
+        (
+            "/public/a/..%3fx/admin",
+            Invalid::DotSegmentEncodedDelimiter,
+        ),
+        ("/public/..%3F?x=1", Invalid::DotSegmentEncodedDelimiter),
+        ("/public/..%20%3F/admin", Invalid::DotSegment),
         ("/public/;/admin", Invalid::EmptySegment),
         ("/public/%252e%252e/admin", Invalid::DoubleEncoding),
         ("/public/%25%32%65%25%32%65/admin", Invalid::DoubleEncoding),
@@ -470,6 +493,8 @@ fn hostile_paths_refused_before_rules() {
         "/public/...;x",
         "/public/a%20b",
         "/public/x?next=/..;/%252e%c0%ae%u002e%09",
+        "/public/%3F../admin",
+        "/public/a%23b",
     ];
     for proto in [Proto::H1, Proto::H2] {
         for (path, why) in refused {
@@ -518,27 +543,56 @@ fn hostile_paths_refused_before_rules() {
 #[test]
 fn allow_in_paths_relaxes_one_class() {
     let app = Upstream::start();
-    let config = json!({
-        "rules": [{"method": "GET", "path": "/public/.*"}],
-        "allow_in_paths": {"path_parameters_dot_segments": true}
-    });
-    let envoy = policy_envoy(&app, config, json!({}));
-    for proto in [Proto::H1, Proto::H2] {
-        for path in ["/public/..;/admin", "/public/..%3Bx/admin"] {
-            let response = Request::get(path).send(envoy.addr("main"), proto);
-            assert_eq!(response.status, 200, "{proto:?} {path}");
-            assert_eq!(app.last().path, path);
+    for (class, passes, refused) in [
+        (
+            "path_parameters_dot_segments",
+            &["/public/..;/admin", "/public/..%3Bx/admin"][..],
+            &[
+                "/public/%252e%252e/admin",
+                "/public/../admin",
+                "/public/;/admin",
+                "/public/..%3F/admin",
+            ][..],
+        ),
+        (
+            "encoded_delimiter_dot_segments",
+            &[
+                "/public/..%3f/admin",
+                "/public/..%23/admin",
+                "/public/..%3F",
+                "/public/..%23%20/admin",
+                "/public/..%23%3b/admin",
+            ][..],
+            &[
+                "/public/..;/admin",
+                "/public/..%3B/admin",
+                "/public/..%20%3F/admin",
+                "/public/../admin",
+            ][..],
+        ),
+    ] {
+        let config = json!({
+            "rules": [{"method": "GET", "path": "/public/.*"}],
+            "allow_in_paths": {class: true}
+        });
+        let envoy = policy_envoy(&app, config, json!({}));
+        for proto in [Proto::H1, Proto::H2] {
+            for path in passes {
+                let response = Request::get(path).send(envoy.addr("main"), proto);
+                assert_eq!(response.status, 200, "{class}: {proto:?} {path}");
+                assert_eq!(app.last().path, *path);
+            }
+            for path in refused {
+                let response = Request::get(path).send(envoy.addr("main"), proto);
+                assert_eq!(response.status, 400, "{class}: {proto:?} {path}");
+            }
         }
-        for path in [
-            "/public/%252e%252e/admin",
-            "/public/../admin",
-            "/public/;/admin",
-        ] {
-            let response = Request::get(path).send(envoy.addr("main"), proto);
-            assert_eq!(response.status, 400, "{proto:?} {path}");
-        }
+        assert_eq!(
+            envoy.counter("wasmcustom.l7_policy.invalid_path"),
+            2 * refused.len() as u64,
+            "{class}"
+        );
     }
-    assert_eq!(envoy.counter("wasmcustom.l7_policy.invalid_path"), 6);
 }
 
 #[test]
