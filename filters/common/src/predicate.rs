@@ -231,29 +231,35 @@ pub fn re2_regex(
         )
     };
     let scan = re2::check(pattern, fold).map_err(|what| refuse(&what))?;
-    let over = |what: String, field: &str| {
-        ConfigError::new(
-            path,
-            format!("regex {:?} {what}", Short(pattern)),
-            format!("{REPEATS} or split it into several rules; l7_policy: raise {field} (README: Limits)"),
-        )
-    };
-    if scan.size > limits.program_size {
-        return Err(over(
-            format!(
-                "compiles to too large a program: about {} instructions (RE2 program size), over the limit of {}",
-                scan.size, limits.program_size
-            ),
+    let over = if scan.size > limits.program_size {
+        Some((
+            "compiles to too large a program: about",
+            scan.size,
+            "instructions (RE2 program size)",
+            limits.program_size,
             "max_regex_program_size",
-        ));
-    }
-    if scan.cost > limits.cost {
-        return Err(over(
-            format!(
-                "costs too much to match: up to {} steps per char of the value, over the limit of {}",
-                scan.cost, limits.cost
-            ),
+        ))
+    } else if scan.cost > limits.cost {
+        Some((
+            "costs too much to match: up to",
+            scan.cost,
+            "steps per char of the value",
+            limits.cost,
             "max_regex_cost",
+        ))
+    } else {
+        None
+    };
+    if let Some((what, n, unit, max, field)) = over {
+        // The first 60 chars of a long pattern.
+        let (shown, more) = match pattern.char_indices().nth(60) {
+            Some((at, _)) => (pattern.get(..at).unwrap_or_default(), "..."),
+            None => (pattern, ""),
+        };
+        return Err(ConfigError::new(
+            path,
+            format!("regex {shown:?}{more} {what} {n} {unit}, over the limit of {max}"),
+            format!("{REPEATS} or split it into several rules; l7_policy: raise {field} (README: Limits)"),
         ));
     }
     let open = if fold { "^(?i:" } else { "^(?:" };
@@ -262,18 +268,6 @@ pub fn re2_regex(
 }
 
 const REPEATS: &str = "write fewer or smaller counted repetitions ({n,m} copies its operand m times; nested ones multiply), end a repetition with a char the next one cannot match (`[^/]+/`, not `[^/]*[^/]*` or `.*a{100}`),";
-
-/// A pattern in a message: its first 60 chars, then `...`.
-struct Short<'a>(&'a str);
-
-impl std::fmt::Debug for Short<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.char_indices().nth(60) {
-            Some((at, _)) => write!(f, "{:?}...", self.0.get(..at).unwrap_or_default()),
-            None => write!(f, "{:?}", self.0),
-        }
-    }
-}
 
 /// A string test: `{"exact": ..}`, `{"prefix": ..}`, `{"suffix": ..}` or `{"regex": ..}`.
 #[derive(Debug)]

@@ -50,52 +50,47 @@ const BASE: u64 = 4;
 /// byte sequences of the rest of Unicode.
 const UNICODE: u64 = 16;
 
-/// Chars an element can consume: the ASCII ones as bits, any other as one
-/// flag.
+/// Chars an element can consume, a bit per ASCII char; any other char
+/// counts as NUL (which no path or header value holds): a set with NUL is
+/// one that may also have chars outside ASCII.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Chars(u64, u64, bool);
+struct Chars(u128);
 
-const NONE: Chars = Chars(0, 0, false);
-const ALL: Chars = Chars(u64::MAX, u64::MAX, true);
+const NONE: Chars = Chars(0);
+/// A length that is not always the same.
+const VARIES: u64 = u64::MAX;
+const ALL: Chars = Chars(u128::MAX);
 
 impl Chars {
     /// With `c` (folded: both cases, and the Kelvin sign and the long s
     /// for k and s).
     fn with(self, c: u8, fold: bool) -> Chars {
-        let Chars(mut low, mut high, mut other) = self;
-        if !c.is_ascii() {
-            return Chars(low, high, true);
+        let bit = |c: u8| 1u128 << ((c & 0x7F) * u8::from(c.is_ascii()));
+        let mut out = self.0 | bit(c);
+        if fold {
+            out |= bit(c.to_ascii_lowercase()) | bit(c.to_ascii_uppercase());
+            out |= u128::from(matches!(c | 0x20, b'k' | b's'));
         }
-        for c in [c, c.to_ascii_lowercase(), c.to_ascii_uppercase()]
-            .into_iter()
-            .take(if fold { 3 } else { 1 })
-        {
-            match c {
-                0..=63 => low |= 1 << c,
-                _ => high |= 1 << (c - 64),
-            }
-        }
-        other |= fold && matches!(c.to_ascii_lowercase(), b'k' | b's');
-        Chars(low, high, other)
+        Chars(out)
     }
 
     fn range(mut self, low: u8, high: u8, fold: bool) -> Chars {
         for c in low..=high.min(127) {
             self = self.with(c, fold);
         }
-        Chars(self.0, self.1, self.2 || high > 127)
+        Chars(self.0 | u128::from(high > 127))
     }
 
     fn or(self, o: Chars) -> Chars {
-        Chars(self.0 | o.0, self.1 | o.1, self.2 || o.2)
+        Chars(self.0 | o.0)
     }
 
     fn meets(self, o: Chars) -> bool {
-        self.0 & o.0 != 0 || self.1 & o.1 != 0 || (self.2 && o.2)
+        self.0 & o.0 != 0
     }
 
     fn not(self) -> Chars {
-        Chars(!self.0, !self.1, true)
+        Chars(!self.0 | 1)
     }
 }
 
@@ -116,8 +111,8 @@ struct Cost {
     empty: bool,
     /// It is one char from a set (a literal, escape, class or `.`).
     single: bool,
-    /// It always matches this many chars.
-    len: Option<u64>,
+    /// It always matches this many chars (`VARIES`: not always as many).
+    len: u64,
 }
 
 impl Cost {
@@ -130,7 +125,7 @@ impl Cost {
             rest: NONE,
             empty: false,
             single: true,
-            len: Some(1),
+            len: 1,
         }
     }
 }
@@ -154,7 +149,7 @@ struct Branch {
     rest: Chars,
     elements: u32,
     nonempty: bool,
-    len: Option<u64>,
+    len: u64,
 }
 
 const BRANCH: Branch = Branch {
@@ -167,7 +162,7 @@ const BRANCH: Branch = Branch {
     rest: NONE,
     elements: 0,
     nonempty: false,
-    len: Some(0),
+    len: 0,
 };
 
 impl Branch {
@@ -182,8 +177,8 @@ impl Branch {
         self.elements += 1;
         self.nonempty |= !e.empty;
         self.chars = self.chars.or(e.chars);
-        self.len = self.len.zip(e.len).map(|(a, b)| a.saturating_add(b));
-        if self.fresh && e.len.is_some() {
+        self.len = self.len.saturating_add(e.len);
+        if self.fresh && e.len != VARIES {
             // Entered once, it ends at one position: so does the next.
             self.done = self.done.max(e.width);
             return;
@@ -223,7 +218,7 @@ struct Group {
     head: Chars,
     rest: Chars,
     empty: bool,
-    len: Option<u64>,
+    len: u64,
     branch: Branch,
 }
 
@@ -237,7 +232,7 @@ const GROUP: Group = Group {
     head: NONE,
     rest: NONE,
     empty: false,
-    len: None,
+    len: VARIES,
     branch: BRANCH,
 };
 
@@ -258,7 +253,7 @@ impl Group {
         if self.alternatives == 1 {
             self.len = b.len;
         } else if self.len != b.len {
-            self.len = None;
+            self.len = VARIES;
         }
         self.branch = BRANCH;
     }
@@ -295,7 +290,7 @@ fn repeat(x: Cost, low: u32, high: u32, unbounded: bool) -> Cost {
     let many = unbounded || high > 1;
     // Copies of a fixed length, or that each start with a char the
     // others cannot read after their first, run one at a time.
-    let apart = x.len.is_some_and(|l| l > 0) || (!x.empty && !x.head.meets(x.rest));
+    let apart = (x.len != VARIES && x.len > 0) || (!x.empty && !x.head.meets(x.rest));
     Cost {
         size,
         width: if !many {
@@ -310,10 +305,11 @@ fn repeat(x: Cost, low: u32, high: u32, unbounded: bool) -> Cost {
         rest: if many { x.rest.or(x.chars) } else { x.rest },
         empty: x.empty || low == 0,
         single: false,
-        len: x
-            .len
-            .filter(|_| !unbounded && low == high)
-            .map(|l| l.saturating_mul(low)),
+        len: if unbounded || low != high {
+            VARIES
+        } else {
+            x.len.saturating_mul(low)
+        },
     }
 }
 
@@ -479,7 +475,7 @@ pub fn check(p: &str, fold: bool) -> Result<Scan, Refusal> {
                 empty: true,
                 single: false,
                 head: NONE,
-                len: Some(0),
+                len: 0,
                 ..element
             }
         } else {
@@ -512,12 +508,9 @@ pub fn check(p: &str, fold: bool) -> Result<Scan, Refusal> {
 /// An escape after `\` (but `\b \B \A`), outside a class or in one: its
 /// program size and the chars it stands for (none: `\z`).
 fn escape(e: u8, fold: bool) -> Result<(u64, Chars), Refusal> {
-    let word = NONE
-        .range(b'0', b'9', false)
-        .range(b'A', b'Z', false)
-        .range(b'a', b'z', false)
-        .with(b'_', false);
-    let digit = NONE.range(b'0', b'9', false);
+    // [0-9A-Za-z_], [0-9].
+    let word = Chars(0x07FF_FFFE_87FF_FFFE_03FF_0000_0000_0000);
+    let digit = Chars(0x03FF_0000_0000_0000);
     let control = |c: u8| Ok((1, NONE.with(c, false)));
     match e {
         b'a' => control(7),

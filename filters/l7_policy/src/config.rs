@@ -126,14 +126,19 @@ impl Config {
     /// suite's part for this filter.
     pub fn from_value(document: &Value) -> Result<Config> {
         let top = root(document, &FIELDS)?;
+        // One closure for both (each closure is code of its own).
+        let limit = |key, max, default| {
+            top.get(key, |f| limit(f, max))
+                .map(|n| n.unwrap_or(default))
+        };
         let default = RegexLimits::DEFAULT;
         let limits = RegexLimits {
-            program_size: top
-                .get("max_regex_program_size", |f| limit(f, MAX_PROGRAM_SIZE))?
-                .unwrap_or(default.program_size),
-            cost: top
-                .get("max_regex_cost", |f| limit(f, MAX_COST))?
-                .unwrap_or(default.cost),
+            program_size: limit(
+                "max_regex_program_size",
+                MAX_PROGRAM_SIZE,
+                default.program_size,
+            )?,
+            cost: limit("max_regex_cost", MAX_COST, default.cost)?,
         };
         let rules = top.need("rules", |f| {
             f.list()?

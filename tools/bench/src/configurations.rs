@@ -312,6 +312,103 @@ pub fn setups() -> Vec<Setup> {
     all
 }
 
+/// The longest path Envoy takes with its default 60 KiB limit on request
+/// headers (`max_request_headers_kb`), leaving room for the others.
+pub const LONG_PATH: usize = 60_000;
+
+/// The simple rule the regex rows are compared with.
+pub const SIMPLE_RULE: &str = "l7_policy simple rule, 60 KB path";
+
+/// The costliest `.*` then a literal the default limits accept: every
+/// state of the literal may be active at every char of the path.
+pub fn worst_accepted_regex() -> String {
+    let cost = filter_common::predicate::RegexLimits::DEFAULT.cost;
+    let mut p = String::from("/api/.*");
+    while filter_common::re2::check(&format!("{p}a"), false).is_ok_and(|s| s.cost <= cost) {
+        p.push('a');
+    }
+    p
+}
+
+/// The largest query rule `tap policy suggest` writes: two-char names
+/// written twice up to l7_policy's 1024-char regex limit.
+pub fn largest_suggested_query() -> String {
+    let letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let query = |names: &[String]| {
+        let parameter = format!("(?:{})(?:=[^&]*)?", names.join("|"));
+        format!("/api/v1/items(?:\\?{parameter}(?:&{parameter})*)?")
+    };
+    let mut names: Vec<String> = Vec::new();
+    for a in letters.chars() {
+        for b in letters.chars() {
+            names.push(format!("{a}{b}"));
+            if query(&names).len() > 1024 {
+                names.pop();
+                return query(&names);
+            }
+        }
+    }
+    query(&names)
+}
+
+/// What one rule costs Envoy on the longest path: the simple rule (a
+/// literal prefix and a class, checked without the regex engine), a simple
+/// regex the engine runs over the whole path, the worst regex the default
+/// limits accept and the largest query rule `tap policy suggest` writes,
+/// each on a path that keeps it running to the end; and bare Envoy on each
+/// path. `bench --only regex` (and `make bench`) measures them.
+pub fn regex_setups() -> Vec<Setup> {
+    let fill = |prefix: &str, unit: &str| {
+        let mut p = prefix.to_string();
+        while p.len() + unit.len() <= LONG_PATH {
+            p.push_str(unit);
+        }
+        p
+    };
+    let rows = [
+        (
+            SIMPLE_RULE,
+            "/api/v1/users/[0-9]+".to_string(),
+            fill("/api/v1/users/", "0"),
+            100,
+        ),
+        (
+            "l7_policy simple regex, 60 KB path",
+            "/api/v1/users/[0-9]+(?:\\?.*)?".to_string(),
+            fill("/api/v1/users/", "0"),
+            100,
+        ),
+        (
+            "l7_policy worst accepted regex, 60 KB path",
+            worst_accepted_regex(),
+            fill("/api/", "a"),
+            2,
+        ),
+        (
+            "l7_policy largest suggested query rule, 60 KB path",
+            largest_suggested_query(),
+            fill("/api/v1/items?aa", "&aa"),
+            5,
+        ),
+    ];
+    let mut all = Vec::new();
+    for (name, rule, path, rate) in rows {
+        let mut bare = setup(&format!("bare, request of {name}"), vec![]);
+        bare.path = path.clone();
+        bare.rate = rate;
+        let ours = json!({"rules": [{"method": "GET", "path": rule}]});
+        let mut policy = setup(name, vec![wasm_filter("l7_policy", &ours)]);
+        policy.path = path;
+        policy.rate = rate;
+        if name != SIMPLE_RULE {
+            policy.native = Some(SIMPLE_RULE.into());
+        }
+        all.push(policy);
+        all.push(bare);
+    }
+    all
+}
+
 /// The host calls `suite.wasm` makes for the chain's request (Istio's
 /// metadata header, no client certificate, the path of the last GET rule),
 /// split by the outputs they serve.

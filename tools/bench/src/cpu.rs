@@ -165,8 +165,31 @@ fn profile(pid: u32, name: &str, seconds: u32) -> Option<std::process::Child> {
 /// Measures every configuration `rounds` times for `seconds` each; a whole
 /// run (`save`) writes `bench/results/results.json`, a partial one prints.
 pub fn run(upstream: u16, all: &[Setup], rounds: u32, seconds: u32, save: bool) {
-    let mut samples = vec![Samples::default(); all.len()];
     let started = Instant::now();
+    let samples = rounds_of(upstream, all, rounds, seconds);
+    let mut doc = results(all, &samples, rounds, seconds, started.elapsed());
+    doc["runtimes"] = json!(runtimes());
+    doc["sizes"] = sizes();
+    save_or_print("results.json", &doc, save);
+}
+
+/// The regex rows (`bench --only regex`, and after a whole run):
+/// `bench/results/regex.json`.
+pub fn run_regex(upstream: u16, rounds: u32, seconds: u32) {
+    let all = bench::configurations::regex_setups();
+    let started = Instant::now();
+    let samples = rounds_of(upstream, &all, rounds, seconds);
+    let mut doc = results(&all, &samples, rounds, seconds, started.elapsed());
+    doc["rules"] = json!({
+        "worst accepted regex": bench::configurations::worst_accepted_regex(),
+        "largest suggested query rule": bench::configurations::largest_suggested_query(),
+    });
+    save_or_print("regex.json", &doc, true);
+}
+
+/// Every configuration measured `rounds` times, alternated.
+fn rounds_of(upstream: u16, all: &[Setup], rounds: u32, seconds: u32) -> Vec<Samples> {
+    let mut samples = vec![Samples::default(); all.len()];
     for round in 0..rounds {
         // Alternate: each round starts at a different configuration.
         for k in 0..all.len() {
@@ -187,17 +210,16 @@ pub fn run(upstream: u16, all: &[Setup], rounds: u32, seconds: u32, save: bool) 
             );
         }
     }
-    write_results(all, &samples, rounds, seconds, started.elapsed(), save);
+    samples
 }
 
-fn write_results(
+fn results(
     all: &[Setup],
     samples: &[Samples],
     rounds: u32,
     seconds: u32,
     elapsed: Duration,
-    save: bool,
-) {
+) -> Value {
     let by_name = |n: &str| all.iter().position(|s| s.name == n);
     let cpu = |i: usize| median(&samples[i].cpu_us);
     let mut rows = Vec::new();
@@ -222,15 +244,12 @@ fn write_results(
             "native": s.native, "non_2xx": samples[i].non_2xx, "samples_cpu_us": samples[i].cpu_us,
         }));
     }
-    let doc = json!({
+    json!({
         "machine": machine(1),
         "rounds": rounds,
         "seconds": seconds,
         "connections": CONNECTIONS,
         "elapsed_s": elapsed.as_secs(),
-        "runtimes": runtimes(),
-        "sizes": sizes(),
         "results": rows,
-    });
-    save_or_print("results.json", &doc, save);
+    })
 }

@@ -7,7 +7,8 @@
 //! the README's performance lines are generated.
 //!
 //! Arguments: `--report` regenerates the pages from the saved results;
-//! `--only footprint` measures memory and load time only.
+//! `--only footprint` measures memory and load time only, `--only regex`
+//! what one l7_policy rule costs on the longest path.
 //!
 //! Environment: BENCH_ROUNDS (3), BENCH_SECONDS (3), BENCH_RATE (2000),
 //! BENCH_ONLY (substrings of configuration names, `|`-separated),
@@ -63,14 +64,20 @@ fn main() {
         footprint::run(upstream, footprint_rounds);
         return;
     }
-    if let Some(unknown) = args.first() {
-        eprintln!("bench: unknown argument {unknown:?}; known: --report, --only footprint");
-        std::process::exit(2);
-    }
     // No debug logging on the request path while measuring.
     std::env::set_var("ENVOY_QUIET", "1");
     let rounds = env_u32("BENCH_ROUNDS", 3);
     let seconds = env_u32("BENCH_SECONDS", 3);
+    if only("regex") {
+        cpu::run_regex(upstream, rounds, seconds);
+        return;
+    }
+    if let Some(unknown) = args.first() {
+        eprintln!(
+            "bench: unknown argument {unknown:?}; known: --report, --only footprint, --only regex"
+        );
+        std::process::exit(2);
+    }
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let all: Vec<Setup> = setups()
         .into_iter()
@@ -87,5 +94,6 @@ fn main() {
     cpu::run(upstream, &all, rounds, seconds, only.is_empty());
     if only.is_empty() {
         footprint::run(upstream, footprint_rounds);
+        cpu::run_regex(upstream, rounds, seconds);
     }
 }

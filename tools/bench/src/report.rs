@@ -32,6 +32,8 @@ pub fn generate(root: &Path) -> Result<Vec<Page>, String> {
     let cpu = json("bench/results/results.json")?;
     let instr = json("bench/results/instructions.json")?;
     let footprint = json("bench/results/footprint.json")?;
+    // Measured apart (`bench --only regex`): absent until it has run.
+    let regex = json("bench/results/regex.json").unwrap_or(Value::Null);
     let headline = headline(&cpu, &instr)?;
     let page_text = fill(
         &read("bench/template.md")?,
@@ -47,6 +49,8 @@ pub fn generate(root: &Path) -> Result<Vec<Page>, String> {
             ("footprint_summary", footprint_summary(&footprint)),
             ("footprint_table", footprint_table(&footprint)),
             ("footprint_total", footprint_total(&footprint)),
+            ("regex_summary", regex_summary(&regex)),
+            ("regex_table", regex_table(&regex)),
         ],
     )?;
     let readme = splice(&read("README.md")?, &headline)?;
@@ -324,6 +328,59 @@ fn floor_table(cpu: &Value, instr: &Value) -> Result<String, String> {
         &["", "instructions/request", "× bare", "CPU × bare"],
         cells.into_iter(),
     ))
+}
+
+fn regex_summary(regex: &Value) -> String {
+    if regex.is_null() {
+        return "Not measured yet: `cargo run --release -p bench -- --only regex`.".into();
+    }
+    let rule = |name: &str| text(&regex["rules"][name]);
+    let worst = rule("worst accepted regex");
+    format!(
+        "Machine: {}. {} rounds of {} s per configuration (alternated), {} connections, a fixed request rate per row. The worst accepted regex is `{}` followed by {} `a` (cost {}, the default limit {}); the largest suggested query rule lists {} two-char names in {} chars. The run took {} s.",
+        text(&regex["machine"]),
+        regex["rounds"],
+        regex["seconds"],
+        regex["connections"],
+        worst.trim_end_matches('a'),
+        worst.len() - worst.trim_end_matches('a').len(),
+        filter_common::re2::check(&worst, false).map_or(0, |s| s.cost),
+        filter_common::predicate::RegexLimits::DEFAULT.cost,
+        rule("largest suggested query rule").matches('|').count() / 2 + 1,
+        rule("largest suggested query rule").len(),
+        regex["elapsed_s"],
+    )
+}
+
+fn regex_table(regex: &Value) -> String {
+    markdown(
+        &[
+            "configuration",
+            "rate (req/s)",
+            "Envoy CPU µs/request [min–max]",
+            "× bare on the same path",
+            "× the simple rule",
+            "p50 ms",
+        ],
+        rows(regex)
+            .iter()
+            .filter(|r| !text(&r["name"]).starts_with("bare"))
+            .map(|r| {
+                vec![
+                    text(&r["name"]),
+                    r["rate"].to_string(),
+                    format!(
+                        "{:.1} [{:.1}–{:.1}]",
+                        f(&r["cpu_us_per_request"]),
+                        f(&r["cpu_us_min"]),
+                        f(&r["cpu_us_max"])
+                    ),
+                    ratio(&r["ratio_to_bare"]),
+                    ratio(&r["ratio_to_native"]),
+                    format!("{:.2}", f(&r["p50_ms"])),
+                ]
+            }),
+    )
 }
 
 fn sizes_table(cpu: &Value) -> String {
