@@ -150,7 +150,24 @@ struct Interpreter {
     what: &'static str,
     program: PathBuf,
     args: Vec<String>,
-    env: Vec<(&'static str, &'static str)>,
+    env: Vec<(&'static str, String)>,
+}
+
+/// `go run` with the standard library only: no module, no workspace, no
+/// toolchain download; a build cache under `target/` where Go would find
+/// none (no `HOME`).
+fn go_env() -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("GOTOOLCHAIN", "local".to_string()),
+        ("GOWORK", "off".to_string()),
+        ("GOFLAGS", String::new()),
+    ];
+    let var = |name| std::env::var_os(name).is_some();
+    if !var("GOCACHE") && !var("HOME") && !var("XDG_CACHE_HOME") {
+        let cache = workspace_root().join("target/go-build");
+        env.push(("GOCACHE", cache.display().to_string()));
+    }
+    env
 }
 
 fn interpreters() -> Vec<Interpreter> {
@@ -184,8 +201,7 @@ fn interpreters() -> Vec<Interpreter> {
             what: "go",
             program: "go".into(),
             args: vec!["run".into(), script("resolve.go")],
-            // Standard library only: no module, no toolchain download.
-            env: vec![("GOTOOLCHAIN", "local"), ("GOWORK", "off"), ("GOFLAGS", "")],
+            env: go_env(),
         },
     ]
 }
@@ -197,7 +213,7 @@ type Resolved = Vec<(String, Vec<Option<String>>)>;
 fn resolve(interpreter: &Interpreter, input: &str, count: usize) -> Option<Resolved> {
     let mut child = match Command::new(&interpreter.program)
         .args(&interpreter.args)
-        .envs(interpreter.env.iter().copied())
+        .envs(interpreter.env.iter().map(|(k, v)| (k, v)))
         .current_dir(workspace_root().join("tests/path_resolvers"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
