@@ -2,9 +2,11 @@
 //! serves. A rule is a regular expression on the raw `:path`; the app behind
 //! it decodes, splits and normalises that path its own way (Tomcat, Spring,
 //! Jetty and Shiro drop `;parameters` before resolving dot-segments, IIS
-//! decodes `%u`, some servers decode twice, lenient UTF-8 decoders accept
-//! overlong forms). Any path whose meaning depends on such a choice is
-//! refused, so that no rule is ever evaluated against an ambiguous path.
+//! decodes `%u`, some servers decode twice, some decode and then parse the
+//! result as a URL again, ending the path at a decoded `?` or `#`, lenient
+//! UTF-8 decoders accept overlong forms). Any path whose meaning depends on
+//! such a choice is refused, so that no rule is ever evaluated against an
+//! ambiguous path.
 //! Envoy's connection manager can normalise some of these first
 //! (`normalize_path`, `merge_slashes`); whatever reaches this filter still
 //! carrying them is refused.
@@ -346,7 +348,8 @@ fn segments(path: &[u8], allow: Allow) -> Result<(), Invalid> {
         if is_dots(core) && core.len() != name.len() {
             return Err(Invalid::DotSegment);
         }
-        // `name` differs from `segment`: a delimiter ends it.
+        // `name` differs from `segment` (no dot-segment itself): `end` is the
+        // `;`, `?` or `#` that ends it.
         if is_dots(name) {
             if end == b';' && !allow.path_parameters_dot_segments {
                 return Err(Invalid::DotSegmentParameters);
