@@ -251,10 +251,13 @@ pub fn re2_regex(
         None
     };
     if let Some((what, n, unit, max, field)) = over {
-        // The first 60 chars of a long pattern.
-        let (shown, more) = match pattern.char_indices().nth(60) {
-            Some((at, _)) => (pattern.get(..at).unwrap_or_default(), "..."),
-            None => (pattern, ""),
+        // The first 60 bytes of a long pattern (all of it if they end
+        // inside a char).
+        let shown = pattern.get(..60).unwrap_or(pattern);
+        let more = if shown.len() < pattern.len() {
+            "..."
+        } else {
+            ""
         };
         return Err(ConfigError::new(
             path,
@@ -267,7 +270,7 @@ pub fn re2_regex(
     Ok((regex, scan.looks_around))
 }
 
-const REPEATS: &str = "write fewer or smaller counted repetitions ({n,m} copies its operand m times; nested ones multiply), end a repetition with a char the next one cannot match (`[^/]+/`, not `[^/]*[^/]*` or `.*a{100}`),";
+const REPEATS: &str = "use fewer or smaller counts ({n,m} is m copies), end a repetition with a char the next cannot match (`[^/]+/`, not `[^/]*[^/]*`),";
 
 /// A string test: `{"exact": ..}`, `{"prefix": ..}`, `{"suffix": ..}` or `{"regex": ..}`.
 #[derive(Debug)]

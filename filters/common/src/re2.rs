@@ -511,14 +511,18 @@ fn escape(e: u8, fold: bool) -> Result<(u64, Chars), Refusal> {
     // [0-9A-Za-z_], [0-9].
     let word = Chars(0x07FF_FFFE_87FF_FFFE_03FF_0000_0000_0000);
     let digit = Chars(0x03FF_0000_0000_0000);
-    let control = |c: u8| Ok((1, NONE.with(c, false)));
+    // The char an escape of a control char or a punctuation stands for.
+    let char = match e {
+        b'a' => 7,
+        b'f' => 12,
+        b't' => b'\t',
+        b'n' => b'\n',
+        b'r' => b'\r',
+        b'v' => 11,
+        _ => e,
+    };
     match e {
-        b'a' => control(7),
-        b'f' => control(12),
-        b't' => control(b'\t'),
-        b'n' => control(b'\n'),
-        b'r' => control(b'\r'),
-        b'v' => control(11),
+        b'a' | b'f' | b't' | b'n' | b'r' | b'v' => Ok((1, NONE.with(char, false))),
         b'd' => Ok((1, digit)),
         b'z' => Ok((1, NONE)),
         b'w' => Ok((3, word)),
@@ -534,7 +538,7 @@ fn escape(e: u8, fold: bool) -> Result<(u64, Chars), Refusal> {
         b'Q' => Err("a quoted \\Q..\\E"),
         b'C' => Err("\\C (any byte)"),
         // Any other ASCII char but a letter or digit stands for itself.
-        _ if e.is_ascii() && !e.is_ascii_alphanumeric() => Ok((1, NONE.with(e, fold))),
+        _ if e.is_ascii() && !e.is_ascii_alphanumeric() => Ok((1, NONE.with(char, fold))),
         _ => Err("an escape RE2 lacks"),
     }
 }
