@@ -123,7 +123,7 @@ impl Limits {
     pub fn bytes(&self, top: &Object, field: &str) -> Result<usize> {
         let value = top
             .get(field, |f| f.u64())?
-            .unwrap_or(DEFAULT_MAX_BYTES.min(self.hard_limit));
+            .unwrap_or(DEFAULT_MAX_BYTES);
         if value > self.hard_limit {
             return Err(ConfigError::new(
                 field,
