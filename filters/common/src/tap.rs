@@ -121,9 +121,7 @@ impl Limits {
 
     /// Field `field` as a byte limit (default [`DEFAULT_MAX_BYTES`]).
     pub fn bytes(&self, top: &Object, field: &str) -> Result<usize> {
-        let value = top
-            .get(field, |f| f.u64())?
-            .unwrap_or(DEFAULT_MAX_BYTES);
+        let value = top.get(field, |f| f.u64())?.unwrap_or(DEFAULT_MAX_BYTES);
         if value > self.hard_limit {
             return Err(ConfigError::new(
                 field,
