@@ -380,9 +380,11 @@ fn human_output_escapes_control_characters_and_machine_output_stays_exact() {
         );
     }
     let http = records(&lines);
-    let mut options = Options::default();
-    options.learn_status = parse_statuses("100-599").unwrap();
-    options.generalize_unauthenticated = true;
+    let options = Options {
+        learn_status: parse_statuses("100-599").unwrap(),
+        generalize_unauthenticated: true,
+        ..Options::default()
+    };
     // The path is refused by l7_policy (a raw control byte): a rule from
     // the method and host alone, by a clean path.
     let mut clean: Value = serde_json::from_str(&lines[0]).unwrap();
