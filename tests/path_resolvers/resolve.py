@@ -15,12 +15,13 @@ import json
 import posixpath
 import sys
 import unicodedata
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 NAMES = [
     "python: unquote, normpath",
     "python: unquote, urlsplit().path, normpath",
     "python: unquote, urlsplit().path, ;params cut and strip() per segment, normpath",
+    "python: unquote_plus (+ is a space), urlsplit().path, strip() per segment, normpath",
     "python: unquote, NFKC (documented class masked), normpath",
     "python: unquote, NFKC (documented class masked), urlsplit().path, normpath",
     "documented: python: unquote, NFKC, normpath",
@@ -47,6 +48,7 @@ def resolve(p):
         posixpath.normpath(d),
         posixpath.normpath(urlsplit(d).path),
         posixpath.normpath(per_segment(urlsplit(d).path)),
+        posixpath.normpath(per_segment(urlsplit(unquote_plus(p, errors="strict")).path)),
         posixpath.normpath(n),
         posixpath.normpath(urlsplit(n).path),
         posixpath.normpath(full),

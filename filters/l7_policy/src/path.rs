@@ -288,12 +288,17 @@ fn name_of(segment: &[u8]) -> (&[u8], u8) {
     (segment, 0)
 }
 
-/// The length of the encoded blank at the start of `bytes`: an ASCII blank
-/// or control (`%20`, `%09`: 3 bytes), or a Unicode space that `trim()`-style
+/// The length of the blank at the start of `bytes`: `+` (1 byte), an encoded
+/// ASCII blank or control (`%20`, `%09`: 3 bytes), or a Unicode space that `trim()`-style
 /// code strips (.NET `Trim`, Python `strip`, Go `TrimSpace`): U+00A0 and
 /// U+0085 (6 bytes), U+1680, U+2000-U+200B, U+2028, U+2029, U+202F, U+205F,
 /// U+3000 and the byte order mark U+FEFF (9 bytes).
 fn blank_at_start(bytes: &[u8]) -> Option<usize> {
+    // `+` is a space to form decoders some apps run on paths (Java's
+    // URLDecoder, Python's unquote_plus).
+    if bytes.first() == Some(&b'+') {
+        return Some(1);
+    }
     let byte = |i: usize| escaped(bytes.get(i * 3..).unwrap_or_default());
     match (byte(0)?, byte(1), byte(2)) {
         (0x00..=0x20 | 0x7f, _, _) => Some(3),
@@ -313,7 +318,7 @@ fn trim_blanks(mut name: &[u8]) -> &[u8] {
         name = name.get(width..).unwrap_or_default();
     }
     'end: loop {
-        for width in [3, 6, 9] {
+        for width in [1, 3, 6, 9] {
             let Some(start) = name.len().checked_sub(width) else {
                 continue;
             };

@@ -173,6 +173,12 @@ const HOSTILE: &[(&[u8], Invalid)] = &[
     (b"/public/..%E2%80%8A%20/admin", Invalid::DotSegment),
     (b"/public/..%E3%80%80/admin", Invalid::DotSegment),
     (b"/public/%EF%BB%BF../admin", Invalid::DotSegment),
+    // `+`, a space to form decoders (Java's URLDecoder, unquote_plus).
+    (b"/public/..+/admin", Invalid::DotSegment),
+    (b"/public/+../admin", Invalid::DotSegment),
+    (b"/public/.+", Invalid::DotSegment),
+    (b"/public/..++%20/admin", Invalid::DotSegment),
+    (b"/public/..+;x/admin", Invalid::DotSegment),
     (b"/public/..%E2%80%AF;x/admin", Invalid::DotSegment),
     (b"/public/.%E1%9A%80/admin", Invalid::DotSegment),
     // Encoded dots in any mix, backslash in any form.
@@ -228,6 +234,10 @@ fn accepted_paths() {
         b"/public/%252",
         b"/public/%25a",
         b"/public/a%2Bb",
+        b"/public/c++/x",
+        b"/public/+",
+        b"/public/...+/x",
+        b"/public/a+../b",
         b"/public/x?%252e%252e/..;/%c0%ae%u002e%09%zz",
         // Valid UTF-8 that only Unicode compatibility mappings turn into
         // dots: passed (see the README).
