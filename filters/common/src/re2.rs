@@ -100,8 +100,10 @@ impl Chars {
 struct Cost {
     /// RE2 program size; also at least regex-lite's count of NFA states.
     size: u64,
-    /// States active at once when the element is entered at one position.
+    /// States active at once when the element is entered at one position,
+    /// and as it is entered, before it reads a char.
     width: u64,
+    entry: u64,
     /// What it consumes; what its first char can be; what the chars after
     /// the first can be.
     chars: Chars,
@@ -120,6 +122,7 @@ impl Cost {
         Cost {
             size,
             width: 1,
+            entry: 1,
             chars,
             head: chars,
             rest: NONE,
@@ -150,6 +153,7 @@ struct Branch {
     elements: u32,
     nonempty: bool,
     len: u64,
+    entry: u64,
 }
 
 const BRANCH: Branch = Branch {
@@ -163,6 +167,7 @@ const BRANCH: Branch = Branch {
     elements: 0,
     nonempty: false,
     len: 0,
+    entry: 0,
 };
 
 impl Branch {
@@ -170,6 +175,7 @@ impl Branch {
         if !self.nonempty {
             self.head = self.head.or(e.head);
             self.rest = self.rest.or(e.rest);
+            self.entry = self.entry.saturating_add(e.entry);
         }
         if self.elements > 0 {
             self.rest = self.rest.or(e.chars);
@@ -194,7 +200,7 @@ impl Branch {
         } else if e.head != NONE && !e.head.meets(self.open_chars) {
             // Its first char ends the running elements: it runs entered
             // once, after them (or they run on past it, if it is skipped).
-            (self.open + 2).max(e.width)
+            self.open.saturating_add(e.entry).max(e.width)
         } else {
             self.open.saturating_add(e.size)
         };
@@ -212,6 +218,7 @@ struct Group {
     /// number.
     size: u64,
     widths: u64,
+    entries: u64,
     alternatives: u64,
     capturing: bool,
     chars: Chars,
@@ -226,6 +233,7 @@ const GROUP: Group = Group {
     counts: 1,
     size: 0,
     widths: 0,
+    entries: 0,
     alternatives: 0,
     capturing: false,
     chars: NONE,
@@ -245,6 +253,7 @@ impl Group {
     fn end_branch(&mut self) {
         let b = self.branch;
         self.widths = self.widths.saturating_add(b.done.max(b.open));
+        self.entries = self.entries.saturating_add(b.entry);
         self.alternatives += 1;
         self.chars = self.chars.or(b.chars);
         self.head = self.head.or(b.head);
@@ -264,6 +273,7 @@ impl Group {
             size: self.size + 2 * u64::from(self.capturing),
             // One split state enters every alternative.
             width: self.widths + u64::from(self.alternatives > 1),
+            entry: self.entries + u64::from(self.alternatives > 1),
             chars: self.chars,
             head: self.head,
             rest: self.rest,
@@ -300,6 +310,7 @@ fn repeat(x: Cost, low: u32, high: u32, unbounded: bool) -> Cost {
         } else {
             size
         },
+        entry: x.entry + 1,
         chars: x.chars,
         head: x.head,
         rest: if many { x.rest.or(x.chars) } else { x.rest },

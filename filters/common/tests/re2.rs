@@ -155,3 +155,45 @@ fn looks_around() {
         assert_eq!(check(p, false).unwrap().looks_around, looks, "{p}");
     }
 }
+
+/// The estimates the limits use: RE2's program size (checked against RE2
+/// itself in tests/re2_oracle.rs) and the states a match may step through
+/// per char.
+#[test]
+fn size_and_cost_estimates() {
+    let scan = |p: &str| check(p, false).unwrap();
+    // RE2's own sizes for these: 20, 10, 7, 5.
+    assert_eq!(scan("/api/v1/users/[0-9]+").size, 21);
+    assert_eq!(scan("a{0,3}").size, 10);
+    assert_eq!(scan("a{2,}").size, 7);
+    assert_eq!(scan("a*").size, 6);
+    // Counts expand: RE2 refuses neither, regex-lite copies the operand.
+    assert!(scan("[^/]{0,999}").size > 16_000);
+    // A char the running repetition cannot read ends it.
+    for p in [
+        "/api/v1/users/[0-9]+",
+        "/a/[0-9]+/b/[^/?]+/c/[0-9a-fA-F-]{36}(?:\\?[^#]*)?",
+        "[^.]+\\.[^.]+\\.example\\.com",
+        "(?:[0-9]{2}:){2}[0-9]{2}",
+        "(a{10}){100}",
+    ] {
+        assert!(scan(p).cost <= 10, "{p}: {:?}", scan(p));
+    }
+    // Repetitions over the same chars in a row all stay active.
+    let loops = |n: usize| scan(&format!("/api/{}", "[^/]*".repeat(n))).cost;
+    assert!(loops(20) > 2 * loops(5) && loops(20) > 40);
+    assert!(scan(&format!(".*{}", "a".repeat(100))).cost > 100);
+    assert!(scan(&format!("/api/{}x", "(?:[^/]{0,99})?".repeat(3))).cost > 100);
+    // An alternation costs its branches together, also where its first char
+    // ends the repetition before it.
+    let names = |n: usize| {
+        (0..n)
+            .map(|i| format!("&n{i}"))
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    let after_loop = |n: usize| scan(&format!("x[^&]*(?:{})", names(n))).cost;
+    assert!(after_loop(40) >= 40, "{}", after_loop(40));
+    let skippable = |n: usize| scan(&format!("x[^&]*(?:{})*", names(n))).cost;
+    assert!(skippable(40) >= 40, "{}", skippable(40));
+}
