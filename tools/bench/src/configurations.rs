@@ -322,7 +322,11 @@ pub const SIMPLE_RULE: &str = "l7_policy simple rule, 60 KB path";
 /// The costliest `.*` then a literal the default limits accept: every
 /// state of the literal may be active at every char of the path.
 pub fn worst_accepted_regex() -> String {
-    let cost = filter_common::predicate::RegexLimits::DEFAULT.cost;
+    costliest(filter_common::predicate::RegexLimits::DEFAULT.cost)
+}
+
+/// `.*` then the longest literal of `a` whose cost is at most `cost`.
+pub fn costliest(cost: u32) -> String {
     let mut p = String::from("/api/.*");
     while filter_common::re2::check(&format!("{p}a"), false).is_ok_and(|s| s.cost <= cost) {
         p.push('a');
@@ -365,46 +369,65 @@ pub fn regex_setups() -> Vec<Setup> {
         }
         p
     };
-    let rows = [
+    let digits = fill("/api/v1/users/", "0");
+    let letters = fill("/api/", "a");
+    // A rate below what one worker serves: a request still running when the
+    // window ends would count its CPU and not itself.
+    let mut rows: Vec<(String, String, String, u32)> = vec![
         (
-            SIMPLE_RULE,
-            "/api/v1/users/[0-9]+".to_string(),
-            fill("/api/v1/users/", "0"),
+            SIMPLE_RULE.into(),
+            "/api/v1/users/[0-9]+".into(),
+            digits.clone(),
             100,
         ),
         (
-            "l7_policy simple regex, 60 KB path",
-            "/api/v1/users/[0-9]+(?:\\?.*)?".to_string(),
-            fill("/api/v1/users/", "0"),
-            100,
-        ),
-        (
-            "l7_policy worst accepted regex, 60 KB path",
-            worst_accepted_regex(),
-            fill("/api/", "a"),
-            2,
-        ),
-        (
-            "l7_policy largest suggested query rule, 60 KB path",
-            largest_suggested_query(),
-            fill("/api/v1/items?aa", "&aa"),
-            5,
+            "l7_policy simple regex, 60 KB path".into(),
+            "/api/v1/users/[0-9]+(?:\\?.*)?".into(),
+            digits,
+            20,
         ),
     ];
+    // `.*` then a literal, at lower limits: what a lower max_regex_cost bounds.
+    for cost in [16, 32, 64, 128] {
+        rows.push((
+            format!("l7_policy regex of cost {cost}, 60 KB path"),
+            costliest(cost),
+            letters.clone(),
+            if cost > 64 { 1 } else { 4 },
+        ));
+    }
+    rows.push((
+        "l7_policy worst accepted regex, 60 KB path".into(),
+        worst_accepted_regex(),
+        letters,
+        1,
+    ));
+    rows.push((
+        "l7_policy largest suggested query rule, 60 KB path".into(),
+        largest_suggested_query(),
+        fill("/api/v1/items?aa", "&aa"),
+        3,
+    ));
     let mut all = Vec::new();
     for (name, rule, path, rate) in rows {
-        let mut bare = setup(&format!("bare, request of {name}"), vec![]);
-        bare.path = path.clone();
-        bare.rate = rate;
         let ours = json!({"rules": [{"method": "GET", "path": rule}]});
-        let mut policy = setup(name, vec![wasm_filter("l7_policy", &ours)]);
-        policy.path = path;
+        let mut policy = setup(&name, vec![wasm_filter("l7_policy", &ours)]);
+        policy.path = path.clone();
         policy.rate = rate;
         if name != SIMPLE_RULE {
             policy.native = Some(SIMPLE_RULE.into());
         }
         all.push(policy);
-        all.push(bare);
+        // Bare Envoy once per request shape.
+        if !all
+            .iter()
+            .any(|o: &Setup| is_bare(o) && o.path == path && o.rate == rate)
+        {
+            let mut bare = setup(&format!("bare, request of {name}"), vec![]);
+            bare.path = path;
+            bare.rate = rate;
+            all.push(bare);
+        }
     }
     all
 }
