@@ -12,9 +12,11 @@
 //! (`RE2::ProgramSize`, what Envoy's `re2.max_program_size` limits), from
 //! the pattern: a weight per char, escape and class, counted repetitions
 //! expanded as RE2 and regex-lite expand them (`x{2,5}` is `xx(x(x(x)?)?)?`:
-//! five copies and three splits). regex-lite's NFA has at most as many
-//! states as the estimate, and matching costs at most that many steps per
-//! char, so a limit on it bounds the cost of a match at load time.
+//! five copies and three splits); regex-lite's NFA is about as large. And
+//! it estimates what a match costs: at most how many NFA states
+//! regex-lite's PikeVM steps through per char of the value (`Scan::cost`),
+//! from which repetitions may be active at once. Limits on both bound the
+//! cost of a rule when it loads (`predicate::RegexLimits`).
 //! `tests/re2_oracle.rs` checks the estimate against RE2's own sizes.
 
 /// What is wrong, and mostly how to fix it.
@@ -98,7 +100,7 @@ impl Chars {
 /// it reads.
 #[derive(Debug, Clone, Copy, Default)]
 struct Cost {
-    /// RE2 program size; also at least regex-lite's count of NFA states.
+    /// RE2 program size (regex-lite's NFA is about as large).
     size: u64,
     /// States active at once when the element is entered at one position,
     /// and as it is entered, before it reads a char.
