@@ -349,53 +349,80 @@ fn rules_match_what_re2_full_match_matches() {
     );
 }
 
-/// What `tap policy suggest` writes at its largest (tools/tap/src/segment.rs
-/// and query.rs; filters/l7_policy/tests/regex_limits.rs loads the same):
-/// the query names seen as an alternation written twice, up to l7_policy's
-/// 1024-char regex limit, and paths of UUID, token, id and class segments.
+/// What `tap policy suggest` writes at its largest, written by suggest
+/// itself from records: the query names seen as an alternation written
+/// twice (listed while the rule stays within l7_policy's default limits,
+/// else any query), paths of UUID, token, id and class segments, and hosts
+/// with a templated label or userinfo (matched case-insensitively).
 fn suggested() -> Vec<(String, bool)> {
-    let query = |names: &[String]| {
-        let parameter = format!("(?:{})(?:=[^&]*)?", names.join("|"));
-        format!("(?:\\?{parameter}(?:&{parameter})*)?")
-    };
-    let fill = |path: &str, names: &mut dyn Iterator<Item = String>| {
-        let mut taken: Vec<String> = Vec::new();
-        for n in names {
-            taken.push(n);
-            if path.len() + query(&taken).len() > 1024 {
-                taken.pop();
-                break;
-            }
-        }
-        format!("{path}{}", query(&taken))
+    use tap_tool::record::parse_http;
+    use tap_tool::suggest::{suggest, Options};
+    let record = |host: &str, path: &str| {
+        json!({"http_buffered_trace": {
+            "request": {"headers": [{"key": ":method", "value": "GET"},
+                                    {"key": ":authority", "value": host},
+                                    {"key": ":path", "value": path}], "trailers": []},
+            "response": {"headers": [{"key": ":status", "value": "200"}], "trailers": []}},
+         "stream_info": {"response_code_details": "via_upstream"},
+         "peer": {"principal": "spiffe://cluster.local/ns/a/sa/b"}})
+        .to_string()
     };
     let letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let one = || letters.chars().map(String::from);
-    let two = || {
-        letters
-            .chars()
-            .flat_map(|a| letters.chars().map(move |b| format!("{a}{b}")))
-    };
-    let words = || (0..1000).map(|i| format!("param{i}"));
-    let uuid = "[0-9a-fA-F-]{36}";
-    vec![
-        (fill("/api/v1/items", &mut one()), false),
-        (fill("/api/v1/items", &mut two()), false),
-        (fill("/a", &mut one().chain(two())), false),
-        (fill("/api/v1/items", &mut words()), false),
-        (fill("/api/v1/items", &mut words().take(5)), false),
-        (format!("/x/{uuid}").repeat(1024 / 19), false),
-        (format!("/api/v1/orgs/{uuid}"), false),
-        (
-            format!("/api/v1/orgs/{uuid}/spaces/{uuid}/apps/{uuid}/[a-z0-9-]+(?:\\?[^#]*)?"),
-            false,
-        ),
-        ("/[^/?]+".repeat(1024 / 7), false),
-        ("/[0-9]+".repeat(1024 / 7), false),
-        ("/v1/users/[0-9]+/orders/[^/?]+(?:\\?[^#]*)?".into(), false),
-        ("[^.]+\\.tenants\\.example\\.com".into(), true),
-        ("[^@]+@api\\.example\\.com".into(), true),
-    ]
+    let one: Vec<String> = letters.chars().map(String::from).collect();
+    let two: Vec<String> = letters
+        .chars()
+        .flat_map(|a| letters.chars().map(move |b| format!("{a}{b}")))
+        .collect();
+    let words: Vec<String> = (0..1000).map(|i| format!("param{i}")).collect();
+    let uuid = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    let token = "Zx81Kq0PmW3vR7tYb2Ns";
+    let mut lines = Vec::new();
+    // Counts of names from 1 to 300: each rule lists as many as fit.
+    for (path, names) in [
+        ("/api/v1/items", &one),
+        ("/api/v1/two", &two),
+        ("/api/v1/words", &words),
+    ] {
+        for n in [1, 5, 10, 20, 23, 24, 25, 30, 40, 62, 100, 300] {
+            let query: Vec<String> = names.iter().take(n).map(|q| format!("{q}=1")).collect();
+            // A host each: a rule each.
+            lines.push(record(
+                &format!("n{n}.example.com"),
+                &format!("{path}?{}", query.join("&")),
+            ));
+        }
+    }
+    lines.push(record(
+        "h.example.com",
+        &format!("/x/{uuid}").repeat(1024 / 21),
+    ));
+    lines.push(record(
+        "h.example.com",
+        &format!("/api/v1/orgs/{uuid}/spaces/{uuid}/apps/{uuid}/cf-app-7?x=1"),
+    ));
+    lines.push(record(
+        "h.example.com",
+        &format!("/{token}").repeat(1024 / 7),
+    ));
+    lines.push(record("h.example.com", &"/12345".repeat(1024 / 7)));
+    lines.push(record(
+        "h.example.com",
+        &format!("/v1/users/42/orders/{token}?x=1"),
+    ));
+    lines.push(record(&format!("{token}.tenants.example.com"), "/"));
+    lines.push(record("user:pw@api.example.com", "/"));
+    let (records, errors) = parse_http(&lines.join("\n"));
+    assert!(errors.is_empty(), "{errors:?}");
+    let policy = suggest(records.iter(), &Options::default()).l7_policy();
+    let mut out = Vec::new();
+    for rule in policy["rules"].as_array().expect("rules") {
+        out.push((rule["path"].as_str().expect("path").to_string(), false));
+        if let Some(host) = rule["host"].as_str() {
+            out.push((host.to_string(), true));
+        }
+    }
+    assert!(out.len() > 40, "{out:?}");
+    out
 }
 
 /// The rules of the examples, the manifests and the benchmark.

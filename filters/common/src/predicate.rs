@@ -24,11 +24,14 @@ pub struct RegexLimits {
 }
 
 impl RegexLimits {
-    /// Above what `tap policy suggest` writes: 53 UUID segments in 1024
-    /// chars (about 13,500), 180 query names in one rule (cost about 190).
+    /// Above what `tap policy suggest` writes (53 UUID segments in 1024
+    /// chars: a size of about 13,500; it lists query names only up to this
+    /// cost), and a cost that keeps the costliest rule within a few times a
+    /// simple regex on the longest path (bench: one rule on the longest
+    /// path).
     pub const DEFAULT: RegexLimits = RegexLimits {
         program_size: 16_384,
-        cost: 256,
+        cost: 32,
     };
 }
 const MAX_DEPTH: usize = 16;

@@ -9,7 +9,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
+use filter_common::predicate::RegexLimits;
 use filter_common::re2::check;
+
+const DEFAULT: RegexLimits = RegexLimits::DEFAULT;
 use filter_common::recording_host::Harness;
 use l7_policy::config::Config;
 use serde_json::json;
@@ -62,7 +65,10 @@ fn the_refusal_names_the_rule_the_estimate_and_the_limit() {
     let e = refusal(&json!({"rules": [{"path": "/a"}, {"path": costly}]}));
     assert!(e.contains("field `rules[1].path`"), "{e}");
     assert!(e.contains("costs too much to match: up to"), "{e}");
-    assert!(e.contains("over the limit of 256"), "{e}");
+    assert!(
+        e.contains(&format!("over the limit of {}", DEFAULT.cost)),
+        "{e}"
+    );
     assert!(e.contains("max_regex_cost"), "{e}");
     assert!(e.contains("[^/]+/"), "the fix: {e}");
     // The same in host, method and from.principal.regex.
@@ -72,22 +78,38 @@ fn the_refusal_names_the_rule_the_estimate_and_the_limit() {
         json!({"from": {"principal": {"regex": format!("spiffe://{}", ".*".repeat(30))}}}),
     ] {
         let e = refusal(&json!({"rules": [rule]}));
-        assert!(e.contains("over the limit of 256"), "{e}");
+        assert!(
+            e.contains(&format!("over the limit of {}", DEFAULT.cost)),
+            "{e}"
+        );
     }
 }
 
 #[test]
 fn the_limits_are_configurable() {
-    let rule = json!([{"path": format!("/api/.*{}", "a".repeat(100))}]);
+    // The costliest rule of its kind the default admits.
+    let a = (1..200)
+        .take_while(|n| {
+            check(&format!("/api/.*{}", "a".repeat(*n)), false)
+                .unwrap()
+                .cost
+                <= DEFAULT.cost
+        })
+        .last()
+        .unwrap();
+    let rule = json!([{"path": format!("/api/.*{}", "a".repeat(a))}]);
     let cost = check(rule[0]["path"].as_str().unwrap(), false)
         .unwrap()
         .cost;
-    assert!((100..256).contains(&cost), "{cost}");
+    assert!(cost > DEFAULT.cost / 2 && cost <= DEFAULT.cost, "{cost}");
     assert!(loads(&json!({"rules": rule})));
-    let e = refusal(&json!({"rules": rule, "max_regex_cost": 64}));
-    assert!(e.contains("over the limit of 64"), "{e}");
-    let e = refusal(&json!({"rules": rule, "max_regex_program_size": 100}));
-    assert!(e.contains("over the limit of 100"), "{e}");
+    let e = refusal(&json!({"rules": rule, "max_regex_cost": 16}));
+    assert!(e.contains("over the limit of 16"), "{e}");
+    let longer = json!([{"path": format!("/api/.*{}", "a".repeat(a + 1))}]);
+    assert!(!loads(&json!({"rules": longer})));
+    assert!(loads(&json!({"rules": longer, "max_regex_cost": 64})));
+    let e = refusal(&json!({"rules": rule, "max_regex_program_size": 40}));
+    assert!(e.contains("over the limit of 40"), "{e}");
     assert!(e.contains("max_regex_program_size"), "{e}");
     // The review's regex is over the largest limits that can be set.
     let wide = json!({"rules": [{"path": pathological()}], "max_regex_program_size": 1_048_576, "max_regex_cost": 65_536});
@@ -135,17 +157,24 @@ fn the_limit_fields_are_validated_like_the_others() {
 /// What `tap policy suggest` writes (tools/tap/src/segment.rs and
 /// query.rs): literal segments, `[0-9]+`, the UUID class, `[^/?]+`, a
 /// class of the chars seen, and the query names seen, as an alternation
-/// written twice, up to l7_policy's 1024-char regex limit.
+/// written twice, listed while within l7_policy's 1024-char regex limit
+/// and default limits (tests/re2_oracle.rs takes suggest's own output).
 pub fn suggested() -> Vec<(String, bool)> {
     let query = |names: &[String]| {
         let parameter = format!("(?:{})(?:=[^&]*)?", names.join("|"));
         format!("(?:\\?{parameter}(?:&{parameter})*)?")
     };
+    // Names are listed while the rule stays within 1024 chars and the
+    // default limits, as suggest lists them (tools/tap/src/suggest.rs).
     let fill = |path: &str, names: &mut dyn Iterator<Item = String>| {
         let mut taken: Vec<String> = Vec::new();
         for n in names {
             taken.push(n);
-            if path.len() + query(&taken).len() > 1024 {
+            let p = format!("{path}{}", query(&taken));
+            let within = p.len() <= 1024
+                && check(&p, false)
+                    .is_ok_and(|s| s.cost <= DEFAULT.cost && s.size <= DEFAULT.program_size);
+            if !within {
                 taken.pop();
                 break;
             }

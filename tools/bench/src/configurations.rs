@@ -335,18 +335,25 @@ pub fn costliest(cost: u32) -> String {
 }
 
 /// The largest query rule `tap policy suggest` writes: two-char names
-/// written twice up to l7_policy's 1024-char regex limit.
+/// written twice, listed while the rule stays within l7_policy's 1024-char
+/// regex limit and its default limits (suggest writes any query past that).
 pub fn largest_suggested_query() -> String {
     let letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let query = |names: &[String]| {
         let parameter = format!("(?:{})(?:=[^&]*)?", names.join("|"));
         format!("/api/v1/items(?:\\?{parameter}(?:&{parameter})*)?")
     };
+    let limits = filter_common::predicate::RegexLimits::DEFAULT;
+    let within = |p: &str| {
+        p.len() <= filter_common::predicate::MAX_REGEX_LEN
+            && filter_common::re2::check(p, false)
+                .is_ok_and(|s| s.cost <= limits.cost && s.size <= limits.program_size)
+    };
     let mut names: Vec<String> = Vec::new();
     for a in letters.chars() {
         for b in letters.chars() {
             names.push(format!("{a}{b}"));
-            if query(&names).len() > 1024 {
+            if !within(&query(&names)) {
                 names.pop();
                 return query(&names);
             }
@@ -387,8 +394,9 @@ pub fn regex_setups() -> Vec<Setup> {
             20,
         ),
     ];
-    // `.*` then a literal, at lower limits: what a lower max_regex_cost bounds.
-    for cost in [16, 32, 64, 128] {
+    // `.*` then a literal, at other limits: what a lower or a higher
+    // max_regex_cost bounds.
+    for cost in [16, 64, 128, 256] {
         rows.push((
             format!("l7_policy regex of cost {cost}, 60 KB path"),
             costliest(cost),
@@ -400,7 +408,7 @@ pub fn regex_setups() -> Vec<Setup> {
         "l7_policy worst accepted regex, 60 KB path".into(),
         worst_accepted_regex(),
         letters,
-        1,
+        4,
     ));
     rows.push((
         "l7_policy largest suggested query rule, 60 KB path".into(),

@@ -23,7 +23,8 @@ use crate::report::requests;
 use crate::segment::{class_of, classify, escape, host_regex, looks_secret, Segment};
 use crate::terminal::visible;
 use crate::traffic::Observed;
-use filter_common::predicate::MAX_REGEX_LEN;
+use filter_common::predicate::{RegexLimits, MAX_REGEX_LEN};
+use filter_common::re2::check;
 use l7_policy::path::{check_with, Allow};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -199,19 +200,27 @@ impl Seen {
     }
 }
 
-/// Any query, where the names seen would make the regex longer than
-/// l7_policy accepts.
+/// Any query, where the names seen would make the regex longer or costlier
+/// than l7_policy accepts by default.
 const ANY_QUERY: &str = "(?:\\?[^#]*)?";
 
 impl SuggestedRule {
     /// The `path` regex: the template, then the query (a prefix covers both).
+    /// The names seen are listed while the regex stays within what l7_policy
+    /// loads by default: 1024 bytes, and the program size and matching cost
+    /// of [`RegexLimits::DEFAULT`] (each name listed is one more state a
+    /// match steps through at every parameter).
     pub fn regex(&self) -> String {
         match &self.path {
             Template::Segments(_) => {
                 let path = self.path.regex();
-                let query = self.query.regex();
-                if path.len() + query.len() <= MAX_REGEX_LEN {
-                    path + &query
+                let listed = path.clone() + &self.query.regex();
+                let limits = RegexLimits::DEFAULT;
+                let within = listed.len() <= MAX_REGEX_LEN
+                    && check(&listed, false)
+                        .is_ok_and(|s| s.size <= limits.program_size && s.cost <= limits.cost);
+                if within {
+                    listed
                 } else {
                     path + ANY_QUERY
                 }
@@ -400,6 +409,17 @@ pub fn suggest<'a>(
                 .or_default() += 1;
             continue;
         };
+        if template.regex().len() > MAX_REGEX_LEN {
+            // A rule l7_policy would refuse at load.
+            *suggestion
+                .left_out
+                .entry(
+                    "a path whose rule would be longer than l7_policy's 1024-byte regex limit"
+                        .into(),
+                )
+                .or_default() += 1;
+            continue;
+        }
         let group = Group {
             principal: observed.caller.principal.clone(),
             method: observed.method.clone(),
