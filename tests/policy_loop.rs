@@ -324,6 +324,21 @@ fn tap(bin: &Path, dir: &Path, args: &[&str]) -> Output {
         .expect("run tap")
 }
 
+/// `tap policy suggest --report report.txt RECORDS` in `dir`: the policy
+/// (also written to policy.json) and the report.
+fn suggest(bin: &Path, dir: &Path, records: &str) -> (Value, String) {
+    let suggested = tap(
+        bin,
+        dir,
+        &["policy", "suggest", "--report", "report.txt", records],
+    );
+    assert!(suggested.status.success(), "{}", text(&suggested.stderr));
+    std::fs::write(dir.join("policy.json"), &suggested.stdout).unwrap();
+    let policy: Value = serde_json::from_slice(&suggested.stdout).expect("policy JSON");
+    let report = std::fs::read_to_string(dir.join("report.txt")).unwrap();
+    (policy, report)
+}
+
 fn http_records(file: &Path) -> Vec<HttpRecord> {
     let (records, errors) = parse_http(&std::fs::read_to_string(file).unwrap());
     assert!(errors.is_empty(), "{errors:?}");
@@ -391,21 +406,7 @@ fn suggested_policy_enforced_as_checked() {
     );
 
     // Suggest, then check the policy against what it was learned from.
-    let suggested = tap(
-        &bin,
-        &dir,
-        &[
-            "policy",
-            "suggest",
-            "--report",
-            "report.txt",
-            "training.jsonl",
-        ],
-    );
-    assert!(suggested.status.success(), "{}", text(&suggested.stderr));
-    std::fs::write(dir.join("policy.json"), &suggested.stdout).unwrap();
-    let policy: Value = serde_json::from_slice(&suggested.stdout).expect("policy JSON");
-    let report = std::fs::read_to_string(dir.join("report.txt")).unwrap();
+    let (policy, report) = suggest(&bin, &dir, "training.jsonl");
     eprintln!("{report}");
     let rules = policy["rules"].as_array().expect("rules");
     assert!(
@@ -654,20 +655,7 @@ fn what_an_attacker_sends_while_recording_is_not_learned() {
     expect(send(&mut callers, None, spoofed), 200, "spoofed");
     read_records(&dir.join("capture.jsonl"), sent);
 
-    let suggested = tap(
-        &bin,
-        &dir,
-        &[
-            "policy",
-            "suggest",
-            "--report",
-            "report.txt",
-            "capture.jsonl",
-        ],
-    );
-    assert!(suggested.status.success(), "{}", text(&suggested.stderr));
-    let policy: Value = serde_json::from_slice(&suggested.stdout).expect("policy JSON");
-    let report = std::fs::read_to_string(dir.join("report.txt")).unwrap();
+    let (policy, report) = suggest(&bin, &dir, "capture.jsonl");
     for line in [
         "left out: 6 requests, status 404 not learned (--learn-status)",
         "left out: 1 request, answered by Envoy or a filter, not the app (local reply 403",
