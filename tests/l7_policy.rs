@@ -960,7 +960,7 @@ fn a_regex_over_the_cost_limits_is_refused_at_load() {
         &Bootstrap::http(app.port(), vec![wasm_filter("l7_policy", &config)]),
         &[
             "costs too much to match",
-            "over the limit of 256",
+            "over the limit of 32",
             "max_regex_cost",
         ],
     );
