@@ -56,10 +56,10 @@ impl Config {
         let max_request_bytes = limits.bytes(&top, "max_request_bytes")?;
         let max_response_bytes = limits.bytes(&top, "max_response_bytes")?;
         let body_format = BodyFormat::read(&top, "body_format")?;
-        let redaction = Redaction {
-            headers: names(&top, "redact_headers", &DEFAULT_REDACT, true)?,
-            words: names(&top, "redact_words", &DEFAULT_WORDS, false)?,
-        };
+        let redaction = Redaction::new(
+            names(&top, "redact_headers", &DEFAULT_REDACT, true)?,
+            names(&top, "redact_words", &DEFAULT_WORDS, false)?,
+        );
         let matcher = top
             .get("match", |f| compile(f, &CONDITIONS, &compile_test))?
             .unwrap_or(Predicate::Any);

@@ -62,6 +62,9 @@ const URL_HEADERS: [&str; 5] = [
 pub struct Redaction {
     pub headers: Vec<String>,
     pub words: Vec<String>,
+    /// The words' first bytes, as bits: a name is scanned for a word only
+    /// where one starts (every header of every record is scanned).
+    first: [u64; 2],
 }
 
 /// How a body is read for redaction, from its message's `content-type`.
@@ -88,21 +91,57 @@ impl BodyKind {
     }
 }
 
-/// Whether `needle` occurs in `hay` (a plain scan: the names are short).
+/// Whether `needle` (lowercase) occurs in `hay`, case ignored.
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+    !needle.is_empty()
+        && (0..hay.len()).any(|i| starts_folded(hay.get(i..).unwrap_or_default(), needle))
+}
+
+/// Whether `hay` starts with `word` (lowercase), ASCII case ignored.
+fn starts_folded(hay: &[u8], word: &[u8]) -> bool {
+    hay.len() >= word.len()
+        && hay
+            .iter()
+            .zip(word)
+            .all(|(h, w)| h.to_ascii_lowercase() == *w)
 }
 
 impl Redaction {
-    /// Whether `name` (already lowercase ASCII) contains a credential word.
+    /// Whether `name` contains a credential word, ASCII case ignored.
     fn secret(&self, name: &[u8]) -> bool {
-        self.words.iter().any(|w| contains(name, w.as_bytes()))
+        name.iter().enumerate().any(|(i, c)| {
+            let c = c.to_ascii_lowercase();
+            let bit = self
+                .first
+                .get(usize::from(c >> 6))
+                .map_or(0, |b| b >> (c & 63) & 1);
+            bit == 1
+                && self.words.iter().any(|w| {
+                    w.as_bytes().first() == Some(&c)
+                        && starts_folded(name.get(i..).unwrap_or_default(), w.as_bytes())
+                })
+        })
+    }
+
+    /// `headers` and `words`, lowercase.
+    pub fn new(headers: Vec<String>, words: Vec<String>) -> Redaction {
+        let mut first = [0u64; 2];
+        for c in words.iter().filter_map(|w| w.bytes().next()) {
+            if let Some(bits) = first.get_mut(usize::from(c >> 6)) {
+                *bits |= 1 << (c & 63);
+            }
+        }
+        Redaction {
+            headers,
+            words,
+            first,
+        }
     }
 
     /// The whole value of this header is replaced.
     pub fn hides_header(&self, name: &str) -> bool {
         self.headers.iter().any(|h| h.eq_ignore_ascii_case(name))
-            || (!name.starts_with(':') && self.secret(name.to_ascii_lowercase().as_bytes()))
+            || (!name.starts_with(':') && self.secret(name.as_bytes()))
     }
 
     /// The header's value with the credentials it carries replaced.

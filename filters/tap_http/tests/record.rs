@@ -23,10 +23,7 @@ fn capture(data: &[u8], limit: usize) -> Capture {
 
 #[test]
 fn record_is_envoy_tap_json() {
-    let redact = Redaction {
-        headers: vec!["authorization".to_string()],
-        words: Vec::new(),
-    };
+    let redact = Redaction::new(vec!["authorization".to_string()], Vec::new());
     let format = Format {
         body: BodyFormat::AsBytes,
         redact: &redact,

@@ -230,9 +230,14 @@ pub fn setups() -> Vec<Setup> {
             bare.rate = rate;
             all.push(bare);
         }
+        // Bodies kept as the native tap keeps them (tap_http keeps none
+        // unless asked): the same work on both sides.
         let mut tap = setup(
             &format!("tap_http{suffix}"),
-            vec![wasm_filter("tap_http", &json!({}))],
+            vec![wasm_filter(
+                "tap_http",
+                &json!({"max_request_bytes": 65536, "max_response_bytes": 65536}),
+            )],
         );
         tap.hcm_extra = record_access_log("records.jsonl");
         tap.native = Some(format!("native tap{suffix}"));
