@@ -442,7 +442,7 @@ fn hostile_paths_refused_before_rules() {
         ("/public/..;", Invalid::DotSegmentParameters),
         ("/public/..%3B/admin", Invalid::DotSegmentParameters),
         ("/public/..%3bx/admin", Invalid::DotSegmentParameters),
-        // A security review's finding: Envoy forwarded these, and an app
+        // Envoy forwards these byte for byte, and an app
         // that decodes the path and parses it as a URL again resolves them
         // to `/` (tests/path_differential.rs).
         ("/public/..%3f/admin", Invalid::DotSegmentEncodedDelimiter),

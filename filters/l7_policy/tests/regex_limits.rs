@@ -17,7 +17,7 @@ use filter_common::recording_host::Harness;
 use l7_policy::config::Config;
 use serde_json::json;
 
-/// The security review's rule: 998 chars, every count under 1000, which
+/// A pathological rule: 998 chars, every count under 1000, which
 /// loaded in 1.6 s and then cost Envoy 29 s of CPU on one 30 KB path.
 fn pathological() -> String {
     format!("/api/{}x", "(?:[^/]{0,999})?".repeat(62))
@@ -37,7 +37,7 @@ fn loads(config: &serde_json::Value) -> bool {
 /// its configuration at once (before regex-lite compiles the pattern, which
 /// alone took seconds) and logs the rule, the estimate and the limit.
 #[test]
-fn the_reviews_pathological_regex_is_refused_at_load() {
+fn a_pathological_regex_is_refused_at_load() {
     let p = pathological();
     assert!(p.len() < 1024 && p.len() > 990, "{}", p.len());
     let config =
@@ -111,7 +111,7 @@ fn the_limits_are_configurable() {
     let e = refusal(&json!({"rules": rule, "max_regex_program_size": 40}));
     assert!(e.contains("over the limit of 40"), "{e}");
     assert!(e.contains("max_regex_program_size"), "{e}");
-    // The review's regex is over the largest limits that can be set.
+    // The pathological regex is over the largest limits that can be set.
     let wide = json!({"rules": [{"path": pathological()}], "max_regex_program_size": 1_048_576, "max_regex_cost": 65_536});
     let e = refusal(&wide);
     assert!(e.contains("over the limit of 1048576"), "{e}");
