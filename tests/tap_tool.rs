@@ -12,7 +12,7 @@ use l7_policy::config::Config;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
-use tap_tool::filter::Filter;
+use tap_tool::filter::{parse_statuses, Filter};
 use tap_tool::policy::run_check;
 use tap_tool::record::{parse, parse_http, Direction, HttpRecord, Record};
 use tap_tool::suggest::{suggest, Options};
@@ -160,7 +160,7 @@ fn reads_our_records_and_envoys_the_same() {
     // Filters and split.
     let (all, _) = parse(&read(&taps.envoy.scratch().join("http.jsonl")));
     let errors = Filter {
-        status: Some("4xx".into()),
+        status: Some(parse_statuses("4xx").unwrap()),
         ..Filter::default()
     };
     assert_eq!(all.iter().filter(|r| errors.matches(r)).count(), 1);

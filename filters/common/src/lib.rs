@@ -13,6 +13,7 @@ pub mod header;
 pub mod json;
 pub mod pairs;
 pub mod peer;
+pub mod percent;
 pub mod predicate;
 pub mod ratelimit;
 pub mod re2;

@@ -14,6 +14,8 @@
 //! The check is one pass over the percent-escapes (decoding them on the fly,
 //! without allocating) and one over the segments: linear in the path length.
 
+use filter_common::percent::{escaped, hex};
+
 /// Why a path is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Invalid {
@@ -136,23 +138,6 @@ pub fn check_with(raw: &[u8], allow: Allow) -> Result<(), Invalid> {
 /// `:path` without its query, for rules configured to ignore it.
 pub fn without_query(raw: &[u8]) -> &[u8] {
     raw.split(|&b| b == b'?').next().unwrap_or_default()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// The byte `%XX` at the start of `bytes` encodes.
-fn escaped(bytes: &[u8]) -> Option<u8> {
-    match bytes {
-        [b'%', h, l, ..] => Some(hex(*h)? << 4 | hex(*l)?),
-        _ => None,
-    }
 }
 
 /// A UTF-8 decoder over the decoded bytes (Unicode's table of well-formed

@@ -15,6 +15,7 @@
 //! and form names) or JSON unescaping, so `access%5Ftoken` and
 //! `"access\u005ftoken"` are `access_token`.
 
+use filter_common::percent::{escaped, hex};
 use std::borrow::Cow;
 
 pub const REDACTED: &str = "[redacted]";
@@ -78,12 +79,18 @@ pub enum BodyKind {
 
 impl BodyKind {
     pub fn of(content_type: Option<&[u8]>) -> BodyKind {
-        let t = content_type.unwrap_or_default().to_ascii_lowercase();
-        // The media type, before any `;` parameter.
-        let essence = t.split(|&b| b == b';').next().unwrap_or_default();
+        // The media type, before any `;` parameter; case ignored.
+        let essence = content_type
+            .unwrap_or_default()
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or_default();
         if contains(essence, b"json") {
             BodyKind::Json
-        } else if essence.trim_ascii() == b"application/x-www-form-urlencoded" {
+        } else if essence
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
+        {
             BodyKind::Form
         } else {
             BodyKind::Other
@@ -184,7 +191,7 @@ impl Redaction {
             let end = start + part.len();
             if let Some(eq) = part.iter().position(|&b| b == b'=') {
                 let name = part.get(..eq).unwrap_or_default();
-                if self.secret(&percent_decoded_lower(name)) {
+                if self.secret(&percent_decoded(name)) {
                     let out =
                         out.get_or_insert_with(|| text.get(..start).unwrap_or_default().to_vec());
                     out.extend_from_slice(name);
@@ -224,7 +231,7 @@ impl Redaction {
                 .get(i + 1..end.saturating_sub(1).max(i + 1))
                 .unwrap_or_default();
             let colon = skip_blanks(data, end);
-            if data.get(colon) != Some(&b':') || !self.secret(&json_decoded_lower(key)) {
+            if data.get(colon) != Some(&b':') || !self.secret(&json_decoded(key)) {
                 i = end;
                 continue;
             }
@@ -309,30 +316,19 @@ fn value_end(data: &[u8], start: usize) -> usize {
     }
 }
 
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
-}
-
-/// `%XX` decoded once, `+` kept, ASCII lowercase.
-fn percent_decoded_lower(name: &[u8]) -> Vec<u8> {
+/// `%XX` decoded once, `+` kept (for [`Redaction::secret`], which ignores
+/// case).
+fn percent_decoded(name: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(name.len());
     let mut i = 0;
     while let Some(&b) = name.get(i) {
-        let decoded = match (
-            b,
-            name.get(i + 1).and_then(|&h| hex(h)),
-            name.get(i + 2).and_then(|&l| hex(l)),
-        ) {
-            (b'%', Some(h), Some(l)) => Some(h << 4 | l),
-            _ => None,
-        };
-        match decoded {
+        match escaped(name.get(i..).unwrap_or_default()) {
             Some(d) => {
-                out.push(d.to_ascii_lowercase());
+                out.push(d);
                 i += 3;
             }
             None => {
-                out.push(b.to_ascii_lowercase());
+                out.push(b);
                 i += 1;
             }
         }
@@ -341,13 +337,13 @@ fn percent_decoded_lower(name: &[u8]) -> Vec<u8> {
 }
 
 /// A JSON string's raw text with `\uXXXX` escapes of ASCII and the simple
-/// escapes decoded, ASCII lowercase.
-fn json_decoded_lower(raw: &[u8]) -> Vec<u8> {
+/// escapes decoded (for [`Redaction::secret`], which ignores case).
+fn json_decoded(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while let Some(&b) = raw.get(i) {
         if b != b'\\' {
-            out.push(b.to_ascii_lowercase());
+            out.push(b);
             i += 1;
             continue;
         }
@@ -358,11 +354,11 @@ fn json_decoded_lower(raw: &[u8]) -> Vec<u8> {
                     Some([b'0', b'0', h, l]) => hex(*h).zip(hex(*l)).map(|(h, l)| h << 4 | l),
                     _ => None,
                 };
-                out.push(code.map_or(b'?', |c| c.to_ascii_lowercase()));
+                out.push(code.unwrap_or(b'?'));
                 i += 6;
             }
             Some(&e) => {
-                out.push(e.to_ascii_lowercase());
+                out.push(e);
                 i += 2;
             }
             None => i += 1,

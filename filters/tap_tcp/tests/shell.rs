@@ -15,17 +15,14 @@ const SECOND: u64 = 1_000_000_000;
 
 /// These tests follow the data: unless they say otherwise, 64 KiB per
 /// direction are kept (the filter's default keeps none).
-const DATA: &str = r#""max_read_bytes": 65536, "max_write_bytes": 65536"#;
-
 fn configure(config: &str) -> NetworkHarness {
-    let config = match config.trim().strip_prefix('{') {
-        Some(rest) if !config.contains("max_read_bytes") => {
-            let rest = rest.trim_start();
-            let comma = if rest.starts_with('}') { "" } else { ", " };
-            format!("{{{DATA}{comma}{rest}")
+    let mut value: Value = serde_json::from_str(config).unwrap();
+    for limit in ["max_read_bytes", "max_write_bytes"] {
+        if value.get(limit).is_none() {
+            value[limit] = 65536.into();
         }
-        _ => config.to_string(),
-    };
+    }
+    let config = value.to_string();
     match NetworkHarness::configure(tap_tcp::filter::configure, &config) {
         Ok(plugin) => plugin,
         Err(logs) => panic!("configuration refused: {logs:?}"),

@@ -1,6 +1,6 @@
 //! Which records a command works on: `--method`, `--path` (prefix),
-//! `--status` (`404` or a class such as `5xx`), `--header name[=value]`
-//! (request or response), `--http` / `--tcp`.
+//! `--status` (codes, classes and ranges: [`parse_statuses`]),
+//! `--header name[=value]` (request or response), `--http` / `--tcp`.
 
 use crate::record::{HttpRecord, Record};
 
@@ -8,7 +8,7 @@ use crate::record::{HttpRecord, Record};
 pub struct Filter {
     pub method: Option<String>,
     pub path_prefix: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<Vec<(u16, u16)>>,
     pub header: Option<(String, Option<String>)>,
     pub only_http: bool,
     pub only_tcp: bool,
@@ -34,12 +34,7 @@ impl Filter {
             return false;
         }
         if let Some(want) = &self.status {
-            let status = r.status().map(|s| s.to_string()).unwrap_or_default();
-            let ok = match want.strip_suffix("xx") {
-                Some(class) => status.len() == 3 && status.starts_with(class),
-                None => status == *want,
-            };
-            if !ok {
+            if !r.status().is_some_and(|s| in_statuses(want, s)) {
                 return false;
             }
         }
@@ -62,4 +57,37 @@ impl Filter {
             Record::Tcp(_) => !self.only_http && !self.has_http_conditions(),
         }
     }
+}
+
+/// Comma-separated status codes (`404`), classes (`5xx`) and ranges
+/// (`200-299`), as inclusive ranges: `--status` and `--learn-status`.
+pub fn parse_statuses(text: &str) -> Result<Vec<(u16, u16)>, String> {
+    let code = |s: &str| {
+        s.parse::<u16>()
+            .ok()
+            .filter(|c| (100..=599).contains(c))
+            .ok_or_else(|| format!("{s:?} is not a status code (100-599)"))
+    };
+    text.split(',')
+        .map(|item| {
+            let item = item.trim();
+            if let Some(class) = item.strip_suffix("xx").filter(|c| c.len() == 1) {
+                let hundreds = code(&format!("{class}00"))?;
+                Ok((hundreds, hundreds + 99))
+            } else if let Some((lo, hi)) = item.split_once('-') {
+                let (lo, hi) = (code(lo)?, code(hi)?);
+                if lo > hi {
+                    return Err(format!("{item:?} is an empty range"));
+                }
+                Ok((lo, hi))
+            } else {
+                code(item).map(|c| (c, c))
+            }
+        })
+        .collect()
+}
+
+/// Whether `status` is in one of the ranges.
+pub fn in_statuses(ranges: &[(u16, u16)], status: u16) -> bool {
+    ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
 }

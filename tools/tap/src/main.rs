@@ -10,7 +10,7 @@
 //!            [--allow-prefix PREFIX ...] [--port N] [--app NAME] [--report FILE]
 //!            [--learn-status 2xx,3xx] [--generalize-unauthenticated] [FILE ...]
 //! tap policy check POLICY [FILTERS] [--json] [FILE ...]
-//! FILTERS: --method M  --path PREFIX  --status 404|5xx  --header NAME[=VALUE]  --http  --tcp
+//! FILTERS: --method M  --path PREFIX  --status 404|5xx|200-299  --header NAME[=VALUE]  --http  --tcp
 //! ```
 //! Without files, records are read from standard input. A directory means
 //! every `*.json` and `*.jsonl` file in it.
@@ -18,14 +18,15 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tap_tool::filter::parse_statuses;
 use tap_tool::filter::Filter;
 use tap_tool::policy::{self, Format};
 use tap_tool::record::{parse, Record};
-use tap_tool::suggest::{parse_statuses, Options};
+use tap_tool::suggest::Options;
 use tap_tool::terminal::visible;
 use tap_tool::{har, pcap, show};
 
-const USAGE: &str = "usage: tap list|show|split|har|pcap [--method M] [--path PREFIX] [--status 404|5xx] [--header NAME[=VALUE]] [--http|--tcp] [--out PATH] [FILE|DIR ...]
+const USAGE: &str = "usage: tap list|show|split|har|pcap [--method M] [--path PREFIX] [--status 404|5xx|200-299] [--header NAME[=VALUE]] [--http|--tcp] [--out PATH] [FILE|DIR ...]
        tap policy suggest [FILTERS] [--format l7_policy|cnp] [--max-literals N] [--allow-prefix PREFIX] [--port N] [--app NAME] [--report FILE] [--learn-status 2xx,3xx] [--generalize-unauthenticated] [FILE|DIR ...]
        tap policy check POLICY [FILTERS] [--json] [FILE|DIR ...]";
 
@@ -127,7 +128,7 @@ fn main() -> ExitCode {
                 .map(|n| options.port = n),
             "--app" => value("--app").map(|v| options.app = Some(v)),
             "--learn-status" => value("--learn-status")
-                .and_then(|v| parse_statuses(&v))
+                .and_then(|v| parse_statuses(&v).map_err(|e| format!("--learn-status: {e}")))
                 .map(|s| options.learn_status = s),
             "--generalize-unauthenticated" => {
                 options.generalize_unauthenticated = true;
@@ -140,7 +141,9 @@ fn main() -> ExitCode {
             }
             "--method" => value("--method").map(|v| filter.method = Some(v)),
             "--path" => value("--path").map(|v| filter.path_prefix = Some(v)),
-            "--status" => value("--status").map(|v| filter.status = Some(v)),
+            "--status" => value("--status")
+                .and_then(|v| parse_statuses(&v).map_err(|e| format!("--status: {e}")))
+                .map(|s| filter.status = Some(s)),
             "--header" => value("--header").map(|v| {
                 filter.header = Some(match v.split_once('=') {
                     Some((n, v)) => (n.to_string(), Some(v.to_string())),

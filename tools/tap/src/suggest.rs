@@ -16,6 +16,7 @@
 //! with a secret-looking segment is left out), unless
 //! `generalize_unauthenticated` asks.
 
+use crate::filter::in_statuses;
 use crate::query::{names, Query};
 use crate::record::HttpRecord;
 use crate::report::mask_host;
@@ -39,8 +40,8 @@ pub struct Options {
     pub port: u16,
     /// The `app` label of the endpoint a CiliumNetworkPolicy selects.
     pub app: Option<String>,
-    /// Response statuses (inclusive ranges) that make a request worth
-    /// learning; 200-399 by default.
+    /// Response statuses (inclusive ranges, [`parse_statuses`]) that make a
+    /// request worth learning; 200-399 by default.
     pub learn_status: Vec<(u16, u16)>,
     /// Let requests without a verified caller form classes and token
     /// templates too.
@@ -58,34 +59,6 @@ impl Default for Options {
             generalize_unauthenticated: false,
         }
     }
-}
-
-/// `--learn-status`: comma-separated codes (`204`), classes (`2xx`) and
-/// ranges (`200-299`).
-pub fn parse_statuses(text: &str) -> Result<Vec<(u16, u16)>, String> {
-    let code = |s: &str| {
-        s.parse::<u16>()
-            .ok()
-            .filter(|c| (100..=599).contains(c))
-            .ok_or_else(|| format!("--learn-status: {s:?} is not a status code (100-599)"))
-    };
-    text.split(',')
-        .map(|item| {
-            let item = item.trim();
-            if let Some(class) = item.strip_suffix("xx").filter(|c| c.len() == 1) {
-                let hundreds = code(&format!("{class}00"))?;
-                Ok((hundreds, hundreds + 99))
-            } else if let Some((lo, hi)) = item.split_once('-') {
-                let (lo, hi) = (code(lo)?, code(hi)?);
-                if lo > hi {
-                    return Err(format!("--learn-status: {item:?} is an empty range"));
-                }
-                Ok((lo, hi))
-            } else {
-                code(item).map(|c| (c, c))
-            }
-        })
-        .collect()
 }
 
 impl Options {
@@ -117,11 +90,7 @@ impl Options {
                 )
             }
         }
-        if !self
-            .learn_status
-            .iter()
-            .any(|(lo, hi)| (*lo..=*hi).contains(&status))
-        {
+        if !in_statuses(&self.learn_status, status) {
             return Some(format!("status {status} not learned (--learn-status)"));
         }
         None

@@ -8,9 +8,10 @@
 use l7_policy::config::Config;
 use serde_json::{json, Value};
 use tap_tool::check::check_one;
+use tap_tool::filter::parse_statuses;
 use tap_tool::policy::run_check;
 use tap_tool::record::{parse_http, HttpRecord};
-use tap_tool::suggest::{parse_statuses, suggest, Options};
+use tap_tool::suggest::{suggest, Options};
 
 const TIEFIGHTER: &str = "spiffe://cluster.local/ns/default/sa/tiefighter";
 const HOST: &str = "deathstar.default.svc.cluster.local";

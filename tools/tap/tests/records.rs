@@ -2,7 +2,7 @@
 //! command line.
 
 use std::process::Command;
-use tap_tool::filter::Filter;
+use tap_tool::filter::{parse_statuses, Filter};
 use tap_tool::record::{parse, Direction, Record};
 
 const OURS: &str = r#"{"http_buffered_trace":{"request":{"headers":[{"key":":method","value":"GET"},{"key":":path","value":"/a?b=1"},{"key":":authority","value":"app"},{"key":"x-bin","value":"\ufffd","raw_value":"/w=="}],"body":{"as_bytes":"aGk=","truncated":false},"trailers":[]},"response":{"headers":[{"key":":status","value":"503"}],"body":{"as_string":"down","truncated":true},"trailers":[]}},"stream_info":{"start_time":"2026-11-21T10:00:00.000000000Z","duration_ms":1.5}}"#;
@@ -85,14 +85,14 @@ fn filters() {
     assert_eq!(count(Filter::default()), 3);
     assert_eq!(
         count(Filter {
-            status: Some("5xx".into()),
+            status: Some(parse_statuses("5xx").unwrap()),
             ..Filter::default()
         }),
         1
     );
     assert_eq!(
         count(Filter {
-            status: Some("503".into()),
+            status: Some(parse_statuses("503").unwrap()),
             ..Filter::default()
         }),
         1
