@@ -10,7 +10,7 @@ FILTERS           := cf_headers tap_http tap_tcp peer_metadata l7_policy
 # The HTTP filters in one module (filters/suite).
 MODULES           := $(FILTERS) suite
 # Test-only wasm modules (target/, not dist/).
-FIXTURES          := set_filter_state noop
+FIXTURES          := set_filter_state noop trap
 WASM_TARGET       := wasm32-wasip1
 PYTHON            ?= python3
 VENV              := .venv
