@@ -10,8 +10,8 @@ use harness::tap::read_records;
 use harness::tcp::echo_then_close;
 use harness::{header_values, Bootstrap, Envoy, Request, TcpEcho, Upstream};
 use manifests::{
-    files, module_bytes, module_cluster, module_sha256, specs, MODULE_HOST, RECORD_DIR, TCP_PORT,
-    WASM_DIR,
+    files, module_bytes, module_cluster, module_sha256, specs, ISTIO_CRDS, MODULE_HOST, RECORD_DIR,
+    SYSTEM_CA_BUNDLE, TCP_PORT, WASM_DIR,
 };
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -214,29 +214,65 @@ fn every_manifest_has_what_istio_requires() {
                     "{at}"
                 );
             }
+            (Some("extensions.istio.io/v1alpha1"), Some("TrafficExtension")) => {
+                let wasm = &spec["wasm"];
+                assert!(
+                    wasm["url"]
+                        .as_str()
+                        .is_some_and(|u| u.starts_with("oci://")),
+                    "{at}: url"
+                );
+                assert!(
+                    is_sha256(wasm["sha256"].as_str().unwrap_or("")),
+                    "{at}: sha256"
+                );
+                assert!(
+                    wasm["pluginConfig"].is_object() && spec["priority"].is_i64(),
+                    "{at}"
+                );
+                // TrafficExtension's phases are not WasmPlugin's names
+                // (UNSPECIFIED, not UNSPECIFIED_PHASE): ours name one.
+                assert!(
+                    ["AUTHN", "AUTHZ", "STATS"].contains(&spec["phase"].as_str().unwrap_or("")),
+                    "{at}: phase"
+                );
+            }
             (Some("networking.istio.io/v1beta1"), Some("ServiceEntry" | "DestinationRule")) => {}
             other => panic!("{at}: unexpected {other:?}"),
         }
     }
-    // Failure policy: the filters that enforce or strip fail closed, the taps open.
+    // Failure policy (envoyfilters/README.md): the taps fail open in every
+    // form; the filters that enforce or strip headers fail closed where the
+    // form claims releases without FAIL_RELOAD (EnvoyFilter from 1.14, only
+    // the legacy `fail_open`, never `failure_policy`; WasmPlugin from 1.20),
+    // and reload where every release it claims has it (TrafficExtension).
+    let root = workspace_root().join("envoyfilters");
     for spec in specs() {
-        let m = load(&workspace_root().join(format!("envoyfilters/{}.yaml", spec.filter)));
-        let fail_open =
-            &m["spec"]["configPatches"][0]["patch"]["value"]["typed_config"]["config"]["fail_open"];
-        assert_eq!(
-            fail_open,
-            &json!(spec.filter.starts_with("tap_")),
-            "{}",
-            spec.filter
-        );
-        let plugin =
-            load(&workspace_root().join(format!("envoyfilters/wasmplugin/{}.yaml", spec.filter)));
-        let strategy = if spec.filter.starts_with("tap_") {
-            "FAIL_OPEN"
-        } else {
-            "FAIL_CLOSE"
-        };
-        assert_eq!(plugin["spec"]["failStrategy"], strategy, "{}", spec.filter);
+        let f = spec.filter;
+        let tap = f.starts_with("tap_");
+        let mut envoy_filters = vec![format!("{f}.yaml"), format!("remote/{f}.yaml")];
+        let mut plugins = vec![format!("{f}.yaml")];
+        if f == "cf_headers" {
+            envoy_filters.push(format!("{f}-gateway.yaml"));
+            plugins.push(format!("{f}-gateway.yaml"));
+        }
+        for file in &envoy_filters {
+            let m = load(&root.join(file));
+            let config = &m["spec"]["configPatches"][0]["patch"]["value"]["typed_config"]["config"];
+            assert_eq!(config["fail_open"], json!(tap), "{file}");
+            assert!(config.get("failure_policy").is_none(), "{file}");
+        }
+        for file in &plugins {
+            let plugin = load(&root.join("wasmplugin").join(file));
+            let want = if tap { "FAIL_OPEN" } else { "FAIL_CLOSE" };
+            assert_eq!(plugin["spec"]["failStrategy"], want, "wasmplugin/{file}");
+            let extension = load(&root.join("trafficextension").join(file));
+            let want = if tap { "FAIL_OPEN" } else { "FAIL_RELOAD" };
+            assert_eq!(
+                extension["spec"]["wasm"]["failStrategy"], want,
+                "trafficextension/{file}"
+            );
+        }
     }
 }
 
@@ -252,8 +288,13 @@ fn wasmplugins_name_the_image_digest_and_remote_forms_the_module_hash() {
     for path in manifest_files() {
         let m = load_all(&path).remove(0);
         let at = path.display();
-        if m["kind"] == "WasmPlugin" {
-            let url = m["spec"]["url"].as_str().expect("url");
+        let plugin = match m["kind"].as_str() {
+            Some("WasmPlugin") => Some(&m["spec"]),
+            Some("TrafficExtension") => Some(&m["spec"]["wasm"]),
+            _ => None,
+        };
+        if let Some(plugin) = plugin {
+            let url = plugin["url"].as_str().expect("url");
             let module = url
                 .trim_start_matches("oci://ghcr.io/example/")
                 .split(':')
@@ -262,7 +303,7 @@ fn wasmplugins_name_the_image_digest_and_remote_forms_the_module_hash() {
             let bytes = dist(module);
             let digest = oci_layout::manifest_digest(&bytes);
             assert_eq!(
-                m["spec"]["sha256"].as_str().map(|h| format!("sha256:{h}")),
+                plugin["sha256"].as_str().map(|h| format!("sha256:{h}")),
                 Some(digest),
                 "{at}: sha256 must be the image manifest digest of {module} (make manifests)"
             );
@@ -300,12 +341,10 @@ fn wasmplugins_name_the_image_digest_and_remote_forms_the_module_hash() {
             }
         }
     }
-    // Seven WasmPlugins, six remote forms, the gateway's inline module.
-    assert_eq!(checked, 7 + 6 + 1);
+    // Seven WasmPlugins, seven TrafficExtensions, six remote forms, the
+    // gateway's inline module.
+    assert_eq!(checked, 7 + 7 + 6 + 1);
 }
-
-/// The Istio releases whose CRDs are in tests/fixtures/istio-crds/.
-const ISTIO: [&str; 4] = ["1.14.6", "1.20.0", "1.24.0", "1.28.0"];
 
 /// The Istio versions a manifest claims in its header ("Istio 1.20 and later").
 fn claimed_versions(path: &Path) -> Vec<&'static str> {
@@ -324,10 +363,7 @@ fn claimed_versions(path: &Path) -> Vec<&'static str> {
         "{}",
         path.display()
     );
-    ISTIO
-        .into_iter()
-        .filter(|v| v.split('.').nth(1).and_then(|m| m.parse::<u32>().ok()) >= Some(minor))
-        .collect()
+    manifests::crds_since(minor)
 }
 
 /// `tests/validate_k8s.py` (jsonschema and CEL): the API server's strict
@@ -357,10 +393,27 @@ fn crd_errors(version: &str, manifests: &[PathBuf]) -> Vec<String> {
 
 /// Every manifest validates, unknown fields being errors, against the real
 /// CRDs of every Istio release it claims; every release is claimed by some.
+/// Each header says which of them it was checked against, up to the newest.
 #[test]
 fn every_manifest_validates_against_the_istio_versions_it_claims() {
     let files = manifest_files();
-    for version in ISTIO {
+    for file in &files {
+        let claimed = claimed_versions(file);
+        let text = std::fs::read_to_string(file).expect("manifest");
+        let checked = text.lines().nth(2).unwrap_or("");
+        let (first, newest) = (claimed[0], claimed[claimed.len() - 1]);
+        let range = if first == newest {
+            format!(" CRD of Istio {newest}, the newest")
+        } else {
+            format!(" CRDs of Istio {first} to {newest}, the newest")
+        };
+        assert!(
+            checked.starts_with("# ") && checked.contains(&range),
+            "{}: its third line names the releases checked: {checked}",
+            file.display()
+        );
+    }
+    for version in ISTIO_CRDS {
         let claiming: Vec<PathBuf> = files
             .iter()
             .filter(|f| claimed_versions(f).contains(&version))
@@ -391,6 +444,63 @@ fn wasmplugin_forms_are_refused_by_istio_1_14() {
     }
 }
 
+/// `TrafficExtension` is new in Istio 1.30: 1.29's CRDs do not serve it, so
+/// the forms are for 1.30 and later only (their headers say so).
+#[test]
+fn trafficextension_forms_are_not_served_before_istio_1_30() {
+    let extensions: Vec<PathBuf> = manifest_files()
+        .into_iter()
+        .filter(|f| load_all(f)[0]["kind"] == "TrafficExtension")
+        .collect();
+    assert_eq!(extensions.len(), 7);
+    for file in &extensions {
+        assert_eq!(claimed_versions(file), ["1.30.3"], "{}", file.display());
+        let header = std::fs::read_to_string(file).expect("manifest");
+        assert!(
+            header.contains("TrafficExtension exists from Istio 1.30 only"),
+            "{}",
+            file.display()
+        );
+    }
+    let errors = crd_errors("1.29.6", &extensions);
+    assert_eq!(errors.len(), extensions.len(), "{errors:#?}");
+    for e in errors {
+        assert!(
+            e.contains(
+                "apiVersion extensions.istio.io/v1alpha1 kind TrafficExtension is not served"
+            ),
+            "{e}"
+        );
+    }
+    assert!(crd_errors("1.30.3", &extensions).is_empty());
+}
+
+/// `FAIL_RELOAD`, which the TrafficExtension forms use for the filters
+/// that enforce: Istio 1.28's WasmPlugin CRD has it and 1.24's refuses it,
+/// so a WasmPlugin form, which claims 1.20, cannot carry it (README: edit
+/// it in on 1.25 and later); every TrafficExtension CRD has it.
+#[test]
+fn fail_reload_is_refused_where_the_forms_do_not_use_it() {
+    let dir = workspace_root().join(format!("target/fail-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut plugin = load(&workspace_root().join("envoyfilters/wasmplugin/l7_policy.yaml"));
+    plugin["spec"]["failStrategy"] = json!("FAIL_RELOAD");
+    let path = dir.join("l7_policy.yaml");
+    std::fs::write(&path, serde_yaml::to_string(&plugin).expect("yaml")).expect("write");
+    let refused = crd_errors("1.24.0", std::slice::from_ref(&path));
+    assert!(
+        refused
+            .iter()
+            .any(|e| e.contains("failStrategy") && e.contains("is not one of")),
+        "{refused:#?}"
+    );
+    for version in ["1.28.0", "1.29.6", "1.30.3"] {
+        let errors = crd_errors(version, std::slice::from_ref(&path));
+        assert!(errors.is_empty(), "Istio {version}: {errors:#?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The validator refuses what the API server refuses: unknown fields,
 /// values outside an enum, wrong types, and the CRDs' CEL rules.
 #[test]
@@ -398,6 +508,7 @@ fn crd_validation_refuses_what_the_api_server_refuses() {
     let dir = workspace_root().join(format!("target/crd-check-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let plugin = load(&workspace_root().join("envoyfilters/wasmplugin/l7_policy.yaml"));
+    let extension = load(&workspace_root().join("envoyfilters/trafficextension/l7_policy.yaml"));
     let filter = load(&workspace_root().join("envoyfilters/l7_policy.yaml"));
     let broken = |name: &str, base: &Value, edit: &dyn Fn(&mut Value)| -> PathBuf {
         let mut doc = base.clone();
@@ -441,6 +552,37 @@ fn crd_validation_refuses_what_the_api_server_refuses() {
                 d["spec"]["targetRefs"] = json!([{"kind": "Service", "group": "", "name": "x"}])
             }),
             "only one of targetRefs or selector can be set",
+        ),
+        // TrafficExtension: a field it does not have, in `wasm` and at the
+        // top (where a WasmPlugin keeps `url`), WasmPlugin's phase names,
+        // both kinds of extension at once.
+        (
+            "1.30.3",
+            broken("te-unknown-field", &extension, &|d| {
+                d["spec"]["wasm"]["failOpen"] = json!(true)
+            }),
+            "'failOpen' was unexpected",
+        ),
+        (
+            "1.30.3",
+            broken("te-flat-url", &extension, &|d| {
+                d["spec"]["url"] = d["spec"]["wasm"]["url"].clone()
+            }),
+            "'url' was unexpected",
+        ),
+        (
+            "1.30.3",
+            broken("te-wasmplugin-phase", &extension, &|d| {
+                d["spec"]["phase"] = json!("UNSPECIFIED_PHASE")
+            }),
+            "is not one of",
+        ),
+        (
+            "1.30.3",
+            broken("te-wasm-and-lua", &extension, &|d| {
+                d["spec"]["lua"] = json!({"inlineCode": "function envoy_on_request(h) end"})
+            }),
+            "exactly one of wasm or lua must be set",
         ),
     ];
     for (version, path, expected) in cases {
@@ -600,12 +742,139 @@ fn ours<'a>(list: &'a [String], of: &[&str]) -> Vec<&'a str> {
 
 const HTTP_ORDER: [&str; 4] = ["tap_http", "peer_metadata", "l7_policy", "cf_headers"];
 
+/// A `WasmPlugin` as Istio 1.30 turns it into a `TrafficExtension`
+/// (istio/istio pilot/pkg/config/kube/extensions/translate.go,
+/// `translateWasmPlugin`, read at istio.io/istio
+/// v0.0.0-20260827124520-eed52ebb66ad): selector, targetRefs (the deprecated
+/// targetRef merged in), phase (the same numbers: UNSPECIFIED_PHASE becomes
+/// UNSPECIFIED), priority and match at the top; the module and what the VM
+/// is told under `wasm`; verificationKey dropped. Istio names the result
+/// `<name>~istio-translated-wasmplugin`, a name no object can have; here it
+/// keeps its own, to compare with the form.
+fn translate_wasm_plugin(plugin: &Value) -> Value {
+    const TOP: [&str; 4] = ["selector", "targetRefs", "priority", "match"];
+    const WASM: [&str; 9] = [
+        "url",
+        "sha256",
+        "imagePullPolicy",
+        "imagePullSecret",
+        "pluginConfig",
+        "pluginName",
+        "failStrategy",
+        "vmConfig",
+        "type",
+    ];
+    let spec = plugin["spec"].as_object().expect("spec");
+    let mut top = serde_json::Map::new();
+    let mut wasm = serde_json::Map::new();
+    for (key, value) in spec {
+        match key.as_str() {
+            k if TOP.contains(&k) => {
+                top.insert(key.clone(), value.clone());
+            }
+            k if WASM.contains(&k) => {
+                wasm.insert(key.clone(), value.clone());
+            }
+            "phase" => {
+                let phase = value.as_str().expect("phase");
+                let phase = if phase == "UNSPECIFIED_PHASE" {
+                    "UNSPECIFIED"
+                } else {
+                    phase
+                };
+                top.insert(key.clone(), json!(phase));
+            }
+            "targetRef" => {
+                if !spec.contains_key("targetRefs") {
+                    top.insert("targetRefs".to_string(), json!([value]));
+                }
+            }
+            "verificationKey" => {}
+            other => panic!("a WasmPlugin field translate.go does not know: {other}"),
+        }
+    }
+    top.insert("wasm".to_string(), Value::Object(wasm));
+    json!({
+        "apiVersion": "extensions.istio.io/v1alpha1",
+        "kind": "TrafficExtension",
+        "metadata": plugin["metadata"],
+        "spec": top
+    })
+}
+
+/// A `TrafficExtension` in a `WasmPlugin`'s shape, for the placement model
+/// (`harness::istio::Plugin`), which reads a WasmPlugin: the inverse of
+/// [`translate_wasm_plugin`]. A WasmPlugin is returned as it is.
+fn as_wasm_plugin(manifest: &Value) -> Value {
+    if manifest["kind"] != "TrafficExtension" {
+        return manifest.clone();
+    }
+    let mut spec = manifest["spec"].as_object().expect("spec").clone();
+    let wasm = spec.remove("wasm").expect("a Wasm extension");
+    spec.extend(wasm.as_object().expect("wasm").clone());
+    if spec["phase"] == "UNSPECIFIED" {
+        spec.insert("phase".to_string(), json!("UNSPECIFIED_PHASE"));
+    }
+    json!({"kind": "WasmPlugin", "metadata": manifest["metadata"], "spec": spec})
+}
+
+/// Each TrafficExtension form is its WasmPlugin form as Istio 1.30
+/// translates a WasmPlugin (so the two place and configure the plugin the
+/// same way), except `failStrategy`: FAIL_RELOAD for the filters that
+/// enforce, which every release with TrafficExtension has. The taps'
+/// `-records` access log is the same object in both directories, and the
+/// same patch as the EnvoyFilter forms'.
+#[test]
+fn trafficextension_forms_are_their_wasmplugin_forms_as_istio_translates_them() {
+    let root = workspace_root().join("envoyfilters");
+    let mut compared = 0;
+    for path in manifest_files() {
+        let Ok(file) = path.strip_prefix(root.join("wasmplugin")) else {
+            continue;
+        };
+        let plugin = load(&path);
+        let extension = load(&root.join("trafficextension").join(file));
+        let at = file.display();
+        if plugin["kind"] == "EnvoyFilter" {
+            assert_eq!(extension, plugin, "{at}");
+            let module = file
+                .to_str()
+                .and_then(|f| f.strip_suffix("-records.yaml"))
+                .expect("a -records file");
+            let form = load(&root.join(format!("{module}.yaml")));
+            assert_eq!(
+                extension["spec"]["configPatches"],
+                json!([form["spec"]["configPatches"][1]]),
+                "{at}: the EnvoyFilter form's access log"
+            );
+            continue;
+        }
+        let mut expected = translate_wasm_plugin(&plugin);
+        let tap = plugin["spec"]["url"]
+            .as_str()
+            .is_some_and(|u| u.contains("/tap_"));
+        expected["spec"]["wasm"]["failStrategy"] =
+            json!(if tap { "FAIL_OPEN" } else { "FAIL_RELOAD" });
+        assert_eq!(extension, expected, "{at}");
+        assert_eq!(
+            as_wasm_plugin(&extension)["spec"]["phase"],
+            plugin["spec"]["phase"]
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, 7);
+}
+
 /// Each form's placement applied to a real Istio sidecar's `virtualInbound`
 /// chains, as each Istio release builds them: our HTTP filters always run
 /// tap_http → peer_metadata → l7_policy → cf_headers, after Istio's metadata
 /// exchange (which they read) and before the router; where the forms differ
 /// relative to Istio's RBAC and `istio.stats` is what envoyfilters/README.md
-/// says.
+/// says. The TrafficExtension forms are placed like the WasmPlugin forms, in
+/// the chain 1.30 builds: the order of 1.24 to 1.28, which Istio's
+/// `buildHTTPConnectionManager` still builds with TrafficExtensions in their
+/// place (pilot/pkg/networking/core/listener_builder.go at istio.io/istio
+/// v0.0.0-20260827124520-eed52ebb66ad, read, not run).
 #[test]
 fn every_form_gives_the_same_order_in_a_real_sidecar() {
     use harness::istio::{real_virtual_inbound, rebuild, with_tcp_port_chain, Plugin};
@@ -623,7 +892,7 @@ fn every_form_gives_the_same_order_in_a_real_sidecar() {
         "tap_http",
         "tap_tcp",
     ];
-    for minor in [14, 20, 24, 28] {
+    for minor in [14, 20, 24, 28, 30] {
         // EnvoyFilter forms: Istio's own chain, then the patches by priority.
         for set in [&separate[..], &["suite", "tap_tcp"][..]] {
             let mut manifests: Vec<Value> = set
@@ -672,13 +941,23 @@ fn every_form_gives_the_same_order_in_a_real_sidecar() {
         if minor < 20 {
             continue;
         }
-        // WasmPlugin forms: Istio places them while building the chain.
-        for set in [&separate[..], &["suite", "tap_tcp"][..]] {
+        // WasmPlugin forms, and from 1.30 the TrafficExtension forms: Istio
+        // places them while building the chain.
+        let dirs: &[&str] = if minor >= 30 {
+            &["wasmplugin", "trafficextension"]
+        } else {
+            &["wasmplugin"]
+        };
+        let sets = [&separate[..], &["suite", "tap_tcp"][..]];
+        for (dir, set) in dirs
+            .iter()
+            .flat_map(|dir| sets.iter().map(move |set| (*dir, *set)))
+        {
             let plugins: Vec<Plugin> = set
                 .iter()
                 .map(|f| {
                     Plugin::from_manifest(
-                        &load(&envoyfilters.join(format!("wasmplugin/{f}.yaml"))),
+                        &as_wasm_plugin(&load(&envoyfilters.join(format!("{dir}/{f}.yaml")))),
                         f,
                     )
                 })
@@ -691,7 +970,7 @@ fn every_form_gives_the_same_order_in_a_real_sidecar() {
                 HTTP_ORDER.to_vec()
             };
             for list in &http {
-                let at = format!("WasmPlugin forms, Istio 1.{minor}: {list:?}");
+                let at = format!("{dir} forms, Istio 1.{minor}: {list:?}");
                 assert_eq!(
                     ours(list, &[&HTTP_ORDER[..], &["suite"]].concat()),
                     expected,
@@ -737,7 +1016,7 @@ fn every_form_gives_the_same_order_in_a_real_sidecar() {
                     .iter()
                     .map(|f| f["name"].as_str().expect("name").to_string())
                     .collect();
-                let at = format!("WasmPlugin forms, Istio 1.{minor}: {list:?}");
+                let at = format!("{dir} forms, Istio 1.{minor}: {list:?}");
                 let port = chain["filter_chain_match"]["destination_port"].as_u64();
                 if port != Some(TARGET_PORT) {
                     assert!(!list.iter().any(|n| n == "tap_tcp"), "{at}");
@@ -759,7 +1038,7 @@ fn every_form_gives_the_same_order_in_a_real_sidecar() {
             for list in http.iter().chain(&tcp) {
                 assert!(
                     ours(list, &[&HTTP_ORDER[..], &["suite", "tap_tcp"]].concat()).is_empty(),
-                    "WasmPlugin forms on an outbound listener, Istio 1.{minor}: {list:?}"
+                    "{dir} forms on an outbound listener, Istio 1.{minor}: {list:?}"
                 );
             }
         }
@@ -787,6 +1066,7 @@ fn remote_form_fetches_the_module_over_tls() {
     let port = &rule["spec"]["trafficPolicy"]["portLevelSettings"][0];
     assert_eq!(port["port"]["number"], 80);
     assert_eq!(port["tls"]["mode"], "SIMPLE");
+    assert_eq!(port["tls"]["caCertificates"], SYSTEM_CA_BUNDLE);
     let sni = port["tls"]["sni"].as_str().expect("sni");
     assert_eq!(port["tls"]["subjectAltNames"], json!([sni]));
     let entry = source
@@ -864,13 +1144,190 @@ fn remote_form_fetches_the_module_over_tls() {
     );
 }
 
+/// A remote form whose module does not match its sha256 (a rebuilt module,
+/// a wrong digest) does what its failure policy says, as
+/// envoyfilters/README.md tells: the VM is never created, so l7_policy
+/// (`fail_open: false`) answers every request 503 and the tap (`fail_open:
+/// true`) is left out, the app answering. Envoy fetches the module over TLS
+/// as in the test above.
+#[test]
+fn remote_forms_with_a_wrong_sha256_fail_as_their_policy_says() {
+    use harness::tls::{HttpsFiles, Pki};
+    let pki = Pki::new();
+    let server = HttpsFiles::start(
+        &pki.host(MODULE_HOST),
+        vec![
+            ("l7_policy.wasm".to_string(), dist("l7_policy")),
+            ("tap_http.wasm".to_string(), dist("tap_http")),
+        ],
+    );
+    let app = Upstream::start();
+    for (filter, status) in [("l7_policy", 503), ("tap_http", 200)] {
+        let mut manifest =
+            load(&workspace_root().join(format!("envoyfilters/remote/{filter}.yaml")));
+        let code = manifest
+            .pointer_mut(
+                "/spec/configPatches/0/patch/value/typed_config/config/vm_config/code/remote",
+            )
+            .expect("remote code");
+        code["sha256"] = json!(sha256_of_nothing());
+        let rewrites = [(format!("{RECORD_DIR}/"), "@SCRATCH@/".to_string())];
+        let mut bootstrap = Bootstrap::new(app.port())
+            .cluster("inbound|8080||", app.port())
+            .cluster(&module_cluster(), server.port())
+            .cluster_field(
+                &module_cluster(),
+                "transport_socket",
+                pki.upstream_tls(MODULE_HOST),
+            );
+        for listener in sidecar_listeners(std::slice::from_ref(&manifest), &rewrites) {
+            if listener["name"] == "virtualInbound" {
+                bootstrap = bootstrap.raw_listener(listener);
+            }
+        }
+        let envoy = Envoy::start(&bootstrap);
+        for proto in [Proto::H1, Proto::H2] {
+            let response = Request::get("/hello").send(envoy.addr("virtualInbound"), proto);
+            assert_eq!(response.status, status, "{filter} {proto:?}");
+        }
+        assert!(
+            server
+                .seen()
+                .iter()
+                .any(|s| s.request.as_deref() == Some(&*format!("GET /{filter}.wasm HTTP/1.1"))),
+            "{filter}: the module was fetched"
+        );
+    }
+}
+
+/// The sha256 of no bytes: a well-formed digest no module has.
+fn sha256_of_nothing() -> String {
+    manifests::sha256_hex(b"")
+}
+
+/// What `istioctl analyze`'s `destinationrule.CaCertificateAnalyzer` reports
+/// for a `DestinationRule` (istio/istio
+/// pkg/config/analysis/analyzers/destinationrule/ca-certificates.go, read at
+/// istio.io/istio v0.0.0-20260827124520-eed52ebb66ad): for TLS mode SIMPLE
+/// or MUTUAL, in the rule's traffic policy (IST0128) or a port's (IST0129),
+/// without `caCertificates` and without a `credentialName` in a rule that
+/// has a `workloadSelector`.
+fn ca_certificate_findings(rule: &Value) -> Vec<String> {
+    let unverified = |tls: &Value| {
+        let mode = tls["mode"].as_str().unwrap_or("");
+        let has = |key: &str| tls[key].as_str().is_some_and(|v| !v.is_empty());
+        (mode == "SIMPLE" || mode == "MUTUAL")
+            && !has("caCertificates")
+            && !(has("credentialName") && rule["spec"]["workloadSelector"].is_object())
+    };
+    let policy = &rule["spec"]["trafficPolicy"];
+    let mut found = Vec::new();
+    if unverified(&policy["tls"]) {
+        found.push("IST0128".to_string());
+    }
+    for port in policy["portLevelSettings"].as_array().into_iter().flatten() {
+        if unverified(&port["tls"]) {
+            found.push(format!("IST0129 port {}", port["port"]["number"]));
+        }
+    }
+    found
+}
+
+/// No `DestinationRule` under envoyfilters/ gives `istioctl analyze` an
+/// IST0128 or IST0129 to report: the remote forms' rule names the proxy
+/// image's CA bundle in `caCertificates` (the bundle Istio 1.21 and later
+/// use anyway when it is left out; 1.14 to 1.20 verify nothing without it).
+/// Without it, the analyzer's rule reports the port, as it did before; a
+/// `credentialName` would need a `workloadSelector` too.
+#[test]
+fn destination_rules_leave_istioctl_analyze_no_ist0129() {
+    let mut rules = 0;
+    for path in manifest_files() {
+        for doc in load_all(&path) {
+            if doc["kind"] != "DestinationRule" {
+                continue;
+            }
+            rules += 1;
+            assert_eq!(
+                ca_certificate_findings(&doc),
+                Vec::<String>::new(),
+                "{}",
+                path.display()
+            );
+            let tls = &doc["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"];
+            assert_eq!(tls["caCertificates"], SYSTEM_CA_BUNDLE);
+            let mut without = doc.clone();
+            let at = "/spec/trafficPolicy/portLevelSettings/0/tls";
+            let tls = without.pointer_mut(at).expect("tls");
+            tls.as_object_mut().expect("tls").remove("caCertificates");
+            assert_eq!(ca_certificate_findings(&without), ["IST0129 port 80"]);
+            let tls = without.pointer_mut(at).expect("tls");
+            tls["credentialName"] = json!("wasm-modules-ca");
+            assert_eq!(ca_certificate_findings(&without), ["IST0129 port 80"]);
+            without["spec"]["workloadSelector"] = json!({"matchLabels": {"app": "my-app"}});
+            assert!(ca_certificate_findings(&without).is_empty());
+        }
+    }
+    assert_eq!(rules, 1);
+}
+
+/// What envoyfilters/README.md tells users of Istio 1.25 and later (Envoy
+/// 1.33 and later) to do for FAIL_RELOAD in an `EnvoyFilter` form: replace
+/// `fail_open: false` with `failure_policy: FAIL_RELOAD`. Envoy accepts the
+/// edited filter; with the taps' `fail_open: true` left in beside a policy
+/// it refuses the configuration, which is why the shipped forms, which
+/// claim Istio 1.14, keep the older field alone.
+#[test]
+fn envoyfilter_forms_take_failure_policy_on_newer_envoys() {
+    let dist = format!("{}/", workspace_root().join("dist").display());
+    let rewrites = [
+        (format!("{WASM_DIR}/"), dist),
+        (format!("{RECORD_DIR}/"), "@SCRATCH@/".to_string()),
+    ];
+    let edited = |file: &str, edit: &dyn Fn(&mut Value)| -> Bootstrap {
+        let mut manifest = load(&workspace_root().join("envoyfilters").join(file));
+        edit(&mut manifest["spec"]["configPatches"][0]["patch"]["value"]["typed_config"]["config"]);
+        let mut bootstrap = Bootstrap::new(1)
+            .cluster("inbound|8080||", 1)
+            .cluster(&format!("inbound|{TCP_PORT}||"), 1);
+        for listener in sidecar_listeners(&[manifest], &rewrites) {
+            bootstrap = bootstrap.raw_listener(listener);
+        }
+        bootstrap
+    };
+    let reload = edited("l7_policy.yaml", &|c| {
+        assert_eq!(c["fail_open"], false);
+        c.as_object_mut().expect("config").remove("fail_open");
+        c["failure_policy"] = json!("FAIL_RELOAD");
+    });
+    validate(&reload);
+    let both = edited("tap_http.yaml", &|c| {
+        assert_eq!(c["fail_open"], true);
+        c["failure_policy"] = json!("FAIL_OPEN");
+    });
+    let refused = Envoy::validate_bootstrap(&both).expect_err("fail_open with failure_policy");
+    assert!(
+        refused.contains("only one of fail_open or failure_policy can be set"),
+        "{refused}"
+    );
+}
+
 /// A `WasmPlugin` as Istio hands it to Envoy (pilot/pkg/model/extensions.go,
 /// `buildPluginConfig`): named `<namespace>.<name>`, root id `pluginName`
 /// (none in ours), `pluginConfig` as a JSON string and no configuration at
 /// all when it is empty, failure policy from `failStrategy`; the module as
-/// the istio-agent keeps it, a local file.
+/// the istio-agent keeps it, a local file. A `TrafficExtension` the same
+/// way from its `wasm`, its `failStrategy` becoming Envoy's `failure_policy`
+/// (`buildWasmConfig` at istio.io/istio v0.0.0-20260827124520-eed52ebb66ad:
+/// FAIL_OPEN, FAIL_CLOSE or unset as FAIL_CLOSED, FAIL_RELOAD), where the
+/// releases before 1.25 set the older `fail_open`.
 fn as_istio_builds(plugin: &Value, module: &str) -> Value {
-    let spec = &plugin["spec"];
+    let extension = plugin["kind"] == "TrafficExtension";
+    let spec = if extension {
+        &plugin["spec"]["wasm"]
+    } else {
+        &plugin["spec"]
+    };
     let name = format!(
         "{}.{}",
         plugin["metadata"]["namespace"]
@@ -884,9 +1341,18 @@ fn as_istio_builds(plugin: &Value, module: &str) -> Value {
         "vm_config": {
             "runtime": "envoy.wasm.runtime.v8",
             "code": {"local": {"filename": workspace_root().join(format!("dist/{module}.wasm"))}}
-        },
-        "fail_open": spec["failStrategy"] == "FAIL_OPEN"
+        }
     });
+    if extension {
+        config["failure_policy"] = json!(match spec["failStrategy"].as_str() {
+            Some("FAIL_OPEN") => "FAIL_OPEN",
+            Some("FAIL_RELOAD") => "FAIL_RELOAD",
+            None | Some("FAIL_CLOSE") => "FAIL_CLOSED",
+            Some(other) => panic!("failStrategy {other}"),
+        });
+    } else {
+        config["fail_open"] = json!(spec["failStrategy"] == "FAIL_OPEN");
+    }
     if spec["pluginConfig"]
         .as_object()
         .is_some_and(|c| !c.is_empty())
@@ -902,25 +1368,30 @@ fn as_istio_builds(plugin: &Value, module: &str) -> Value {
     }})
 }
 
-/// The HTTP `WasmPlugin` forms (with the taps' `-records` access log) placed
-/// by phase and priority into an Istio-shaped sidecar and run the way Istio
-/// configures them: the peer_metadata plugin, whose `pluginConfig` is empty,
-/// starts without any configuration; over HTTP/1.1 and HTTP/2 the app gets
-/// the CF identity and the peer verdict, the policy denies a POST, and the
-/// tap records.
+/// The HTTP `WasmPlugin` and `TrafficExtension` forms (with the taps'
+/// `-records` access log) placed by phase and priority into an Istio-shaped
+/// sidecar and run the way Istio configures them: the peer_metadata plugin,
+/// whose `pluginConfig` is empty, starts without any configuration, and the
+/// TrafficExtensions' filters with `failure_policy: FAIL_RELOAD`; over
+/// HTTP/1.1 and HTTP/2 the app gets the CF identity and the peer verdict,
+/// the policy denies a POST, and the tap records.
 #[test]
 fn wasmplugin_forms_run_as_istio_configures_them() {
     use harness::istio::{http_filters, Plugin};
     let envoyfilters = workspace_root().join("envoyfilters");
-    for set in [&HTTP_ORDER[..], &["suite"][..]] {
+    let sets = [&HTTP_ORDER[..], &["suite"][..]];
+    for (dir, set) in ["wasmplugin", "trafficextension"]
+        .into_iter()
+        .flat_map(|dir| sets.iter().map(move |set| (dir, *set)))
+    {
         let app = Upstream::start();
         let manifests: Vec<(&str, Value)> = set
             .iter()
-            .map(|f| (*f, load(&envoyfilters.join(format!("wasmplugin/{f}.yaml")))))
+            .map(|f| (*f, load(&envoyfilters.join(format!("{dir}/{f}.yaml")))))
             .collect();
         let plugins: Vec<Plugin> = manifests
             .iter()
-            .map(|(f, m)| Plugin::from_manifest(m, f))
+            .map(|(f, m)| Plugin::from_manifest(&as_wasm_plugin(m), f))
             .collect();
         let router = json!({"name": "envoy.filters.http.router", "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}});
@@ -946,7 +1417,7 @@ fn wasmplugin_forms_run_as_istio_configures_them() {
         };
         apply(
             &mut listeners,
-            &load(&envoyfilters.join(format!("wasmplugin/{records}-records.yaml"))),
+            &load(&envoyfilters.join(format!("{dir}/{records}-records.yaml"))),
         );
         let rewrites = [(format!("{RECORD_DIR}/"), "@SCRATCH@/".to_string())];
         let mut bootstrap = Bootstrap::new(app.port())
@@ -967,26 +1438,30 @@ fn wasmplugin_forms_run_as_istio_configures_them() {
             let response = Request::get("/hello")
                 .header("cf-app-id", "spoofed")
                 .send(envoy.addr("virtualInbound"), proto);
-            assert_eq!(response.status, 200, "{set:?} {proto:?}");
+            assert_eq!(response.status, 200, "{dir} {set:?} {proto:?}");
             let got = app.last();
             assert_eq!(
                 got.header("cf-app-id"),
                 [&b"eb1534db-8765-430d-adfe-77fd1a8e45a9"[..]],
-                "{set:?}"
+                "{dir} {set:?}"
             );
-            assert_eq!(got.header("x-peer-verified"), [&b"false"[..]], "{set:?}");
+            assert_eq!(
+                got.header("x-peer-verified"),
+                [&b"false"[..]],
+                "{dir} {set:?}"
+            );
         }
         let denied = Request::new("POST", "/hello").send(envoy.addr("virtualInbound"), Proto::H1);
-        assert_eq!(denied.status, 403, "{set:?}");
+        assert_eq!(denied.status, 403, "{dir} {set:?}");
         let tapped = read_records(&envoy.scratch().join("tap_http.jsonl"), 3);
-        assert_eq!(tapped.len(), 3, "{set:?}");
+        assert_eq!(tapped.len(), 3, "{dir} {set:?}");
         // The records carry the identity cf_headers stamped, not the
         // client's (the tap reads the request headers when the stream ends).
         let headers = tapped[0]["http_buffered_trace"]["request"]["headers"].to_string();
         assert!(
             headers.contains("eb1534db-8765-430d-adfe-77fd1a8e45a9")
                 && !headers.contains("spoofed"),
-            "{set:?}: {headers}"
+            "{dir} {set:?}: {headers}"
         );
     }
 }

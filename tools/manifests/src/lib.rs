@@ -1,10 +1,10 @@
 //! The Istio manifests under `envoyfilters/`, generated from one table so
 //! that every filter gets the same shapes: an `EnvoyFilter` loading the
 //! `.wasm` from a ConfigMap mounted into the sidecar, an `EnvoyFilter` loading
-//! it from a URL with its sha256, and a `WasmPlugin` pulling the OCI image
-//! `make oci` writes. `make manifests` writes them; `tests/manifests.rs`
-//! checks the files are current, valid for the Istio versions they claim, and
-//! that Envoy accepts and runs what they insert.
+//! it from a URL with its sha256, and a `WasmPlugin` and a `TrafficExtension`
+//! pulling the OCI image `make oci` writes. `make manifests` writes them;
+//! `tests/manifests.rs` checks the files are current, valid for the Istio
+//! versions they claim, and that Envoy accepts and runs what they insert.
 
 use base64::Engine;
 use serde_json::{json, Value};
@@ -20,6 +20,100 @@ pub const MODULE_HOST: &str = "wasm.example.com";
 /// The app's TCP port in the examples: the one the tap_tcp `WasmPlugin`
 /// taps (edit it like the selector).
 pub const TCP_PORT: u16 = 9000;
+/// The CA bundle the remote forms' `DestinationRule` verifies the module
+/// host with: the operating system's bundle in Istio's proxy images (Ubuntu
+/// and Wolfi based alike), which the istio-agent reads and serves to Envoy
+/// over SDS. Named explicitly so that every release verifies (1.14 to 1.20
+/// verify nothing without it) and `istioctl analyze` has no IST0129
+/// (`destinationrule.CaCertificateAnalyzer`) to report.
+pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The Istio releases whose CRDs are in `tests/fixtures/istio-crds/`, oldest
+/// first: every manifest is validated against each of them it claims, and
+/// its header names the newest.
+pub const ISTIO_CRDS: [&str; 6] = ["1.14.6", "1.20.0", "1.24.0", "1.28.0", "1.29.6", "1.30.3"];
+
+/// The forms checked by Istio's own Go code (tests/istio/), with the
+/// `istio.io/istio` module version those checks build: empty until they
+/// exist. Add a form here when its check lands and run `make manifests`; its
+/// files' headers then say so instead of "not yet run through Istio's own
+/// code".
+pub const ISTIO_CODE_CHECKS: &[(Form, &str)] = &[];
+
+/// The kinds of manifest.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Form {
+    /// `<filter>.yaml`, `remote/`, the gateway one, `module-source.yaml`.
+    EnvoyFilter,
+    /// `wasmplugin/`.
+    WasmPlugin,
+    /// `trafficextension/`: the kind that supersedes `WasmPlugin`, served
+    /// from Istio 1.30 only.
+    TrafficExtension,
+}
+
+impl Form {
+    /// The oldest Istio minor release (1.x) the form runs on: `EnvoyFilter`
+    /// as cf-for-k8s's last release runs it, `WasmPlugin` with `match`,
+    /// `failStrategy` and `type` (1.20), `TrafficExtension` when it appeared.
+    pub fn since(self) -> u32 {
+        match self {
+            Form::EnvoyFilter => 14,
+            Form::WasmPlugin => 20,
+            Form::TrafficExtension => 30,
+        }
+    }
+
+    /// The `istio.io/istio` version whose own code checked this form, if any.
+    pub fn istio_code_check(self) -> Option<&'static str> {
+        ISTIO_CODE_CHECKS
+            .iter()
+            .find(|(form, _)| *form == self)
+            .map(|(_, version)| *version)
+    }
+}
+
+/// What a plugin does when its VM fails.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Failure {
+    /// Skipped: traffic goes on without it (and without it if its module
+    /// cannot be fetched).
+    Open,
+    /// Every request gets 503 until the VM is configured again.
+    Close,
+    /// After a runtime error (a trap), the next request, at most once a
+    /// second, gets a fresh VM; the rest as `Close`.
+    Reload,
+}
+
+impl Failure {
+    /// `failStrategy` of a `WasmPlugin` or a `TrafficExtension`'s `wasm`.
+    pub fn strategy(self) -> &'static str {
+        match self {
+            Failure::Open => "FAIL_OPEN",
+            Failure::Close => "FAIL_CLOSE",
+            Failure::Reload => "FAIL_RELOAD",
+        }
+    }
+}
+
+/// The failure strategy of a filter in a form. Observers (the taps) fail
+/// open in every form: they must never stop traffic, and with `FAIL_RELOAD`
+/// a module that cannot be fetched would deny every request. The filters
+/// that enforce or strip headers never let a request through unchecked:
+/// they reload where every release the form claims can (Istio 1.25 and
+/// Envoy 1.33 have `FAIL_RELOAD`: the `TrafficExtension` forms), and fail
+/// closed elsewhere, because the `EnvoyFilter` forms claim Istio 1.14 and
+/// the `WasmPlugin` forms 1.20, whose Envoys and CRDs refuse it.
+pub fn failure(spec: &Spec, form: Form) -> Failure {
+    if spec.fail_open {
+        return Failure::Open;
+    }
+    match form {
+        Form::EnvoyFilter | Form::WasmPlugin => Failure::Close,
+        Form::TrafficExtension => Failure::Reload,
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
@@ -35,12 +129,14 @@ pub struct Spec {
     pub kind: Kind,
     /// The plugin configuration shipped in the manifests.
     pub config: Value,
-    /// Observers fail open; filters that enforce or strip headers fail closed.
+    /// Observers fail open; filters that enforce or strip headers fail
+    /// closed, or reload, by form ([`failure`]).
     pub fail_open: bool,
     /// `EnvoyFilter` priority: Istio applies lower first, and each insertion
     /// before the router lands after the previous one.
     pub priority: i32,
-    /// `WasmPlugin` phase, and priority within it (higher runs first).
+    /// `WasmPlugin` and `TrafficExtension` phase (the names both kinds
+    /// share), and priority within it (higher runs first).
     pub phase: &'static str,
     pub plugin_priority: i32,
     /// Records to a file under [`RECORD_DIR`] through an access log.
@@ -199,22 +295,24 @@ fn wasm_config(spec: &Spec, config: &Value, code: Code) -> Value {
         Kind::Http => "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
         Kind::Network => "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm",
     };
-    json!({
+    let mut plugin = json!({
         "name": spec.filter,
-        "typed_config": {
-            "@type": type_url,
-            "config": {
-                "name": spec.filter,
-                "root_id": spec.filter,
-                "vm_config": {"vm_id": spec.filter, "runtime": "envoy.wasm.runtime.v8", "code": code},
-                "configuration": {
-                    "@type": "type.googleapis.com/google.protobuf.StringValue",
-                    "value": config.to_string()
-                },
-                "fail_open": spec.fail_open
-            }
+        "root_id": spec.filter,
+        "vm_config": {"vm_id": spec.filter, "runtime": "envoy.wasm.runtime.v8", "code": code},
+        "configuration": {
+            "@type": "type.googleapis.com/google.protobuf.StringValue",
+            "value": config.to_string()
         }
-    })
+    });
+    // `fail_open` is what every Envoy since Istio 1.14's knows (deprecated
+    // in favour of `failure_policy`, which only Envoy 1.33 and later accept,
+    // and never both: Envoy refuses `fail_open: true` with a policy).
+    match failure(spec, Form::EnvoyFilter) {
+        Failure::Open => plugin["fail_open"] = json!(true),
+        Failure::Close => plugin["fail_open"] = json!(false),
+        Failure::Reload => plugin["failure_policy"] = json!("FAIL_RELOAD"),
+    }
+    json!({"name": spec.filter, "typed_config": {"@type": type_url, "config": plugin}})
 }
 
 /// The file access log that writes the records a tap leaves in filter state
@@ -302,12 +400,10 @@ pub fn image(filter: &str) -> String {
     format!("ghcr.io/example/{filter}:{}", oci_layout::TAG)
 }
 
-/// A `WasmPlugin` (Istio 1.20 and later: `type` and `failStrategy`) pulling
-/// the module's image. For `oci://` Istio checks `sha256` against the image
-/// manifest's digest, not the module's (pkg/wasm/imagefetcher.go).
-pub fn wasm_plugin(spec: &Spec, image_digest: &str, gateway: bool) -> Value {
-    let sha256 = image_digest.trim_start_matches("sha256:");
-    let (metadata, selector, config, phase) = if gateway {
+/// Where a plugin goes and what it is told: its metadata, the labels it
+/// selects, its configuration and its phase (the gateway's in `AUTHN`).
+fn plugin_placement(spec: &Spec, gateway: bool) -> (Value, Value, Value, &'static str) {
+    if gateway {
         (
             json!({"name": format!("{}-gateway", k8s_name(spec.filter)), "namespace": GATEWAY_NAMESPACE}),
             json!({"istio": "ingressgateway"}),
@@ -321,7 +417,33 @@ pub fn wasm_plugin(spec: &Spec, image_digest: &str, gateway: bool) -> Value {
             spec.config.clone(),
             spec.phase,
         )
-    };
+    }
+}
+
+/// A sidecar plugin's `match`. Without it Istio also puts a plugin on the
+/// app's outbound listeners (pilot/pkg/model/extensions.go,
+/// matchTrafficSelectors). A NETWORK plugin would also sit in front of every
+/// inbound HTTP connection manager, where no access log writes its records.
+fn sidecar_match(spec: &Spec) -> Value {
+    match spec.kind {
+        Kind::Http => json!([{"mode": "SERVER"}]),
+        Kind::Network => json!([{"mode": "SERVER", "ports": [{"number": TCP_PORT}]}]),
+    }
+}
+
+fn plugin_type(spec: &Spec) -> &'static str {
+    match spec.kind {
+        Kind::Http => "HTTP",
+        Kind::Network => "NETWORK",
+    }
+}
+
+/// A `WasmPlugin` (Istio 1.20 and later: `type` and `failStrategy`) pulling
+/// the module's image. For `oci://` Istio checks `sha256` against the image
+/// manifest's digest, not the module's (pkg/wasm/imagefetcher.go).
+pub fn wasm_plugin(spec: &Spec, image_digest: &str, gateway: bool) -> Value {
+    let sha256 = image_digest.trim_start_matches("sha256:");
+    let (metadata, selector, config, phase) = plugin_placement(spec, gateway);
     let mut plugin = json!({
         "apiVersion": "extensions.istio.io/v1alpha1",
         "kind": "WasmPlugin",
@@ -333,26 +455,53 @@ pub fn wasm_plugin(spec: &Spec, image_digest: &str, gateway: bool) -> Value {
             "imagePullPolicy": "IfNotPresent",
             "phase": phase,
             "priority": spec.plugin_priority,
-            "failStrategy": if spec.fail_open { "FAIL_OPEN" } else { "FAIL_CLOSE" },
-            "type": match spec.kind { Kind::Http => "HTTP", Kind::Network => "NETWORK" },
+            "failStrategy": failure(spec, Form::WasmPlugin).strategy(),
+            "type": plugin_type(spec),
             "pluginConfig": config
         }
     });
     if !gateway {
-        // Without `match` Istio also puts a plugin on the app's outbound
-        // listeners (pilot/pkg/model/extensions.go, matchTrafficSelectors).
-        // A NETWORK plugin would also sit in front of every inbound HTTP
-        // connection manager, where no access log writes its records.
-        plugin["spec"]["match"] = match spec.kind {
-            Kind::Http => json!([{"mode": "SERVER"}]),
-            Kind::Network => json!([{"mode": "SERVER", "ports": [{"number": TCP_PORT}]}]),
-        };
+        plugin["spec"]["match"] = sidecar_match(spec);
     }
     plugin
 }
 
-/// The access-log half of a tap deployed as a `WasmPlugin`, which cannot add
-/// an access log itself.
+/// A `TrafficExtension` (Istio 1.30 and later), the kind that supersedes
+/// `WasmPlugin`: the same plugin, placed the same way (selector, `phase`,
+/// `priority` and `match` at the top; the module, its digest, `type` and
+/// configuration under `wasm`), as Istio 1.30 translates a `WasmPlugin`
+/// (pilot/pkg/config/kube/extensions/translate.go). Only `failStrategy`
+/// differs: the filters that enforce reload their VM after a crash.
+pub fn traffic_extension(spec: &Spec, image_digest: &str, gateway: bool) -> Value {
+    let sha256 = image_digest.trim_start_matches("sha256:");
+    let (metadata, selector, config, phase) = plugin_placement(spec, gateway);
+    let mut extension = json!({
+        "apiVersion": "extensions.istio.io/v1alpha1",
+        "kind": "TrafficExtension",
+        "metadata": metadata,
+        "spec": {
+            "selector": {"matchLabels": selector},
+            "phase": phase,
+            "priority": spec.plugin_priority,
+            "wasm": {
+                "url": format!("oci://{}", image(spec.filter)),
+                "sha256": sha256,
+                "imagePullPolicy": "IfNotPresent",
+                "failStrategy": failure(spec, Form::TrafficExtension).strategy(),
+                "type": plugin_type(spec),
+                "pluginConfig": config
+            }
+        }
+    });
+    if !gateway {
+        extension["spec"]["match"] = sidecar_match(spec);
+    }
+    extension
+}
+
+/// The access-log half of a tap deployed as a `WasmPlugin` or a
+/// `TrafficExtension`, which cannot add an access log themselves: the same
+/// object for both (same name, so applying both leaves one).
 pub fn wasm_plugin_records(spec: &Spec) -> Option<Value> {
     let patch = record_patch(spec, "SIDECAR_INBOUND")?;
     Some(json!({
@@ -367,7 +516,7 @@ pub fn wasm_plugin_records(spec: &Spec) -> Option<Value> {
 /// of the workloads (Istio's egress TLS origination pattern): a
 /// `ServiceEntry` whose port 80 makes the cluster Envoy fetches through, and
 /// a `DestinationRule` that originates TLS on it to port 443 and checks the
-/// server's name. With the `ServiceEntry` alone the cluster is plain TCP and
+/// server's certificate against [`SYSTEM_CA_BUNDLE`] and its name. With the `ServiceEntry` alone the cluster is plain TCP and
 /// the fetch goes out unencrypted. Both are exported to their own namespace
 /// only, so no other workload's traffic to the host changes.
 pub fn module_source() -> Vec<Value> {
@@ -393,7 +542,12 @@ pub fn module_source() -> Vec<Value> {
                 "exportTo": ["."],
                 "trafficPolicy": {"portLevelSettings": [{
                     "port": {"number": 80},
-                    "tls": {"mode": "SIMPLE", "sni": MODULE_HOST, "subjectAltNames": [MODULE_HOST]}
+                    "tls": {
+                        "mode": "SIMPLE",
+                        "sni": MODULE_HOST,
+                        "subjectAltNames": [MODULE_HOST],
+                        "caCertificates": SYSTEM_CA_BUNDLE
+                    }
                 }]}
             }
         }),
@@ -435,13 +589,74 @@ fn yaml_docs(values: &[Value]) -> String {
         .join("---\n")
 }
 
+/// The releases of [`ISTIO_CRDS`] from Istio 1.`since` on.
+pub fn crds_since(since: u32) -> Vec<&'static str> {
+    ISTIO_CRDS
+        .into_iter()
+        .filter(|v| v.split('.').nth(1).and_then(|m| m.parse::<u32>().ok()) >= Some(since))
+        .collect()
+}
+
+/// What a file was checked against, for its header: the newest Istio and
+/// how (the CRDs of `kinds` in `tests/fixtures/istio-crds/`, and Istio's own
+/// code once [`ISTIO_CODE_CHECKS`] names the form).
+pub fn checked(form: Form, kinds: &str, since: u32, also: &str) -> String {
+    checked_line(kinds, since, also, form.istio_code_check())
+}
+
+fn checked_line(kinds: &str, since: u32, also: &str, istio_code: Option<&str>) -> String {
+    let crds = crds_since(since);
+    let (first, newest) = (crds[0], crds[crds.len() - 1]);
+    let range = if first == newest {
+        format!("the {kinds} CRD of Istio {newest}")
+    } else {
+        format!("the {kinds} CRDs of Istio {first} to {newest}")
+    };
+    let code = match istio_code {
+        Some(version) => {
+            format!("checked by Istio's own code at istio.io/istio {version} (tests/istio/)")
+        }
+        None => "not yet through Istio's own code".to_string(),
+    };
+    format!("Checked: {range}, the newest (tests/manifests.rs); {also}; {code}.")
+}
+
 /// Every generated file: its path under `envoyfilters/` and its text, for
 /// the modules `wasm` gives (`dist/<module>.wasm`).
 pub fn files(wasm: &dyn Fn(&str) -> Vec<u8>) -> Vec<(String, String)> {
-    let yaml = |header: &str, values: &[Value]| -> String {
+    let yaml = |header: &str, checked: &str, values: &[Value]| -> String {
         format!(
-            "# Generated by `make manifests` from tools/manifests/src/lib.rs; edit there.\n# {header}\n{}",
+            "# Generated by `make manifests` from tools/manifests/src/lib.rs; edit there.\n# {header}\n# {checked}\n{}",
             yaml_docs(values)
+        )
+    };
+    let envoy_filter_checked = checked(
+        Form::EnvoyFilter,
+        "EnvoyFilter",
+        Form::EnvoyFilter.since(),
+        "what it inserts, run in Envoy",
+    );
+    let wasm_plugin_checked = checked(
+        Form::WasmPlugin,
+        "WasmPlugin",
+        Form::WasmPlugin.since(),
+        "its Envoy configuration as Istio's source builds it, run in Envoy",
+    );
+    let traffic_extension_checked = format!(
+        "TrafficExtension exists from Istio 1.30 only (it supersedes WasmPlugin; before 1.30 use ../wasmplugin/). {}",
+        checked(
+            Form::TrafficExtension,
+            "TrafficExtension",
+            Form::TrafficExtension.since(),
+            "its Envoy configuration as Istio's source builds it, run in Envoy",
+        )
+    );
+    let records_checked = |form: Form| {
+        checked(
+            form,
+            "EnvoyFilter",
+            form.since(),
+            "the access log, run in Envoy",
         )
     };
     let mut out = Vec::new();
@@ -453,6 +668,7 @@ pub fn files(wasm: &dyn Fn(&str) -> Vec<u8>) -> Vec<(String, String)> {
             format!("{f}.yaml"),
             yaml(
                 &format!("{f} in the sidecars of pods labelled app=my-app (Istio 1.14 and later); the module comes from ConfigMap {}-wasm mounted at {WASM_DIR} (see README.md).", k8s_name(f)),
+                &envoy_filter_checked,
                 &[envoy_filter(&spec, Code::ConfigMap, false)],
             ),
         ));
@@ -460,6 +676,7 @@ pub fn files(wasm: &dyn Fn(&str) -> Vec<u8>) -> Vec<(String, String)> {
             format!("remote/{f}.yaml"),
             yaml(
                 &format!("{f} fetched by Envoy from {MODULE_HOST} over TLS and checked against its sha256 (Istio 1.14 and later); apply remote/module-source.yaml in the same namespace."),
+                &envoy_filter_checked,
                 &[envoy_filter(&spec, Code::Remote { sha256: &sha256_hex(&module) }, false)],
             ),
         ));
@@ -467,7 +684,16 @@ pub fn files(wasm: &dyn Fn(&str) -> Vec<u8>) -> Vec<(String, String)> {
             format!("wasmplugin/{f}.yaml"),
             yaml(
                 &format!("{f} as an Istio WasmPlugin (Istio 1.20 and later), pulling the image `make oci` writes to dist/oci/{f}/, pushed as {}; sha256 is that image's manifest digest.", image(f)),
+                &wasm_plugin_checked,
                 &[wasm_plugin(&spec, &digest, false)],
+            ),
+        ));
+        out.push((
+            format!("trafficextension/{f}.yaml"),
+            yaml(
+                &format!("{f} as an Istio TrafficExtension (Istio 1.30 and later), pulling the image `make oci` writes to dist/oci/{f}/, pushed as {}; sha256 is that image's manifest digest.", image(f)),
+                &traffic_extension_checked,
+                &[traffic_extension(&spec, &digest, false)],
             ),
         ));
         if let Some(records) = wasm_plugin_records(&spec) {
@@ -477,6 +703,17 @@ pub fn files(wasm: &dyn Fn(&str) -> Vec<u8>) -> Vec<(String, String)> {
                     &format!(
                         "The access log that writes {f} records; apply with wasmplugin/{f}.yaml (Istio 1.20 and later)."
                     ),
+                    &records_checked(Form::WasmPlugin),
+                    std::slice::from_ref(&records),
+                ),
+            ));
+            out.push((
+                format!("trafficextension/{f}-records.yaml"),
+                yaml(
+                    &format!(
+                        "The access log that writes {f} records; apply with trafficextension/{f}.yaml (Istio 1.30 and later). The same object as wasmplugin/{f}-records.yaml: a TrafficExtension cannot add an access log either."
+                    ),
+                    &records_checked(Form::TrafficExtension),
                     &[records],
                 ),
             ));
@@ -486,6 +723,7 @@ pub fn files(wasm: &dyn Fn(&str) -> Vec<u8>) -> Vec<(String, String)> {
                 format!("{f}-gateway.yaml"),
                 yaml(
                     &format!("cf_headers at the ingress gateway in {GATEWAY_NAMESPACE}: CF identity per host (fill in the host table). The module is inside this manifest (Istio 1.14 and later): nothing to mount into the gateway."),
+                    &envoy_filter_checked,
                     &[envoy_filter(&spec, Code::Inline { wasm: &module }, true)],
                 ),
             ));
@@ -493,7 +731,16 @@ pub fn files(wasm: &dyn Fn(&str) -> Vec<u8>) -> Vec<(String, String)> {
                 format!("wasmplugin/{f}-gateway.yaml"),
                 yaml(
                     &format!("cf_headers at the ingress gateway in {GATEWAY_NAMESPACE} as a WasmPlugin (Istio 1.20 and later): CF identity per host (fill in the host table)."),
+                    &wasm_plugin_checked,
                     &[wasm_plugin(&spec, &digest, true)],
+                ),
+            ));
+            out.push((
+                format!("trafficextension/{f}-gateway.yaml"),
+                yaml(
+                    &format!("cf_headers at the ingress gateway in {GATEWAY_NAMESPACE} as a TrafficExtension (Istio 1.30 and later): CF identity per host (fill in the host table)."),
+                    &traffic_extension_checked,
+                    &[traffic_extension(&spec, &digest, true)],
                 ),
             ));
         }
@@ -501,9 +748,103 @@ pub fn files(wasm: &dyn Fn(&str) -> Vec<u8>) -> Vec<(String, String)> {
     out.push((
         "remote/module-source.yaml".to_string(),
         yaml(
-            &format!("For the remote/ forms, in their namespace: the ServiceEntry that makes Envoy's cluster {} and the DestinationRule that makes it speak TLS to {MODULE_HOST}:443, checking the server's name (Istio 1.14 and later).", module_cluster()),
+            &format!("For the remote/ forms, in their namespace: the ServiceEntry that makes Envoy's cluster {} and the DestinationRule that makes it speak TLS to {MODULE_HOST}:443, checking the server's certificate against the proxy image's CA bundle and its name (Istio 1.14 and later).", module_cluster()),
+            &checked(
+                Form::EnvoyFilter,
+                "ServiceEntry and DestinationRule",
+                Form::EnvoyFilter.since(),
+                "nothing for istioctl analyze's destinationrule.CaCertificateAnalyzer (IST0129) to report; the TLS cluster, run in Envoy",
+            ),
             &module_source(),
         ),
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(filter: &str) -> Spec {
+        specs()
+            .into_iter()
+            .find(|s| s.filter == filter)
+            .expect("a filter")
+    }
+
+    #[test]
+    fn taps_fail_open_everywhere_and_the_rest_reload_only_where_every_claimed_release_can() {
+        for filter in ["tap_http", "tap_tcp"] {
+            for form in [Form::EnvoyFilter, Form::WasmPlugin, Form::TrafficExtension] {
+                assert_eq!(failure(&spec(filter), form), Failure::Open, "{filter}");
+            }
+        }
+        for filter in ["peer_metadata", "l7_policy", "cf_headers", "suite"] {
+            assert_eq!(failure(&spec(filter), Form::EnvoyFilter), Failure::Close);
+            assert_eq!(failure(&spec(filter), Form::WasmPlugin), Failure::Close);
+            assert_eq!(
+                failure(&spec(filter), Form::TrafficExtension),
+                Failure::Reload
+            );
+        }
+        // FAIL_RELOAD needs Istio 1.25: only a form claiming 1.25 and later has it.
+        for form in [Form::EnvoyFilter, Form::WasmPlugin, Form::TrafficExtension] {
+            let reloads = failure(&spec("l7_policy"), form) == Failure::Reload;
+            assert_eq!(reloads, form.since() >= 25, "{form:?}");
+        }
+    }
+
+    #[test]
+    fn the_envoy_filter_forms_keep_the_field_every_envoy_knows() {
+        for s in specs() {
+            let f = envoy_filter(&s, Code::ConfigMap, false);
+            let config = &f["spec"]["configPatches"][0]["patch"]["value"]["typed_config"]["config"];
+            assert_eq!(config["fail_open"], json!(s.fail_open), "{}", s.filter);
+            assert!(config.get("failure_policy").is_none());
+        }
+    }
+
+    #[test]
+    fn headers_name_the_releases_checked_and_istios_own_code_once_it_checks() {
+        assert_eq!(crds_since(30), ["1.30.3"]);
+        assert_eq!(crds_since(14), ISTIO_CRDS);
+        assert_eq!(crds_since(20)[0], "1.20.0");
+        let without = checked_line("TrafficExtension", 30, "run", None);
+        assert_eq!(
+            without,
+            "Checked: the TrafficExtension CRD of Istio 1.30.3, the newest (tests/manifests.rs); run; not yet through Istio's own code."
+        );
+        let with = checked_line("WasmPlugin", 20, "run", Some("v1.2.3"));
+        assert!(with.contains("CRDs of Istio 1.20.0 to 1.30.3"), "{with}");
+        assert!(
+            with.ends_with("checked by Istio's own code at istio.io/istio v1.2.3 (tests/istio/)."),
+            "{with}"
+        );
+    }
+
+    #[test]
+    fn a_traffic_extension_is_its_wasm_plugin_with_the_module_under_wasm() {
+        for s in specs() {
+            for gateway in [false, true] {
+                let plugin = wasm_plugin(&s, "sha256:00", gateway);
+                let extension = traffic_extension(&s, "sha256:00", gateway);
+                let (p, e) = (&plugin["spec"], &extension["spec"]);
+                for key in ["selector", "phase", "priority", "match"] {
+                    assert_eq!(p[key], e[key], "{} {key}", s.filter);
+                }
+                for key in ["url", "sha256", "imagePullPolicy", "type", "pluginConfig"] {
+                    assert_eq!(p[key], e["wasm"][key], "{} {key}", s.filter);
+                }
+                assert_eq!(plugin["metadata"], extension["metadata"]);
+            }
+        }
+    }
+
+    #[test]
+    fn the_module_source_verifies_the_server_with_the_proxy_images_bundle() {
+        let rule = &module_source()[1];
+        let tls = &rule["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"];
+        assert_eq!(tls["mode"], "SIMPLE");
+        assert_eq!(tls["caCertificates"], SYSTEM_CA_BUNDLE);
+    }
 }
