@@ -1,10 +1,12 @@
 //! The HTTP tap through a real Envoy: against Envoy's native tap filter on the
-//! same traffic, every matcher, sampling, rate limits, redaction, each sink,
+//! same traffic, every matcher, sampling, rate limits, redaction (Istio's
+//! peer metadata headers too), the caller peer_metadata decoded, each sink,
 //! streams reset midway, and memory while tapping large bodies.
 
 use harness::client::Proto;
 use harness::tap::{native_tap, read_native, read_records, record_access_log, request_id};
-use harness::{pattern, wasm_filter, Bootstrap, Envoy, Lcg, Request, Upstream};
+use harness::tls::Pki;
+use harness::{pattern, wasm_filter, Bootstrap, Envoy, Lcg, Request, Upstream, PEER_METADATA_SEED};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -906,4 +908,182 @@ fn local_replies_of_the_filters_after_the_tap_are_recorded_whole() {
     );
     assert_eq!(stat(&envoy, "tapped"), 5);
     assert_eq!(stat(&envoy, "incomplete"), 0);
+}
+
+/// Istio's metadata exchange headers (from Istio 1.14.3, as in
+/// `tests/peer_metadata.rs`).
+const SEED_ID: &str = "sidecar~172.21.206.228~netshoot.mark~mark.svc.cluster.local";
+
+/// The values a record holds of `x-envoy-peer-metadata` and `-id`, in
+/// request headers and trailers, in any case or `_` spelling.
+fn metadata_values(record: &Value) -> Vec<String> {
+    let request = &record["http_buffered_trace"]["request"];
+    ["headers", "trailers"]
+        .iter()
+        .flat_map(|list| request[list].as_array().cloned().unwrap_or_default())
+        .filter(|h| {
+            let key = h["key"].as_str().unwrap_or_default();
+            key.to_ascii_lowercase()
+                .replace('_', "-")
+                .starts_with("x-envoy-peer-metadata")
+        })
+        .map(|h| h["value"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The caller's whole workload metadata, as Istio's exchange sends it, never
+/// reaches a record by default: over HTTP/1.1 (any case, and as a trailer)
+/// and HTTP/2 the values are `[redacted]`, unless the configuration asks for
+/// them. Where peer_metadata runs on the stream, the record's
+/// `peer.metadata` is the caller it decoded, read from its filter state:
+/// verified over mTLS by the certificate, contradicted by another
+/// namespace's, unverified without one. Before or after the tap (its record
+/// is written when the stream ends), and in the suite.
+#[test]
+fn peer_metadata_headers_are_redacted_and_the_decoded_caller_recorded() {
+    let up = Upstream::start();
+    let pki = Pki::new();
+    let server = pki.server();
+    let mut tls = pki.downstream_tls(&server, false)["transport_socket"].clone();
+    tls["typed_config"]["common_tls_context"]["alpn_protocols"] = json!(["h2", "http/1.1"]);
+    let peer_metadata = |config: Value| wasm_filter("peer_metadata", &config);
+    let mut bootstrap = Bootstrap::new(up.port());
+    for (name, filters) in [
+        ("alone", vec![tap(json!({}))]),
+        (
+            "recorded",
+            vec![tap(json!({"record_peer_metadata_headers": true}))],
+        ),
+        ("after", vec![tap(json!({})), peer_metadata(json!({}))]),
+        (
+            "before",
+            vec![
+                peer_metadata(json!({"remove_metadata_headers": false})),
+                tap(json!({})),
+            ],
+        ),
+        (
+            "suite",
+            vec![wasm_filter(
+                "suite",
+                &json!({"tap_http": {}, "peer_metadata": {}}),
+            )],
+        ),
+    ] {
+        bootstrap = bootstrap.listener_with(
+            name,
+            filters,
+            virtual_hosts(),
+            record_access_log(&format!("{name}.jsonl")),
+        );
+        if !matches!(name, "alone" | "recorded") {
+            bootstrap = bootstrap.chain_field(name, "transport_socket", tls.clone());
+        }
+    }
+    let envoy = Envoy::start(&bootstrap);
+    let metadata = |request: Request| {
+        request
+            .header("X-Envoy-Peer-Metadata", PEER_METADATA_SEED)
+            .header("x-envoy-peer-metadata-id", SEED_ID)
+    };
+    let leaked = |record: &Value| {
+        let line = record.to_string();
+        line.contains(PEER_METADATA_SEED) || line.contains(SEED_ID)
+    };
+
+    // Without peer_metadata: redacted, and nothing decoded.
+    let addr = envoy.addr("alone");
+    metadata(Request::get("/alone/h1")).send(addr, Proto::H1);
+    assert_eq!(
+        up.last().header("x-envoy-peer-metadata"),
+        [PEER_METADATA_SEED.as_bytes()],
+        "the tap changes no traffic"
+    );
+    metadata(Request::get("/alone/h2")).send(addr, Proto::H2);
+    Request::new("POST", "/alone/trailer")
+        .body("x")
+        .trailer("x-envoy-peer-metadata", PEER_METADATA_SEED)
+        .send(addr, Proto::H1);
+    let records = read_records(&envoy.scratch().join("alone.jsonl"), 3);
+    for (path, count) in [("/alone/h1", 2), ("/alone/h2", 2), ("/alone/trailer", 1)] {
+        let record = find_by_path(&records, path);
+        assert_eq!(
+            metadata_values(record),
+            vec!["[redacted]"; count],
+            "{record}"
+        );
+        assert!(!leaked(record), "{record}");
+        assert_eq!(record["peer"], json!({}), "{record}");
+    }
+    metadata(Request::get("/recorded")).send(envoy.addr("recorded"), Proto::H1);
+    let record = &read_records(&envoy.scratch().join("recorded.jsonl"), 1)[0];
+    assert_eq!(metadata_values(record), [PEER_METADATA_SEED, SEED_ID]);
+
+    // With peer_metadata, over mTLS.
+    let netshoot = "spiffe://cluster.local/ns/mark/sa/netshoot";
+    let attacker = "spiffe://cluster.local/ns/attacker/sa/default";
+    let certs = [pki.client(netshoot), pki.client(attacker)];
+    let claims = json!({"workload": "netshoot", "namespace": "mark", "name": "netshoot",
+                        "app": "netshoot", "version": "latest", "cluster": "Kubernetes"});
+    let with = |verified: bool, claims: &Value| {
+        let mut metadata = json!({"verified": verified});
+        for (k, v) in claims.as_object().into_iter().flatten() {
+            metadata[k] = v.clone();
+        }
+        metadata
+    };
+    let cases = [
+        (
+            "netshoot-h1",
+            Some(0),
+            Proto::H1,
+            json!({"principal": netshoot, "metadata": with(true, &claims)}),
+        ),
+        (
+            "netshoot-h2",
+            Some(0),
+            Proto::H2,
+            json!({"principal": netshoot, "metadata": with(true, &claims)}),
+        ),
+        (
+            "attacker",
+            Some(1),
+            Proto::H1,
+            json!({"principal": attacker, "metadata": {"verified": false}}),
+        ),
+        (
+            "no-certificate",
+            None,
+            Proto::H1,
+            json!({"metadata": with(false, &claims)}),
+        ),
+    ];
+    for listener in ["after", "before", "suite"] {
+        let target = envoy.addr(listener);
+        for (case, cert, proto, _) in &cases {
+            let alpn = if *proto == Proto::H2 {
+                "h2"
+            } else {
+                "http/1.1"
+            };
+            let bridge = pki.bridge(target, cert.map(|i| &certs[i]), alpn);
+            let response =
+                metadata(Request::get(&format!("/{listener}/{case}"))).send(bridge.addr(), *proto);
+            assert_eq!(response.status, 200, "{listener} {case}");
+        }
+        let records = read_records(&envoy.scratch().join(format!("{listener}.jsonl")), 4);
+        for (case, _, _, peer) in &cases {
+            let record = find_by_path(&records, &format!("/{listener}/{case}"));
+            assert_eq!(&record["peer"], peer, "{listener} {case}: {record}");
+            assert!(!leaked(record), "{listener} {case}: {record}");
+            // peer_metadata before the tap keeps the headers here: the tap
+            // redacts them. After it (and in the suite) it removed them.
+            let kept = if listener == "before" { 2 } else { 0 };
+            assert_eq!(
+                metadata_values(record),
+                vec!["[redacted]"; kept],
+                "{listener} {case}"
+            );
+        }
+    }
 }

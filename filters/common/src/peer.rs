@@ -61,6 +61,12 @@ impl Key {
     }
 }
 
+/// The headers Istio's metadata exchange adds to a request: the caller's
+/// whole workload metadata (a base64 `google.protobuf.Struct`) and its node
+/// id. peer_metadata decodes and removes them; tap_http keeps their values
+/// out of records.
+pub const METADATA_HEADERS: [&str; 2] = ["x-envoy-peer-metadata", "x-envoy-peer-metadata-id"];
+
 /// At most this many labels are read back: peer_metadata's `max_keys`
 /// (at most 10,000) bounds what it writes, and a reader stays bounded
 /// whoever wrote the key.
@@ -116,6 +122,11 @@ impl PeerState {
     /// fields stay unset. A value that is not UTF-8 reads as absent, a
     /// `peer_labels` that is not a JSON object as no labels.
     pub fn read(keys: &[Key], mut get: impl FnMut(Key) -> Option<Vec<u8>>) -> PeerState {
+        PeerState::read_from(keys, &mut get)
+    }
+
+    /// [`PeerState::read`] once in the module, whoever reads.
+    fn read_from(keys: &[Key], get: &mut dyn FnMut(Key) -> Option<Vec<u8>>) -> PeerState {
         let mut state = PeerState::default();
         for &key in keys {
             let Some(raw) = get(key) else {
@@ -143,6 +154,20 @@ impl PeerState {
             *slot = String::from_utf8(raw).ok();
         }
         state
+    }
+
+    /// What a filter published, read back like [`PeerState::read`] with
+    /// `verified` read first: `None` when it is absent, which is when no
+    /// filter published a caller (peer_metadata writes it on every request
+    /// it publishes for), so a reader that finds nothing asks once.
+    pub fn read_published(
+        keys: &[Key],
+        mut get: impl FnMut(Key) -> Option<Vec<u8>>,
+    ) -> Option<PeerState> {
+        let verified = get(Key::Verified)?;
+        let mut state = PeerState::read_from(keys, &mut get);
+        state.verified = verified == b"true";
+        Some(state)
     }
 }
 

@@ -131,6 +131,47 @@ fn only_the_keys_asked_for_are_read() {
     );
 }
 
+/// A reader that must tell "nothing published" from "published, not
+/// verified" (tap_http's record): `verified` is asked first, and alone when
+/// it is absent.
+#[test]
+fn read_published_asks_once_when_nothing_was_published() {
+    let published = Published::new(full());
+    let mut asked = Vec::new();
+    let state = PeerState::read_published(&[Key::Namespace, Key::Workload], |key| {
+        asked.push(key);
+        published
+            .entries()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_bytes().to_vec())
+    });
+    assert_eq!(asked, [Key::Verified, Key::Namespace, Key::Workload]);
+    assert_eq!(
+        state,
+        Some(PeerState {
+            namespace: Some("shop".into()),
+            workload: Some("cart-v3".into()),
+            verified: true,
+            ..PeerState::default()
+        })
+    );
+    let unknown = Published::new(PeerState::default());
+    let read = |entries: &[(Key, String)]| {
+        let mut asked = 0;
+        let state = PeerState::read_published(&[Key::Namespace], |key| {
+            asked += 1;
+            entries
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.as_bytes().to_vec())
+        });
+        (state, asked)
+    };
+    assert_eq!(read(unknown.entries()), (Some(PeerState::default()), 2));
+    assert_eq!(read(&[]), (None, 1), "nothing published: one key asked");
+}
+
 /// Filter state another filter may have written under these keys.
 #[test]
 fn hostile_values_read_as_absent_or_bounded() {

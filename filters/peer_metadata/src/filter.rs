@@ -15,13 +15,14 @@ use filter_common::host::{
 };
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
 use filter_common::pairs::HeaderMap;
+use filter_common::peer::METADATA_HEADERS;
 use filter_common::ratelimit::TokenBucket;
 use std::cell::RefCell;
 use std::rc::Rc;
 
 const FILTER: &str = "peer_metadata";
-const METADATA: &str = "x-envoy-peer-metadata";
-const METADATA_ID: &str = "x-envoy-peer-metadata-id";
+const METADATA: &str = METADATA_HEADERS[0];
+const METADATA_ID: &str = METADATA_HEADERS[1];
 const BAGGAGE: &str = "baggage";
 #[derive(Clone, Copy)]
 struct Stats {
@@ -178,10 +179,7 @@ impl StreamFilter for Stream {
         // one name), and the metadata headers when they are to go.
         let spoofed = copies(&config.headers, headers.iter().map(|(name, _)| name));
         let metadata = if config.remove_metadata_headers {
-            copies(
-                &[METADATA, METADATA_ID],
-                headers.iter().map(|(name, _)| name),
-            )
+            copies(&METADATA_HEADERS, headers.iter().map(|(name, _)| name))
         } else {
             Copies::default()
         };

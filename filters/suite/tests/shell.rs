@@ -61,9 +61,17 @@ fn the_parts_share_one_read_and_see_each_others_work() {
     });
     stream.response_headers(true);
     stream.log();
-    // The tap matched the stamped `cf-app-id`, which only the part after it set.
+    // The tap matched the stamped `cf-app-id`, which only the part after it
+    // set, and records the caller the peer_metadata part published.
     host::with(|h| {
-        assert!(h.property(&["tap_trace"]).is_some(), "no record");
+        let record = String::from_utf8_lossy(h.property(&["tap_trace"]).expect("no record"));
+        assert!(
+            record.contains(
+                r#""metadata":{"verified":true,"workload":"netshoot","namespace":"mark","#
+            ),
+            "{record}"
+        );
+        assert!(!record.contains(SEED), "{record}");
         assert_eq!(h.counter("tap_http.tapped"), 1);
     });
 }

@@ -10,13 +10,14 @@ pub use filter_common::tap::{Budget, DataFormat as BodyFormat, DEFAULT_MAX_BYTES
 
 pub use crate::redact::{Redaction, DEFAULT_HEADERS as DEFAULT_REDACT, DEFAULT_WORDS};
 
-const FIELDS: [&str; 8] = [
+const FIELDS: [&str; 9] = [
     "match",
     "max_request_bytes",
     "max_response_bytes",
     "body_format",
     "redact_headers",
     "redact_words",
+    "record_peer_metadata_headers",
     "record_downstream_connection",
     "record_stream_info",
 ];
@@ -56,10 +57,11 @@ impl Config {
         let max_request_bytes = limits.bytes(&top, "max_request_bytes")?;
         let max_response_bytes = limits.bytes(&top, "max_response_bytes")?;
         let body_format = BodyFormat::read(&top, "body_format")?;
-        let redaction = Redaction::new(
+        let mut redaction = Redaction::new(
             names(&top, "redact_headers", &DEFAULT_REDACT, true)?,
             names(&top, "redact_words", &DEFAULT_WORDS, false)?,
         );
+        redaction.record_peer_metadata_headers = top.flag("record_peer_metadata_headers", false)?;
         let matcher = top
             .get("match", |f| compile(f, &CONDITIONS, &compile_test))?
             .unwrap_or(Predicate::Any);

@@ -7,17 +7,18 @@
 
 use crate::config::Config;
 use crate::matcher::View;
-use crate::record::{Extras, Format, Message, StreamInfo};
+use crate::record::{Extras, Format, Message, StreamInfo, CALLER_KEYS};
 use filter_common::capture::Capture;
 use filter_common::host::{
-    buffer, header_map, load_config, mtls_principal, now_nanos, property_string, property_u64,
-    Counter,
+    buffer, header_map, load_config, mtls_principal, now_nanos, property, property_string,
+    property_u64, Counter,
 };
 use filter_common::host::{Action, BufferType, MapType};
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
 use filter_common::host_sink::{Sink, SinkRoot, SinkStats};
 use filter_common::host_tap::RecordBudget;
 use filter_common::pairs::HeaderMap;
+use filter_common::peer::PeerState;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -184,6 +185,9 @@ impl Stream {
             stream_info: config.record_stream_info.then(stream_info),
             incomplete,
             peer: mtls_principal(),
+            // From Envoy's filter state, which no client can set; in the
+            // suite too: peer_metadata's part wrote it in an earlier callback.
+            caller: PeerState::read_published(&CALLER_KEYS, |key| property(&[key.name()])),
         };
         let no_headers = HeaderMap::default();
         let format = Format {

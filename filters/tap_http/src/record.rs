@@ -7,6 +7,7 @@ use crate::redact::{BodyKind, Redaction};
 use filter_common::capture::Capture;
 pub use filter_common::json::rfc3339;
 use filter_common::json::{push_address, push_base64, push_data, push_key, push_lossy, push_str};
+use filter_common::peer::{Key, PeerState};
 
 pub use crate::redact::REDACTED;
 
@@ -30,7 +31,24 @@ pub struct Extras {
     /// handshake verified; `None` without one. Always written (top-level
     /// `peer`): the caller as Envoy proved it, which no request header is.
     pub peer: Option<String>,
+    /// The caller peer_metadata published in filter state (`wasm.peer_*`),
+    /// when it ran on the stream: written as `peer.metadata`.
+    pub caller: Option<PeerState>,
 }
+
+/// What `peer.metadata` shows of the published caller besides `verified`,
+/// in this order, each named without `peer_`: not the principal (`peer`'s
+/// own is the certificate's) nor the labels.
+pub const CALLER_KEYS: [Key; 8] = [
+    Key::Workload,
+    Key::Namespace,
+    Key::Name,
+    Key::App,
+    Key::Version,
+    Key::Cluster,
+    Key::Identity,
+    Key::ServiceAccount,
+];
 
 #[derive(Debug, Default)]
 pub struct StreamInfo {
@@ -82,6 +100,24 @@ impl Format<'_> {
         if let Some(principal) = &extras.peer {
             push_key(&mut out, "principal");
             push_str(&mut out, principal);
+            if extras.caller.is_some() {
+                out.push(',');
+            }
+        }
+        if let Some(caller) = &extras.caller {
+            out.push_str("\"metadata\":{\"verified\":");
+            out.push_str(if caller.verified { "true" } else { "false" });
+            for key in CALLER_KEYS {
+                if let Some(value) = caller.value(key) {
+                    out.push(',');
+                    push_key(
+                        &mut out,
+                        key.name().strip_prefix("peer_").unwrap_or_default(),
+                    );
+                    push_str(&mut out, &value);
+                }
+            }
+            out.push('}');
         }
         out.push('}');
         if extras.incomplete {

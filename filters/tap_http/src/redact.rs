@@ -5,6 +5,9 @@
 //!
 //! - header and trailer values, by exact name (`redact_headers`) or when the
 //!   name contains a credential word (`redact_words`; pseudo-headers never);
+//! - Istio's peer metadata headers (`x-envoy-peer-metadata` and `-id`: the
+//!   caller's whole workload metadata), unless the configuration records
+//!   them (`record_peer_metadata_headers`);
 //! - query values in `:path` and in the URL-valued headers, when the
 //!   parameter's name contains a word (`?access_token=[redacted]&page=2`);
 //! - form fields (`application/x-www-form-urlencoded`) and JSON members
@@ -15,6 +18,8 @@
 //! and form names) or JSON unescaping, so `access%5Ftoken` and
 //! `"access\u005ftoken"` are `access_token`.
 
+use filter_common::header::same_header_name;
+use filter_common::peer::METADATA_HEADERS;
 use filter_common::percent::{escaped, hex};
 use std::borrow::Cow;
 
@@ -63,6 +68,9 @@ const URL_HEADERS: [&str; 5] = [
 pub struct Redaction {
     pub headers: Vec<String>,
     pub words: Vec<String>,
+    /// Write Istio's peer metadata headers as they are (otherwise redacted,
+    /// whatever `headers` lists).
+    pub record_peer_metadata_headers: bool,
     /// The words' first bytes, as bits: a name is scanned for a word only
     /// where one starts (every header of every record is scanned).
     first: [u64; 2],
@@ -141,13 +149,17 @@ impl Redaction {
         Redaction {
             headers,
             words,
+            record_peer_metadata_headers: false,
             first,
         }
     }
 
-    /// The whole value of this header is replaced.
+    /// The whole value of this header is replaced. Names compare with case
+    /// ignored and `_` as `-` (`X_Envoy_Peer_Metadata` too).
     pub fn hides_header(&self, name: &str) -> bool {
-        self.headers.iter().any(|h| h.eq_ignore_ascii_case(name))
+        let named = |h: &str| same_header_name(h, name);
+        self.headers.iter().any(|h| named(h))
+            || (!self.record_peer_metadata_headers && METADATA_HEADERS.iter().any(|h| named(h)))
             || (!name.starts_with(':') && self.secret(name.as_bytes()))
     }
 

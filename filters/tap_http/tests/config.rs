@@ -34,6 +34,10 @@ fn defaults_are_private() {
     assert_eq!(c.budget.sample_percent, 100.0);
     assert!(c.budget.rate_limit.is_none() && c.budget.max_records.is_none());
     assert!(!c.record_downstream_connection && !c.record_stream_info);
+    assert!(
+        !c.redaction.record_peer_metadata_headers,
+        "Istio's peer metadata headers are redacted"
+    );
 }
 
 #[test]
@@ -43,7 +47,7 @@ fn everything_set() {
                        {"or": [{"status": {"min": 500, "max": 599}}, {"response_header": {"name": "X-Debug", "present": true}}]}]},
             "sample_percent": 12.5, "max_request_bytes": 1024, "max_response_bytes": 0,
             "max_bytes_hard_limit": 2048, "body_format": "as_string", "redact_headers": ["X-Secret"], "redact_words": ["Pin", "my_otp-2"],
-            "record_downstream_connection": true, "record_stream_info": true,
+            "record_downstream_connection": true, "record_stream_info": true, "record_peer_metadata_headers": true,
             "rate_limit": {"records_per_second": 5}, "max_records": 100,
             "sink": {"http": {"cluster": "collector", "path": "/in", "batch_size": 10}}}"#,
     )
@@ -51,6 +55,7 @@ fn everything_set() {
     assert_eq!((c.max_request_bytes, c.max_response_bytes), (1024, 0));
     assert_eq!(c.redaction.headers, ["x-secret"]);
     assert_eq!(c.redaction.words, ["pin", "my_otp-2"]);
+    assert!(c.redaction.record_peer_metadata_headers);
     assert_eq!(c.budget.rate_limit.unwrap().burst, 5.0);
     assert!(matches!(
         c.sink,
@@ -129,6 +134,15 @@ fn refusals_name_the_field() {
         (r#"{"redact_words": ["ok", "not ok"]}"#, "redact_words[1]"),
         (r#"{"redact_words": [""]}"#, "redact_words[0]"),
         (r#"{"redact_words": "token"}"#, "redact_words"),
+        (
+            r#"{"record_peer_metadata_headers": "yes"}"#,
+            "record_peer_metadata_headers",
+        ),
+        (
+            r#"{"record_peer_metadata_headers": false, "record_peer_metadata_headers": true}"#,
+            "record_peer_metadata_headers",
+        ),
+        (r#"{"record_peer_metadata": true}"#, "record_peer_metadata"),
         (
             r#"{"rate_limit": {"records_per_second": 0}}"#,
             "rate_limit.records_per_second",

@@ -4,9 +4,14 @@
 
 use filter_common::capture::Capture;
 use filter_common::pairs::HeaderMap;
+use filter_common::peer::PeerState;
 use tap_http::config::BodyFormat;
 use tap_http::record::{rfc3339, Extras, Format, Message, StreamInfo};
 use tap_http::redact::Redaction;
+
+/// The seed sample of `x-envoy-peer-metadata` (Istio 1.14.3), as the
+/// integration tests send it.
+const SEED_START: &str = "ChwKDkFQUF9DT05UQUlORVJT";
 
 fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
     HeaderMap::from_pairs(pairs)
@@ -88,6 +93,7 @@ fn no_response_and_extras() {
         }),
         incomplete: true,
         peer: Some("spiffe://cluster.local/ns/a/sa/b".into()),
+        caller: None,
     };
     let line = format.render(
         &Message {
@@ -136,5 +142,106 @@ fn rfc3339_dates() {
     assert_eq!(
         rfc3339(4_102_444_799_999_999_999),
         "2099-12-31T23:59:59.999999999Z"
+    );
+}
+
+/// Istio's peer metadata headers are redacted wherever they stand
+/// (request and response headers, trailers); the caller peer_metadata
+/// published is `peer.metadata`: `verified` and the claims it passed on,
+/// after the principal, without labels.
+#[test]
+fn peer_metadata_is_redacted_and_the_published_caller_recorded() {
+    let redact = Redaction::default();
+    let format = Format {
+        body: BodyFormat::AsBytes,
+        redact: &redact,
+    };
+    let metadata: &[(&str, &[u8])] = &[
+        ("X-Envoy-Peer-Metadata", SEED_START.as_bytes()),
+        (
+            "x-envoy-peer-metadata-id",
+            b"sidecar~10.0.0.1~netshoot.mark~mark.svc.cluster.local",
+        ),
+        ("x-peer-workload", b"netshoot"),
+    ];
+    let (request, response, trailers) = (
+        headers(metadata),
+        headers(&[&[(":status", &b"200"[..])], metadata].concat()),
+        headers(metadata),
+    );
+    let render = |extras: &Extras| {
+        let line = format.render(
+            &Message {
+                headers: &request,
+                body: &Capture::new(0),
+                trailers: Some(&trailers),
+            },
+            &Message {
+                headers: &response,
+                body: &Capture::new(0),
+                trailers: Some(&trailers),
+            },
+            extras,
+        );
+        assert!(
+            !line.contains(SEED_START) && !line.contains("sidecar~"),
+            "{line}"
+        );
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()
+    };
+    let v = render(&Extras::default());
+    let t = &v["http_buffered_trace"];
+    for list in [
+        &t["request"]["headers"],
+        &t["request"]["trailers"],
+        &t["response"]["trailers"],
+    ] {
+        assert_eq!(list[0]["value"], "[redacted]", "{list}");
+        assert_eq!(list[1]["value"], "[redacted]", "{list}");
+        assert_eq!(list[2]["value"], "netshoot", "{list}");
+    }
+    assert_eq!(t["response"]["headers"][1]["value"], "[redacted]");
+    assert_eq!(t["response"]["headers"][2]["value"], "[redacted]");
+    assert_eq!(
+        v["peer"],
+        serde_json::json!({}),
+        "no peer_metadata: no metadata"
+    );
+
+    let principal = "spiffe://cluster.local/ns/mark/sa/netshoot";
+    let caller = PeerState {
+        workload: Some("netshoot".into()),
+        namespace: Some("mark".into()),
+        name: Some("netshoot-5c8f".into()),
+        app: Some("netshoot".into()),
+        version: Some("latest".into()),
+        cluster: Some("Kubernetes".into()),
+        identity: Some(principal.into()),
+        principal: Some(principal.into()),
+        verified: true,
+        service_account: Some("netshoot".into()),
+        labels: vec![("security.istio.io/tlsMode".into(), "istio".into())],
+    };
+    let v = render(&Extras {
+        peer: Some(principal.into()),
+        caller: Some(caller),
+        ..Extras::default()
+    });
+    assert_eq!(
+        v["peer"],
+        serde_json::json!({"principal": principal, "metadata": {
+            "verified": true, "workload": "netshoot", "namespace": "mark",
+            "name": "netshoot-5c8f", "app": "netshoot", "version": "latest",
+            "cluster": "Kubernetes", "identity": principal, "service_account": "netshoot"}})
+    );
+    // Without a certificate, and with nothing but `verified` published
+    // (peer_metadata ran and found no caller to pass on).
+    let v = render(&Extras {
+        caller: Some(PeerState::default()),
+        ..Extras::default()
+    });
+    assert_eq!(
+        v["peer"],
+        serde_json::json!({"metadata": {"verified": false}})
     );
 }

@@ -156,6 +156,51 @@ fn empty_words_turn_word_redaction_off() {
     );
 }
 
+/// Istio's metadata exchange headers carry the caller's whole workload
+/// metadata: redacted by default in any case and `_`/`-` spelling, whatever
+/// `redact_headers` and `redact_words` say, unless the configuration
+/// records them.
+#[test]
+fn peer_metadata_headers_are_redacted_unless_recorded() {
+    let names = [
+        "x-envoy-peer-metadata",
+        "x-envoy-peer-metadata-id",
+        "X-Envoy-Peer-Metadata",
+        "X-ENVOY-PEER-METADATA-ID",
+        "x_envoy_peer_metadata",
+    ];
+    for config in ["{}", r#"{"redact_headers": [], "redact_words": []}"#] {
+        let r = Config::parse(Some(config.as_bytes())).unwrap().redaction;
+        for name in names {
+            assert!(r.hides_header(name), "{config}: {name}");
+            assert_eq!(text(r.header(name, b"ChwKDkFQ")), "[redacted]", "{name}");
+        }
+        for name in [
+            "x-envoy-peer-metadata-idx",
+            "x-envoy-peer",
+            "x-peer-workload",
+        ] {
+            assert!(!r.hides_header(name), "{config}: {name}");
+        }
+    }
+    let r = Config::parse(Some(br#"{"record_peer_metadata_headers": true}"#))
+        .unwrap()
+        .redaction;
+    for name in names {
+        assert!(!r.hides_header(name), "{name}");
+        assert_eq!(text(r.header(name, b"ChwKDkFQ")), "ChwKDkFQ", "{name}");
+    }
+    assert!(r.hides_header("authorization"), "the rest still redacted");
+    // Listed by name, they are redacted like any other name.
+    let r = Config::parse(Some(
+        br#"{"record_peer_metadata_headers": true, "redact_headers": ["x-envoy-peer-metadata"]}"#,
+    ))
+    .unwrap()
+    .redaction;
+    assert!(r.hides_header("X-Envoy-Peer-Metadata"));
+    assert!(!r.hides_header("x-envoy-peer-metadata-id"));
+}
+
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         any::<i64>().prop_map(Value::from),

@@ -128,6 +128,47 @@ fn the_verified_caller_is_recorded() {
     assert_eq!(record["peer"]["principal"], principal);
 }
 
+/// Where peer_metadata ran on the stream, the caller it published in filter
+/// state (`wasm.peer_*`) is the record's `peer.metadata`: `verified` and the
+/// claims, not its principal (`peer.principal` is the tap's own reading of
+/// the certificate) nor the labels. Without it, `peer` says nothing more.
+#[test]
+fn the_caller_peer_metadata_published_is_recorded() {
+    let Some(record) = exchange("{}") else {
+        panic!("no record in filter state");
+    };
+    assert_eq!(record["peer"], serde_json::json!({}));
+    host::with(|h| {
+        for (key, value) in [
+            ("peer_verified", "true"),
+            ("peer_namespace", "mark"),
+            ("peer_workload", "netshoot"),
+            ("peer_service_account", "netshoot"),
+            (
+                "peer_principal",
+                "spiffe://cluster.local/ns/mark/sa/netshoot",
+            ),
+            ("peer_labels", r#"{"app": "netshoot"}"#),
+        ] {
+            h.set_property(&[key], value.as_bytes());
+        }
+    });
+    let Some(record) = exchange("{}") else {
+        panic!("no record in filter state");
+    };
+    assert_eq!(
+        record["peer"],
+        serde_json::json!({"metadata": {"verified": true, "workload": "netshoot",
+                                        "namespace": "mark", "service_account": "netshoot"}})
+    );
+    // A claim peer_metadata could not verify says so.
+    host::with(|h| h.set_property(&["peer_verified"], b"false"));
+    let Some(record) = exchange("{}") else {
+        panic!("no record in filter state");
+    };
+    assert_eq!(record["peer"]["metadata"]["verified"], false);
+}
+
 #[test]
 fn a_stream_ruled_out_by_its_method_copies_nothing() {
     let record = exchange(r#"{"match": {"method": "GET"}}"#);
@@ -150,18 +191,26 @@ fn a_refused_record_is_counted_not_fatal() {
 
 /// Host calls for the exchange above with bodies kept: two body chunks and
 /// one response chunk copied, the trailers, at the log the request and
-/// response maps, the verified caller, the record, the counter. With the
-/// default configuration (no bodies) the three copies are not made.
+/// response maps, the verified caller, whether peer_metadata published a
+/// caller (`wasm.peer_verified`), the record, the counter. With the default
+/// configuration (no bodies) the three copies are not made; where
+/// peer_metadata published a caller, its eight other keys are read.
 #[test]
 fn host_calls_per_request_stay_within_budget() {
-    const BUDGET: usize = 10;
-    const BUDGET_WITHOUT_BODIES: usize = 7;
+    const BUDGET: usize = 11;
+    const BUDGET_WITHOUT_BODIES: usize = 8;
+    const BUDGET_WITH_CALLER: usize = BUDGET_WITHOUT_BODIES + 8;
     assert!(exchange(r#"{"max_request_bytes": 100, "max_response_bytes": 100}"#).is_some());
     if let Err(e) = host::within_budget(BUDGET) {
         panic!("{e}");
     }
     assert!(exchange("{}").is_some());
     if let Err(e) = host::within_budget(BUDGET_WITHOUT_BODIES) {
+        panic!("{e}");
+    }
+    host::with(|h| h.set_property(&["peer_verified"], b"true"));
+    assert!(exchange("{}").is_some());
+    if let Err(e) = host::within_budget(BUDGET_WITH_CALLER) {
         panic!("{e}");
     }
 }
