@@ -711,11 +711,12 @@ func TestOCIMissingImage(t *testing.T) {
 // TestOCIRepushedTag: what a pod's module cache does across a release,
 // with wasmplugin/l7_policy.yaml (FAIL_CLOSE) and, standing in for a new
 // build of it, the cf_headers image. A new tag and a new sha256 together
-// move every pod, and the old tag still serves a rollback; a tag pushed
-// again under an unchanged sha256 splits the fleet: pods that pulled
-// before keep the old module (from their cache, without asking the
-// registry, imagePullPolicy Always or not) while new pods fail the digest
-// check and deny everything.
+// move every pod, and the old tag still serves a rollback. A manifest
+// applied before its image is pushed replaces even a running module with
+// deny-all. A tag pushed again under an unchanged sha256 splits the
+// fleet: pods that pulled before keep the old module (from their cache,
+// without asking the registry, imagePullPolicy Always or not) while new
+// pods fail the digest check and deny everything.
 func TestOCIRepushedTag(t *testing.T) {
 	metrics := monitortest.New(t)
 	r := newOCIRegistry(t)
@@ -743,7 +744,11 @@ func TestOCIRepushedTag(t *testing.T) {
 		spec["sha256"] = newDigest.Hex
 	})
 	next.module = "cf_headers"
-	ecds := ociECDS(t, []ociForm{old, oldAlways, next})
+	early := base.variant(t, "early", func(spec map[string]any) {
+		spec["url"] = strings.TrimSuffix(spec["url"].(string), ":"+ociTag) + ":0.3.0"
+		spec["sha256"] = newDigest.Hex
+	})
+	ecds := ociECDS(t, []ociForm{old, oldAlways, next, early})
 	pulls := func() int { return r.pulls("example/l7_policy") }
 
 	// A pod pulls the old release.
@@ -751,6 +756,10 @@ func TestOCIRepushedTag(t *testing.T) {
 	got := ociConvert(t, podA, ecds, []string{old.file, oldAlways.file})
 	ociModule(t, old, ecds[old.file], got[old.file])
 	ociModule(t, oldAlways, ecds[oldAlways.file], got[oldAlways.file])
+
+	// A manifest applied before its image is pushed (tag 0.3.0): the pod
+	// running the old module gets deny-all in its place.
+	ociFallback(t, early, ecds[early.file], ociConvert(t, podA, ecds, []string{early.file})[early.file])
 
 	// The manifest moves to the new tag and its sha256: that pod and a
 	// new one load the new module.
