@@ -28,7 +28,7 @@ OVERRIDES := $(strip $(if $(RUSTFLAGS),RUSTFLAGS) $(if $(CARGO_ENCODED_RUSTFLAGS
 ENVOY_BIN ?= $(CURDIR)/$(VENV)/bin/envoy
 export ENVOY_BIN
 
-.PHONY: prereqs have-tshark have-skopeo have-kubectl have-valgrind oci test-tools test-extra bench-report bench bench-footprint bench-instructions tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean
+.PHONY: prereqs have-go test-istio have-tshark have-skopeo have-kubectl have-valgrind oci test-tools test-extra bench-report bench bench-footprint bench-instructions tap manifests all build demo test test-unit test-integration test-old-envoy lint fmt envoy envoy-old wasm-target clean
 
 all: build
 
@@ -182,10 +182,19 @@ test-old-envoy: build oci envoy-old test-tools
 # Cross-checks with system tools that `make test` does not need (.ci/run
 # installs them from Debian): tshark reads the tap tool's pcaps as well,
 # skopeo the OCI image layouts, kubectl runs tap.sh's `kubectl get` templates.
-test-extra: have-tshark have-skopeo have-kubectl build oci envoy
+test-extra: have-tshark have-skopeo have-kubectl build oci envoy test-istio
 	cargo test -p integration-tests --test tap_tool -- --ignored
 	cargo test -p integration-tests --test oci -- --ignored
 	cargo test -p integration-tests --test tap_sh -- --ignored
+
+# Istio's own code on our manifests (tests/istio, a Go module pinning
+# istio.io/istio): placement by its discovery server, validation and
+# analyzers, the agent's OCI fetcher. Needs Go, which `make test` does not.
+# The first build compiles much of Istio (minutes); later ones are cached.
+test-istio: have-go build oci
+	@start=$$(date +%s); \
+	cd tests/istio && go test -count=1 ./... && \
+	echo "tests/istio: built and passed in $$(( $$(date +%s) - start )) s"
 
 have-tshark:
 	$(if $(call have,tshark),,$(error tshark not found: apt-get install tshark))
@@ -195,6 +204,9 @@ have-skopeo:
 
 have-kubectl:
 	$(if $(call have,kubectl),,$(error kubectl not found: apt-get install kubernetes-client))
+
+have-go:
+	$(if $(call have,go),,$(error go not found: tests/istio runs Istio's own Go code and needs Go 1.26 or later (https://go.dev/dl)))
 
 have-valgrind:
 	$(if $(call have,callgrind_control),,$(error valgrind not found: apt-get install valgrind))

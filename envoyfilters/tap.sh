@@ -232,6 +232,17 @@ plugin_yaml=${plugin//\'/\'\'}
 # the access log that writes its records. Istio matches `portNumber` against
 # the destination port of virtualInbound's filter chains and against the
 # port of outbound listeners.
+# The module travels once per sidecar: the filter in each matching chain
+# only names an extension config that istiod serves over ECDS (as Istio's
+# own WasmPlugin does), instead of carrying the module into every HTTP
+# connection manager (one per port and TLS mode). The name is unique to
+# this tap (namespace and app), as ECDS names are per proxy.
+# `priority` orders this EnvoyFilter among others that patch the same
+# chains (those of priority 0, the default, otherwise go by creation time):
+# applied after them, the tap stays first among the HTTP filters and right
+# before tcp_proxy.
+ecds_name="$namespace.$name.$filter"
+priority=1000
 context=SIDECAR_INBOUND
 if [[ -n $port ]]; then
   [[ -n $outbound_port ]] && context=SIDECAR_OUTBOUND
@@ -278,16 +289,13 @@ spec:
   workloadSelector:
     labels:
       $label: $guid
+  priority: $priority
   configPatches:
-  - applyTo: $apply_to
-    match:
-      context: $context
-      listener:
-$filter_match
+  - applyTo: EXTENSION_CONFIG
     patch:
-      operation: $operation
+      operation: ADD
       value:
-        name: $filter
+        name: $ecds_name
         typed_config:
           '@type': $wasm_type
           config:
@@ -303,6 +311,22 @@ $filter_match
               '@type': type.googleapis.com/google.protobuf.StringValue
               value: '$plugin_yaml'
             fail_open: true
+  - applyTo: $apply_to
+    match:
+      context: $context
+      listener:
+$filter_match
+    patch:
+      operation: $operation
+      value:
+        name: $ecds_name
+        config_discovery:
+          config_source:
+            ads: {}
+            resource_api_version: V3
+            initial_fetch_timeout: 0s
+          type_urls:
+          - $wasm_type
   - applyTo: NETWORK_FILTER
     match:
       context: $context

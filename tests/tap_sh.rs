@@ -545,12 +545,25 @@ fn module(filter: &str) -> Vec<u8> {
         .expect("dist/ module: run make build")
 }
 
+/// The patch that adds the module as an extension config (served by ECDS).
 fn wasm_patch(manifest: &Value) -> &Value {
-    &manifest["spec"]["configPatches"][0]
+    let patch = &manifest["spec"]["configPatches"][0];
+    assert_eq!(patch["applyTo"], "EXTENSION_CONFIG");
+    patch
+}
+
+/// The patch that puts a filter naming that extension config into chains.
+fn filter_patch(manifest: &Value) -> &Value {
+    let patch = &manifest["spec"]["configPatches"][1];
+    assert_eq!(
+        patch["patch"]["value"]["name"],
+        wasm_patch(manifest)["patch"]["value"]["name"]
+    );
+    patch
 }
 
 fn log_patch(manifest: &Value) -> &Value {
-    &manifest["spec"]["configPatches"][1]["patch"]["value"]["typed_config"]["access_log"][0]
+    &manifest["spec"]["configPatches"][2]["patch"]["value"]["typed_config"]["access_log"][0]
 }
 
 #[test]
@@ -681,8 +694,8 @@ fn module_ships_inline_in_the_envoy_filter() {
         let o = fake.run(&[], &all);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         let manifest: Value = serde_yaml::from_slice(&o.stdout).unwrap();
+        assert_eq!(filter_patch(&manifest)["match"]["context"], context);
         let patch = wasm_patch(&manifest);
-        assert_eq!(patch["match"]["context"], context);
         let code = &patch["patch"]["value"]["typed_config"]["config"]["vm_config"]["code"]["local"];
         assert!(code["filename"].is_null(), "no file path: {code}");
         let inline = base64::engine::general_purpose::STANDARD
@@ -837,7 +850,7 @@ fn tcp_file_route_end_to_end_in_envoy() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let manifest = fake.applied();
-    let patch = wasm_patch(&manifest);
+    let patch = filter_patch(&manifest);
     assert_eq!(patch["match"]["context"], "SIDECAR_INBOUND");
     assert_eq!(patch["match"]["listener"]["portNumber"], port);
     let path = log_patch(&manifest)["typed_config"]["path"]
@@ -913,6 +926,9 @@ fn tcp_outbound_end_to_end_in_envoy() {
     }
     let manifest = fake.applied();
     for patch in manifest["spec"]["configPatches"].as_array().unwrap() {
+        if patch["applyTo"] == "EXTENSION_CONFIG" {
+            continue;
+        }
         assert_eq!(patch["match"]["context"], "SIDECAR_OUTBOUND");
         assert_eq!(patch["match"]["listener"]["portNumber"], port);
     }

@@ -6,15 +6,47 @@ use serde_json::{json, Value};
 
 /// Applies an EnvoyFilter's patches the way Istio does for the operations the
 /// manifests use, to every filter chain of the listeners in `listeners`.
+/// A filter that names an extension config (`config_discovery`) gets the
+/// configuration an `EXTENSION_CONFIG` patch of the same EnvoyFilter adds,
+/// as Envoy receives it over ECDS (tests/istio checks that Istio serves it).
 pub fn apply(listeners: &mut [Value], envoy_filter: &Value) {
-    for patch in envoy_filter["spec"]["configPatches"]
+    let patches = envoy_filter["spec"]["configPatches"]
         .as_array()
-        .expect("patches")
+        .expect("patches");
+    let extension_configs: Vec<&Value> = patches
+        .iter()
+        .filter(|p| p["applyTo"] == "EXTENSION_CONFIG")
+        .map(|p| {
+            assert_eq!(
+                p["patch"]["operation"], "ADD",
+                "EXTENSION_CONFIG takes ADD only"
+            );
+            &p["patch"]["value"]
+        })
+        .collect();
+    for patch in patches
+        .iter()
+        .filter(|p| p["applyTo"] != "EXTENSION_CONFIG")
     {
         let target = patch["match"]["listener"]["filterChain"]["filter"]["name"]
             .as_str()
             .expect("filter name");
-        let value = patch["patch"]["value"].clone();
+        let mut value = patch["patch"]["value"].clone();
+        if let Some(discovery) = value.get("config_discovery").cloned() {
+            let name = &value["name"];
+            let served = extension_configs
+                .iter()
+                .find(|c| &c["name"] == name)
+                .unwrap_or_else(|| panic!("no EXTENSION_CONFIG named {name}"));
+            let kind = &served["typed_config"]["@type"];
+            assert!(
+                discovery["type_urls"]
+                    .as_array()
+                    .is_some_and(|urls| urls.contains(kind)),
+                "config_discovery of {name} does not accept {kind}"
+            );
+            value = json!({"name": name, "typed_config": served["typed_config"]});
+        }
         for listener in listeners.iter_mut() {
             for chain in listener["filter_chains"].as_array_mut().expect("chains") {
                 let filters = chain["filters"].as_array_mut().expect("filters");

@@ -347,9 +347,20 @@ fn record_patch(spec: &Spec, context: &str) -> Option<Value> {
     };
     Some(json!({
         "applyTo": "NETWORK_FILTER",
-        "match": {"context": context, "listener": {"filterChain": {"filter": {"name": name}}}},
+        "match": {"context": context, "listener": listener_match(spec, json!({"filter": {"name": name}}))},
         "patch": {"operation": "MERGE", "value": {"typed_config": {"@type": type_url, "access_log": [record_log(&format!("{RECORD_DIR}/{file}"))]}}}
     }))
+}
+
+/// The listener part of a patch's match. A network filter goes to the chains
+/// of [`TCP_PORT`] only, as the plugin forms' `match.ports` do: without a
+/// port, Istio's translation puts it on every inbound chain that ends in
+/// tcp_proxy, the passthrough and blackhole chains included (tests/istio).
+fn listener_match(spec: &Spec, filter_chain: Value) -> Value {
+    match spec.kind {
+        Kind::Http => json!({"filterChain": filter_chain}),
+        Kind::Network => json!({"portNumber": TCP_PORT, "filterChain": filter_chain}),
+    }
 }
 
 fn filter_patch(spec: &Spec, config: &Value, code: Code, context: &str) -> Value {
@@ -362,7 +373,7 @@ fn filter_patch(spec: &Spec, config: &Value, code: Code, context: &str) -> Value
     };
     json!({
         "applyTo": apply_to,
-        "match": {"context": context, "listener": {"filterChain": matched}},
+        "match": {"context": context, "listener": listener_match(spec, matched)},
         "patch": {"operation": "INSERT_BEFORE", "value": wasm_config(spec, config, code)}
     })
 }
