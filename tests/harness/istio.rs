@@ -28,6 +28,13 @@
 //!   listener_inbound.go).
 //! - `EnvoyFilter` patches are applied to what this builds, in ascending
 //!   `priority` ([`crate::sidecar::apply`]).
+//!
+//! The newest release modelled, 1.30 (TrafficExtension; WasmPlugins
+//! translated into it), is checked against Istio's own code:
+//! tests/istio_model.rs places every plugin form into the chains Istio's
+//! discovery server built (tests/istio, istio.io/istio at the commit its
+//! go.mod pins) and must give exactly those chains; so must
+//! [`crate::sidecar::apply`] for the EnvoyFilter forms and tap.sh.
 
 use serde_json::Value;
 
