@@ -251,3 +251,15 @@ fn the_envoy_filter_model_agrees_with_istios_own_code() {
     }
     assert!(chains_checked >= 20, "{chains_checked} chains");
 }
+
+/// The manifests' headers name the Istio tests/istio builds.
+#[test]
+fn the_manifests_name_the_istio_that_checked_them() {
+    let go_mod =
+        std::fs::read_to_string(workspace_root().join("tests/istio/go.mod")).expect("go.mod");
+    let pinned = go_mod
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("istio.io/istio "))
+        .expect("go.mod pins istio.io/istio");
+    assert_eq!(pinned.trim(), manifests::ISTIO_CODE);
+}

@@ -33,12 +33,19 @@ pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// its header names the newest.
 pub const ISTIO_CRDS: [&str; 6] = ["1.14.6", "1.20.0", "1.24.0", "1.28.0", "1.29.6", "1.30.3"];
 
-/// The forms checked by Istio's own Go code (tests/istio/), with the
-/// `istio.io/istio` module version those checks build: empty until they
-/// exist. Add a form here when its check lands and run `make manifests`; its
-/// files' headers then say so instead of "not yet run through Istio's own
-/// code".
-pub const ISTIO_CODE_CHECKS: &[(Form, &str)] = &[];
+/// The `istio.io/istio` version tests/istio/go.mod pins (tests/istio_model.rs
+/// checks they agree).
+pub const ISTIO_CODE: &str = "v0.0.0-20260827124520-eed52ebb66ad";
+
+/// The forms checked by Istio's own Go code (tests/istio/: placement by its
+/// discovery server, its validation and analyzers, and for the plugin forms
+/// its agent's OCI fetcher), with the `istio.io/istio` version those checks
+/// build; each file's header says so.
+pub const ISTIO_CODE_CHECKS: &[(Form, &str)] = &[
+    (Form::EnvoyFilter, ISTIO_CODE),
+    (Form::WasmPlugin, ISTIO_CODE),
+    (Form::TrafficExtension, ISTIO_CODE),
+];
 
 /// The kinds of manifest.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
