@@ -6,7 +6,7 @@
 //! forms, the newest release it models) or applied by `harness::sidecar`
 //! (EnvoyFilter forms and tap.sh) give exactly the chain Istio built.
 
-use harness::istio::{http_filters, network_filters, Plugin};
+use harness::istio::{as_wasm_plugin, http_filters, network_filters, Plugin};
 use harness::paths::workspace_root;
 use harness::sidecar::apply;
 use serde_json::{json, Value};
@@ -52,20 +52,6 @@ fn plugin_manifests(form: &str) -> Vec<Value> {
         .flat_map(|p| load_all(p))
         .filter(|m| m["kind"] != "EnvoyFilter")
         .collect()
-}
-
-/// A TrafficExtension in a WasmPlugin's shape, as `Plugin` reads it.
-fn as_wasm_plugin(manifest: &Value) -> Value {
-    if manifest["kind"] != "TrafficExtension" {
-        return manifest.clone();
-    }
-    let mut spec = manifest["spec"].as_object().expect("spec").clone();
-    let wasm = spec.remove("wasm").expect("a Wasm extension");
-    spec.extend(wasm.as_object().expect("wasm").clone());
-    if spec["phase"] == "UNSPECIFIED" {
-        spec.insert("phase".into(), json!("UNSPECIFIED_PHASE"));
-    }
-    json!({"kind": "WasmPlugin", "metadata": manifest["metadata"], "spec": spec})
 }
 
 /// The filter name Istio gives a plugin (pilot/pkg/model/extensions.go):

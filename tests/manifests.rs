@@ -4,6 +4,7 @@
 //! `original_dst`, per-port and catch-all filter chains).
 
 use harness::client::Proto;
+use harness::istio::as_wasm_plugin;
 use harness::paths::{venv_tool, workspace_root};
 use harness::sidecar::{apply, hcm, rewrite, sidecar_listeners};
 use harness::tap::read_records;
@@ -800,22 +801,6 @@ fn translate_wasm_plugin(plugin: &Value) -> Value {
         "metadata": plugin["metadata"],
         "spec": top
     })
-}
-
-/// A `TrafficExtension` in a `WasmPlugin`'s shape, for the placement model
-/// (`harness::istio::Plugin`), which reads a WasmPlugin: the inverse of
-/// [`translate_wasm_plugin`]. A WasmPlugin is returned as it is.
-fn as_wasm_plugin(manifest: &Value) -> Value {
-    if manifest["kind"] != "TrafficExtension" {
-        return manifest.clone();
-    }
-    let mut spec = manifest["spec"].as_object().expect("spec").clone();
-    let wasm = spec.remove("wasm").expect("a Wasm extension");
-    spec.extend(wasm.as_object().expect("wasm").clone());
-    if spec["phase"] == "UNSPECIFIED" {
-        spec.insert("phase".to_string(), json!("UNSPECIFIED_PHASE"));
-    }
-    json!({"kind": "WasmPlugin", "metadata": manifest["metadata"], "spec": spec})
 }
 
 /// Each TrafficExtension form is its WasmPlugin form as Istio 1.30

@@ -152,6 +152,23 @@ impl Plugin {
     }
 }
 
+/// A `TrafficExtension` in a `WasmPlugin`'s shape, as [`Plugin`] reads it:
+/// the inverse of Istio's translation (`wasm` folded into `spec`, phase
+/// `UNSPECIFIED` named as the WasmPlugin enum names it). A WasmPlugin is
+/// returned as it is.
+pub fn as_wasm_plugin(manifest: &Value) -> Value {
+    if manifest["kind"] != "TrafficExtension" {
+        return manifest.clone();
+    }
+    let mut spec = manifest["spec"].as_object().expect("spec").clone();
+    let wasm = spec.remove("wasm").expect("a Wasm extension");
+    spec.extend(wasm.as_object().expect("wasm").clone());
+    if spec["phase"] == "UNSPECIFIED" {
+        spec.insert("phase".to_string(), serde_json::json!("UNSPECIFIED_PHASE"));
+    }
+    serde_json::json!({"kind": "WasmPlugin", "metadata": manifest["metadata"], "spec": spec})
+}
+
 fn phase(plugins: &[Plugin], phase: &str, network: bool) -> Vec<Value> {
     let mut selected: Vec<&Plugin> = plugins
         .iter()

@@ -39,7 +39,6 @@ import (
 	networkrbac "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	networkwasm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/wasm/v3"
 	wasmextensions "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
-	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -52,10 +51,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"istio.io/istio/pilot/pkg/config/kube/crd"
-	"istio.io/istio/pilot/pkg/model"
-	v3 "istio.io/istio/pilot/pkg/xds/v3"
 	"istio.io/istio/pilot/test/xds"
-	"istio.io/istio/pkg/config/constants"
 	"istio.io/istio/pkg/monitoring/monitortest"
 	"istio.io/istio/pkg/util/sets"
 	"istio.io/istio/pkg/wasm"
@@ -280,45 +276,6 @@ func ociShippedForms(t *testing.T, host string) []ociForm {
 	return out
 }
 
-// ociProxy is a pod's sidecar or the ingress gateway: its node ID and
-// metadata on the wire, and the model.Proxy Istio makes of them.
-type ociProxy struct {
-	id       string
-	metadata model.NodeMetadata
-}
-
-func ociProxyFor(gateway bool) ociProxy {
-	if gateway {
-		return ociProxy{
-			id: "router~10.40.0.9~istio-ingressgateway-0." + ociIstioNamespace + "~" + ociIstioNamespace + ".svc.cluster.local",
-			metadata: model.NodeMetadata{
-				ClusterID:    constants.DefaultClusterName,
-				Namespace:    ociIstioNamespace,
-				IstioVersion: "1.30.0",
-				Labels:       map[string]string{"istio": "ingressgateway"},
-			},
-		}
-	}
-	return ociProxy{
-		id: "sidecar~10.40.0.5~my-app-0." + ociAppNamespace + "~" + ociAppNamespace + ".svc.cluster.local",
-		metadata: model.NodeMetadata{
-			ClusterID:    constants.DefaultClusterName,
-			Namespace:    ociAppNamespace,
-			IstioVersion: "1.30.0",
-			Labels:       map[string]string{"app": "my-app"},
-		},
-	}
-}
-
-func (p ociProxy) model() *model.Proxy {
-	md := p.metadata
-	proxy := &model.Proxy{ID: p.id, Type: model.SidecarProxy, ConfigNamespace: md.Namespace, Labels: md.Labels, Metadata: &md}
-	if strings.HasPrefix(p.id, "router~") {
-		proxy.Type = model.Router
-	}
-	return proxy
-}
-
 // ociECDS gives the forms to Istio's discovery server and returns, per
 // form, the extension config resource a selected proxy receives over ECDS
 // (a TypedExtensionConfig in an Any, what the agent converts). The names
@@ -348,15 +305,18 @@ func ociECDS(t *testing.T, forms []ociForm) map[string]*anypb.Any {
 	}
 	s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{Configs: configs})
 	out := map[string]*anypb.Any{}
-	for _, gateway := range []bool{false, true} {
-		p := ociProxyFor(gateway)
+	for _, atGateway := range []bool{false, true} {
+		p := sidecar()
+		if atGateway {
+			p = gateway()
+		}
 		proxy := s.SetupProxy(p.model())
 		// Resource name of each form this proxy gets.
 		names := map[string]string{}
 		for _, ws := range s.PushContext().TrafficExtensions(proxy) {
 			for _, w := range ws {
 				for _, f := range forms {
-					if f.gateway() != gateway || f.namespace != w.Namespace {
+					if f.gateway() != atGateway || f.namespace != w.Namespace {
 						continue
 					}
 					own := f.kind == "TrafficExtension" && w.Name == f.name
@@ -374,12 +334,7 @@ func ociECDS(t *testing.T, forms []ociForm) map[string]*anypb.Any {
 		for n := range names {
 			wanted = append(wanted, n)
 		}
-		sort.Strings(wanted)
-		ads := s.ConnectADS().WithID(p.id).WithMetadata(p.metadata).WithTimeout(20 * time.Second)
-		res := ads.RequestResponseAck(t, &discovery.DiscoveryRequest{
-			TypeUrl:       v3.ExtensionConfigurationType,
-			ResourceNames: wanted,
-		})
+		res := askECDS(t, s, p, wanted)
 		for _, r := range res.Resources {
 			ec := &core.TypedExtensionConfig{}
 			if err := r.UnmarshalTo(ec); err != nil {

@@ -258,12 +258,7 @@ func discover(t *testing.T, configs []config.Config, p proxy) discovered {
 	for n := range names {
 		wanted = append(wanted, n)
 	}
-	sort.Strings(wanted)
-	ecds := s.ConnectADS().WithID(p.id).WithMetadata(p.metadata).WithTimeout(20 * time.Second)
-	res := ecds.RequestResponseAck(t, &discovery.DiscoveryRequest{
-		TypeUrl:       v3.ExtensionConfigurationType,
-		ResourceNames: wanted,
-	})
+	res := askECDS(t, s, p, wanted)
 	for _, r := range res.Resources {
 		out.extensionBytes += len(r.Value)
 		ec := &core.TypedExtensionConfig{}
@@ -280,6 +275,27 @@ func discover(t *testing.T, configs []config.Config, p proxy) discovered {
 		if !slices.Contains(names[n], ec.GetTypedConfig().GetTypeUrl()) {
 			t.Fatalf("extension config %q is a %s, which its filters do not accept (%v)", n, ec.GetTypedConfig().GetTypeUrl(), names[n])
 		}
+	}
+	return out
+}
+
+// askECDS asks Istio's discovery server for extension configs as `p`.
+func askECDS(t *testing.T, s *xds.FakeDiscoveryServer, p proxy, names []string) *discovery.DiscoveryResponse {
+	t.Helper()
+	sort.Strings(names)
+	ads := s.ConnectADS().WithID(p.id).WithMetadata(p.metadata).WithTimeout(20 * time.Second)
+	return ads.RequestResponseAck(t, &discovery.DiscoveryRequest{
+		TypeUrl:       v3.ExtensionConfigurationType,
+		ResourceNames: names,
+	})
+}
+
+// model is the model.Proxy Istio makes of a proxy's node ID and metadata.
+func (p proxy) model() *model.Proxy {
+	md := p.metadata
+	out := &model.Proxy{ID: p.id, Type: model.SidecarProxy, ConfigNamespace: md.Namespace, Labels: md.Labels, Metadata: &md}
+	if strings.HasPrefix(p.id, "router~") {
+		out.Type = model.Router
 	}
 	return out
 }
