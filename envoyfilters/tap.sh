@@ -48,6 +48,12 @@ usage: tap.sh [options] <app-name>
                           the repository's dist/)
   --timeout SECONDS       how long sidecars may take to load the filter, and to
                           write out the records they counted (default: 60)
+  --inline-module         put the module into the filter of every chain it
+                          taps instead of sending it to each sidecar once
+                          over extension-config discovery (ECDS); --tcp and
+                          --tcp-outbound do this by themselves on Envoys
+                          before 1.28 (Istio before 1.20), which have no
+                          ECDS for network filters
   --dry-run               print the EnvoyFilter, apply nothing
   --keep                  leave the tap installed when done
   -h, --help              this text
@@ -81,7 +87,7 @@ json_string() {
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 app="" guid="" namespace="cf-workloads" duration=60 count="" tcp_port="" outbound_port=""
 method="" path_prefix="" header="" status="" max_body="" bodies=false records_via="logs" out="" format="jsonl" rate=5
-wasm_dir="$script_dir/../dist" timeout=60 dry_run=false keep=false
+wasm_dir="$script_dir/../dist" timeout=60 dry_run=false keep=false inline_module=false
 
 need_value() { [[ $# -ge 2 && -n $2 ]] || die 2 "$1 needs a value"; }
 while [[ $# -gt 0 ]]; do
@@ -105,6 +111,7 @@ while [[ $# -gt 0 ]]; do
     --wasm-dir) need_value "$@"; wasm_dir=$2; shift 2 ;;
     --timeout) need_value "$@"; timeout=$2; shift 2 ;;
     --dry-run) dry_run=true; shift ;;
+    --inline-module) inline_module=true; shift ;;
     --keep) keep=true; shift ;;
     -h | --help) usage; exit 0 ;;
     -*) usage >&2; die 2 "unknown option $1" ;;
@@ -278,6 +285,28 @@ else
   log_line="%FILTER_STATE(wasm.tap_trace:PLAIN)%\n"
 fi
 
+# The Wasm filter's configuration, each line indented by $1.
+wasm_config() {
+  cat <<EOF | sed "s/^/$1/"
+'@type': $wasm_type
+config:
+  name: $filter-$run_id
+  root_id: $filter
+  vm_config:
+    vm_id: $filter
+    runtime: envoy.wasm.runtime.v8
+    code:
+      local:
+        inline_bytes: $(base64 <"$wasm" | tr -d '\n')
+  configuration:
+    '@type': type.googleapis.com/google.protobuf.StringValue
+    value: '$plugin_yaml'
+  fail_open: true
+EOF
+}
+
+# The EnvoyFilter. Unless --inline-module, the module is an extension
+# config (EXTENSION_CONFIG) that the filter names (config_discovery).
 manifest() {
   cat <<EOF
 apiVersion: networking.istio.io/v1alpha3
@@ -291,26 +320,19 @@ spec:
       $label: $guid
   priority: $priority
   configPatches:
+EOF
+  if [[ $inline_module == false ]]; then
+    cat <<EOF
   - applyTo: EXTENSION_CONFIG
     patch:
       operation: ADD
       value:
         name: $ecds_name
         typed_config:
-          '@type': $wasm_type
-          config:
-            name: $filter-$run_id
-            root_id: $filter
-            vm_config:
-              vm_id: $filter
-              runtime: envoy.wasm.runtime.v8
-              code:
-                local:
-                  inline_bytes: $(base64 <"$wasm" | tr -d '\n')
-            configuration:
-              '@type': type.googleapis.com/google.protobuf.StringValue
-              value: '$plugin_yaml'
-            fail_open: true
+$(wasm_config "          ")
+EOF
+  fi
+  cat <<EOF
   - applyTo: $apply_to
     match:
       context: $context
@@ -320,6 +342,9 @@ $filter_match
       operation: $operation
       value:
         name: $ecds_name
+EOF
+  if [[ $inline_module == false ]]; then
+    cat <<EOF
         config_discovery:
           config_source:
             ads: {}
@@ -327,6 +352,14 @@ $filter_match
             initial_fetch_timeout: 0s
           type_urls:
           - $wasm_type
+EOF
+  else
+    cat <<EOF
+        typed_config:
+$(wasm_config "          ")
+EOF
+  fi
+  cat <<EOF
   - applyTo: NETWORK_FILTER
     match:
       context: $context
@@ -543,6 +576,29 @@ initial=$(kube get pods -n "$namespace" -l "$label=$guid" -o "$pods_jsonpath")
 if [[ -n $tcp_port ]]; then check_inbound_tcp_port "${initial%%=*}"; fi
 if [[ -n $outbound_port ]]; then check_outbound_tcp_port; fi
 
+# The minor version (1.x) of the Envoy in the sidecar of pod $1, from its
+# server_info; fails when that cannot be read.
+envoy_minor() {
+  local info
+  info=$(kubectl exec -n "$namespace" "$1" -c istio-proxy -- pilot-agent request GET server_info 2>/dev/null) || return 1
+  [[ $info =~ \"version\":\ *\"[^\"/]*/1\.([0-9]+)\. ]] || return 1
+  echo "${BASH_REMATCH[1]}"
+}
+
+# Network filters take their configuration over ECDS from Envoy 1.28
+# (Istio 1.20); an older Envoy would refuse the listener. An app's pods run
+# one proxy image (outside an Istio upgrade): the first pod's Envoy decides.
+if [[ -n $port && $inline_module == false ]]; then
+  first_pod=${initial%%=*}
+  if ! minor=$(envoy_minor "$first_pod"); then
+    inline_module=true
+    say "could not read the Envoy version of $first_pod (pilot-agent request GET server_info): the module goes inline into each tapped chain, as Envoys before 1.28 need"
+  elif ((minor < 28)); then
+    inline_module=true
+    say "$first_pod runs Envoy 1.$minor, which has no ECDS for network filters (1.28, Istio 1.20): the module goes inline into each tapped chain"
+  fi
+fi
+
 # Per-pod state, in files (bash 3 has no associative arrays): <pod>.uid,
 # <pod>.new (created while the tap is on), <pod>.seen (SECONDS when first
 # seen), <pod>.base (the counters, tapped and rate_limited, when the filter
@@ -653,7 +709,11 @@ installed=attempted
 # all, into its last-applied annotation, and annotations are limited to 256 KiB.
 manifest | kube apply --server-side --force-conflicts --field-manager=tap.sh -f - >/dev/null
 installed=true
-say "EnvoyFilter $name applied ($context, $filter inline)"
+if [[ $inline_module == true ]]; then
+  say "EnvoyFilter $name applied ($context, $filter inline in each chain)"
+else
+  say "EnvoyFilter $name applied ($context, $filter sent once to each sidecar over ECDS)"
+fi
 
 # Every pod there at the start must load the filter within --timeout; pods
 # that appear meanwhile are awaited during the capture.

@@ -99,6 +99,8 @@ esac
 ///   `FAKE_SVCS_ALL`, `FAKE_SES_ALL`: the Services and ServiceEntries of all
 ///   namespaces (`get -A`; default none), `FAKE_FORBID_ALL=1` forbids `-A`;
 /// - `FAKE_FORBID`: a verb the cluster forbids;
+/// - `FAKE_ENVOY`: the sidecar Envoy's version in `server_info` (default
+///   1.28.0);
 /// - `FAKE_IMAGE=distroless`: a proxy image with no tar and no shell tools:
 ///   `cp` and any `exec` but pilot-agent fail;
 /// - stats: `FAKE_LOADED=never`, or `load-after.<pod>` (the filter's counter
@@ -197,6 +199,9 @@ case $verb in
   exec)
     pod=${args[0]}
     case "${args[*]:1}" in
+      "pilot-agent request GET server_info")
+        if live; then admin GET server_info; exit; fi
+        printf '{"version": "0123abcd/%s/Clean/RELEASE/BoringSSL"}\n' "${FAKE_ENVOY:-1.28.0}" ;;
       "pilot-agent request GET stats"*)
         if live; then admin GET "${args[4]}"; exit; fi
         n=$(count_up "stats.$pod")
@@ -545,25 +550,56 @@ fn module(filter: &str) -> Vec<u8> {
         .expect("dist/ module: run make build")
 }
 
-/// The patch that adds the module as an extension config (served by ECDS).
-fn wasm_patch(manifest: &Value) -> &Value {
-    let patch = &manifest["spec"]["configPatches"][0];
-    assert_eq!(patch["applyTo"], "EXTENSION_CONFIG");
-    patch
+fn patches(manifest: &Value) -> &Vec<Value> {
+    manifest["spec"]["configPatches"]
+        .as_array()
+        .expect("configPatches")
 }
 
-/// The patch that puts a filter naming that extension config into chains.
+/// The patch that puts the tap into chains.
 fn filter_patch(manifest: &Value) -> &Value {
-    let patch = &manifest["spec"]["configPatches"][1];
-    assert_eq!(
-        patch["patch"]["value"]["name"],
-        wasm_patch(manifest)["patch"]["value"]["name"]
-    );
-    patch
+    patches(manifest)
+        .iter()
+        .find(|p| p["applyTo"] != "EXTENSION_CONFIG" && p["patch"]["operation"] != "MERGE")
+        .expect("a patch that inserts the tap")
+}
+
+/// Whether the module travels over ECDS: an extension config the filter
+/// names, not the filter's own configuration.
+fn over_ecds(manifest: &Value) -> bool {
+    let extension = patches(manifest)
+        .iter()
+        .find(|p| p["applyTo"] == "EXTENSION_CONFIG");
+    let filter = &filter_patch(manifest)["patch"]["value"];
+    match extension {
+        Some(e) => {
+            assert_eq!(e["patch"]["value"]["name"], filter["name"]);
+            assert!(filter["typed_config"].is_null() && !filter["config_discovery"].is_null());
+            true
+        }
+        None => {
+            assert!(filter["config_discovery"].is_null());
+            false
+        }
+    }
+}
+
+/// The patch whose `value.typed_config` is the Wasm filter's configuration:
+/// the extension config, or the filter itself with the module inline.
+fn wasm_patch(manifest: &Value) -> &Value {
+    if over_ecds(manifest) {
+        &patches(manifest)[0]
+    } else {
+        filter_patch(manifest)
+    }
 }
 
 fn log_patch(manifest: &Value) -> &Value {
-    &manifest["spec"]["configPatches"][2]["patch"]["value"]["typed_config"]["access_log"][0]
+    let merge = patches(manifest)
+        .iter()
+        .find(|p| p["patch"]["operation"] == "MERGE")
+        .expect("the access log patch");
+    &merge["patch"]["value"]["typed_config"]["access_log"][0]
 }
 
 #[test]
@@ -676,9 +712,10 @@ fn happy_path_taps_reads_logs_and_cleans_up() {
 
 /// The module travels in the EnvoyFilter: the bytes of dist/, no file in
 /// any pod, and the object well under what Kubernetes stores (etcd's
-/// default request limit is 1.5 MiB).
+/// default request limit is 1.5 MiB); as an extension config the filter
+/// names (ECDS), or with --inline-module in the filter itself.
 #[test]
-fn module_ships_inline_in_the_envoy_filter() {
+fn module_ships_in_the_envoy_filter() {
     for (args, filter, context) in [
         (vec![], "tap_http", "SIDECAR_INBOUND"),
         (vec!["--tcp", "5432"], "tap_tcp", "SIDECAR_INBOUND"),
@@ -688,29 +725,98 @@ fn module_ships_inline_in_the_envoy_filter() {
             "SIDECAR_OUTBOUND",
         ),
     ] {
+        for inline in [false, true] {
+            let fake = Fake::new();
+            let mut all = vec!["--guid", GUID, "--dry-run"];
+            all.extend(args.iter().copied());
+            if inline {
+                all.push("--inline-module");
+            }
+            let o = fake.run(&[], &all);
+            assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+            let manifest: Value = serde_yaml::from_slice(&o.stdout).unwrap();
+            assert_eq!(over_ecds(&manifest), !inline, "{all:?}");
+            assert_eq!(manifest["spec"]["priority"], 1000, "{all:?}");
+            assert_eq!(filter_patch(&manifest)["match"]["context"], context);
+            let patch = wasm_patch(&manifest);
+            let code =
+                &patch["patch"]["value"]["typed_config"]["config"]["vm_config"]["code"]["local"];
+            assert!(code["filename"].is_null(), "no file path: {code}");
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(code["inline_bytes"].as_str().expect("inline_bytes"))
+                .unwrap();
+            assert!(
+                bytes == module(filter),
+                "inline_bytes are dist/{filter}.wasm"
+            );
+            let size = o.stdout.len();
+            eprintln!(
+                "{filter} ({context}, inline {inline}): module {} bytes, EnvoyFilter {size} bytes",
+                bytes.len()
+            );
+            assert!(size < 1024 * 1024, "{size} bytes");
+        }
+    }
+}
+
+/// A network filter takes its configuration over ECDS from Envoy 1.28
+/// (Istio 1.20): on an older sidecar, or one whose version cannot be read,
+/// --tcp puts the module inline and says why; HTTP always uses ECDS.
+#[test]
+fn tcp_taps_use_ecds_where_the_sidecar_envoy_has_it() {
+    for (envoy, forbid, args, ecds, says) in [
+        ("1.28.0", "", vec!["--tcp", "9000"], true, ""),
+        ("1.40.1", "", vec!["--tcp-outbound", "5432"], true, ""),
+        (
+            "1.27.3",
+            "",
+            vec!["--tcp", "9000"],
+            false,
+            "runs Envoy 1.27, which has no ECDS for network filters",
+        ),
+        (
+            "1.27.3",
+            "",
+            vec!["--tcp-outbound", "5432"],
+            false,
+            "runs Envoy 1.27",
+        ),
+        ("1.22.0", "", vec![], true, ""),
+        (
+            "1.28.0",
+            "exec",
+            vec!["--tcp", "9000"],
+            false,
+            "could not read the Envoy version",
+        ),
+    ] {
         let fake = Fake::new();
-        let mut all = vec!["--guid", GUID, "--dry-run"];
-        all.extend(args);
-        let o = fake.run(&[], &all);
-        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-        let manifest: Value = serde_yaml::from_slice(&o.stdout).unwrap();
-        assert_eq!(filter_patch(&manifest)["match"]["context"], context);
-        let patch = wasm_patch(&manifest);
-        let code = &patch["patch"]["value"]["typed_config"]["config"]["vm_config"]["code"]["local"];
-        assert!(code["filename"].is_null(), "no file path: {code}");
-        let inline = base64::engine::general_purpose::STANDARD
-            .decode(code["inline_bytes"].as_str().expect("inline_bytes"))
-            .unwrap();
-        assert!(
-            inline == module(filter),
-            "inline_bytes are dist/{filter}.wasm"
-        );
-        let size = o.stdout.len();
-        eprintln!(
-            "{filter} ({context}): module {} bytes, EnvoyFilter {size} bytes",
-            inline.len()
-        );
-        assert!(size < 1024 * 1024, "{size} bytes");
+        let mut all = vec!["--guid", GUID, "--duration", "1", "--timeout", "1"];
+        all.extend(args.iter().copied());
+        let svcs = format!("app#cloudfoundry.org/app_guid={GUID},#9000|9000|TCP|tcp|<no value>;\n");
+        let all_svcs = "data/db#5432|TCP|tcp-pg|<no value>;\n";
+        let mut env = vec![
+            ("FAKE_PODS", "app-0"),
+            ("FAKE_ENVOY", envoy),
+            ("FAKE_SVCS", svcs.as_str()),
+            ("FAKE_SVCS_ALL", all_svcs),
+        ];
+        if !forbid.is_empty() {
+            env.push(("FAKE_FORBID", forbid));
+        }
+        let o = fake.run(&env, &all);
+        let at = format!("Envoy {envoy} {args:?}: {}", stderr(&o));
+        let manifest = fake.applied();
+        assert_eq!(over_ecds(&manifest), ecds, "{at}");
+        if !says.is_empty() {
+            assert!(stderr(&o).contains(says), "{at}");
+        }
+        let how = if ecds {
+            "over ECDS"
+        } else {
+            "inline in each chain"
+        };
+        assert!(stderr(&o).contains(how), "{at}");
     }
 }
 

@@ -69,7 +69,7 @@ func shippedForms(t *testing.T) []form {
 func tapShForms(t *testing.T) []form {
 	t.Helper()
 	var out []form
-	for _, args := range [][]string{{}, {"--tcp", "9000"}, {"--tcp-outbound", "5432"}} {
+	for _, args := range tapShArgs {
 		out = append(out, form{
 			name:      strings.TrimSpace("tap.sh " + strings.Join(args, " ")),
 			yaml:      tapSh(t, args...),
@@ -78,6 +78,9 @@ func tapShForms(t *testing.T) []form {
 	}
 	return out
 }
+
+// The taps tap.sh applies: HTTP, --tcp 9000 and --tcp-outbound 5432.
+var tapShArgs = [][]string{{}, {"--tcp", "9000"}, {"--tcp-outbound", "5432"}}
 
 func tapSh(t *testing.T, args ...string) string {
 	t.Helper()
