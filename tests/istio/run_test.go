@@ -1,0 +1,1070 @@
+package istio
+
+// Istio's configuration run in Envoy: the sidecar's inbound listener and
+// extension configs as Istio's discovery server generates them for the
+// WasmPlugin (and TrafficExtension) forms of our modules together, the
+// modules pulled by Istio's agent code from an in-process registry, run in
+// upstream Envoy 1.40 with only the filters istio-proxy has and upstream
+// Envoy does not removed. HTTP/1.1 and HTTP/2, over mTLS with certificates
+// Istio's CA code issues and in plain text (PERMISSIVE), must get what our
+// own harness (tests/*.rs) gets: l7_policy's verdicts, the CF headers, the
+// peer identity and the tap records.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"istio.io/istio/pilot/pkg/networking/util"
+	"istio.io/istio/pkg/wasm"
+)
+
+// istioProxyOnly are the filters Istio generates that exist in istio-proxy
+// (istio/proxy's own Envoy build) and not in upstream Envoy: Envoy 1.40
+// refuses each ("Didn't find a registered implementation"), which
+// TestRunEnvoyRefusesWhatIsStripped shows one by one. A filter is stripped
+// only when both its name and its configuration's type are these.
+var istioProxyOnly = []struct {
+	name, level, typeURL string
+}{
+	// TCP metadata exchange (istio/proxy source/extensions/filters/network/metadata_exchange).
+	{"istio.metadata_exchange", "network", "type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange"},
+	// HTTP peer metadata (istio/proxy source/extensions/filters/http/peer_metadata).
+	{"istio.metadata_exchange", "http", "type.googleapis.com/io.istio.http.peer_metadata.Config"},
+	// Istio's telemetry (istio/proxy source/extensions/filters/http/istio_stats), TCP and HTTP.
+	{"istio.stats", "network", "type.googleapis.com/stats.PluginConfig"},
+	{"istio.stats", "http", "type.googleapis.com/stats.PluginConfig"},
+	// The ALPN override of the outbound listeners (istio/proxy source/extensions/filters/http/alpn).
+	{"istio.alpn", "http", "type.googleapis.com/istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig"},
+}
+
+// configType is the type of a filter's configuration, looking through a
+// TypedStruct (udpa or xds), as Envoy does to find the filter's factory.
+func configType(a *anypb.Any) string {
+	if a == nil {
+		return ""
+	}
+	m, err := a.UnmarshalNew()
+	if err != nil {
+		return a.TypeUrl
+	}
+	r := m.ProtoReflect()
+	switch r.Descriptor().FullName() {
+	case "udpa.type.v1.TypedStruct", "xds.type.v3.TypedStruct":
+		return r.Get(r.Descriptor().Fields().ByName("type_url")).String()
+	}
+	return a.TypeUrl
+}
+
+func istioProxyOnlyFilter(name, level string, typed *anypb.Any) bool {
+	t := configType(typed)
+	for _, f := range istioProxyOnly {
+		if f.name == name && f.level == level && f.typeURL == t {
+			return true
+		}
+	}
+	return false
+}
+
+// stripped is one filter taken out.
+type stripped struct {
+	listener, chain, level, name, typeURL string
+}
+
+func (s stripped) kind() string { return s.level + " " + s.name + " " + s.typeURL }
+
+// stripIstioProxyOnly returns copies of the listeners without the
+// istioProxyOnly filters, and what it took out.
+func stripIstioProxyOnly(t *testing.T, full []*listener.Listener) ([]*listener.Listener, []stripped) {
+	t.Helper()
+	var out []*listener.Listener
+	var gone []stripped
+	for _, l := range full {
+		l = proto.Clone(l).(*listener.Listener)
+		for _, c := range chains(l) {
+			var kept []*listener.Filter
+			for _, f := range c.Filters {
+				if istioProxyOnlyFilter(f.Name, "network", f.GetTypedConfig()) {
+					gone = append(gone, stripped{l.Name, c.Name, "network", f.Name, configType(f.GetTypedConfig())})
+					continue
+				}
+				if m := httpManager(t, f); m != nil {
+					var http []*hcm.HttpFilter
+					for _, h := range m.HttpFilters {
+						if istioProxyOnlyFilter(h.Name, "http", h.GetTypedConfig()) {
+							gone = append(gone, stripped{l.Name, c.Name, "http", h.Name, configType(h.GetTypedConfig())})
+							continue
+						}
+						http = append(http, h)
+					}
+					if len(http) != len(m.HttpFilters) {
+						m.HttpFilters = http
+						a, err := anypb.New(m)
+						if err != nil {
+							t.Fatal(err)
+						}
+						f.ConfigType = &listener.Filter_TypedConfig{TypedConfig: a}
+					}
+				}
+				kept = append(kept, f)
+			}
+			c.Filters = kept
+		}
+		out = append(out, l)
+	}
+	return out, gone
+}
+
+// runSidecar is the app's sidecar as the other tests have it, with the
+// labels cf-for-k8s gives an app's pods (testdata/cluster.yaml's pod has
+// only the app GUID): cf_headers' identity_from node_labels reads them from
+// the node metadata, which the agent fills with the pod's labels. No
+// selector in our forms or the base configuration looks at them.
+func runSidecar() proxy {
+	p := sidecar()
+	p.metadata.Labels["cloudfoundry.org/process_type"] = "web"
+	p.metadata.Labels["cloudfoundry.org/org_guid"] = "04a73274-9280-4b99-9abc-e44e3ff4a74e"
+	p.metadata.Labels["cloudfoundry.org/space_guid"] = "8d18b884-729c-4239-9b88-39c4964a3f86"
+	return p
+}
+
+// runForms are the WasmPlugin and TrafficExtension forms of the modules
+// together (the suite and the gateway forms left out), with their
+// -records EnvoyFilters.
+func runForms(t *testing.T) []form {
+	return togetherForms(t)
+}
+
+// generated is what a sidecar receives for one form: every listener, and
+// the extension configs after the agent's Wasm conversion (module code a
+// local file), by name, with the module each loads.
+type generated struct {
+	listeners  []*listener.Listener
+	extensions map[string]*anypb.Any
+	modules    map[string]string
+}
+
+// generate runs Istio's discovery server on the form, its images pulled
+// from an in-process registry holding dist/oci (oci_test.go), and converts
+// the ECDS resources as the agent does before Envoy sees them.
+func generate(t *testing.T, f form) generated {
+	t.Helper()
+	r := newOCIRegistry(t)
+	r.pushDist(t)
+	text := strings.ReplaceAll(f.yaml, ociShippedPrefix, "oci://"+r.host+"/example/")
+	if strings.Contains(text, ociShippedPrefix) || !strings.Contains(text, r.host) {
+		t.Fatalf("%s pulls nothing from %s", f.name, ociShippedPrefix)
+	}
+	d := discover(t, parseConfigs(t, text, f.namespace), runSidecar())
+	g := generated{listeners: d.listeners, extensions: map[string]*anypb.Any{}, modules: map[string]string{}}
+	var names []string
+	var resources []*anypb.Any
+	for n, ec := range d.extensions {
+		a, err := anypb.New(ec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+		resources = append(resources, a)
+		_, w := ociWasm(t, a)
+		uri := w.GetVmConfig().GetCode().GetRemote().GetHttpUri().GetUri()
+		rest, ok := strings.CutPrefix(uri, "oci://"+r.host+"/example/")
+		if !ok {
+			t.Fatalf("%s: extension config %s pulls %q", f.name, n, uri)
+		}
+		g.modules[n], _, _ = strings.Cut(rest, ":")
+	}
+	if err := wasm.MaybeConvertWasmExtensionConfig(resources, ociCache(t, r)); err != nil {
+		t.Fatalf("the agent would NACK: %v", err)
+	}
+	for i, n := range names {
+		_, w := ociWasm(t, resources[i])
+		file := w.GetVmConfig().GetCode().GetLocal().GetFilename()
+		if file == "" {
+			t.Fatalf("%s: the agent gives Envoy %s no module (image digest and manifest disagree? make build oci manifests)", f.name, n)
+		}
+		if got, want := readFile(t, file), readFile(t, filepath.Join(repoRoot(t), "dist", g.modules[n]+".wasm")); got != want {
+			t.Fatalf("%s: %s loads %s, not dist/%s.wasm", f.name, n, file, g.modules[n])
+		}
+		g.extensions[n] = resources[i]
+	}
+	return g
+}
+
+func byName(t *testing.T, ls []*listener.Listener, name string) *listener.Listener {
+	t.Helper()
+	for _, l := range ls {
+		if l.Name == name {
+			return l
+		}
+	}
+	t.Fatalf("no listener %s", name)
+	return nil
+}
+
+// TestRunStripsOnlyIstioProxyFilters: the reduced configuration is the
+// full one less exactly the istio-proxy-only filters, every one of which
+// Istio generated, and nothing else changed.
+func TestRunStripsOnlyIstioProxyFilters(t *testing.T) {
+	for _, f := range runForms(t) {
+		t.Run(f.name, func(t *testing.T) {
+			g := generate(t, f)
+			reduced, gone := stripIstioProxyOnly(t, g.listeners)
+			if len(reduced) != len(g.listeners) {
+				t.Fatalf("%d listeners, %d reduced", len(g.listeners), len(reduced))
+			}
+			stripNames := map[string]bool{}
+			for _, k := range istioProxyOnly {
+				stripNames[k.name] = true
+			}
+			// By name alone, independently of the types: what is gone is
+			// every filter of those names and nothing else.
+			full, less := summary(t, discovered{listeners: g.listeners}), summary(t, discovered{listeners: reduced})
+			if len(full) != len(less) {
+				t.Fatalf("%d chains, %d reduced", len(full), len(less))
+			}
+			without := func(names []string) []string {
+				out := []string{}
+				for _, n := range names {
+					if !stripNames[n] {
+						out = append(out, n)
+					}
+				}
+				return out
+			}
+			removed := 0
+			for i := range full {
+				want := full[i]
+				want.Network, want.HTTP = without(full[i].Network), nil
+				if full[i].HTTP != nil {
+					want.HTTP = without(full[i].HTTP)
+				}
+				removed += len(full[i].Network) + len(full[i].HTTP) - len(want.Network) - len(want.HTTP)
+				if want.String() != less[i].String() {
+					t.Errorf("chain %d:\n full    %s\n reduced %s\n want    %s", i, full[i], less[i], want)
+				}
+			}
+			if removed != len(gone) {
+				t.Errorf("%d filters of those names in the configuration, %d stripped", removed, len(gone))
+			}
+			// Every kind stripped was generated, and only those kinds.
+			kinds := map[string]int{}
+			for _, s := range gone {
+				kinds[s.kind()]++
+			}
+			for _, k := range istioProxyOnly {
+				key := k.level + " " + k.name + " " + k.typeURL
+				if kinds[key] == 0 {
+					t.Errorf("Istio generated no %s", key)
+				}
+				delete(kinds, key)
+			}
+			if len(kinds) > 0 {
+				t.Errorf("stripped kinds not in the list: %v", kinds)
+			}
+			// Nothing else changed: each reduced listener equals the full
+			// one with those filters deleted from its chains.
+			for i, l := range g.listeners {
+				want := proto.Clone(l).(*listener.Listener)
+				for _, c := range chains(want) {
+					var kept []*listener.Filter
+					for _, fl := range c.Filters {
+						if stripNames[fl.Name] {
+							continue
+						}
+						if m := httpManager(t, fl); m != nil {
+							var http []*hcm.HttpFilter
+							for _, h := range m.HttpFilters {
+								if !stripNames[h.Name] {
+									http = append(http, h)
+								}
+							}
+							if len(http) != len(m.HttpFilters) {
+								m.HttpFilters = http
+								a, _ := anypb.New(m)
+								fl.ConfigType = &listener.Filter_TypedConfig{TypedConfig: a}
+							}
+						}
+						kept = append(kept, fl)
+					}
+					c.Filters = kept
+				}
+				if !equalListeners(t, want, reduced[i]) {
+					t.Errorf("listener %s changed beyond the stripped filters", l.Name)
+				}
+			}
+			// Our filters are all still there.
+			ourCount := func(cs []chain) int {
+				n := 0
+				for _, c := range cs {
+					n += len(ourFilters(c))
+				}
+				return n
+			}
+			if ourCount(full) != ourCount(less) || ourCount(less) == 0 {
+				t.Errorf("our filters: %d in the full configuration, %d reduced", ourCount(full), ourCount(less))
+			}
+			counts := map[string]map[string]int{}
+			for _, s := range gone {
+				key := s.level + " " + s.name
+				if counts[key] == nil {
+					counts[key] = map[string]int{}
+				}
+				counts[key][s.listener]++
+			}
+			keys := make([]string, 0, len(counts))
+			for k := range counts {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				t.Logf("stripped %s: %v", k, counts[k])
+			}
+		})
+	}
+}
+
+// equalListeners compares two listeners field by field, the HTTP
+// connection managers unpacked (packed Any bytes may differ in order).
+func equalListeners(t *testing.T, a, b *listener.Listener) bool {
+	t.Helper()
+	unpack := func(l *listener.Listener) *listener.Listener {
+		l = proto.Clone(l).(*listener.Listener)
+		for _, c := range chains(l) {
+			for _, f := range c.Filters {
+				if m := httpManager(t, f); m != nil {
+					b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+					if err != nil {
+						t.Fatal(err)
+					}
+					f.GetTypedConfig().Value = b
+				}
+			}
+		}
+		return l
+	}
+	return proto.Equal(unpack(a), unpack(b))
+}
+
+// The app's ports as Istio's per-port chains match them (cluster.yaml's
+// Service: 80 -> 8080, 8081, 9000).
+var appPorts = []uint32{8080, 8081, 9000}
+
+// runSetup is one form's reduced virtualInbound ready to run: the
+// secrets and extension configs in files, the app behind its clusters.
+type runSetup struct {
+	dir        string
+	ip         string
+	inbound    *listener.Listener   // full, as Istio generated it
+	reduced    *listener.Listener   // what runs
+	all        []*listener.Listener // every listener of the sidecar, full
+	app        string
+	tcpEcho    string
+	workload   workloadCert
+	ca         *meshCA
+	ecdsFiles  map[string]string
+	extensions map[string]*anypb.Any
+}
+
+const workloadID = "spiffe://cluster.local/ns/cf-workloads/sa/default"
+
+func setupRun(t *testing.T, f form) *runSetup {
+	t.Helper()
+	g := generate(t, f)
+	reduced, _ := stripIstioProxyOnly(t, g.listeners)
+	s := &runSetup{
+		dir:        t.TempDir(),
+		inbound:    byName(t, g.listeners, "virtualInbound"),
+		reduced:    byName(t, reduced, "virtualInbound"),
+		all:        g.listeners,
+		app:        startApp(t),
+		tcpEcho:    startTCPEcho(t),
+		ca:         newMeshCA(t),
+		ecdsFiles:  map[string]string{},
+		extensions: g.extensions,
+	}
+	s.ip = loopbackIP(t, appPorts)
+	// The pod's service account is `default` (cluster.yaml).
+	s.workload = s.ca.issue(t, workloadID)
+	for _, dir := range []string{"sds", "ecds"} {
+		if err := os.MkdirAll(filepath.Join(s.dir, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, secret := range sdsSecrets(s.workload, s.ca.root) {
+		writeDiscoveryFile(t, filepath.Join(s.dir, "sds", secret.Name+".json"), secret)
+	}
+	names := make([]string, 0, len(g.extensions))
+	for n := range g.extensions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for i, n := range names {
+		file := filepath.Join(s.dir, "ecds", fmt.Sprintf("%d.json", i))
+		writeDiscoveryAny(t, file, g.extensions[n])
+		s.ecdsFiles[n] = file
+	}
+	return s
+}
+
+// bootstrap writes dir/<name>/envoy.pb: the node Istio generated the
+// configuration for, admin on 127.0.0.1, `l` rewritten for loopback as
+// the only listener, and the clusters Istio would send over CDS that the
+// inbound chains name (the app's, and the passthrough and blackhole ones,
+// empty: no test traffic goes there). Binary protobuf, as Envoy receives
+// xDS: a configuration type Envoy does not know is refused by the filter
+// that needs it, not by the parser (envoy.json beside it, where it can be
+// written, is for reading).
+func (s *runSetup) bootstrap(t *testing.T, name string, l *listener.Listener) (string, rewrites) {
+	t.Helper()
+	dir := filepath.Join(s.dir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l = proto.Clone(l).(*listener.Listener)
+	rw := loopbackRewrite(t, l, s.ip, appPorts, dir, filepath.Join(s.dir, "sds"), s.ecdsFiles)
+	p := runSidecar()
+	b, err := json.Marshal(p.metadata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metadata := &structpb.Struct{}
+	if err := protojson.Unmarshal(b, metadata); err != nil {
+		t.Fatal(err)
+	}
+	socket := func(addr string) *core.Address {
+		host, port, _ := net.SplitHostPort(addr)
+		n, _ := strconv.Atoi(port)
+		return &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
+			Address: host, PortSpecifier: &core.SocketAddress_PortValue{PortValue: uint32(n)},
+		}}}
+	}
+	static := func(name, addr string) *cluster.Cluster {
+		c := &cluster.Cluster{
+			Name:                 name,
+			ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
+			ConnectTimeout:       durationpb.New(5 * time.Second),
+			LoadAssignment:       &endpoint.ClusterLoadAssignment{ClusterName: name},
+		}
+		if addr != "" {
+			c.LoadAssignment.Endpoints = []*endpoint.LocalityLbEndpoints{{LbEndpoints: []*endpoint.LbEndpoint{{
+				HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{Address: socket(addr)}},
+			}}}}
+		}
+		return c
+	}
+	boot := &bootstrapv3.Bootstrap{
+		Node:  &core.Node{Id: p.id, Cluster: "my-app." + appNamespace, Metadata: metadata},
+		Admin: &bootstrapv3.Admin{Address: socket("127.0.0.1:0")},
+		StaticResources: &bootstrapv3.Bootstrap_StaticResources{
+			Listeners: []*listener.Listener{l},
+			Clusters: []*cluster.Cluster{
+				static("inbound|8080||", s.app),
+				static("inbound|8081||", s.app),
+				static("inbound|9000||", s.tcpEcho),
+				static("InboundPassthroughCluster", ""),
+				static("BlackHoleCluster", ""),
+			},
+		},
+	}
+	out, err := proto.Marshal(boot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "envoy.pb")
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if text, err := (protojson.MarshalOptions{Multiline: true}).Marshal(boot); err == nil {
+		_ = os.WriteFile(filepath.Join(dir, "envoy.json"), text, 0o644)
+	}
+	return path, rw
+}
+
+// clientALPN is what an Istio client sidecar offers for HTTP/1.1 and
+// HTTP/2, read from the istio.alpn filter Istio generated for this
+// sidecar's outbound HTTP listener (0.0.0.0_80).
+func (s *runSetup) clientALPN(t *testing.T) (h1, h2 []string) {
+	t.Helper()
+	for _, l := range s.all {
+		for _, c := range chains(l) {
+			for _, f := range c.Filters {
+				m := httpManager(t, f)
+				if m == nil {
+					continue
+				}
+				for _, h := range m.HttpFilters {
+					if h.Name != "istio.alpn" {
+						continue
+					}
+					b, err := protojson.Marshal(h.GetTypedConfig())
+					if err != nil {
+						t.Fatal(err)
+					}
+					var cfg struct {
+						AlpnOverride []struct {
+							UpstreamProtocol string   `json:"upstreamProtocol"`
+							AlpnOverride     []string `json:"alpnOverride"`
+						} `json:"alpnOverride"`
+					}
+					if err := json.Unmarshal(b, &cfg); err != nil {
+						t.Fatal(err)
+					}
+					for _, o := range cfg.AlpnOverride {
+						switch o.UpstreamProtocol {
+						case "HTTP11":
+							h1 = o.AlpnOverride
+						case "HTTP2":
+							h2 = o.AlpnOverride
+						}
+					}
+					if h1 != nil && h2 != nil {
+						return h1, h2
+					}
+				}
+			}
+		}
+	}
+	t.Fatal("no istio.alpn filter with HTTP11 and HTTP2 overrides in the sidecar's outbound listeners")
+	return nil, nil
+}
+
+// TestRunEnvoyRefusesWhatIsStripped: Envoy 1.40 accepts the reduced
+// virtualInbound and refuses the full one; put back alone, each stripped
+// kind is refused with its type named. istio.alpn, which only outbound
+// listeners have, is put into the inbound HTTP chains before the router.
+func TestRunEnvoyRefusesWhatIsStripped(t *testing.T) {
+	bin := envoyBinary(t)
+	f := runForms(t)[0]
+	s := setupRun(t, f)
+	config, _ := s.bootstrap(t, "reduced", s.reduced)
+	if out := validateEnvoy(t, bin, config); out != "" {
+		t.Fatalf("Envoy refuses the reduced configuration:\n%s", tail(out, 20))
+	}
+	config, _ = s.bootstrap(t, "full", s.inbound)
+	if out := validateEnvoy(t, bin, config); out == "" || !strings.Contains(out, "Didn't find a registered implementation") {
+		t.Fatalf("Envoy does not refuse the full configuration as expected:\n%s", tail(out, 20))
+	} else {
+		t.Logf("full: %s", refusal(out))
+	}
+	var alpn *hcm.HttpFilter
+	for _, l := range s.all {
+		for _, c := range chains(l) {
+			for _, fl := range c.Filters {
+				if m := httpManager(t, fl); m != nil {
+					for _, h := range m.HttpFilters {
+						if h.Name == "istio.alpn" {
+							alpn = h
+						}
+					}
+				}
+			}
+		}
+	}
+	if alpn == nil {
+		t.Fatal("no istio.alpn in the outbound listeners")
+	}
+	for i, k := range istioProxyOnly {
+		// The reduced listener with only this kind put back.
+		l := proto.Clone(s.inbound).(*listener.Listener)
+		for _, c := range chains(l) {
+			var kept []*listener.Filter
+			for _, fl := range c.Filters {
+				if istioProxyOnlyFilter(fl.Name, "network", fl.GetTypedConfig()) && (k.level != "network" || k.name != fl.Name) {
+					continue
+				}
+				if m := httpManager(t, fl); m != nil {
+					var http []*hcm.HttpFilter
+					for _, h := range m.HttpFilters {
+						if istioProxyOnlyFilter(h.Name, "http", h.GetTypedConfig()) && (k.level != "http" || k.name != h.Name) {
+							continue
+						}
+						if h.Name == "envoy.filters.http.router" && k.name == "istio.alpn" {
+							http = append(http, alpn)
+						}
+						http = append(http, h)
+					}
+					m.HttpFilters = http
+					a, _ := anypb.New(m)
+					fl.ConfigType = &listener.Filter_TypedConfig{TypedConfig: a}
+				}
+				kept = append(kept, fl)
+			}
+			c.Filters = kept
+		}
+		config, _ := s.bootstrap(t, fmt.Sprintf("restored-%d", i), l)
+		out := validateEnvoy(t, bin, config)
+		want := strings.TrimPrefix(k.typeURL, "type.googleapis.com/")
+		if out == "" || !strings.Contains(out, want) {
+			t.Errorf("%s %s put back: Envoy does not refuse it naming %s:\n%s", k.level, k.name, want, tail(out, 10))
+			continue
+		}
+		t.Logf("%s %s: %s", k.level, k.name, refusal(out))
+	}
+}
+
+// refusal is the line of Envoy's output that says why.
+func refusal(out string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "Didn't find") {
+			if i := strings.Index(l, "Didn't find"); i >= 0 {
+				return l[i:]
+			}
+		}
+	}
+	return tail(out, 3)
+}
+
+// A request in TestRunInEnvoy and what must come of it.
+type runCase struct {
+	name   string
+	who    string // key of the callers, "" for plain text
+	h2     bool
+	method string
+	// Namespace and workload the x-envoy-peer-metadata claims.
+	claimNS, claimWorkload string
+	// What answers: "app", "l7_policy" (403 Access denied) or "rbac"
+	// (Istio's AuthorizationPolicy, 403 RBAC: access denied).
+	by string
+	// peer_metadata's verdict and what it passes on.
+	verified  string
+	principal string
+	workload  string
+}
+
+// The app's CF identity, from the pod labels (runSidecar).
+var cfIdentity = map[string]string{
+	"cf-app-id":           appGUID,
+	"cf-app-process-type": "web",
+	"cf-organization-id":  "04a73274-9280-4b99-9abc-e44e3ff4a74e",
+	"cf-space-id":         "8d18b884-729c-4239-9b88-39c4964a3f86",
+}
+
+const (
+	callerID  = "spiffe://cluster.local/ns/cf-workloads/sa/caller"
+	gatewayID = "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+	otherID   = "spiffe://cluster.local/ns/other/sa/default"
+	foreignID = "spiffe://example.org/ns/cf-workloads/sa/caller"
+)
+
+// TestRunInEnvoy runs each form's reduced virtualInbound in Envoy and
+// sends it traffic; see tests/istio/README.md for what each case shows.
+func TestRunInEnvoy(t *testing.T) {
+	bin := envoyBinary(t)
+	for _, f := range runForms(t) {
+		t.Run(f.name, func(t *testing.T) {
+			start := time.Now()
+			s := setupRun(t, f)
+			_, rw := s.bootstrap(t, "run", s.reduced)
+			// What the rewrite touched: both secrets in every TLS chain,
+			// every extension config, the tap records' logs.
+			if !rw.secretNames["default"] || !rw.secretNames["ROOTCA"] || len(rw.secretNames) != 2 {
+				t.Errorf("secrets the listener asks for: %v, want default and ROOTCA", rw.secretNames)
+			}
+			if len(rw.extensionNames) != len(s.extensions) {
+				t.Errorf("extension configs the listener names: %v, ECDS sent %d", rw.extensionNames, len(s.extensions))
+			}
+			t.Logf("rewritten: %d SDS configs (%v), %d ECDS configs (%d names), %d access logs; listener on %s:%v",
+				rw.sds, keys(rw.secretNames), rw.ecds, len(rw.extensionNames), rw.accessLogs, s.ip, appPorts)
+			e := startEnvoy(t, bin, filepath.Join(s.dir, "run"))
+			t.Logf("Envoy live after %.1f s (setup included)", time.Since(start).Seconds())
+			checkLoaded(t, e, s)
+
+			h1ALPN, h2ALPN := s.clientALPN(t)
+			callers := map[string]caller{}
+			for key, id := range map[string]string{"caller": callerID, "gateway": gatewayID, "other": otherID, "foreign": foreignID} {
+				c := s.ca.issue(t, id)
+				callers[key] = caller{name: key, cert: &c, serverID: workloadID, root: s.ca.root}
+			}
+			plain := caller{name: "plain text", serverID: workloadID, root: s.ca.root}
+			addr := s.ip + ":8080"
+
+			cases := []runCase{
+				{name: "mesh-h1", who: "caller", method: "GET", claimNS: appNamespace, claimWorkload: "caller",
+					by: "app", verified: "true", principal: callerID, workload: "caller"},
+				{name: "mesh-h2", who: "caller", h2: true, method: "GET", claimNS: appNamespace, claimWorkload: "caller",
+					by: "app", verified: "true", principal: callerID, workload: "caller"},
+				{name: "mesh-post-h1", who: "caller", method: "POST", claimNS: appNamespace, claimWorkload: "caller",
+					by: "l7_policy", verified: "true", principal: callerID, workload: "caller"},
+				{name: "mesh-post-h2", who: "caller", h2: true, method: "POST", claimNS: appNamespace, claimWorkload: "caller",
+					by: "l7_policy", verified: "true", principal: callerID, workload: "caller"},
+				// The gateway's certificate with a claim of the app's
+				// namespace: Istio's RBAC lets istio-system in,
+				// peer_metadata passes on only the principal.
+				{name: "spoofed-claim-h1", who: "gateway", method: "GET", claimNS: appNamespace, claimWorkload: "caller",
+					by: "app", verified: "false", principal: gatewayID},
+				{name: "other-namespace-h2", who: "other", h2: true, method: "GET", claimNS: "other", claimWorkload: "client",
+					by: "rbac", verified: "true", principal: otherID, workload: "client"},
+				{name: "plaintext-h1", method: "GET", claimNS: appNamespace, claimWorkload: "caller",
+					by: "rbac", verified: "false", workload: "caller"},
+				{name: "plaintext-h2", h2: true, method: "GET", claimNS: appNamespace, claimWorkload: "caller",
+					by: "rbac", verified: "false", workload: "caller"},
+				{name: "plaintext-post-h1", method: "POST", by: "l7_policy", verified: "false"},
+			}
+			metadata := map[string]string{}
+			for _, c := range cases {
+				who := plain
+				if c.who != "" {
+					who = callers[c.who]
+				}
+				headers := map[string]string{
+					"x-case":           c.name,
+					"cf-app-id":        "spoofed",
+					"x-peer-principal": "spoofed",
+					"x-peer-verified":  "true",
+				}
+				if c.claimNS != "" {
+					headers["x-envoy-peer-metadata"] = peerMetadata(t, c.claimNS, c.claimWorkload)
+					headers["x-envoy-peer-metadata-id"] = "sidecar~10.40.0.7~" + c.claimWorkload + "-0." + c.claimNS + "~" + c.claimNS + ".svc.cluster.local"
+					metadata[c.name] = headers["x-envoy-peer-metadata"]
+				}
+				alpn := h1ALPN
+				if c.h2 {
+					alpn = h2ALPN
+				}
+				r, err := who.send(t, addr, c.h2, c.who != "", alpn, c.method, "/hello", headers)
+				if err != nil {
+					t.Errorf("%s: %v", c.name, err)
+					continue
+				}
+				checkReply(t, c, r)
+			}
+
+			// Refused at the handshake: no certificate, and a certificate
+			// of another trust domain (Istio's match_subject_alt_names
+			// prefix spiffe://cluster.local/).
+			if r, err := plain.send(t, addr, false, true, h1ALPN, "GET", "/hello", nil); err == nil {
+				t.Errorf("mTLS without a client certificate answered %d", r.status)
+			} else {
+				t.Logf("no client certificate: refused (%v)", err)
+			}
+			if r, err := callers["foreign"].send(t, addr, false, true, h1ALPN, "GET", "/hello", nil); err == nil {
+				t.Errorf("a certificate of trust domain example.org answered %d", r.status)
+			} else {
+				t.Logf("trust domain example.org: refused (%v)", err)
+			}
+
+			// TCP: port 9000, mTLS with the ALPN Istio's clients offer for
+			// in-mesh TCP (util.ALPNInMeshWithMxc), through Istio's
+			// network RBAC, tap_tcp and tcp_proxy to the app.
+			if got, err := callers["caller"].echoTCP(t, s.ip+":9000", util.ALPNInMeshWithMxc, "ping"); err != nil || got != "ping" {
+				t.Errorf("TCP over mTLS to 9000: %q, %v", got, err)
+			}
+
+			checkCounters(t, e, s.ip, cases)
+			checkTapRecords(t, s, cases, metadata)
+			t.Logf("%s ran in %.1f s", f.name, time.Since(start).Seconds())
+		})
+	}
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// checkLoaded: every extension config arrived (ECDS from its file) and
+// each module's VM started.
+func checkLoaded(t *testing.T, e *envoyRun, s *runSetup) {
+	t.Helper()
+	stats := e.stats(t)
+	for name := range s.extensions {
+		found := false
+		for k, v := range stats {
+			if strings.HasPrefix(k, "extension_config_discovery.") && strings.Contains(k, name) && strings.HasSuffix(k, ".config_reload") && v > 0 {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("extension config %s: no config_reload in Envoy's stats", name)
+		}
+	}
+	for k, v := range stats {
+		if strings.HasPrefix(k, "extension_config_discovery.") && strings.HasSuffix(k, ".config_fail") && v > 0 {
+			t.Errorf("%s: %d", k, v)
+		}
+	}
+}
+
+func checkReply(t *testing.T, c runCase, r reply) {
+	t.Helper()
+	wantProto := "HTTP/1.1"
+	if c.h2 {
+		wantProto = "HTTP/2.0"
+	}
+	if r.proto != wantProto {
+		t.Errorf("%s: answered over %s, want %s", c.name, r.proto, wantProto)
+	}
+	if c.who != "" {
+		want := map[bool]string{false: "http/1.1", true: "h2"}[c.h2]
+		if r.alpn != want {
+			t.Errorf("%s: ALPN %q, want %q", c.name, r.alpn, want)
+		}
+	}
+	summary := fmt.Sprintf("%s %s over %s (ALPN %q): %d", c.name, c.method, r.proto, r.alpn, r.status)
+	if r.app != nil {
+		h := func(n string) string { return strings.Join(r.app.header(n), ",") }
+		summary += fmt.Sprintf(" from the app; cf-app-id=%s x-peer-verified=%s x-peer-principal=%q x-peer-workload=%q",
+			h("cf-app-id"), h("x-peer-verified"), h("x-peer-principal"), h("x-peer-workload"))
+	} else {
+		summary += fmt.Sprintf(" %q", r.body)
+	}
+	t.Log(summary)
+	switch c.by {
+	case "l7_policy":
+		if r.status != 403 || r.body != "Access denied\r\n" || r.app != nil {
+			t.Errorf("%s: %d %q, want l7_policy's 403 Access denied", c.name, r.status, r.body)
+		}
+		return
+	case "rbac":
+		if r.status != 403 || r.body != "RBAC: access denied" || r.app != nil {
+			t.Errorf("%s: %d %q, want Istio's RBAC 403", c.name, r.status, r.body)
+		}
+		return
+	}
+	if r.status != 200 || r.app == nil {
+		t.Errorf("%s: %d %q, want the app's 200", c.name, r.status, r.body)
+		return
+	}
+	app := r.app
+	one := func(name, want string) {
+		got := app.header(name)
+		if want == "" {
+			if len(got) != 0 {
+				t.Errorf("%s: the app got %s: %q, want none", c.name, name, got)
+			}
+			return
+		}
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("%s: the app got %s: %q, want %q", c.name, name, got, want)
+		}
+	}
+	for name, want := range cfIdentity {
+		one(name, want)
+	}
+	one("x-peer-verified", c.verified)
+	one("x-peer-principal", c.principal)
+	one("x-peer-workload", c.workload)
+	ns := ""
+	if c.workload != "" {
+		ns = c.claimNS
+	}
+	one("x-peer-namespace", ns)
+	one("x-envoy-peer-metadata", "")
+	one("x-envoy-peer-metadata-id", "")
+	// Envoy's own reading of the certificate (Istio's HCM sets
+	// forward_client_cert_details APPEND_FORWARD with the URI).
+	if xfcc := strings.Join(app.header("x-forwarded-client-cert"), ","); c.principal != "" && !strings.Contains(xfcc, "URI="+c.principal) {
+		t.Errorf("%s: x-forwarded-client-cert %q does not name %s", c.name, xfcc, c.principal)
+	}
+	if app.Method != c.method || app.Path != "/hello" {
+		t.Errorf("%s: the app got %s %s", c.name, app.Method, app.Path)
+	}
+}
+
+// checkCounters: each of our filters counted what it did.
+func checkCounters(t *testing.T, e *envoyRun, ip string, cases []runCase) {
+	t.Helper()
+	want := map[string]int{}
+	for _, c := range cases {
+		// Order: tap_http, peer_metadata, jwt_authn, l7_policy, RBAC,
+		// cf_headers.
+		// peer_metadata counts a claim verified or not; no claim, neither.
+		switch {
+		case c.claimNS == "":
+		case c.verified == "true":
+			want["wasmcustom.peer_metadata.verified"]++
+		default:
+			want["wasmcustom.peer_metadata.unverified"]++
+		}
+		if c.who == "gateway" {
+			want["wasmcustom.peer_metadata.spoofed"]++
+		}
+		if c.by == "l7_policy" {
+			want["wasmcustom.l7_policy.denied"]++
+		} else {
+			want["wasmcustom.l7_policy.allowed"]++
+		}
+		if c.by == "app" {
+			want["wasmcustom.cf_headers.stamped"]++
+			want["wasmcustom.cf_headers.spoofed_removed"]++
+		}
+		want["wasmcustom.tap_http.tapped"]++
+	}
+	want["wasmcustom.tap_tcp.tapped"] = 1
+	// Istio's own filters and Envoy's TLS on the same traffic: every
+	// request on the 8080 chains (the HCM Istio named for that port), the
+	// AuthorizationPolicy's verdicts, the two refused handshakes, the TCP
+	// connection allowed by the network RBAC.
+	hcmStats := "http.inbound_0.0.0.0_8080;."
+	for _, c := range cases {
+		want[hcmStats+"downstream_rq_total"]++
+		switch c.by {
+		case "app":
+			want[hcmStats+"rbac.allowed"]++
+		case "rbac":
+			want[hcmStats+"rbac.denied"]++
+		}
+	}
+	tlsStats := "listener." + ip + "_8080.ssl."
+	want[tlsStats+"fail_verify_no_cert"] = 1
+	want[tlsStats+"fail_verify_san"] = 1
+	want["tcp.rbac.allowed"] = 1
+	// tap_tcp writes its record when Envoy has closed the connection,
+	// which may be just after the client's close: wait for the counts.
+	stats := e.stats(t)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); stats = e.stats(t) {
+		same := true
+		for k, v := range want {
+			same = same && stats[k] == v
+		}
+		if same {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	names := make([]string, 0, len(want))
+	for k := range want {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var line []string
+	for _, k := range names {
+		line = append(line, fmt.Sprintf("%s=%d", strings.TrimPrefix(k, "wasmcustom."), stats[k]))
+		if stats[k] != want[k] {
+			t.Errorf("%s = %d, want %d", k, stats[k], want[k])
+		}
+	}
+	t.Logf("counters: %s", strings.Join(line, " "))
+	for _, k := range []string{"wasmcustom.tap_http.rate_limited", "wasmcustom.tap_http.sink_errors", "wasmcustom.tap_tcp.sink_errors"} {
+		if stats[k] != 0 {
+			t.Errorf("%s = %d", k, stats[k])
+		}
+	}
+}
+
+// checkTapRecords: a record per request, found by its x-case header,
+// with the status, the headers as they left the proxy (the CF identity
+// stamped, Istio's metadata headers removed by peer_metadata) and the
+// caller as Envoy verified it and peer_metadata decoded it; and tap_tcp's
+// record of the TCP connection.
+func checkTapRecords(t *testing.T, s *runSetup, cases []runCase, metadata map[string]string) {
+	t.Helper()
+	dir := filepath.Join(s.dir, "run")
+	records := readLines(t, filepath.Join(dir, "tap_http.jsonl"), len(cases))
+	if len(records) != len(cases) {
+		t.Errorf("%d tap_http records, want %d", len(records), len(cases))
+	}
+	byCase := map[string]map[string]any{}
+	for _, r := range records {
+		trace, _ := r["http_buffered_trace"].(map[string]any)
+		req, _ := trace["request"].(map[string]any)
+		for _, h := range headerList(req["headers"]) {
+			if h[0] == "x-case" {
+				byCase[h[1]] = r
+			}
+		}
+	}
+	for _, c := range cases {
+		r := byCase[c.name]
+		if r == nil {
+			t.Errorf("%s: no tap record", c.name)
+			continue
+		}
+		line, _ := json.Marshal(r)
+		if m := metadata[c.name]; m != "" && bytes.Contains(line, []byte(m)) {
+			t.Errorf("%s: the record holds Istio's raw peer metadata", c.name)
+		}
+		trace := r["http_buffered_trace"].(map[string]any)
+		req := trace["request"].(map[string]any)
+		resp, _ := trace["response"].(map[string]any)
+		status := ""
+		for _, h := range headerList(resp["headers"]) {
+			if h[0] == ":status" {
+				status = h[1]
+			}
+		}
+		wantStatus := map[string]string{"app": "200", "l7_policy": "403", "rbac": "403"}[c.by]
+		if status != wantStatus {
+			t.Errorf("%s: record status %q, want %s", c.name, status, wantStatus)
+		}
+		appID := []string{}
+		for _, h := range headerList(req["headers"]) {
+			if h[0] == "cf-app-id" {
+				appID = append(appID, h[1])
+			}
+		}
+		// cf_headers runs last among ours, after RBAC: only requests
+		// that reach it carry the stamped identity.
+		wantID := "spoofed"
+		if c.by == "app" {
+			wantID = appGUID
+		}
+		if len(appID) != 1 || appID[0] != wantID {
+			t.Errorf("%s: record cf-app-id %q, want %q", c.name, appID, wantID)
+		}
+		peer, _ := r["peer"].(map[string]any)
+		if got, _ := peer["principal"].(string); got != c.principal {
+			t.Errorf("%s: record peer.principal %q, want %q", c.name, got, c.principal)
+		}
+		md, _ := peer["metadata"].(map[string]any)
+		if got := fmt.Sprint(md["verified"]); got != c.verified {
+			t.Errorf("%s: record peer.metadata.verified %s, want %s", c.name, got, c.verified)
+		}
+		if got, _ := md["workload"].(string); got != c.workload {
+			t.Errorf("%s: record peer.metadata.workload %q, want %q", c.name, got, c.workload)
+		}
+		if c.workload != "" {
+			if got, _ := md["namespace"].(string); got != c.claimNS {
+				t.Errorf("%s: record peer.metadata.namespace %q, want %q", c.name, got, c.claimNS)
+			}
+		}
+	}
+	tcp := readLines(t, filepath.Join(dir, "tap_tcp.jsonl"), 1)
+	if len(tcp) != 1 {
+		t.Fatalf("%d tap_tcp records, want 1", len(tcp))
+	}
+	trace, _ := tcp[0]["socket_buffered_trace"].(map[string]any)
+	events, _ := trace["events"].([]any)
+	if len(events) == 0 {
+		t.Errorf("tap_tcp record without events: %v", tcp[0])
+	}
+	t.Logf("tap records: %d HTTP, %d TCP (%d events)", len(records), len(tcp), len(events))
+}
+
+// headerList reads a record's [{"key", "value"}, ...] as pairs.
+func headerList(v any) [][2]string {
+	var out [][2]string
+	list, _ := v.([]any)
+	for _, h := range list {
+		m, _ := h.(map[string]any)
+		k, _ := m["key"].(string)
+		val, _ := m["value"].(string)
+		out = append(out, [2]string{k, val})
+	}
+	return out
+}
