@@ -189,9 +189,10 @@ test-extra: have-tshark have-skopeo have-kubectl build oci envoy test-istio
 
 # Istio's own code on our manifests (tests/istio, a Go module pinning
 # istio.io/istio): placement by its discovery server, validation and
-# analyzers, the agent's OCI fetcher. Needs Go, which `make test` does not.
+# analyzers, the agent's OCI fetcher, and the sidecar configuration it
+# generates run in Envoy. Needs Go, which `make test` does not.
 # The first build compiles much of Istio (minutes); later ones are cached.
-test-istio: have-go build oci
+test-istio: have-go build oci envoy
 	@start=$$(date +%s); \
 	cd tests/istio && go test -count=1 ./... && \
 	echo "tests/istio: built and passed in $$(( $$(date +%s) - start )) s"
