@@ -108,17 +108,22 @@ fn an_unknown_caller_publishes_only_that_it_is_unverified() {
     assert_eq!(read_back(&published), PeerState::default());
 }
 
+/// What `published` holds under `key`, as a host would return it.
+fn value_of(published: &Published, key: Key) -> Option<Vec<u8>> {
+    published
+        .entries()
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.as_bytes().to_vec())
+}
+
 #[test]
 fn only_the_keys_asked_for_are_read() {
     let published = Published::new(full());
     let mut asked = Vec::new();
     let state = PeerState::read(&[Key::Namespace, Key::Verified], |key| {
         asked.push(key);
-        published
-            .entries()
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.as_bytes().to_vec())
+        value_of(&published, key)
     });
     assert_eq!(asked, [Key::Namespace, Key::Verified]);
     assert_eq!(
@@ -140,11 +145,7 @@ fn read_published_asks_once_when_nothing_was_published() {
     let mut asked = Vec::new();
     let state = PeerState::read_published(&[Key::Namespace, Key::Workload], |key| {
         asked.push(key);
-        published
-            .entries()
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.as_bytes().to_vec())
+        value_of(&published, key)
     });
     assert_eq!(asked, [Key::Verified, Key::Namespace, Key::Workload]);
     assert_eq!(
