@@ -34,6 +34,7 @@ import (
 	accesslogfile "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	wasmextensions "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -210,8 +211,10 @@ func visitAll(m protoreflect.Message, visit func(proto.Message)) error {
 // rewrites counts what loopbackRewrite changed.
 type rewrites struct {
 	sds, ecds, accessLogs int
-	secretNames           map[string]bool
-	extensionNames        map[string]bool
+	// Modules an EnvoyFilter loads from the pod's /var/local/wasm.
+	modules        int
+	secretNames    map[string]bool
+	extensionNames map[string]bool
 }
 
 // loopbackRewrite changes what must change for a listener Istio sent a pod
@@ -225,8 +228,11 @@ type rewrites struct {
 //   - ECDS: each extension config the agent would forward over ADS is read
 //     from a file (file-based ECDS; `files` maps the name to the file);
 //   - file access logs under /etc/istio/proxy/ (the -records EnvoyFilters'
-//     tap records) are written to logDir instead.
-func loopbackRewrite(t *testing.T, l *listener.Listener, ip string, ports []uint32, logDir, sdsDir string, files map[string]string) rewrites {
+//     and the EnvoyFilter forms' tap records, tap.sh's --records file) are
+//     written to logDir instead;
+//   - the EnvoyFilter forms' modules, files the pod mounts at
+//     /var/local/wasm/ (from a ConfigMap), are read from distDir.
+func loopbackRewrite(t *testing.T, l *listener.Listener, ip string, ports []uint32, logDir, sdsDir string, files map[string]string, distDir string) rewrites {
 	t.Helper()
 	addr := func(port uint32) *core.Address {
 		return &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
@@ -276,6 +282,12 @@ func loopbackRewrite(t *testing.T, l *listener.Listener, ip string, ports []uint
 			if rest, ok := strings.CutPrefix(m.Path, "/etc/istio/proxy/"); ok {
 				m.Path = filepath.Join(logDir, rest)
 				r.accessLogs++
+			}
+		case *wasmextensions.VmConfig:
+			local := m.GetCode().GetLocal()
+			if rest, ok := strings.CutPrefix(local.GetFilename(), "/var/local/wasm/"); ok {
+				local.Specifier = &core.DataSource_Filename{Filename: filepath.Join(distDir, rest)}
+				r.modules++
 			}
 		}
 	})
@@ -328,13 +340,19 @@ func startEnvoy(t *testing.T, bin, dir string) *envoyRun {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Envoy logs to stderr; its stdout is the container log that a file
+	// access log to /dev/stdout writes to (tap.sh's logs route).
+	stdout, err := os.Create(filepath.Join(dir, "stdout.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(bin, "-c", filepath.Join(dir, "envoy.pb"),
 		"--concurrency", "1", "--disable-hot-restart",
 		"--file-flush-interval-msec", "50",
 		"--admin-address-path", adminFile,
 		"-l", "info", "--component-log-level", "wasm:debug")
 	cmd.Dir = repoRoot(t)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Stdout, cmd.Stderr = stdout, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("cannot run %s: %v", bin, err)
@@ -344,6 +362,7 @@ func startEnvoy(t *testing.T, bin, dir string) *envoyRun {
 	go func() {
 		_ = cmd.Wait()
 		logFile.Close()
+		stdout.Close()
 		close(exited)
 	}()
 	t.Cleanup(func() {
@@ -707,5 +726,34 @@ func pemCerts(b []byte) int {
 			return n
 		}
 		n++
+	}
+}
+
+// readTagged waits until `path` holds at least n lines that start with
+// `tag` and a space (at most 5 s), as tap.sh picks its records out of the
+// sidecar's log, and returns the rest of each as JSON.
+func readTagged(t *testing.T, path, tag string, n int) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var out []map[string]any
+		b, _ := os.ReadFile(path)
+		lines := strings.Split(string(b), "\n")
+		// The last is empty, or a line still being written.
+		for _, line := range lines[:len(lines)-1] {
+			rest, ok := strings.CutPrefix(line, tag+" ")
+			if !ok {
+				continue
+			}
+			m := map[string]any{}
+			if err := json.Unmarshal([]byte(rest), &m); err != nil {
+				t.Fatalf("%s: a %s line is not JSON: %v: %s", path, tag, err, rest)
+			}
+			out = append(out, m)
+		}
+		if len(out) >= n || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
