@@ -50,10 +50,10 @@ usage: tap.sh [options] <app-name>
                           write out the records they counted (default: 60)
   --inline-module         put the module into the filter of every chain it
                           taps instead of sending it to each sidecar once
-                          over extension-config discovery (ECDS); --tcp and
-                          --tcp-outbound do this by themselves on Envoys
-                          before 1.28 (Istio before 1.20), which have no
-                          ECDS for network filters
+                          over extension-config discovery (ECDS); done by
+                          itself where the first pod's Envoy is older than
+                          1.26 (HTTP) or 1.28 (--tcp, --tcp-outbound), or its
+                          version cannot be read (--dry-run asks no pod)
   --dry-run               print the EnvoyFilter, apply nothing
   --keep                  leave the tap installed when done
   -h, --help              this text
@@ -250,6 +250,20 @@ plugin_yaml=${plugin//\'/\'\'}
 # before tcp_proxy.
 ecds_name="$namespace.$name.$filter"
 priority=1000
+# Until the extension config arrives, and if the sidecar refuses it (a
+# module or configuration its Envoy cannot load), the filter runs this
+# instead: an RBAC filter without rules, which lets everything through, as
+# Istio's agent does for a FAIL_OPEN plugin it cannot fetch. Applied
+# without warming, so that the listener never waits for the tap (Istio
+# waits, with initial_fetch_timeout 0s, for filters that enforce; a tap
+# must never stop traffic).
+if [[ -n $port ]]; then
+  default_type=type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC
+  default_fields="            stat_prefix: tap_sh_untapped"
+else
+  default_type=type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+  default_fields="            rules_stat_prefix: tap_sh_untapped"
+fi
 context=SIDECAR_INBOUND
 if [[ -n $port ]]; then
   [[ -n $outbound_port ]] && context=SIDECAR_OUTBOUND
@@ -349,9 +363,13 @@ EOF
           config_source:
             ads: {}
             resource_api_version: V3
-            initial_fetch_timeout: 0s
+          default_config:
+            '@type': $default_type
+$default_fields
+          apply_default_config_without_warming: true
           type_urls:
           - $wasm_type
+          - $default_type
 EOF
   else
     cat <<EOF
@@ -585,17 +603,21 @@ envoy_minor() {
   echo "${BASH_REMATCH[1]}"
 }
 
-# Network filters take their configuration over ECDS from Envoy 1.28
-# (Istio 1.20); an older Envoy would refuse the listener. An app's pods run
-# one proxy image (outside an Istio upgrade): the first pod's Envoy decides.
-if [[ -n $port && $inline_module == false ]]; then
+# ECDS as tap.sh uses it needs, in the sidecar's Envoy: 1.28 (Istio 1.20)
+# for network filters, which older ones cannot take over ECDS; 1.26 (Istio
+# 1.18) for HTTP filters, as older ones let requests in before a Wasm filter
+# from ECDS is ready and answer them 500 (envoyproxy/envoy#25946). An app's
+# pods run one proxy image (outside an Istio upgrade): the first pod's Envoy
+# decides. Older, or when the version cannot be read: the module inline.
+if [[ $inline_module == false ]]; then
+  if [[ -n $port ]]; then ecds_since=28; else ecds_since=26; fi
   first_pod=${initial%%=*}
   if ! minor=$(envoy_minor "$first_pod"); then
     inline_module=true
-    say "could not read the Envoy version of $first_pod (pilot-agent request GET server_info): the module goes inline into each tapped chain, as Envoys before 1.28 need"
-  elif ((minor < 28)); then
+    say "could not read the Envoy version of $first_pod (pilot-agent request GET server_info): the module goes inline into each tapped chain, as Envoys before 1.$ecds_since need"
+  elif ((minor < ecds_since)); then
     inline_module=true
-    say "$first_pod runs Envoy 1.$minor, which has no ECDS for network filters (1.28, Istio 1.20): the module goes inline into each tapped chain"
+    say "$first_pod runs Envoy 1.$minor; sending $filter over ECDS needs 1.$ecds_since: the module goes inline into each tapped chain"
   fi
 fi
 

@@ -759,11 +759,12 @@ fn module_ships_in_the_envoy_filter() {
     }
 }
 
-/// A network filter takes its configuration over ECDS from Envoy 1.28
-/// (Istio 1.20): on an older sidecar, or one whose version cannot be read,
-/// --tcp puts the module inline and says why; HTTP always uses ECDS.
+/// ECDS as tap.sh uses it needs Envoy 1.26 for HTTP filters (before, a Wasm
+/// filter from ECDS got requests before it was ready) and 1.28 for network
+/// filters: on an older sidecar, or one whose version cannot be read, the
+/// module goes inline, and tap.sh says why.
 #[test]
-fn tcp_taps_use_ecds_where_the_sidecar_envoy_has_it() {
+fn taps_use_ecds_where_the_sidecar_envoy_has_it() {
     for (envoy, forbid, args, ecds, says) in [
         ("1.28.0", "", vec!["--tcp", "9000"], true, ""),
         ("1.40.1", "", vec!["--tcp-outbound", "5432"], true, ""),
@@ -772,20 +773,35 @@ fn tcp_taps_use_ecds_where_the_sidecar_envoy_has_it() {
             "",
             vec!["--tcp", "9000"],
             false,
-            "runs Envoy 1.27, which has no ECDS for network filters",
+            "runs Envoy 1.27; sending tap_tcp over ECDS needs 1.28",
         ),
         (
             "1.27.3",
             "",
             vec!["--tcp-outbound", "5432"],
             false,
-            "runs Envoy 1.27",
+            "needs 1.28",
         ),
-        ("1.22.0", "", vec![], true, ""),
+        ("1.26.0", "", vec![], true, ""),
+        (
+            "1.25.9",
+            "",
+            vec![],
+            false,
+            "runs Envoy 1.25; sending tap_http over ECDS needs 1.26",
+        ),
+        ("1.22.0", "", vec![], false, "needs 1.26"),
         (
             "1.28.0",
             "exec",
             vec!["--tcp", "9000"],
+            false,
+            "could not read the Envoy version",
+        ),
+        (
+            "1.28.0",
+            "exec",
+            vec![],
             false,
             "could not read the Envoy version",
         ),
@@ -874,6 +890,8 @@ fn http_logs_route_end_to_end_in_envoy() {
         },
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The live Envoy's own server_info (1.36 or later) says ECDS.
+    assert!(over_ecds(&fake.applied()), "{}", stderr(&o));
     let stdout = std::fs::read_to_string(fake.dir.join("pod-app-0/dev/stdout")).unwrap();
     assert!(
         stdout.lines().filter(|l| l.starts_with("[")).count() >= 4,
@@ -956,6 +974,8 @@ fn tcp_file_route_end_to_end_in_envoy() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let manifest = fake.applied();
+    // The live Envoy's own server_info (1.36 or later) says ECDS.
+    assert!(over_ecds(&manifest), "{}", stderr(&o));
     let patch = filter_patch(&manifest);
     assert_eq!(patch["match"]["context"], "SIDECAR_INBOUND");
     assert_eq!(patch["match"]["listener"]["portNumber"], port);
@@ -1031,6 +1051,7 @@ fn tcp_outbound_end_to_end_in_envoy() {
         assert!(!stderr(&o).contains(warning), "{}", stderr(&o));
     }
     let manifest = fake.applied();
+    assert!(over_ecds(&manifest), "{}", stderr(&o));
     for patch in manifest["spec"]["configPatches"].as_array().unwrap() {
         if patch["applyTo"] == "EXTENSION_CONFIG" {
             continue;
@@ -1400,7 +1421,13 @@ fn failures_after_install_still_clean_up() {
     assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
     assert!(stderr(&o).contains("kubectl is not allowed"));
     let calls = fake.calls();
-    assert_eq!(count(&calls, "kubectl exec"), 0, "{calls:#?}");
+    // Only the read of the sidecar's Envoy version, before the apply.
+    assert_eq!(count(&calls, "kubectl exec"), 1, "{calls:#?}");
+    assert_eq!(
+        count(&calls, "kubectl exec -n cf-workloads app-0 -c istio-proxy -- pilot-agent request GET server_info"),
+        1,
+        "{calls:#?}"
+    );
     assert_eq!(count(&calls, "kubectl cp"), 0, "{calls:#?}");
     assert!(!stderr(&o).contains("could not delete"));
     // The filter never loads: a timeout, then everything removed, the file
