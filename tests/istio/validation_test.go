@@ -72,10 +72,23 @@ type validation struct {
 	checked map[string]int
 }
 
-// validatedForms are every form we ship and every one tap.sh applies.
+// validatedForms are every form we ship and every one tap.sh applies: with
+// the module over ECDS and inline (--inline-module, what it applies on
+// older Envoys), to the log or to a file (--records file).
 func validatedForms(t *testing.T) []form {
 	t.Helper()
-	return append(shippedForms(t), tapShForms(t)...)
+	out := append(shippedForms(t), tapShForms(t)...)
+	for _, args := range tapShArgs {
+		for _, extra := range [][]string{{"--inline-module"}, {"--records", "file"}} {
+			all := append(append([]string{}, args...), extra...)
+			out = append(out, form{
+				name:      strings.TrimSpace("tap.sh " + strings.Join(all, " ")),
+				yaml:      tapSh(t, all...),
+				namespace: appNamespace,
+			})
+		}
+	}
+	return out
 }
 
 // istioSource is the directory of the Istio module this test builds with.
