@@ -37,16 +37,6 @@ pub const ISTIO_CRDS: [&str; 6] = ["1.14.6", "1.20.0", "1.24.0", "1.28.0", "1.29
 /// checks they agree).
 pub const ISTIO_CODE: &str = "v0.0.0-20260827124520-eed52ebb66ad";
 
-/// The forms checked by Istio's own Go code (tests/istio/: placement by its
-/// discovery server, its validation and analyzers, and for the plugin forms
-/// its agent's OCI fetcher), with the `istio.io/istio` version those checks
-/// build; each file's header says so.
-pub const ISTIO_CODE_CHECKS: &[(Form, &str)] = &[
-    (Form::EnvoyFilter, ISTIO_CODE),
-    (Form::WasmPlugin, ISTIO_CODE),
-    (Form::TrafficExtension, ISTIO_CODE),
-];
-
 /// The kinds of manifest.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Form {
@@ -69,14 +59,6 @@ impl Form {
             Form::WasmPlugin => 20,
             Form::TrafficExtension => 30,
         }
-    }
-
-    /// The `istio.io/istio` version whose own code checked this form, if any.
-    pub fn istio_code_check(self) -> Option<&'static str> {
-        ISTIO_CODE_CHECKS
-            .iter()
-            .find(|(form, _)| *form == self)
-            .map(|(_, version)| *version)
     }
 }
 
@@ -616,13 +598,10 @@ pub fn crds_since(since: u32) -> Vec<&'static str> {
 }
 
 /// What a file was checked against, for its header: the newest Istio and
-/// how (the CRDs of `kinds` in `tests/fixtures/istio-crds/`, and Istio's own
-/// code once [`ISTIO_CODE_CHECKS`] names the form).
-pub fn checked(form: Form, kinds: &str, since: u32, also: &str) -> String {
-    checked_line(kinds, since, also, form.istio_code_check())
-}
-
-fn checked_line(kinds: &str, since: u32, also: &str, istio_code: Option<&str>) -> String {
+/// how (the CRDs of `kinds` in `tests/fixtures/istio-crds/`, what `also`
+/// says, and Istio's own code at [`ISTIO_CODE`]: tests/istio places,
+/// validates and analyzes every form).
+pub fn checked(kinds: &str, since: u32, also: &str) -> String {
     let crds = crds_since(since);
     let (first, newest) = (crds[0], crds[crds.len() - 1]);
     let range = if first == newest {
@@ -630,13 +609,7 @@ fn checked_line(kinds: &str, since: u32, also: &str, istio_code: Option<&str>) -
     } else {
         format!("the {kinds} CRDs of Istio {first} to {newest}")
     };
-    let code = match istio_code {
-        Some(version) => {
-            format!("checked by Istio's own code at istio.io/istio {version} (tests/istio/)")
-        }
-        None => "not yet through Istio's own code".to_string(),
-    };
-    format!("Checked: {range}, the newest (tests/manifests.rs); {also}; {code}.")
+    format!("Checked: {range}, the newest (tests/manifests.rs); {also}; checked by Istio's own code at istio.io/istio {ISTIO_CODE} (tests/istio/).")
 }
 
 /// Every generated file: its path under `envoyfilters/` and its text, for
@@ -649,13 +622,11 @@ pub fn files(wasm: &dyn Fn(&str) -> Vec<u8>) -> Vec<(String, String)> {
         )
     };
     let envoy_filter_checked = checked(
-        Form::EnvoyFilter,
         "EnvoyFilter",
         Form::EnvoyFilter.since(),
         "what it inserts, run in Envoy",
     );
     let wasm_plugin_checked = checked(
-        Form::WasmPlugin,
         "WasmPlugin",
         Form::WasmPlugin.since(),
         "its Envoy configuration as Istio's source builds it, run in Envoy",
@@ -663,29 +634,27 @@ pub fn files(wasm: &dyn Fn(&str) -> Vec<u8>) -> Vec<(String, String)> {
     let traffic_extension_checked = format!(
         "TrafficExtension exists from Istio 1.30 only (it supersedes WasmPlugin; before 1.30 use ../wasmplugin/). {}",
         checked(
-            Form::TrafficExtension,
             "TrafficExtension",
             Form::TrafficExtension.since(),
             "its Envoy configuration as Istio's source builds it, run in Envoy",
         )
     );
-    let records_checked = |form: Form| {
-        checked(
-            form,
-            "EnvoyFilter",
-            form.since(),
-            "the access log, run in Envoy",
-        )
-    };
+    let records_checked =
+        |form: Form| checked("EnvoyFilter", form.since(), "the access log, run in Envoy");
     let mut out = Vec::new();
     for spec in specs() {
         let f = spec.filter;
         let module = wasm(f);
         let digest = oci_layout::manifest_digest(&module);
+        // Where a network filter goes: the one port it taps (edit it too).
+        let at = match spec.kind {
+            Kind::Http => String::new(),
+            Kind::Network => format!(", on their inbound TCP port {TCP_PORT}"),
+        };
         out.push((
             format!("{f}.yaml"),
             yaml(
-                &format!("{f} in the sidecars of pods labelled app=my-app (Istio 1.14 and later); the module comes from ConfigMap {}-wasm mounted at {WASM_DIR} (see README.md).", k8s_name(f)),
+                &format!("{f} in the sidecars of pods labelled app=my-app{at} (Istio 1.14 and later); the module comes from ConfigMap {}-wasm mounted at {WASM_DIR} (see README.md).", k8s_name(f)),
                 &envoy_filter_checked,
                 &[envoy_filter(&spec, Code::ConfigMap, false)],
             ),
@@ -693,7 +662,7 @@ pub fn files(wasm: &dyn Fn(&str) -> Vec<u8>) -> Vec<(String, String)> {
         out.push((
             format!("remote/{f}.yaml"),
             yaml(
-                &format!("{f} fetched by Envoy from {MODULE_HOST} over TLS and checked against its sha256 (Istio 1.14 and later); apply remote/module-source.yaml in the same namespace."),
+                &format!("{f} fetched by Envoy from {MODULE_HOST} over TLS and checked against its sha256{at} (Istio 1.14 and later); apply remote/module-source.yaml in the same namespace."),
                 &envoy_filter_checked,
                 &[envoy_filter(&spec, Code::Remote { sha256: &sha256_hex(&module) }, false)],
             ),
@@ -768,7 +737,6 @@ pub fn files(wasm: &dyn Fn(&str) -> Vec<u8>) -> Vec<(String, String)> {
         yaml(
             &format!("For the remote/ forms, in their namespace: the ServiceEntry that makes Envoy's cluster {} and the DestinationRule that makes it speak TLS to {MODULE_HOST}:443, checking the server's certificate against the proxy image's CA bundle and its name (Istio 1.14 and later).", module_cluster()),
             &checked(
-                Form::EnvoyFilter,
                 "ServiceEntry and DestinationRule",
                 Form::EnvoyFilter.since(),
                 "nothing for istioctl analyze's destinationrule.CaCertificateAnalyzer (IST0129) to report; the TLS cluster, run in Envoy",
@@ -823,20 +791,22 @@ mod tests {
     }
 
     #[test]
-    fn headers_name_the_releases_checked_and_istios_own_code_once_it_checks() {
+    fn headers_name_the_releases_checked_and_istios_own_code() {
         assert_eq!(crds_since(30), ["1.30.3"]);
         assert_eq!(crds_since(14), ISTIO_CRDS);
         assert_eq!(crds_since(20)[0], "1.20.0");
-        let without = checked_line("TrafficExtension", 30, "run", None);
-        assert_eq!(
-            without,
-            "Checked: the TrafficExtension CRD of Istio 1.30.3, the newest (tests/manifests.rs); run; not yet through Istio's own code."
-        );
-        let with = checked_line("WasmPlugin", 20, "run", Some("v1.2.3"));
-        assert!(with.contains("CRDs of Istio 1.20.0 to 1.30.3"), "{with}");
+        let one = checked("TrafficExtension", 30, "run");
         assert!(
-            with.ends_with("checked by Istio's own code at istio.io/istio v1.2.3 (tests/istio/)."),
-            "{with}"
+            one.contains("the TrafficExtension CRD of Istio 1.30.3, the newest"),
+            "{one}"
+        );
+        let range = checked("WasmPlugin", 20, "run");
+        assert!(range.contains("CRDs of Istio 1.20.0 to 1.30.3"), "{range}");
+        assert!(
+            range.ends_with(&format!(
+                "checked by Istio's own code at istio.io/istio {ISTIO_CODE} (tests/istio/)."
+            )),
+            "{range}"
         );
     }
 
