@@ -26,15 +26,21 @@
 //!   (`buildSidecarInboundHTTPOpts`); for the network filters of an inbound
 //!   TCP chain it is the Service's own port (`buildInboundNetworkFilters`,
 //!   listener_inbound.go).
+//! - Which chains Istio asks plugins for, with what class and port:
+//!   [`plugin_site`]; which proxies a plugin or EnvoyFilter selects:
+//!   [`Proxy::selects`].
 //! - `EnvoyFilter` patches are applied to what this builds, in ascending
-//!   `priority` ([`crate::sidecar::apply`]).
+//!   `priority` ([`crate::sidecar::apply`]; on which chains:
+//!   [`crate::sidecar::patch_applies`]).
 //!
 //! The newest release modelled, 1.30 (TrafficExtension; WasmPlugins
 //! translated into it), is checked against Istio's own code:
-//! tests/istio_model.rs places every plugin form into the chains Istio's
-//! discovery server built (tests/istio, istio.io/istio at the commit its
-//! go.mod pins) and must give exactly those chains; so must
-//! [`crate::sidecar::apply`] for the EnvoyFilter forms and tap.sh.
+//! tests/istio_model.rs applies every plugin form to every chain Istio's
+//! discovery server built for the sidecar and the gateway with no form
+//! (tests/istio, istio.io/istio at the commit its go.mod pins) and must put
+//! our filters on exactly the chains Istio put them on, with exactly their
+//! filters, and on no other; so must [`crate::sidecar::apply_as_istio`]
+//! for the EnvoyFilter forms and tap.sh.
 
 use serde_json::Value;
 
@@ -87,6 +93,55 @@ pub fn network_role(filter: &Value) -> Role {
             Role::Terminal
         }
         other => panic!("no Istio role known for network filter {other}"),
+    }
+}
+
+/// Istio's root namespace: its EnvoyFilters and plugins apply to every
+/// proxy they select.
+pub const ROOT_NAMESPACE: &str = "istio-system";
+
+/// A proxy as Istio picks the configuration that applies to it.
+#[derive(Clone, Debug)]
+pub struct Proxy {
+    /// An ingress gateway (else a sidecar).
+    pub gateway: bool,
+    /// Its configuration namespace (its pod's).
+    pub namespace: String,
+    /// Its pod's labels.
+    pub labels: Vec<(String, String)>,
+}
+
+impl Proxy {
+    /// Whether an EnvoyFilter, WasmPlugin or TrafficExtension applies to
+    /// this proxy: it is in the proxy's namespace or the root namespace
+    /// (`namespace` when the manifest names none), and its
+    /// `workloadSelector.labels` (EnvoyFilter) or `selector.matchLabels`
+    /// (plugins) are all among the proxy's labels, an absent selector
+    /// selecting every proxy of its namespace (push_context.go
+    /// `EnvoyFilters`, `TrafficExtensionsByListenerInfo`;
+    /// `PolicyMatcherForProxy`). `targetRefs` are not modelled.
+    pub fn selects(&self, manifest: &Value, namespace: &str) -> bool {
+        let ns = manifest["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or(namespace);
+        let spec = &manifest["spec"];
+        assert!(
+            spec["targetRefs"].is_null() && spec["targetRef"].is_null(),
+            "targetRefs are not modelled"
+        );
+        let selector = if manifest["kind"] == "EnvoyFilter" {
+            &spec["workloadSelector"]["labels"]
+        } else {
+            &spec["selector"]["matchLabels"]
+        };
+        let labels_match = selector.as_object().map_or(true, |wanted| {
+            wanted.iter().all(|(k, v)| {
+                self.labels
+                    .iter()
+                    .any(|(lk, lv)| lk == k && v.as_str() == Some(lv.as_str()))
+            })
+        });
+        (ns == self.namespace || ns == ROOT_NAMESPACE) && labels_match
     }
 }
 
@@ -245,6 +300,125 @@ pub fn real_virtual_inbound() -> Value {
     serde_yaml::from_str(&text).expect("the sidecar fixture is YAML")
 }
 
+/// How Istio asks for the plugins of one chain (`model.ListenerInfo`): as a
+/// listener of class outbound or gateway (`outbound`: the mode `CLIENT`
+/// matches) or inbound (`SERVER`), with the port its HTTP plugins and the
+/// one its NETWORK plugins are matched against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PluginSite {
+    pub outbound: bool,
+    pub http_port: u64,
+    pub network_port: u64,
+}
+
+/// A chain's destination port (0: a chain for no particular port).
+fn destination_port(chain: &Value) -> u64 {
+    chain["filter_chain_match"]["destination_port"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+fn is_tcp(chain: &Value) -> bool {
+    chain["filters"].as_array().is_some_and(|f| {
+        f.iter()
+            .any(|f| f["name"] == "envoy.filters.network.tcp_proxy")
+    })
+}
+
+/// The site of a chain of an inbound listener, or (`outbound`) of one
+/// rebuilt as an outbound listener: on an HTTP chain the port is its
+/// target port (`buildSidecarInboundHTTPOpts`, for the HTTP and the network
+/// plugins); for the network filters of a TCP chain, the port of the
+/// Service (`service_ports`: target port to Service port where they
+/// differ; `buildInboundNetworkFilters`).
+fn inbound_site(chain: &Value, outbound: bool, service_ports: &[(u64, u64)]) -> PluginSite {
+    let target = destination_port(chain);
+    let network_port = if is_tcp(chain) {
+        service_ports
+            .iter()
+            .find(|(t, _)| *t == target)
+            .map_or(target, |(_, s)| *s)
+    } else {
+        target
+    };
+    PluginSite {
+        outbound,
+        http_port: target,
+        network_port,
+    }
+}
+
+/// Where Istio looks for plugins for `chain` of `listener` (Envoy's
+/// shapes: the listener's `name` and `address`, the chain's
+/// `filter_chain_match` and `name`) on `proxy`; None for the chains it
+/// builds without plugins: the blackhole chains (`buildInboundBlackhole`,
+/// `blackholeFilterChain`), the outbound catch-all
+/// (`buildOutboundCatchAllNetworkFilterChains`) and an outbound listener's
+/// `PassthroughFilterChain` (`buildListenerFromEntry`), all of
+/// pilot/pkg/networking/core.
+/// - a sidecar's `virtualInbound`: class inbound, ports as [`inbound_site`]
+///   (the passthrough chains, of no port: 0);
+/// - its other listeners: class outbound, the port of the Service the
+///   listener is for, which is the port it binds (`le.servicePort.Port`);
+/// - a gateway's listeners: class gateway, which matches as `CLIENT`
+///   (`workloadModeForListenerClass`), the port it binds (`opts.port`).
+pub fn plugin_site(
+    proxy: &Proxy,
+    listener: &Value,
+    chain: &Value,
+    service_ports: &[(u64, u64)],
+) -> Option<PluginSite> {
+    let name = chain["name"].as_str().unwrap_or("");
+    if name.ends_with("-blackhole")
+        || name == "virtualOutbound-catchall-tcp"
+        || name == "PassthroughFilterChain"
+    {
+        return None;
+    }
+    if !proxy.gateway && listener["name"] == "virtualInbound" {
+        return Some(inbound_site(chain, false, service_ports));
+    }
+    let port = listener["address"]["socket_address"]["port_value"]
+        .as_u64()
+        .expect("a listener's port");
+    Some(PluginSite {
+        outbound: true,
+        http_port: port,
+        network_port: port,
+    })
+}
+
+/// `chain` as Istio 1.`minor` builds it at `site` with `plugins` (those
+/// that select the proxy): the network plugins that match the site (from
+/// 1.20) among its network filters, on TCP and HTTP chains alike (Istio
+/// asks for `FilterChainTypeNetwork` plugins for both), the HTTP plugins
+/// that match among the HTTP filters of its connection manager.
+pub fn rebuild_chain(chain: &Value, minor: u32, plugins: &[Plugin], site: &PluginSite) -> Value {
+    let mut chain = chain.clone();
+    let applying = |port: u64, network: bool| -> Vec<Plugin> {
+        plugins
+            .iter()
+            .filter(|p| p.network == network && (!network || minor >= 20))
+            .filter(|p| p.applies(site.outbound, port))
+            .cloned()
+            .collect()
+    };
+    let filters = chain["filters"].as_array().expect("filters").clone();
+    let mut rebuilt = network_filters(&filters, &applying(site.network_port, true));
+    for f in rebuilt.iter_mut() {
+        if f["name"] == "envoy.filters.network.http_connection_manager" {
+            let http = f["typed_config"]["http_filters"]
+                .as_array()
+                .expect("http_filters")
+                .clone();
+            f["typed_config"]["http_filters"] =
+                Value::Array(http_filters(minor, &http, &applying(site.http_port, false)));
+        }
+    }
+    chain["filters"] = Value::Array(rebuilt);
+    chain
+}
+
 /// `listener` rebuilt as Istio 1.`minor` would with `plugins`, as an inbound
 /// listener or (`outbound`) as one of the app's outbound listeners: every
 /// chain's network filters and every connection manager's HTTP filters.
@@ -262,41 +436,8 @@ pub fn rebuild(
         .as_array_mut()
         .expect("filter_chains")
     {
-        let target = chain["filter_chain_match"]["destination_port"]
-            .as_u64()
-            .unwrap_or(0);
-        let filters = chain["filters"].as_array().expect("filters").clone();
-        let tcp = filters
-            .iter()
-            .any(|f| f["name"] == "envoy.filters.network.tcp_proxy");
-        let network_port = if tcp {
-            service_ports
-                .iter()
-                .find(|(t, _)| *t == target)
-                .map_or(target, |(_, s)| *s)
-        } else {
-            target
-        };
-        let applying = |port: u64, network: bool| -> Vec<Plugin> {
-            plugins
-                .iter()
-                .filter(|p| p.network == network && (!network || minor >= 20))
-                .filter(|p| p.applies(outbound, port))
-                .cloned()
-                .collect()
-        };
-        let mut rebuilt = network_filters(&filters, &applying(network_port, true));
-        for f in rebuilt.iter_mut() {
-            if f["name"] == "envoy.filters.network.http_connection_manager" {
-                let http = f["typed_config"]["http_filters"]
-                    .as_array()
-                    .expect("http_filters")
-                    .clone();
-                f["typed_config"]["http_filters"] =
-                    Value::Array(http_filters(minor, &http, &applying(target, false)));
-            }
-        }
-        chain["filters"] = Value::Array(rebuilt);
+        let site = inbound_site(chain, outbound, service_ports);
+        *chain = rebuild_chain(chain, minor, plugins, &site);
     }
     listener
 }

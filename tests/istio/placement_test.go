@@ -1,9 +1,11 @@
 package istio
 
 // Where Istio's own translation code puts our filters: for every form, the
-// chains that hold them (the right ports, nothing outbound unless asked),
-// their order among Istio's filters, and a golden file of those chains that
-// tests/istio_model.rs holds our model of Istio (tests/harness/istio.rs) to.
+// chains that hold them (the right ports, nothing outbound unless asked, on
+// one proxy only), their order among Istio's filters, and a golden file of
+// those chains and of every chain of each proxy with no form (the
+// baselines, baseline_test.go) that tests/istio_model.rs holds our model of
+// Istio (tests/harness/istio.rs, tests/harness/sidecar.rs) to.
 
 import (
 	"encoding/json"
@@ -86,29 +88,46 @@ func expected(f form, c chain) bool {
 	}
 }
 
+// placed is a key of the golden file: a form's chains that hold ours, all
+// of one proxy (the other gets none), or a proxy's baseline.
 type placed struct {
-	Proxy  string  `json:"proxy"`
-	Chains []chain `json:"chains"`
+	Proxy  string        `json:"proxy"`
+	Chains []placedChain `json:"chains"`
 }
 
 func TestPlacement(t *testing.T) {
 	forms := append(append(shippedForms(t), togetherForms(t)...), tapShForms(t)...)
 	golden := map[string]placed{}
+	base := baselines(t)
+	for who, chains := range base {
+		golden[baselineKey(who)] = placed{Proxy: who, Chains: chains}
+	}
 	for _, f := range forms {
 		t.Run(f.name, func(t *testing.T) {
-			p, who := sidecar(), "sidecar"
+			who, other := "sidecar", "gateway"
 			if f.gateway {
-				p, who = gateway(), "gateway"
+				who, other = other, who
 			}
-			all := summary(t, discover(t, parseConfigs(t, f.yaml, f.namespace), p))
-			var holding []chain
-			for _, c := range all {
+			configs := parseConfigs(t, f.yaml, f.namespace)
+			all := placedChains(t, discover(t, configs, proxies[who]()))
+			sameAsBaseline(t, who, all, base[who])
+			// The form's selector leaves the other proxy as it was.
+			otherChains := placedChains(t, discover(t, configs, proxies[other]()))
+			sameAsBaseline(t, other, otherChains, base[other])
+			for _, c := range otherChains {
+				if len(ourFilters(c.asChain())) > 0 {
+					t.Errorf("%s: %s holds ours", other, c.asChain())
+				}
+			}
+			var holding []placedChain
+			for _, pc := range all {
+				c := pc.asChain()
 				has := len(ourFilters(c)) > 0
 				if want := expected(f, c); has != want {
 					t.Errorf("%s: ours there %v, expected %v", c, has, want)
 				}
 				if has {
-					holding = append(holding, c)
+					holding = append(holding, pc)
 					checkOrder(t, f, c)
 				}
 			}
