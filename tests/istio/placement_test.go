@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -128,7 +129,9 @@ func TestPlacement(t *testing.T) {
 				}
 				if has {
 					holding = append(holding, pc)
-					checkOrder(t, f, c)
+					for _, problem := range orderProblems(f, c) {
+						t.Error(problem)
+					}
 				}
 			}
 			if len(holding) == 0 {
@@ -166,20 +169,21 @@ func TestPlacement(t *testing.T) {
 	compareGolden(t, "testdata/placement.golden.json", golden)
 }
 
-// checkOrder holds what must be true of any chain: Istio's terminal filter
-// stays last; the metadata exchange runs before our filters (they read what
-// it decoded), except tap.sh's HTTP tap, which runs first so that every
-// reply of the filters after it is recorded; and, among ours, the tap
-// first and peer_metadata before the filters that read the caller.
-func checkOrder(t *testing.T, f form, c chain) {
-	t.Helper()
+// orderProblems lists what breaks the order any chain must have: Istio's
+// terminal filter last; the metadata exchange before our filters (they
+// read what it decoded), except tap.sh's HTTP tap, which runs first (it
+// sees every body that passes); among ours, the tap first and
+// peer_metadata before the filters that read the caller.
+func orderProblems(f form, c chain) []string {
+	var problems []string
+	problem := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	filters := c.HTTP
 	terminal := "envoy.filters.http.router"
 	if filters == nil {
 		filters, terminal = c.Network, "envoy.filters.network.tcp_proxy"
 	}
 	if filters[len(filters)-1] != terminal {
-		t.Errorf("%s: %s is not last", c, terminal)
+		problem("%s: %s is not last", c, terminal)
 	}
 	first := -1
 	for i, name := range filters {
@@ -192,10 +196,10 @@ func checkOrder(t *testing.T, f form, c chain) {
 	switch {
 	case f.name == "tap.sh":
 		if first != 0 {
-			t.Errorf("%s: tap.sh's tap is not first", c)
+			problem("%s: tap.sh's tap is not first", c)
 		}
 	case exchange >= 0 && first < exchange:
-		t.Errorf("%s: ours before Istio's metadata exchange", c)
+		problem("%s: ours before Istio's metadata exchange", c)
 	}
 	order := ourFilters(c)
 	// By module, with "_" (EnvoyFilter forms) or "-" (plugin names).
@@ -206,15 +210,16 @@ func checkOrder(t *testing.T, f form, c chain) {
 		return indexOf(order, strings.ReplaceAll(module, "_", "-"))
 	}
 	if tap := pos("tap_"); tap > 0 {
-		t.Errorf("%s: the tap is not first among ours: %v", c, order)
+		problem("%s: the tap is not first among ours: %v", c, order)
 	}
 	if peer := pos("peer_metadata"); peer >= 0 {
 		for _, reader := range []string{"cf_headers", "l7_policy"} {
 			if r := pos(reader); r >= 0 && r < peer {
-				t.Errorf("%s: %s before peer_metadata: %v", c, reader, order)
+				problem("%s: %s before peer_metadata: %v", c, reader, order)
 			}
 		}
 	}
+	return problems
 }
 
 // compareGolden checks `got` against a golden JSON file (a form per key, a
@@ -294,4 +299,44 @@ func goldenDiff(want, got string) string {
 		out = append(out[:40], "...")
 	}
 	return strings.Join(out, "\n")
+}
+
+// The order checks bite: a plugin priority that puts peer_metadata ahead of
+// the tap, and tap.sh's tap inserted before the router instead of first,
+// are each reported on the chains Istio builds from them.
+func TestPlacementOrderChecksBite(t *testing.T) {
+	var plugins form
+	for _, f := range togetherForms(t) {
+		if f.name == "wasmplugin/*" {
+			plugins = f
+		}
+	}
+	peerFirst := regexp.MustCompile(`(?s)(name: peer-metadata\n.*?priority: )100`)
+	if !peerFirst.MatchString(plugins.yaml) {
+		t.Fatal("no peer-metadata plugin of priority 100 to move")
+	}
+	plugins.yaml = peerFirst.ReplaceAllString(plugins.yaml, "${1}300")
+	tap := form{name: "tap.sh", yaml: strings.Replace(tapSh(t), "operation: INSERT_FIRST", "operation: INSERT_BEFORE", 1), namespace: appNamespace}
+	if !strings.Contains(tap.yaml, "INSERT_BEFORE") {
+		t.Fatal("tap.sh's HTTP tap is not INSERT_FIRST")
+	}
+	for _, broken := range []struct {
+		form form
+		want string
+	}{
+		{plugins, "the tap is not first among ours"},
+		{tap, "tap.sh's tap is not first"},
+	} {
+		found := 0
+		for _, c := range summary(t, discover(t, parseConfigs(t, broken.form.yaml, broken.form.namespace), sidecar())) {
+			for _, p := range orderProblems(broken.form, c) {
+				if strings.Contains(p, broken.want) {
+					found++
+				}
+			}
+		}
+		if found == 0 {
+			t.Errorf("%s, broken: no chain reported %q", broken.form.name, broken.want)
+		}
+	}
 }
