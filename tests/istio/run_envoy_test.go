@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -23,8 +24,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -211,6 +214,8 @@ func visitAll(m protoreflect.Message, visit func(proto.Message)) error {
 // rewrites counts what loopbackRewrite changed.
 type rewrites struct {
 	sds, ecds, accessLogs int
+	// Extension configs left to ADS (named with no file).
+	ads int
 	// Modules an EnvoyFilter loads from the pod's /var/local/wasm.
 	modules        int
 	secretNames    map[string]bool
@@ -226,7 +231,8 @@ type rewrites struct {
 //   - SDS: each secret the agent would serve over `sds-grpc` is read from
 //     sdsDir/<name>.json (Envoy's file-based SDS);
 //   - ECDS: each extension config the agent would forward over ADS is read
-//     from a file (file-based ECDS; `files` maps the name to the file);
+//     from a file (file-based ECDS; `files` maps the name to the file); a
+//     name mapped to "" stays on ADS (the bootstrap's ads_config);
 //   - file access logs under /etc/istio/proxy/ (the -records EnvoyFilters'
 //     and the EnvoyFilter forms' tap records, tap.sh's --records file) are
 //     written to logDir instead;
@@ -259,9 +265,13 @@ func loopbackRewrite(t *testing.T, l *listener.Listener, ip string, ports []uint
 			failed = fmt.Errorf("extension config %q is not from ADS: %v", name, src.ConfigSource)
 			return
 		}
+		r.extensionNames[name] = true
+		if file == "" {
+			r.ads++
+			return
+		}
 		fromFile(src.ConfigSource, file)
 		r.ecds++
-		r.extensionNames[name] = true
 	}
 	err := visitAll(l.ProtoReflect(), func(m proto.Message) {
 		switch m := m.(type) {
@@ -300,6 +310,73 @@ func loopbackRewrite(t *testing.T, l *listener.Listener, ip string, ports []uint
 	return r
 }
 
+// silentControlPlane is an ADS server that takes Envoy's requests and
+// never answers one: an istiod that never sends a resource. gRPC over h2c
+// with Go's own HTTP/2 server: each DiscoveryRequest is a gRPC message (a
+// flag byte, a 4-byte length, the protobuf) in the request body of the
+// StreamAggregatedResources call, and nothing is written back, not even
+// the response headers, until the connection closes.
+type silentControlPlane struct {
+	addr     string
+	mu       sync.Mutex
+	requests []*discovery.DiscoveryRequest
+}
+
+func startSilentControlPlane(t *testing.T) *silentControlPlane {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &silentControlPlane{addr: l.Addr().String()}
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Protocols: &protocols, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources" {
+			http.NotFound(w, r)
+			return
+		}
+		for {
+			var header [5]byte
+			if _, err := io.ReadFull(r.Body, header[:]); err != nil {
+				break
+			}
+			b := make([]byte, binary.BigEndian.Uint32(header[1:]))
+			if _, err := io.ReadFull(r.Body, b); err != nil {
+				break
+			}
+			req := &discovery.DiscoveryRequest{}
+			if err := proto.Unmarshal(b, req); err != nil {
+				break
+			}
+			c.mu.Lock()
+			c.requests = append(c.requests, req)
+			c.mu.Unlock()
+		}
+		<-r.Context().Done()
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return c
+}
+
+// asked are the resource names Envoy asked for of type `typeURL`.
+func (c *silentControlPlane) asked(typeURL string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, r := range c.requests {
+		if r.TypeUrl == typeURL {
+			for _, n := range r.ResourceNames {
+				if !slices.Contains(out, n) {
+					out = append(out, n)
+				}
+			}
+		}
+	}
+	return out
+}
+
 // loopbackIP is an address on the loopback network, other than 127.0.0.1,
 // where every one of `ports` is free: the listener binds the app's own
 // ports there, which other tests on 127.0.0.1 do not use.
@@ -326,14 +403,26 @@ func loopbackIP(t *testing.T, ports []uint32) string {
 
 // envoyRun is one Envoy process, killed when the test ends.
 type envoyRun struct {
-	dir   string
-	admin string
-	cmd   *exec.Cmd
+	dir    string
+	admin  string
+	cmd    *exec.Cmd
+	exited chan struct{}
 }
 
 // startEnvoy runs `bin` on the bootstrap in dir/envoy.pb with one
 // worker (the tap's rate limit is per worker) and waits until it is live.
 func startEnvoy(t *testing.T, bin, dir string) *envoyRun {
+	t.Helper()
+	e := launchEnvoy(t, bin, dir)
+	if state, err := e.waitLive(60 * time.Second); err != nil {
+		t.Fatalf("Envoy not live after 60 s (%s: %v); its log:\n%s", state, err, tail(readFile(t, filepath.Join(dir, "envoy.log")), 60))
+	}
+	return e
+}
+
+// launchEnvoy runs `bin` as startEnvoy does and returns once its admin
+// interface answers, live or not.
+func launchEnvoy(t *testing.T, bin, dir string) *envoyRun {
 	t.Helper()
 	adminFile := filepath.Join(dir, "admin.txt")
 	logFile, err := os.Create(filepath.Join(dir, "envoy.log"))
@@ -357,18 +446,17 @@ func startEnvoy(t *testing.T, bin, dir string) *envoyRun {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("cannot run %s: %v", bin, err)
 	}
-	e := &envoyRun{dir: dir, cmd: cmd}
-	exited := make(chan struct{})
+	e := &envoyRun{dir: dir, cmd: cmd, exited: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		logFile.Close()
 		stdout.Close()
-		close(exited)
+		close(e.exited)
 	}()
 	t.Cleanup(func() {
 		// Only the process this test started, by its PID.
 		_ = cmd.Process.Kill()
-		<-exited
+		<-e.exited
 		if t.Failed() || os.Getenv("RUN_ENVOY_LOG") != "" {
 			t.Logf("Envoy's log (%s):\n%s", dir, tail(readFile(t, filepath.Join(dir, "envoy.log")), 80))
 		}
@@ -376,18 +464,43 @@ func startEnvoy(t *testing.T, bin, dir string) *envoyRun {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
-		case <-exited:
-			t.Fatalf("Envoy exited (%v) before it was live; its log:\n%s", cmd.ProcessState, tail(readFile(t, filepath.Join(dir, "envoy.log")), 60))
+		case <-e.exited:
+			t.Fatalf("Envoy exited (%v) before its admin interface answered; its log:\n%s", cmd.ProcessState, tail(readFile(t, filepath.Join(dir, "envoy.log")), 60))
 		default:
 		}
 		if b, err := os.ReadFile(adminFile); err == nil && len(b) > 0 {
 			e.admin = strings.TrimSpace(string(b))
-			if body, err := e.get("/ready"); err == nil && strings.TrimSpace(body) == "LIVE" {
+			if _, err := e.get("/server_info"); err == nil {
 				return e
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Envoy not live after 60 s; its log:\n%s", tail(readFile(t, filepath.Join(dir, "envoy.log")), 60))
+			t.Fatalf("Envoy's admin interface not up after 60 s; its log:\n%s", tail(readFile(t, filepath.Join(dir, "envoy.log")), 60))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitLive waits up to `d` for /ready to say LIVE; the error says what it
+// said last otherwise.
+func (e *envoyRun) waitLive(d time.Duration) (string, error) {
+	deadline := time.Now().Add(d)
+	for {
+		body, err := e.get("/ready")
+		state := strings.TrimSpace(body)
+		if err == nil && state == "LIVE" {
+			return state, nil
+		}
+		select {
+		case <-e.exited:
+			return state, fmt.Errorf("Envoy exited (%v)", e.cmd.ProcessState)
+		default:
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("/ready: %q", state)
+			}
+			return state, err
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -11,12 +11,16 @@ package istio
 // issues and in plain text (PERMISSIVE), must get what our own harness
 // (tests/*.rs) gets where our filters run: l7_policy's verdicts, the CF
 // headers, the peer identity and the tap records; and Istio's RBAC's
-// answers where it runs first, by each form's order.
+// answers where it runs first, by each form's order. The checks report
+// what they find (problems): TestRunChecksCatchAMissingFilter shows they
+// bite, and TestRunTapNeverStopsTraffic runs tap.sh's extension config
+// refused and never delivered, with and without its default config.
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -28,18 +32,23 @@ import (
 	"testing"
 	"time"
 
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	accesslogfile "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
 	httpwasm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	networkwasm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/wasm/v3"
+	upstreamhttp "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"istio.io/istio/pilot/pkg/networking/util"
 	"istio.io/istio/pkg/wasm"
@@ -179,7 +188,15 @@ type runForm struct {
 	// The time between requests, so that the tap's rate limit records
 	// every one.
 	pace time.Duration
+	// The tap's extension config does not load (TestRunTapNeverStopsTraffic):
+	// the tap stays where Istio put it (checkHTTPOrder), but its default
+	// config, an RBAC filter without rules, runs in its place; nothing is
+	// recorded, and every answer is what the form's other filters give.
+	untapped bool
 }
+
+// tcpTapped: a tap records the TCP connection to 9000.
+func (rf runForm) tcpTapped() bool { return rf.tcpTap && !rf.untapped }
 
 // The order of the plugin forms: tap_http and peer_metadata in phase
 // AUTHN, l7_policy in AUTHZ (all before Istio's RBAC), cf_headers in
@@ -504,13 +521,29 @@ type runSetup struct {
 	ecdsFiles  map[string]string
 	extensions map[string]*anypb.Any
 	modules    map[string]string // by extension config name
+	// What Envoy must make of each extension config (by name; "" loaded):
+	// "refused" (rejected: config_fail) or "undelivered" (never sent:
+	// asked for, neither loaded nor failed). checkLoaded.
+	ecdsWant map[string]string
+	// The control plane of the extension configs left to ADS (ecdsFiles
+	// "" for them): the bootstrap's ads_config.
+	ads *silentControlPlane
+	// An access log of each request's response code and flags
+	// (run/flags.log) added to every HTTP connection manager.
+	flagsLog bool
 }
 
 const workloadID = "spiffe://cluster.local/ns/cf-workloads/sa/default"
 
 func setupRun(t *testing.T, f form) *runSetup {
 	t.Helper()
-	g := generate(t, f)
+	return setupGenerated(t, generate(t, f))
+}
+
+// setupGenerated: as setupRun, from what the discovery server generated
+// (which it leaves as it is).
+func setupGenerated(t *testing.T, g generated) *runSetup {
+	t.Helper()
 	reduced, _ := stripIstioProxyOnly(t, g.listeners)
 	s := &runSetup{
 		dir:        t.TempDir(),
@@ -523,6 +556,7 @@ func setupRun(t *testing.T, f form) *runSetup {
 		ecdsFiles:  map[string]string{},
 		extensions: g.extensions,
 		modules:    g.modules,
+		ecdsWant:   map[string]string{},
 	}
 	s.ip = loopbackIP(t, appPorts)
 	// The pod's service account is `default` (cluster.yaml).
@@ -555,7 +589,11 @@ func setupRun(t *testing.T, f form) *runSetup {
 // empty: no test traffic goes there). Binary protobuf, as Envoy receives
 // xDS: a configuration type Envoy does not know is refused by the filter
 // that needs it, not by the parser (envoy.json beside it, where it can be
-// written, is for reading).
+// written, is for reading). With s.ads, the extension configs left to ADS
+// are asked of it (the bootstrap's ads_config, its cluster `xds-grpc` as
+// Istio's bootstrap names it); with s.flagsLog, each HTTP connection
+// manager also logs each request's response code and flags to
+// <name>/flags.log.
 func (s *runSetup) bootstrap(t *testing.T, name string, l *listener.Listener) (string, rewrites) {
 	t.Helper()
 	dir := filepath.Join(s.dir, name)
@@ -564,6 +602,34 @@ func (s *runSetup) bootstrap(t *testing.T, name string, l *listener.Listener) (s
 	}
 	l = proto.Clone(l).(*listener.Listener)
 	rw := loopbackRewrite(t, l, s.ip, appPorts, dir, filepath.Join(s.dir, "sds"), s.ecdsFiles, filepath.Join(repoRoot(t), "dist"))
+	if (rw.ads > 0) != (s.ads != nil) {
+		t.Fatalf("%d extension configs left to ADS, control plane %v", rw.ads, s.ads)
+	}
+	if s.flagsLog {
+		flags := &accesslogfile.FileAccessLog{
+			Path: filepath.Join(dir, "flags.log"),
+			AccessLogFormat: &accesslogfile.FileAccessLog_LogFormat{LogFormat: &core.SubstitutionFormatString{
+				Format: &core.SubstitutionFormatString_TextFormatSource{TextFormatSource: &core.DataSource{
+					Specifier: &core.DataSource_InlineString{InlineString: "%REQ(X-CASE)% %RESPONSE_CODE% %RESPONSE_FLAGS%\n"},
+				}},
+			}},
+		}
+		a, err := anypb.New(flags)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		if err := visitAll(l.ProtoReflect(), func(m proto.Message) {
+			if m, ok := m.(*hcm.HttpConnectionManager); ok {
+				m.AccessLog = append(m.AccessLog, &accesslogv3.AccessLog{
+					Name: "envoy.access_loggers.file", ConfigType: &accesslogv3.AccessLog_TypedConfig{TypedConfig: a},
+				})
+				n++
+			}
+		}); err != nil || n == 0 {
+			t.Fatalf("flags log added to %d connection managers: %v", n, err)
+		}
+	}
 	p := runSidecar()
 	b, err := json.Marshal(p.metadata)
 	if err != nil {
@@ -607,6 +673,26 @@ func (s *runSetup) bootstrap(t *testing.T, name string, l *listener.Listener) (s
 				static("BlackHoleCluster", ""),
 			},
 		},
+	}
+	if s.ads != nil {
+		xds := static("xds-grpc", s.ads.addr)
+		h2, err := anypb.New(&upstreamhttp.HttpProtocolOptions{
+			UpstreamProtocolOptions: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig{
+				ProtocolConfig: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &core.Http2ProtocolOptions{}},
+			}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		xds.TypedExtensionProtocolOptions = map[string]*anypb.Any{"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": h2}
+		boot.StaticResources.Clusters = append(boot.StaticResources.Clusters, xds)
+		boot.DynamicResources = &bootstrapv3.Bootstrap_DynamicResources{AdsConfig: &core.ApiConfigSource{
+			ApiType:             core.ApiConfigSource_GRPC,
+			TransportApiVersion: core.ApiVersion_V3,
+			GrpcServices: []*core.GrpcService{{TargetSpecifier: &core.GrpcService_EnvoyGrpc_{
+				EnvoyGrpc: &core.GrpcService_EnvoyGrpc{ClusterName: "xds-grpc"},
+			}}},
+		}}
 	}
 	out, err := proto.Marshal(boot)
 	if err != nil {
@@ -792,6 +878,10 @@ func (rf runForm) outcome(c runCase) (string, map[string]bool) {
 			parts = suiteParts
 		}
 		for _, p := range parts {
+			if p == "tap_http" && rf.untapped {
+				// Its default config, which lets everything through, ran.
+				continue
+			}
 			ran[p] = true
 			switch p {
 			case "rbac":
@@ -819,7 +909,7 @@ func (rf runForm) outcome(c runCase) (string, map[string]bool) {
 // headers of filters that answered before it), not which requests have a
 // record; the run shows the order itself (checkHTTPOrder).
 func (rf runForm) recorded() bool {
-	return slices.Contains(rf.order, "tap_http") || slices.Contains(rf.order, "suite")
+	return !rf.untapped && (slices.Contains(rf.order, "tap_http") || slices.Contains(rf.order, "suite"))
 }
 
 // runCases are the requests every form with an HTTP filter of ours gets;
@@ -869,40 +959,97 @@ const (
 	foreignID = "spiffe://example.org/ns/cf-workloads/sa/caller"
 )
 
-// TestRunInEnvoy runs each form's reduced virtualInbound in Envoy and
-// sends it traffic; see tests/istio/README.md for what each case shows.
-func TestRunInEnvoy(t *testing.T) {
-	bin := envoyBinary(t)
-	for _, rf := range runForms(t) {
-		t.Run(rf.name, func(t *testing.T) { runInEnvoy(t, bin, rf) })
+// problems are what a run's checks found wrong, each with the check that
+// found it ("rewrite", "order", "live", "loaded", "reply", "handshake", "tcp",
+// "counters", "records"): none for the configuration as Istio generates
+// it (TestRunInEnvoy), some for one broken on purpose
+// (TestRunChecksCatchAMissingFilter, TestRunTapNeverStopsTraffic).
+type problems struct {
+	list []problem
+}
+
+type problem struct{ check, text string }
+
+func (p *problems) add(check, format string, args ...any) {
+	p.list = append(p.list, problem{check, fmt.Sprintf(format, args...)})
+}
+
+// by are the problems one check found.
+func (p *problems) by(check string) []string {
+	var out []string
+	for _, q := range p.list {
+		if q.check == check {
+			out = append(out, q.text)
+		}
+	}
+	return out
+}
+
+// report fails the test with each problem.
+func (p *problems) report(t *testing.T) {
+	t.Helper()
+	for _, q := range p.list {
+		t.Errorf("%s: %s", q.check, q.text)
 	}
 }
 
-func runInEnvoy(t *testing.T, bin string, rf runForm) {
+// runResult is what came of a run: the problems its checks found, and
+// what was observed, for tests that expect a failure to say which.
+type runResult struct {
+	problems
+	replies map[string]reply // by case; absent when the request failed
+	sendErr map[string]error // by case
+	tcp     error            // the TCP echo's error, if any
+	envoy   *envoyRun
+}
+
+// TestRunInEnvoy runs each form's reduced virtualInbound in Envoy and
+// sends it traffic; see tests/istio/README.md for what each case shows.
+// Every check must find nothing.
+func TestRunInEnvoy(t *testing.T) {
+	bin := envoyBinary(t)
+	for _, rf := range runForms(t) {
+		t.Run(rf.name, func(t *testing.T) {
+			r := runInEnvoy(t, bin, rf, setupRun(t, rf.form))
+			r.report(t)
+		})
+	}
+}
+
+// runInEnvoy runs s's reduced virtualInbound, sends it the form's
+// traffic, and checks what comes of it against what the form's order
+// says must.
+func runInEnvoy(t *testing.T, bin string, rf runForm, s *runSetup) runResult {
+	t.Helper()
 	start := time.Now()
-	s := setupRun(t, rf.form)
+	res := runResult{replies: map[string]reply{}, sendErr: map[string]error{}}
+	p := &res.problems
 	_, rw := s.bootstrap(t, "run", s.reduced)
 	// What the rewrite touched: both secrets in every TLS chain, every
 	// extension config, the tap records' files, the EnvoyFilter forms'
 	// module files.
 	if !rw.secretNames["default"] || !rw.secretNames["ROOTCA"] || len(rw.secretNames) != 2 {
-		t.Errorf("secrets the listener asks for: %v, want default and ROOTCA", rw.secretNames)
+		p.add("rewrite", "secrets the listener asks for: %v, want default and ROOTCA", rw.secretNames)
 	}
 	if len(rw.extensionNames) != len(s.extensions) {
-		t.Errorf("extension configs the listener names: %v, ECDS sent %d", rw.extensionNames, len(s.extensions))
+		p.add("rewrite", "extension configs the listener names: %v, ECDS sent %d", keys(rw.extensionNames), len(s.extensions))
 	}
 	if files := rf.tag == ""; files != (rw.accessLogs > 0) {
-		t.Errorf("%d access logs under /etc/istio/proxy/, records to files: %v", rw.accessLogs, files)
+		p.add("rewrite", "%d access logs under /etc/istio/proxy/, records to files: %v", rw.accessLogs, files)
 	}
 	if local := strings.Contains(rf.yaml, "/var/local/wasm/"); local != (rw.modules > 0) {
-		t.Errorf("%d modules from /var/local/wasm/, the form names it: %v", rw.modules, local)
+		p.add("rewrite", "%d modules from /var/local/wasm/, the form names it: %v", rw.modules, local)
 	}
-	t.Logf("rewritten: %d SDS configs (%v), %d ECDS configs (%d names), %d access logs, %d module files; listener on %s:%v",
-		rw.sds, keys(rw.secretNames), rw.ecds, len(rw.extensionNames), rw.accessLogs, rw.modules, s.ip, appPorts)
-	checkHTTPOrder(t, s, rf)
+	t.Logf("rewritten: %d SDS configs (%v), %d ECDS configs from files and %d left to ADS (%d names), %d access logs, %d module files; listener on %s:%v",
+		rw.sds, keys(rw.secretNames), rw.ecds, rw.ads, len(rw.extensionNames), rw.accessLogs, rw.modules, s.ip, appPorts)
+	checkHTTPOrder(t, p, s, rf)
 	e := startEnvoy(t, bin, filepath.Join(s.dir, "run"))
+	res.envoy = e
 	t.Logf("Envoy live after %.1f s (setup included)", time.Since(start).Seconds())
-	checkLoaded(t, e, s)
+	if n := e.stats(t)["listener_manager.workers_started"]; n != 1 {
+		p.add("live", "listener_manager.workers_started = %d", n)
+	}
+	checkLoaded(t, p, e, s, rw.extensionNames)
 
 	h1ALPN, h2ALPN := s.clientALPN(t)
 	callers := map[string]caller{}
@@ -944,10 +1091,12 @@ func runInEnvoy(t *testing.T, bin string, rf runForm) {
 		}
 		r, err := who.send(t, addr, c.h2, c.who != "", alpn, c.method, "/hello", headers)
 		if err != nil {
-			t.Errorf("%s: %v", c.name, err)
+			res.sendErr[c.name] = err
+			p.add("reply", "%s: %v", c.name, err)
 			continue
 		}
-		checkReply(t, c, headers, r)
+		res.replies[c.name] = r
+		checkReply(t, p, c, headers, r)
 	}
 
 	if http {
@@ -955,12 +1104,12 @@ func runInEnvoy(t *testing.T, bin string, rf runForm) {
 		// another trust domain (Istio's match_subject_alt_names prefix
 		// spiffe://cluster.local/).
 		if r, err := plain.send(t, addr, false, true, h1ALPN, "GET", "/hello", nil); err == nil {
-			t.Errorf("mTLS without a client certificate answered %d", r.status)
+			p.add("handshake", "mTLS without a client certificate answered %d", r.status)
 		} else {
 			t.Logf("no client certificate: refused (%v)", err)
 		}
 		if r, err := callers["foreign"].send(t, addr, false, true, h1ALPN, "GET", "/hello", nil); err == nil {
-			t.Errorf("a certificate of trust domain example.org answered %d", r.status)
+			p.add("handshake", "a certificate of trust domain example.org answered %d", r.status)
 		} else {
 			t.Logf("trust domain example.org: refused (%v)", err)
 		}
@@ -969,13 +1118,19 @@ func runInEnvoy(t *testing.T, bin string, rf runForm) {
 	// TCP: port 9000, mTLS with the ALPN Istio's clients offer for in-mesh
 	// TCP (util.ALPNInMeshWithMxc), through Istio's network RBAC, the tap
 	// if the form has one, and tcp_proxy to the app.
-	if got, err := callers["caller"].echoTCP(t, s.ip+":9000", util.ALPNInMeshWithMxc, "ping"); err != nil || got != "ping" {
-		t.Errorf("TCP over mTLS to 9000: %q, %v", got, err)
+	got, err := callers["caller"].echoTCP(t, s.ip+":9000", util.ALPNInMeshWithMxc, "ping")
+	if err == nil && got != "ping" {
+		err = fmt.Errorf("echoed %q", got)
+	}
+	if err != nil {
+		res.tcp = err
+		p.add("tcp", "TCP over mTLS to 9000: %v", err)
 	}
 
-	checkCounters(t, e, s.ip, rf, cases)
-	checkTapRecords(t, s, rf, cases, metadata)
-	t.Logf("%s ran in %.1f s", rf.name, time.Since(start).Seconds())
+	checkCounters(t, p, e, s.ip, rf, cases)
+	checkTapRecords(t, p, s, rf, cases, metadata)
+	t.Logf("%s ran in %.1f s; %d problems", rf.name, time.Since(start).Seconds(), len(p.list))
+	return res
 }
 
 func keys(m map[string]bool) []string {
@@ -991,7 +1146,7 @@ func keys(m map[string]bool) []string {
 // and plain text), as Istio generated it, runs Istio's RBAC and our
 // filters in the form's order, each of ours known by the module it loads
 // (the extension config's, or the EnvoyFilter's file).
-func checkHTTPOrder(t *testing.T, s *runSetup, rf runForm) {
+func checkHTTPOrder(t *testing.T, p *problems, s *runSetup, rf runForm) {
 	t.Helper()
 	n := 0
 	for _, c := range chains(s.inbound) {
@@ -1019,20 +1174,20 @@ func checkHTTPOrder(t *testing.T, s *runSetup, rf runForm) {
 					role = strings.TrimSuffix(filepath.Base(file), ".wasm")
 				}
 				if i == 0 && rf.tapFirst && role != "tap_http" {
-					t.Errorf("chain %s (port %d): %s first, not the tap", c.Name, port, h.Name)
+					p.add("order", "chain %s (port %d): %s first, not the tap", c.Name, port, h.Name)
 				}
 				if role != "" {
 					got = append(got, role)
 				}
 			}
 			if !slices.Equal(got, rf.order) {
-				t.Errorf("chain %s (port %d): RBAC and ours run %v, want %v", c.Name, port, got, rf.order)
+				p.add("order", "chain %s (port %d): RBAC and ours run %v, want %v", c.Name, port, got, rf.order)
 			}
 			n++
 		}
 	}
 	if n < 4 {
-		t.Errorf("%d HTTP chains on ports 8080 and 8081, want their TLS and plain-text ones", n)
+		p.add("order", "%d HTTP chains on ports 8080 and 8081, want their TLS and plain-text ones", n)
 	}
 	first := ""
 	if rf.tapFirst {
@@ -1042,44 +1197,94 @@ func checkHTTPOrder(t *testing.T, s *runSetup, rf runForm) {
 }
 
 // checkLoaded: every extension config arrived (ECDS from its file) and
-// each module's VM started.
-func checkLoaded(t *testing.T, e *envoyRun, s *runSetup) {
+// each module's VM started: its config_reload counted, no config_fail.
+// One s.ecdsWant says must be refused must have been (config_fail and
+// update_rejected counted); one that must be undelivered was asked for
+// and neither loaded nor failed. Envoy 1.40 counts config_reload also for
+// a Wasm config it then rejects (it posts the config to the workers
+// before the plugin fails to load), so config_reload alone does not say
+// a config runs.
+func checkLoaded(t *testing.T, p *problems, e *envoyRun, s *runSetup, named map[string]bool) {
 	t.Helper()
-	stats := e.stats(t)
-	for name := range s.extensions {
-		found := false
-		for k, v := range stats {
-			if strings.HasPrefix(k, "extension_config_discovery.") && strings.Contains(k, name) && strings.HasSuffix(k, ".config_reload") && v > 0 {
-				found = true
+	// What is wrong with each extension config, from Envoy's counters and
+	// the control plane's requests; and whether one the listener names is
+	// still pending (not yet tried, loaded or failed; or not yet asked for).
+	check := func(stats map[string]int) (found, logs []string, pending bool) {
+		stat := func(name, counter string) int { return ecdsStat(stats, name, counter) }
+		for _, name := range slices.Sorted(maps.Keys(s.extensions)) {
+			reload, fail, rejected, attempt := stat(name, "config_reload"), stat(name, "config_fail"), stat(name, "update_rejected"), stat(name, "update_attempt")
+			want := s.ecdsWant[name]
+			if named[name] && (attempt == 0 || want != "undelivered" && reload == 0 && fail == 0 ||
+				want == "undelivered" && (s.ads == nil || !slices.Contains(s.ads.asked(extensionConfigType), name))) {
+				pending = true
 			}
+			switch want {
+			case "":
+				want = "loaded"
+				if reload == 0 || fail != 0 {
+					found = append(found, fmt.Sprintf("extension config %s: config_reload %d, config_fail %d; want it loaded", name, reload, fail))
+				}
+			case "refused":
+				if fail == 0 || rejected == 0 {
+					found = append(found, fmt.Sprintf("extension config %s: config_fail %d, update_rejected %d; want it refused", name, fail, rejected))
+				}
+			case "undelivered":
+				if attempt == 0 || reload != 0 || fail != 0 {
+					found = append(found, fmt.Sprintf("extension config %s: update_attempt %d, config_reload %d, config_fail %d; want it asked for and never delivered", name, attempt, reload, fail))
+				}
+				if s.ads == nil || !slices.Contains(s.ads.asked(extensionConfigType), name) {
+					found = append(found, fmt.Sprintf("extension config %s: the control plane was not asked for it", name))
+				}
+			default:
+				t.Fatalf("ecdsWant %q", want)
+			}
+			logs = append(logs, fmt.Sprintf("extension config %s (want %s): update_attempt %d, config_reload %d, config_fail %d, update_rejected %d",
+				name, want, attempt, reload, fail, rejected))
 		}
-		if !found {
-			t.Errorf("extension config %s: no config_reload in Envoy's stats", name)
-		}
+		return found, logs, pending
 	}
-	for k, v := range stats {
-		if strings.HasPrefix(k, "extension_config_discovery.") && strings.HasSuffix(k, ".config_fail") && v > 0 {
-			t.Errorf("%s: %d", k, v)
-		}
+	// Before any traffic: a default config applied without warming lets
+	// Envoy go live before its extension config has been dealt with (with
+	// file-based ECDS it is at start, but the run does not count on it).
+	found, logs, pending := check(e.stats(t))
+	for deadline := time.Now().Add(5 * time.Second); pending && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		found, logs, pending = check(e.stats(t))
+	}
+	for _, l := range logs {
+		t.Log(l)
+	}
+	for _, f := range found {
+		p.add("loaded", "%s", f)
 	}
 }
+
+// ecdsStat is one of Envoy's counters of the extension config `name`
+// (an HTTP or a network filter's).
+func ecdsStat(stats map[string]int, name, counter string) int {
+	return stats["extension_config_discovery.http_filter."+name+"."+counter] +
+		stats["extension_config_discovery.network_filter."+name+"."+counter]
+}
+
+// The type of ECDS resources.
+const extensionConfigType = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig"
 
 // checkReply: the answer, and what the app got: the CF identity where
 // cf_headers ran, peer_metadata's verdict where it ran, and otherwise the
 // client's own headers as sent.
-func checkReply(t *testing.T, c runCase, sent map[string]string, r reply) {
+func checkReply(t *testing.T, p *problems, c runCase, sent map[string]string, r reply) {
 	t.Helper()
 	wantProto := "HTTP/1.1"
 	if c.h2 {
 		wantProto = "HTTP/2.0"
 	}
 	if r.proto != wantProto {
-		t.Errorf("%s: answered over %s, want %s", c.name, r.proto, wantProto)
+		p.add("reply", "%s: answered over %s, want %s", c.name, r.proto, wantProto)
 	}
 	if c.who != "" {
 		want := map[bool]string{false: "http/1.1", true: "h2"}[c.h2]
 		if r.alpn != want {
-			t.Errorf("%s: ALPN %q, want %q", c.name, r.alpn, want)
+			p.add("reply", "%s: ALPN %q, want %q", c.name, r.alpn, want)
 		}
 	}
 	summary := fmt.Sprintf("%s %s over %s (ALPN %q): %d", c.name, c.method, r.proto, r.alpn, r.status)
@@ -1094,17 +1299,17 @@ func checkReply(t *testing.T, c runCase, sent map[string]string, r reply) {
 	switch c.by {
 	case "l7_policy":
 		if r.status != 403 || r.body != "Access denied\r\n" || r.app != nil {
-			t.Errorf("%s: %d %q, want l7_policy's 403 Access denied", c.name, r.status, r.body)
+			p.add("reply", "%s: %d %q, want l7_policy's 403 Access denied", c.name, r.status, r.body)
 		}
 		return
 	case "rbac":
 		if r.status != 403 || r.body != "RBAC: access denied" || r.app != nil {
-			t.Errorf("%s: %d %q, want Istio's RBAC 403", c.name, r.status, r.body)
+			p.add("reply", "%s: %d %q, want Istio's RBAC 403", c.name, r.status, r.body)
 		}
 		return
 	}
 	if r.status != 200 || r.app == nil {
-		t.Errorf("%s: %d %q, want the app's 200", c.name, r.status, r.body)
+		p.add("reply", "%s: %d %q, want the app's 200", c.name, r.status, r.body)
 		return
 	}
 	app := r.app
@@ -1112,12 +1317,12 @@ func checkReply(t *testing.T, c runCase, sent map[string]string, r reply) {
 		got := app.header(name)
 		if want == "" {
 			if len(got) != 0 {
-				t.Errorf("%s: the app got %s: %q, want none", c.name, name, got)
+				p.add("reply", "%s: the app got %s: %q, want none", c.name, name, got)
 			}
 			return
 		}
 		if len(got) != 1 || got[0] != want {
-			t.Errorf("%s: the app got %s: %q, want %q", c.name, name, got, want)
+			p.add("reply", "%s: the app got %s: %q, want %q", c.name, name, got, want)
 		}
 	}
 	for name, want := range cfIdentity {
@@ -1145,16 +1350,16 @@ func checkReply(t *testing.T, c runCase, sent map[string]string, r reply) {
 	// Envoy's own reading of the certificate (Istio's HCM sets
 	// forward_client_cert_details APPEND_FORWARD with the URI).
 	if xfcc := strings.Join(app.header("x-forwarded-client-cert"), ","); c.principal != "" && !strings.Contains(xfcc, "URI="+c.principal) {
-		t.Errorf("%s: x-forwarded-client-cert %q does not name %s", c.name, xfcc, c.principal)
+		p.add("reply", "%s: x-forwarded-client-cert %q does not name %s", c.name, xfcc, c.principal)
 	}
 	if app.Method != c.method || app.Path != "/hello" {
-		t.Errorf("%s: the app got %s %s", c.name, app.Method, app.Path)
+		p.add("reply", "%s: the app got %s %s", c.name, app.Method, app.Path)
 	}
 }
 
 // checkCounters: each of our filters counted what it did on the requests
 // it ran on, and Istio's RBAC and Envoy's TLS on the same traffic.
-func checkCounters(t *testing.T, e *envoyRun, ip string, rf runForm, cases []runCase) {
+func checkCounters(t *testing.T, p *problems, e *envoyRun, ip string, rf runForm, cases []runCase) {
 	t.Helper()
 	hcmStats := "http.inbound_0.0.0.0_8080;."
 	tlsStats := "listener." + ip + "_8080.ssl."
@@ -1216,13 +1421,14 @@ func checkCounters(t *testing.T, e *envoyRun, ip string, rf runForm, cases []run
 	}
 	// The TCP connection, allowed by the network RBAC.
 	want["tcp.rbac.allowed"] = 1
-	if rf.tcpTap {
+	if rf.tcpTapped() {
 		want["wasmcustom.tap_tcp.tapped"] = 1
 	}
 	// tap_tcp writes its record when Envoy has closed the connection,
-	// which may be just after the client's close: wait for the counts.
+	// which may be just after the client's close: wait for the counts, up
+	// to 5 s, or until they have not moved for 1 s (a broken run's).
 	stats := e.stats(t)
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); stats = e.stats(t) {
+	for deadline, moved := time.Now().Add(5*time.Second), time.Now(); time.Now().Before(deadline) && time.Since(moved) < time.Second; {
 		same := true
 		for k, v := range want {
 			same = same && stats[k] == v
@@ -1231,6 +1437,13 @@ func checkCounters(t *testing.T, e *envoyRun, ip string, rf runForm, cases []run
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
+		next := e.stats(t)
+		for k := range want {
+			if next[k] != stats[k] {
+				moved = time.Now()
+			}
+		}
+		stats = next
 	}
 	names := make([]string, 0, len(want))
 	for k := range want {
@@ -1243,13 +1456,13 @@ func checkCounters(t *testing.T, e *envoyRun, ip string, rf runForm, cases []run
 			line = append(line, fmt.Sprintf("%s=%d", strings.TrimPrefix(k, "wasmcustom."), stats[k]))
 		}
 		if stats[k] != want[k] {
-			t.Errorf("%s = %d, want %d", k, stats[k], want[k])
+			p.add("counters", "%s = %d, want %d", k, stats[k], want[k])
 		}
 	}
 	t.Logf("counters: %s", strings.Join(line, " "))
 	for _, k := range []string{"wasmcustom.tap_http.rate_limited", "wasmcustom.tap_http.sink_errors", "wasmcustom.tap_tcp.rate_limited", "wasmcustom.tap_tcp.sink_errors"} {
 		if stats[k] != 0 {
-			t.Errorf("%s = %d", k, stats[k])
+			p.add("counters", "%s = %d", k, stats[k])
 		}
 	}
 }
@@ -1260,7 +1473,7 @@ func checkCounters(t *testing.T, e *envoyRun, ip string, rf runForm, cases []run
 // removed by peer_metadata or redacted by the tap) and the caller as Envoy
 // verified it and, where peer_metadata ran, as it decoded it; and the tap's
 // record of the TCP connection.
-func checkTapRecords(t *testing.T, s *runSetup, rf runForm, cases []runCase, metadata map[string]string) {
+func checkTapRecords(t *testing.T, p *problems, s *runSetup, rf runForm, cases []runCase, metadata map[string]string) {
 	t.Helper()
 	dir := filepath.Join(s.dir, "run")
 	wantHTTP := 0
@@ -1270,8 +1483,13 @@ func checkTapRecords(t *testing.T, s *runSetup, rf runForm, cases []runCase, met
 		}
 	}
 	wantTCP := 0
-	if rf.tcpTap {
+	if rf.tcpTapped() {
 		wantTCP = 1
+	}
+	if wantHTTP+wantTCP == 0 {
+		// Nothing to wait for: give a record made anyway time to be
+		// flushed (--file-flush-interval-msec 50) before looking.
+		time.Sleep(250 * time.Millisecond)
 	}
 	var records, tcp []map[string]any
 	if rf.tag == "" {
@@ -1293,7 +1511,7 @@ func checkTapRecords(t *testing.T, s *runSetup, rf runForm, cases []runCase, met
 		}
 	}
 	if len(records) != wantHTTP {
-		t.Errorf("%d tap_http records, want %d", len(records), wantHTTP)
+		p.add("records", "%d tap_http records, want %d", len(records), wantHTTP)
 	}
 	byCase := map[string]map[string]any{}
 	for _, r := range records {
@@ -1310,17 +1528,17 @@ func checkTapRecords(t *testing.T, s *runSetup, rf runForm, cases []runCase, met
 		r := byCase[c.name]
 		if !c.recorded {
 			if r != nil {
-				t.Errorf("%s: a tap record, but no tap", c.name)
+				p.add("records", "%s: a tap record, but no tap", c.name)
 			}
 			continue
 		}
 		if r == nil {
-			t.Errorf("%s: no tap record", c.name)
+			p.add("records", "%s: no tap record", c.name)
 			continue
 		}
 		line, _ := json.Marshal(r)
 		if m := metadata[c.name]; m != "" && bytes.Contains(line, []byte(m)) {
-			t.Errorf("%s: the record holds Istio's raw peer metadata", c.name)
+			p.add("records", "%s: the record holds Istio's raw peer metadata", c.name)
 		}
 		trace := r["http_buffered_trace"].(map[string]any)
 		req := trace["request"].(map[string]any)
@@ -1333,7 +1551,7 @@ func checkTapRecords(t *testing.T, s *runSetup, rf runForm, cases []runCase, met
 		}
 		wantStatus := map[string]string{"app": "200", "l7_policy": "403", "rbac": "403"}[c.by]
 		if status != wantStatus {
-			t.Errorf("%s: record status %q, want %s", c.name, status, wantStatus)
+			p.add("records", "%s: record status %q, want %s", c.name, status, wantStatus)
 		}
 		statuses[c.by+" "+status]++
 		appID := []string{}
@@ -1348,40 +1566,40 @@ func checkTapRecords(t *testing.T, s *runSetup, rf runForm, cases []runCase, met
 			wantID = appGUID
 		}
 		if len(appID) != 1 || appID[0] != wantID {
-			t.Errorf("%s: record cf-app-id %q, want %q", c.name, appID, wantID)
+			p.add("records", "%s: record cf-app-id %q, want %q", c.name, appID, wantID)
 		}
 		peer, _ := r["peer"].(map[string]any)
 		if got, _ := peer["principal"].(string); got != c.principal {
-			t.Errorf("%s: record peer.principal %q, want %q", c.name, got, c.principal)
+			p.add("records", "%s: record peer.principal %q, want %q", c.name, got, c.principal)
 		}
 		md, _ := peer["metadata"].(map[string]any)
 		if !c.ran["peer_metadata"] {
 			if md != nil {
-				t.Errorf("%s: record peer.metadata %v, but peer_metadata did not run", c.name, md)
+				p.add("records", "%s: record peer.metadata %v, but peer_metadata did not run", c.name, md)
 			}
 			continue
 		}
 		if got := fmt.Sprint(md["verified"]); got != c.verified {
-			t.Errorf("%s: record peer.metadata.verified %s, want %s", c.name, got, c.verified)
+			p.add("records", "%s: record peer.metadata.verified %s, want %s", c.name, got, c.verified)
 		}
 		if got, _ := md["workload"].(string); got != c.workload {
-			t.Errorf("%s: record peer.metadata.workload %q, want %q", c.name, got, c.workload)
+			p.add("records", "%s: record peer.metadata.workload %q, want %q", c.name, got, c.workload)
 		}
 		if c.workload != "" {
 			if got, _ := md["namespace"].(string); got != c.claimNS {
-				t.Errorf("%s: record peer.metadata.namespace %q, want %q", c.name, got, c.claimNS)
+				p.add("records", "%s: record peer.metadata.namespace %q, want %q", c.name, got, c.claimNS)
 			}
 		}
 	}
 	if len(tcp) != wantTCP {
-		t.Fatalf("%d tap_tcp records, want %d", len(tcp), wantTCP)
+		p.add("records", "%d tap_tcp records, want %d", len(tcp), wantTCP)
 	}
 	events := 0
 	for _, r := range tcp {
 		trace, _ := r["socket_buffered_trace"].(map[string]any)
 		ev, _ := trace["events"].([]any)
 		if len(ev) == 0 {
-			t.Errorf("tap_tcp record without events: %v", r)
+			p.add("records", "tap_tcp record without events: %v", r)
 		}
 		events += len(ev)
 	}
@@ -1399,4 +1617,306 @@ func headerList(v any) [][2]string {
 		out = append(out, [2]string{k, val})
 	}
 	return out
+}
+
+// TestRunChecksCatchAMissingFilter: the run's checks bite. The
+// WasmPlugin forms' configuration as generated, with the l7-policy filter
+// deleted from every HTTP chain of every listener (its extension config
+// left as ECDS sent it), run as TestRunInEnvoy runs the real one (where
+// every check must find nothing): the rewrite, the order, the extension
+// configs, the answers, the counters and the tap records must each report
+// what is missing.
+func TestRunChecksCatchAMissingFilter(t *testing.T) {
+	bin := envoyBinary(t)
+	rf := runForms(t)[0]
+	if !strings.HasPrefix(rf.name, "wasmplugin/") {
+		t.Fatalf("runForms starts with %s, not the WasmPlugin forms", rf.name)
+	}
+	g := generate(t, rf.form)
+	var n int
+	g.listeners, n = deleteHTTPFilter(t, g.listeners, g.modules, "l7_policy")
+	if n == 0 {
+		t.Fatal("no l7_policy filter in the generated listeners")
+	}
+	t.Logf("l7_policy deleted from %d HTTP chains", n)
+	r := runInEnvoy(t, bin, rf, setupGenerated(t, g))
+	for _, check := range []string{"rewrite", "order", "loaded", "reply", "counters", "records"} {
+		found := r.by(check)
+		if len(found) == 0 {
+			t.Errorf("%s: no problem found without l7_policy", check)
+			continue
+		}
+		t.Logf("%s found %d: %s", check, len(found), strings.Join(found, "; "))
+	}
+	// The POSTs l7_policy would refuse reach the app.
+	for _, c := range []string{"mesh-post-h1", "mesh-post-h2"} {
+		if got := r.replies[c]; got.status != 200 || got.app == nil {
+			t.Errorf("%s: %d %q, want the app's 200 without l7_policy", c, got.status, got.body)
+		}
+	}
+}
+
+// deleteHTTPFilter returns copies of the listeners without the HTTP
+// filters that load `module` over ECDS, and how many it deleted.
+func deleteHTTPFilter(t *testing.T, ls []*listener.Listener, modules map[string]string, module string) ([]*listener.Listener, int) {
+	t.Helper()
+	n := 0
+	var out []*listener.Listener
+	for _, l := range ls {
+		l = proto.Clone(l).(*listener.Listener)
+		for _, c := range chains(l) {
+			for _, f := range c.Filters {
+				m := httpManager(t, f)
+				if m == nil {
+					continue
+				}
+				kept := slices.DeleteFunc(slices.Clone(m.HttpFilters), func(h *hcm.HttpFilter) bool {
+					return h.GetConfigDiscovery() != nil && modules[h.Name] == module
+				})
+				if len(kept) == len(m.HttpFilters) {
+					continue
+				}
+				n += len(m.HttpFilters) - len(kept)
+				m.HttpFilters = kept
+				a, err := anypb.New(m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.ConfigType = &listener.Filter_TypedConfig{TypedConfig: a}
+			}
+		}
+		out = append(out, l)
+	}
+	return out, n
+}
+
+// TestRunTapNeverStopsTraffic: tap.sh's tap over ECDS (HTTP, and --tcp
+// 9000) when the sidecar does not get it running, as Istio generates it
+// and with its default_config deleted:
+//   - refused: ECDS delivers the extension config with an unknown field
+//     in the tap's plugin configuration (what a newer tap.sh gives an
+//     older module), which the module refuses at configure time, so the
+//     plugin fails to load and Envoy rejects the update;
+//   - undelivered: the extension config stays on ADS, asked of a control
+//     plane that never answers.
+//
+// With the default config (an RBAC filter without rules, applied without
+// warming), Envoy is live at once and every request gets what the form's
+// other filters give, untapped: the run's checks find nothing, with the
+// tap counted as not running, nothing recorded, and no request flagged
+// NFCF. Without it, refused: every HTTP request gets 500 with the response
+// flag NFCF (no filter config found) and the TCP connection is closed
+// before the app; undelivered: Envoy stays initializing, its workers not
+// started, and the app's ports refuse connections.
+func TestRunTapNeverStopsTraffic(t *testing.T) {
+	bin := envoyBinary(t)
+	for _, rf := range runForms(t) {
+		if !strings.HasPrefix(rf.name, "tap.sh") {
+			continue
+		}
+		t.Run(rf.name, func(t *testing.T) {
+			g := generate(t, rf.form)
+			tap := ""
+			for n, m := range g.modules {
+				if m == "tap_http" || m == "tap_tcp" {
+					tap = n
+				}
+			}
+			if tap == "" || len(g.extensions) != 1 {
+				t.Fatalf("extension configs %v, want tap.sh's one", g.modules)
+			}
+			bare := g
+			var n int
+			bare.listeners, n = withoutDefaultConfig(t, g.listeners)
+			if n == 0 {
+				t.Fatal("no default_config in the generated listeners")
+			}
+			untapped := rf
+			untapped.untapped, untapped.pace = true, 0
+			for _, fault := range []string{"refused", "undelivered"} {
+				t.Run(fault, func(t *testing.T) {
+					s := setupGenerated(t, g)
+					breakTapECDS(t, s, tap, fault)
+					s.flagsLog = true
+					r := runInEnvoy(t, bin, untapped, s)
+					r.report(t)
+					if flags := r.flags(t); strings.Contains(flags, "NFCF") {
+						t.Errorf("requests flagged NFCF:\n%s", flags)
+					}
+				})
+				t.Run(fault+" without default_config", func(t *testing.T) {
+					t.Logf("default_config deleted from %d filters", n)
+					s := setupGenerated(t, bare)
+					breakTapECDS(t, s, tap, fault)
+					if fault == "undelivered" {
+						neverLive(t, bin, s, tap)
+						return
+					}
+					s.flagsLog = true
+					r := runInEnvoy(t, bin, untapped, s)
+					if len(r.list) == 0 {
+						t.Error("the run's checks found nothing")
+					}
+					if len(untapped.order) > 1 {
+						checkNoFilterConfig(t, r)
+					} else if r.tcp == nil {
+						t.Error("the TCP connection to 9000 was echoed")
+					} else {
+						t.Logf("TCP to 9000: %v", r.tcp)
+					}
+				})
+			}
+		})
+	}
+}
+
+// withoutDefaultConfig returns copies of the listeners whose filters'
+// config_discovery have no default_config (nor
+// apply_default_config_without_warming, which needs one), and how many
+// had one.
+func withoutDefaultConfig(t *testing.T, ls []*listener.Listener) ([]*listener.Listener, int) {
+	t.Helper()
+	n := 0
+	var out []*listener.Listener
+	for _, l := range ls {
+		l = proto.Clone(l).(*listener.Listener)
+		if err := visitAll(l.ProtoReflect(), func(m proto.Message) {
+			if c, ok := m.(*core.ExtensionConfigSource); ok && c.DefaultConfig != nil {
+				c.DefaultConfig, c.ApplyDefaultConfigWithoutWarming = nil, false
+				n++
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, l)
+	}
+	return out, n
+}
+
+// breakTapECDS makes ECDS fail the tap's extension config `name`:
+// "refused" serves it with an unknown field in the tap's plugin
+// configuration; "undelivered" leaves it on ADS, to a control plane that
+// never answers.
+func breakTapECDS(t *testing.T, s *runSetup, name, fault string) {
+	t.Helper()
+	s.ecdsWant[name] = fault
+	switch fault {
+	case "refused":
+		writeDiscoveryAny(t, s.ecdsFiles[name], withUnknownField(t, s.extensions[name]))
+	case "undelivered":
+		s.ecdsFiles[name] = ""
+		s.ads = startSilentControlPlane(t)
+	default:
+		t.Fatalf("fault %q", fault)
+	}
+}
+
+// withUnknownField is the extension config with a field the module does
+// not know added to its plugin configuration (a JSON object in a
+// StringValue).
+func withUnknownField(t *testing.T, a *anypb.Any) *anypb.Any {
+	t.Helper()
+	ec, w := ociWasm(t, a)
+	v := &wrapperspb.StringValue{}
+	typedConfig(t, w.GetConfiguration(), v)
+	fields := map[string]any{}
+	if err := json.Unmarshal([]byte(v.Value), &fields); err != nil {
+		t.Fatalf("the tap's plugin configuration: %v", err)
+	}
+	fields["from_a_newer_tap_sh"] = true
+	b, err := json.Marshal(fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Configuration, err = anypb.New(wrapperspb.String(string(b))); err != nil {
+		t.Fatal(err)
+	}
+	var filter proto.Message = &httpwasm.Wasm{Config: w}
+	if !ec.TypedConfig.MessageIs(filter) {
+		filter = &networkwasm.Wasm{Config: w}
+	}
+	if ec.TypedConfig, err = anypb.New(filter); err != nil {
+		t.Fatal(err)
+	}
+	out, err := anypb.New(ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// flags is the run's access log of response codes and flags
+// (runSetup.flagsLog), as it stands once Envoy has flushed it.
+func (r runResult) flags(t *testing.T) string {
+	t.Helper()
+	time.Sleep(100 * time.Millisecond)
+	b, err := os.ReadFile(filepath.Join(r.envoy.dir, "flags.log"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// checkNoFilterConfig: every HTTP request got Envoy's 500 for a filter
+// without config (no body, not from the app, flagged NFCF), before any
+// filter after the tap could answer.
+func checkNoFilterConfig(t *testing.T, r runResult) {
+	t.Helper()
+	if len(r.replies) == 0 {
+		t.Fatalf("no HTTP answers: %v", r.sendErr)
+	}
+	for c, got := range r.replies {
+		if got.status != 500 || got.body != "" || got.app != nil {
+			t.Errorf("%s: %d %q, want Envoy's 500 without a body", c, got.status, got.body)
+		}
+	}
+	flags := r.flags(t)
+	lines := strings.Split(strings.TrimSpace(flags), "\n")
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) != 3 || f[1] != "500" || f[2] != "NFCF" {
+			t.Errorf("flags log line %q, want <case> 500 NFCF", l)
+		}
+	}
+	if len(lines) != len(r.replies) {
+		t.Errorf("%d lines in the flags log, %d answers", len(lines), len(r.replies))
+	}
+	t.Logf("%d requests answered 500 NFCF", len(r.replies))
+}
+
+// neverLive: Envoy, its tap's extension config never delivered and no
+// default config, waits for it: for as long as the test watches (2 s, well
+// within Envoy's default initial_fetch_timeout of 15 s, which tap.sh's
+// config source leaves unset) it is not live, its workers not started, the
+// app's ports refuse connections, and the control plane was asked for the
+// tap's config.
+func neverLive(t *testing.T, bin string, s *runSetup, tap string) {
+	t.Helper()
+	config, rw := s.bootstrap(t, "run", s.reduced)
+	if rw.ads == 0 {
+		t.Fatal("nothing left to ADS")
+	}
+	e := launchEnvoy(t, bin, filepath.Dir(config))
+	state, err := e.waitLive(2 * time.Second)
+	if err == nil {
+		t.Fatal("Envoy live without the tap's extension config")
+	}
+	t.Logf("after 2 s: /ready %q (%v)", state, err)
+	stats := e.stats(t)
+	if stats["listener_manager.workers_started"] != 0 {
+		t.Errorf("listener_manager.workers_started = %d", stats["listener_manager.workers_started"])
+	}
+	for _, port := range appPorts {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(s.ip, strconv.Itoa(int(port))), time.Second)
+		if err == nil {
+			c.Close()
+			t.Errorf("port %d accepts connections", port)
+		} else {
+			t.Logf("port %d: %v", port, err)
+		}
+	}
+	if asked := s.ads.asked(extensionConfigType); !slices.Contains(asked, tap) {
+		t.Errorf("the control plane was asked for %v, not %s", asked, tap)
+	}
+	t.Logf("workers_started %d; extension config %s: update_attempt %d, config_reload %d, config_fail %d",
+		stats["listener_manager.workers_started"], tap, ecdsStat(stats, tap, "update_attempt"), ecdsStat(stats, tap, "config_reload"), ecdsStat(stats, tap, "config_fail"))
 }
