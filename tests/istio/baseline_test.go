@@ -19,19 +19,12 @@ import (
 // ALPN its match asks for (which tells apart the inbound chains of one
 // port and transport: Istio's mTLS and the app's own TLS).
 type placedChain struct {
-	Listener     string   `json:"listener"`
+	chain
 	ListenerPort uint32   `json:"listener_port"`
-	Chain        string   `json:"chain"`
-	Port         uint32   `json:"port,omitempty"`
-	Transport    string   `json:"transport,omitempty"`
 	ALPN         []string `json:"alpn,omitempty"`
-	Network      []string `json:"network"`
-	HTTP         []string `json:"http,omitempty"`
 }
 
-func (c placedChain) asChain() chain {
-	return chain{Listener: c.Listener, Chain: c.Chain, Port: c.Port, Transport: c.Transport, Network: c.Network, HTTP: c.HTTP}
-}
+func (c placedChain) asChain() chain { return c.chain }
 
 // key names a chain among its proxy's: unique in every baseline.
 func (c placedChain) key() string {
@@ -49,14 +42,9 @@ func placedChains(t *testing.T, d discovered) []placedChain {
 		for _, c := range chains(l) {
 			s := all[len(out)]
 			out = append(out, placedChain{
-				Listener:     s.Listener,
+				chain:        s,
 				ListenerPort: l.GetAddress().GetSocketAddress().GetPortValue(),
-				Chain:        s.Chain,
-				Port:         s.Port,
-				Transport:    s.Transport,
 				ALPN:         c.GetFilterChainMatch().GetApplicationProtocols(),
-				Network:      s.Network,
-				HTTP:         s.HTTP,
 			})
 		}
 	}
