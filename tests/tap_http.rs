@@ -922,10 +922,12 @@ fn metadata_values(record: &Value) -> Vec<String> {
         .iter()
         .flat_map(|list| request[list].as_array().cloned().unwrap_or_default())
         .filter(|h| {
-            let key = h["key"].as_str().unwrap_or_default();
-            key.to_ascii_lowercase()
-                .replace('_', "-")
-                .starts_with("x-envoy-peer-metadata")
+            let key = h["key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+                .replace('_', "-");
+            key.starts_with("x-envoy-peer-metadata") || key == "baggage"
         })
         .map(|h| h["value"].as_str().unwrap_or_default().to_string())
         .collect()
@@ -986,26 +988,31 @@ fn peer_metadata_headers_are_redacted_and_the_decoded_caller_recorded() {
             .header("X-Envoy-Peer-Metadata", PEER_METADATA_SEED)
             .header("x-envoy-peer-metadata-id", SEED_ID)
     };
+    // Ambient mode's carrier of the same metadata (and of the app's own
+    // OpenTelemetry baggage).
+    const BAGGAGE: &str =
+        "k8s.namespace.name=mark,k8s.deployment.name=netshoot,service.name=netshoot";
+    let with_baggage = |request: Request| metadata(request).header("Baggage", BAGGAGE);
     let leaked = |record: &Value| {
         let line = record.to_string();
-        line.contains(PEER_METADATA_SEED) || line.contains(SEED_ID)
+        line.contains(PEER_METADATA_SEED) || line.contains(SEED_ID) || line.contains(BAGGAGE)
     };
 
     // Without peer_metadata: redacted, and nothing decoded.
     let addr = envoy.addr("alone");
-    metadata(Request::get("/alone/h1")).send(addr, Proto::H1);
+    with_baggage(Request::get("/alone/h1")).send(addr, Proto::H1);
     assert_eq!(
         up.last().header("x-envoy-peer-metadata"),
         [PEER_METADATA_SEED.as_bytes()],
         "the tap changes no traffic"
     );
-    metadata(Request::get("/alone/h2")).send(addr, Proto::H2);
+    with_baggage(Request::get("/alone/h2")).send(addr, Proto::H2);
     Request::new("POST", "/alone/trailer")
         .body("x")
         .trailer("x-envoy-peer-metadata", PEER_METADATA_SEED)
         .send(addr, Proto::H1);
     let records = read_records(&envoy.scratch().join("alone.jsonl"), 3);
-    for (path, count) in [("/alone/h1", 2), ("/alone/h2", 2), ("/alone/trailer", 1)] {
+    for (path, count) in [("/alone/h1", 3), ("/alone/h2", 3), ("/alone/trailer", 1)] {
         let record = find_by_path(&records, path);
         assert_eq!(
             metadata_values(record),
@@ -1015,9 +1022,12 @@ fn peer_metadata_headers_are_redacted_and_the_decoded_caller_recorded() {
         assert!(!leaked(record), "{record}");
         assert_eq!(record["peer"], json!({}), "{record}");
     }
-    metadata(Request::get("/recorded")).send(envoy.addr("recorded"), Proto::H1);
+    with_baggage(Request::get("/recorded")).send(envoy.addr("recorded"), Proto::H1);
     let record = &read_records(&envoy.scratch().join("recorded.jsonl"), 1)[0];
-    assert_eq!(metadata_values(record), [PEER_METADATA_SEED, SEED_ID]);
+    assert_eq!(
+        metadata_values(record),
+        [PEER_METADATA_SEED, SEED_ID, BAGGAGE]
+    );
 
     // With peer_metadata, over mTLS.
     let netshoot = "spiffe://cluster.local/ns/mark/sa/netshoot";

@@ -67,6 +67,13 @@ impl Key {
 /// out of records.
 pub const METADATA_HEADERS: [&str; 2] = ["x-envoy-peer-metadata", "x-envoy-peer-metadata-id"];
 
+/// The W3C `baggage` header: in ambient mode it carries the caller's
+/// workload metadata (namespace, workload, service account, cluster), which
+/// peer_metadata decodes; it also carries whatever OpenTelemetry baggage
+/// the app propagates, so peer_metadata leaves it on the request, and
+/// tap_http keeps its value out of records like [`METADATA_HEADERS`].
+pub const BAGGAGE_HEADER: &str = "baggage";
+
 /// At most this many labels are read back: peer_metadata's `max_keys`
 /// (at most 10,000) bounds what it writes, and a reader stays bounded
 /// whoever wrote the key.

@@ -15,7 +15,7 @@ use filter_common::host::{
 };
 use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
 use filter_common::pairs::HeaderMap;
-use filter_common::peer::METADATA_HEADERS;
+use filter_common::peer::{BAGGAGE_HEADER, METADATA_HEADERS};
 use filter_common::ratelimit::TokenBucket;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -23,7 +23,7 @@ use std::rc::Rc;
 const FILTER: &str = "peer_metadata";
 const METADATA: &str = METADATA_HEADERS[0];
 const METADATA_ID: &str = METADATA_HEADERS[1];
-const BAGGAGE: &str = "baggage";
+const BAGGAGE: &str = BAGGAGE_HEADER;
 #[derive(Clone, Copy)]
 struct Stats {
     decoded: Counter,

@@ -6,8 +6,9 @@
 //! - header and trailer values, by exact name (`redact_headers`) or when the
 //!   name contains a credential word (`redact_words`; pseudo-headers never);
 //! - Istio's peer metadata headers (`x-envoy-peer-metadata` and `-id`: the
-//!   caller's whole workload metadata), unless the configuration records
-//!   them (`record_peer_metadata_headers`);
+//!   caller's whole workload metadata; and `baggage`, which carries it in
+//!   ambient mode besides the app's own OpenTelemetry baggage), unless the
+//!   configuration records them (`record_peer_metadata_headers`);
 //! - query values in `:path` and in the URL-valued headers, when the
 //!   parameter's name contains a word (`?access_token=[redacted]&page=2`);
 //! - form fields (`application/x-www-form-urlencoded`) and JSON members
@@ -19,7 +20,7 @@
 //! `"access\u005ftoken"` are `access_token`.
 
 use filter_common::header::same_header_name;
-use filter_common::peer::METADATA_HEADERS;
+use filter_common::peer::{BAGGAGE_HEADER, METADATA_HEADERS};
 use filter_common::percent::{escaped, hex};
 use std::borrow::Cow;
 
@@ -159,7 +160,8 @@ impl Redaction {
     pub fn hides_header(&self, name: &str) -> bool {
         let named = |h: &str| same_header_name(h, name);
         self.headers.iter().any(|h| named(h))
-            || (!self.record_peer_metadata_headers && METADATA_HEADERS.iter().any(|h| named(h)))
+            || (!self.record_peer_metadata_headers
+                && (METADATA_HEADERS.iter().any(|h| named(h)) || named(BAGGAGE_HEADER)))
             || (!name.starts_with(':') && self.secret(name.as_bytes()))
     }
 

@@ -168,6 +168,8 @@ fn peer_metadata_headers_are_redacted_unless_recorded() {
         "X-Envoy-Peer-Metadata",
         "X-ENVOY-PEER-METADATA-ID",
         "x_envoy_peer_metadata",
+        "baggage",
+        "Baggage",
     ];
     for config in ["{}", r#"{"redact_headers": [], "redact_words": []}"#] {
         let r = Config::parse(Some(config.as_bytes())).unwrap().redaction;
@@ -179,6 +181,8 @@ fn peer_metadata_headers_are_redacted_unless_recorded() {
             "x-envoy-peer-metadata-idx",
             "x-envoy-peer",
             "x-peer-workload",
+            "baggages",
+            "x-baggage",
         ] {
             assert!(!r.hides_header(name), "{config}: {name}");
         }
