@@ -20,7 +20,7 @@
 
 use harness::istio::{as_wasm_plugin, plugin_site, rebuild_chain, Plugin, Proxy};
 use harness::paths::workspace_root;
-use harness::sidecar::apply_as_istio;
+use harness::sidecar::{apply_as_istio, load_manifests};
 use serde_json::{json, Value};
 use std::process::Command;
 
@@ -229,14 +229,6 @@ fn is_plugin_form(form: &str) -> bool {
     form.starts_with("wasmplugin/") || form.starts_with("trafficextension/")
 }
 
-fn load_all(path: &std::path::Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde_yaml::with::singleton_map_recursive::deserialize(d).expect("YAML"))
-        .filter(|v: &Value| !v.is_null())
-        .collect()
-}
-
 /// The plugin objects of a form of the golden file ("wasmplugin/x.yaml",
 /// "trafficextension/*").
 fn plugin_manifests(form: &str) -> Vec<Value> {
@@ -255,7 +247,7 @@ fn plugin_manifests(form: &str) -> Vec<Value> {
     };
     paths
         .iter()
-        .flat_map(|p| load_all(p))
+        .flat_map(|p| load_manifests(p))
         .filter(|m| m["kind"] != "EnvoyFilter")
         .collect()
 }
@@ -344,7 +336,7 @@ fn envoy_filter_forms_land_where_istios_own_code_puts_them() {
             "tap.sh" => vec![tap_sh(&[])],
             "tap.sh --tcp 9000" => vec![tap_sh(&["--tcp", "9000"])],
             "tap.sh --tcp-outbound 5432" => vec![tap_sh(&["--tcp-outbound", "5432"])],
-            f => load_all(&root.join(f))
+            f => load_manifests(&root.join(f))
                 .into_iter()
                 .filter(|m| m["kind"] == "EnvoyFilter")
                 .collect(),

@@ -6,7 +6,7 @@
 use harness::client::Proto;
 use harness::istio::as_wasm_plugin;
 use harness::paths::{venv_tool, workspace_root};
-use harness::sidecar::{apply, hcm, rewrite, sidecar_listeners};
+use harness::sidecar::{apply, hcm, load_manifests, rewrite, sidecar_listeners};
 use harness::tap::read_records;
 use harness::tcp::echo_then_close;
 use harness::{header_values, Bootstrap, Envoy, Request, TcpEcho, Upstream};
@@ -34,17 +34,9 @@ fn manifest_files() -> Vec<PathBuf> {
     found
 }
 
-/// Every object in a manifest file.
-fn load_all(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).expect("read manifest");
-    text.split("\n---\n")
-        .map(|doc| serde_yaml::from_str(doc).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-        .collect()
-}
-
 /// The one object in a manifest file.
 fn load(path: &Path) -> Value {
-    let mut all = load_all(path);
+    let mut all = load_manifests(path);
     assert_eq!(all.len(), 1, "{}", path.display());
     all.remove(0)
 }
@@ -124,7 +116,7 @@ fn every_manifest_has_what_istio_requires() {
     );
     for (path, m) in files
         .iter()
-        .flat_map(|p| load_all(p).into_iter().map(move |m| (p, m)))
+        .flat_map(|p| load_manifests(p).into_iter().map(move |m| (p, m)))
     {
         let at = path.display();
         assert!(
@@ -287,7 +279,7 @@ fn every_manifest_has_what_istio_requires() {
 fn wasmplugins_name_the_image_digest_and_remote_forms_the_module_hash() {
     let mut checked = 0;
     for path in manifest_files() {
-        let m = load_all(&path).remove(0);
+        let m = load_manifests(&path).remove(0);
         let at = path.display();
         let plugin = match m["kind"].as_str() {
             Some("WasmPlugin") => Some(&m["spec"]),
@@ -432,7 +424,7 @@ fn every_manifest_validates_against_the_istio_versions_it_claims() {
 fn wasmplugin_forms_are_refused_by_istio_1_14() {
     let plugins: Vec<PathBuf> = manifest_files()
         .into_iter()
-        .filter(|f| load_all(f)[0]["kind"] == "WasmPlugin")
+        .filter(|f| load_manifests(f)[0]["kind"] == "WasmPlugin")
         .collect();
     assert_eq!(plugins.len(), 7);
     let errors = crd_errors("1.14.6", &plugins);
@@ -451,7 +443,7 @@ fn wasmplugin_forms_are_refused_by_istio_1_14() {
 fn trafficextension_forms_are_not_served_before_istio_1_30() {
     let extensions: Vec<PathBuf> = manifest_files()
         .into_iter()
-        .filter(|f| load_all(f)[0]["kind"] == "TrafficExtension")
+        .filter(|f| load_manifests(f)[0]["kind"] == "TrafficExtension")
         .collect();
     assert_eq!(extensions.len(), 7);
     for file in &extensions {
@@ -1041,7 +1033,7 @@ fn every_form_gives_the_same_order_in_a_real_sidecar() {
 #[test]
 fn remote_form_fetches_the_module_over_tls() {
     use harness::tls::{HttpsFiles, Pki};
-    let source = load_all(&workspace_root().join("envoyfilters/remote/module-source.yaml"));
+    let source = load_manifests(&workspace_root().join("envoyfilters/remote/module-source.yaml"));
     let rule = source
         .iter()
         .find(|d| d["kind"] == "DestinationRule")
@@ -1228,7 +1220,7 @@ fn ca_certificate_findings(rule: &Value) -> Vec<String> {
 fn destination_rules_leave_istioctl_analyze_no_ist0129() {
     let mut rules = 0;
     for path in manifest_files() {
-        for doc in load_all(&path) {
+        for doc in load_manifests(&path) {
             if doc["kind"] != "DestinationRule" {
                 continue;
             }

@@ -30,7 +30,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
@@ -50,7 +49,6 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"sigs.k8s.io/yaml"
 
-	"istio.io/istio/pilot/pkg/config/kube/crd"
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/monitoring/monitortest"
 	"istio.io/istio/pkg/util/sets"
@@ -239,7 +237,7 @@ func ociShippedForms(t *testing.T, host string) []ociForm {
 		sort.Strings(files)
 		for _, file := range files {
 			rel := filepath.Join(dir, filepath.Base(file))
-			for _, text := range strings.Split(readFile(t, file), "\n---\n") {
+			for _, text := range yamlDocuments(readFile(t, file)) {
 				doc := map[string]any{}
 				if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
 					t.Fatalf("%s: %v", rel, err)
@@ -292,17 +290,7 @@ func ociECDS(t *testing.T, forms []ociForm) map[string]*anypb.Any {
 		}
 		docs = append(docs, string(b))
 	}
-	configs, unknown, err := crd.ParseInputs(strings.Join(docs, "---\n"))
-	if err != nil {
-		t.Fatalf("Istio refuses the configuration: %v", err)
-	}
-	if len(unknown) > 0 {
-		t.Fatalf("kinds Istio does not know: %v", unknown)
-	}
-	now := time.Now()
-	for i := range configs {
-		configs[i].CreationTimestamp = now
-	}
+	configs := parseConfigs(t, strings.Join(docs, "---\n"), ociAppNamespace)
 	s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{Configs: configs})
 	out := map[string]*anypb.Any{}
 	for _, atGateway := range []bool{false, true} {
