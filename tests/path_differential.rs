@@ -14,7 +14,7 @@
 //! Python always runs (the project's `.venv`, else `python3`); a missing
 //! `node`, `java` or `go` is one line saying which resolvers were skipped.
 
-use filter_common::pairs::HeaderMap;
+use filter_common::header::pairs::HeaderMap;
 use harness::paths::workspace_root;
 use harness::Lcg;
 use l7_policy::config::Config;

@@ -12,8 +12,8 @@
 //! suggest` writes and on families of costly patterns; and Envoy's RBAC,
 //! whose limit is 100 by default, is asked which of them it refuses.
 
+use filter_common::predicate::re2::check;
 use filter_common::predicate::{anchored_regex_within, FoldedRegex, RegexLimits};
-use filter_common::re2::check;
 use harness::paths::{venv_tool, workspace_root};
 use harness::{Bootstrap, Envoy, Lcg};
 use l7_policy::pattern::Pattern;

@@ -3,10 +3,10 @@
 use crate::config::Config;
 use crate::identity::Part;
 use crate::stamp::Verdict;
+use filter_common::header::pairs::HeaderMap;
 use filter_common::header::Copies;
+use filter_common::host::plugin::{Exchange, Plugin, StreamFilter};
 use filter_common::host::{first_property, load_config, remove_trailer_copies, Action, Counter};
-use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
-use filter_common::pairs::HeaderMap;
 use std::rc::Rc;
 
 const FILTER: &str = "cf_headers";

@@ -6,6 +6,10 @@
 //! configuration type keeps each filter's `.wasm` small: derived code is
 //! instantiated per type, this reader once.
 
+mod declare;
+mod duplicate_keys;
+pub mod reference;
+
 use serde_json::Map;
 /// A parsed configuration document, as [`parse_document`] returns it.
 pub use serde_json::Value;
@@ -85,7 +89,7 @@ pub fn parse_document(raw: Option<&[u8]>) -> Result<Value> {
             "write the configuration as one JSON object: {\"field\": value, ...}",
         ));
     }
-    crate::duplicate_keys::refuse_duplicate_keys(text, &value)?;
+    duplicate_keys::refuse_duplicate_keys(text, &value)?;
     Ok(value)
 }
 
@@ -206,13 +210,20 @@ impl<'a> Field<'_, 'a> {
     /// A string that must be one of `choices`.
     pub fn choice(self, choices: &[&'a str]) -> Result<&'a str> {
         let s = self.str()?;
-        choices.iter().find(|c| **c == s).copied().ok_or_else(|| {
-            ConfigError::new(
-                self.path,
-                format!("{s:?} is not one of: {}", choices.join(", ")),
-                "use one of the listed values",
-            )
-        })
+        choices
+            .iter()
+            .find(|c| **c == s)
+            .copied()
+            .ok_or_else(|| self.not_one_of(s, choices))
+    }
+
+    /// The error for `value`, which is none of `choices`.
+    pub fn not_one_of(self, value: &str, choices: &[&str]) -> ConfigError {
+        ConfigError::new(
+            self.path,
+            format!("{value:?} is not one of: {}", choices.join(", ")),
+            "use one of the listed values",
+        )
     }
 
     /// An object with exactly one key from `variants`: `{"prefix": "/api"}`.
@@ -262,13 +273,22 @@ impl<'a> Object<'a> {
 
     /// Like [`Object::get`] for a field that must be present.
     pub fn need<T>(&self, key: &str, read: impl FnOnce(Field<'_, 'a>) -> Result<T>) -> Result<T> {
-        self.get(key, read)?.ok_or_else(|| {
-            ConfigError::new(
-                join(&self.path, key),
-                "is missing",
-                "add it; the README lists what it takes",
-            )
-        })
+        self.need_with(key, "add it; the README lists what it takes", read)
+    }
+
+    /// Like [`Object::need`], with the `fix` for a missing field.
+    pub fn need_with<T>(
+        &self,
+        key: &str,
+        fix: &str,
+        read: impl FnOnce(Field<'_, 'a>) -> Result<T>,
+    ) -> Result<T> {
+        self.get(key, read)?
+            .ok_or_else(|| self.missing(key, fix))
+    }
+
+    fn missing(&self, key: &str, fix: &str) -> ConfigError {
+        ConfigError::new(join(&self.path, key), "is missing", fix)
     }
 
     pub fn string(&self, key: &str) -> Result<Option<String>> {

@@ -1,6 +1,8 @@
 //! Header and authority helpers shared by the filters. Pure functions on bytes:
 //! header values reach a filter as bytes and may not be UTF-8.
 
+pub mod pairs;
+
 /// The host part of an `:authority` (or `Host`) value, compared the way
 /// Envoy's virtual hosts compare it with `strip_any_host_port` and
 /// `strip_trailing_host_dot`: ASCII-lowercased, without a numeric port,

@@ -6,7 +6,9 @@
 //! same [`PeerState`] from memory, without the text round trip
 //! (`Exchange::publish_peer`).
 
-use crate::json::push_str;
+pub mod spiffe;
+
+use crate::encoding::json::push_str;
 use crate::sort::sorted_indexes;
 use serde_json::Value;
 use std::rc::Rc;

@@ -3,8 +3,9 @@
 //! unknown (`None`) until the data it looks at exists (an HTTP response, for
 //! example), so a stream that can no longer match is dropped as early as possible.
 
+pub mod re2;
+
 use crate::config::{join, ConfigError, Field, Result};
-use crate::re2;
 use regex_lite::Regex;
 
 /// Longest regular expression accepted, to bound compile time and memory.

@@ -1,7 +1,12 @@
 //! Configuration both tap filters read the same way: how much to keep, how
 //! data is written, and how many records to allow (sampling, rate, total).
 
+pub mod capture;
+pub mod ratelimit;
+pub mod sink;
+
 use crate::config::{join, root, ConfigError, Object, Result};
+use crate::encoding::json::{push_base64, push_key, push_lossy};
 use serde_json::Value;
 
 /// Bodies and connection data are kept only when a configuration asks:
@@ -41,6 +46,26 @@ impl DataFormat {
             },
         )
     }
+}
+
+/// Appends tap data as Envoy's `Body`: `{"as_bytes": ..., "truncated": ...}`.
+pub fn push_data(out: &mut String, format: DataFormat, data: &[u8], truncated: bool) {
+    out.push('{');
+    match format {
+        DataFormat::AsBytes => {
+            push_key(out, "as_bytes");
+            push_base64(out, data);
+        }
+        DataFormat::AsString => {
+            push_key(out, "as_string");
+            push_lossy(out, data);
+        }
+    }
+    out.push_str(if truncated {
+        ",\"truncated\":true}"
+    } else {
+        ",\"truncated\":false}"
+    });
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -8,7 +8,7 @@
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::{DecodePaddingMode, Engine};
-use filter_common::base64::{decode, encode_into};
+use filter_common::encoding::base64::{decode, encode_into};
 use proptest::prelude::*;
 
 const INDIFFERENT: GeneralPurpose = GeneralPurpose::new(

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
-use filter_common::pairs::{encode_pairs, HeaderMap};
+use filter_common::header::pairs::{encode_pairs, HeaderMap};
 use proptest::prelude::*;
 
 fn decode(bytes: &[u8]) -> Option<HeaderMap> {

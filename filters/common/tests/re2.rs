@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
+use filter_common::predicate::re2::check;
 use filter_common::predicate::{anchored_regex, FoldedRegex};
-use filter_common::re2::check;
 
 fn full(p: &str, v: &str) -> bool {
     anchored_regex("p", p).unwrap().is_match(v)

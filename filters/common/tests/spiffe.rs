@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
-use filter_common::spiffe::namespace_and_service_account as spiffe_namespace;
+use filter_common::peer::spiffe::namespace_and_service_account as spiffe_namespace;
 
 #[test]
 fn spiffe_ids() {

@@ -4,10 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
-use filter_common::capture::Capture;
-use filter_common::json::{push_base64, push_str};
-use filter_common::ratelimit::{Sampler, TokenBucket};
-use filter_common::sink::RecordQueue;
+use filter_common::encoding::json::{push_base64, push_str};
+use filter_common::tap::capture::Capture;
+use filter_common::tap::ratelimit::{Sampler, TokenBucket};
+use filter_common::tap::sink::RecordQueue;
 use proptest::prelude::*;
 
 #[test]

@@ -2,7 +2,7 @@
 //! 1, 10, 100 and 1000 rules (the filter's work inside Envoy, without the
 //! wasm boundary). Prints figures; asserts nothing about time.
 
-use filter_common::pairs::HeaderMap;
+use filter_common::header::pairs::HeaderMap;
 use l7_policy::config::Config;
 use l7_policy::rule::{Caller, Repeated, Request};
 use std::hint::black_box;

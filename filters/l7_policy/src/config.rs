@@ -11,8 +11,8 @@ use filter_common::config::{
     join, parse_document, root, ConfigError, Field, Object, Result, Value,
 };
 use filter_common::header::{forbidden_output_header, is_valid_header_name, is_valid_header_value};
+use filter_common::peer::spiffe::namespace_and_service_account;
 use filter_common::predicate::{anchored_regex_within, FoldedRegex, RegexLimits};
-use filter_common::spiffe::namespace_and_service_account;
 use std::collections::BTreeMap;
 
 const FIELDS: [&str; 13] = [

@@ -6,10 +6,10 @@
 use crate::config::Config;
 use crate::rule::{Caller, Fix, Mismatch};
 use crate::verdict::value;
+use filter_common::header::pairs::HeaderMap;
+use filter_common::host::plugin::{Exchange, Plugin, StreamFilter};
 use filter_common::host::Action;
 use filter_common::host::{load_config, property_string, Counter};
-use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
-use filter_common::pairs::HeaderMap;
 use filter_common::peer::{labels_by_name, Key};
 use std::rc::Rc;
 

@@ -14,7 +14,7 @@
 //! The check is one pass over the percent-escapes (decoding them on the fly,
 //! without allocating) and one over the segments: linear in the path length.
 
-use filter_common::percent::{escaped, hex};
+use filter_common::encoding::percent::{escaped, hex};
 
 /// Why a path is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,10 +3,10 @@
 //! the whole value; a rule with no fields matches everything.
 
 use crate::pattern::Pattern;
-use filter_common::pairs::HeaderMap;
+use filter_common::header::pairs::HeaderMap;
 use filter_common::peer::label;
+use filter_common::peer::spiffe::namespace_and_service_account;
 use filter_common::predicate::FoldedRegex;
-use filter_common::spiffe::namespace_and_service_account;
 use regex_lite::Regex;
 
 /// A request as the rules see it. Header names are lowercase (as Envoy holds

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::path::{self, Invalid};
 use crate::rule::{Caller, Fix, Miss, Request};
 use filter_common::header::normalize_authority;
-use filter_common::pairs::HeaderMap;
+use filter_common::header::pairs::HeaderMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {

@@ -9,11 +9,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
+use filter_common::predicate::re2::check;
 use filter_common::predicate::RegexLimits;
-use filter_common::re2::check;
 
 const DEFAULT: RegexLimits = RegexLimits::DEFAULT;
-use filter_common::recording_host::Harness;
+use filter_common::host::harness::Harness;
 use l7_policy::config::Config;
 use serde_json::json;
 

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
-use filter_common::pairs::HeaderMap;
+use filter_common::header::pairs::HeaderMap;
 use l7_policy::config::Config;
 use l7_policy::rule::{Caller, Fix, Mismatch, Repeated, Request};
 use proptest::prelude::*;

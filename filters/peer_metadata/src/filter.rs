@@ -9,14 +9,14 @@ use crate::flatnode::peer_from_flatnode;
 use crate::identity::{single_value, LastOutputs};
 use crate::peer::Peer;
 use crate::structpb::decode_header;
+use filter_common::header::pairs::HeaderMap;
 use filter_common::header::{copies, Copies};
+use filter_common::host::plugin::{Exchange, Plugin, StreamFilter};
 use filter_common::host::{
     load_config, now_nanos, property, remove_trailer_copies, Action, Counter,
 };
-use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
-use filter_common::pairs::HeaderMap;
 use filter_common::peer::{BAGGAGE_HEADER, METADATA_HEADERS};
-use filter_common::ratelimit::TokenBucket;
+use filter_common::tap::ratelimit::TokenBucket;
 use std::cell::RefCell;
 use std::rc::Rc;
 

@@ -4,8 +4,8 @@
 use crate::config::{Config, OUTPUTS};
 use crate::peer::Peer;
 use filter_common::header::is_valid_header_value;
+use filter_common::peer::spiffe::namespace_and_service_account;
 use filter_common::peer::{PeerState, Published};
-use filter_common::spiffe::namespace_and_service_account;
 use std::rc::Rc;
 
 /// The caller as this request presents it.

@@ -4,7 +4,7 @@
 //! absent stays `None`.
 
 use crate::structpb::{Struct, Value};
-use filter_common::pairs::HeaderMap;
+use filter_common::header::pairs::HeaderMap;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Peer {

@@ -10,7 +10,7 @@
 //! ListValue { repeated Value values = 1; }
 //! ```
 
-use filter_common::base64;
+use filter_common::encoding::base64;
 use filter_common::sort::sorted_indexes;
 use std::fmt;
 

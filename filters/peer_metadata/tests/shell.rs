@@ -7,7 +7,8 @@
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
 use filter_common::host::{Action, MapType};
-use filter_common::recording_host::{self as host, Call, Harness};
+use filter_common::host::harness::Harness;
+use filter_common::host::recording::{self as host, Call};
 
 const REQUEST: MapType = MapType::HttpRequestHeaders;
 /// Istio 1.14's header for workload `netshoot` in namespace `mark`.

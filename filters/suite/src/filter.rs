@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use filter_common::host::load_config;
-use filter_common::host_plugin::{Chain, Plugin};
+use filter_common::host::plugin::{Chain, Plugin};
 
 /// The chain for one configuration; `None` after logging what is wrong.
 pub fn configure(raw: Option<&[u8]>) -> Option<Box<dyn Plugin>> {

@@ -4,7 +4,7 @@ use crate::matcher::{HeaderMatch, HeaderTest, Predicate, Test};
 use filter_common::config::{join, parse_document, ConfigError, Field, Object, Result, Value};
 use filter_common::header::is_valid_header_name;
 use filter_common::predicate::{anchored_regex, compile, StringMatch};
-use filter_common::sink::SinkConfig;
+use filter_common::tap::sink::SinkConfig;
 use filter_common::tap::tap_root;
 pub use filter_common::tap::{Budget, DataFormat as BodyFormat, DEFAULT_MAX_BYTES};
 

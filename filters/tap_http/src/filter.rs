@@ -8,17 +8,17 @@
 use crate::config::Config;
 use crate::matcher::View;
 use crate::record::{Extras, Format, Message, StreamInfo, CALLER_KEYS};
-use filter_common::capture::Capture;
+use filter_common::header::pairs::HeaderMap;
+use filter_common::host::plugin::{Exchange, Plugin, StreamFilter};
+use filter_common::host::sink::{Sink, SinkRoot, SinkStats};
+use filter_common::host::tap::RecordBudget;
 use filter_common::host::{
     buffer, header_map, load_config, mtls_principal, now_nanos, property, property_string,
     property_u64, Counter,
 };
 use filter_common::host::{Action, BufferType, MapType};
-use filter_common::host_plugin::{Exchange, Plugin, StreamFilter};
-use filter_common::host_sink::{Sink, SinkRoot, SinkStats};
-use filter_common::host_tap::RecordBudget;
-use filter_common::pairs::HeaderMap;
 use filter_common::peer::PeerState;
+use filter_common::tap::capture::Capture;
 use std::cell::RefCell;
 use std::rc::Rc;
 

@@ -3,7 +3,7 @@
 //! until the request headers are final, so a stream that can no longer match
 //! stops being recorded as early as possible.
 
-use filter_common::pairs::HeaderMap;
+use filter_common::header::pairs::HeaderMap;
 use filter_common::predicate::{Condition, StringMatch};
 use regex_lite::Regex;
 

@@ -4,10 +4,11 @@
 use crate::config::BodyFormat;
 use crate::matcher::Headers;
 use crate::redact::{BodyKind, Redaction};
-use filter_common::capture::Capture;
-pub use filter_common::json::rfc3339;
-use filter_common::json::{push_address, push_base64, push_data, push_key, push_lossy, push_str};
+pub use filter_common::encoding::json::rfc3339;
+use filter_common::encoding::json::{push_address, push_base64, push_key, push_lossy, push_str};
 use filter_common::peer::{Key, PeerState};
+use filter_common::tap::capture::Capture;
+use filter_common::tap::push_data;
 
 pub use crate::redact::REDACTED;
 

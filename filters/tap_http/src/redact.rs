@@ -19,9 +19,9 @@
 //! and form names) or JSON unescaping, so `access%5Ftoken` and
 //! `"access\u005ftoken"` are `access_token`.
 
+use filter_common::encoding::percent::{escaped, hex};
 use filter_common::header::same_header_name;
 use filter_common::peer::{BAGGAGE_HEADER, METADATA_HEADERS};
-use filter_common::percent::{escaped, hex};
 use std::borrow::Cow;
 
 pub const REDACTED: &str = "[redacted]";

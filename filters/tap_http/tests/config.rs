@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
-use filter_common::sink::SinkConfig;
+use filter_common::tap::sink::SinkConfig;
 use tap_http::config::{BodyFormat, Config, DEFAULT_MAX_BYTES, DEFAULT_WORDS};
 
 fn parse(s: &str) -> Result<Config, filter_common::config::ConfigError> {

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
-use filter_common::pairs::HeaderMap;
+use filter_common::header::pairs::HeaderMap;
 use tap_http::config::Config;
 use tap_http::matcher::{Predicate, View};
 

@@ -2,9 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
-use filter_common::capture::Capture;
-use filter_common::pairs::HeaderMap;
+use filter_common::header::pairs::HeaderMap;
 use filter_common::peer::PeerState;
+use filter_common::tap::capture::Capture;
 use tap_http::config::BodyFormat;
 use tap_http::record::{rfc3339, Extras, Format, Message, StreamInfo};
 use tap_http::redact::Redaction;

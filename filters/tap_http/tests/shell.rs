@@ -7,7 +7,8 @@
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
 use filter_common::host::{Action, BufferType, MapType};
-use filter_common::recording_host::{self as host, Call, Harness};
+use filter_common::host::harness::Harness;
+use filter_common::host::recording::{self as host, Call};
 use serde_json::Value;
 
 fn configure(config: &str) -> Harness {

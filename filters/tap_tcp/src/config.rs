@@ -3,7 +3,7 @@
 use crate::matcher::{Cidr, Predicate, Test};
 use filter_common::config::{parse_document, ConfigError, Field, Result};
 use filter_common::predicate::{compile, StringMatch};
-use filter_common::sink::SinkConfig;
+use filter_common::tap::sink::SinkConfig;
 use filter_common::tap::tap_root;
 pub use filter_common::tap::{Budget, DataFormat, DEFAULT_MAX_BYTES};
 

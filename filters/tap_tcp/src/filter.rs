@@ -7,13 +7,13 @@
 use crate::config::Config;
 use crate::matcher::{address_ip, View};
 use crate::trace::{Connection, Direction, Trace, TraceLimits};
+use filter_common::host::plugin::{ConnectionFilter, NetworkPlugin};
+use filter_common::host::sink::{Sink, SinkRoot, SinkStats};
+use filter_common::host::tap::RecordBudget;
 use filter_common::host::{
     buffer, load_config, now_nanos, property_string, property_u64, set_effective_context, Action,
     BufferType, Counter,
 };
-use filter_common::host_plugin::{ConnectionFilter, NetworkPlugin};
-use filter_common::host_sink::{Sink, SinkRoot, SinkStats};
-use filter_common::host_tap::RecordBudget;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;

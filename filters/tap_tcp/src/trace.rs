@@ -1,8 +1,8 @@
 //! The events of one connection (or of one segment of a long-lived one),
 //! bounded, and their rendering as one line of Envoy's `socket_buffered_trace`.
 
-use filter_common::json::{push_address, push_data, push_key, push_str, rfc3339};
-use filter_common::tap::DataFormat;
+use filter_common::encoding::json::{push_address, push_key, push_str, rfc3339};
+use filter_common::tap::{push_data, DataFormat};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
-use filter_common::sink::SinkConfig;
+use filter_common::tap::sink::SinkConfig;
 use tap_tcp::config::{Config, DataFormat, Segment, DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS};
 
 fn parse(json: &str) -> Config {

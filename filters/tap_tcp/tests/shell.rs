@@ -8,7 +8,8 @@
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
 use filter_common::host::Action;
-use filter_common::recording_host::{self as host, Call, Connection, NetworkHarness};
+use filter_common::host::harness::{Connection, NetworkHarness};
+use filter_common::host::recording::{self as host, Call};
 use serde_json::Value;
 
 const SECOND: u64 = 1_000_000_000;

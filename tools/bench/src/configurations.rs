@@ -333,7 +333,9 @@ pub fn worst_accepted_regex() -> String {
 /// `.*` then the longest literal of `a` whose cost is at most `cost`.
 pub fn costliest(cost: u32) -> String {
     let mut p = String::from("/api/.*");
-    while filter_common::re2::check(&format!("{p}a"), false).is_ok_and(|s| s.cost <= cost) {
+    while filter_common::predicate::re2::check(&format!("{p}a"), false)
+        .is_ok_and(|s| s.cost <= cost)
+    {
         p.push('a');
     }
     p
@@ -351,7 +353,7 @@ pub fn largest_suggested_query() -> String {
     let limits = filter_common::predicate::RegexLimits::DEFAULT;
     let within = |p: &str| {
         p.len() <= filter_common::predicate::MAX_REGEX_LEN
-            && filter_common::re2::check(p, false)
+            && filter_common::predicate::re2::check(p, false)
                 .is_ok_and(|s| s.cost <= limits.cost && s.size <= limits.program_size)
     };
     let mut names: Vec<String> = Vec::new();

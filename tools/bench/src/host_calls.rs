@@ -3,11 +3,12 @@
 //! as Envoy drives it. Counts are deterministic where timings are not, so
 //! tests hold them to budgets and the benchmark builds its floor from them.
 
+use filter_common::host::contexts::ConfigureFn;
+use filter_common::host::plugin::Plugin;
 use filter_common::host::MapType;
-use filter_common::host_contexts::ConfigureFn;
-use filter_common::host_plugin::Plugin;
-pub use filter_common::recording_host::Call;
-use filter_common::recording_host::{self as host, Harness, HostState};
+pub use filter_common::host::recording::Call;
+use filter_common::host::harness::Harness;
+use filter_common::host::recording::{self as host, HostState};
 use serde_json::Value;
 use std::collections::BTreeMap;
 

@@ -344,7 +344,7 @@ fn regex_summary(regex: &Value) -> String {
         regex["connections"],
         worst.trim_end_matches('a'),
         worst.len() - worst.trim_end_matches('a').len(),
-        filter_common::re2::check(&worst, false).map_or(0, |s| s.cost),
+        filter_common::predicate::re2::check(&worst, false).map_or(0, |s| s.cost),
         filter_common::predicate::RegexLimits::DEFAULT.cost,
         rule("largest suggested query rule").matches('|').count() / 2 + 1,
         rule("largest suggested query rule").len(),

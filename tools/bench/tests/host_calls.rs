@@ -4,8 +4,8 @@
 
 use bench::configurations::{chain_request, suite_host_calls, suite_parts};
 use bench::host_calls::{module, suite, Call};
-use filter_common::host_contexts::ConfigureFn;
-use filter_common::host_plugin::Plugin;
+use filter_common::host::contexts::ConfigureFn;
+use filter_common::host::plugin::Plugin;
 
 /// The suite's host calls for the chain's request: one header-map read, the
 /// outputs (11 header appends, 10 filter-state entries), the removal of the

@@ -2,7 +2,7 @@
 
 use crate::segment::escape;
 use crate::suggest::{Options, Suggestion};
-use filter_common::spiffe::namespace_and_service_account;
+use filter_common::peer::spiffe::namespace_and_service_account;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -6,8 +6,8 @@
 
 use crate::record::HttpRecord;
 use filter_common::header::normalize_authority;
-use filter_common::pairs::HeaderMap;
-use filter_common::spiffe::namespace_and_service_account;
+use filter_common::header::pairs::HeaderMap;
+use filter_common::peer::spiffe::namespace_and_service_account;
 use l7_policy::rule::Caller;
 
 pub struct Observed {

@@ -1,7 +1,8 @@
 //! The host side of the record sinks: filter state, log, HTTP collector.
 
-use crate::host::{header_value, http_call, set_tick_period, Counter, MapType};
-use crate::sink::{RecordQueue, SinkConfig};
+use super::calls::{header_value, http_call, set_property, set_tick_period, Counter};
+use super::types::MapType;
+use crate::tap::sink::{RecordQueue, SinkConfig};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -28,7 +29,7 @@ impl Sink {
     /// Hands one record over; `false` (and a counted error or drop) when it is lost.
     pub fn emit(&self, record: String, stats: SinkStats) -> bool {
         match self {
-            Sink::FilterState(key) => match crate::host::set_property(key, record.as_bytes()) {
+            Sink::FilterState(key) => match set_property(key, record.as_bytes()) {
                 Ok(()) => true,
                 Err(status) => {
                     log::warn!(

@@ -1,9 +1,9 @@
 //! The contexts Envoy creates in a VM, for either kind of module: root
 //! contexts, each configuring one plugin, and the streams (HTTP) or
-//! connections (network) those plugins serve. [`crate::host_plugin`]
+//! connections (network) those plugins serve. [`super::plugin`]
 //! defines the two kinds and their exports; this is what they share.
 
-use crate::host::{init_logging, plugin_configuration};
+use super::calls::{init_logging, plugin_configuration};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::thread::LocalKey;
@@ -152,11 +152,4 @@ pub fn on_delete<K: Kind>(id: u32) {
             c.roots.remove(i);
         }
     });
-}
-
-/// Memory the host fills (`proxy_on_memory_allocate`); taken back by the
-/// host-call wrappers in [`crate::host`] with exactly this capacity.
-pub fn allocate(size: usize) -> *mut u8 {
-    let mut buffer = std::mem::ManuallyDrop::new(Vec::<u8>::with_capacity(size));
-    buffer.as_mut_ptr()
 }

@@ -1,149 +1,22 @@
-//! The thin layer over the proxy-wasm host shared by every filter: the host
-//! calls themselves (declared here, not through the SDK, whose wrappers panic
-//! on statuses Envoy really returns), logging, configuration loading,
+//! The host calls as safe functions (not the SDK's, whose wrappers panic on
+//! statuses Envoy really returns), logging, configuration loading,
 //! counters and property reads. Nothing here panics on a host error: a failed
 //! stat or property read degrades, it never traps the VM.
 
 use crate::config::ConfigError;
-use crate::pairs::{encode_pairs, HeaderMap};
+use crate::header::pairs::{encode_pairs, HeaderMap};
 use std::ptr::{null, null_mut};
 use std::time::Duration;
 
-/// The proxy-wasm ABI's header map kinds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MapType {
-    HttpRequestHeaders = 0,
-    HttpRequestTrailers = 1,
-    HttpResponseHeaders = 2,
-    HttpResponseTrailers = 3,
-    HttpCallResponseHeaders = 6,
-}
-
-/// The proxy-wasm ABI's buffer kinds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BufferType {
-    HttpRequestBody = 0,
-    HttpResponseBody = 1,
-    DownstreamData = 2,
-    UpstreamData = 3,
-    PluginConfiguration = 7,
-}
-
-/// The proxy-wasm ABI's answer to a stream callback.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    Continue = 0,
-    Pause = 1,
-}
-
 // Native builds (unit tests) answer the same calls from a recording host.
+#[cfg(target_arch = "wasm32")]
+use super::abi;
+use super::memory::host_bytes;
 #[cfg(not(target_arch = "wasm32"))]
-use crate::recording_host::abi;
+use super::recording::abi;
+use super::types::{BufferType, MapType};
 
 const STATUS_CAS_MISMATCH: u32 = 8;
-
-/// Host calls whose SDK wrappers panic on statuses Envoy really returns (a
-/// header map that does not exist in the access-log phase, filter state that
-/// another filter already set read-only) or on input they do not expect. Declared with plain integers so that no status
-/// value Envoy sends can be an invalid Rust enum.
-#[cfg(target_arch = "wasm32")]
-#[allow(clashing_extern_declarations)]
-mod abi {
-    #[link(wasm_import_module = "env")]
-    extern "C" {
-        pub fn proxy_get_header_map_pairs(
-            map_type: u32,
-            data: *mut *mut u8,
-            size: *mut usize,
-        ) -> u32;
-        pub fn proxy_set_header_map_pairs(map_type: u32, data: *const u8, size: usize) -> u32;
-        pub fn proxy_get_buffer_bytes(
-            buffer_type: u32,
-            start: usize,
-            max: usize,
-            data: *mut *mut u8,
-            size: *mut usize,
-        ) -> u32;
-        pub fn proxy_get_property(
-            path: *const u8,
-            path_size: usize,
-            data: *mut *mut u8,
-            size: *mut usize,
-        ) -> u32;
-        pub fn proxy_set_property(
-            path: *const u8,
-            path_size: usize,
-            value: *const u8,
-            value_size: usize,
-        ) -> u32;
-        pub fn proxy_replace_header_map_value(
-            map_type: u32,
-            key: *const u8,
-            key_size: usize,
-            value: *const u8,
-            value_size: usize,
-        ) -> u32;
-        pub fn proxy_add_header_map_value(
-            map_type: u32,
-            key: *const u8,
-            key_size: usize,
-            value: *const u8,
-            value_size: usize,
-        ) -> u32;
-        pub fn proxy_remove_header_map_value(map_type: u32, key: *const u8, key_size: usize)
-            -> u32;
-        pub fn proxy_log(level: u32, message: *const u8, size: usize) -> u32;
-        pub fn proxy_get_log_level(level: *mut u32) -> u32;
-        pub fn proxy_get_current_time_nanoseconds(time: *mut u64) -> u32;
-        pub fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
-        pub fn proxy_define_metric(kind: u32, name: *const u8, size: usize, id: *mut u32) -> u32;
-        pub fn proxy_increment_metric(id: u32, offset: i64) -> u32;
-        pub fn proxy_get_shared_data(
-            key: *const u8,
-            key_size: usize,
-            value: *mut *mut u8,
-            value_size: *mut usize,
-            cas: *mut u32,
-        ) -> u32;
-        pub fn proxy_set_shared_data(
-            key: *const u8,
-            key_size: usize,
-            value: *const u8,
-            value_size: usize,
-            cas: u32,
-        ) -> u32;
-        pub fn proxy_get_header_map_value(
-            map_type: u32,
-            key: *const u8,
-            key_size: usize,
-            value: *mut *mut u8,
-            value_size: *mut usize,
-        ) -> u32;
-        pub fn proxy_http_call(
-            upstream: *const u8,
-            upstream_size: usize,
-            headers: *const u8,
-            headers_size: usize,
-            body: *const u8,
-            body_size: usize,
-            trailers: *const u8,
-            trailers_size: usize,
-            timeout_ms: u32,
-            token: *mut u32,
-        ) -> u32;
-        pub fn proxy_set_effective_context(context_id: u32) -> u32;
-        pub fn proxy_send_local_response(
-            status_code: u32,
-            details: *const u8,
-            details_size: usize,
-            body: *const u8,
-            body_size: usize,
-            headers: *const u8,
-            headers_size: usize,
-            grpc_status: i32,
-        ) -> u32;
-    }
-}
 
 /// Sets a property (a single-segment path: filter state `wasm.<key>`);
 /// `Err(status)` when Envoy refuses it.
@@ -209,19 +82,6 @@ pub fn send_response(code: u32, headers: &[(&str, &str)], body: &[u8]) -> Result
             -1,
         )
     })
-}
-
-/// Takes ownership of memory the host filled through `proxy_on_memory_allocate`.
-fn host_bytes(status: u32, data: *mut u8, size: usize) -> Option<Vec<u8>> {
-    if status != 0 {
-        return None;
-    }
-    if data.is_null() {
-        return Some(Vec::new());
-    }
-    // SAFETY: the host wrote `size` bytes into a buffer it obtained from this
-    // module's allocator with exactly that capacity (proxy-wasm ABI).
-    Some(unsafe { Vec::from_raw_parts(data, size, size) })
 }
 
 /// A header or trailer map, `None` when the host has none (for example the

@@ -1,8 +1,8 @@
 //! The host side of [`crate::tap::Budget`]: sampling and the per-worker rate
 //! in this VM, the plugin-wide record count in shared data.
 
-use crate::host::{first_property, now_nanos, set_shared_data, shared_data, SharedDataError};
-use crate::ratelimit::{Sampler, TokenBucket};
+use super::calls::{first_property, now_nanos, set_shared_data, shared_data, SharedDataError};
+use crate::tap::ratelimit::{Sampler, TokenBucket};
 use crate::tap::Budget;
 use std::cell::RefCell;
 

@@ -1,8 +1,6 @@
 //! A small JSON writer for records: filters build one line per record on the
 //! request path, so they append into one `String` instead of building a tree.
 
-use crate::tap::DataFormat;
-
 /// Appends `s` as a JSON string literal.
 pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
@@ -37,7 +35,7 @@ pub fn push_lossy(out: &mut String, bytes: &[u8]) {
 /// Appends bytes as a base64 JSON string (protobuf's JSON form of `bytes`).
 pub fn push_base64(out: &mut String, bytes: &[u8]) {
     out.push('"');
-    crate::base64::encode_into(bytes, out);
+    crate::encoding::base64::encode_into(bytes, out);
     out.push('"');
 }
 
@@ -46,26 +44,6 @@ pub fn push_key(out: &mut String, key: &str) {
     out.push('"');
     out.push_str(key);
     out.push_str("\":");
-}
-
-/// Appends tap data as Envoy's `Body`: `{"as_bytes": ..., "truncated": ...}`.
-pub fn push_data(out: &mut String, format: DataFormat, data: &[u8], truncated: bool) {
-    out.push('{');
-    match format {
-        DataFormat::AsBytes => {
-            push_key(out, "as_bytes");
-            push_base64(out, data);
-        }
-        DataFormat::AsString => {
-            push_key(out, "as_string");
-            push_lossy(out, data);
-        }
-    }
-    out.push_str(if truncated {
-        ",\"truncated\":true}"
-    } else {
-        ",\"truncated\":false}"
-    });
 }
 
 /// `ip:port` (or `[v6]:port`) as Envoy's JSON `Address`.

@@ -9,15 +9,16 @@
 //! per connection.
 //!
 //! The module's exports ([`http_module!`], [`network_module!`]) dispatch
-//! Envoy's calls to the contexts ([`crate::host_contexts`]) directly: no SDK,
+//! Envoy's calls to the contexts ([`super::contexts`]) directly: no SDK,
 //! so no SDK code that panics on a status, and only the callbacks a filter
 //! uses are exported.
 
-use crate::host::{
-    header_map, mtls_principal, property, send_response, set_header, set_property, Action, MapType,
+use super::calls::{
+    add_header, header_map, mtls_principal, property, send_response, set_header, set_property,
 };
-use crate::host_contexts::{with_stream, Contexts, Kind};
-use crate::pairs::HeaderMap;
+use super::contexts::{with_stream, Contexts, Kind};
+use super::types::{Action, MapType};
+use crate::header::pairs::HeaderMap;
 use crate::peer::{Key, PeerState, Published};
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -106,9 +107,7 @@ impl Exchange {
         let result = match value {
             // Nothing to remove: an append is the same edit, and Envoy does
             // less for it than for a replace.
-            Some(value) if absent => {
-                crate::host::add_header(MapType::HttpRequestHeaders, &name, value)
-            }
+            Some(value) if absent => add_header(MapType::HttpRequestHeaders, &name, value),
             None if absent => Ok(()),
             _ => set_header(MapType::HttpRequestHeaders, &name, value),
         };
@@ -129,7 +128,7 @@ impl Exchange {
     /// Appends one more copy of a request header.
     pub fn add_request_header(&mut self, name: &str, value: &[u8]) {
         let name = lowercase(name);
-        if let Err(status) = crate::host::add_header(MapType::HttpRequestHeaders, &name, value) {
+        if let Err(status) = add_header(MapType::HttpRequestHeaders, &name, value) {
             log::debug!("request header {name} not added (status {status})");
             return;
         }
@@ -357,7 +356,7 @@ pub fn on_stream(id: u32, f: impl FnOnce(&mut dyn StreamFilter, &mut Exchange) -
 /// One configured network filter, shared by all its connections on this worker.
 pub trait NetworkPlugin {
     /// The filter of connection `id` (a context id: the root's tick acts for
-    /// the connection with [`crate::host::set_effective_context`]).
+    /// the connection with [`super::calls::set_effective_context`]).
     fn connection(&self, id: u32) -> Box<dyn ConnectionFilter>;
     /// The root context's tick (only filters that schedule one get it).
     fn on_tick(&self) {}
@@ -371,11 +370,11 @@ pub trait ConnectionFilter {
     fn on_new_connection(&mut self) -> Action {
         Action::Continue
     }
-    /// `size` bytes read from downstream are in [`crate::host::BufferType::DownstreamData`].
+    /// `size` bytes read from downstream are in [`super::types::BufferType::DownstreamData`].
     fn on_downstream_data(&mut self, _size: usize, _end_of_stream: bool) -> Action {
         Action::Continue
     }
-    /// `size` bytes toward downstream are in [`crate::host::BufferType::UpstreamData`].
+    /// `size` bytes toward downstream are in [`super::types::BufferType::UpstreamData`].
     fn on_upstream_data(&mut self, _size: usize, _end_of_stream: bool) -> Action {
         Action::Continue
     }
@@ -429,233 +428,4 @@ pub fn on_connection(id: u32, f: impl FnOnce(&mut dyn ConnectionFilter) -> Actio
 pub fn on_connection_done(id: u32) -> u32 {
     with_stream::<Network, _>(id, |connection| connection.on_done());
     1
-}
-
-/// The exports of an HTTP filter module, dispatching to `$configure`'s
-/// plugins. With a list, only those callbacks are exported: Envoy skips a
-/// callback the module does not export, which saves a call into the VM per
-/// request for each one a filter does not need. `proxy_on_done` is never
-/// exported: Envoy calls it on an HTTP stream only to delete the stream
-/// right after, whatever it answers, so it would be one more call per
-/// request for nothing.
-#[macro_export]
-macro_rules! http_module {
-    ($configure:path) => {
-        $crate::http_module!(
-            $configure,
-            [
-                request_headers,
-                request_body,
-                request_trailers,
-                response_headers,
-                response_body,
-                response_trailers,
-                log,
-                tick,
-                http_call_response
-            ]
-        );
-    };
-    ($configure:path, [$($callback:ident),*]) => {
-        $crate::module_exports!($crate::host_plugin::Http, $configure);
-        $($crate::http_callback!($callback);)*
-    };
-}
-
-/// The exports of a network filter module (`envoy.filters.network.wasm`),
-/// dispatching to `$configure`'s plugins; only the callbacks listed, out of
-/// `new_connection`, `downstream_data`, `upstream_data`, `downstream_close`,
-/// `upstream_close`, `done`, `tick` and `http_call_response`.
-#[macro_export]
-macro_rules! network_module {
-    ($configure:path, [$($callback:ident),*]) => {
-        $crate::module_exports!($crate::host_plugin::Network, $configure);
-        $($crate::network_callback!($callback);)*
-    };
-}
-
-/// What every module exports: the start, memory for the host, and the
-/// contexts' creation, configuration and deletion.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! module_exports {
-    ($kind:ty, $configure:path) => {
-        #[cfg(target_os = "wasi")]
-        extern "C" {
-            fn __wasm_call_ctors();
-        }
-
-        #[no_mangle]
-        pub extern "C" fn _initialize() {
-            // SAFETY: the WASI reactor's constructors, run once before anything else.
-            #[cfg(target_os = "wasi")]
-            unsafe {
-                __wasm_call_ctors();
-            }
-            $crate::host_contexts::register::<$kind>($configure);
-        }
-
-        #[no_mangle]
-        pub extern "C" fn proxy_abi_version_0_2_1() {}
-
-        #[no_mangle]
-        pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
-            $crate::host_contexts::allocate(size)
-        }
-
-        #[no_mangle]
-        pub extern "C" fn proxy_on_vm_start(_root: u32, _size: usize) -> u32 {
-            1
-        }
-
-        #[no_mangle]
-        pub extern "C" fn proxy_on_configure(root: u32, size: usize) -> u32 {
-            $crate::host_contexts::on_configure::<$kind>(root, size) as u32
-        }
-
-        #[no_mangle]
-        pub extern "C" fn proxy_on_context_create(id: u32, parent: u32) {
-            $crate::host_contexts::on_context_create::<$kind>(id, parent);
-        }
-
-        #[no_mangle]
-        pub extern "C" fn proxy_on_delete(id: u32) {
-            $crate::host_contexts::on_delete::<$kind>(id);
-        }
-    };
-}
-
-/// The root context's optional exports, for either kind of module.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! root_callback {
-    ($kind:ty, tick) => {
-        #[no_mangle]
-        pub extern "C" fn proxy_on_tick(root: u32) {
-            $crate::host_contexts::on_tick::<$kind>(root);
-        }
-    };
-    ($kind:ty, http_call_response) => {
-        #[no_mangle]
-        pub extern "C" fn proxy_on_http_call_response(
-            root: u32,
-            token: u32,
-            _headers: usize,
-            _body: usize,
-            _trailers: usize,
-        ) {
-            $crate::host_contexts::on_http_call_response::<$kind>(root, token);
-        }
-    };
-}
-
-/// One optional export of [`network_module!`].
-#[doc(hidden)]
-#[macro_export]
-macro_rules! network_callback {
-    (new_connection) => {
-        #[no_mangle]
-        pub extern "C" fn proxy_on_new_connection(id: u32) -> u32 {
-            $crate::host_plugin::on_connection(id, |c| c.on_new_connection())
-        }
-    };
-    (downstream_data) => {
-        #[no_mangle]
-        pub extern "C" fn proxy_on_downstream_data(id: u32, size: usize, end: u32) -> u32 {
-            $crate::host_plugin::on_connection(id, |c| c.on_downstream_data(size, end != 0))
-        }
-    };
-    (upstream_data) => {
-        #[no_mangle]
-        pub extern "C" fn proxy_on_upstream_data(id: u32, size: usize, end: u32) -> u32 {
-            $crate::host_plugin::on_connection(id, |c| c.on_upstream_data(size, end != 0))
-        }
-    };
-    (downstream_close) => {
-        #[no_mangle]
-        pub extern "C" fn proxy_on_downstream_connection_close(id: u32, _peer: u32) {
-            $crate::host_plugin::on_connection(id, |c| {
-                c.on_downstream_close();
-                $crate::host::Action::Continue
-            });
-        }
-    };
-    (upstream_close) => {
-        #[no_mangle]
-        pub extern "C" fn proxy_on_upstream_connection_close(id: u32, _peer: u32) {
-            $crate::host_plugin::on_connection(id, |c| {
-                c.on_upstream_close();
-                $crate::host::Action::Continue
-            });
-        }
-    };
-    (done) => {
-        #[no_mangle]
-        pub extern "C" fn proxy_on_done(id: u32) -> u32 {
-            $crate::host_plugin::on_connection_done(id)
-        }
-    };
-    (tick) => {
-        $crate::root_callback!($crate::host_plugin::Network, tick);
-    };
-    (http_call_response) => {
-        $crate::root_callback!($crate::host_plugin::Network, http_call_response);
-    };
-}
-
-/// One optional export of [`http_module!`].
-#[doc(hidden)]
-#[macro_export]
-macro_rules! http_callback {
-    (request_headers) => {
-        #[no_mangle]
-        pub extern "C" fn proxy_on_request_headers(id: u32, _n: usize, end: u32) -> u32 {
-            $crate::host_plugin::on_stream(id, |f, x| f.on_request_headers(x, end != 0))
-        }
-    };
-    (request_body) => {
-        #[no_mangle]
-        pub extern "C" fn proxy_on_request_body(id: u32, size: usize, end: u32) -> u32 {
-            $crate::host_plugin::on_stream(id, |f, x| f.on_request_body(x, size, end != 0))
-        }
-    };
-    (request_trailers) => {
-        #[no_mangle]
-        pub extern "C" fn proxy_on_request_trailers(id: u32, _n: usize) -> u32 {
-            $crate::host_plugin::on_stream(id, |f, x| f.on_request_trailers(x))
-        }
-    };
-    (response_headers) => {
-        #[no_mangle]
-        pub extern "C" fn proxy_on_response_headers(id: u32, _n: usize, end: u32) -> u32 {
-            $crate::host_plugin::on_stream(id, |f, x| f.on_response_headers(x, end != 0))
-        }
-    };
-    (response_body) => {
-        #[no_mangle]
-        pub extern "C" fn proxy_on_response_body(id: u32, size: usize, end: u32) -> u32 {
-            $crate::host_plugin::on_stream(id, |f, x| f.on_response_body(x, size, end != 0))
-        }
-    };
-    (response_trailers) => {
-        #[no_mangle]
-        pub extern "C" fn proxy_on_response_trailers(id: u32, _n: usize) -> u32 {
-            $crate::host_plugin::on_stream(id, |f, x| f.on_response_trailers(x))
-        }
-    };
-    (log) => {
-        #[no_mangle]
-        pub extern "C" fn proxy_on_log(id: u32) {
-            $crate::host_plugin::on_stream(id, |f, x| {
-                f.on_log(x);
-                $crate::host::Action::Continue
-            });
-        }
-    };
-    (tick) => {
-        $crate::root_callback!($crate::host_plugin::Http, tick);
-    };
-    (http_call_response) => {
-        $crate::root_callback!($crate::host_plugin::Http, http_call_response);
-    };
 }
