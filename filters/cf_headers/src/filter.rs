@@ -5,7 +5,7 @@ use crate::identity::Part;
 use crate::stamp::Verdict;
 use filter_common::header::pairs::HeaderMap;
 use filter_common::header::Copies;
-use filter_common::host::plugin::{Exchange, Plugin, StreamFilter};
+use filter_common::host::plugin::{Exchange, Map, Plugin, StreamFilter};
 use filter_common::host::{first_property, load_config, remove_trailer_copies, Action, Counter};
 use std::rc::Rc;
 
@@ -97,7 +97,7 @@ struct Stream {
 
 impl StreamFilter for Stream {
     fn on_request_headers(&mut self, x: &mut Exchange, _end_of_stream: bool) -> Action {
-        let headers = x.request_headers();
+        let headers = x.headers(Map::Request);
         let spoofed = spoofed(&self.config, headers);
         let authority = if self.config.needs_authority() {
             headers.first(":authority")
@@ -114,12 +114,12 @@ impl StreamFilter for Stream {
                 // spellings (`cf_app_id`) go first.
                 for name in &spoofed.spellings {
                     if !config.names.is_configured(name) {
-                        x.set_request_header(name, None);
+                        x.set_header(Map::Request, name, None);
                     }
                 }
                 if let Some(identity) = config.identities.get(i) {
                     for (name, value) in config.names.with(identity) {
-                        x.set_request_header(name, Some(value.as_bytes()));
+                        x.set_header(Map::Request, name, Some(value.as_bytes()));
                     }
                 }
                 self.stats.stamped.inc();
@@ -127,7 +127,7 @@ impl StreamFilter for Stream {
             }
             Verdict::Strip | Verdict::Unidentified | Verdict::Reject => {
                 for name in &spoofed.spellings {
-                    x.set_request_header(name, None);
+                    x.set_header(Map::Request, name, None);
                 }
                 if self.verdict == Verdict::Strip {
                     return Action::Continue;
@@ -166,13 +166,13 @@ impl StreamFilter for Stream {
             Verdict::Stamp(i) => {
                 if let Some(identity) = config.identities.get(i) {
                     for (name, value) in config.names.with(identity) {
-                        x.set_response_header(name, Some(value.as_bytes()));
+                        x.set_header(Map::Response, name, Some(value.as_bytes()));
                     }
                 }
             }
             _ => {
                 for name in config.names.0.as_slice() {
-                    x.set_response_header(name, None);
+                    x.set_header(Map::Response, name, None);
                 }
             }
         }

@@ -7,9 +7,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
+use filter_common::host::harness::Harness;
 use filter_common::host::plugin::{Chain, Exchange, Plugin, StreamFilter};
 use filter_common::host::Action;
-use filter_common::host::harness::Harness;
 use std::cell::RefCell;
 
 thread_local! {

@@ -140,3 +140,37 @@ fn shared_parts_do_not_call_the_host() {
         .collect();
     assert!(offenders.is_empty(), "{offenders:?}");
 }
+
+/// Filters read and edit a stream's headers and trailers, in both
+/// directions, through `Exchange` only: it keeps one read per map per
+/// callback and keeps the filters of a chain in step with each other's edits.
+#[test]
+fn filters_reach_headers_through_the_exchange() {
+    let filters = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let raw = [
+        "header_map(",
+        "header_map_bytes(",
+        "header_value(",
+        "MapType::Http",
+    ];
+    let mut offenders = Vec::new();
+    for entry in fs::read_dir(&filters).unwrap() {
+        let dir = entry.unwrap().path();
+        if dir.file_name().is_some_and(|n| n == "common") || !dir.join("src").is_dir() {
+            continue;
+        }
+        for (path, code) in code_files(&dir.join("src")) {
+            offenders.extend(
+                raw.iter()
+                    .filter(|call| {
+                        code.match_indices(*call).any(|(i, _)| {
+                            // A whole name, not the end of a longer one.
+                            !code[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                        })
+                    })
+                    .map(|call| format!("{}: {call}", path.display())),
+            );
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:#?}");
+}

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::rule::{Caller, Fix, Mismatch};
 use crate::verdict::value;
 use filter_common::header::pairs::HeaderMap;
-use filter_common::host::plugin::{Exchange, Plugin, StreamFilter};
+use filter_common::host::plugin::{Exchange, Map, Plugin, StreamFilter};
 use filter_common::host::Action;
 use filter_common::host::{load_config, property_string, Counter};
 use filter_common::peer::{labels_by_name, Key};
@@ -121,11 +121,11 @@ impl Stream {
             Mismatch::Log => log::info!("{FILTER}: header {} did not match (LOG)", fix.name),
             Mismatch::Add => {
                 if let Some(v) = &fix.value {
-                    x.add_request_header(&fix.name, v);
+                    x.add_header(Map::Request, &fix.name, v);
                 }
             }
-            Mismatch::Delete => x.set_request_header(&fix.name, None),
-            Mismatch::Replace => x.set_request_header(&fix.name, fix.value.as_deref()),
+            Mismatch::Delete => x.set_header(Map::Request, &fix.name, None),
+            Mismatch::Replace => x.set_header(Map::Request, &fix.name, fix.value.as_deref()),
         }
     }
 }
@@ -142,8 +142,8 @@ impl StreamFilter for Stream {
     fn on_request_headers(&mut self, x: &mut Exchange, _end_of_stream: bool) -> Action {
         let shared = self.0.clone();
         let (config, stats) = (&shared.config, &shared.stats);
-        if let Err(why) = config.check_path(x.request_headers()) {
-            let headers = x.request_headers();
+        if let Err(why) = config.check_path(x.headers(Map::Request)) {
+            let headers = x.headers(Map::Request);
             Stream::record(config.log_denied, "DROPPED", headers, "invalid-path");
             stats.invalid_path.inc();
             set_state(x, "invalid_path", "none");
@@ -167,7 +167,7 @@ impl StreamFilter for Stream {
         };
         // The headers are borrowed from the exchange until the decision is
         // logged; the state and header writes come after.
-        let headers = x.request_headers();
+        let headers = x.headers(Map::Request);
         match config.decide_headers(headers, &caller) {
             Some((i, fixes)) => {
                 let rule = i.to_string();

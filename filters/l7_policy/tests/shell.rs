@@ -6,9 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
-use filter_common::host::{Action, MapType};
 use filter_common::host::harness::Harness;
 use filter_common::host::recording::{self as host, Call};
+use filter_common::host::{Action, MapType};
 
 const REQUEST: MapType = MapType::HttpRequestHeaders;
 const TIEFIGHTER: &str = "spiffe://cluster.local/ns/default/sa/tiefighter";

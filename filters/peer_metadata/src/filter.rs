@@ -11,7 +11,7 @@ use crate::peer::Peer;
 use crate::structpb::decode_header;
 use filter_common::header::pairs::HeaderMap;
 use filter_common::header::{copies, Copies};
-use filter_common::host::plugin::{Exchange, Plugin, StreamFilter};
+use filter_common::host::plugin::{Exchange, Map, Plugin, StreamFilter};
 use filter_common::host::{
     load_config, now_nanos, property, remove_trailer_copies, Action, Counter,
 };
@@ -172,7 +172,7 @@ impl StreamFilter for Stream {
     fn on_request_headers(&mut self, x: &mut Exchange, _end_of_stream: bool) -> Action {
         let shared = &self.0;
         let config = &shared.config;
-        let headers = x.request_headers();
+        let headers = x.headers(Map::Request);
         let peer = shared.peer(headers);
         // The client's copies of the output headers, in any spelling
         // (`x_peer_namespace`: CGI-style frameworks give the app both under
@@ -185,7 +185,7 @@ impl StreamFilter for Stream {
         };
         shared.stats.spoofed_removed.add(spoofed.lines);
         for name in spoofed.spellings.iter().chain(&metadata.spellings) {
-            x.set_request_header(name, None);
+            x.set_header(Map::Request, name, None);
         }
         let outputs = shared
             .last
@@ -208,7 +208,7 @@ impl StreamFilter for Stream {
             }
         }
         for (name, value) in &outputs.headers {
-            x.set_request_header(name, Some(value.as_bytes()));
+            x.set_header(Map::Request, name, Some(value.as_bytes()));
         }
         if let Some(published) = &outputs.published {
             if let Err((key, status)) = x.publish_peer(published) {

@@ -9,14 +9,14 @@ use crate::config::Config;
 use crate::matcher::View;
 use crate::record::{Extras, Format, Message, StreamInfo, CALLER_KEYS};
 use filter_common::header::pairs::HeaderMap;
-use filter_common::host::plugin::{Exchange, Plugin, StreamFilter};
+use filter_common::host::plugin::{Exchange, Map, Plugin, StreamFilter};
 use filter_common::host::sink::{Sink, SinkRoot, SinkStats};
 use filter_common::host::tap::RecordBudget;
 use filter_common::host::{
-    buffer, header_map, load_config, mtls_principal, now_nanos, property, property_string,
-    property_u64, Counter,
+    buffer, load_config, mtls_principal, now_nanos, property, property_string, property_u64,
+    Counter,
 };
-use filter_common::host::{Action, BufferType, MapType};
+use filter_common::host::{Action, BufferType};
 use filter_common::peer::PeerState;
 use filter_common::tap::capture::Capture;
 use std::cell::RefCell;
@@ -156,18 +156,18 @@ impl Stream {
         let incomplete = !self.response_complete;
         let shared = self.shared.clone();
         let (config, stats) = (&shared.config, shared.stats);
-        let request_headers = x.request_headers();
+        let request_headers = x.headers(Map::Request);
         // The request's conditions first: a stream they rule out needs no
         // response maps from Envoy.
         if self.ruled_out(request_headers, true) {
             return;
         }
-        let response_headers = header_map(MapType::HttpResponseHeaders).filter(|h| !h.is_empty());
-        let response_trailers = header_map(MapType::HttpResponseTrailers).filter(|h| !h.is_empty());
+        let response_headers = Some(x.headers(Map::Response)).filter(|h| !h.is_empty());
+        let response_trailers = Some(x.headers(Map::ResponseTrailers)).filter(|h| !h.is_empty());
         let view = View {
             request: request_headers,
             request_final: true,
-            response: response_headers.as_ref(),
+            response: response_headers,
         };
         // Unknown at the end means the response never came: no match.
         if config.matcher.eval(&view) != Some(true) {
@@ -201,9 +201,9 @@ impl Stream {
                 trailers: self.request_trailers.as_ref(),
             },
             &Message {
-                headers: response_headers.as_ref().unwrap_or(&no_headers),
+                headers: response_headers.unwrap_or(&no_headers),
                 body: &self.response_body,
-                trailers: response_trailers.as_ref(),
+                trailers: response_trailers,
             },
             &extras,
         );
@@ -251,7 +251,7 @@ impl StreamFilter for Stream {
             return Action::Continue;
         }
         if !shared.config.matcher.is_any() {
-            let headers = x.request_headers();
+            let headers = x.headers(Map::Request);
             if self.ruled_out(headers, false) {
                 self.recording = false;
             }
@@ -266,7 +266,7 @@ impl StreamFilter for Stream {
         if !self.recording || self.shared.config.matcher.is_any() {
             return;
         }
-        let headers = x.request_headers();
+        let headers = x.headers(Map::Request);
         if self.ruled_out(headers, true) {
             self.recording = false;
         }
@@ -279,9 +279,9 @@ impl StreamFilter for Stream {
         Action::Continue
     }
 
-    fn on_request_trailers(&mut self, _x: &mut Exchange) -> Action {
+    fn on_request_trailers(&mut self, x: &mut Exchange) -> Action {
         if self.recording {
-            self.request_trailers = header_map(MapType::HttpRequestTrailers);
+            self.request_trailers = x.take_headers(Map::RequestTrailers);
         }
         Action::Continue
     }

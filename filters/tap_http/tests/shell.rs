@@ -6,9 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
-use filter_common::host::{Action, BufferType, MapType};
 use filter_common::host::harness::Harness;
 use filter_common::host::recording::{self as host, Call};
+use filter_common::host::{Action, BufferType, MapType};
 use serde_json::Value;
 
 fn configure(config: &str) -> Harness {

@@ -7,9 +7,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
-use filter_common::host::Action;
 use filter_common::host::harness::{Connection, NetworkHarness};
 use filter_common::host::recording::{self as host, Call};
+use filter_common::host::Action;
 use serde_json::Value;
 
 const SECOND: u64 = 1_000_000_000;

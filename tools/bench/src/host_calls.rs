@@ -4,11 +4,11 @@
 //! tests hold them to budgets and the benchmark builds its floor from them.
 
 use filter_common::host::contexts::ConfigureFn;
-use filter_common::host::plugin::Plugin;
-use filter_common::host::MapType;
-pub use filter_common::host::recording::Call;
 use filter_common::host::harness::Harness;
+use filter_common::host::plugin::Plugin;
+pub use filter_common::host::recording::Call;
 use filter_common::host::recording::{self as host, HostState};
+use filter_common::host::MapType;
 use serde_json::Value;
 use std::collections::BTreeMap;
 

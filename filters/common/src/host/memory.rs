@@ -9,7 +9,7 @@ pub fn allocate(size: usize) -> *mut u8 {
 }
 
 /// Takes ownership of memory the host filled through `proxy_on_memory_allocate`.
-pub fn host_bytes(status: u32, data: *mut u8, size: usize) -> Option<Vec<u8>> {
+pub(super) fn host_bytes(status: u32, data: *mut u8, size: usize) -> Option<Vec<u8>> {
     if status != 0 {
         return None;
     }

@@ -21,7 +21,7 @@ use super::types::{Action, MapType};
 use crate::header::pairs::HeaderMap;
 use crate::peer::{Key, PeerState, Published};
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 use std::thread::LocalKey;
 
@@ -66,18 +66,55 @@ pub trait StreamFilter {
     fn after_chain_request_headers(&mut self, _x: &mut Exchange) {}
 }
 
-/// What the filters of one module share about the request in one callback:
-/// the request headers (read from Envoy once, then kept in step with the
+/// A header map of the stream, in either direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Map {
+    Request,
+    RequestTrailers,
+    Response,
+    ResponseTrailers,
+}
+
+impl Map {
+    fn abi(self) -> MapType {
+        match self {
+            Map::Request => MapType::HttpRequestHeaders,
+            Map::RequestTrailers => MapType::HttpRequestTrailers,
+            Map::Response => MapType::HttpResponseHeaders,
+            Map::ResponseTrailers => MapType::HttpResponseTrailers,
+        }
+    }
+
+    /// What the debug log calls it.
+    fn name(self) -> &'static str {
+        match self {
+            Map::Request => "request header",
+            Map::RequestTrailers => "request trailer",
+            Map::Response => "response header",
+            Map::ResponseTrailers => "response trailer",
+        }
+    }
+}
+
+/// A header map as read from Envoy, and whether Envoy had one: only then
+/// does it tell which headers are absent.
+#[derive(Default)]
+struct Read {
+    map: HeaderMap,
+    is_envoys: bool,
+}
+
+/// What the filters of one module share about the stream in one callback:
+/// its header maps (each read from Envoy once, then kept in step with the
 /// changes each filter makes, so a later filter sees what it would see as a
 /// separate filter), the mTLS principal, the filter state they wrote and the
 /// caller peer_metadata published. Forgotten at the end of every callback:
 /// between callbacks other filters may change all of them.
 #[derive(Default)]
 pub struct Exchange {
-    request: Option<HeaderMap>,
-    /// Whether `request` is Envoy's map, not the empty stand-in for a map
-    /// Envoy could not give: only then does it tell which headers are absent.
-    request_is_envoys: bool,
+    /// Request headers, request trailers, response headers, response
+    /// trailers: filled on first read.
+    maps: [OnceCell<Read>; 4],
     principal: Option<Option<String>>,
     /// Filter state written in this callback: keys and values.
     written: HeaderMap,
@@ -87,61 +124,95 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    /// The request headers as Envoy holds them now (valid in the request
-    /// headers callback; empty where Envoy has none). Borrowed from the
-    /// exchange, so no header can be written while they are read.
-    pub fn request_headers(&mut self) -> &HeaderMap {
-        let is_envoys = &mut self.request_is_envoys;
-        self.request.get_or_insert_with(|| {
-            let map = header_map(MapType::HttpRequestHeaders);
-            *is_envoys = map.is_some();
-            map.unwrap_or_default()
+    fn read(&self, map: Map) -> &Read {
+        let [request, request_trailers, response, response_trailers] = &self.maps;
+        let cell = match map {
+            Map::Request => request,
+            Map::RequestTrailers => request_trailers,
+            Map::Response => response,
+            Map::ResponseTrailers => response_trailers,
+        };
+        cell.get_or_init(|| match header_map(map.abi()) {
+            Some(map) => Read {
+                map,
+                is_envoys: true,
+            },
+            None => Read {
+                map: HeaderMap::default(),
+                is_envoys: false,
+            },
         })
     }
 
-    /// Replaces every copy of a request header with one value, or removes them.
-    pub fn set_request_header(&mut self, name: &str, value: Option<&[u8]>) {
+    /// A header map as Envoy holds it now: empty where Envoy has none (a
+    /// map its phase has not reached, trailers a stream did not send).
+    /// Several maps may be read at once; none can be edited while they are.
+    pub fn headers(&self, map: Map) -> &HeaderMap {
+        &self.read(map).map
+    }
+
+    /// Whether Envoy has `map` (response headers exist once the response
+    /// started, trailers only when the peer sent some).
+    pub fn has(&self, map: Map) -> bool {
+        self.read(map).is_envoys
+    }
+
+    /// A header map to keep past this callback (a filter that records
+    /// trailers, which arrive once); `None` where Envoy has none.
+    pub fn take_headers(&mut self, map: Map) -> Option<HeaderMap> {
+        self.read(map);
+        let read = self.cached(map).map(std::mem::take)?;
+        read.is_envoys.then_some(read.map)
+    }
+
+    /// The map as read in this callback, to keep in step with an edit.
+    fn cached(&mut self, map: Map) -> Option<&mut Read> {
+        let [request, request_trailers, response, response_trailers] = &mut self.maps;
+        match map {
+            Map::Request => request,
+            Map::RequestTrailers => request_trailers,
+            Map::Response => response,
+            Map::ResponseTrailers => response_trailers,
+        }
+        .get_mut()
+    }
+
+    /// Replaces every copy of a header with one value, or removes them.
+    pub fn set_header(&mut self, map: Map, name: &str, value: Option<&[u8]>) {
         let name = lowercase(name);
-        let absent =
-            self.request_is_envoys && self.request.as_ref().is_some_and(|h| !h.contains(&name));
+        let absent = self
+            .cached(map)
+            .is_some_and(|read| read.is_envoys && !read.map.contains(&name));
         let result = match value {
             // Nothing to remove: an append is the same edit, and Envoy does
             // less for it than for a replace.
-            Some(value) if absent => add_header(MapType::HttpRequestHeaders, &name, value),
+            Some(value) if absent => add_header(map.abi(), &name, value),
             None if absent => Ok(()),
-            _ => set_header(MapType::HttpRequestHeaders, &name, value),
+            _ => set_header(map.abi(), &name, value),
         };
         if let Err(status) = result {
-            log::debug!("request header {name} not changed (status {status})");
+            log::debug!("{} {name} not changed (status {status})", map.name());
             return;
         }
-        if let Some(headers) = &mut self.request {
+        if let Some(read) = self.cached(map) {
             if !absent {
-                headers.remove(&name);
+                read.map.remove(&name);
             }
             if let Some(value) = value {
-                headers.append(&name, value);
+                read.map.append(&name, value);
             }
         }
     }
 
-    /// Appends one more copy of a request header.
-    pub fn add_request_header(&mut self, name: &str, value: &[u8]) {
+    /// Appends one more copy of a header.
+    pub fn add_header(&mut self, map: Map, name: &str, value: &[u8]) {
         let name = lowercase(name);
-        if let Err(status) = add_header(MapType::HttpRequestHeaders, &name, value) {
-            log::debug!("request header {name} not added (status {status})");
+        if let Err(status) = add_header(map.abi(), &name, value) {
+            log::debug!("{} {name} not added (status {status})", map.name());
             return;
         }
-        if let Some(headers) = &mut self.request {
-            headers.append(&name, value);
-        }
-    }
-
-    /// Replaces every copy of a response header with one value, or removes them.
-    pub fn set_response_header(&mut self, name: &str, value: Option<&[u8]>) {
-        let name = lowercase(name);
-        if let Err(status) = set_header(MapType::HttpResponseHeaders, &name, value) {
-            log::debug!("response header {name} not changed (status {status})");
+        if let Some(read) = self.cached(map) {
+            read.map.append(&name, value);
         }
     }
 
@@ -207,8 +278,7 @@ impl Exchange {
     }
 
     fn end_callback(&mut self) {
-        self.request = None;
-        self.request_is_envoys = false;
+        self.maps = Default::default();
         self.principal = None;
         self.written = HeaderMap::default();
         self.peer = None;
