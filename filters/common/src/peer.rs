@@ -3,7 +3,7 @@
 //! other filters read them, so they are a public contract) and how each value
 //! is written and read back. Writer and reader use this module only, so the
 //! two cannot drift apart. In one module (the suite) the reader gets the
-//! same [`PeerState`] from memory, without the text round trip
+//! same [`Peer`] from memory, without the text round trip
 //! (`Exchange::publish_peer`).
 
 pub mod spiffe;
@@ -81,10 +81,14 @@ pub const BAGGAGE_HEADER: &str = "baggage";
 /// whoever wrote the key.
 pub const MAX_LABELS: usize = 10_000;
 
-/// What is published about one caller. Each `None` (and empty `labels`) is
-/// a key that is not written; `verified` is always written.
+/// One caller: what it claims (decoded by peer_metadata from whichever form
+/// Istio sent), the certificate it presented, and whether the two agree.
+/// The same value is published as filter state (each `None`, and empty
+/// `labels`, is a key that is not written; `verified` always is; `region`
+/// and `zone` are not published) and read back by the filters after
+/// peer_metadata.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PeerState {
+pub struct Peer {
     pub workload: Option<String>,
     pub namespace: Option<String>,
     /// The pod (or instance) name.
@@ -92,7 +96,9 @@ pub struct PeerState {
     pub app: Option<String>,
     pub version: Option<String>,
     pub cluster: Option<String>,
-    /// The SPIFFE identity the caller claims.
+    /// The SPIFFE ID Istio attributes to the caller (`spiffe://<td>/ns/<ns>/sa/<sa>`):
+    /// a claim like the rest, so it is checked against the certificate and
+    /// never stands in for it.
     pub identity: Option<String>,
     /// The URI SAN of the mTLS peer certificate.
     pub principal: Option<String>,
@@ -101,6 +107,9 @@ pub struct PeerState {
     pub verified: bool,
     /// The service account the caller claims.
     pub service_account: Option<String>,
+    /// The locality the caller claims (kept in memory, not published).
+    pub region: Option<String>,
+    pub zone: Option<String>,
     /// Claimed pod labels in the order received (`peer_labels`: one JSON
     /// object of strings); read back from filter state, in name order. A
     /// label given twice counts with its last value ([`label_map`]), as JSON
@@ -108,7 +117,12 @@ pub struct PeerState {
     pub labels: Vec<(String, String)>,
 }
 
-impl PeerState {
+impl Peer {
+    /// Nothing claimed, no certificate.
+    pub fn is_empty(&self) -> bool {
+        *self == Peer::default()
+    }
+
     /// The filter-state value of `key`; `None` when it is not written.
     pub fn value(&self, key: Key) -> Option<String> {
         let text = match key {
@@ -130,13 +144,13 @@ impl PeerState {
     /// Reads `keys` back from their filter-state values (`get`); the other
     /// fields stay unset. A value that is not UTF-8 reads as absent, a
     /// `peer_labels` that is not a JSON object as no labels.
-    pub fn read(keys: &[Key], mut get: impl FnMut(Key) -> Option<Vec<u8>>) -> PeerState {
-        PeerState::read_from(keys, &mut get)
+    pub fn read(keys: &[Key], mut get: impl FnMut(Key) -> Option<Vec<u8>>) -> Peer {
+        Peer::read_from(keys, &mut get)
     }
 
-    /// [`PeerState::read`] once in the module, whoever reads.
-    fn read_from(keys: &[Key], get: &mut dyn FnMut(Key) -> Option<Vec<u8>>) -> PeerState {
-        let mut state = PeerState::default();
+    /// [`Peer::read`] once in the module, whoever reads.
+    fn read_from(keys: &[Key], get: &mut dyn FnMut(Key) -> Option<Vec<u8>>) -> Peer {
+        let mut state = Peer::default();
         for &key in keys {
             let Some(raw) = get(key) else {
                 continue;
@@ -165,31 +179,31 @@ impl PeerState {
         state
     }
 
-    /// What a filter published, read back like [`PeerState::read`] with
+    /// What a filter published, read back like [`Peer::read`] with
     /// `verified` read first: `None` when it is absent, which is when no
     /// filter published a caller (peer_metadata writes it on every request
     /// it publishes for), so a reader that finds nothing asks once.
     pub fn read_published(
         keys: &[Key],
         mut get: impl FnMut(Key) -> Option<Vec<u8>>,
-    ) -> Option<PeerState> {
+    ) -> Option<Peer> {
         let verified = get(Key::Verified)?;
-        let mut state = PeerState::read_from(keys, &mut get);
+        let mut state = Peer::read_from(keys, &mut get);
         state.verified = verified == b"true";
         Some(state)
     }
 }
 
-/// A [`PeerState`] with its filter-state values, written once per state
+/// A [`Peer`] with its filter-state values, written once per state
 /// (callers repeat the same identity on every request of a connection).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Published {
-    state: Rc<PeerState>,
+    state: Rc<Peer>,
     entries: Vec<(Key, String)>,
 }
 
 impl Published {
-    pub fn new(state: PeerState) -> Published {
+    pub fn new(state: Peer) -> Published {
         let entries = Key::ALL
             .iter()
             .filter_map(|&key| Some((key, state.value(key)?)))
@@ -200,7 +214,7 @@ impl Published {
         }
     }
 
-    pub fn state(&self) -> &Rc<PeerState> {
+    pub fn state(&self) -> &Rc<Peer> {
         &self.state
     }
 

@@ -2,13 +2,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
-use filter_common::peer::{label, labels_by_name, Key, PeerState, Published, MAX_LABELS};
+use filter_common::peer::{label, labels_by_name, Key, Peer, Published, MAX_LABELS};
 use proptest::prelude::*;
 
 /// Reads every key back from what `published` wrote, as a filter in another
 /// module reads Envoy's filter state.
-fn read_back(published: &Published) -> PeerState {
-    PeerState::read(&Key::ALL, |key| {
+fn read_back(published: &Published) -> Peer {
+    Peer::read(&Key::ALL, |key| {
         published
             .entries()
             .iter()
@@ -17,8 +17,8 @@ fn read_back(published: &Published) -> PeerState {
     })
 }
 
-fn full() -> PeerState {
-    PeerState {
+fn full() -> Peer {
+    Peer {
         workload: Some("cart-v3".into()),
         namespace: Some("shop".into()),
         name: Some("cart-v3-7d9f".into()),
@@ -32,6 +32,8 @@ fn full() -> PeerState {
         labels: [("app", "cart"), ("q\"uote\\", "line\nbreak\u{1}")]
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .into(),
+        // The locality is not published, so it does not read back.
+        ..Peer::default()
     }
 }
 
@@ -86,9 +88,9 @@ fn labels_keep_their_order_and_a_repeat_counts_with_its_last_value() {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     };
-    let state = PeerState {
+    let state = Peer {
         labels: pairs(&[("zone", "a"), ("app", "cart"), ("zone", "b")]),
-        ..PeerState::default()
+        ..Peer::default()
     };
     let published = Published::new(state.clone());
     assert!(published.entries().contains(&(
@@ -103,9 +105,9 @@ fn labels_keep_their_order_and_a_repeat_counts_with_its_last_value() {
 
 #[test]
 fn an_unknown_caller_publishes_only_that_it_is_unverified() {
-    let published = Published::new(PeerState::default());
+    let published = Published::new(Peer::default());
     assert_eq!(published.entries(), [(Key::Verified, "false".to_string())]);
-    assert_eq!(read_back(&published), PeerState::default());
+    assert_eq!(read_back(&published), Peer::default());
 }
 
 /// What `published` holds under `key`, as a host would return it.
@@ -121,17 +123,17 @@ fn value_of(published: &Published, key: Key) -> Option<Vec<u8>> {
 fn only_the_keys_asked_for_are_read() {
     let published = Published::new(full());
     let mut asked = Vec::new();
-    let state = PeerState::read(&[Key::Namespace, Key::Verified], |key| {
+    let state = Peer::read(&[Key::Namespace, Key::Verified], |key| {
         asked.push(key);
         value_of(&published, key)
     });
     assert_eq!(asked, [Key::Namespace, Key::Verified]);
     assert_eq!(
         state,
-        PeerState {
+        Peer {
             namespace: Some("shop".into()),
             verified: true,
-            ..PeerState::default()
+            ..Peer::default()
         }
     );
 }
@@ -143,24 +145,24 @@ fn only_the_keys_asked_for_are_read() {
 fn read_published_asks_once_when_nothing_was_published() {
     let published = Published::new(full());
     let mut asked = Vec::new();
-    let state = PeerState::read_published(&[Key::Namespace, Key::Workload], |key| {
+    let state = Peer::read_published(&[Key::Namespace, Key::Workload], |key| {
         asked.push(key);
         value_of(&published, key)
     });
     assert_eq!(asked, [Key::Verified, Key::Namespace, Key::Workload]);
     assert_eq!(
         state,
-        Some(PeerState {
+        Some(Peer {
             namespace: Some("shop".into()),
             workload: Some("cart-v3".into()),
             verified: true,
-            ..PeerState::default()
+            ..Peer::default()
         })
     );
-    let unknown = Published::new(PeerState::default());
+    let unknown = Published::new(Peer::default());
     let read = |entries: &[(Key, String)]| {
         let mut asked = 0;
-        let state = PeerState::read_published(&[Key::Namespace], |key| {
+        let state = Peer::read_published(&[Key::Namespace], |key| {
             asked += 1;
             entries
                 .iter()
@@ -169,14 +171,14 @@ fn read_published_asks_once_when_nothing_was_published() {
         });
         (state, asked)
     };
-    assert_eq!(read(unknown.entries()), (Some(PeerState::default()), 2));
+    assert_eq!(read(unknown.entries()), (Some(Peer::default()), 2));
     assert_eq!(read(&[]), (None, 1), "nothing published: one key asked");
 }
 
 /// Filter state another filter may have written under these keys.
 #[test]
 fn hostile_values_read_as_absent_or_bounded() {
-    let read = |key: Key, raw: &[u8]| PeerState::read(&[key], |_| Some(raw.to_vec()));
+    let read = |key: Key, raw: &[u8]| Peer::read(&[key], |_| Some(raw.to_vec()));
     // Not UTF-8: absent, not a lossy stand-in.
     assert_eq!(read(Key::Namespace, b"sh\xffop").namespace, None);
     assert!(read(Key::Labels, b"{\"app\":\"c\xffart\"}")
@@ -227,7 +229,7 @@ proptest! {
     ) {
         // In name order, each once: as labels read back.
         let labels = labels.into_iter().collect();
-        let state = PeerState { labels, workload, principal, verified, ..PeerState::default() };
+        let state = Peer { labels, workload, principal, verified, ..Peer::default() };
         prop_assert_eq!(read_back(&Published::new(state.clone())), state);
     }
 }
@@ -239,7 +241,7 @@ proptest! {
     fn any_labels_read_back_as_the_same_map(
         labels in proptest::collection::vec(("[ab\"\\\\]{0,2}", ".{0,6}"), 0..10),
     ) {
-        let state = PeerState { labels, ..PeerState::default() };
+        let state = Peer { labels, ..Peer::default() };
         let read = read_back(&Published::new(state.clone()));
         prop_assert_eq!(labels_by_name(&read.labels), labels_by_name(&state.labels));
     }

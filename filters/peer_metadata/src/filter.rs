@@ -7,7 +7,7 @@ use crate::cache::Cache;
 use crate::config::Config;
 use crate::flatnode::peer_from_flatnode;
 use crate::identity::{single_value, LastOutputs};
-use crate::peer::Peer;
+use crate::peer;
 use crate::structpb::decode_header;
 use filter_common::header::pairs::HeaderMap;
 use filter_common::header::{copies, Copies};
@@ -15,6 +15,7 @@ use filter_common::host::plugin::{Exchange, Map, Plugin, StreamFilter};
 use filter_common::host::{
     load_config, now_nanos, property, remove_trailer_copies, Action, Counter,
 };
+use filter_common::peer::Peer;
 use filter_common::peer::{BAGGAGE_HEADER, METADATA_HEADERS};
 use filter_common::tap::ratelimit::TokenBucket;
 use std::cell::RefCell;
@@ -119,7 +120,7 @@ impl Shared {
                 return match decode_header(raw, self.config.limits) {
                     Ok(tree) => {
                         stats.decoded.inc();
-                        let peer = Rc::new(Peer::from_struct(&tree));
+                        let peer = Rc::new(peer::from_struct(&tree));
                         self.cache.borrow_mut().insert(raw, peer.clone());
                         Some(peer)
                     }
@@ -148,9 +149,9 @@ impl Shared {
             String::from_utf8(joined).ok().filter(|s| !s.is_empty())
         };
         let peer = text(BAGGAGE)
-            .map(|b| Peer::from_baggage(&b))
+            .map(|b| peer::from_baggage(&b))
             .filter(|p| !p.is_empty())
-            .or_else(|| text(METADATA_ID).map(|id| Peer::from_id(&id)))
+            .or_else(|| text(METADATA_ID).map(|id| peer::from_id(&id)))
             .filter(|p| !p.is_empty())?;
         stats.decoded.inc();
         Some(Rc::new(peer))
@@ -161,7 +162,7 @@ impl Shared {
 /// (Istio 1.24 and later), read key by key, else the `FlatNode` bytes of
 /// `wasm.downstream_peer` (Istio 1.7 to 1.23).
 fn istio_filter_state(max_labels: usize) -> Option<Peer> {
-    Peer::from_peer_object(
+    peer::from_peer_object(
         |key| property(&["filter_state", "downstream_peer", key]),
         max_labels,
     )

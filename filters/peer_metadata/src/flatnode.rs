@@ -3,7 +3,8 @@
 //! for when Istio's metadata exchange already consumed the headers. Only the
 //! fields the peer needs are read; every offset is bounds-checked.
 
-use crate::peer::{NodeFields, Peer};
+use crate::peer::{from_node, NodeFields};
+use filter_common::peer::Peer;
 
 /// Field slots of `FlatNode`, in schema order.
 const NAME: usize = 0;
@@ -83,7 +84,7 @@ pub fn peer_from_flatnode(bytes: &[u8], max_labels: usize) -> Option<Peer> {
             ))
         })
         .collect();
-    let peer = Peer::from_node(NodeFields {
+    let peer = from_node(NodeFields {
         name: buf.string(root, NAME),
         namespace: buf.string(root, NAMESPACE),
         workload_name: buf.string(root, WORKLOAD_NAME),

@@ -2,10 +2,9 @@
 //! other filters see: output headers, filter state, and whether to trust it.
 
 use crate::config::{Config, OUTPUTS};
-use crate::peer::Peer;
 use filter_common::header::is_valid_header_value;
 use filter_common::peer::spiffe::namespace_and_service_account;
-use filter_common::peer::{PeerState, Published};
+use filter_common::peer::{Peer, Published};
 use std::rc::Rc;
 
 /// The caller as this request presents it.
@@ -61,24 +60,15 @@ impl<'a> Identity<'a> {
     /// one only when the peer is trusted; the principal only from the
     /// certificate, never a decoded identity in its place), its labels and
     /// claimed service account.
-    pub fn state(&self) -> PeerState {
-        let field = |f: fn(&Peer) -> &Option<String>| self.peer.and_then(|p| f(p).clone());
-        PeerState {
-            workload: field(|p| &p.workload),
-            namespace: field(|p| &p.namespace),
-            name: field(|p| &p.name),
-            app: field(|p| &p.app),
-            version: field(|p| &p.version),
-            cluster: field(|p| &p.cluster),
-            identity: field(|p| &p.identity),
-            principal: self.principal.map(str::to_string),
-            verified: self.verified,
-            service_account: self
-                .peer
-                .and_then(claimed_service_account)
-                .map(str::to_string),
-            labels: self.peer.map(|p| p.labels.clone()).unwrap_or_default(),
-        }
+    pub fn state(&self) -> Peer {
+        let mut state = self.peer.cloned().unwrap_or_default();
+        state.service_account = self
+            .peer
+            .and_then(claimed_service_account)
+            .map(str::to_string);
+        state.principal = self.principal.map(str::to_string);
+        state.verified = self.verified;
+        state
     }
 
     /// `(header, value)` for each known output, with the configured names.

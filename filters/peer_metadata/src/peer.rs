@@ -4,27 +4,9 @@
 //! absent stays `None`.
 
 use crate::structpb::{Struct, Value};
+use filter_common::encoding::percent::decode;
 use filter_common::header::pairs::HeaderMap;
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Peer {
-    pub workload: Option<String>,
-    pub namespace: Option<String>,
-    /// The pod (or instance) name.
-    pub name: Option<String>,
-    pub app: Option<String>,
-    pub version: Option<String>,
-    pub cluster: Option<String>,
-    /// Pod labels with string values, in the order received.
-    pub labels: Vec<(String, String)>,
-    pub service_account: Option<String>,
-    /// The SPIFFE ID Istio attributes to the peer (`spiffe://<td>/ns/<ns>/sa/<sa>`):
-    /// a claim like the rest, so it is checked against the certificate and
-    /// never stands in for it.
-    pub identity: Option<String>,
-    pub region: Option<String>,
-    pub zone: Option<String>,
-}
+use filter_common::peer::Peer;
 
 /// Labels that name the app and its version, most specific first: Istio's
 /// canonical-service rules.
@@ -59,146 +41,138 @@ pub struct NodeFields<'a> {
     pub labels: Vec<(String, String)>,
 }
 
-impl Peer {
-    /// From the metadata-exchange `Struct` (Istio 1.3 and later).
-    pub fn from_struct(s: &Struct) -> Peer {
-        let labels: Vec<(String, String)> = s
-            .structure("LABELS")
-            .map(|l| {
-                l.0.iter()
-                    .filter_map(|(k, v)| match v {
-                        Value::String(v) => Some((k.clone(), v.clone())),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Peer::from_node(NodeFields {
-            name: s.str("NAME"),
-            namespace: s.str("NAMESPACE"),
-            workload_name: s.str("WORKLOAD_NAME"),
-            owner: s.str("OWNER"),
-            cluster_id: s.str("CLUSTER_ID"),
-            service_account: s.str("SERVICE_ACCOUNT"),
-            canonical_telemetry_service: s.str("CANONICAL_TELEMETRY_SERVICE"),
-            identity: s.str("IDENTITY"),
-            region: s.str("REGION"),
-            zone: s.str("AVAILABILITY_ZONE"),
-            labels,
+/// From the metadata-exchange `Struct` (Istio 1.3 and later).
+pub fn from_struct(s: &Struct) -> Peer {
+    let labels: Vec<(String, String)> = s
+        .structure("LABELS")
+        .map(|l| {
+            l.0.iter()
+                .filter_map(|(k, v)| match v {
+                    Value::String(v) => Some((k.clone(), v.clone())),
+                    _ => None,
+                })
+                .collect()
         })
-    }
+        .unwrap_or_default();
+    from_node(NodeFields {
+        name: s.str("NAME"),
+        namespace: s.str("NAMESPACE"),
+        workload_name: s.str("WORKLOAD_NAME"),
+        owner: s.str("OWNER"),
+        cluster_id: s.str("CLUSTER_ID"),
+        service_account: s.str("SERVICE_ACCOUNT"),
+        canonical_telemetry_service: s.str("CANONICAL_TELEMETRY_SERVICE"),
+        identity: s.str("IDENTITY"),
+        region: s.str("REGION"),
+        zone: s.str("AVAILABILITY_ZONE"),
+        labels,
+    })
+}
 
-    /// From Istio's node fields: the workload from `OWNER` when
-    /// `WORKLOAD_NAME` is missing, app and version from the labels.
-    pub fn from_node(node: NodeFields) -> Peer {
-        let labels = node.labels;
-        let label = |names: &[&str]| {
-            names
-                .iter()
-                .find_map(|n| labels.iter().find(|(k, _)| k == n))
-                .map(|(_, v)| v.clone())
-                .filter(|v| !v.is_empty())
+/// From Istio's node fields: the workload from `OWNER` when
+/// `WORKLOAD_NAME` is missing, app and version from the labels.
+pub fn from_node(node: NodeFields) -> Peer {
+    let labels = node.labels;
+    let label = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| labels.iter().find(|(k, _)| k == n))
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    let app = label(&APP_LABELS).or_else(|| text(node.canonical_telemetry_service));
+    let version = label(&VERSION_LABELS);
+    Peer {
+        workload: text(node.workload_name).or_else(|| owner_workload(node.owner)),
+        namespace: text(node.namespace),
+        name: text(node.name),
+        app,
+        version,
+        cluster: text(node.cluster_id),
+        service_account: text(node.service_account),
+        identity: text(node.identity),
+        region: text(node.region),
+        zone: text(node.zone),
+        labels,
+        ..Peer::default()
+    }
+}
+
+/// From Istio's `downstream_peer` filter state, one key at a time: `get`
+/// returns the property bytes Envoy gives a Wasm module for that key.
+/// Istio 1.24 stores an object whose string fields Envoy exposes by name;
+/// 1.25 and later store a `google.protobuf.Struct` with the same string
+/// keys plus `identity` and `labels`, a map that reaches the module as
+/// proxy-wasm pairs. `None` unless it names a namespace or a workload;
+/// those two are read first, so a request without the object costs two
+/// lookups rather than one per key.
+pub fn from_peer_object(get: impl Fn(&str) -> Option<Vec<u8>>, max_labels: usize) -> Option<Peer> {
+    let field = |key: &str| {
+        get(key)
+            .and_then(|v| String::from_utf8(v).ok())
+            .filter(|v| !v.is_empty())
+    };
+    let (namespace, workload) = (field("namespace"), field("workload"));
+    if namespace.is_none() && workload.is_none() {
+        return None;
+    }
+    Some(Peer {
+        workload,
+        namespace,
+        name: field("name"),
+        app: field("app").or_else(|| field("service")),
+        version: field("version").or_else(|| field("revision")),
+        cluster: field("cluster"),
+        identity: field("identity"),
+        region: field("region"),
+        zone: field("availability_zone"),
+        labels: get("labels")
+            .map(|pairs| labels_from_pairs(pairs, max_labels))
+            .unwrap_or_default(),
+        ..Peer::default()
+    })
+}
+
+/// From the W3C `baggage` header of Istio ambient mode
+/// (`k8s.deployment.name=productpage-v1,service.name=productpage,...`).
+pub fn from_baggage(header: &str) -> Peer {
+    let mut peer = Peer::default();
+    for member in header.split(',') {
+        let pair = member.split(';').next().unwrap_or_default();
+        let Some((key, value)) = pair.split_once('=') else {
+            continue;
         };
-        let app = label(&APP_LABELS).or_else(|| text(node.canonical_telemetry_service));
-        let version = label(&VERSION_LABELS);
-        Peer {
-            workload: text(node.workload_name).or_else(|| owner_workload(node.owner)),
-            namespace: text(node.namespace),
-            name: text(node.name),
-            app,
-            version,
-            cluster: text(node.cluster_id),
-            service_account: text(node.service_account),
-            identity: text(node.identity),
-            region: text(node.region),
-            zone: text(node.zone),
-            labels,
-        }
-    }
-
-    /// From Istio's `downstream_peer` filter state, one key at a time: `get`
-    /// returns the property bytes Envoy gives a Wasm module for that key.
-    /// Istio 1.24 stores an object whose string fields Envoy exposes by name;
-    /// 1.25 and later store a `google.protobuf.Struct` with the same string
-    /// keys plus `identity` and `labels`, a map that reaches the module as
-    /// proxy-wasm pairs. `None` unless it names a namespace or a workload;
-    /// those two are read first, so a request without the object costs two
-    /// lookups rather than one per key.
-    pub fn from_peer_object(
-        get: impl Fn(&str) -> Option<Vec<u8>>,
-        max_labels: usize,
-    ) -> Option<Peer> {
-        let field = |key: &str| {
-            get(key)
-                .and_then(|v| String::from_utf8(v).ok())
-                .filter(|v| !v.is_empty())
+        let Some(value) = decode(value.trim()).filter(|v| !v.is_empty()) else {
+            continue;
         };
-        let (namespace, workload) = (field("namespace"), field("workload"));
-        if namespace.is_none() && workload.is_none() {
-            return None;
-        }
-        Some(Peer {
-            workload,
-            namespace,
-            name: field("name"),
-            app: field("app").or_else(|| field("service")),
-            version: field("version").or_else(|| field("revision")),
-            cluster: field("cluster"),
-            identity: field("identity"),
-            region: field("region"),
-            zone: field("availability_zone"),
-            labels: get("labels")
-                .map(|pairs| labels_from_pairs(pairs, max_labels))
-                .unwrap_or_default(),
-            ..Peer::default()
-        })
-    }
-
-    /// From the W3C `baggage` header of Istio ambient mode
-    /// (`k8s.deployment.name=productpage-v1,service.name=productpage,...`).
-    pub fn from_baggage(header: &str) -> Peer {
-        let mut peer = Peer::default();
-        for member in header.split(',') {
-            let pair = member.split(';').next().unwrap_or_default();
-            let Some((key, value)) = pair.split_once('=') else {
-                continue;
-            };
-            let Some(value) = percent_decode(value.trim()).filter(|v| !v.is_empty()) else {
-                continue;
-            };
-            let slot = match key.trim() {
-                "k8s.namespace.name" => &mut peer.namespace,
-                "k8s.cluster.name" => &mut peer.cluster,
-                "k8s.instance.name" | "k8s.pod.name" => &mut peer.name,
-                "service.name" => &mut peer.app,
-                "service.version" => &mut peer.version,
-                "cloud.region" => &mut peer.region,
-                "cloud.availability_zone" => &mut peer.zone,
-                key if is_workload_key(key) => &mut peer.workload,
-                _ => continue,
-            };
-            *slot = Some(value);
-        }
-        peer
-    }
-
-    /// From `x-envoy-peer-metadata-id` (`sidecar~<ip>~<pod>.<ns>~<ns>.svc.<domain>`):
-    /// only the pod and namespace, when no metadata came with it.
-    pub fn from_id(id: &str) -> Peer {
-        let mut parts = id.split('~');
-        let (_kind, _ip, pod_ns) = (parts.next(), parts.next(), parts.next());
-        let Some((pod, ns)) = pod_ns.and_then(|p| p.rsplit_once('.')) else {
-            return Peer::default();
+        let slot = match key.trim() {
+            "k8s.namespace.name" => &mut peer.namespace,
+            "k8s.cluster.name" => &mut peer.cluster,
+            "k8s.instance.name" | "k8s.pod.name" => &mut peer.name,
+            "service.name" => &mut peer.app,
+            "service.version" => &mut peer.version,
+            "cloud.region" => &mut peer.region,
+            "cloud.availability_zone" => &mut peer.zone,
+            key if is_workload_key(key) => &mut peer.workload,
+            _ => continue,
         };
-        Peer {
-            name: text(Some(pod)),
-            namespace: text(Some(ns)),
-            ..Peer::default()
-        }
+        *slot = Some(value);
     }
+    peer
+}
 
-    pub fn is_empty(&self) -> bool {
-        *self == Peer::default()
+/// From `x-envoy-peer-metadata-id` (`sidecar~<ip>~<pod>.<ns>~<ns>.svc.<domain>`):
+/// only the pod and namespace, when no metadata came with it.
+pub fn from_id(id: &str) -> Peer {
+    let mut parts = id.split('~');
+    let (_kind, _ip, pod_ns) = (parts.next(), parts.next(), parts.next());
+    let Some((pod, ns)) = pod_ns.and_then(|p| p.rsplit_once('.')) else {
+        return Peer::default();
+    };
+    Peer {
+        name: text(Some(pod)),
+        namespace: text(Some(ns)),
+        ..Peer::default()
     }
 }
 
@@ -236,23 +210,4 @@ fn owner_workload(owner: Option<&str>) -> Option<String> {
     let name = parts.next()?;
     let kind = parts.next()?;
     (kind != "pods" && !name.is_empty()).then(|| name.to_string())
-}
-
-/// Percent-decodes a baggage value; `None` if the result is not UTF-8 or an
-/// escape is broken.
-fn percent_decode(value: &str) -> Option<String> {
-    let mut rest = value.as_bytes();
-    let mut out = Vec::with_capacity(rest.len());
-    while let Some((&b, tail)) = rest.split_first() {
-        if b == b'%' {
-            let (hex, tail) = tail.split_at_checked(2)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            rest = tail;
-        } else {
-            out.push(b);
-            rest = tail;
-        }
-    }
-    String::from_utf8(out).ok()
 }

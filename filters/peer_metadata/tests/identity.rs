@@ -2,10 +2,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
+use filter_common::peer::Peer;
 use filter_common::peer::Published;
 use peer_metadata::config::Config;
 use peer_metadata::identity::{single_value, Conflicting, Identity, LastOutputs};
-use peer_metadata::peer::Peer;
+use peer_metadata::peer::from_id;
 use std::rc::Rc;
 
 /// The filter state an identity publishes, as Envoy shows it (`wasm.<key>`).
@@ -102,12 +103,12 @@ fn repeated_metadata_headers() {
 
 #[test]
 fn peer_from_id_header() {
-    let p = Peer::from_id("sidecar~172.21.206.228~netshoot.mark~mark.svc.cluster.local");
+    let p = from_id("sidecar~172.21.206.228~netshoot.mark~mark.svc.cluster.local");
     assert_eq!(
         (p.name.as_deref(), p.namespace.as_deref()),
         (Some("netshoot"), Some("mark"))
     );
-    let dotted = Peer::from_id("sidecar~10.0.0.1~web.v2.pod.prod~prod.svc.cluster.local");
+    let dotted = from_id("sidecar~10.0.0.1~web.v2.pod.prod~prod.svc.cluster.local");
     assert_eq!(
         (dotted.name.as_deref(), dotted.namespace.as_deref()),
         (Some("web.v2.pod"), Some("prod"))
@@ -119,7 +120,7 @@ fn peer_from_id_header() {
         "sidecar~1.2.3.4~nodots~x",
         "~~.~",
     ] {
-        assert!(Peer::from_id(bad).is_empty(), "{bad}");
+        assert!(from_id(bad).is_empty(), "{bad}");
     }
 }
 

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
-use peer_metadata::peer::{labels_from_pairs, Peer};
+use peer_metadata::peer::{from_baggage, from_peer_object, from_struct, labels_from_pairs};
 use peer_metadata::structpb::{decode_header, Limits, Struct, Value};
 use proptest::prelude::*;
 
@@ -30,7 +30,7 @@ fn labels(pairs: &[(&str, &str)]) -> Value {
 #[test]
 fn istio_1_14_seed() {
     const SEED: &str = "ChwKDkFQUF9DT05UQUlORVJTEgoaCG5ldHNob290ChoKCkNMVVNURVJfSUQSDBoKS3ViZXJuZXRlcwogCgxJTlNUQU5DRV9JUFMSEBoOMTcyLjIxLjIwNi4yMjgKGQoNSVNUSU9fVkVSU0lPThIIGgYxLjE0LjMKlAEKBkxBQkVMUxKJASqGAQokChlzZWN1cml0eS5pc3Rpby5pby90bHNNb2RlEgcaBWlzdGlvCi0KH3NlcnZpY2UuaXN0aW8uaW8vY2Fub25pY2FsLW5hbWUSChoIbmV0c2hvb3QKLwojc2VydmljZS5pc3Rpby5pby9jYW5vbmljYWwtcmV2aXNpb24SCBoGbGF0ZXN0ChoKB01FU0hfSUQSDxoNY2x1c3Rlci5sb2NhbAoSCgROQU1FEgoaCG5ldHNob290ChMKCU5BTUVTUEFDRRIGGgRtYXJrCj0KBU9XTkVSEjQaMmt1YmVybmV0ZXM6Ly9hcGlzL3YxL25hbWVzcGFjZXMvbWFyay9wb2RzL25ldHNob290ChcKEVBMQVRGT1JNX01FVEFEQVRBEgIqAAobCg1XT1JLTE9BRF9OQU1FEgoaCG5ldHNob290";
-    let peer = Peer::from_struct(&decode_header(SEED.as_bytes(), Limits::default()).unwrap());
+    let peer = from_struct(&decode_header(SEED.as_bytes(), Limits::default()).unwrap());
     assert_eq!(peer.workload.as_deref(), Some("netshoot"));
     assert_eq!(peer.namespace.as_deref(), Some("mark"));
     assert_eq!(peer.name.as_deref(), Some("netshoot"));
@@ -59,7 +59,7 @@ fn istio_1_3_to_1_7_keys() {
         ("CANONICAL_TELEMETRY_SERVICE", s("reviews")),
         ("LABELS", labels(&[("pod-template-hash", "7d79d5bd5d")])),
     ]);
-    let peer = Peer::from_struct(&old);
+    let peer = from_struct(&old);
     assert_eq!(peer.workload.as_deref(), Some("reviews-v2"), "from OWNER");
     assert_eq!(
         peer.app.as_deref(),
@@ -88,7 +88,7 @@ fn istio_1_24_keys_and_label_precedence() {
             ]),
         ),
     ]);
-    let peer = Peer::from_struct(&new);
+    let peer = from_struct(&new);
     assert_eq!(
         peer.app.as_deref(),
         Some("cart"),
@@ -110,13 +110,13 @@ fn wrong_types_and_empty_values_are_absent() {
         ("LABELS", s("not a struct")),
         ("OWNER", s("kubernetes://apis/v1/namespaces/x/pods/p")),
     ]);
-    assert!(Peer::from_struct(&odd).is_empty());
-    assert!(Peer::from_struct(&Struct::default()).is_empty());
+    assert!(from_struct(&odd).is_empty());
+    assert!(from_struct(&Struct::default()).is_empty());
 }
 
 #[test]
 fn ambient_baggage() {
-    let peer = Peer::from_baggage(
+    let peer = from_baggage(
         "k8s.deployment.name=productpage-v1, service.name=productpage,service.version=v1,\
          k8s.namespace.name=bookinfo,k8s.cluster.name=Kubernetes,k8s.instance.name=productpage-v1-abc;prop=1,\
          cloud.region=us%2Deast,cloud.availability_zone=us-east-1b,unknown.key=x,noequals",
@@ -130,15 +130,15 @@ fn ambient_baggage() {
     assert_eq!(peer.region.as_deref(), Some("us-east"));
     assert_eq!(peer.zone.as_deref(), Some("us-east-1b"));
     let other =
-        Peer::from_baggage("k8s.statefulset.name=db,k8s.namespace.name=%zz,service.name=%E2%9C%93");
+        from_baggage("k8s.statefulset.name=db,k8s.namespace.name=%zz,service.name=%E2%9C%93");
     assert_eq!(other.workload.as_deref(), Some("db"));
     assert_eq!(other.namespace, None, "a broken escape is ignored");
     assert_eq!(other.app.as_deref(), Some("✓"));
-    assert!(Peer::from_baggage("").is_empty());
-    assert!(Peer::from_baggage(",,=,k8s..name=x,k8s.node.name=n").is_empty());
+    assert!(from_baggage("").is_empty());
+    assert!(from_baggage(",,=,k8s..name=x,k8s.node.name=n").is_empty());
 }
 
-/// `get` for `Peer::from_peer_object` over string keys, as Envoy returns a
+/// `get` for `from_peer_object` over string keys, as Envoy returns a
 /// string-valued property: its bytes.
 fn strings<'a>(fields: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<Vec<u8>> + 'a {
     move |key: &str| {
@@ -181,7 +181,7 @@ fn istio_1_24_peer_object_fields() {
         ("type", "deployment"),
         ("app", ""),
     ];
-    let peer = Peer::from_peer_object(strings(&fields), 64).unwrap();
+    let peer = from_peer_object(strings(&fields), 64).unwrap();
     assert_eq!(peer.workload.as_deref(), Some("cart-v3"));
     assert_eq!(
         peer.app.as_deref(),
@@ -194,7 +194,7 @@ fn istio_1_24_peer_object_fields() {
         "revision when version is absent"
     );
     assert_eq!((peer.identity, peer.labels), (None, vec![]));
-    assert_eq!(Peer::from_peer_object(|_| None, 64), None);
+    assert_eq!(from_peer_object(|_| None, 64), None);
 }
 
 /// Istio 1.25 and later: the `google.protobuf.Struct` of
@@ -226,7 +226,7 @@ fn istio_1_25_struct_with_identity_and_labels() {
             ("availability_zone", "eu-west-1a"),
         ])(key),
     };
-    let peer = Peer::from_peer_object(get, 64).unwrap();
+    let peer = from_peer_object(get, 64).unwrap();
     assert_eq!(
         peer.identity.as_deref(),
         Some("spiffe://cluster.local/ns/shop/sa/cart")
@@ -248,7 +248,7 @@ fn istio_1_25_struct_with_identity_and_labels() {
         (peer.region.as_deref(), peer.zone.as_deref()),
         (Some("eu-west-1"), Some("eu-west-1a"))
     );
-    let capped = Peer::from_peer_object(get, 1).unwrap();
+    let capped = from_peer_object(get, 1).unwrap();
     assert_eq!(capped.labels.len(), 1, "at most max_keys labels");
 }
 
@@ -257,18 +257,18 @@ fn istio_1_25_struct_with_identity_and_labels() {
 #[test]
 fn peer_object_without_identity_or_labels() {
     let fields = [("namespace", "shop"), ("identity", "")];
-    let peer = Peer::from_peer_object(strings(&fields), 64).unwrap();
+    let peer = from_peer_object(strings(&fields), 64).unwrap();
     assert_eq!((peer.identity, peer.labels), (None, vec![]));
     let broken = |key: &str| match key {
         "namespace" => Some(b"shop".to_vec()),
         "labels" => Some(vec![9, 0, 0, 0, 1]),
         _ => None,
     };
-    let peer = Peer::from_peer_object(broken, 64).unwrap();
+    let peer = from_peer_object(broken, 64).unwrap();
     assert!(peer.labels.is_empty());
     assert_eq!(labels_from_pairs(Vec::new(), 64), vec![]);
     assert_eq!(
-        Peer::from_peer_object(strings(&[("identity", "spiffe://td/ns/a/sa/b")]), 64),
+        from_peer_object(strings(&[("identity", "spiffe://td/ns/a/sa/b")]), 64),
         None,
         "no namespace and no workload: not a peer"
     );
@@ -276,7 +276,7 @@ fn peer_object_without_identity_or_labels() {
 
 #[test]
 fn identity_from_the_metadata_header() {
-    let peer = Peer::from_struct(&tree(&[
+    let peer = from_struct(&tree(&[
         ("NAMESPACE", s("shop")),
         ("IDENTITY", s("spiffe://cluster.local/ns/shop/sa/cart")),
     ]));

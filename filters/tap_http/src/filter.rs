@@ -17,7 +17,7 @@ use filter_common::host::{
     Counter,
 };
 use filter_common::host::{Action, BufferType};
-use filter_common::peer::PeerState;
+use filter_common::peer::Peer;
 use filter_common::tap::capture::Capture;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -187,7 +187,7 @@ impl Stream {
             peer: mtls_principal(),
             // From Envoy's filter state, which no client can set; in the
             // suite too: peer_metadata's part wrote it in an earlier callback.
-            caller: PeerState::read_published(&CALLER_KEYS, |key| property(&[key.name()])),
+            caller: Peer::read_published(&CALLER_KEYS, |key| property(&[key.name()])),
         };
         let no_headers = HeaderMap::default();
         let format = Format {

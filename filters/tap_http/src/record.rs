@@ -6,7 +6,7 @@ use crate::matcher::Headers;
 use crate::redact::{BodyKind, Redaction};
 pub use filter_common::encoding::json::rfc3339;
 use filter_common::encoding::json::{push_address, push_base64, push_key, push_lossy, push_str};
-use filter_common::peer::{Key, PeerState};
+use filter_common::peer::{Key, Peer};
 use filter_common::tap::capture::Capture;
 use filter_common::tap::push_data;
 
@@ -34,7 +34,7 @@ pub struct Extras {
     pub peer: Option<String>,
     /// The caller peer_metadata published in filter state (`wasm.peer_*`),
     /// when it ran on the stream: written as `peer.metadata`.
-    pub caller: Option<PeerState>,
+    pub caller: Option<Peer>,
 }
 
 /// What `peer.metadata` shows of the published caller besides `verified`,

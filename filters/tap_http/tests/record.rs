@@ -3,7 +3,7 @@
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
 use filter_common::header::pairs::HeaderMap;
-use filter_common::peer::PeerState;
+use filter_common::peer::Peer;
 use filter_common::tap::capture::Capture;
 use tap_http::config::BodyFormat;
 use tap_http::record::{rfc3339, Extras, Format, Message, StreamInfo};
@@ -209,7 +209,7 @@ fn peer_metadata_is_redacted_and_the_published_caller_recorded() {
     );
 
     let principal = "spiffe://cluster.local/ns/mark/sa/netshoot";
-    let caller = PeerState {
+    let caller = Peer {
         workload: Some("netshoot".into()),
         namespace: Some("mark".into()),
         name: Some("netshoot-5c8f".into()),
@@ -221,6 +221,9 @@ fn peer_metadata_is_redacted_and_the_published_caller_recorded() {
         verified: true,
         service_account: Some("netshoot".into()),
         labels: vec![("security.istio.io/tlsMode".into(), "istio".into())],
+        // Not published: the record has no locality.
+        region: Some("us-east1".into()),
+        zone: None,
     };
     let v = render(&Extras {
         peer: Some(principal.into()),
@@ -237,7 +240,7 @@ fn peer_metadata_is_redacted_and_the_published_caller_recorded() {
     // Without a certificate, and with nothing but `verified` published
     // (peer_metadata ran and found no caller to pass on).
     let v = render(&Extras {
-        caller: Some(PeerState::default()),
+        caller: Some(Peer::default()),
         ..Extras::default()
     });
     assert_eq!(

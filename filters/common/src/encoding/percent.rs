@@ -1,5 +1,6 @@
 //! Percent-escapes (`%XX`), read byte by byte where they are checked
-//! (l7_policy's paths) or decoded for a comparison (tap_http's redaction).
+//! (l7_policy's paths), decoded for a comparison (tap_http's redaction) or
+//! decoded whole (the values of Istio ambient's `baggage`).
 
 /// The value of an ASCII hex digit.
 pub fn hex(b: u8) -> Option<u8> {
@@ -17,4 +18,21 @@ pub fn escaped(bytes: &[u8]) -> Option<u8> {
         [b'%', h, l, ..] => Some(hex(*h)? << 4 | hex(*l)?),
         _ => None,
     }
+}
+
+/// `text` with every `%XX` decoded; `None` for a malformed escape or a
+/// result that is not UTF-8.
+pub fn decode(text: &str) -> Option<String> {
+    let mut rest = text.as_bytes();
+    let mut out = Vec::with_capacity(rest.len());
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'%' {
+            out.push(escaped(rest)?);
+            rest = rest.get(3..)?;
+        } else {
+            out.push(b);
+            rest = tail;
+        }
+    }
+    String::from_utf8(out).ok()
 }

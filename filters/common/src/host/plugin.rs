@@ -19,7 +19,7 @@ use super::calls::{
 use super::contexts::{with_stream, Contexts, Kind};
 use super::types::{Action, MapType};
 use crate::header::pairs::HeaderMap;
-use crate::peer::{Key, PeerState, Published};
+use crate::peer::{Key, Peer, Published};
 use std::borrow::Cow;
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
@@ -120,7 +120,7 @@ pub struct Exchange {
     written: HeaderMap,
     /// The caller published in this callback, when all its filter state was
     /// written: what a later filter would read back from that filter state.
-    peer: Option<Rc<PeerState>>,
+    peer: Option<Rc<Peer>>,
 }
 
 impl Exchange {
@@ -270,10 +270,10 @@ impl Exchange {
 
     /// The caller a filter before this one published: from memory when it
     /// ran in this module, else `keys` read back from Envoy's filter state.
-    pub fn published_peer(&self, keys: &[Key]) -> Rc<PeerState> {
+    pub fn published_peer(&self, keys: &[Key]) -> Rc<Peer> {
         match &self.peer {
             Some(peer) => peer.clone(),
-            None => Rc::new(PeerState::read(keys, |key| self.filter_state(key.name()))),
+            None => Rc::new(Peer::read(keys, |key| self.filter_state(key.name()))),
         }
     }
 
