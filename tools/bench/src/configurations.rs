@@ -49,10 +49,12 @@ fn rate() -> u32 {
 }
 
 /// A metadata header of about 6 KB: the seed's keys and 120 more labels.
-fn large_metadata() -> String {
+fn large_metadata() -> Result<String, String> {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let mut bytes = b64.decode(PEER_METADATA_SEED).expect("seed");
+    let mut bytes = b64
+        .decode(PEER_METADATA_SEED)
+        .map_err(|e| format!("PEER_METADATA_SEED: {e}"))?;
     let field = |tag: u8, data: &[u8]| -> Vec<u8> {
         let mut out = vec![tag];
         let mut n = data.len();
@@ -73,7 +75,7 @@ fn large_metadata() -> String {
     let mut entry = field(0x0a, b"EXTRA_LABELS");
     entry.extend(field(0x12, &field(0x2a, &labels)));
     bytes.extend(field(0x0a, &entry));
-    b64.encode(bytes)
+    Ok(b64.encode(bytes))
 }
 
 /// l7_policy's rules and RBAC's policies for the same `n` rules, and the
@@ -90,7 +92,12 @@ pub fn rules(n: usize) -> Rules {
     let mut policies = serde_json::Map::new();
     let mut last_get = 0;
     for i in 0..n {
-        let method = ["GET", "POST", "PUT", "DELETE"][i % 4];
+        let method = match i % 4 {
+            0 => "GET",
+            1 => "POST",
+            2 => "PUT",
+            _ => "DELETE",
+        };
         if method == "GET" {
             last_get = i;
         }
@@ -133,7 +140,7 @@ pub fn identity() -> Value {
            "org_guid": "04a73274-9280-4b99-9abc-e44e3ff4a74e", "space_guid": "8d18b884-729c-4239-9b88-39c4964a3f86"})
 }
 
-pub fn setups() -> Vec<Setup> {
+pub fn setups() -> Result<Vec<Setup>, String> {
     let mut all = vec![setup("bare", vec![])];
     all.push(setup("noop wasm", vec![wasm_fixture("noop", &json!({}))]));
     // The price of each kind of host call a filter makes, on top of no-op.
@@ -158,12 +165,12 @@ pub fn setups() -> Vec<Setup> {
     cf.native = Some("native request_headers_to_add".into());
     all.push(cf);
     let mut headers = setup("native request_headers_to_add", vec![]);
-    headers.route_extra = json!({"request_headers_to_add": identity().as_object().unwrap().iter().map(|(k, v)| json!({
+    headers.route_extra = json!({"request_headers_to_add": identity().as_object().into_iter().flatten().map(|(k, v)| json!({
         "header": {"key": format!("cf-{}", k.replace('_', "-")), "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"})).collect::<Vec<_>>()});
     all.push(headers);
     for (label, header) in [
         ("small", PEER_METADATA_SEED.to_string()),
-        ("large", large_metadata()),
+        ("large", large_metadata()?),
     ] {
         let mut peer = setup(
             &format!("peer_metadata ({label} header)"),
@@ -293,10 +300,8 @@ pub fn setups() -> Vec<Setup> {
     // only the host calls the suite makes for this request, with no work of
     // its own. Then with fewer outputs, as a change of the filters' contracts
     // would have it.
-    let calls = match suite_host_calls() {
-        Ok(calls) => calls,
-        Err(e) => panic!("cannot count the suite's host calls: {e}"),
-    };
+    let calls =
+        suite_host_calls().map_err(|e| format!("cannot count the suite's host calls: {e}"))?;
     for (name, work) in [
         (
             "probe: the suite's host calls, nothing else",
@@ -314,7 +319,7 @@ pub fn setups() -> Vec<Setup> {
         all.push(chained(name, vec![wasm_fixture("noop", &work)]));
     }
     add_baselines(&mut all);
-    all
+    Ok(all)
 }
 
 /// The longest path Envoy takes with its default 60 KiB limit on request
@@ -647,16 +652,16 @@ fn human(n: usize) -> String {
 
 /// Envoy with configuration `s` on one listener, `main`.
 pub fn start(upstream: u16, s: &Setup) -> Envoy {
-    let routes = json!([{"name": "app", "domains": ["*"], "routes": [{
+    let mut route = json!({
         "match": {"prefix": "/"},
         "route": {"cluster": "upstream", "timeout": "30s"}
-    }]}]);
-    let mut routes = routes;
-    if let Some(extra) = s.route_extra.as_object() {
+    });
+    if let (Some(fields), Some(extra)) = (route.as_object_mut(), s.route_extra.as_object()) {
         for (k, v) in extra {
-            routes[0]["routes"][0][k] = v.clone();
+            fields.insert(k.clone(), v.clone());
         }
     }
+    let routes = json!([{"name": "app", "domains": ["*"], "routes": [route]}]);
     Envoy::start(&Bootstrap::new(upstream).listener_with(
         "main",
         s.filters.clone(),

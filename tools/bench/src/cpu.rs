@@ -47,7 +47,7 @@ struct Load {
 }
 
 /// Runs the load generator against `url` with the request and rate of `s`.
-fn load(url: &str, s: &Setup, seconds: u32) -> Load {
+fn load(url: &str, s: &Setup, seconds: u32) -> Result<Load, String> {
     let mut cmd = Command::new(oha());
     cmd.args([
         "-z",
@@ -68,11 +68,12 @@ fn load(url: &str, s: &Setup, seconds: u32) -> Load {
     cmd.arg(url);
     let out = cmd
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e} (make bench installs it)", oha()));
+        .map_err(|e| format!("cannot run {}: {e} (make bench installs it)", oha()))?;
     let v: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("oha output: {e}: {}", String::from_utf8_lossy(&out.stderr)));
-    let codes = v["statusCodeDistribution"]
-        .as_object()
+        .map_err(|e| format!("oha output: {e}: {}", String::from_utf8_lossy(&out.stderr)))?;
+    let codes = v
+        .get("statusCodeDistribution")
+        .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
     let total: u64 = codes.values().filter_map(Value::as_u64).sum();
@@ -81,14 +82,23 @@ fn load(url: &str, s: &Setup, seconds: u32) -> Load {
         .filter(|(c, _)| !c.starts_with('2'))
         .filter_map(|(_, n)| n.as_u64())
         .sum();
-    let ms = |p: &str| v["latencyPercentiles"][p].as_f64().unwrap_or(f64::NAN) * 1000.0;
-    Load {
+    let ms = |p: &str| {
+        v.get("latencyPercentiles")
+            .and_then(|l| l.get(p))
+            .and_then(Value::as_f64)
+            .unwrap_or(f64::NAN)
+            * 1000.0
+    };
+    Ok(Load {
         requests: total as f64,
-        rps: v["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0),
+        rps: v
+            .pointer("/summary/requestsPerSec")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0),
         p50_ms: ms("p50"),
         p99_ms: ms("p99"),
         non_2xx,
-    }
+    })
 }
 
 /// One measured window of one configuration.
@@ -117,21 +127,21 @@ impl Samples {
     }
 }
 
-fn measure(upstream: u16, s: &Setup, seconds: u32) -> Measurement {
+fn measure(upstream: u16, s: &Setup, seconds: u32) -> Result<Measurement, String> {
     let envoy = start(upstream, s);
     let url = format!("http://{}{}", envoy.addr("main"), s.path);
-    load(&url, s, 1); // warm up: connections, JIT, caches
+    load(&url, s, 1)?; // warm up: connections, JIT, caches
     let perf = profile(envoy.pid(), &s.name, seconds);
     let before = cpu_ns(envoy.pid());
-    let measured = load(&url, s, seconds);
+    let measured = load(&url, s, seconds)?;
     let cpu = cpu_ns(envoy.pid()).saturating_sub(before);
     if let Some(mut perf) = perf {
         let _ = perf.wait();
     }
-    Measurement {
+    Ok(Measurement {
         cpu_us_per_request: cpu as f64 / 1000.0 / measured.requests.max(1.0),
         load: measured,
-    }
+    })
 }
 
 /// With `BENCH_PERF` set, samples Envoy's CPU (`perf record -e cpu-clock`)
@@ -164,31 +174,45 @@ fn profile(pid: u32, name: &str, seconds: u32) -> Option<std::process::Child> {
 
 /// Measures every configuration `rounds` times for `seconds` each; a whole
 /// run (`save`) writes `bench/results/results.json`, a partial one prints.
-pub fn run(upstream: u16, all: &[Setup], rounds: u32, seconds: u32, save: bool) {
+pub fn run(
+    upstream: u16,
+    all: &[Setup],
+    rounds: u32,
+    seconds: u32,
+    save: bool,
+) -> Result<(), String> {
     let started = Instant::now();
-    let samples = rounds_of(upstream, all, rounds, seconds);
+    let samples = rounds_of(upstream, all, rounds, seconds)?;
     let mut doc = results(all, &samples, rounds, seconds, started.elapsed());
-    doc["runtimes"] = json!(runtimes());
-    doc["sizes"] = sizes();
-    save_or_print("results.json", &doc, save);
+    doc.insert("runtimes".into(), json!(runtimes()));
+    doc.insert("sizes".into(), sizes());
+    save_or_print("results.json", &Value::Object(doc), save)
 }
 
 /// The regex rows (`bench --only regex`, and after a whole run):
 /// `bench/results/regex.json`.
-pub fn run_regex(upstream: u16, rounds: u32, seconds: u32) {
+pub fn run_regex(upstream: u16, rounds: u32, seconds: u32) -> Result<(), String> {
     let all = bench::configurations::regex_setups();
     let started = Instant::now();
-    let samples = rounds_of(upstream, &all, rounds, seconds);
+    let samples = rounds_of(upstream, &all, rounds, seconds)?;
     let mut doc = results(&all, &samples, rounds, seconds, started.elapsed());
-    doc["rules"] = json!({
-        "worst accepted regex": bench::configurations::worst_accepted_regex(),
-        "largest suggested query rule": bench::configurations::largest_suggested_query(),
-    });
-    save_or_print("regex.json", &doc, true);
+    doc.insert(
+        "rules".into(),
+        json!({
+            "worst accepted regex": bench::configurations::worst_accepted_regex(),
+            "largest suggested query rule": bench::configurations::largest_suggested_query(),
+        }),
+    );
+    save_or_print("regex.json", &Value::Object(doc), true)
 }
 
 /// Every configuration measured `rounds` times, alternated.
-fn rounds_of(upstream: u16, all: &[Setup], rounds: u32, seconds: u32) -> Vec<Samples> {
+fn rounds_of(
+    upstream: u16,
+    all: &[Setup],
+    rounds: u32,
+    seconds: u32,
+) -> Result<Vec<Samples>, String> {
     let mut samples = vec![Samples::default(); all.len()];
     for round in 0..rounds {
         // Alternate: each round starts at a different configuration.
@@ -197,7 +221,7 @@ fn rounds_of(upstream: u16, all: &[Setup], rounds: u32, seconds: u32) -> Vec<Sam
             let (Some(s), Some(kept)) = (all.get(i), samples.get_mut(i)) else {
                 continue;
             };
-            let m = measure(upstream, s, seconds);
+            let m = measure(upstream, s, seconds)?;
             kept.add(&m);
             eprintln!(
                 "round {}/{rounds} {:<36} {:>8.1} µs/request {:>8.0} rps p50 {:.2} ms p99 {:.2} ms",
@@ -210,7 +234,7 @@ fn rounds_of(upstream: u16, all: &[Setup], rounds: u32, seconds: u32) -> Vec<Sam
             );
         }
     }
-    samples
+    Ok(samples)
 }
 
 fn results(
@@ -219,14 +243,14 @@ fn results(
     rounds: u32,
     seconds: u32,
     elapsed: Duration,
-) -> Value {
+) -> serde_json::Map<String, Value> {
     let by_name = |n: &str| all.iter().position(|s| s.name == n);
-    let cpu = |i: usize| median(&samples[i].cpu_us);
+    let cpu = |i: usize| samples.get(i).map(|kept| median(&kept.cpu_us));
     let mut rows = Vec::new();
-    for (i, s) in all.iter().enumerate() {
-        let c = cpu(i);
-        let Spread { min, max } = spread(&samples[i].cpu_us);
-        let ratio = |j: Option<usize>| j.filter(|&j| j != i).map(|j| c / cpu(j));
+    for (i, (s, kept)) in all.iter().zip(samples).enumerate() {
+        let c = median(&kept.cpu_us);
+        let Spread { min, max } = spread(&kept.cpu_us);
+        let ratio = |j: Option<usize>| j.filter(|&j| j != i).and_then(cpu).map(|b| c / b);
         let Baselines { bare, noop } = baselines(all, s);
         let vs_bare = ratio(bare);
         // The no-op filter is measured with the small response only.
@@ -239,17 +263,17 @@ fn results(
         let vs_native = ratio(s.native.as_deref().and_then(by_name));
         rows.push(json!({
             "name": s.name, "rate": s.rate, "cpu_us_per_request": c, "cpu_us_min": min, "cpu_us_max": max,
-            "rps": median(&samples[i].rps), "p50_ms": median(&samples[i].p50_ms), "p99_ms": median(&samples[i].p99_ms),
+            "rps": median(&kept.rps), "p50_ms": median(&kept.p50_ms), "p99_ms": median(&kept.p99_ms),
             "ratio_to_bare": vs_bare, "ratio_to_noop_wasm": vs_noop, "ratio_to_native": vs_native,
-            "native": s.native, "non_2xx": samples[i].non_2xx, "samples_cpu_us": samples[i].cpu_us,
+            "native": s.native, "non_2xx": kept.non_2xx, "samples_cpu_us": kept.cpu_us,
         }));
     }
-    json!({
-        "machine": machine(1),
-        "rounds": rounds,
-        "seconds": seconds,
-        "connections": CONNECTIONS,
-        "elapsed_s": elapsed.as_secs(),
-        "results": rows,
-    })
+    serde_json::Map::from_iter([
+        ("machine".to_string(), json!(machine(1))),
+        ("rounds".to_string(), json!(rounds)),
+        ("seconds".to_string(), json!(seconds)),
+        ("connections".to_string(), json!(CONNECTIONS)),
+        ("elapsed_s".to_string(), json!(elapsed.as_secs())),
+        ("results".to_string(), json!(rows)),
+    ])
 }

@@ -130,7 +130,7 @@ pub fn per_vm_kib(with_module_kib: f64, bare_kib: f64, vms: u64) -> Option<f64> 
     (vms > 0).then(|| (with_module_kib - bare_kib) / vms as f64)
 }
 
-fn sample(upstream: u16, echo: &TcpEcho, subject: &Subject) -> Sample {
+fn sample(upstream: u16, echo: &TcpEcho, subject: &Subject) -> Result<Sample, String> {
     let bootstrap = Bootstrap::new(upstream)
         .listener_with(
             "http",
@@ -149,20 +149,20 @@ fn sample(upstream: u16, echo: &TcpEcho, subject: &Subject) -> Sample {
         );
     let concurrency = CONCURRENCY.to_string();
     let envoy = Envoy::try_start_with(&bootstrap, &["--concurrency", &concurrency])
-        .unwrap_or_else(|e| panic!("{e}"));
+        .map_err(|e| e.to_string())?;
     traffic(&envoy);
     // Access logs and stats settle; the RSS is read once they have.
     std::thread::sleep(Duration::from_millis(300));
     let rss_kib = envoy.rss_kib() as f64;
     let vms = envoy.stats().get(ACTIVE_VMS).copied().unwrap_or(0);
     let log = envoy.log();
-    Sample {
+    Ok(Sample {
         rss_kib,
         vms,
         start_to_ready_ms: log_span(&log, "initializing epoch 0", "starting main dispatch loop")
             .unwrap_or(f64::NAN),
         compile_ms: log_span(&log, "Base Wasm created", "Thread-Local Wasm created"),
-    }
+    })
 }
 
 /// The chain's request (Istio's metadata header, a path l7_policy allows) on
@@ -185,7 +185,7 @@ fn traffic(envoy: &Envoy) {
 
 /// Measures bare Envoy and every module `rounds` times and writes
 /// `bench/results/footprint.json`.
-pub fn run(upstream: u16, rounds: u32) {
+pub fn run(upstream: u16, rounds: u32) -> Result<(), String> {
     // Envoy's debug lines of the wasm component time the load; no request
     // is timed here.
     let quiet = std::env::var_os("ENVOY_QUIET");
@@ -201,7 +201,7 @@ pub fn run(upstream: u16, rounds: u32) {
             let (Some(subject), Some(kept)) = (subjects.get(i), samples.get_mut(i)) else {
                 continue;
             };
-            let s = sample(upstream, &echo, subject);
+            let s = sample(upstream, &echo, subject)?;
             kept.add(s);
             eprintln!(
                 "footprint {}/{rounds} {:<14} {:>8.0} KiB RSS, {} VMs, ready in {:>5.0} ms, compiled in {:>5.0} ms",
@@ -218,7 +218,7 @@ pub fn run(upstream: u16, rounds: u32) {
         std::env::set_var("ENVOY_QUIET", quiet);
     }
     let doc = results(&subjects, &samples, rounds, started.elapsed());
-    save_or_print("footprint.json", &doc, true);
+    save_or_print("footprint.json", &doc, true)
 }
 
 fn results(subjects: &[Subject], samples: &[Samples], rounds: u32, elapsed: Duration) -> Value {
@@ -273,6 +273,8 @@ fn results(subjects: &[Subject], samples: &[Samples], rounds: u32, elapsed: Dura
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[allow(clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

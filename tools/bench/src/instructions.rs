@@ -12,11 +12,11 @@ use std::process::Command;
 /// Instructions Envoy executes per request (Valgrind's callgrind, counting
 /// only while `requests` requests run, after a warm-up): unlike CPU time, the
 /// same on a busy or a quiet machine, so small differences show.
-fn instructions(upstream: u16, s: &Setup, requests: u32) -> Instructions {
+fn instructions(upstream: u16, s: &Setup, requests: u32) -> Result<Instructions, String> {
     let dir = workspace_root().join("target/bench-callgrind");
     let out = dir.join("callgrind.out");
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("target/bench-callgrind");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let wrapper = dir.join("envoy");
     std::fs::write(
         &wrapper,
@@ -26,12 +26,13 @@ fn instructions(upstream: u16, s: &Setup, requests: u32) -> Instructions {
             harness::paths::envoy_bin().display()
         ),
     )
-    .expect("write the valgrind wrapper");
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("make the valgrind wrapper executable");
+    .and_then(|()| {
+        std::fs::set_permissions(
+            &wrapper,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+    })
+    .map_err(|e| format!("the valgrind wrapper {}: {e}", wrapper.display()))?;
     let real = std::env::var_os("ENVOY_BIN");
     std::env::set_var("ENVOY_BIN", &wrapper);
     let envoy = start(upstream, s);
@@ -46,21 +47,25 @@ fn instructions(upstream: u16, s: &Setup, requests: u32) -> Instructions {
         for (k, v) in &s.headers {
             cmd.args(["-H", &format!("{k}: {v}")]);
         }
-        cmd.arg(&url).output().expect("oha");
+        cmd.arg(&url)
+            .output()
+            .map(drop)
+            .map_err(|e| format!("cannot run {}: {e} (make bench installs it)", oha()))
     };
-    send(100);
+    send(100)?;
     let control = |args: &[&str]| {
         Command::new("callgrind_control")
             .args(args)
             .arg(envoy.pid().to_string())
             .output()
-            .expect("callgrind_control (Debian package valgrind)");
+            .map(drop)
+            .map_err(|e| format!("callgrind_control (Debian package valgrind): {e}"))
     };
-    control(&["--instr=on"]);
-    send(20);
-    control(&["--zero"]);
-    send(requests);
-    control(&["--dump"]);
+    control(&["--instr=on"])?;
+    send(20)?;
+    control(&["--zero"])?;
+    send(requests)?;
+    control(&["--dump"])?;
     // The dump is written next to `callgrind.out`, numbered.
     let dump = std::fs::read_dir(&dir)
         .into_iter()
@@ -72,7 +77,7 @@ fn instructions(upstream: u16, s: &Setup, requests: u32) -> Instructions {
                 .is_some_and(|n| n.to_string_lossy().starts_with("callgrind.out."))
         });
     let Some(dump) = dump else {
-        return Instructions::default();
+        return Ok(Instructions::default());
     };
     // Per function, exclusive. Code Envoy's binary does not name is V8's
     // builtins (copied below 4 GiB) or the compiled Wasm (above).
@@ -104,7 +109,7 @@ fn instructions(upstream: u16, s: &Setup, requests: u32) -> Instructions {
             counts.wasm += n;
         }
     }
-    counts
+    Ok(counts)
 }
 
 /// Instructions per request, and how many of them ran in compiled Wasm.
@@ -141,7 +146,12 @@ const COUNTED: [&str; 20] = [
 
 /// Prints (and for the whole set, writes to `bench/results/instructions.json`)
 /// the instructions per request of each configuration.
-pub fn count_instructions(upstream: u16, all: &[Setup], requests: u32, whole: bool) {
+pub fn count_instructions(
+    upstream: u16,
+    all: &[Setup],
+    requests: u32,
+    whole: bool,
+) -> Result<(), String> {
     let started = std::time::Instant::now();
     let counted = |s: &Setup| !whole || COUNTED.contains(&s.name.as_str());
     // Each counted configuration and its baselines, in the usual order.
@@ -152,30 +162,29 @@ pub fn count_instructions(upstream: u16, all: &[Setup], requests: u32, whole: bo
     }
     picked.sort_unstable();
     picked.dedup();
-    let chosen: Vec<&Setup> = picked.into_iter().map(|i| &all[i]).collect();
-    let counts: Vec<Instructions> = chosen
-        .iter()
-        .map(|s| {
-            let n = instructions(upstream, s, requests);
-            eprintln!(
-                "{:<48} {:>10.0} instructions/request ({:>7.0} in Wasm code)",
-                s.name, n.total, n.wasm
-            );
-            n
-        })
-        .collect();
+    let chosen: Vec<&Setup> = picked.into_iter().filter_map(|i| all.get(i)).collect();
+    let mut counts: Vec<Instructions> = Vec::new();
+    for s in &chosen {
+        let n = instructions(upstream, s, requests)?;
+        eprintln!(
+            "{:<48} {:>10.0} instructions/request ({:>7.0} in Wasm code)",
+            s.name, n.total, n.wasm
+        );
+        counts.push(n);
+    }
     let of = |name: &str| {
         chosen
             .iter()
-            .position(|s| s.name == name)
-            .map(|i| counts[i].total)
+            .zip(&counts)
+            .find(|(s, _)| s.name == name)
+            .map(|(_, n)| n.total)
     };
     let ratio = |n: f64, base: Option<f64>| base.map(|b| n / b);
     let mut rows = Vec::new();
     for (s, n) in chosen.iter().zip(&counts) {
         let native = s.native.as_deref().and_then(of);
         let Baselines { bare, noop } = baselines(all, s);
-        let name_of = |i: Option<usize>| i.and_then(|i| of(&all[i].name));
+        let name_of = |i: Option<usize>| i.and_then(|i| all.get(i)).and_then(|b| of(&b.name));
         let noop = (!is_bare(s) && !is_noop(s) && !s.name.starts_with("native"))
             .then(|| name_of(noop))
             .flatten();
@@ -194,5 +203,5 @@ pub fn count_instructions(upstream: u16, all: &[Setup], requests: u32, whole: bo
         "elapsed_s": started.elapsed().as_secs(),
         "results": rows,
     });
-    save_or_print("instructions.json", &doc, whole);
+    save_or_print("instructions.json", &doc, whole)
 }

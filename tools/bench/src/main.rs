@@ -25,75 +25,90 @@ mod upstream;
 use bench::configurations::{env_u32, setups, Setup};
 use harness::paths::workspace_root;
 use serde_json::Value;
+use std::process::ExitCode;
 
 /// Writes a full run's results and regenerates the pages made from them
 /// (bench/README.md, the chart, the README's headline); a partial run only
 /// prints its results, keeping the last full ones.
-pub fn save_or_print(file: &str, doc: &Value, save: bool) {
+pub fn save_or_print(file: &str, doc: &Value, save: bool) -> Result<(), String> {
     if !save {
         println!("{}", bench::report::table(doc));
-        return;
+        return Ok(());
     }
-    let text = serde_json::to_string_pretty(doc).expect("results as JSON");
+    let text = serde_json::to_string_pretty(doc).map_err(|e| format!("results as JSON: {e}"))?;
     let root = workspace_root();
-    let path = root.join("bench/results").join(file);
-    std::fs::create_dir_all(path.parent().expect("bench/results")).expect("bench/results");
-    std::fs::write(&path, text + "\n").unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let dir = root.join("bench/results");
+    let path = dir.join(file);
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, text + "\n"))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     println!("written: bench/results/{file}");
-    report(&root);
+    report(&root)
 }
 
-fn report(root: &std::path::Path) {
-    if let Err(e) = bench::report::write(root) {
-        eprintln!("bench report: {e}");
-        std::process::exit(1);
-    }
+fn report(root: &std::path::Path) -> Result<(), String> {
+    bench::report::write(root).map_err(|e| format!("bench report: {e}"))?;
     println!("written: bench/README.md, bench/results/chart.svg, README.md (headline)");
+    Ok(())
 }
 
-fn main() {
+fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let only = |what: &str| args.windows(2).any(|w| w[0] == "--only" && w[1] == what);
-    if args.iter().any(|a| a == "--report") {
-        report(&workspace_root());
-        return;
+    let known =
+        args.iter().any(|a| a == "--report") || only(&args, "footprint") || only(&args, "regex");
+    if let (Some(unknown), false) = (args.first(), known) {
+        eprintln!(
+            "bench: unknown argument {unknown:?}; known: --report, --only footprint, --only regex"
+        );
+        return ExitCode::from(2);
     }
-    let upstream = upstream::fast_upstream();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Whether `args` hold `--only WHAT`.
+fn only(args: &[String], what: &str) -> bool {
+    args.windows(2)
+        .any(|w| matches!(w, [flag, value] if flag == "--only" && value == what))
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    if args.iter().any(|a| a == "--report") {
+        return report(&workspace_root());
+    }
+    let upstream = upstream::fast_upstream()?;
     let footprint_rounds = env_u32("BENCH_FOOTPRINT_ROUNDS", 5);
-    if only("footprint") {
-        footprint::run(upstream, footprint_rounds);
-        return;
+    if only(args, "footprint") {
+        return footprint::run(upstream, footprint_rounds);
     }
     // No debug logging on the request path while measuring.
     std::env::set_var("ENVOY_QUIET", "1");
     let rounds = env_u32("BENCH_ROUNDS", 3);
     let seconds = env_u32("BENCH_SECONDS", 3);
-    if only("regex") {
-        cpu::run_regex(upstream, rounds, seconds);
-        return;
+    if only(args, "regex") {
+        return cpu::run_regex(upstream, rounds, seconds);
     }
-    if let Some(unknown) = args.first() {
-        eprintln!(
-            "bench: unknown argument {unknown:?}; known: --report, --only footprint, --only regex"
-        );
-        std::process::exit(2);
-    }
-    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    let all: Vec<Setup> = setups()
+    let names = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let all: Vec<Setup> = setups()?
         .into_iter()
-        .filter(|s| only.split('|').any(|part| s.name.contains(part)))
+        .filter(|s| names.split('|').any(|part| s.name.contains(part)))
         .collect();
     if let Some(requests) = std::env::var("BENCH_INSTRUCTIONS")
         .ok()
         .and_then(|n| n.parse().ok())
     {
-        instructions::count_instructions(upstream, &all, requests, only.is_empty());
-        return;
+        return instructions::count_instructions(upstream, &all, requests, names.is_empty());
     }
     // A partial run (BENCH_ONLY) prints its table but keeps the last full results.
-    cpu::run(upstream, &all, rounds, seconds, only.is_empty());
-    if only.is_empty() {
-        footprint::run(upstream, footprint_rounds);
-        cpu::run_regex(upstream, rounds, seconds);
+    cpu::run(upstream, &all, rounds, seconds, names.is_empty())?;
+    if names.is_empty() {
+        footprint::run(upstream, footprint_rounds)?;
+        cpu::run_regex(upstream, rounds, seconds)?;
     }
+    Ok(())
 }

@@ -41,7 +41,10 @@ pub fn generate(root: &Path) -> Result<Vec<Page>, String> {
             ("headline", headline.clone()),
             ("cpu_summary", cpu_summary(&cpu)),
             ("cpu_table", cpu_table(&cpu)),
-            ("runtimes", format!("Runtimes: {}", text(&cpu["runtimes"]))),
+            (
+                "runtimes",
+                format!("Runtimes: {}", text(at(&cpu, &["runtimes"]))),
+            ),
             ("instructions_summary", instructions_summary(&instr)),
             ("instructions_table", instructions_table(&instr)),
             ("floor_table", floor_table(&cpu, &instr)?),
@@ -140,6 +143,14 @@ fn row<'a>(doc: &'a Value, name: &str, which: &str) -> Result<&'a Value, String>
 
 fn ratio(v: &Value) -> String {
     v.as_f64().map_or("–".into(), |r| format!("{r:.2}"))
+}
+
+/// The value at `path` (object keys) in `v`, null where there is none.
+fn at<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
+    static NULL: Value = Value::Null;
+    path.iter()
+        .try_fold(v, |v, key| v.get(key))
+        .unwrap_or(&NULL)
 }
 
 fn text(v: &Value) -> String {
@@ -334,7 +345,7 @@ fn regex_summary(regex: &Value) -> String {
     if regex.is_null() {
         return "Not measured yet: `cargo run --release -p bench -- --only regex`.".into();
     }
-    let rule = |name: &str| text(&regex["rules"][name]);
+    let rule = |name: &str| text(at(regex, &["rules", name]));
     let worst = rule("worst accepted regex");
     format!(
         "Machine: {}. {} rounds of {} s per configuration (alternated), {} connections, a fixed request rate per row. The worst accepted regex is `{}` followed by {} `a` (cost {}, the default limit {}); the largest suggested query rule lists {} two-char names in {} chars. The run took {} s.",
@@ -409,8 +420,8 @@ fn footprint_summary(footprint: &Value) -> String {
         footprint["concurrency"],
         footprint["requests"],
         footprint["connections"],
-        thousands(f(&footprint["bare"]["rss_kib"])),
-        f(&footprint["bare"]["start_to_ready_ms"]),
+        thousands(f(at(footprint, &["bare", "rss_kib"]))),
+        f(at(footprint, &["bare", "start_to_ready_ms"])),
         footprint["elapsed_s"],
     )
 }

@@ -5,16 +5,19 @@ use std::net::{TcpListener, TcpStream};
 
 /// An upstream that answers as fast as it can: `/bytes/N` with N bytes, any
 /// other path with `ok`. HTTP/1.1 keep-alive, a thread per connection.
-pub fn fast_upstream() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
+pub fn fast_upstream() -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("upstream: {e}"))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| format!("upstream: {e}"))?
+        .port();
     std::thread::spawn(move || {
         let body: &'static [u8] = Box::leak(vec![b'x'; 1 << 20].into_boxed_slice());
         for conn in listener.incoming().flatten() {
             std::thread::spawn(move || serve(conn, body));
         }
     });
-    port
+    Ok(port)
 }
 
 fn serve(conn: TcpStream, body: &'static [u8]) {
@@ -54,11 +57,13 @@ fn serve(conn: TcpStream, body: &'static [u8]) {
         let head = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {size}\r\n\r\n"
         );
-        let out = if size == 2 {
-            [head.as_bytes(), b"ok"].concat()
+        // `size` is at most `body.len()`.
+        let payload = if size == 2 {
+            b"ok"
         } else {
-            [head.as_bytes(), &body[..size]].concat()
+            body.get(..size).unwrap_or_default()
         };
+        let out = [head.as_bytes(), payload].concat();
         if writer.write_all(&out).is_err() {
             return;
         }

@@ -2,6 +2,10 @@
 //! the recording host: the suite's budget, the suite against the same four
 //! filters as separate modules, and the floor rows' counts.
 
+// A test fails by panicking: unwrap, expect, panic and indexing are how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+
 use bench::configurations::{chain_request, suite_host_calls, suite_parts};
 use bench::host_calls::{module, suite, Call};
 use filter_common::host::contexts::ConfigureFn;

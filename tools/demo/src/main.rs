@@ -29,9 +29,11 @@ fn main() -> ExitCode {
     println!("echo app on {}", app.addr());
     cf_headers(&app);
     tap_http(&app);
-    tap_tcp();
-    peer_metadata(&app);
-    if let Err(failed) = l7_policy(&app) {
+    let shown = tap_tcp().and_then(|()| {
+        peer_metadata(&app);
+        l7_policy(&app)
+    });
+    if let Err(failed) = shown {
         eprintln!("\nmake demo FAILED: {failed}");
         return ExitCode::FAILURE;
     }
@@ -83,8 +85,9 @@ fn cf_headers(app: &Upstream) {
     let envoy = Envoy::start(&bootstrap);
     let info: serde_json::Value =
         serde_json::from_str(&envoy.admin_get("/server_info")).unwrap_or_default();
-    let version = info["version"]
-        .as_str()
+    let version = info
+        .get("version")
+        .and_then(Value::as_str)
         .and_then(|v| v.split('/').nth(1))
         .unwrap_or("?");
     println!("Envoy {version} with two listeners: a sidecar (identity from pod labels) and a gateway (identity by host)");
@@ -156,8 +159,10 @@ fn tap_http(app: &Upstream) {
     for record in &records {
         let trace = &record["http_buffered_trace"];
         let header = |side: &str, key: &str| {
-            trace[side]["headers"]
-                .as_array()
+            trace
+                .get(side)
+                .and_then(|s| s.get("headers"))
+                .and_then(Value::as_array)
                 .and_then(|h| h.iter().find(|h| h["key"] == key))
                 .and_then(|h| h["value"].as_str())
                 .unwrap_or("-")
@@ -192,8 +197,10 @@ fn tap_http(app: &Upstream) {
             body("response")
         );
     }
-    let first_body = records[0]["http_buffered_trace"]["request"]["body"]["as_bytes"]
-        .as_str()
+    let first_body = records
+        .first()
+        .and_then(|r| r.pointer("/http_buffered_trace/request/body/as_bytes"))
+        .and_then(Value::as_str)
         .map(|b| {
             use base64::Engine;
             let bytes = base64::engine::general_purpose::STANDARD
@@ -203,11 +210,14 @@ fn tap_http(app: &Upstream) {
         })
         .unwrap_or_default();
     println!("the first request's JSON body as recorded: {first_body}");
-    let first = records[0].to_string();
-    println!(
-        "the first record begins: {}...",
-        &first[..first.len().min(160)]
-    );
+    let first: String = records
+        .first()
+        .map(Value::to_string)
+        .unwrap_or_default()
+        .chars()
+        .take(160)
+        .collect();
+    println!("the first record begins: {first}...");
     let stat = |name: &str| envoy.counter(&format!("wasmcustom.tap_http.{name}"));
     println!(
         "/health was not recorded (match); stats: tapped={} not_matched={} truncated={}",
@@ -217,13 +227,18 @@ fn tap_http(app: &Upstream) {
     );
 }
 
-fn tap_tcp() {
+fn tap_tcp() -> Result<(), String> {
     println!("\n== TCP tap (dist/tap_tcp.wasm) ==");
     let echo = TcpEcho::start();
     let config =
         json!({"max_read_bytes": 1024, "max_write_bytes": 1024, "segment": {"interval_ms": 300}});
     let mut proxy = record_access_log("records.jsonl");
-    proxy["access_log_options"] = json!({"access_log_flush_interval": "0.3s"});
+    if let Some(fields) = proxy.as_object_mut() {
+        fields.insert(
+            "access_log_options".into(),
+            json!({"access_log_flush_interval": "0.3s"}),
+        );
+    }
     let bootstrap = Bootstrap::new(echo.port())
         .cluster("echo", echo.port())
         .tcp_listener(
@@ -243,16 +258,20 @@ fn tap_tcp() {
         back.len(),
         back == big
     );
-    let mut open = std::net::TcpStream::connect(envoy.addr("tcp")).expect("connect");
-    open.write_all(b"PING\r\n").expect("write");
+    let mut open = std::net::TcpStream::connect(envoy.addr("tcp"))
+        .map_err(|e| format!("tap_tcp: connect: {e}"))?;
     let mut pong = [0u8; 6];
-    open.read_exact(&mut pong).expect("read");
+    open.write_all(b"PING\r\n")
+        .and_then(|()| open.read_exact(&mut pong))
+        .map_err(|e| format!("tap_tcp: PING: {e}"))?;
     std::thread::sleep(std::time::Duration::from_millis(700));
     let records = read_records(&file, 2);
     let decode = |event: &Value, direction: &str| -> Vec<u8> {
         use base64::Engine;
-        event[direction]["data"]["as_bytes"]
-            .as_str()
+        event
+            .get(direction)
+            .and_then(|d| d.pointer("/data/as_bytes"))
+            .and_then(Value::as_str)
             .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
             .unwrap_or_default()
     };
@@ -262,8 +281,8 @@ fn tap_tcp() {
     for record in &records {
         let key = |r: &Value| {
             (
-                r["socket_buffered_trace"]["trace_id"].clone(),
-                r["socket_buffered_trace"]["sequence"].clone(),
+                r.pointer("/socket_buffered_trace/trace_id").cloned(),
+                r.pointer("/socket_buffered_trace/sequence").cloned(),
             )
         };
         if !unique.iter().any(|u| key(u) == key(record)) {
@@ -299,6 +318,7 @@ fn tap_tcp() {
         stat("segments"),
         stat("truncated")
     );
+    Ok(())
 }
 
 fn peer_metadata(app: &Upstream) {
@@ -380,7 +400,11 @@ impl Ships {
         Envoy::start(
             &Bootstrap::new(app.port())
                 .listener_with("main", filters, routes, record_access_log("records.jsonl"))
-                .chain_field("main", "transport_socket", tls["transport_socket"].clone()),
+                .chain_field(
+                    "main",
+                    "transport_socket",
+                    tls.get("transport_socket").cloned().unwrap_or_default(),
+                ),
         )
     }
 
@@ -486,7 +510,11 @@ fn l7_policy(app: &Upstream) -> Result<(), String> {
     let policy = suggestion.l7_policy();
     println!("2. tap policy suggest records.jsonl:");
     print!("{}", indent(&suggestion.report()));
-    let rules = policy["rules"].as_array().cloned().unwrap_or_default();
+    let rules = policy
+        .get("rules")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     println!("   {{\"rules\": [");
     for (i, rule) in rules.iter().enumerate() {
         let comma = if i + 1 < rules.len() { "," } else { "" };
@@ -554,9 +582,18 @@ fn l7_policy(app: &Upstream) -> Result<(), String> {
         &enforce.scratch().join("records.jsonl"),
         recorded.len() + unseen.len(),
     );
-    for ((ship, method, path, _), ((status, body), record)) in unseen
-        .iter()
-        .zip(answers.iter().zip(&all[recorded.len()..]))
+    let Some(new) = all
+        .get(recorded.len()..)
+        .filter(|new| new.len() == unseen.len())
+    else {
+        return Err(format!(
+            "enforce: {} HTTP records for {} requests",
+            all.len(),
+            recorded.len() + unseen.len()
+        ));
+    };
+    for ((ship, method, path, _), ((status, body), record)) in
+        unseen.iter().zip(answers.iter().zip(new))
     {
         if (record.method().as_str(), record.path().as_str()) != (*method, *path) {
             return Err(format!(

@@ -284,6 +284,14 @@ fn wasm_config(spec: &Spec, config: &Value, code: Code) -> Value {
         Kind::Http => "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
         Kind::Network => "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm",
     };
+    // `fail_open` is what every Envoy since Istio 1.14's knows (deprecated
+    // in favour of `failure_policy`, which only Envoy 1.33 and later accept,
+    // and never both: Envoy refuses `fail_open: true` with a policy).
+    let (failure_key, failure_value) = match failure(spec, Form::EnvoyFilter) {
+        Failure::Open => ("fail_open", json!(true)),
+        Failure::Close => ("fail_open", json!(false)),
+        Failure::Reload => ("failure_policy", json!("FAIL_RELOAD")),
+    };
     let mut plugin = json!({
         "name": spec.filter,
         "root_id": spec.filter,
@@ -293,15 +301,16 @@ fn wasm_config(spec: &Spec, config: &Value, code: Code) -> Value {
             "value": config.to_string()
         }
     });
-    // `fail_open` is what every Envoy since Istio 1.14's knows (deprecated
-    // in favour of `failure_policy`, which only Envoy 1.33 and later accept,
-    // and never both: Envoy refuses `fail_open: true` with a policy).
-    match failure(spec, Form::EnvoyFilter) {
-        Failure::Open => plugin["fail_open"] = json!(true),
-        Failure::Close => plugin["fail_open"] = json!(false),
-        Failure::Reload => plugin["failure_policy"] = json!("FAIL_RELOAD"),
-    }
+    insert(&mut plugin, "", failure_key, failure_value);
     json!({"name": spec.filter, "typed_config": {"@type": type_url, "config": plugin}})
+}
+
+/// Sets `key` to `field` in the object at `pointer` (JSON pointer) in
+/// `value`, an object this file built.
+fn insert(value: &mut Value, pointer: &str, key: &str, field: Value) {
+    if let Some(object) = value.pointer_mut(pointer).and_then(Value::as_object_mut) {
+        object.insert(key.to_string(), field);
+    }
 }
 
 /// The file access log that writes the records a tap leaves in filter state
@@ -461,7 +470,7 @@ pub fn wasm_plugin(spec: &Spec, image_digest: &str, gateway: bool) -> Value {
         }
     });
     if !gateway {
-        plugin["spec"]["match"] = sidecar_match(spec);
+        insert(&mut plugin, "/spec", "match", sidecar_match(spec));
     }
     plugin
 }
@@ -494,7 +503,7 @@ pub fn traffic_extension(spec: &Spec, image_digest: &str, gateway: bool) -> Valu
         }
     });
     if !gateway {
-        extension["spec"]["match"] = sidecar_match(spec);
+        insert(&mut extension, "/spec", "match", sidecar_match(spec));
     }
     extension
 }
@@ -581,6 +590,10 @@ pub fn module_sha256(module: &str) -> Result<String, String> {
     module_bytes(module).map(|b| sha256_hex(&b))
 }
 
+// serde_yaml fails only on what YAML cannot hold (non-string map keys,
+// nested enums) or on a `Serialize` impl's own error; a JSON value emits
+// null, booleans, numbers, strings, sequences and string-keyed maps.
+#[allow(clippy::expect_used)]
 fn yaml_docs(values: &[Value]) -> String {
     values
         .iter()
@@ -603,11 +616,12 @@ pub fn crds_since(since: u32) -> Vec<&'static str> {
 /// validates and analyzes every form).
 pub fn checked(kinds: &str, since: u32, also: &str) -> String {
     let crds = crds_since(since);
-    let (first, newest) = (crds[0], crds[crds.len() - 1]);
-    let range = if first == newest {
-        format!("the {kinds} CRD of Istio {newest}")
-    } else {
-        format!("the {kinds} CRDs of Istio {first} to {newest}")
+    let range = match (crds.first(), crds.last()) {
+        (Some(first), Some(newest)) if first != newest => {
+            format!("the {kinds} CRDs of Istio {first} to {newest}")
+        }
+        (Some(newest), _) => format!("the {kinds} CRD of Istio {newest}"),
+        (None, _) => format!("no {kinds} CRD of Istio 1.{since} or later"),
     };
     format!("Checked: {range}, the newest (tests/manifests.rs); {also}; checked by Istio's own code at istio.io/istio {ISTIO_CODE} (tests/istio/).")
 }
@@ -748,6 +762,8 @@ pub fn files(wasm: &dyn Fn(&str) -> Vec<u8>) -> Vec<(String, String)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[allow(clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

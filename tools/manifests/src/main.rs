@@ -3,8 +3,9 @@
 //! module itself go into the manifests).
 
 use manifests::{files, module_bytes, workspace_root};
+use std::process::ExitCode;
 
-fn main() {
+fn main() -> ExitCode {
     let root = workspace_root();
     let wasm = |module: &str| -> Vec<u8> {
         module_bytes(module).unwrap_or_else(|e| {
@@ -14,10 +15,16 @@ fn main() {
     };
     for (path, text) in files(&wasm) {
         let target = root.join("envoyfilters").join(&path);
-        if let Some(dir) = target.parent() {
-            std::fs::create_dir_all(dir).expect("create envoyfilters/");
+        let written = match target.parent() {
+            Some(dir) => std::fs::create_dir_all(dir),
+            None => Ok(()),
         }
-        std::fs::write(&target, text).expect("write manifest");
+        .and_then(|()| std::fs::write(&target, text));
+        if let Err(e) = written {
+            eprintln!("{}: {e}", target.display());
+            return ExitCode::FAILURE;
+        }
         println!("envoyfilters/{path}");
     }
+    ExitCode::SUCCESS
 }

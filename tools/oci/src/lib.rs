@@ -218,6 +218,11 @@ fn sha256_digest(data: &[u8]) -> String {
     format!("sha256:{hex}")
 }
 
+// serde_json fails only on a map key that is not a string or on a
+// `Serialize` impl that returns an error: these are derived structs of
+// strings, integers and maps keyed by `&str`, so it cannot fail, and a
+// `Result` here would only be unwrapped by every caller.
+#[allow(clippy::expect_used)]
 fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("structs of strings and integers always serialize")
 }
@@ -279,9 +284,9 @@ const BLOCK: usize = 512;
 /// build machine: mtime 0, uid/gid 0 with no user or group names, mode 0644.
 fn ustar(name: &str, data: &[u8]) -> Vec<u8> {
     let mut header = [0u8; BLOCK];
-    let mut field = |offset: usize, value: &[u8]| {
-        header[offset..offset + value.len()].copy_from_slice(value);
-    };
+    // Each field's offset and width are the format's; the name is
+    // PLUGIN_FILE, well within its 100 bytes.
+    let mut field = |offset: usize, value: &[u8]| put(&mut header, offset, value);
     field(0, name.as_bytes());
     field(100, b"0000644\0");
     field(108, b"0000000\0");
@@ -297,7 +302,7 @@ fn ustar(name: &str, data: &[u8]) -> Vec<u8> {
     field(329, b"0000000\0");
     field(337, b"0000000\0");
     let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
-    header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    put(&mut header, 148, format!("{sum:06o}\0 ").as_bytes());
 
     let padded = data.len().div_ceil(BLOCK) * BLOCK;
     let mut tar = Vec::with_capacity(BLOCK + padded + 2 * BLOCK);
@@ -306,6 +311,14 @@ fn ustar(name: &str, data: &[u8]) -> Vec<u8> {
     // The data padded to a block, then two zero blocks that end the archive.
     tar.resize(BLOCK + padded + 2 * BLOCK, 0);
     tar
+}
+
+/// Writes `value` into `header` at `offset` (what would run past the
+/// block is dropped).
+fn put(header: &mut [u8; BLOCK], offset: usize, value: &[u8]) {
+    for (slot, byte) in header.iter_mut().skip(offset).zip(value) {
+        *slot = *byte;
+    }
 }
 
 /// A gzip member (RFC 1952) with a fixed header: no name, mtime 0, XFL 2
@@ -322,6 +335,8 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[allow(clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
