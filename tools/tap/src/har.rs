@@ -51,22 +51,24 @@ fn entry(r: &HttpRecord) -> Value {
         "headersSize": -1,
         "bodySize": r.request.body.len(),
     });
-    if !r.request.body.is_empty() {
-        request["postData"] =
-            json!({"mimeType": mime(&r.request), "text": String::from_utf8_lossy(&r.request.body)});
+    if let (false, Some(fields)) = (r.request.body.is_empty(), request.as_object_mut()) {
+        fields.insert(
+            "postData".into(),
+            json!({"mimeType": mime(&r.request), "text": String::from_utf8_lossy(&r.request.body)}),
+        );
     }
     let response = match &r.response {
         Some(m) => {
             let status = r.status().unwrap_or(0);
-            let mut content = json!({"size": m.body.len(), "mimeType": mime(m)});
-            match std::str::from_utf8(&m.body) {
-                Ok(text) => content["text"] = json!(text),
-                Err(_) => {
-                    content["text"] =
-                        json!(base64::engine::general_purpose::STANDARD.encode(&m.body));
-                    content["encoding"] = json!("base64");
-                }
-            }
+            let content = match std::str::from_utf8(&m.body) {
+                Ok(text) => json!({"size": m.body.len(), "mimeType": mime(m), "text": text}),
+                Err(_) => json!({
+                    "size": m.body.len(),
+                    "mimeType": mime(m),
+                    "text": base64::engine::general_purpose::STANDARD.encode(&m.body),
+                    "encoding": "base64",
+                }),
+            };
             json!({
                 "status": status,
                 "statusText": reason_phrase(status),

@@ -72,7 +72,7 @@ fn main() -> ExitCode {
     let Some(mut command) = args.first().cloned() else {
         return fail(USAGE);
     };
-    let mut rest = args[1..].iter();
+    let mut rest = args.iter().skip(1);
     let mut policy_file = None;
     if command == "policy" {
         command = match rest.next().map(String::as_str) {

@@ -30,14 +30,11 @@ impl Default for Pcap {
 fn checksum(chunks: &[&[u8]]) -> u16 {
     let mut sum = 0u32;
     for chunk in chunks {
-        let mut words = chunk.chunks(2);
-        for w in &mut words {
-            let word = if w.len() == 2 {
-                u16::from_be_bytes([w[0], w[1]])
-            } else {
-                u16::from_be_bytes([w[0], 0])
-            };
-            sum += u32::from(word);
+        for w in chunk.chunks(2) {
+            // An odd chunk's last byte is padded with a zero byte.
+            let high = w.first().copied().unwrap_or(0);
+            let low = w.get(1).copied().unwrap_or(0);
+            sum += u32::from(u16::from_be_bytes([high, low]));
         }
     }
     while sum > 0xffff {
@@ -91,14 +88,18 @@ impl Pcap {
         ]
         .concat();
         let sum = checksum(&[&pseudo, &tcp]);
-        tcp[16..18].copy_from_slice(&sum.to_be_bytes());
+        if let Some(field) = tcp.get_mut(16..18) {
+            field.copy_from_slice(&sum.to_be_bytes());
+        }
         let mut ip = vec![0x45, 0];
         ip.extend_from_slice(&((20 + tcp.len()) as u16).to_be_bytes());
         ip.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
         ip.extend_from_slice(&from.0.octets());
         ip.extend_from_slice(&to.0.octets());
         let sum = checksum(&[&ip]);
-        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        if let Some(field) = ip.get_mut(10..12) {
+            field.copy_from_slice(&sum.to_be_bytes());
+        }
         let mut frame = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
         frame.extend_from_slice(&ip);
         frame.extend_from_slice(&tcp);

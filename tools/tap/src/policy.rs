@@ -27,7 +27,8 @@ pub fn load(file: &Path) -> Result<Config, String> {
             false,
         ),
     };
-    let document = if value["kind"] == "CiliumNetworkPolicy" {
+    let kind = value.get("kind").and_then(serde_json::Value::as_str);
+    let document = if kind == Some("CiliumNetworkPolicy") {
         let (config, warnings) =
             l7_policy::cilium::import(&value).map_err(|e| format!("{name}: {e}"))?;
         for w in warnings {

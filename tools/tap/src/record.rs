@@ -187,8 +187,10 @@ fn message(value: &Value) -> Message {
     }
 }
 
-fn address(value: &Value) -> (String, u16) {
-    let s = &value["socket_address"];
+fn address(value: Option<&Value>) -> (String, u16) {
+    let s = value
+        .and_then(|v| v.get("socket_address"))
+        .unwrap_or(&Value::Null);
     (
         s["address"].as_str().unwrap_or_default().to_string(),
         s["port_value"].as_u64().unwrap_or(0) as u16,
@@ -205,8 +207,8 @@ fn http(trace: &Value, top: &Value) -> HttpRecord {
         duration_ms: info["duration_ms"].as_f64(),
         downstream: conn.is_object().then(|| {
             (
-                address(&conn["local_address"]),
-                address(&conn["remote_address"]),
+                address(conn.get("local_address")),
+                address(conn.get("remote_address")),
             )
         }),
         peer: top["peer"].as_object().map(|p| {
@@ -256,8 +258,8 @@ fn tcp(trace: &Value) -> TcpRecord {
     };
     TcpRecord {
         trace_id,
-        local: address(&trace["connection"]["local_address"]),
-        remote: address(&trace["connection"]["remote_address"]),
+        local: address(trace.pointer("/connection/local_address")),
+        remote: address(trace.pointer("/connection/remote_address")),
         events,
         read_truncated: trace["read_truncated"].as_bool().unwrap_or(false),
         write_truncated: trace["write_truncated"].as_bool().unwrap_or(false),
@@ -310,7 +312,9 @@ pub fn parse(text: &str) -> (Vec<Record>, Vec<String>) {
                 merged.read_truncated |= part.read_truncated;
                 merged.write_truncated |= part.write_truncated;
             }
-            records[index] = Record::Tcp(merged);
+            if let Some(slot) = records.get_mut(index) {
+                *slot = Record::Tcp(merged);
+            }
         }
     }
     (records, errors)

@@ -282,7 +282,9 @@ fn generalize_at(
         if let Template::Segments(s) = t {
             if let Some(w) = word(s.get(at)) {
                 let mut hole = s.clone();
-                hole[at] = Segment::Token;
+                if let Some(slot) = hole.get_mut(at) {
+                    *slot = Segment::Token;
+                }
                 words.entry(hole).or_default().insert(w.clone());
             }
         }
@@ -292,9 +294,13 @@ fn generalize_at(
         let t = match t {
             Template::Segments(mut s) if word(s.get(at)).is_some() => {
                 let mut hole = s.clone();
-                hole[at] = Segment::Token;
+                if let Some(slot) = hole.get_mut(at) {
+                    *slot = Segment::Token;
+                }
                 if let Some(w) = words.get(&hole).filter(|w| w.len() > max) {
-                    s[at] = Segment::Class(class_of(w.iter().map(String::as_str)));
+                    if let Some(slot) = s.get_mut(at) {
+                        *slot = Segment::Class(class_of(w.iter().map(String::as_str)));
+                    }
                 }
                 Template::Segments(s)
             }

@@ -5,6 +5,7 @@
 
 // A test fails by panicking: unwrap, expect, panic and indexing are how it says so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
 
 use l7_policy::config::Config;
 use proptest::prelude::*;

@@ -1,6 +1,10 @@
 //! Reading every record shape, merging periodic TCP records, filters, and the
 //! command line.
 
+// A test fails by panicking: unwrap, expect, panic and indexing are how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+
 use std::process::Command;
 use tap_tool::filter::{parse_statuses, Filter};
 use tap_tool::record::{parse, Direction, Record};
