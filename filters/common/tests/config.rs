@@ -158,3 +158,133 @@ fn escape_non_ascii(text: &str) -> String {
     }
     out
 }
+
+filter_common::config_choice! {
+    /// A declared choice.
+    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+    pub enum Mode {
+        #[default]
+        Stamp = "stamp",
+        StripOnly = "strip_only",
+    }
+}
+
+filter_common::config_object! {
+    /// A nested object, read with a context value.
+    #[derive(Debug, PartialEq)]
+    pub struct Inner(scale: u64) {
+        /// scaled by the context
+        pub n: u64 = need(|f| Ok(f.u64()? * scale)), type "integer";
+    }
+}
+
+filter_common::config_object! {
+    /// A declared object.
+    #[derive(Debug, PartialEq)]
+    pub struct Declared {
+        /// a required string
+        pub name: String = need(|f| f.str().map(str::to_string), "name it"), type "string";
+        /// an optional count, whose doc
+        /// comment runs over two lines
+        pub count: Option<u64> = get(|f| f.u64()), type "integer";
+        /// a bool
+        pub on: bool = flag(true), type "bool";
+        /// a number with a default
+        pub limit: u64 = or(|f| f.u64(), 16), type "integer";
+        /// one of two
+        pub mode: Mode = or(Mode::read, Mode::default()), type Mode::type_text();
+        /// a keyword as a key, read after `limit`
+        pub matcher as "match": Option<Inner> = get(|f| Inner::read(f, limit)), type "object",
+            default "`{}`";
+    }
+}
+
+#[test]
+fn a_declared_object_reads_its_fields_and_refuses_others() {
+    let read = |text: &str| {
+        Declared::read(Field {
+            path: "",
+            value: &doc(text),
+        })
+    };
+    assert_eq!(
+        Declared::FIELDS,
+        ["name", "count", "on", "limit", "mode", "match"]
+    );
+    assert_eq!(
+        read(r#"{"name": "a", "limit": 3, "match": {"n": 2}, "mode": "strip_only"}"#).unwrap(),
+        Declared {
+            name: "a".into(),
+            count: None,
+            on: true,
+            limit: 3,
+            mode: Mode::StripOnly,
+            matcher: Some(Inner { n: 6 }),
+        }
+    );
+    let e = read(r#"{"count": 1}"#).unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.problem.as_str(), e.fix.as_str()),
+        ("name", "is missing", "name it")
+    );
+    let e = read(r#"{"name": "a", "mode": "strip"}"#).unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.problem.as_str()),
+        ("mode", r#""strip" is not one of: stamp, strip_only"#)
+    );
+    let e = read(r#"{"name": "a", "match": {"m": 1}}"#).unwrap_err();
+    assert_eq!(e.field, "match.m");
+    assert!(e.problem.contains("this object takes: n"), "{e}");
+    assert_eq!(
+        read(r#"{"name": "a", "match": {}}"#).unwrap_err().field,
+        "match.n"
+    );
+    assert_eq!(Mode::from_name("stamp"), Some(Mode::Stamp));
+    assert_eq!(Mode::StripOnly.as_str(), "strip_only");
+    assert_eq!(Mode::from_name("Stamp"), None);
+}
+
+#[test]
+fn a_declared_object_s_table_is_what_the_readme_must_say() {
+    use filter_common::config::reference::{differences, FieldDoc};
+    let table = Declared::reference();
+    assert_eq!(
+        table[1],
+        FieldDoc {
+            name: "count",
+            type_text: "integer".into(),
+            default_text: "none".into(),
+            doc: "an optional count, whose doc comment runs over two lines".into(),
+        }
+    );
+    let defaults: Vec<&str> = table.iter().map(|f| f.default_text.as_str()).collect();
+    assert_eq!(
+        defaults,
+        ["required", "none", "`true`", "`16`", "`\"stamp\"`", "`{}`"]
+    );
+    assert_eq!(table[4].type_text, r#"`"stamp"` | `"strip_only"`"#);
+    let readme = "## Reference\n\n| field | type | default | meaning |\n|---|---|---|---|\n\
+        | `name` | string | required | a required string |\n\
+        | `count`, `on` | integer | none | an optional count, whose doc comment runs over two lines |\n\
+        | `limit` | integer | `16` | a number with a default |\n\
+        | `mode` | `\"stamp\"` \\| `\"strip_only\"` | `\"stamp\"` | one of two |\n\
+        | `stale` | bool | `false` | gone |\n\nAfter.\n";
+    let problems = differences(readme, "## Reference", &table, &|n| n == "elsewhere");
+    assert_eq!(
+        problems.len(),
+        3,
+        "on differs, match has no row, stale is not a field:\n{}",
+        problems.join("\n")
+    );
+    assert!(
+        problems[0].starts_with("`on`'s row differs"),
+        "{}",
+        problems[0]
+    );
+    assert!(
+        problems[1].starts_with("`match` has no row"),
+        "{}",
+        problems[1]
+    );
+    assert_eq!(problems[2], "`stale` has a row but is not a field");
+}

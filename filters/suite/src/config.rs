@@ -3,34 +3,43 @@
 //! is parsed and checked for repeated keys once, as a whole; each filter reads
 //! its part from it. Errors name the full path (`l7_policy.rules[0].path`).
 
-use filter_common::config::{parse_document, root, ConfigError, Object, Result, Value};
+use cf_headers::config::Config as CfHeaders;
+use filter_common::config::{parse_document, root, ConfigError, Field, Result};
+use l7_policy::config::Config as L7Policy;
+use peer_metadata::config::Config as PeerMetadata;
+use tap_http::config::Config as TapHttp;
 
-/// The filters the suite can run, in the order it runs them: the order of
-/// the separate filters in the shipped manifests. The tap goes first, so that
-/// the replies of the filters after it (l7_policy's 403) pass through it; it
-/// reads the request headers when the stream ends, so it still records them
-/// as the app received them. Then identity, the policy that uses it, and
-/// stamping.
-pub const PARTS: [&str; 4] = ["tap_http", "peer_metadata", "l7_policy", "cf_headers"];
-
-/// Each configured filter's own configuration, parsed by that filter.
-pub struct Config {
-    pub peer_metadata: Option<peer_metadata::config::Config>,
-    pub l7_policy: Option<l7_policy::config::Config>,
-    pub cf_headers: Option<cf_headers::config::Config>,
-    pub tap_http: Option<tap_http::config::Config>,
+filter_common::config_object! {
+    /// Each configured filter's own configuration, parsed by that filter.
+    /// The fields are in the order the suite runs the filters: the order of
+    /// the separate filters in the shipped manifests. The tap goes first, so
+    /// that the replies of the filters after it (l7_policy's 403) pass
+    /// through it; it reads the request headers when the stream ends, so it
+    /// still records them as the app received them. Then identity, the
+    /// policy that uses it, and stamping.
+    pub struct Config {
+        /// run tap_http with this configuration ([reference](../tap_http/README.md))
+        pub tap_http: Option<TapHttp> =
+            get(|f| TapHttp::from_value(f.value).map_err(|e| under(f, e))), type "object";
+        /// run peer_metadata with this configuration ([reference](../peer_metadata/README.md))
+        pub peer_metadata: Option<PeerMetadata> =
+            get(|f| PeerMetadata::from_value(f.value).map_err(|e| under(f, e))), type "object";
+        /// run l7_policy with this configuration ([reference](../l7_policy/README.md))
+        pub l7_policy: Option<L7Policy> =
+            get(|f| L7Policy::from_value(f.value).map_err(|e| under(f, e))), type "object";
+        /// run cf_headers with this configuration ([reference](../cf_headers/README.md))
+        pub cf_headers: Option<CfHeaders> =
+            get(|f| CfHeaders::from_value(f.value).map_err(|e| under(f, e))), type "object";
+    }
 }
+
+/// The filters the suite can run, in the order it runs them.
+pub const PARTS: &[&str] = Config::FIELDS;
 
 impl Config {
     pub fn parse(raw: Option<&[u8]>) -> Result<Config> {
         let document = parse_document(raw)?;
-        let top = root(&document, &PARTS)?;
-        let config = Config {
-            tap_http: part(&top, PARTS[0], tap_http::config::Config::from_value)?,
-            peer_metadata: part(&top, PARTS[1], peer_metadata::config::Config::from_value)?,
-            l7_policy: part(&top, PARTS[2], l7_policy::config::Config::from_value)?,
-            cf_headers: part(&top, PARTS[3], cf_headers::config::Config::from_value)?,
-        };
+        let config = Config::from_object(&root(&document, PARTS)?)?;
         if config.is_empty() {
             return Err(ConfigError::new(
                 "",
@@ -52,17 +61,12 @@ impl Config {
     }
 }
 
-/// One filter's part, if present, read by that filter, with the filter's
-/// errors placed under `name`.
-fn part<T>(top: &Object, name: &str, read: fn(&Value) -> Result<T>) -> Result<Option<T>> {
-    top.get(name, |f| {
-        read(f.value).map_err(|mut e| {
-            e.field = if e.field.is_empty() {
-                name.to_string()
-            } else {
-                format!("{name}.{}", e.field)
-            };
-            e
-        })
-    })
+/// A part's error placed under the part's name.
+fn under(part: Field, mut e: ConfigError) -> ConfigError {
+    e.field = if e.field.is_empty() {
+        part.path.to_string()
+    } else {
+        format!("{}.{}", part.path, e.field)
+    };
+    e
 }

@@ -88,3 +88,16 @@ fn a_part_reads_as_the_filter_s_own_document() {
     assert_eq!(format!("{part:?}"), format!("{alone:?}"));
     assert!(suite.cf_headers.is_none() && suite.tap_http.is_none());
 }
+
+/// The README's configuration reference lists each declared field as
+/// declared, and nothing else.
+#[test]
+fn the_readme_documents_the_declared_fields() {
+    let problems = filter_common::config::reference::differences(
+        include_str!("../README.md"),
+        "## Configuration reference",
+        &Config::reference(),
+        &|_| false,
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

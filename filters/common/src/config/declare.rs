@@ -6,7 +6,7 @@
 //! object takes, the reading code over [`Field`](crate::config::Field) and
 //! [`Object`](crate::config::Object), and the table the README's
 //! configuration reference is held to
-//! ([`reference`](crate::config::reference)). They expand to the calls a
+//! (`config::reference`, native builds only). They expand to the calls a
 //! hand-written reader would make, so a module is no larger for them; the
 //! table is only built by tests.
 
@@ -33,7 +33,9 @@
 /// Each field is `doc comment`, optional `pub`, the Rust name, optionally
 /// `as "json_key"`, the type, then how it is read:
 ///
-/// - `need(read)`: required (`read: Fn(Field) -> Result<T>`); missing, it is
+/// - `need(read)`: required (`read: Fn(Field) -> Result<T>`, a closure such
+///   as `|f| f.u64()` or a function of its own: `Field::u64` names a method
+///   for one lifetime of the path, which `get` does not take); missing, it is
 ///   refused with a fix to add it. `need(read, "fix")` names another fix.
 ///   The README's default reads `required`.
 /// - `get(read)`: optional, `Option<T>`; the default reads `none`.
@@ -95,6 +97,7 @@ macro_rules! config_object {
             }
 
             /// Each field as the README's configuration reference lists it.
+            #[cfg(not(target_arch = "wasm32"))]
             pub fn reference() -> ::std::vec::Vec<$crate::config::reference::FieldDoc> {
                 ::std::vec![$(
                     $crate::config::reference::FieldDoc {
@@ -195,11 +198,13 @@ macro_rules! config_choice {
             }
 
             /// The README's type: `"a"` | `"b"`.
+            #[cfg(not(target_arch = "wasm32"))]
             pub fn type_text() -> ::std::string::String {
                 $crate::config::reference::choices(Self::NAMES)
             }
         }
 
+        #[cfg(not(target_arch = "wasm32"))]
         impl $crate::config::reference::ShowDefault for $name {
             fn show(&self) -> ::std::string::String {
                 ::std::format!("`{:?}`", self.as_str())
