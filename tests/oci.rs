@@ -6,8 +6,8 @@
 //! `make test-extra` adds skopeo (Debian), the tool the README pushes with.
 
 use flate2::read::GzDecoder;
+use harness::modules;
 use harness::paths::{venv_tool, wasm, workspace_root};
-use harness::MODULES;
 use manifests::sha256_hex;
 use oci_spec::image::{
     Arch, Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType, OciLayout,
@@ -34,7 +34,7 @@ fn write_layouts(name: &str) -> PathBuf {
     let out = scratch(name);
     let written = oci_layout::write_layouts(&workspace_root().join("dist"), &out)
         .expect("write the layouts of dist/");
-    for module in MODULES {
+    for module in &modules() {
         assert!(
             written.iter().any(|(m, _, _)| m == module),
             "no layout for {module}: {written:?}"
@@ -48,7 +48,7 @@ fn layouts() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = workspace_root().join("dist/oci");
-        for module in MODULES {
+        for module in &modules() {
             assert!(
                 dir.join(module).join("index.json").is_file(),
                 "dist/oci/{module}: run `make oci`"
@@ -118,7 +118,7 @@ fn extract_like_istio(layer: &[u8]) -> Vec<u8> {
 
 #[test]
 fn layouts_are_images_istio_extracts_the_module_from() {
-    for module in MODULES {
+    for module in &modules() {
         let dir = layouts().join(module);
         let wasm = module_bytes(module);
 
@@ -259,7 +259,7 @@ fn syft(layout: &Path, work: &Path) -> Value {
 #[test]
 fn go_containerregistry_reads_the_digest_and_the_module() {
     let work = scratch("syft");
-    for module in MODULES {
+    for module in &modules() {
         let wasm = module_bytes(module);
         let report = syft(&layouts().join(module), &work);
         let image = &report["source"]["metadata"];
@@ -300,7 +300,7 @@ fn go_containerregistry_reads_the_digest_and_the_module() {
 fn same_module_same_bytes() {
     let first = write_layouts("again-1");
     let second = write_layouts("again-2");
-    for module in MODULES {
+    for module in &modules() {
         let wasm = module_bytes(module);
         let a = tree(&first.join(module));
         assert_eq!(a, tree(&second.join(module)), "{module}: two writes differ");
@@ -351,7 +351,7 @@ fn skopeo_reads_and_copies_the_images() {
         r#"{"default": [{"type": "insecureAcceptAnything"}]}"#,
     )
     .expect("write policy");
-    for module in MODULES {
+    for module in &modules() {
         let wasm = module_bytes(module);
         let digest = oci_layout::manifest_digest(&wasm);
         let reference = format!(

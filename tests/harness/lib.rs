@@ -29,15 +29,11 @@ pub const PEER_METADATA_SEED: &str = "ChwKDkFQUF9DT05UQUlORVJTEgoaCG5ldHNob290Ch
 /// ConfigMap (1 MiB). The largest, the suite, holds four filters.
 pub const MODULE_BUDGET: u64 = 320 * 1024;
 
-/// Every module `make build` ships as `dist/<name>.wasm`.
-pub const MODULES: [&str; 6] = [
-    "cf_headers",
-    "tap_http",
-    "tap_tcp",
-    "peer_metadata",
-    "l7_policy",
-    "suite",
-];
+/// The modules `make build` writes to `dist/`: every filter of the one list
+/// (`filter_registry`), then the suite.
+pub fn modules() -> Vec<String> {
+    filter_registry::modules().unwrap_or_else(|e| panic!("the filters' list: {e}"))
+}
 
 pub use bootstrap::{wasm_filter, wasm_network_filter, Bootstrap};
 pub use client::{Request, Response};

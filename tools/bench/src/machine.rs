@@ -68,7 +68,7 @@ pub fn runtimes() -> String {
 pub fn sizes() -> Value {
     let size = |path: std::path::PathBuf| std::fs::metadata(path).map_or(0, |m| m.len());
     let root = workspace_root();
-    harness::MODULES
+    harness::modules()
         .iter()
         .map(|f| {
             json!({

@@ -104,17 +104,13 @@ pub fn failure(spec: &Spec, form: Form) -> Failure {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Kind {
-    Http,
-    Network,
-}
+pub use filter_registry::Kind;
 
 /// One filter's deployment facts.
 #[derive(Clone, Debug)]
 pub struct Spec {
     /// `dist/<filter>.wasm`.
-    pub filter: &'static str,
+    pub filter: String,
     pub kind: Kind,
     /// The plugin configuration shipped in the manifests.
     pub config: Value,
@@ -126,111 +122,53 @@ pub struct Spec {
     pub priority: i32,
     /// `WasmPlugin` and `TrafficExtension` phase (the names both kinds
     /// share), and priority within it (higher runs first).
-    pub phase: &'static str,
+    pub phase: String,
     pub plugin_priority: i32,
     /// Records to a file under [`RECORD_DIR`] through an access log.
-    pub records: Option<&'static str>,
+    pub records: Option<String>,
 }
 
+/// Every filter of the one list (`filter_registry`), then the suite.
 pub fn specs() -> Vec<Spec> {
-    let mut all = separate_specs();
-    // The four HTTP filters in one module, each with its configuration above:
+    let filters = filter_registry::filters().unwrap_or_else(|e| {
+        eprintln!("manifests: {e}");
+        std::process::exit(2)
+    });
+    let mut all: Vec<Spec> = filters
+        .iter()
+        .map(|f| Spec {
+            filter: f.name.clone(),
+            kind: f.kind,
+            config: f.example.clone(),
+            fail_open: f.fail_open,
+            priority: f.order,
+            phase: f.phase.clone(),
+            plugin_priority: f.plugin_priority,
+            records: f.records.clone(),
+        })
+        .collect();
+    // The suite's parts in one module, each with its configuration above:
     // applied instead of them (never together), where the policy runs.
-    let mut suite = serde_json::Map::new();
-    for spec in all.iter().filter(|s| s.kind == Kind::Http) {
-        suite.insert(spec.filter.to_string(), spec.config.clone());
-    }
+    let suite = filters
+        .iter()
+        .filter(|f| f.in_suite)
+        .map(|f| (f.name.clone(), f.example.clone()))
+        .collect();
+    let records = filters
+        .iter()
+        .filter(|f| f.in_suite)
+        .find_map(|f| f.records.clone());
     all.push(Spec {
-        filter: "suite",
+        filter: "suite".into(),
         kind: Kind::Http,
         config: Value::Object(suite),
         fail_open: false,
         priority: 10,
-        phase: "AUTHZ",
+        phase: "AUTHZ".into(),
         plugin_priority: 100,
-        records: Some("tap_http.jsonl"),
+        records,
     });
     all
-}
-
-/// The taps shipped in persistent manifests keep little: records land in
-/// `/etc/istio/proxy`, a memory-backed volume counted against the sidecar's
-/// memory limit that nothing rotates (README: the most they can use). Like
-/// the filters' defaults and tap.sh's, they keep no bodies and no
-/// connection data (credentials can be in any of them), and they record
-/// stream info: the real time and whether the app answered.
-pub const PERSISTENT_TAP_RECORDS: u64 = 100;
-pub const PERSISTENT_TAP_EVENTS: u64 = 64;
-
-fn persistent_budget() -> Value {
-    json!({"records_per_second": 1, "burst": 10})
-}
-
-/// The filters as separate modules.
-fn separate_specs() -> Vec<Spec> {
-    vec![
-        Spec {
-            filter: "peer_metadata",
-            kind: Kind::Http,
-            config: json!({}),
-            fail_open: false,
-            priority: 10,
-            phase: "AUTHN",
-            plugin_priority: 100,
-            records: None,
-        },
-        Spec {
-            filter: "l7_policy",
-            kind: Kind::Http,
-            config: json!({"rules": [{"method": "GET|HEAD", "path": "/.*"}]}),
-            fail_open: false,
-            priority: 20,
-            phase: "AUTHZ",
-            plugin_priority: 100,
-            records: None,
-        },
-        Spec {
-            filter: "cf_headers",
-            kind: Kind::Http,
-            config: json!({"identity_from": "node_labels"}),
-            fail_open: false,
-            priority: 30,
-            phase: "STATS",
-            plugin_priority: 20,
-            records: None,
-        },
-        Spec {
-            filter: "tap_http",
-            kind: Kind::Http,
-            config: json!({
-                "record_stream_info": true,
-                "rate_limit": persistent_budget(),
-                "max_records": PERSISTENT_TAP_RECORDS
-            }),
-            fail_open: true,
-            // First of the HTTP filters, so that every reply the filters
-            // after it send (l7_policy's 403, Istio's RBAC denials in the
-            // WasmPlugin form) passes through it and is recorded complete.
-            priority: 5,
-            phase: "AUTHN",
-            plugin_priority: 200,
-            records: Some("tap_http.jsonl"),
-        },
-        Spec {
-            filter: "tap_tcp",
-            kind: Kind::Network,
-            config: json!({
-                "max_events": PERSISTENT_TAP_EVENTS,
-                "rate_limit": persistent_budget(),
-                "max_records": PERSISTENT_TAP_RECORDS
-            }),
-            fail_open: true,
-            priority: 40,
-            phase: "STATS",
-            plugin_priority: 10,
-            records: Some("tap_tcp.jsonl"),
-        },
-    ]
 }
 
 /// `cf_headers` at an ingress gateway: identity per host.
@@ -338,7 +276,7 @@ const TCP_PROXY: &str = "envoy.filters.network.tcp_proxy";
 
 /// The patch that adds the records' access log to the connection manager (or tcp_proxy).
 fn record_patch(spec: &Spec, context: &str) -> Option<Value> {
-    let file = spec.records?;
+    let file = spec.records.as_deref()?;
     let (name, type_url) = match spec.kind {
         Kind::Http => (HCM, "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"),
         Kind::Network => (TCP_PROXY, "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"),
@@ -383,14 +321,14 @@ pub fn envoy_filter(spec: &Spec, code: Code, gateway: bool) -> Value {
         (
             "GATEWAY",
             json!({"istio": "ingressgateway"}),
-            json!({"name": format!("{}-gateway", k8s_name(spec.filter)), "namespace": GATEWAY_NAMESPACE}),
+            json!({"name": format!("{}-gateway", k8s_name(&spec.filter)), "namespace": GATEWAY_NAMESPACE}),
             gateway_config(),
         )
     } else {
         (
             "SIDECAR_INBOUND",
             json!({"app": "my-app"}),
-            json!({"name": k8s_name(spec.filter)}),
+            json!({"name": k8s_name(&spec.filter)}),
             spec.config.clone(),
         )
     };
@@ -411,20 +349,20 @@ pub fn image(filter: &str) -> String {
 
 /// Where a plugin goes and what it is told: its metadata, the labels it
 /// selects, its configuration and its phase (the gateway's in `AUTHN`).
-fn plugin_placement(spec: &Spec, gateway: bool) -> (Value, Value, Value, &'static str) {
+fn plugin_placement(spec: &Spec, gateway: bool) -> (Value, Value, Value, &str) {
     if gateway {
         (
-            json!({"name": format!("{}-gateway", k8s_name(spec.filter)), "namespace": GATEWAY_NAMESPACE}),
+            json!({"name": format!("{}-gateway", k8s_name(&spec.filter)), "namespace": GATEWAY_NAMESPACE}),
             json!({"istio": "ingressgateway"}),
             gateway_config(),
             "AUTHN",
         )
     } else {
         (
-            json!({"name": k8s_name(spec.filter)}),
+            json!({"name": k8s_name(&spec.filter)}),
             json!({"app": "my-app"}),
             spec.config.clone(),
-            spec.phase,
+            &spec.phase,
         )
     }
 }
@@ -459,7 +397,7 @@ pub fn wasm_plugin(spec: &Spec, image_digest: &str, gateway: bool) -> Value {
         "metadata": metadata,
         "spec": {
             "selector": {"matchLabels": selector},
-            "url": format!("oci://{}", image(spec.filter)),
+            "url": format!("oci://{}", image(&spec.filter)),
             "sha256": sha256,
             "imagePullPolicy": "IfNotPresent",
             "phase": phase,
@@ -493,7 +431,7 @@ pub fn traffic_extension(spec: &Spec, image_digest: &str, gateway: bool) -> Valu
             "phase": phase,
             "priority": spec.plugin_priority,
             "wasm": {
-                "url": format!("oci://{}", image(spec.filter)),
+                "url": format!("oci://{}", image(&spec.filter)),
                 "sha256": sha256,
                 "imagePullPolicy": "IfNotPresent",
                 "failStrategy": failure(spec, Form::TrafficExtension).strategy(),
@@ -516,7 +454,7 @@ pub fn wasm_plugin_records(spec: &Spec) -> Option<Value> {
     Some(json!({
         "apiVersion": "networking.istio.io/v1alpha3",
         "kind": "EnvoyFilter",
-        "metadata": {"name": format!("{}-records", k8s_name(spec.filter))},
+        "metadata": {"name": format!("{}-records", k8s_name(&spec.filter))},
         "spec": {"workloadSelector": {"labels": {"app": "my-app"}}, "configPatches": [patch]}
     }))
 }
@@ -657,7 +595,7 @@ pub fn files(wasm: &dyn Fn(&str) -> Vec<u8>) -> Vec<(String, String)> {
         |form: Form| checked("EnvoyFilter", form.since(), "the access log, run in Envoy");
     let mut out = Vec::new();
     for spec in specs() {
-        let f = spec.filter;
+        let f = spec.filter.as_str();
         let module = wasm(f);
         let digest = oci_layout::manifest_digest(&module);
         // Where a network filter goes: the one port it taps (edit it too).
