@@ -6,6 +6,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,40 @@ struct Table {
     records: Option<String>,
     #[serde(default)]
     example: toml::Table,
+    #[serde(default)]
+    check: Check,
+}
+
+/// What the integration tests expect of one request through the filter
+/// with its example configuration, on HTTP/1.1 and HTTP/2 (a GET of `/`
+/// with `request_headers`): the status, headers the client gets and headers
+/// the app gets.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    #[serde(default)]
+    pub request_headers: BTreeMap<String, String>,
+    #[serde(default = "ok")]
+    pub status: u16,
+    #[serde(default)]
+    pub response_headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub upstream_headers: BTreeMap<String, String>,
+}
+
+fn ok() -> u16 {
+    200
+}
+
+impl Default for Check {
+    fn default() -> Check {
+        Check {
+            request_headers: BTreeMap::new(),
+            status: ok(),
+            response_headers: BTreeMap::new(),
+            upstream_headers: BTreeMap::new(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -77,6 +112,8 @@ pub struct Filter {
     /// The configuration the manifests ship and the examples, demo and
     /// bench run.
     pub example: Value,
+    /// What a request through the example configuration gets.
+    pub check: Check,
     /// Whether `suite.wasm` embeds it.
     pub in_suite: bool,
 }
@@ -148,6 +185,7 @@ pub fn filters_in(root: &Path) -> Result<Vec<Filter>, Error> {
             plugin_priority: table.plugin_priority,
             records: table.records,
             example,
+            check: table.check,
         });
     }
     found.sort_by(|a, b| (a.order, &a.name).cmp(&(b.order, &b.name)));

@@ -97,3 +97,18 @@ fn a_wrong_declaration_names_the_file_and_the_field() {
         .to_string()
         .contains("network filter"));
 }
+
+#[test]
+fn a_check_defaults_to_a_plain_200() {
+    let dir = workspace(&[("suite", SUITE), ("b", &filter("b", HTTP))]);
+    let check = &filters_in(dir.path()).unwrap()[0].check;
+    assert_eq!(check.status, 200);
+    assert!(check.response_headers.is_empty() && check.upstream_headers.is_empty());
+    let with = format!("{HTTP}\n[package.metadata.filter.check]\nstatus = 403\nresponse_headers = {{ \"x-a\" = \"1\" }}");
+    let dir = workspace(&[("suite", SUITE), ("b", &filter("b", &with))]);
+    let check = &filters_in(dir.path()).unwrap()[0].check;
+    assert_eq!(
+        (check.status, check.response_headers["x-a"].as_str()),
+        (403, "1")
+    );
+}
