@@ -62,6 +62,9 @@ impl std::error::Error for ConfigError {}
 
 pub type Result<T> = std::result::Result<T, ConfigError>;
 
+/// The fix for a missing field.
+pub const ADD_IT: &str = "add it; the README lists what it takes";
+
 /// Parses the plugin configuration document. An absent or blank
 /// configuration reads as `{}`; anything but one JSON object is refused,
 /// and so is an object with a key twice.
@@ -277,13 +280,8 @@ impl<'a> Object<'a> {
 
     /// Like [`Object::get`] for a field that must be present.
     pub fn need<T>(&self, key: &str, read: impl FnOnce(Field<'_, 'a>) -> Result<T>) -> Result<T> {
-        self.get(key, read)?.ok_or_else(|| {
-            ConfigError::new(
-                join(&self.path, key),
-                "is missing",
-                "add it; the README lists what it takes",
-            )
-        })
+        self.get(key, read)?
+            .ok_or_else(|| ConfigError::new(join(&self.path, key), "is missing", ADD_IT))
     }
 
     /// Like [`Object::need`], with the `fix` for a missing field.
@@ -296,7 +294,17 @@ impl<'a> Object<'a> {
         self.get(key, read)?.ok_or_else(|| self.missing(key, fix))
     }
 
-    fn missing(&self, key: &str, fix: &str) -> ConfigError {
+    /// Field `key` and its full path, if present: what
+    /// [`config_object!`](crate::config_object) reads a field from, calling
+    /// its reader directly rather than through a generic function per
+    /// reader.
+    pub fn located(&self, key: &str) -> Option<(String, &'a Value)> {
+        let value = self.map.get(key)?;
+        Some((join(&self.path, key), value))
+    }
+
+    /// The error for field `key`, which must be present, with `fix`.
+    pub fn missing(&self, key: &str, fix: &str) -> ConfigError {
         ConfigError::new(join(&self.path, key), "is missing", fix)
     }
 
@@ -307,6 +315,17 @@ impl<'a> Object<'a> {
     pub fn flag(&self, key: &str, default: bool) -> Result<bool> {
         Ok(self.get(key, |f| f.bool())?.unwrap_or(default))
     }
+}
+
+/// `read(field)`: how [`config_object!`](crate::config_object) calls a
+/// field's reader, so that a closure's argument has its type. Always
+/// inlined: no function per reader.
+#[inline(always)]
+pub fn read_field<'p, 'a, T>(
+    read: impl FnOnce(Field<'p, 'a>) -> Result<T>,
+    field: Field<'p, 'a>,
+) -> Result<T> {
+    read(field)
 }
 
 /// The whole document as the root object with `allowed` keys.

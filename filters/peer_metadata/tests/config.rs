@@ -106,3 +106,16 @@ fn framing_hop_by_hop_and_envoy_headers_are_refused_as_outputs() {
         "an ordinary name still loads"
     );
 }
+
+/// The README's configuration reference lists each declared field as
+/// declared, and nothing else.
+#[test]
+fn the_readme_documents_the_declared_fields() {
+    let problems = filter_common::config::reference::differences(
+        include_str!("../README.md"),
+        "## Configuration reference",
+        &peer_metadata::config::Fields::reference(),
+        &|_| false,
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

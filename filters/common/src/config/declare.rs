@@ -33,9 +33,9 @@
 /// Each field is `doc comment`, optional `pub`, the Rust name, optionally
 /// `as "json_key"`, the type, then how it is read:
 ///
-/// - `need(read)`: required (`read: Fn(Field) -> Result<T>`, a closure such
-///   as `|f| f.u64()` or a function of its own: `Field::u64` names a method
-///   for one lifetime of the path, which `get` does not take); missing, it is
+/// - `need(read)`: required (`read`, a function or closure from
+///   [`Field`](crate::config::Field) to `Result<T>`, is called in place: no
+///   generic function is instantiated per reader); missing, it is
 ///   refused with a fix to add it. `need(read, "fix")` names another fix.
 ///   The README's default reads `required`.
 /// - `get(read)`: optional, `Option<T>`; the default reads `none`.
@@ -83,6 +83,7 @@ macro_rules! config_object {
                 Self::from_object(&field.object(Self::FIELDS)? $($(, $cx)*)?)
             }
 
+            #[inline]
             /// The fields of `o`, whose keys were checked against
             /// [`Self::FIELDS`] (and perhaps others read elsewhere).
             pub fn from_object(
@@ -117,13 +118,23 @@ macro_rules! config_object {
     (@key $field:ident $key:literal) => { $key };
 
     (@read $o:ident, $key:expr, need($read:expr, $fix:expr)) => {
-        $o.need_with($key, $fix, $read)?
+        match $o.located($key) {
+            Some((path, value)) => $crate::config::read_field($read, $crate::config::Field { path: &path, value })?,
+            None => return Err($o.missing($key, $fix)),
+        }
     };
-    (@read $o:ident, $key:expr, need($read:expr)) => { $o.need($key, $read)? };
-    (@read $o:ident, $key:expr, get($read:expr)) => { $o.get($key, $read)? };
+    (@read $o:ident, $key:expr, need($read:expr)) => {
+        $crate::config_object!(@read $o, $key, need($read, $crate::config::ADD_IT))
+    };
+    (@read $o:ident, $key:expr, get($read:expr)) => {
+        match $o.located($key) {
+            Some((path, value)) => Some($crate::config::read_field($read, $crate::config::Field { path: &path, value })?),
+            None => None,
+        }
+    };
     (@read $o:ident, $key:expr, or($read:expr, $default:expr)) => {
-        match $o.get($key, $read)? {
-            Some(value) => value,
+        match $o.located($key) {
+            Some((path, value)) => $crate::config::read_field($read, $crate::config::Field { path: &path, value })?,
             None => $default,
         }
     };
