@@ -4,20 +4,11 @@ use crate::matcher::{Cidr, Predicate, Test};
 use filter_common::config::{parse_document, ConfigError, Field, Result};
 use filter_common::predicate::{compile, StringMatch};
 use filter_common::tap::sink::SinkConfig;
-use filter_common::tap::tap_root;
+use filter_common::tap::{tap_root, Limits};
 pub use filter_common::tap::{Budget, DataFormat, DEFAULT_MAX_BYTES};
 
 pub const DEFAULT_MAX_EVENTS: usize = 1024;
 const MAX_EVENTS_LIMIT: u64 = 1_000_000;
-
-const FIELDS: [&str; 6] = [
-    "match",
-    "max_read_bytes",
-    "max_write_bytes",
-    "max_events",
-    "data_format",
-    "segment",
-];
 
 const CONDITIONS: [&str; 4] = [
     "destination_port",
@@ -26,13 +17,49 @@ const CONDITIONS: [&str; 4] = [
     "sni",
 ];
 
-/// When a long-lived connection gets a record before it closes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Segment {
-    /// After this many bytes (both directions) since the last record.
-    pub bytes: Option<u64>,
-    /// Every this many milliseconds, if anything happened since the last record.
-    pub interval_ms: Option<u64>,
+filter_common::config_object! {
+    /// When a long-lived connection gets a record before it closes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct Segment {
+        /// After this many bytes (both directions) since the last record.
+        pub bytes: Option<u64> = get(positive), type "integer";
+        /// Every this many milliseconds, if anything happened since the last record.
+        pub interval_ms: Option<u64> = get(interval), type "integer 10–3600000";
+    }
+}
+
+filter_common::config_object! {
+    /// The document's own fields as read (the tap's shared ones are read by
+    /// [`tap_root`]): [`Config`] is compiled from them.
+    pub struct Fields(limits: &Limits) {
+        /// which connections to record, decided when the connection starts; see below
+        pub matcher as "match": Predicate =
+            or(|f| compile(f, &CONDITIONS, &compile_test), Predicate::Any),
+            type "predicate", default "`{\"any\": true}`";
+        /// bytes from downstream kept per record; past it data is dropped and `read_truncated`
+        /// set; `0`: no data, only the events (a connection's data can hold any credential: a
+        /// database password, a Redis `AUTH`)
+        pub max_read_bytes: usize = with(|o, key| limits.bytes(o, key)),
+            type "integer", default "`0`";
+        /// bytes toward downstream kept per record
+        pub max_write_bytes: usize = with(|o, key| limits.bytes(o, key)),
+            type "integer", default "`0`";
+        /// events per record (the `closed` event is always added); past it later events are
+        /// dropped and the direction marked truncated
+        pub max_events: usize = or(max_events, DEFAULT_MAX_EVENTS), type "integer 1–1000000";
+        /// base64 in `as_bytes` (`JSON_BODY_AS_BYTES`) or text in `as_string` (invalid UTF-8
+        /// becomes U+FFFD)
+        pub data_format: DataFormat = with(DataFormat::read),
+            type "`\"as_bytes\"` | `\"as_string\"`", default "`\"as_bytes\"`";
+        /// also write a record after every `n` bytes (both directions, checked per chunk)
+        /// and/or every `t` ms (10–3600000) for connections that had events since their last
+        /// record; limits apply per record
+        pub segment: Option<Segment> = get(read_segment),
+            type "`{\"bytes\": n, \"interval_ms\": t}`";
+        /// where records go
+        pub sink: SinkConfig = or(SinkConfig::read, SinkConfig::default()),
+            type "one of below", default "`{\"filter_state\": {}}`";
+    }
 }
 
 #[derive(Debug)]
@@ -51,22 +78,10 @@ pub struct Config {
 impl Config {
     pub fn parse(raw: Option<&[u8]>) -> Result<Config> {
         let document = parse_document(raw)?;
-        let (top, budget, limits) = tap_root(&document, &FIELDS)?;
-        let max_events = top.get("max_events", |f| {
-            let n = f.u64()?;
-            if n == 0 || n > MAX_EVENTS_LIMIT {
-                return Err(ConfigError::new(
-                    f.path,
-                    format!("{n} is out of range"),
-                    "keep from 1 to 1000000 events per record",
-                ));
-            }
-            Ok(n as usize)
-        })?;
-        let sink = top.get("sink", SinkConfig::read)?.unwrap_or_default();
-        let segment = top.get("segment", read_segment)?;
+        let (top, budget, limits) = tap_root(&document, Fields::FIELDS)?;
+        let f = Fields::from_object(&top, &limits)?;
         if let (Some(Segment { bytes: Some(_), .. }), SinkConfig::FilterState { .. }) =
-            (segment, &sink)
+            (f.segment, &f.sink)
         {
             return Err(ConfigError::new(
                 "segment.bytes",
@@ -78,52 +93,64 @@ impl Config {
             ));
         }
         Ok(Config {
-            matcher: top
-                .get("match", |f| compile(f, &CONDITIONS, &compile_test))?
-                .unwrap_or(Predicate::Any),
-            max_read_bytes: limits.bytes(&top, "max_read_bytes")?,
-            max_write_bytes: limits.bytes(&top, "max_write_bytes")?,
-            max_events: max_events.unwrap_or(DEFAULT_MAX_EVENTS),
-            data_format: DataFormat::read(&top, "data_format")?,
-            segment,
+            matcher: f.matcher,
+            max_read_bytes: f.max_read_bytes,
+            max_write_bytes: f.max_write_bytes,
+            max_events: f.max_events,
+            data_format: f.data_format,
+            segment: f.segment,
             budget,
-            sink,
+            sink: f.sink,
         })
     }
 }
 
+fn max_events(f: Field) -> Result<usize> {
+    let n = f.u64()?;
+    if n == 0 || n > MAX_EVENTS_LIMIT {
+        return Err(ConfigError::new(
+            f.path,
+            format!("{n} is out of range"),
+            "keep from 1 to 1000000 events per record",
+        ));
+    }
+    Ok(n as usize)
+}
+
+fn positive(f: Field) -> Result<u64> {
+    let n = f.u64()?;
+    if n == 0 {
+        return Err(ConfigError::new(
+            f.path,
+            "is 0",
+            "use a positive byte count",
+        ));
+    }
+    Ok(n)
+}
+
+fn interval(f: Field) -> Result<u64> {
+    let n = f.u64()?;
+    if !(10..=3_600_000).contains(&n) {
+        return Err(ConfigError::new(
+            f.path,
+            format!("{n} is out of range"),
+            "use 10 to 3600000 milliseconds",
+        ));
+    }
+    Ok(n)
+}
+
 fn read_segment(field: Field) -> Result<Segment> {
-    let o = field.object(&["bytes", "interval_ms"])?;
-    let bytes = o.get("bytes", |f| {
-        let n = f.u64()?;
-        if n == 0 {
-            return Err(ConfigError::new(
-                f.path,
-                "is 0",
-                "use a positive byte count",
-            ));
-        }
-        Ok(n)
-    })?;
-    let interval_ms = o.get("interval_ms", |f| {
-        let n = f.u64()?;
-        if !(10..=3_600_000).contains(&n) {
-            return Err(ConfigError::new(
-                f.path,
-                format!("{n} is out of range"),
-                "use 10 to 3600000 milliseconds",
-            ));
-        }
-        Ok(n)
-    })?;
-    if bytes.is_none() && interval_ms.is_none() {
+    let segment = Segment::read(field)?;
+    if segment.bytes.is_none() && segment.interval_ms.is_none() {
         return Err(ConfigError::new(
             field.path,
             "sets neither bytes nor interval_ms",
             "set one or both, or remove segment to write one record per connection",
         ));
     }
-    Ok(Segment { bytes, interval_ms })
+    Ok(segment)
 }
 
 fn compile_test(kind: &str, field: Field) -> Result<Test> {

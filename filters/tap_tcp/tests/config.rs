@@ -127,3 +127,24 @@ fn interval_segments_work_with_filter_state() {
     let c = parse(r#"{"segment": {"interval_ms": 1000}}"#);
     assert_eq!(c.segment.and_then(|s| s.interval_ms), Some(1000));
 }
+
+/// The README's configuration reference lists each declared field as
+/// declared, and nothing else but the fields every tap reads
+/// (`filter_common::tap`), which the filter must take.
+#[test]
+fn the_readme_documents_the_declared_fields() {
+    let read_by_the_tap = |name: &str| {
+        let json = format!(r#"{{"{name}": {{}}}}"#);
+        Config::parse(Some(json.as_bytes()))
+            .err()
+            .is_none_or(|e| !(e.field == name && e.problem.starts_with("unknown field")))
+    };
+    let problems = filter_common::config::reference::differences(
+        include_str!("../README.md"),
+        "## Configuration reference",
+        &tap_tcp::config::Fields::reference(),
+        &read_by_the_tap,
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(!read_by_the_tap("max_bytes"));
+}
