@@ -5,6 +5,7 @@
 //! official image (the image's unprivileged `envoy` user, uid 101), in
 //! directories prepared by the README's own commands.
 
+use filter_registry::{filters, Filter, Kind};
 use harness::client::Proto;
 use harness::envoy::{RunAs, StartError};
 use harness::tap::read_records;
@@ -1098,15 +1099,75 @@ fn l7_policy_traffic(users: Users) {
     assert_eq!(envoy.counter("wasmcustom.l7_policy.invalid_path"), 1);
 }
 
+/// A generated example (`make manifests`, for a filter without a
+/// hand-written one): the check request its filter declares gets what the
+/// check says, over HTTP/1.1 and HTTP/2; through a network filter the echo
+/// app still answers.
+fn generated_traffic(filter: &Filter, users: Users) {
+    let _fixed = FIXED.lock().unwrap_or_else(|e| e.into_inner());
+    let app = Upstream::bind("127.0.0.1:18080".parse().expect("addr"));
+    let (envoy, _) = start_example(&example(&filter.name), users);
+    let check = &filter.check;
+    for proto in [Proto::H1, Proto::H2] {
+        let mut request = Request::get("/");
+        for (name, value) in &check.request_headers {
+            request = request.header(name, value);
+        }
+        let response = request.send(envoy.addr("main"), proto);
+        let at = format!("examples/{} over {proto:?}", filter.name);
+        match filter.kind {
+            Kind::Http => {
+                assert_eq!(response.status, check.status, "{at}");
+                for (name, value) in &check.response_headers {
+                    assert_eq!(response.header(name), [value.as_bytes()], "{at}: {name}");
+                }
+                for (name, value) in &check.upstream_headers {
+                    assert_eq!(app.last().header(name), [value.as_bytes()], "{at}: {name}");
+                }
+            }
+            Kind::Network => assert_eq!(response.status, 200, "{at}"),
+        }
+    }
+}
+
+fn generated_examples_traffic(users: Users) {
+    let root = paths::workspace_root();
+    for filter in filters().unwrap_or_else(|e| panic!("{e}")) {
+        if manifests::examples::is_generated(&root, &filter.name) {
+            generated_traffic(&filter, users);
+        }
+    }
+}
+
+/// Every filter of the list has an example: hand-written, or generated.
+#[test]
+fn smoke_every_filter_has_an_example() {
+    let names: Vec<String> = examples().into_iter().map(|e| e.name).collect();
+    for filter in filters().unwrap_or_else(|e| panic!("{e}")) {
+        assert!(
+            names.contains(&filter.name),
+            "no examples/{}/ (run `make manifests`)",
+            filter.name
+        );
+    }
+}
+
 /// What each example shows, after the README's setup without Docker, with
 /// this process's user running Envoy: for anyone who runs `make test`.
 #[test]
 fn every_example_serves_traffic_as_this_user() {
+    generated_examples_traffic(Users::This);
     cf_headers_traffic(Users::This);
     tap_http_traffic(Users::This);
     tap_tcp_traffic(Users::This);
     peer_metadata_traffic(Users::This);
     l7_policy_traffic(Users::This);
+}
+
+#[test]
+#[ignore = "needs root: runs Envoy as the image's uid 101"]
+fn generated_examples_serve_traffic_as_the_image_user() {
+    generated_examples_traffic(Users::Docker);
 }
 
 #[test]

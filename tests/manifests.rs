@@ -82,6 +82,18 @@ fn manifests_are_current() {
     }
 }
 
+/// The generated examples (`examples/<filter>/` of each filter without a
+/// hand-written one) are what the generator writes now.
+#[test]
+fn generated_examples_are_current() {
+    let root = workspace_root();
+    for (path, text) in manifests::example_files() {
+        let on_disk = std::fs::read_to_string(root.join(&path))
+            .unwrap_or_else(|e| panic!("{path}: {e} (run `make manifests`)"));
+        assert!(on_disk == text, "{path} is stale: run `make manifests`");
+    }
+}
+
 fn files_generated_yaml() -> usize {
     files(&|_| Vec::new())
         .iter()

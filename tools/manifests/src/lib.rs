@@ -6,6 +6,8 @@
 //! `tests/manifests.rs` checks the files are current, valid for the Istio
 //! versions they claim, and that Envoy accepts and runs what they insert.
 
+pub mod examples;
+
 use base64::Engine;
 use serde_json::{json, Value};
 
@@ -169,6 +171,21 @@ pub fn specs() -> Vec<Spec> {
         records,
     });
     all
+}
+
+/// The generated `examples/<filter>/` files (paths from the workspace root)
+/// of every filter without a hand-written example.
+pub fn example_files() -> Vec<(String, String)> {
+    let root = workspace_root();
+    filter_registry::filters()
+        .unwrap_or_else(|e| {
+            eprintln!("manifests: {e}");
+            std::process::exit(2)
+        })
+        .iter()
+        .filter(|f| examples::is_generated(&root, &f.name))
+        .flat_map(examples::files)
+        .collect()
 }
 
 /// `cf_headers` at an ingress gateway: identity per host.

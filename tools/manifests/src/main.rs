@@ -1,8 +1,9 @@
 //! `make manifests`: writes the Istio manifests under `envoyfilters/` for the
 //! modules in `dist/` (their sha256, their images' digests, and the gateway's
-//! module itself go into the manifests).
+//! module itself go into the manifests), and `examples/<filter>/` for each
+//! filter without a hand-written example.
 
-use manifests::{files, module_bytes, workspace_root};
+use manifests::{example_files, files, module_bytes, workspace_root};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -13,8 +14,11 @@ fn main() -> ExitCode {
             std::process::exit(1);
         })
     };
-    for (path, text) in files(&wasm) {
-        let target = root.join("envoyfilters").join(&path);
+    let manifests = files(&wasm)
+        .into_iter()
+        .map(|(path, text)| (format!("envoyfilters/{path}"), text));
+    for (path, text) in manifests.chain(example_files()) {
+        let target = root.join(&path);
         let written = match target.parent() {
             Some(dir) => std::fs::create_dir_all(dir),
             None => Ok(()),
@@ -24,7 +28,7 @@ fn main() -> ExitCode {
             eprintln!("{}: {e}", target.display());
             return ExitCode::FAILURE;
         }
-        println!("envoyfilters/{path}");
+        println!("{path}");
     }
     ExitCode::SUCCESS
 }

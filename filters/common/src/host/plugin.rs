@@ -84,16 +84,6 @@ impl Map {
             Map::ResponseTrailers => MapType::HttpResponseTrailers,
         }
     }
-
-    /// What the debug log calls it.
-    fn name(self) -> &'static str {
-        match self {
-            Map::Request => "request header",
-            Map::RequestTrailers => "request trailer",
-            Map::Response => "response header",
-            Map::ResponseTrailers => "response trailer",
-        }
-    }
 }
 
 /// A header map as read from Envoy, and whether Envoy had one: only then
@@ -191,7 +181,7 @@ impl Exchange {
             _ => set_header(map.abi(), &name, value),
         };
         if let Err(status) = result {
-            log::debug!("{} {name} not changed (status {status})", map.name());
+            log::debug!("header {name} not changed (status {status})");
             return;
         }
         if let Some(read) = self.cached(map) {
@@ -208,7 +198,7 @@ impl Exchange {
     pub fn add_header(&mut self, map: Map, name: &str, value: &[u8]) {
         let name = lowercase(name);
         if let Err(status) = add_header(map.abi(), &name, value) {
-            log::debug!("{} {name} not added (status {status})", map.name());
+            log::debug!("header {name} not added (status {status})");
             return;
         }
         if let Some(read) = self.cached(map) {
