@@ -294,13 +294,14 @@ impl<'a> Object<'a> {
         self.get(key, read)?.ok_or_else(|| self.missing(key, fix))
     }
 
-    /// Field `key` and its full path, if present: what
+    /// Field `key`, if present, with its full path written to `path`: what
     /// [`config_object!`](crate::config_object) reads a field from, calling
     /// its reader directly rather than through a generic function per
-    /// reader.
-    pub fn located(&self, key: &str) -> Option<(String, &'a Value)> {
+    /// reader, and with one path buffer for all the fields.
+    pub fn locate(&self, key: &str, path: &mut String) -> Option<&'a Value> {
         let value = self.map.get(key)?;
-        Some((join(&self.path, key), value))
+        *path = join(&self.path, key);
+        Some(value)
     }
 
     /// The error for field `key`, which must be present, with `fix`.

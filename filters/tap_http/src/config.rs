@@ -1,26 +1,14 @@
 //! The plugin configuration, parsed and validated once per VM.
 
 use crate::matcher::{HeaderMatch, HeaderTest, Predicate, Test};
-use filter_common::config::{join, parse_document, ConfigError, Field, Object, Result, Value};
+use filter_common::config::{join, parse_document, ConfigError, Field, Result, Value};
 use filter_common::header::is_valid_header_name;
 use filter_common::predicate::{anchored_regex, compile, StringMatch};
 use filter_common::tap::sink::SinkConfig;
-use filter_common::tap::tap_root;
+use filter_common::tap::{tap_root, Limits};
 pub use filter_common::tap::{Budget, DataFormat as BodyFormat, DEFAULT_MAX_BYTES};
 
 pub use crate::redact::{Redaction, DEFAULT_HEADERS as DEFAULT_REDACT, DEFAULT_WORDS};
-
-const FIELDS: [&str; 9] = [
-    "match",
-    "max_request_bytes",
-    "max_response_bytes",
-    "body_format",
-    "redact_headers",
-    "redact_words",
-    "record_peer_metadata_headers",
-    "record_downstream_connection",
-    "record_stream_info",
-];
 
 const CONDITIONS: [&str; 5] = [
     "method",
@@ -29,6 +17,46 @@ const CONDITIONS: [&str; 5] = [
     "response_header",
     "status",
 ];
+
+filter_common::config_object! {
+    /// The document's own fields as read (the tap's shared ones are read by
+    /// [`tap_root`]): [`Config`] is compiled from them.
+    pub struct Fields(limits: &Limits) {
+        /// request body bytes kept; past it `truncated: true`; `0`: no bodies
+        pub max_request_bytes: usize = with(|o, key| limits.bytes(o, key)),
+            type "integer", default "`0`";
+        /// response body bytes kept
+        pub max_response_bytes: usize = with(|o, key| limits.bytes(o, key)),
+            type "integer", default "`0`";
+        /// base64 in `as_bytes` (`JSON_BODY_AS_BYTES`) or text in `as_string`
+        /// (`JSON_BODY_AS_STRING`; invalid UTF-8 becomes U+FFFD)
+        pub body_format: BodyFormat = with(BodyFormat::read),
+            type "`\"as_bytes\"` | `\"as_string\"`", default "`\"as_bytes\"`";
+        /// header and trailer values written as `[redacted]`; names compare with case ignored
+        /// and `_` as `-`; `[]` redacts no header by name (Istio's peer metadata headers stay
+        /// redacted)
+        pub redact_headers: Vec<String> = or(|f| names(f, true), strings(&DEFAULT_REDACT)),
+            type "list of names";
+        /// a header, query parameter, form field or JSON member whose lowercase name contains
+        /// one is redacted (see the threat model); `[]` turns word redaction off
+        pub redact_words: Vec<String> = or(|f| names(f, false), strings(&DEFAULT_WORDS)),
+            type "list of words (letters, digits, `-`, `_`)", default "the 13 words above";
+        /// write `x-envoy-peer-metadata`, `x-envoy-peer-metadata-id` and `baggage` as sent
+        /// instead of `[redacted]` (listing one in `redact_headers` redacts it again)
+        pub record_peer_metadata_headers: bool = flag(false), type "bool";
+        /// which streams to record, see below
+        pub matcher as "match": Predicate =
+            or(|f| compile(f, &CONDITIONS, &compile_test), Predicate::Any),
+            type "predicate", default "`{\"any\": true}`";
+        /// add `http_buffered_trace.downstream_connection` (above)
+        pub record_downstream_connection: bool = flag(false), type "bool";
+        /// add the top-level `stream_info` (above)
+        pub record_stream_info: bool = flag(false), type "bool";
+        /// where records go
+        pub sink: SinkConfig = or(SinkConfig::read, SinkConfig::default()),
+            type "one of below", default "`{\"filter_state\": {}}`";
+    }
+}
 
 #[derive(Debug)]
 pub struct Config {
@@ -53,73 +81,66 @@ impl Config {
     /// From a document already parsed (and checked for repeated keys): the
     /// suite's part for this filter.
     pub fn from_value(document: &Value) -> Result<Config> {
-        let (top, budget, limits) = tap_root(document, &FIELDS)?;
-        let max_request_bytes = limits.bytes(&top, "max_request_bytes")?;
-        let max_response_bytes = limits.bytes(&top, "max_response_bytes")?;
-        let body_format = BodyFormat::read(&top, "body_format")?;
-        let mut redaction = Redaction::new(
-            names(&top, "redact_headers", &DEFAULT_REDACT, true)?,
-            names(&top, "redact_words", &DEFAULT_WORDS, false)?,
-        );
-        redaction.record_peer_metadata_headers = top.flag("record_peer_metadata_headers", false)?;
-        let matcher = top
-            .get("match", |f| compile(f, &CONDITIONS, &compile_test))?
-            .unwrap_or(Predicate::Any);
+        let (top, budget, limits) = tap_root(document, Fields::FIELDS)?;
+        let f = Fields::from_object(&top, &limits)?;
+        let mut redaction = Redaction::new(f.redact_headers, f.redact_words);
+        redaction.record_peer_metadata_headers = f.record_peer_metadata_headers;
         Ok(Config {
-            matcher,
-            max_request_bytes,
-            max_response_bytes,
-            body_format,
+            matcher: f.matcher,
+            max_request_bytes: f.max_request_bytes,
+            max_response_bytes: f.max_response_bytes,
+            body_format: f.body_format,
             redaction,
-            record_downstream_connection: top.flag("record_downstream_connection", false)?,
-            record_stream_info: top.flag("record_stream_info", false)?,
+            record_downstream_connection: f.record_downstream_connection,
+            record_stream_info: f.record_stream_info,
             budget,
-            sink: top.get("sink", SinkConfig::read)?.unwrap_or_default(),
+            sink: f.sink,
         })
     }
 }
 
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
 /// A list of lowercase names (`headers`: each a header name; otherwise a
-/// word of letters, digits, `-` and `_`), or `default`.
-fn names(top: &Object, key: &str, default: &[&str], headers: bool) -> Result<Vec<String>> {
-    let list = top.get(key, |f| {
-        f.list()?
-            .iter()
-            .enumerate()
-            .map(|(i, value)| {
-                let path = format!("{}[{i}]", f.path);
-                let name = Field { path: &path, value }.str()?;
-                let valid = if headers {
-                    is_valid_header_name(name)
+/// word of letters, digits, `-` and `_`).
+fn names(f: Field, headers: bool) -> Result<Vec<String>> {
+    f.list()?
+        .iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let path = format!("{}[{i}]", f.path);
+            let name = Field { path: &path, value }.str()?;
+            let valid = if headers {
+                is_valid_header_name(name)
+            } else {
+                !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            };
+            if !valid {
+                let (what, fix) = if headers {
+                    (
+                        "a header name",
+                        "list header names such as \"authorization\"",
+                    )
                 } else {
-                    !name.is_empty()
-                        && name
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    (
+                        "a word",
+                        "list words of letters, digits, - and _ such as \"token\"",
+                    )
                 };
-                if !valid {
-                    let (what, fix) = if headers {
-                        (
-                            "a header name",
-                            "list header names such as \"authorization\"",
-                        )
-                    } else {
-                        (
-                            "a word",
-                            "list words of letters, digits, - and _ such as \"token\"",
-                        )
-                    };
-                    return Err(ConfigError::new(
-                        path,
-                        format!("{name:?} is not {what}"),
-                        fix,
-                    ));
-                }
-                Ok(name.to_ascii_lowercase())
-            })
-            .collect::<Result<Vec<_>>>()
-    })?;
-    Ok(list.unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect()))
+                return Err(ConfigError::new(
+                    path,
+                    format!("{name:?} is not {what}"),
+                    fix,
+                ));
+            }
+            Ok(name.to_ascii_lowercase())
+        })
+        .collect()
 }
 
 fn compile_test(kind: &str, field: Field) -> Result<Test> {

@@ -191,3 +191,24 @@ fn deep_nesting_is_refused() {
     let e = parse(&format!(r#"{{"match": {json}}}"#)).unwrap_err();
     assert!(e.problem.contains("nest too deep"), "{e}");
 }
+
+/// The README's configuration reference lists each declared field as
+/// declared, and nothing else but the fields every tap reads
+/// (`filter_common::tap`), which the filter must take.
+#[test]
+fn the_readme_documents_the_declared_fields() {
+    let read_by_the_tap = |name: &str| {
+        let json = format!(r#"{{"{name}": {{}}}}"#);
+        Config::parse(Some(json.as_bytes()))
+            .err()
+            .is_none_or(|e| !(e.field == name && e.problem.starts_with("unknown field")))
+    };
+    let problems = filter_common::config::reference::differences(
+        include_str!("../README.md"),
+        "## Configuration reference",
+        &tap_http::config::Fields::reference(),
+        &read_by_the_tap,
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(!read_by_the_tap("max_bytes"));
+}

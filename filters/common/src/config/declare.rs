@@ -89,9 +89,11 @@ macro_rules! config_object {
             pub fn from_object(
                 o: &$crate::config::Object<'_> $($(, $cx: $cxty)*)?
             ) -> $crate::config::Result<Self> {
+                #[allow(unused_mut, unused_variables)]
+                let mut path = ::std::string::String::new();
                 $(
                     let $field: $ty = $crate::config_object!(
-                        @read o, $crate::config_object!(@key $field $($key)?), $how($($arg)*)
+                        @read o, path, $crate::config_object!(@key $field $($key)?), $how($($arg)*)
                     );
                 )*
                 Ok($name { $($field),* })
@@ -117,29 +119,29 @@ macro_rules! config_object {
     (@key $field:ident) => { stringify!($field) };
     (@key $field:ident $key:literal) => { $key };
 
-    (@read $o:ident, $key:expr, need($read:expr, $fix:expr)) => {
-        match $o.located($key) {
-            Some((path, value)) => $crate::config::read_field($read, $crate::config::Field { path: &path, value })?,
+    (@read $o:ident, $path:ident, $key:expr, need($read:expr, $fix:expr)) => {
+        match $o.locate($key, &mut $path) {
+            Some(value) => $crate::config::read_field($read, $crate::config::Field { path: &$path, value })?,
             None => return Err($o.missing($key, $fix)),
         }
     };
-    (@read $o:ident, $key:expr, need($read:expr)) => {
-        $crate::config_object!(@read $o, $key, need($read, $crate::config::ADD_IT))
+    (@read $o:ident, $path:ident, $key:expr, need($read:expr)) => {
+        $crate::config_object!(@read $o, $path, $key, need($read, $crate::config::ADD_IT))
     };
-    (@read $o:ident, $key:expr, get($read:expr)) => {
-        match $o.located($key) {
-            Some((path, value)) => Some($crate::config::read_field($read, $crate::config::Field { path: &path, value })?),
+    (@read $o:ident, $path:ident, $key:expr, get($read:expr)) => {
+        match $o.locate($key, &mut $path) {
+            Some(value) => Some($crate::config::read_field($read, $crate::config::Field { path: &$path, value })?),
             None => None,
         }
     };
-    (@read $o:ident, $key:expr, or($read:expr, $default:expr)) => {
-        match $o.located($key) {
-            Some((path, value)) => $crate::config::read_field($read, $crate::config::Field { path: &path, value })?,
+    (@read $o:ident, $path:ident, $key:expr, or($read:expr, $default:expr)) => {
+        match $o.locate($key, &mut $path) {
+            Some(value) => $crate::config::read_field($read, $crate::config::Field { path: &$path, value })?,
             None => $default,
         }
     };
-    (@read $o:ident, $key:expr, flag($default:expr)) => { $o.flag($key, $default)? };
-    (@read $o:ident, $key:expr, with($read:expr)) => { $read($o, $key)? };
+    (@read $o:ident, $path:ident, $key:expr, flag($default:expr)) => { $o.flag($key, $default)? };
+    (@read $o:ident, $path:ident, $key:expr, with($read:expr)) => { $read($o, $key)? };
 
     (@default $ty:ty, $how:ident($($arg:tt)*), $text:expr) => {
         ::std::string::ToString::to_string(&$text)
