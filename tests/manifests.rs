@@ -254,7 +254,8 @@ fn every_manifest_has_what_istio_requires() {
     let root = workspace_root().join("envoyfilters");
     for spec in specs() {
         let f = spec.filter;
-        let tap = f.starts_with("tap_");
+        // Observers fail open; the rest closed (or reload).
+        let tap = spec.fail_open;
         let mut envoy_filters = vec![format!("{f}.yaml"), format!("remote/{f}.yaml")];
         let mut plugins = vec![format!("{f}.yaml")];
         if f == "cf_headers" {
@@ -346,9 +347,10 @@ fn wasmplugins_name_the_image_digest_and_remote_forms_the_module_hash() {
             }
         }
     }
-    // Seven WasmPlugins, seven TrafficExtensions, six remote forms, the
-    // gateway's inline module.
-    assert_eq!(checked, 7 + 7 + 6 + 1);
+    // A WasmPlugin and a TrafficExtension per module and for the gateway, a
+    // remote form per module, the gateway's inline module.
+    let modules = specs().len();
+    assert_eq!(checked, (modules + 1) * 2 + modules + 1);
 }
 
 /// The Istio versions a manifest claims in its header ("Istio 1.20 and later").
@@ -438,7 +440,8 @@ fn wasmplugin_forms_are_refused_by_istio_1_14() {
         .into_iter()
         .filter(|f| load_manifests(f)[0]["kind"] == "WasmPlugin")
         .collect();
-    assert_eq!(plugins.len(), 7);
+    // One per module, and the gateway's.
+    assert_eq!(plugins.len(), specs().len() + 1);
     let errors = crd_errors("1.14.6", &plugins);
     assert_eq!(errors.len(), plugins.len(), "{errors:#?}");
     for e in errors {
@@ -457,7 +460,8 @@ fn trafficextension_forms_are_not_served_before_istio_1_30() {
         .into_iter()
         .filter(|f| load_manifests(f)[0]["kind"] == "TrafficExtension")
         .collect();
-    assert_eq!(extensions.len(), 7);
+    // One per module, and the gateway's.
+    assert_eq!(extensions.len(), specs().len() + 1);
     for file in &extensions {
         assert_eq!(claimed_versions(file), ["1.30.3"], "{}", file.display());
         let header = std::fs::read_to_string(file).expect("manifest");
@@ -839,11 +843,12 @@ fn trafficextension_forms_are_their_wasmplugin_forms_as_istio_translates_them() 
             continue;
         }
         let mut expected = translate_wasm_plugin(&plugin);
-        let tap = plugin["spec"]["url"]
-            .as_str()
-            .is_some_and(|u| u.contains("/tap_"));
+        let url = plugin["spec"]["url"].as_str().unwrap_or_default();
+        let open = specs()
+            .iter()
+            .any(|s| s.fail_open && url.contains(&format!("/{}:", s.filter)));
         expected["spec"]["wasm"]["failStrategy"] =
-            json!(if tap { "FAIL_OPEN" } else { "FAIL_RELOAD" });
+            json!(if open { "FAIL_OPEN" } else { "FAIL_RELOAD" });
         assert_eq!(extension, expected, "{at}");
         assert_eq!(
             as_wasm_plugin(&extension)["spec"]["phase"],
@@ -851,7 +856,8 @@ fn trafficextension_forms_are_their_wasmplugin_forms_as_istio_translates_them() 
         );
         compared += 1;
     }
-    assert_eq!(compared, 7);
+    // One per module, and the gateway's.
+    assert_eq!(compared, specs().len() + 1);
 }
 
 /// Each form's placement applied to a real Istio sidecar's `virtualInbound`
