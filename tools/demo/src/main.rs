@@ -1,6 +1,7 @@
 //! `make demo`: starts an echo app and Envoy with the filters on 127.0.0.1,
 //! sends a short scripted set of requests, and says what each filter did.
 
+use filter_registry::Kind;
 use harness::client::Proto;
 use harness::tap::{read_records, record_access_log};
 use harness::tcp::exchange;
@@ -33,12 +34,80 @@ fn main() -> ExitCode {
         peer_metadata(&app);
         l7_policy(&app)
     });
+    let shown = shown.and_then(|()| every_other_filter(&app));
     if let Err(failed) = shown {
         eprintln!("\nmake demo FAILED: {failed}");
         return ExitCode::FAILURE;
     }
     println!("\nEverything stopped. `make test` runs the full suite.");
     ExitCode::SUCCESS
+}
+
+/// The filters the scenes above show.
+const SHOWN: [&str; 5] = [
+    "cf_headers",
+    "tap_http",
+    "tap_tcp",
+    "peer_metadata",
+    "l7_policy",
+];
+
+/// Every other filter of the list (`filter_registry`), with the example
+/// configuration it declares: its check request, what came back, its stats.
+fn every_other_filter(app: &Upstream) -> Result<(), String> {
+    let filters = filter_registry::filters().map_err(|e| e.to_string())?;
+    for filter in filters.iter().filter(|f| !SHOWN.contains(&f.name.as_str())) {
+        let name = &filter.name;
+        println!("\n== {name} (dist/{name}.wasm) ==\n{}", filter.description);
+        println!("configuration: {}", filter.example);
+        let check = &filter.check;
+        let envoy = match filter.kind {
+            Kind::Http => Envoy::start(&Bootstrap::http(
+                app.port(),
+                vec![wasm_filter(name, &filter.example)],
+            )),
+            Kind::Network => Envoy::start(
+                &Bootstrap::new(app.port())
+                    .cluster("app", app.port())
+                    .tcp_listener(
+                        "main",
+                        vec![wasm_network_filter(name, &filter.example)],
+                        "app",
+                        json!({}),
+                        json!({}),
+                    ),
+            ),
+        };
+        let mut request = Request::get("/");
+        for (header, value) in &check.request_headers {
+            request = request.header(header, value);
+        }
+        let response = request.send(envoy.addr("main"), Proto::H1);
+        println!(
+            "GET / answered {} (expected {})",
+            response.status, check.status
+        );
+        for header in check.response_headers.keys() {
+            let values: Vec<String> = response
+                .header(header)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect();
+            println!("response {header}: {values:?}");
+        }
+        let prefix = format!("wasmcustom.{name}.");
+        let mut stats: Vec<String> = envoy
+            .stats()
+            .into_iter()
+            .filter_map(|(k, v)| Some(format!("{}={v}", k.strip_prefix(&prefix)?)))
+            .collect();
+        stats.sort();
+        println!("stats: {}", stats.join(" "));
+        if response.status != check.status {
+            return Err(format!("{name}: GET / answered {}", response.status));
+        }
+    }
+    Ok(())
 }
 
 fn shown(received: &Received) -> String {
