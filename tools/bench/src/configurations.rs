@@ -3,6 +3,7 @@
 //! shape bare Envoy and the no-op filter as baselines.
 
 use crate::host_calls::{self, Call};
+use filter_registry::Kind;
 use harness::bootstrap::{wasm_filter, wasm_fixture};
 use harness::tap::{native_tap, record_access_log};
 use harness::PEER_METADATA_SEED;
@@ -317,6 +318,16 @@ pub fn setups() -> Result<Vec<Setup>, String> {
         ),
     ] {
         all.push(chained(name, vec![wasm_fixture("noop", &work)]));
+    }
+    // Every other HTTP filter of the list, with the example configuration
+    // it declares.
+    for filter in filter_registry::filters().map_err(|e| e.to_string())? {
+        if filter.kind == Kind::Http && !all.iter().any(|s| s.name == filter.name) {
+            all.push(setup(
+                &filter.name,
+                vec![wasm_filter(&filter.name, &filter.example)],
+            ));
+        }
     }
     add_baselines(&mut all);
     Ok(all)

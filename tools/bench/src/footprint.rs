@@ -7,6 +7,7 @@ use crate::machine::machine;
 use crate::save_or_print;
 use crate::stats::median;
 use bench::configurations::{identity, rules, suite_parts};
+use filter_registry::Kind;
 use harness::bootstrap::{wasm_filter, wasm_network_filter};
 use harness::tap::record_access_log;
 use harness::tcp::exchange;
@@ -27,15 +28,15 @@ const ACTIVE_VMS: &str = "wasm.envoy.wasm.runtime.v8.active";
 
 /// One Envoy configuration measured here: bare Envoy or one module.
 struct Subject {
-    module: Option<&'static str>,
+    module: Option<String>,
     http_filters: Vec<Value>,
     hcm_extra: Value,
     network_filters: Vec<Value>,
 }
 
-fn http(module: &'static str, config: &Value) -> Subject {
+fn http(module: &str, config: &Value) -> Subject {
     Subject {
-        module: Some(module),
+        module: Some(module.into()),
         http_filters: vec![wasm_filter(module, config)],
         hcm_extra: json!({}),
         network_filters: vec![],
@@ -43,8 +44,9 @@ fn http(module: &'static str, config: &Value) -> Subject {
 }
 
 /// Bare Envoy, then every shipped module as the CPU benchmark configures it:
-/// the HTTP filters before the router, tap_tcp before `tcp_proxy`.
-fn subjects() -> Vec<Subject> {
+/// the HTTP filters before the router, tap_tcp before `tcp_proxy`; then
+/// every other filter of the list with the example configuration it declares.
+fn subjects() -> Result<Vec<Subject>, String> {
     let parts: serde_json::Map<String, Value> = suite_parts()
         .into_iter()
         .map(|(name, config)| (name.to_string(), config))
@@ -53,7 +55,7 @@ fn subjects() -> Vec<Subject> {
     tap_http.hcm_extra = record_access_log("records.jsonl");
     let mut suite = http("suite", &Value::Object(parts));
     suite.hcm_extra = record_access_log("records.jsonl");
-    vec![
+    let mut all = vec![
         Subject {
             module: None,
             http_filters: vec![],
@@ -63,7 +65,7 @@ fn subjects() -> Vec<Subject> {
         http("cf_headers", &identity()),
         tap_http,
         Subject {
-            module: Some("tap_tcp"),
+            module: Some("tap_tcp".into()),
             http_filters: vec![],
             hcm_extra: json!({}),
             network_filters: vec![wasm_network_filter("tap_tcp", &json!({}))],
@@ -71,7 +73,25 @@ fn subjects() -> Vec<Subject> {
         http("peer_metadata", &json!({})),
         http("l7_policy", &rules(10).ours),
         suite,
-    ]
+    ];
+    for filter in filter_registry::filters().map_err(|e| e.to_string())? {
+        if all
+            .iter()
+            .any(|s| s.module.as_deref() == Some(filter.name.as_str()))
+        {
+            continue;
+        }
+        all.push(match filter.kind {
+            Kind::Http => http(&filter.name, &filter.example),
+            Kind::Network => Subject {
+                network_filters: vec![wasm_network_filter(&filter.name, &filter.example)],
+                module: Some(filter.name),
+                http_filters: vec![],
+                hcm_extra: json!({}),
+            },
+        });
+    }
+    Ok(all)
 }
 
 /// What one Envoy run showed.
@@ -191,7 +211,7 @@ pub fn run(upstream: u16, rounds: u32) -> Result<(), String> {
     let quiet = std::env::var_os("ENVOY_QUIET");
     std::env::remove_var("ENVOY_QUIET");
     let echo = TcpEcho::start();
-    let subjects = subjects();
+    let subjects = subjects()?;
     let mut samples: Vec<Samples> = subjects.iter().map(|_| Samples::default()).collect();
     let started = Instant::now();
     for round in 0..rounds {
@@ -206,7 +226,7 @@ pub fn run(upstream: u16, rounds: u32) -> Result<(), String> {
             eprintln!(
                 "footprint {}/{rounds} {:<14} {:>8.0} KiB RSS, {} VMs, ready in {:>5.0} ms, compiled in {:>5.0} ms",
                 round + 1,
-                subject.module.unwrap_or("bare"),
+                subject.module.as_deref().unwrap_or("bare"),
                 s.rss_kib,
                 s.vms,
                 s.start_to_ready_ms,
@@ -229,7 +249,7 @@ fn results(subjects: &[Subject], samples: &[Samples], rounds: u32, elapsed: Dura
     let mut modules = Vec::new();
     let mut total = 0;
     for (subject, s) in subjects.iter().zip(samples) {
-        let Some(module) = subject.module else {
+        let Some(module) = &subject.module else {
             continue;
         };
         let bytes =
