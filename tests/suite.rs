@@ -4,16 +4,19 @@
 //! filter's stats and the tap records. Tests named `smoke_*` also run
 //! against the oldest supported Envoy.
 
+use filter_registry::filters;
 use harness::client::Proto;
 use harness::tap::{read_records, record_access_log};
 use harness::{wasm_filter, Bootstrap, Envoy, Request, Upstream, PEER_METADATA_SEED};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-/// In the suite's order (`suite::config::PARTS`), which the separate
-/// filters follow here as in the shipped manifests.
-fn configs() -> [(&'static str, Value); 4] {
-    [
+/// Every part of the suite (each filter `filters/suite/Cargo.toml` depends
+/// on), in the suite's order, which the separate filters follow here as in
+/// the shipped manifests: the configuration this file drives it with, or the
+/// example configuration the filter declares.
+fn configs() -> Vec<(String, Value)> {
+    let chosen: [(&str, Value); 4] = [
         (
             "tap_http",
             json!({"match": {"request_header": {"name": "x-tap-me", "present": true}},
@@ -35,7 +38,19 @@ fn configs() -> [(&'static str, Value); 4] {
             "cf_headers",
             json!({"app_guid": "app-1", "process_type": "web", "org_guid": "org-1", "space_guid": "space-1"}),
         ),
-    ]
+    ];
+    filters()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .filter(|f| f.in_suite)
+        .map(|f| {
+            let config = chosen
+                .iter()
+                .find(|(name, _)| *name == f.name)
+                .map_or(f.example, |(_, config)| config.clone());
+            (f.name, config)
+        })
+        .collect()
 }
 
 fn part_config(part: &str) -> Value {
