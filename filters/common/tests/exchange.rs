@@ -102,7 +102,9 @@ impl StreamFilter for Reader {
         // Several maps borrowed at once: reads only.
         let (request, response) = (x.headers(Map::Request), x.headers(Map::Response));
         assert!(request.contains("x-new") && response.contains("x-new"));
-        assert!(!x.has(Map::ResponseTrailers) || x.headers(Map::ResponseTrailers).contains("x-new"));
+        assert!(
+            !x.has(Map::ResponseTrailers) || x.headers(Map::ResponseTrailers).contains("x-new")
+        );
     }
 }
 
