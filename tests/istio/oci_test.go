@@ -55,9 +55,8 @@ import (
 	"istio.io/istio/pkg/wasm"
 )
 
-// The modules `make oci` packs, and the tag and registry the shipped
-// manifests pull them from.
-var ociModules = []string{"cf_headers", "tap_http", "tap_tcp", "peer_metadata", "l7_policy", "suite"}
+// The tag and registry the shipped manifests pull the modules `make oci`
+// packs (ourModules()) from.
 
 const (
 	ociTag            = "0.1.0"
@@ -164,7 +163,7 @@ func (r *ociRegistry) push(t *testing.T, repository, tag string, img v1.Image, d
 func (r *ociRegistry) pushDist(t *testing.T) map[string]string {
 	t.Helper()
 	digests := map[string]string{}
-	for _, m := range ociModules {
+	for _, m := range ourModules() {
 		img, d := ociLayoutImage(t, m)
 		r.push(t, "example/"+m, ociTag, img, d)
 		digests[m] = d.Hex
@@ -536,8 +535,8 @@ func TestOCIShippedForms(t *testing.T) {
 	if len(stale) > 0 {
 		t.Fatalf("manifests and dist/oci disagree (make manifests builds both):\n%s", strings.Join(stale, "\n"))
 	}
-	if !modules.Equals(sets.New(ociModules...)) {
-		t.Errorf("the forms pull %v, want every module %v", sets.SortedList(modules), ociModules)
+	if !modules.Equals(sets.New(ourModules()...)) {
+		t.Errorf("the forms pull %v, want every module %v", sets.SortedList(modules), ourModules())
 	}
 	ecds := ociECDS(t, forms)
 	_, byFile := ociFiles(forms)
@@ -548,7 +547,7 @@ func TestOCIShippedForms(t *testing.T) {
 			ociModule(t, byFile[file], ecds[file], got[file])
 		}
 	}
-	metrics.Assert("wasm_remote_fetch_count", map[string]string{"result": "success"}, monitortest.AtLeast(float64(len(ociModules))))
+	metrics.Assert("wasm_remote_fetch_count", map[string]string{"result": "success"}, monitortest.AtLeast(float64(len(ourModules()))))
 	metrics.Assert("wasm_config_conversion_count", map[string]string{"result": "success"}, monitortest.AtLeast(float64(len(forms))))
 }
 
@@ -636,7 +635,7 @@ func TestOCIWrongDigest(t *testing.T) {
 		f.wasmSpec(t)["sha256"] = ociWrongDigest
 	}
 	ociCheckFallbacks(t, r, forms)
-	metrics.Assert("wasm_remote_fetch_count", map[string]string{"result": "checksum_mismatched"}, monitortest.AtLeast(float64(len(ociModules))))
+	metrics.Assert("wasm_remote_fetch_count", map[string]string{"result": "checksum_mismatched"}, monitortest.AtLeast(float64(len(ourModules()))))
 	metrics.Assert("wasm_config_conversion_count", map[string]string{"result": "fetch_failure"}, monitortest.AtLeast(float64(len(forms))))
 }
 
@@ -647,7 +646,7 @@ func TestOCIMissingImage(t *testing.T) {
 	r := newOCIRegistry(t) // nothing pushed
 	forms := ociStrategyVariants(t, ociShippedForms(t, r.host))
 	ociCheckFallbacks(t, r, forms)
-	metrics.Assert("wasm_remote_fetch_count", map[string]string{"result": "manifest_failure"}, monitortest.AtLeast(float64(len(ociModules))))
+	metrics.Assert("wasm_remote_fetch_count", map[string]string{"result": "manifest_failure"}, monitortest.AtLeast(float64(len(ourModules()))))
 	metrics.Assert("wasm_config_conversion_count", map[string]string{"result": "fetch_failure"}, monitortest.AtLeast(float64(len(forms))))
 }
 

@@ -21,13 +21,16 @@ import (
 // Our filters' names as Envoy sees them: the module's name in the
 // EnvoyFilter forms and tap.sh, the plugin's Kubernetes name in the
 // WasmPlugin and TrafficExtension forms' generated names.
-var ourNames = []string{
-	"cf_headers", "cf-headers", "tap_http", "tap-http", "tap_tcp", "tap-tcp",
-	"peer_metadata", "peer-metadata", "l7_policy", "l7-policy", "suite",
+func ourNames() []string {
+	var out []string
+	for _, m := range ourModules() {
+		out = append(out, m, strings.ReplaceAll(m, "_", "-"))
+	}
+	return out
 }
 
 func ours(filter string) bool {
-	for _, n := range ourNames {
+	for _, n := range ourNames() {
 		if strings.Contains(filter, n) {
 			return true
 		}

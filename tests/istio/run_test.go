@@ -198,15 +198,6 @@ type runForm struct {
 // tcpTapped: a tap records the TCP connection to 9000.
 func (rf runForm) tcpTapped() bool { return rf.tcpTap && !rf.untapped }
 
-// The order of the plugin forms: tap_http and peer_metadata in phase
-// AUTHN, l7_policy in AUTHZ (all before Istio's RBAC), cf_headers in
-// STATS (after it).
-var pluginOrder = []string{"tap_http", "peer_metadata", "l7_policy", "rbac", "cf_headers"}
-
-// suiteParts are the filters the suite chains inside its one filter, in
-// its order (filters/suite/src/filter.rs).
-var suiteParts = []string{"tap_http", "peer_metadata", "l7_policy", "cf_headers"}
-
 // runForms are the forms run in Envoy, each with the filters that carry
 // the tap records to the test:
 //   - the WasmPlugin and TrafficExtension forms of the modules together
@@ -220,7 +211,7 @@ func runForms(t *testing.T) []runForm {
 	t.Helper()
 	var out []runForm
 	for _, f := range togetherForms(t) {
-		out = append(out, runForm{form: f, order: pluginOrder, tcpTap: true})
+		out = append(out, runForm{form: f, order: pluginOrder(), tcpTap: true})
 	}
 	shipped := map[string]form{}
 	for _, f := range shippedForms(t) {
@@ -238,10 +229,10 @@ func runForms(t *testing.T) []runForm {
 		return form{name: name, yaml: strings.Join(texts, "\n---\n"), namespace: appNamespace}
 	}
 	out = append(out,
-		// Priorities 5, 10, 20, 30, each INSERT_BEFORE the router.
-		runForm{form: together("envoyfilters/*.yaml",
-			"tap_http.yaml", "peer_metadata.yaml", "l7_policy.yaml", "cf_headers.yaml", "tap_tcp.yaml"),
-			order: []string{"rbac", "tap_http", "peer_metadata", "l7_policy", "cf_headers"}, tcpTap: true},
+		// Each INSERT_BEFORE the router, in their priorities' order (the
+		// list's), after Istio's RBAC.
+		runForm{form: together("envoyfilters/*.yaml", envoyFilterFiles()...),
+			order: append([]string{"rbac"}, filterNames(httpFilters())...), tcpTap: true},
 		runForm{form: together("envoyfilters/suite.yaml+tap_tcp.yaml", "suite.yaml", "tap_tcp.yaml"),
 			order: []string{"rbac", "suite"}, tcpTap: true},
 	)
@@ -875,7 +866,7 @@ func (rf runForm) outcome(c runCase) (string, map[string]bool) {
 	for _, f := range rf.order {
 		parts := []string{f}
 		if f == "suite" {
-			parts = suiteParts
+			parts = suiteParts()
 		}
 		for _, p := range parts {
 			if p == "tap_http" && rf.untapped {
