@@ -6,28 +6,98 @@ use crate::identity::{ByPart, HeaderNames, Identity, Part, DEFAULT_PROCESS_TYPE}
 use filter_common::config::{join, parse_document, root, ConfigError, Field, Object, Value};
 use filter_common::header::{forbidden_output_header, is_valid_header_value, same_header_name};
 
-/// What happens to a request no identity applies to. Its CF headers are
-/// stripped either way.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub enum OnMissingIdentity {
-    #[default]
-    Pass,
-    Reject,
+filter_common::config_choice! {
+    /// What happens to a request no identity applies to. Its CF headers are
+    /// stripped either way.
+    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+    pub enum OnMissingIdentity {
+        #[default]
+        Pass = "pass",
+        Reject = "reject",
+    }
 }
 
-const TOP_FIELDS: [&str; 11] = [
-    "mode",
-    "app_guid",
-    "process_type",
-    "org_guid",
-    "space_guid",
-    "identity_from",
-    "label_keys",
-    "hosts",
-    "header_names",
-    "response_headers",
-    "on_missing_identity",
-];
+filter_common::config_choice! {
+    /// Whether the filter stamps an identity or only strips the headers.
+    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+    pub enum Mode {
+        #[default]
+        Stamp = "stamp",
+        StripOnly = "strip_only",
+    }
+}
+
+filter_common::config_choice! {
+    /// Where an identity other than a static one or a host's comes from.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum IdentityFrom {
+        NodeLabels = "node_labels",
+    }
+}
+
+filter_common::config_object! {
+    /// An identity: the static one (top-level fields) or a host's.
+    pub struct IdentityFields<'a> {
+        /// **Static identity.** All three required together.
+        pub app_guid: &'a str = need(identity_value, IDENTITY_NEEDS), type "string", default "—";
+        /// Process type of the static identity.
+        pub process_type: &'a str = or(identity_value, DEFAULT_PROCESS_TYPE), type "string";
+        /// **Static identity.** All three required together.
+        pub org_guid: &'a str = need(identity_value, IDENTITY_NEEDS), type "string", default "—";
+        /// **Static identity.** All three required together.
+        pub space_guid: &'a str = need(identity_value, IDENTITY_NEEDS), type "string", default "—";
+    }
+}
+
+const IDENTITY_NEEDS: &str =
+    "add it: an identity needs app_guid, org_guid and space_guid (or use identity_from / hosts \
+     instead of a static identity)";
+
+filter_common::config_object! {
+    /// The document's fields but the static identity's ([`IdentityFields`]):
+    /// [`Config`] is compiled from them.
+    pub struct Fields {
+        /// `strip_only` removes the four headers and sets nothing (no identity source allowed).
+        pub mode: Mode = or(Mode::read, Mode::Stamp), type Mode::type_text();
+        /// Rename any of `app_guid`, `process_type`, `org_guid`, `space_guid` (for example
+        /// `{"app_guid": "X-App-Guid"}`). Names must be valid header names, distinct once case
+        /// is ignored and `_` and `-` are treated alike, and none the filter could break a
+        /// message with (see [Hostile input](#hostile-input)).
+        pub header_names: HeaderNames = or(compile_header_names, HeaderNames::default()),
+            type "object", default "the four CF names";
+        /// **Identity from pod labels.** Reads the Envoy node metadata `LABELS` (Istio copies
+        /// the pod's labels there), keys below. Read once when the plugin loads, through the
+        /// `xds.node` property path and the older `node` path, so Envoy 1.36 and newer work.
+        pub identity_from: Option<IdentityFrom> = get(IdentityFrom::read),
+            type IdentityFrom::type_text(), default "—";
+        /// Only with `node_labels`: the label names to read, any of `app_guid`,
+        /// `process_type`, `org_guid`, `space_guid`. Defaults: `cloudfoundry.org/app_guid`,
+        /// `cloudfoundry.org/process_type`, `cloudfoundry.org/org_guid`,
+        /// `cloudfoundry.org/space_guid`. A missing process-type label means `web`.
+        pub label_keys: Option<ByPart<String>> =
+            get(|f| four_strings(f, Part::default_label_key, true)),
+            type "object", default "see below";
+        /// **Identity per host**, for an ingress gateway: `{"<fqdn>": {"app_guid",
+        /// "process_type"?, "org_guid", "space_guid"}}`. Matched against `:authority`
+        /// case-insensitively, with a numeric port and one trailing dot removed, exactly as
+        /// Envoy's virtual hosts match with `strip_any_host_port` and `strip_trailing_host_dot`
+        /// (an empty or non-numeric port stays part of the host, so it matches nothing). A key
+        /// may be a wildcard `*.apps.example.com` (one or more labels); exact names win over
+        /// wildcards, longer wildcards over shorter. Keys must be host names without a port and
+        /// appear once (case-insensitively); the table must not be empty.
+        pub hosts: Option<(HostTable, Vec<Identity>)> = get(compile_hosts),
+            type "object", default "—";
+        /// Also set the four headers on the response (the app's own copies are replaced), or
+        /// strip them when the request had no identity.
+        pub response_headers: bool = flag(false), type "bool";
+        /// When no identity applies (unknown host, pod labels missing): `pass` strips the
+        /// headers and forwards the request; `reject` answers `503` with body `no CF app
+        /// identity for this request`.
+        pub on_missing_identity: OnMissingIdentity =
+            or(OnMissingIdentity::read, OnMissingIdentity::Pass),
+            type OnMissingIdentity::type_text();
+    }
+}
 
 /// Where a request's identity comes from.
 #[derive(Debug)]
@@ -63,25 +133,20 @@ impl Config {
     /// From a document already parsed (and checked for repeated keys): the
     /// suite's part for this filter.
     pub fn from_value(document: &Value) -> Result<Config, ConfigError> {
-        let top = root(document, &TOP_FIELDS)?;
-        let strip_only =
-            top.get("mode", |f| f.choice(&["stamp", "strip_only"]))? == Some("strip_only");
-        let names = compile_header_names(&top)?;
-        let static_field = ["app_guid", "process_type", "org_guid", "space_guid"]
-            .into_iter()
-            .find(|f| top.has(f));
+        let keys = [Fields::FIELDS, IdentityFields::FIELDS].concat();
+        let top = root(document, &keys)?;
+        let f = Fields::from_object(&top)?;
+        let static_field = IdentityFields::FIELDS.iter().copied().find(|k| top.has(k));
         let given: Vec<&str> = [
             static_field,
-            top.has("identity_from").then_some("identity_from"),
-            top.has("hosts").then_some("hosts"),
+            f.identity_from.map(|_| "identity_from"),
+            f.hosts.as_ref().map(|_| "hosts"),
         ]
         .into_iter()
         .flatten()
         .collect();
-        let node_labels = top
-            .get("identity_from", |f| f.choice(&["node_labels"]))?
-            .is_some();
-        if top.has("label_keys") && !node_labels {
+        let node_labels = f.identity_from == Some(IdentityFrom::NodeLabels);
+        if f.label_keys.is_some() && !node_labels {
             return Err(ConfigError::new(
                 "label_keys",
                 "only applies with identity_from: node_labels",
@@ -89,16 +154,16 @@ impl Config {
             ));
         }
         let mut identities = Vec::new();
-        let source = match (strip_only, given.as_slice()) {
-            (true, []) => Source::StripOnly,
-            (true, [field, ..]) => {
+        let source = match (f.mode, given.as_slice()) {
+            (Mode::StripOnly, []) => Source::StripOnly,
+            (Mode::StripOnly, [field, ..]) => {
                 return Err(ConfigError::new(
                     *field,
                     "mode strip_only sets no identity",
                     "remove the identity fields, or remove \"mode\": \"strip_only\" to stamp",
                 ))
             }
-            (false, []) => {
+            (Mode::Stamp, []) => {
                 return Err(ConfigError::new(
                     "",
                     "no identity source is configured",
@@ -106,40 +171,34 @@ impl Config {
                      or a \"hosts\" table; or set \"mode\": \"strip_only\"",
                 ))
             }
-            (false, [first, second, ..]) => {
+            (Mode::Stamp, [first, second, ..]) => {
                 return Err(ConfigError::new(
                     *second,
                     format!("conflicts with `{first}`: a configuration has one identity source"),
                     "keep either the static guids, identity_from, or hosts",
                 ))
             }
-            (false, [_]) if node_labels => {
-                let keys =
-                    top.get("label_keys", |f| four_strings(f, Part::default_label_key, true))?;
-                Source::NodeLabels {
+            (Mode::Stamp, [_]) => match (f.label_keys, f.hosts) {
+                (keys, _) if node_labels => Source::NodeLabels {
                     keys: keys.unwrap_or_else(|| ByPart::named(Part::default_label_key)),
                     resolved: None,
+                },
+                (_, Some((table, hosts))) => {
+                    identities = hosts;
+                    Source::Hosts(table)
                 }
-            }
-            (false, [_]) if top.has("hosts") => {
-                Source::Hosts(top.need("hosts", |f| compile_hosts(f, &mut identities))?)
-            }
-            (false, [_]) => {
-                identities.push(compile_identity(&top)?);
-                Source::Static
-            }
+                (_, None) => {
+                    identities.push(identity(&top)?);
+                    Source::Static
+                }
+            },
         };
         Ok(Config {
-            names,
+            names: f.header_names,
             identities,
             source,
-            response_headers: top.flag("response_headers", false)?,
-            on_missing_identity: match top
-                .get("on_missing_identity", |f| f.choice(&["pass", "reject"]))?
-            {
-                Some("reject") => OnMissingIdentity::Reject,
-                _ => OnMissingIdentity::Pass,
-            },
+            response_headers: f.response_headers,
+            on_missing_identity: f.on_missing_identity,
         })
     }
 
@@ -213,16 +272,11 @@ fn four_strings(
     })
 }
 
-fn compile_header_names(top: &Object) -> Result<HeaderNames, ConfigError> {
-    let given = top.get("header_names", |f| {
-        four_strings(f, Part::default_header, false)
-    })?;
-    let Some(mut given) = given else {
-        return Ok(HeaderNames::default());
-    };
+fn compile_header_names(field: Field) -> Result<HeaderNames, ConfigError> {
+    let mut given = four_strings(field, Part::default_header, false)?;
     for part in Part::ALL {
         let name = &given[part];
-        let field = join("header_names", part.field());
+        let field = join(field.path, part.field());
         // Strip-only mode removes the header it names, which for a framing
         // header changes the message as much as writing it.
         if let Some(problem) = forbidden_output_header(name) {
@@ -252,33 +306,29 @@ fn compile_header_names(top: &Object) -> Result<HeaderNames, ConfigError> {
     Ok(HeaderNames(given))
 }
 
-/// An identity from the four fields of `o` (process type optional).
-fn compile_identity(o: &Object) -> Result<Identity, ConfigError> {
-    ByPart::try_from_fn(|part| {
-        let name = part.field();
-        let value = match o.string(name)? {
-            Some(v) => v,
-            None if part == Part::ProcessType => DEFAULT_PROCESS_TYPE.to_string(),
-            None => {
-                return Err(ConfigError::new(
-                    join(o.path(), name),
-                    "is missing; an identity needs app_guid, org_guid and space_guid",
-                    "add it (or use identity_from / hosts instead of a static identity)",
-                ))
-            }
-        };
-        if !is_valid_header_value(&value) {
-            return Err(ConfigError::new(
-                join(o.path(), name),
-                format!("{value:?} cannot be sent as a header value"),
-                "use a non-empty value of visible ASCII characters, without surrounding spaces",
-            ));
-        }
-        Ok(value)
-    })
+/// A value of an identity: sent as a header value.
+fn identity_value<'a>(f: Field<'_, 'a>) -> Result<&'a str, ConfigError> {
+    let value = f.str()?;
+    if !is_valid_header_value(value) {
+        return Err(ConfigError::new(
+            f.path,
+            format!("{value:?} cannot be sent as a header value"),
+            "use a non-empty value of visible ASCII characters, without surrounding spaces",
+        ));
+    }
+    Ok(value)
 }
 
-fn compile_hosts(field: Field, identities: &mut Vec<Identity>) -> Result<HostTable, ConfigError> {
+/// The identity `o` gives: the top level's static one, or a host's.
+fn identity(o: &Object) -> Result<Identity, ConfigError> {
+    let f = IdentityFields::from_object(o)?;
+    let mut values = [f.app_guid, f.process_type, f.org_guid, f.space_guid].into_iter();
+    Ok(ByPart::from_fn(|_| {
+        values.next().unwrap_or_default().to_string()
+    }))
+}
+
+fn compile_hosts(field: Field) -> Result<(HostTable, Vec<Identity>), ConfigError> {
     let entries = field.entries()?;
     if entries.is_empty() {
         return Err(ConfigError::new(
@@ -288,10 +338,11 @@ fn compile_hosts(field: Field, identities: &mut Vec<Identity>) -> Result<HostTab
         ));
     }
     let mut table = HostTable::default();
+    let mut identities = Vec::new();
     for (host, value) in entries {
         let path = join(field.path, host);
-        let entry = Field { path: &path, value }.object(&Part::FIELDS)?;
-        identities.push(compile_identity(&entry)?);
+        let entry = Field { path: &path, value }.object(IdentityFields::FIELDS)?;
+        identities.push(identity(&entry)?);
         table.insert(host, identities.len() - 1).map_err(|problem| {
             ConfigError::new(
                 path.clone(),
@@ -300,5 +351,5 @@ fn compile_hosts(field: Field, identities: &mut Vec<Identity>) -> Result<HostTab
             )
         })?;
     }
-    Ok(table)
+    Ok((table, identities))
 }

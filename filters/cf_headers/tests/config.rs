@@ -241,3 +241,18 @@ fn each_header_carries_its_own_value() {
         ]
     );
 }
+
+/// The README's configuration reference lists each declared field (the
+/// document's and the static identity's) as declared, and nothing else.
+#[test]
+fn the_readme_documents_the_declared_fields() {
+    let mut fields = Fields::reference();
+    fields.extend(IdentityFields::reference());
+    let problems = filter_common::config::reference::differences(
+        include_str!("../README.md"),
+        "## Configuration reference",
+        &fields,
+        &|_| false,
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

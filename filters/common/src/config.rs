@@ -17,13 +17,32 @@ use serde_json::Map;
 pub use serde_json::Value;
 use std::fmt;
 
-/// Why a plugin configuration was refused. `field` is a path into the JSON
+/// Why a plugin configuration was refused: a [`Refusal`], boxed so that a
+/// reader's `Result` is one word and every `?` of the readers stays small.
+/// Its fields read through it: `e.field`, `e.problem`, `e.fix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(Box<Refusal>);
+
+/// What a [`ConfigError`] says. `field` is a path into the JSON
 /// (`match.and[1].path.regex`), empty for the document as a whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
+pub struct Refusal {
     pub field: String,
     pub problem: String,
     pub fix: String,
+}
+
+impl std::ops::Deref for ConfigError {
+    type Target = Refusal;
+    fn deref(&self) -> &Refusal {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ConfigError {
+    fn deref_mut(&mut self) -> &mut Refusal {
+        &mut self.0
+    }
 }
 
 impl ConfigError {
@@ -32,11 +51,11 @@ impl ConfigError {
         problem: impl Into<String>,
         fix: impl Into<String>,
     ) -> Self {
-        ConfigError {
+        ConfigError(Box::new(Refusal {
             field: field.into(),
             problem: problem.into(),
             fix: fix.into(),
-        }
+        }))
     }
 }
 

@@ -138,7 +138,7 @@ proptest::proptest! {
         if let Some((key, value)) = body.iter().next() {
             let repeated = format!("{},{}:{}}}", &text[..text.len() - 1], serde_json::Value::from(key.as_str()), value);
             let e = parse_document(Some(repeated.as_bytes())).unwrap_err();
-            proptest::prop_assert_eq!(e.field, join("", key), "{}", repeated);
+            proptest::prop_assert_eq!(&e.field, &join("", key), "{}", repeated);
         }
     }
 }

@@ -51,12 +51,31 @@
 /// optionally `, default "text"`. Fields are read in the order declared, and a
 /// reader may use the fields read before it and the context parameters
 /// declared after the struct's name, `pub struct Rule(limits: RegexLimits)`,
-/// which `read` and `from_object` then take too.
+/// which `read` and `from_object` then take too. A struct with a lifetime,
+/// `pub struct Entry<'a>`, can borrow from the document (`&'a str` fields,
+/// which need no drop code on the error paths).
 #[macro_export]
 macro_rules! config_object {
     (
         $(#[$attr:meta])*
-        $vis:vis struct $name:ident $( ( $($cx:ident : $cxty:ty),* $(,)? ) )? {
+        $vis:vis struct $name:ident $( ( $($cx:ident : $cxty:ty),* $(,)? ) )? { $($body:tt)* }
+    ) => {
+        $crate::config_object! {
+            @object [$(#[$attr])*] [$vis] $name [] ['_] [$($($cx : $cxty),*)?] { $($body)* }
+        }
+    };
+    (
+        $(#[$attr:meta])*
+        $vis:vis struct $name:ident<$lt:lifetime> $( ( $($cx:ident : $cxty:ty),* $(,)? ) )?
+        { $($body:tt)* }
+    ) => {
+        $crate::config_object! {
+            @object [$(#[$attr])*] [$vis] $name [<$lt>] [$lt] [$($($cx : $cxty),*)?] { $($body)* }
+        }
+    };
+    (
+        @object [$($attr:tt)*] [$vis:vis] $name:ident [$($gen:tt)*] [$lt:lifetime]
+        [$($cx:ident : $cxty:ty),*] {
             $(
                 $(#[doc = $doc:literal])*
                 $fvis:vis $field:ident $(as $key:literal)? : $ty:ty
@@ -65,29 +84,29 @@ macro_rules! config_object {
             )*
         }
     ) => {
-        $(#[$attr])*
-        $vis struct $name {
+        $($attr)*
+        $vis struct $name $($gen)* {
             $( $(#[doc = $doc])* $fvis $field: $ty, )*
         }
 
         #[allow(dead_code)]
-        impl $name {
+        impl $($gen)* $name $($gen)* {
             /// The keys this object takes, in the order they are read.
             pub const FIELDS: &'static [&'static str] =
                 &[$($crate::config_object!(@key $field $($key)?)),*];
 
             /// The object at `field`, whose keys must be [`Self::FIELDS`].
             pub fn read(
-                field: $crate::config::Field<'_, '_> $($(, $cx: $cxty)*)?
+                field: $crate::config::Field<'_, $lt> $(, $cx: $cxty)*
             ) -> $crate::config::Result<Self> {
-                Self::from_object(&field.object(Self::FIELDS)? $($(, $cx)*)?)
+                Self::from_object(&field.object(Self::FIELDS)? $(, $cx)*)
             }
 
             #[inline]
             /// The fields of `o`, whose keys were checked against
             /// [`Self::FIELDS`] (and perhaps others read elsewhere).
             pub fn from_object(
-                o: &$crate::config::Object<'_> $($(, $cx: $cxty)*)?
+                o: &$crate::config::Object<$lt> $(, $cx: $cxty)*
             ) -> $crate::config::Result<Self> {
                 #[allow(unused_mut, unused_variables)]
                 let mut path = ::std::string::String::new();
@@ -157,8 +176,8 @@ macro_rules! config_object {
     };
 }
 
-/// Declares a string field's values as an enum: `NAMES`, `from_name`,
-/// `as_str`, `read(field)` (refusing any other string, listing `NAMES` in the
+/// Declares a string field's values as an enum (which must be `Copy`):
+/// `NAMES`, `ALL`, `from_name`, `as_str`, `read(field)` (refusing any other string, listing `NAMES` in the
 /// fix) and `type_text()` (`"a"` | `"b"`, for the README).
 ///
 /// ```ignore
