@@ -323,6 +323,17 @@ impl<'a> Object<'a> {
         Some(value)
     }
 
+    /// Field `key`, or `absent` when it is not given, with its full path
+    /// written to `path`: an object whose fields all have defaults reads
+    /// as `{}` when it is absent.
+    pub fn locate_or<'e>(&self, key: &str, path: &mut String, absent: &'e Value) -> &'e Value
+    where
+        'a: 'e,
+    {
+        *path = join(&self.path, key);
+        self.map.get(key).unwrap_or(absent)
+    }
+
     /// The error for field `key`, which must be present, with `fix`.
     pub fn missing(&self, key: &str, fix: &str) -> ConfigError {
         ConfigError::new(join(&self.path, key), "is missing", fix)

@@ -7,48 +7,11 @@ use crate::rule::{
     Binding, Caller, Fix, From, HeaderMatch, HeaderRequirement, Mismatch, Repeated, Request, Rule,
     Text,
 };
-use filter_common::config::{
-    join, parse_document, root, ConfigError, Field, Object, Result, Value,
-};
+use filter_common::config::{join, parse_document, root, ConfigError, Field, Result, Value};
 use filter_common::header::{forbidden_output_header, is_valid_header_name, is_valid_header_value};
 use filter_common::peer::spiffe::namespace_and_service_account;
 use filter_common::predicate::{anchored_regex_within, FoldedRegex, RegexLimits};
 use std::collections::BTreeMap;
-
-const FIELDS: [&str; 13] = [
-    "rules",
-    "principals",
-    "trust_claimed_labels",
-    "dry_run",
-    "path_includes_query",
-    "reject_invalid_paths",
-    "invalid_path_status",
-    "allow_in_paths",
-    "deny",
-    "log",
-    "repeated_headers",
-    "max_regex_program_size",
-    "max_regex_cost",
-];
-const RULE_FIELDS: [&str; 6] = ["method", "path", "host", "headers", "headerMatches", "from"];
-const ALLOW_IN_PATHS: [&str; 7] = [
-    "path_parameters_dot_segments",
-    "encoded_delimiter_dot_segments",
-    "double_encoding",
-    "malformed_escapes",
-    "invalid_utf8",
-    "percent_u",
-    "encoded_control_characters",
-];
-const LEVELS: [&str; 6] = ["off", "trace", "debug", "info", "warn", "error"];
-
-/// The local reply for a denied request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deny {
-    pub status: u32,
-    pub body: String,
-    pub headers: Vec<(String, String)>,
-}
 
 /// The largest `max_regex_program_size` and `max_regex_cost`: a regex
 /// at either takes about a second to compile or to match a 60 KiB path.
@@ -58,6 +21,149 @@ const MAX_COST: u32 = 1 << 16;
 /// At most this many principals, and labels per principal.
 const MAX_PRINCIPALS: usize = 10_000;
 const MAX_BOUND_LABELS: usize = 64;
+
+filter_common::config_object! {
+    /// The document's fields as read: [`Config`] is compiled from them.
+    pub struct Fields {
+        /// largest estimated RE2 program size of a regex in a rule (see
+        /// [Regular expressions](#regular-expressions))
+        pub max_regex_program_size: u32 =
+            or(|f| limit(f, MAX_PROGRAM_SIZE), RegexLimits::DEFAULT.program_size),
+            type "integer 1–1048576";
+        /// largest estimated number of NFA states a match of a regex in a rule steps through
+        /// per char of the value
+        pub max_regex_cost: u32 = or(|f| limit(f, MAX_COST), RegexLimits::DEFAULT.cost),
+            type "integer 1–65536";
+        /// the rules ([Rules](#rules)), tried in order; `[]` denies everything
+        pub rules: Vec<Rule> = need(
+            |f| {
+                let limits = RegexLimits {
+                    program_size: max_regex_program_size,
+                    cost: max_regex_cost,
+                };
+                list(f, |f| Rule::read(f, limits))
+            },
+            "add \"rules\": [] to deny everything, or [{}] to allow everything"
+        ), type "list of rules";
+        /// the local reply to a denied request; any of the three can be set
+        pub deny: Deny = object(Deny::read), type "object",
+            default "`{\"status\": 403, \"body\": \"Access denied\\r\\n\", \"headers\": {\"content-type\": \"text/plain\"}}`";
+        /// level of the decision lines (`trace` … `error`, or `off`)
+        pub log: LogLevels = object(LogLevels::read), type "object",
+            default "`{\"allowed\": \"debug\", \"denied\": \"info\"}`";
+        /// the workload and labels each mTLS principal (URI SAN) stands for: what
+        /// `from.workload` and `from.labels` see for that certificate, whatever it claims
+        /// ([`from`](#from-who-may-call); entries below)
+        pub principals: Vec<(String, Binding)> = or(principals, Vec::new()), type "object",
+            default "`{}`";
+        /// without a `principals` table, count the workload and labels a caller claims when
+        /// its certificate proves the claim's namespace and service account
+        /// ([`from`](#from-who-may-call))
+        pub trust_claimed_labels: bool = flag(false), type "bool";
+        /// evaluate and record, never block (like RBAC shadow rules)
+        pub dry_run: bool = flag(false), type "bool";
+        /// match `path` rules against `:path` with its query (Cilium's behaviour)
+        pub path_includes_query: bool = flag(true), type "bool";
+        /// refuse hostile paths (see [Hostile input](#hostile-input))
+        pub reject_invalid_paths: bool = flag(true), type "bool";
+        /// the reply to a refused path (body `Bad request: <reason>`)
+        pub invalid_path_status: u32 = or(status, 400), type "integer 200–599";
+        /// classes of paths let through although `reject_invalid_paths` is on, each a boolean
+        /// (below)
+        pub allow_in_paths: AllowInPaths = object(AllowInPaths::read), type "object",
+            default "`{}` (all `false`)";
+        /// how a header that appears several times is matched ([Rules](#rules))
+        pub repeated_headers: Repeated = or(Repeated::read, Repeated::Joined),
+            type Repeated::type_text();
+    }
+}
+
+filter_common::config_object! {
+    /// The local reply for a denied request.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Deny {
+        /// the status of the reply
+        pub status: u32 = or(status, 403), type "integer 200–599";
+        /// the body of the reply
+        pub body: String = or(|f| f.str().map(str::to_string), "Access denied\r\n".into()),
+            type "string";
+        /// the headers of the reply (none that frames or routes the message)
+        pub headers: Vec<(String, String)> = or(reply_headers, default_deny_headers()),
+            type "object", default "`{\"content-type\": \"text/plain\"}`";
+    }
+}
+
+filter_common::config_choice! {
+    /// The level of a decision line; `off` writes none.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum LogLevel {
+        Off = "off",
+        Trace = "trace",
+        Debug = "debug",
+        Info = "info",
+        Warn = "warn",
+        Error = "error",
+    }
+}
+
+impl LogLevel {
+    /// The `log` level, `None` for `off`.
+    pub fn level(self) -> Option<log::Level> {
+        match self {
+            LogLevel::Off => None,
+            LogLevel::Trace => Some(log::Level::Trace),
+            LogLevel::Debug => Some(log::Level::Debug),
+            LogLevel::Info => Some(log::Level::Info),
+            LogLevel::Warn => Some(log::Level::Warn),
+            LogLevel::Error => Some(log::Level::Error),
+        }
+    }
+}
+
+filter_common::config_object! {
+    /// The levels of the decision lines.
+    pub struct LogLevels {
+        /// the level of a request's `FORWARDED` line
+        pub allowed: LogLevel = or(LogLevel::read, LogLevel::Debug), type LogLevel::type_text();
+        /// the level of a request's `DROPPED` line
+        pub denied: LogLevel = or(LogLevel::read, LogLevel::Info), type LogLevel::type_text();
+    }
+}
+
+filter_common::config_object! {
+    /// The classes of paths let through although `reject_invalid_paths` is on
+    /// ([`Allow`]).
+    pub struct AllowInPaths {
+        /// a segment that is `.` or `..` once its `;parameters` are removed (`..;`, `.;x=1`)
+        pub path_parameters_dot_segments: bool = flag(false), type "bool";
+        /// a segment that is `.` or `..` up to an encoded `?` or `#` (`..%3F`, `.%23x`)
+        pub encoded_delimiter_dot_segments: bool = flag(false), type "bool";
+        /// `%25` followed by two hex digits or `u` once decoded (`%252e`)
+        pub double_encoding: bool = flag(false), type "bool";
+        /// a `%` not starting a `%XX` escape (`%zz`, `100%`)
+        pub malformed_escapes: bool = flag(false), type "bool";
+        /// percent-encoded bytes that are not UTF-8 (the path is then not read as UTF-8 at all)
+        pub invalid_utf8: bool = flag(false), type "bool";
+        /// `%u` escapes (IIS's `%uXXXX`), then passed on unread
+        pub percent_u: bool = flag(false), type "bool";
+        /// encoded control characters but NUL (`%01`–`%1F`, `%7F`, C1 `%C2%80`–`%C2%9F`)
+        pub encoded_control_characters: bool = flag(false), type "bool";
+    }
+}
+
+impl AllowInPaths {
+    fn allow(self) -> Allow {
+        Allow {
+            path_parameters_dot_segments: self.path_parameters_dot_segments,
+            encoded_delimiter_dot_segments: self.encoded_delimiter_dot_segments,
+            double_encoding: self.double_encoding,
+            malformed_escapes: self.malformed_escapes,
+            invalid_utf8: self.invalid_utf8,
+            percent_u: self.percent_u,
+            encoded_control_characters: self.encoded_control_characters,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Config {
@@ -93,17 +199,6 @@ pub struct Config {
     pub repeated_headers: Repeated,
 }
 
-fn level(name: &str) -> Option<log::Level> {
-    match name {
-        "trace" => Some(log::Level::Trace),
-        "debug" => Some(log::Level::Debug),
-        "info" => Some(log::Level::Info),
-        "warn" => Some(log::Level::Warn),
-        "error" => Some(log::Level::Error),
-        _ => None,
-    }
-}
-
 fn status(field: Field) -> Result<u32> {
     let code = field.u64()?;
     if !(200..=599).contains(&code) {
@@ -125,97 +220,32 @@ impl Config {
     /// From a document already parsed (and checked for repeated keys): the
     /// suite's part for this filter.
     pub fn from_value(document: &Value) -> Result<Config> {
-        let top = root(document, &FIELDS)?;
-        // One closure for both (each closure is code of its own).
-        let limit = |key, max, default| {
-            top.get(key, |f| limit(f, max))
-                .map(|n| n.unwrap_or(default))
-        };
-        let default = RegexLimits::DEFAULT;
-        let limits = RegexLimits {
-            program_size: limit(
-                "max_regex_program_size",
-                MAX_PROGRAM_SIZE,
-                default.program_size,
-            )?,
-            cost: limit("max_regex_cost", MAX_COST, default.cost)?,
-        };
-        let rules = top.need("rules", |f| {
-            f.list()?
-                .iter()
-                .enumerate()
-                .map(|(i, value)| {
-                    let path = format!("rules[{i}]");
-                    compile_rule(Field { path: &path, value }, limits)
-                })
-                .collect::<Result<Vec<_>>>()
-        });
-        let rules = rules.map_err(|mut e| {
-            if e.field == "rules" && e.problem == "is missing" {
-                e.fix = "add \"rules\": [] to deny everything, or [{}] to allow everything".into();
-            }
-            e
-        })?;
-        let deny = top
-            .get("deny", |f| {
-                let o = f.object(&["status", "body", "headers"])?;
-                Ok(Deny {
-                    status: o.get("status", status)?.unwrap_or(403),
-                    body: o
-                        .string("body")?
-                        .unwrap_or_else(|| "Access denied\r\n".into()),
-                    headers: o
-                        .get("headers", |f| reply_headers(f))?
-                        .unwrap_or_else(default_deny_headers),
-                })
-            })?
-            .unwrap_or_else(|| Deny {
-                status: 403,
-                body: "Access denied\r\n".into(),
-                headers: default_deny_headers(),
-            });
-        let (log_allowed, log_denied) = top
-            .get("log", |f| {
-                let o = f.object(&["allowed", "denied"])?;
-                Ok((
-                    o.get("allowed", |f| f.choice(&LEVELS))?.map(level),
-                    o.get("denied", |f| f.choice(&LEVELS))?.map(level),
-                ))
-            })?
-            .unwrap_or((None, None));
+        let f = Fields::from_object(&root(document, Fields::FIELDS)?)?;
         let mut by_method: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         let mut any_method = Vec::new();
-        for (i, rule) in rules.iter().enumerate() {
+        for (i, rule) in f.rules.iter().enumerate() {
             match rule.method.as_ref().and_then(Pattern::literal) {
                 Some(m) => by_method.entry(m.to_string()).or_default().push(i),
                 None => any_method.push(i),
             }
         }
-        let principals = top.get("principals", principals)?.unwrap_or_default();
         Ok(Config {
-            needs_caller: rules.iter().any(|r| r.from.is_some()),
-            needs_host: rules.iter().any(|r| r.host.is_some()),
-            rules,
-            principals,
-            trust_claimed_labels: top.flag("trust_claimed_labels", false)?,
+            needs_caller: f.rules.iter().any(|r| r.from.is_some()),
+            needs_host: f.rules.iter().any(|r| r.host.is_some()),
+            rules: f.rules,
+            principals: f.principals,
+            trust_claimed_labels: f.trust_claimed_labels,
             by_method,
             any_method,
-            dry_run: top.flag("dry_run", false)?,
-            path_includes_query: top.flag("path_includes_query", true)?,
-            reject_invalid_paths: top.flag("reject_invalid_paths", true)?,
-            invalid_path_status: top.get("invalid_path_status", status)?.unwrap_or(400),
-            allow_in_paths: top
-                .get("allow_in_paths", allow_in_paths)?
-                .unwrap_or_default(),
-            deny,
-            log_allowed: log_allowed.unwrap_or(Some(log::Level::Debug)),
-            log_denied: log_denied.unwrap_or(Some(log::Level::Info)),
-            repeated_headers: match top
-                .get("repeated_headers", |f| f.choice(&["joined", "any_value"]))?
-            {
-                Some("any_value") => Repeated::AnyValue,
-                _ => Repeated::Joined,
-            },
+            dry_run: f.dry_run,
+            path_includes_query: f.path_includes_query,
+            reject_invalid_paths: f.reject_invalid_paths,
+            invalid_path_status: f.invalid_path_status,
+            allow_in_paths: f.allow_in_paths.allow(),
+            deny: f.deny,
+            log_allowed: f.log.allowed.level(),
+            log_denied: f.log.denied.level(),
+            repeated_headers: f.repeated_headers,
         })
     }
 }
@@ -282,25 +312,17 @@ fn limit(field: Field, max: u32) -> Result<u32> {
     }
 }
 
-fn allow_in_paths(field: Field) -> Result<Allow> {
-    let o = field.object(&ALLOW_IN_PATHS)?;
-    // One call for every name: smaller than one per name.
-    let mut flags = [false; ALLOW_IN_PATHS.len()];
-    for (flag, name) in flags.iter_mut().zip(ALLOW_IN_PATHS) {
-        *flag = o.flag(name, false)?;
-    }
-    // In the order of ALLOW_IN_PATHS.
-    let [path_parameters_dot_segments, encoded_delimiter_dot_segments, double_encoding, malformed_escapes, invalid_utf8, percent_u, encoded_control_characters] =
-        flags;
-    Ok(Allow {
-        path_parameters_dot_segments,
-        encoded_delimiter_dot_segments,
-        double_encoding,
-        malformed_escapes,
-        invalid_utf8,
-        percent_u,
-        encoded_control_characters,
-    })
+/// A list, each item read by `read` with its path (`rules[2]`).
+fn list<T>(field: Field, read: impl Fn(Field) -> Result<T>) -> Result<Vec<T>> {
+    field
+        .list()?
+        .iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let path = format!("{}[{i}]", field.path);
+            read(Field { path: &path, value })
+        })
+        .collect()
 }
 
 /// A header name the filter writes (a local reply header, or a request header
@@ -341,13 +363,18 @@ fn reply_headers(field: Field) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn pattern(o: &Object, key: &str, limits: RegexLimits) -> Result<Option<Pattern>> {
-    o.get(key, |f| Pattern::compile_within(f.path, f.str()?, limits))
+/// A rule's `method` or `path`.
+pub(crate) fn pattern(f: Field, limits: RegexLimits) -> Result<Pattern> {
+    Pattern::compile_within(f.path, f.str()?, limits)
 }
 
-/// Hosts compare case-insensitively.
-fn host_regex(o: &Object, limits: RegexLimits) -> Result<Option<FoldedRegex>> {
-    o.get("host", |f| FoldedRegex::within(f.path, f.str()?, limits))
+/// A rule's `host`: hosts compare case-insensitively.
+pub(crate) fn host_regex(f: Field, limits: RegexLimits) -> Result<FoldedRegex> {
+    FoldedRegex::within(f.path, f.str()?, limits)
+}
+
+pub(crate) fn string(f: Field) -> Result<String> {
+    f.str().map(str::to_string)
 }
 
 fn header_name(path: &str, name: &str) -> Result<String> {
@@ -361,101 +388,75 @@ fn header_name(path: &str, name: &str) -> Result<String> {
     Ok(name.to_ascii_lowercase())
 }
 
-fn compile_rule(field: Field, limits: RegexLimits) -> Result<Rule> {
-    let o = field.object(&RULE_FIELDS)?;
-    let headers = o
-        .get("headers", |f| {
-            f.list()?
-                .iter()
-                .enumerate()
-                .map(|(i, value)| {
-                    let path = format!("{}[{i}]", f.path);
-                    let text = Field { path: &path, value }.str()?;
-                    let (name, value) = match text.split_once(':') {
-                        Some((name, value)) => {
-                            (name, Some(value.strip_prefix(' ').unwrap_or(value)))
-                        }
-                        None => (text, None),
-                    };
-                    Ok(HeaderRequirement {
-                        name: header_name(&path, name)?,
-                        value: value.map(|v| v.as_bytes().to_vec()),
-                    })
-                })
-                .collect::<Result<Vec<_>>>()
-        })?
-        .unwrap_or_default();
-    let header_matches = o
-        .get("headerMatches", |f| {
-            f.list()?
-                .iter()
-                .enumerate()
-                .map(|(i, value)| {
-                    let path = format!("{}[{i}]", f.path);
-                    let m = Field { path: &path, value }
-                        .object(&["name", "value", "mismatch", "secret"])?;
-                    if m.has("secret") {
-                        return Err(ConfigError::new(
-                            join(&path, "secret"),
-                            "values from Kubernetes secrets are not supported",
-                            "put the value in \"value\"",
-                        ));
-                    }
-                    let name_path = join(&path, "name");
-                    let given = m.need("name", |f| f.str().map(str::to_string))?;
-                    let name = header_name(&name_path, &given)?;
-                    let value = m
-                        .string("value")?
-                        .filter(|v| !v.is_empty())
-                        .map(String::into_bytes);
-                    let mismatch = match m.get("mismatch", |f| {
-                        f.choice(&["LOG", "ADD", "DELETE", "REPLACE"])
-                    })? {
-                        None => None,
-                        Some("LOG") => Some(Mismatch::Log),
-                        Some("ADD") => Some(Mismatch::Add),
-                        Some("DELETE") => Some(Mismatch::Delete),
-                        Some(_) => Some(Mismatch::Replace),
-                    };
-                    if matches!(
-                        mismatch,
-                        Some(Mismatch::Add | Mismatch::Replace | Mismatch::Delete)
-                    ) {
-                        written_header(
-                            &name_path,
-                            &given,
-                            "match it without ADD, REPLACE or DELETE",
-                        )?;
-                    }
-                    if matches!(mismatch, Some(Mismatch::Add | Mismatch::Replace))
-                        && value.is_none()
-                    {
-                        return Err(ConfigError::new(
-                            join(&path, "value"),
-                            "is needed to add or replace the header",
-                            "give the value, or use LOG or DELETE",
-                        ));
-                    }
-                    Ok(HeaderMatch {
-                        name,
-                        value,
-                        mismatch,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()
-        })?
-        .unwrap_or_default();
-    Ok(Rule {
-        method: pattern(&o, "method", limits)?,
-        path: pattern(&o, "path", limits)?,
-        host: host_regex(&o, limits)?,
-        headers,
-        header_matches,
-        from: o.get("from", |f| compile_from(f, limits))?,
+/// A rule's `headers`: `"Name"` (present) or `"Name: value"` (exact value).
+pub(crate) fn header_requirements(f: Field) -> Result<Vec<HeaderRequirement>> {
+    list(f, |f| {
+        let text = f.str()?;
+        let (name, value) = match text.split_once(':') {
+            Some((name, value)) => (name, Some(value.strip_prefix(' ').unwrap_or(value))),
+            None => (text, None),
+        };
+        Ok(HeaderRequirement {
+            name: header_name(f.path, name)?,
+            value: value.map(|v| v.as_bytes().to_vec()),
+        })
     })
 }
 
-fn principals(field: Field) -> Result<Vec<(String, Binding)>> {
+filter_common::config_object! {
+    /// A `headerMatches` entry as written: [`HeaderMatch`] is compiled from it.
+    pub struct HeaderMatchFields<'a> {
+        /// values from Kubernetes secrets: refused
+        pub secret: Option<()> = get(|f| Err(ConfigError::new(
+            f.path,
+            "values from Kubernetes secrets are not supported",
+            "put the value in \"value\"",
+        ))), type "object";
+        /// the header's name
+        pub name: &'a str = need(|f| f.str()), type "string";
+        /// the value the header must have; without it (or empty), the header must be present
+        pub value: Option<&'a str> = get(|f| f.str()), type "string";
+        /// what a mismatch does; without it, the rule fails
+        pub mismatch: Option<Mismatch> = get(Mismatch::read), type Mismatch::type_text();
+    }
+}
+
+/// A rule's `headerMatches`.
+pub(crate) fn header_matches(f: Field) -> Result<Vec<HeaderMatch>> {
+    list(f, |entry| {
+        let m = HeaderMatchFields::read(entry)?;
+        let name_path = join(entry.path, "name");
+        let name = header_name(&name_path, m.name)?;
+        let value = m
+            .value
+            .filter(|v| !v.is_empty())
+            .map(|v| v.as_bytes().to_vec());
+        if matches!(
+            m.mismatch,
+            Some(Mismatch::Add | Mismatch::Replace | Mismatch::Delete)
+        ) {
+            written_header(
+                &name_path,
+                m.name,
+                "match it without ADD, REPLACE or DELETE",
+            )?;
+        }
+        if matches!(m.mismatch, Some(Mismatch::Add | Mismatch::Replace)) && value.is_none() {
+            return Err(ConfigError::new(
+                join(entry.path, "value"),
+                "is needed to add or replace the header",
+                "give the value, or use LOG or DELETE",
+            ));
+        }
+        Ok(HeaderMatch {
+            name,
+            value,
+            mismatch: m.mismatch,
+        })
+    })
+}
+
+pub(crate) fn principals(field: Field) -> Result<Vec<(String, Binding)>> {
     let entries = field.entries()?;
     if entries.len() > MAX_PRINCIPALS {
         return Err(ConfigError::new(
@@ -469,11 +470,7 @@ fn principals(field: Field) -> Result<Vec<(String, Binding)>> {
     let mut out: Vec<(String, Binding)> = Vec::new();
     for &(principal, value) in &entries {
         let path = join(field.path, principal);
-        let o = Field { path: &path, value }.object(&["workload", "labels"])?;
-        let binding = Binding {
-            workload: o.string("workload")?,
-            labels: o.get("labels", string_map)?.unwrap_or_default(),
-        };
+        let binding = Binding::read(Field { path: &path, value })?;
         let problem = if namespace_and_service_account(principal).is_none() {
             "is not a SPIFFE ID (spiffe://<trust domain>/ns/<namespace>/sa/<service account>)"
         } else if binding.labels.len() > MAX_BOUND_LABELS {
@@ -496,7 +493,7 @@ fn principals(field: Field) -> Result<Vec<(String, Binding)>> {
 /// A JSON object of strings. Inserted one by one: collecting into a map
 /// would sort, and a sort is kilobytes of Wasm per element type.
 /// A JSON object of strings, by name (each name once: the parsed object's order).
-fn string_map(f: Field) -> Result<Vec<(String, String)>> {
+pub(crate) fn string_map(f: Field) -> Result<Vec<(String, String)>> {
     let mut labels = Vec::new();
     for (k, v) in f.entries()? {
         let path = join(f.path, k);
@@ -510,31 +507,20 @@ fn string_map(f: Field) -> Result<Vec<(String, String)>> {
     Ok(labels)
 }
 
-fn compile_from(field: Field, limits: RegexLimits) -> Result<From> {
-    let o = field.object(&[
-        "principal",
-        "namespace",
-        "workload",
-        "labels",
-        "allow_unverified",
-    ])?;
-    let principal = o.get("principal", |f| {
-        let (how, value) = f.one_of(&["exact", "regex"])?;
-        let path = join(f.path, how);
-        let text = Field { path: &path, value }.str()?;
-        Ok(match how {
-            "exact" => Text::Exact(text.to_string()),
-            _ => Text::Regex(anchored_regex_within(&path, text, limits)?),
-        })
-    })?;
-    let labels = o.get("labels", string_map)?.unwrap_or_default();
-    let from = From {
-        principal,
-        namespace: o.string("namespace")?,
-        workload: o.string("workload")?,
-        labels,
-        allow_unverified: o.flag("allow_unverified", false)?,
-    };
+/// `from.principal`: `{"exact": ...}` or `{"regex": ...}`.
+pub(crate) fn principal(f: Field, limits: RegexLimits) -> Result<Text> {
+    let (how, value) = f.one_of(&["exact", "regex"])?;
+    let path = join(f.path, how);
+    let text = Field { path: &path, value }.str()?;
+    Ok(match how {
+        "exact" => Text::Exact(text.to_string()),
+        _ => Text::Regex(anchored_regex_within(&path, text, limits)?),
+    })
+}
+
+/// A rule's `from`, which must require something of the caller.
+pub(crate) fn caller(field: Field, limits: RegexLimits) -> Result<From> {
+    let from = From::read(field, limits)?;
     if from.principal.is_none()
         && from.namespace.is_none()
         && from.workload.is_none()

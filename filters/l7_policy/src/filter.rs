@@ -5,7 +5,7 @@
 
 use crate::config::Config;
 use crate::rule::{Caller, Fix, Mismatch};
-use crate::verdict::value;
+use crate::verdict::{value, Verdict};
 use filter_common::header::pairs::HeaderMap;
 use filter_common::host::plugin::{Exchange, Map, Plugin, StreamFilter};
 use filter_common::host::Action;
@@ -146,7 +146,7 @@ impl StreamFilter for Stream {
             let headers = x.headers(Map::Request);
             Stream::record(config.log_denied, "DROPPED", headers, "invalid-path");
             stats.invalid_path.inc();
-            set_state(x, "invalid_path", "none");
+            set_state(x, Verdict::InvalidPath(why).as_str(config.dry_run), "none");
             log::debug!("{FILTER}: path refused: {}", why.as_str());
             if config.dry_run {
                 return Action::Continue;
@@ -168,30 +168,36 @@ impl StreamFilter for Stream {
         // The headers are borrowed from the exchange until the decision is
         // logged; the state and header writes come after.
         let headers = x.headers(Map::Request);
-        match config.decide_headers(headers, &caller) {
-            Some((i, fixes)) => {
+        let verdict = match config.decide_headers(headers, &caller) {
+            Some((i, fixes)) => Verdict::Allowed(i, fixes),
+            None => Verdict::Denied,
+        };
+        let state = verdict.as_str(config.dry_run);
+        match verdict {
+            Verdict::Allowed(i, fixes) => {
                 let rule = i.to_string();
                 Stream::record(config.log_allowed, "FORWARDED", headers, &rule);
                 stats.allowed.inc();
                 if let Some(hits) = stats.rule_hits.get(i) {
                     hits.inc();
                 }
-                set_state(x, "allowed", &rule);
+                set_state(x, state, &rule);
                 for fix in &fixes {
                     Stream::apply(x, fix);
                 }
                 Action::Continue
             }
-            None if config.dry_run => {
+            Verdict::Denied if config.dry_run => {
                 Stream::record(config.log_denied, "DROPPED (dry run)", headers, "none");
                 stats.dry_run_denied.inc();
-                set_state(x, "dry_run_denied", "none");
+                set_state(x, state, "none");
                 Action::Continue
             }
-            None => {
+            // (An invalid path was answered above.)
+            Verdict::Denied | Verdict::InvalidPath(_) => {
                 Stream::record(config.log_denied, "DROPPED", headers, "none");
                 stats.denied.inc();
-                set_state(x, "denied", "none");
+                set_state(x, state, "none");
                 let deny = &config.deny;
                 let reply_headers: Vec<(&str, &str)> = deny
                     .headers

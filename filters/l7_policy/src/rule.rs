@@ -2,11 +2,14 @@
 //! semantics: every field given must match (AND); regular expressions match
 //! the whole value; a rule with no fields matches everything.
 
+use crate::config::{
+    caller, header_matches, header_requirements, host_regex, pattern, principal, string, string_map,
+};
 use crate::pattern::Pattern;
 use filter_common::header::pairs::HeaderMap;
 use filter_common::peer::label;
 use filter_common::peer::spiffe::namespace_and_service_account;
-use filter_common::predicate::FoldedRegex;
+use filter_common::predicate::{FoldedRegex, RegexLimits};
 use regex_lite::Regex;
 
 /// A request as the rules see it. Header names are lowercase (as Envoy holds
@@ -23,16 +26,18 @@ pub struct Request<'a> {
     pub repeated: Repeated,
 }
 
-/// How a header that appears several times is matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Repeated {
-    /// The values joined with `,` must match as one (Envoy's header matching
-    /// up to 1.36 and since CVE-2020-25017: no value can be smuggled in
-    /// beside another).
-    #[default]
-    Joined,
-    /// Any one value may match (Envoy 1.40's header matching).
-    AnyValue,
+filter_common::config_choice! {
+    /// How a header that appears several times is matched.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum Repeated {
+        /// The values joined with `,` must match as one (Envoy's header matching
+        /// up to 1.36 and since CVE-2020-25017: no value can be smuggled in
+        /// beside another).
+        #[default]
+        Joined = "joined",
+        /// Any one value may match (Envoy 1.40's header matching).
+        AnyValue = "any_value",
+    }
 }
 
 /// Who is calling, as the connection and the peer-metadata filter say.
@@ -56,12 +61,16 @@ pub struct Caller {
     pub attested: bool,
 }
 
-/// What the `principals` table binds to one certificate identity.
-#[derive(Debug)]
-pub struct Binding {
-    pub workload: Option<String>,
-    /// By name, each once (as the configuration's object gives them).
-    pub labels: Vec<(String, String)>,
+filter_common::config_object! {
+    /// What the `principals` table binds to one certificate identity.
+    #[derive(Debug)]
+    pub struct Binding {
+        /// the workload name the certificate stands for
+        pub workload: Option<String> = get(string), type "string";
+        /// labels the certificate stands for, by name (each once: the object's order)
+        pub labels: Vec<(String, String)> = or(string_map, Vec::new()), type "object",
+            default "`{}`";
+    }
 }
 
 impl Caller {
@@ -103,16 +112,19 @@ pub struct HeaderRequirement {
     pub value: Option<Vec<u8>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mismatch {
-    /// The rule still matches; the mismatch is logged.
-    Log,
-    /// The rule still matches; the header is added with the value.
-    Add,
-    /// The rule still matches; the header is removed.
-    Delete,
-    /// The rule still matches; the header is set to the value.
-    Replace,
+filter_common::config_choice! {
+    /// What a `headerMatches` entry does when the header does not match.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Mismatch {
+        /// The rule still matches; the mismatch is logged.
+        Log = "LOG",
+        /// The rule still matches; the header is added with the value.
+        Add = "ADD",
+        /// The rule still matches; the header is removed.
+        Delete = "DELETE",
+        /// The rule still matches; the header is set to the value.
+        Replace = "REPLACE",
+    }
 }
 
 /// A `headerMatches` entry.
@@ -133,17 +145,27 @@ pub struct Fix {
     pub value: Option<Vec<u8>>,
 }
 
-/// The caller a rule requires (Cilium's `fromEndpoints`, at L7).
-#[derive(Debug, Default)]
-pub struct From {
-    pub principal: Option<Text>,
-    pub namespace: Option<String>,
-    pub workload: Option<String>,
-    /// By name, each once (as the configuration's object gives them).
-    pub labels: Vec<(String, String)>,
-    /// Accept peer metadata the peer-metadata filter did not verify, and
-    /// claimed workload and labels no certificate attests.
-    pub allow_unverified: bool,
+filter_common::config_object! {
+    /// The caller a rule requires (Cilium's `fromEndpoints`, at L7).
+    #[derive(Debug, Default)]
+    pub struct From(limits: RegexLimits) {
+        /// `{"exact": ...}` or `{"regex": ...}` on the URI SAN of the mTLS peer certificate
+        pub principal: Option<Text> = get(|f| principal(f, limits)), type "object";
+        /// the caller's namespace, as the peer-metadata filter published it
+        /// (`wasm.peer_namespace`)
+        pub namespace: Option<String> = get(string), type "string";
+        /// the caller's workload name: from the `principals` table for its certificate, else
+        /// claimed (`wasm.peer_workload`) and counted only as below
+        pub workload: Option<String> = get(string), type "string";
+        /// labels that must each equal the caller's, by name (each once: the object's order):
+        /// from the `principals` table for its certificate, else claimed (`wasm.peer_labels`)
+        /// and counted only as below
+        pub labels: Vec<(String, String)> = or(string_map, Vec::new()), type "object",
+            default "`{}`";
+        /// accept peer metadata that peer_metadata did not verify against the certificate,
+        /// and claimed workload and labels that nothing attests
+        pub allow_unverified: bool = flag(false), type "bool";
+    }
 }
 
 impl From {
@@ -173,14 +195,33 @@ impl From {
     }
 }
 
-#[derive(Debug, Default)]
-pub struct Rule {
-    pub method: Option<Pattern>,
-    pub path: Option<Pattern>,
-    pub host: Option<FoldedRegex>,
-    pub headers: Vec<HeaderRequirement>,
-    pub header_matches: Vec<HeaderMatch>,
-    pub from: Option<From>,
+filter_common::config_object! {
+    /// One rule: every field it has must match.
+    #[derive(Debug, Default)]
+    pub struct Rule(limits: RegexLimits) {
+        /// regular expression on the method, whole value, case-sensitive (`GET` never matches
+        /// `get`)
+        pub method: Option<Pattern> = get(|f| pattern(f, limits)), type "regex";
+        /// regular expression on `:path`, whole value, **including the query** (Cilium's
+        /// behaviour): `/status` does not match `/status/200` nor `/status?x=1`.
+        /// `path_includes_query: false` matches the path without the query
+        pub path: Option<Pattern> = get(|f| pattern(f, limits)), type "regex";
+        /// regular expression on the host, case-insensitive, with any port and a trailing dot
+        /// removed first (`Deathstar.default:8080.` → `deathstar.default`)
+        pub host: Option<FoldedRegex> = get(|f| host_regex(f, limits)), type "regex";
+        /// list of `"Name"` (present) or `"Name: value"` (exact value)
+        pub headers: Vec<HeaderRequirement> = or(header_requirements, Vec::new()),
+            type "list of strings", default "`[]`";
+        /// list of `{"name", "value", "mismatch"}`: the header must equal `value` (or be
+        /// present without `value`); on a mismatch, without `mismatch` the rule fails; with
+        /// `LOG` the rule still matches and the mismatch is logged, `ADD` adds `name: value`,
+        /// `DELETE` removes the header, `REPLACE` sets it to `value`. `secret` (values from
+        /// Kubernetes secrets) is refused
+        pub header_matches as "headerMatches": Vec<HeaderMatch> = or(header_matches, Vec::new()),
+            type "list of objects", default "`[]`";
+        /// the caller (Cilium's `fromEndpoints`, at L7), below
+        pub from: Option<From> = get(|f| caller(f, limits)), type "object";
+    }
 }
 
 /// Whether header `name` equals `want` (or, without `want`, is present);

@@ -17,6 +17,20 @@ pub enum Verdict {
     Denied,
 }
 
+impl Verdict {
+    /// The verdict as filter state `wasm.l7_verdict` records it (`allowed`,
+    /// `denied`, `invalid_path`); a denial in dry-run mode, which lets the
+    /// request through, is `dry_run_denied`.
+    pub fn as_str(&self, dry_run: bool) -> &'static str {
+        match self {
+            Verdict::InvalidPath(_) => "invalid_path",
+            Verdict::Allowed(..) => "allowed",
+            Verdict::Denied if dry_run => "dry_run_denied",
+            Verdict::Denied => "denied",
+        }
+    }
+}
+
 /// The first value of header `name`, empty when it is absent.
 pub(crate) fn value<'h>(headers: &'h HeaderMap, name: &str) -> &'h [u8] {
     headers.first(name).unwrap_or_default()

@@ -42,6 +42,9 @@
 /// - `or(read, default)`: `default` when absent; the README's default is
 ///   shown from the value (`1024`, `"pass"`) unless given.
 /// - `flag(default)`: a boolean.
+/// - `object(read)`: an object whose fields all have defaults; absent, it is
+///   read as `{}` (so its defaults are stated once, in its own declaration).
+///   A default must be given.
 /// - `with(read)`: `read: Fn(&Object, &str) -> Result<T>` gets the object and
 ///   the key, for readers that check the field against something else (a
 ///   default must be given).
@@ -159,6 +162,11 @@ macro_rules! config_object {
             None => $default,
         }
     };
+    (@read $o:ident, $path:ident, $key:expr, object($read:expr)) => {{
+        let absent = $crate::config::Value::Object(::std::default::Default::default());
+        let value = $o.locate_or($key, &mut $path, &absent);
+        $crate::config::read_field($read, $crate::config::Field { path: &$path, value })?
+    }};
     (@read $o:ident, $path:ident, $key:expr, flag($default:expr)) => { $o.flag($key, $default)? };
     (@read $o:ident, $path:ident, $key:expr, with($read:expr)) => { $read($o, $key)? };
 
