@@ -103,7 +103,8 @@ esac
 ///   1.28.0);
 /// - `FAKE_IMAGE=distroless`: a proxy image with no tar and no shell tools:
 ///   `cp` and any `exec` but pilot-agent fail;
-/// - stats: `FAKE_LOADED=never`, or `load-after.<pod>` (the filter's counter
+/// - stats: `FAKE_LOADED=never` (or `live`: only a live sidecar's own stats
+///   show the filter, however long it takes to start), or `load-after.<pod>` (the filter's counter
 ///   appears after that many stats calls); the counter reads `FAKE_BASELINE`
 ///   (default 0) the first time and `FAKE_TAPPED` (default 2) or
 ///   `tapped.<pod>` after; `rate_limited` reads 0, then `FAKE_LIMITED`
@@ -207,7 +208,7 @@ case $verb in
         n=$(count_up "stats.$pod")
         echo "wasmcustom.other_filter.count: 7"
         after=$(cat "$FAKE_DIR/load-after.$pod" 2>/dev/null || echo 0)
-        if [[ ${FAKE_LOADED:-yes} != never ]] && (( n > after )); then
+        if [[ ${FAKE_LOADED:-yes} == yes ]] && (( n > after )); then
           v=${FAKE_TAPPED:-2}
           [[ -f $FAKE_DIR/tapped.$pod ]] && v=$(cat "$FAKE_DIR/tapped.$pod")
           (( n == after + 1 )) && v=${FAKE_BASELINE:-0}
@@ -471,12 +472,24 @@ fn count(calls: &[String], prefix: &str) -> usize {
     calls.iter().filter(|c| c.starts_with(prefix)).count()
 }
 
+/// A port no listener holds now and no other test of this file was given:
+/// the kernel may hand the same free port to two tests at once, and Envoy
+/// listens with SO_REUSEPORT, so both Envoys would bind it and share each
+/// other's connections (one test's tap counting the other's).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 fn wait_for_call(fake: &Fake, child: &mut Child, what: &str) {
@@ -505,6 +518,10 @@ fn run_live(
 ) -> (Output, Envoy) {
     let mut env = env.to_vec();
     env.push(("FAKE_PODS", "app-0"));
+    // Until the live Envoy is up, the fake's stats must not show the filter:
+    // tap.sh would take the fake's counts for the sidecar's (a slow start,
+    // under load, had it expect records the live sidecar never counted).
+    env.push(("FAKE_LOADED", "live"));
     let (out, err) = (fake.dir.join("tap.out"), fake.dir.join("tap.err"));
     let mut child = fake
         .command(&env, args)
