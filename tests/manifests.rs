@@ -66,7 +66,7 @@ fn dist(module: &str) -> Vec<u8> {
 #[test]
 fn manifests_are_current() {
     let root = workspace_root();
-    for (path, text) in files(&dist) {
+    for (path, text) in files(&dist).unwrap() {
         let on_disk = std::fs::read_to_string(root.join("envoyfilters").join(&path))
             .unwrap_or_else(|e| panic!("envoyfilters/{path}: {e} (run `make manifests`)"));
         assert_eq!(
@@ -87,7 +87,7 @@ fn manifests_are_current() {
 #[test]
 fn generated_examples_are_current() {
     let root = workspace_root();
-    for (path, text) in manifests::example_files() {
+    for (path, text) in manifests::example_files().unwrap() {
         let on_disk = std::fs::read_to_string(root.join(&path))
             .unwrap_or_else(|e| panic!("{path}: {e} (run `make manifests`)"));
         assert!(on_disk == text, "{path} is stale: run `make manifests`");
@@ -96,6 +96,7 @@ fn generated_examples_are_current() {
 
 fn files_generated_yaml() -> usize {
     files(&|_| Vec::new())
+        .unwrap()
         .iter()
         .filter(|(p, _)| p.ends_with(".yaml"))
         .count()
@@ -252,7 +253,7 @@ fn every_manifest_has_what_istio_requires() {
     // the legacy `fail_open`, never `failure_policy`; WasmPlugin from 1.20),
     // and reload where every release it claims has it (TrafficExtension).
     let root = workspace_root().join("envoyfilters");
-    for spec in specs() {
+    for spec in specs().unwrap() {
         let f = spec.filter;
         // Observers fail open; the rest closed (or reload).
         let tap = spec.fail_open;
@@ -349,7 +350,7 @@ fn wasmplugins_name_the_image_digest_and_remote_forms_the_module_hash() {
     }
     // A WasmPlugin and a TrafficExtension per module and for the gateway, a
     // remote form per module, the gateway's inline module.
-    let modules = specs().len();
+    let modules = specs().unwrap().len();
     assert_eq!(checked, (modules + 1) * 2 + modules + 1);
 }
 
@@ -441,7 +442,7 @@ fn wasmplugin_forms_are_refused_by_istio_1_14() {
         .filter(|f| load_manifests(f)[0]["kind"] == "WasmPlugin")
         .collect();
     // One per module, and the gateway's.
-    assert_eq!(plugins.len(), specs().len() + 1);
+    assert_eq!(plugins.len(), specs().unwrap().len() + 1);
     let errors = crd_errors("1.14.6", &plugins);
     assert_eq!(errors.len(), plugins.len(), "{errors:#?}");
     for e in errors {
@@ -461,7 +462,7 @@ fn trafficextension_forms_are_not_served_before_istio_1_30() {
         .filter(|f| load_manifests(f)[0]["kind"] == "TrafficExtension")
         .collect();
     // One per module, and the gateway's.
-    assert_eq!(extensions.len(), specs().len() + 1);
+    assert_eq!(extensions.len(), specs().unwrap().len() + 1);
     for file in &extensions {
         assert_eq!(claimed_versions(file), ["1.30.3"], "{}", file.display());
         let header = std::fs::read_to_string(file).expect("manifest");
@@ -845,6 +846,7 @@ fn trafficextension_forms_are_their_wasmplugin_forms_as_istio_translates_them() 
         let mut expected = translate_wasm_plugin(&plugin);
         let url = plugin["spec"]["url"].as_str().unwrap_or_default();
         let open = specs()
+            .unwrap()
             .iter()
             .any(|s| s.fail_open && url.contains(&format!("/{}:", s.filter)));
         expected["spec"]["wasm"]["failStrategy"] =
@@ -857,7 +859,7 @@ fn trafficextension_forms_are_their_wasmplugin_forms_as_istio_translates_them() 
         compared += 1;
     }
     // One per module, and the gateway's.
-    assert_eq!(compared, specs().len() + 1);
+    assert_eq!(compared, specs().unwrap().len() + 1);
 }
 
 /// Each form's placement applied to a real Istio sidecar's `virtualInbound`

@@ -14,10 +14,17 @@ fn main() -> ExitCode {
             std::process::exit(1);
         })
     };
-    let manifests = files(&wasm)
+    let (manifests, examples) = match (files(&wasm), example_files()) {
+        (Ok(manifests), Ok(examples)) => (manifests, examples),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("manifests: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let manifests = manifests
         .into_iter()
         .map(|(path, text)| (format!("envoyfilters/{path}"), text));
-    for (path, text) in manifests.chain(example_files()) {
+    for (path, text) in manifests.chain(examples) {
         let target = root.join(&path);
         let written = match target.parent() {
             Some(dir) => std::fs::create_dir_all(dir),
