@@ -7,9 +7,9 @@ filter_common::config_object! {
     #[derive(Debug)]
     pub struct Config {
         /// the response header to set (stored lowercase, as Envoy holds names)
-        pub name: String = need(header_name), type "string";
+        pub name: String = need(read_name), type "string";
         /// its value
-        pub value: String = need(header_value), type "string";
+        pub value: String = need(read_value), type "string";
         /// keep the app's own copies of the header instead of replacing them
         pub keep_existing: bool = flag(false), type "boolean";
     }
@@ -31,7 +31,7 @@ impl Config {
     }
 }
 
-fn header_name(f: Field) -> Result<String> {
+fn read_name(f: Field) -> Result<String> {
     let name = f.str()?;
     if !is_valid_header_name(name) {
         return Err(ConfigError::new(
@@ -50,7 +50,7 @@ fn header_name(f: Field) -> Result<String> {
     Ok(name.to_ascii_lowercase())
 }
 
-fn header_value(f: Field) -> Result<String> {
+fn read_value(f: Field) -> Result<String> {
     let value = f.str()?;
     if !is_valid_header_value(value) {
         return Err(ConfigError::new(
