@@ -231,18 +231,6 @@ impl<'a> Field<'_, 'a> {
             .ok_or_else(|| wrong_type(self.path, "a list", self.value))
     }
 
-    /// A string that must be one of `choices`.
-    pub fn choice(self, choices: &[&'a str]) -> Result<&'a str> {
-        let s = self.str()?;
-        choices.iter().find(|c| **c == s).copied().ok_or_else(|| {
-            ConfigError::new(
-                self.path,
-                format!("{s:?} is not one of: {}", choices.join(", ")),
-                "use one of the listed values",
-            )
-        })
-    }
-
     /// The error for `value`, which is none of `choices`.
     pub fn not_one_of(self, value: &str, choices: &[&str]) -> ConfigError {
         ConfigError::new(

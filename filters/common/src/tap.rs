@@ -27,24 +27,15 @@ const TAP_FIELDS: [&str; 5] = [
     "sink",
 ];
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub enum DataFormat {
-    /// Base64 in `as_bytes`, like Envoy's `JSON_BODY_AS_BYTES`.
-    #[default]
-    AsBytes,
-    /// UTF-8 text in `as_string`, like `JSON_BODY_AS_STRING`.
-    AsString,
-}
-
-impl DataFormat {
-    /// Reads `as_bytes` / `as_string` from field `key` (default `as_bytes`).
-    pub fn read(top: &Object, key: &str) -> Result<DataFormat> {
-        Ok(
-            match top.get(key, |f| f.choice(&["as_bytes", "as_string"]))? {
-                Some("as_string") => DataFormat::AsString,
-                _ => DataFormat::AsBytes,
-            },
-        )
+crate::config_choice! {
+    /// How recorded bytes are written.
+    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+    pub enum DataFormat {
+        /// Base64 in `as_bytes`, like Envoy's `JSON_BODY_AS_BYTES`.
+        #[default]
+        AsBytes = "as_bytes",
+        /// UTF-8 text in `as_string`, like `JSON_BODY_AS_STRING`.
+        AsString = "as_string",
     }
 }
 

@@ -30,7 +30,7 @@ filter_common::config_object! {
             type "integer", default "`0`";
         /// base64 in `as_bytes` (`JSON_BODY_AS_BYTES`) or text in `as_string`
         /// (`JSON_BODY_AS_STRING`; invalid UTF-8 becomes U+FFFD)
-        pub body_format: BodyFormat = with(BodyFormat::read),
+        pub body_format: BodyFormat = or(BodyFormat::read, BodyFormat::AsBytes),
             type "`\"as_bytes\"` | `\"as_string\"`", default "`\"as_bytes\"`";
         /// header and trailer values written as `[redacted]`; names compare with case ignored
         /// and `_` as `-`; `[]` redacts no header by name (Istio's peer metadata headers stay

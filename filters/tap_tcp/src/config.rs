@@ -49,7 +49,7 @@ filter_common::config_object! {
         pub max_events: usize = or(max_events, DEFAULT_MAX_EVENTS), type "integer 1–1000000";
         /// base64 in `as_bytes` (`JSON_BODY_AS_BYTES`) or text in `as_string` (invalid UTF-8
         /// becomes U+FFFD)
-        pub data_format: DataFormat = with(DataFormat::read),
+        pub data_format: DataFormat = or(DataFormat::read, DataFormat::AsBytes),
             type "`\"as_bytes\"` | `\"as_string\"`", default "`\"as_bytes\"`";
         /// also write a record after every `n` bytes (both directions, checked per chunk)
         /// and/or every `t` ms (10–3600000) for connections that had events since their last

@@ -37,7 +37,30 @@ impl Default for SinkConfig {
     }
 }
 
-const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
+crate::config_choice! {
+    /// The level the log sink writes records at.
+    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+    enum LogLevel {
+        Trace = "trace",
+        Debug = "debug",
+        #[default]
+        Info = "info",
+        Warn = "warn",
+        Error = "error",
+    }
+}
+
+impl From<LogLevel> for log::Level {
+    fn from(level: LogLevel) -> log::Level {
+        match level {
+            LogLevel::Trace => log::Level::Trace,
+            LogLevel::Debug => log::Level::Debug,
+            LogLevel::Info => log::Level::Info,
+            LogLevel::Warn => log::Level::Warn,
+            LogLevel::Error => log::Level::Error,
+        }
+    }
+}
 
 fn bad<T>(field: String, problem: String, fix: &str) -> Result<T> {
     Err(ConfigError::new(field, problem, fix))
@@ -85,14 +108,10 @@ impl SinkConfig {
             }
             "log" => {
                 let o = inner.object(&["level"])?;
-                let level = match o.get("level", |f| f.choice(&LEVELS))? {
-                    Some("trace") => log::Level::Trace,
-                    Some("debug") => log::Level::Debug,
-                    Some("warn") => log::Level::Warn,
-                    Some("error") => log::Level::Error,
-                    _ => log::Level::Info,
-                };
-                Ok(SinkConfig::Log { level })
+                let level = o.get("level", LogLevel::read)?.unwrap_or_default();
+                Ok(SinkConfig::Log {
+                    level: level.into(),
+                })
             }
             _ => {
                 let o = inner.object(&[
