@@ -5,7 +5,7 @@ pub mod capture;
 pub mod ratelimit;
 pub mod sink;
 
-use crate::config::{join, root, ConfigError, Object, Result};
+use crate::config::{root, ConfigError, Field, Object, Result};
 use crate::encoding::json::{push_base64, push_key, push_lossy};
 use serde_json::Value;
 
@@ -17,15 +17,6 @@ pub const DEFAULT_HARD_LIMIT: u64 = 1024 * 1024;
 /// The most a configuration may raise `max_bytes_hard_limit` to: two of these
 /// per stream, base64-encoded, must still fit in memory and in one log line.
 pub const ABSOLUTE_HARD_LIMIT: u64 = 16 * 1024 * 1024;
-
-/// Top-level fields every tap takes: [`Budget`], [`Limits`] and the sink.
-const TAP_FIELDS: [&str; 5] = [
-    "sample_percent",
-    "rate_limit",
-    "max_records",
-    "max_bytes_hard_limit",
-    "sink",
-];
 
 crate::config_choice! {
     /// How recorded bytes are written.
@@ -59,82 +50,93 @@ pub fn push_data(out: &mut String, format: DataFormat, data: &[u8], truncated: b
     });
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RateLimit {
-    pub records_per_second: f64,
-    pub burst: f64,
-}
-
-/// How many records a tap may write: a sampled share of what matches, at most
-/// `rate_limit` a second per worker, at most `max_records` in all.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Budget {
-    pub sample_percent: f64,
-    pub rate_limit: Option<RateLimit>,
-    pub max_records: Option<u64>,
-}
-
-impl Budget {
-    pub fn read(top: &Object) -> Result<Budget> {
-        let sample_percent = top.get("sample_percent", |f| f.f64())?.unwrap_or(100.0);
-        if !(0.0..=100.0).contains(&sample_percent) {
-            return Err(ConfigError::new(
-                "sample_percent",
-                "is not a percentage",
-                "use a number from 0 to 100",
-            ));
-        }
-        let rate_limit = top.get("rate_limit", |f| {
-            let o = f.object(&["records_per_second", "burst"])?;
-            let rate = o.need("records_per_second", |f| f.f64())?;
-            if !(rate > 0.0 && rate.is_finite()) {
-                return Err(ConfigError::new(
-                    join(o.path(), "records_per_second"),
-                    "is not a positive rate",
-                    "use records per second above 0, or remove rate_limit",
-                ));
-            }
-            let burst = o.get("burst", |f| f.f64())?.unwrap_or(rate.max(1.0));
-            if !(burst >= 1.0 && burst.is_finite()) {
-                return Err(ConfigError::new(
-                    join(o.path(), "burst"),
-                    "is below 1",
-                    "allow a burst of at least one record",
-                ));
-            }
-            Ok(RateLimit {
-                records_per_second: rate,
-                burst,
-            })
-        })?;
-        Ok(Budget {
-            sample_percent,
-            rate_limit,
-            max_records: top.get("max_records", |f| f.u64())?,
-        })
+crate::config_object! {
+    /// At most this many records a second per worker, with bursts.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    pub struct RateLimit {
+        /// records a second, above 0
+        pub records_per_second: f64 = need(rate), type "number";
+        /// records at once, at least 1
+        pub burst: f64 = or(burst, records_per_second.max(1.0)), type "number",
+            default "the rate (at least 1)";
     }
 }
 
-/// Per-direction byte limits under one `max_bytes_hard_limit`.
-pub struct Limits {
-    hard_limit: u64,
+crate::config_object! {
+    /// How many records a tap may write: a sampled share of what matches, at
+    /// most `rate_limit` a second per worker, at most `max_records` in all.
+    /// Top-level fields of every tap, so each tap's README lists them.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Budget {
+        /// share of streams (tap_http) or connections (tap_tcp) considered, decided when it starts
+        pub sample_percent: f64 = or(percentage, 100.0), type "number 0–100";
+        /// per worker (Envoy thread); `burst` defaults to the rate (at least 1)
+        pub rate_limit: Option<RateLimit> = get(RateLimit::read),
+            type "`{\"records_per_second\": n, \"burst\": m}`";
+        /// stop after this many records, counted across all workers (Envoy shared data)
+        pub max_records: Option<u64> = get(|f| f.u64()), type "integer";
+    }
+}
+
+crate::config_object! {
+    /// Per-direction byte limits under one `max_bytes_hard_limit`: a
+    /// top-level field of every tap.
+    pub struct Limits {
+        /// the most either limit may be set to: a guard against a typo that would hold megabytes per stream or connection
+        hard_limit as "max_bytes_hard_limit": u64 = or(hard_limit, DEFAULT_HARD_LIMIT),
+            type "integer ≤ 16 MiB";
+    }
+}
+
+fn percentage(f: Field) -> Result<f64> {
+    let value = f.f64()?;
+    if !(0.0..=100.0).contains(&value) {
+        return Err(ConfigError::new(
+            f.path,
+            "is not a percentage",
+            "use a number from 0 to 100",
+        ));
+    }
+    Ok(value)
+}
+
+fn rate(f: Field) -> Result<f64> {
+    let rate = f.f64()?;
+    if !(rate > 0.0 && rate.is_finite()) {
+        return Err(ConfigError::new(
+            f.path,
+            "is not a positive rate",
+            "use records per second above 0, or remove rate_limit",
+        ));
+    }
+    Ok(rate)
+}
+
+fn burst(f: Field) -> Result<f64> {
+    let burst = f.f64()?;
+    if !(burst >= 1.0 && burst.is_finite()) {
+        return Err(ConfigError::new(
+            f.path,
+            "is below 1",
+            "allow a burst of at least one record",
+        ));
+    }
+    Ok(burst)
+}
+
+fn hard_limit(f: Field) -> Result<u64> {
+    let limit = f.u64()?;
+    if limit > ABSOLUTE_HARD_LIMIT {
+        return Err(ConfigError::new(
+            f.path,
+            format!("{limit} is above {ABSOLUTE_HARD_LIMIT}"),
+            "tap at most 16 MiB per direction",
+        ));
+    }
+    Ok(limit)
 }
 
 impl Limits {
-    pub fn read(top: &Object) -> Result<Limits> {
-        let hard_limit = top
-            .get("max_bytes_hard_limit", |f| f.u64())?
-            .unwrap_or(DEFAULT_HARD_LIMIT);
-        if hard_limit > ABSOLUTE_HARD_LIMIT {
-            return Err(ConfigError::new(
-                "max_bytes_hard_limit",
-                format!("{hard_limit} is above {ABSOLUTE_HARD_LIMIT}"),
-                "tap at most 16 MiB per direction",
-            ));
-        }
-        Ok(Limits { hard_limit })
-    }
-
     /// Field `field` as a byte limit (default [`DEFAULT_MAX_BYTES`]).
     pub fn bytes(&self, top: &Object, field: &str) -> Result<usize> {
         let value = top.get(field, |f| f.u64())?.unwrap_or(DEFAULT_MAX_BYTES);
@@ -155,9 +157,14 @@ impl Limits {
 /// A tap's configuration document as its root object (the tap's own `fields`
 /// and the shared ones), with the shared budget and limits read.
 pub fn tap_root<'a>(document: &'a Value, fields: &[&str]) -> Result<(Object<'a>, Budget, Limits)> {
-    let all: Vec<&str> = fields.iter().chain(&TAP_FIELDS).copied().collect();
+    let all: Vec<&str> = fields
+        .iter()
+        .chain(Budget::FIELDS)
+        .chain(Limits::FIELDS)
+        .copied()
+        .collect();
     let top = root(document, &all)?;
-    let budget = Budget::read(&top)?;
-    let limits = Limits::read(&top)?;
+    let budget = Budget::from_object(&top)?;
+    let limits = Limits::from_object(&top)?;
     Ok((top, budget, limits))
 }
