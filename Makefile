@@ -157,6 +157,10 @@ oci: build
 
 test: envoy envoy-old test-tools build test-unit test-integration test-old-envoy
 
+# The native tests: the same as `cargo test --workspace`, whose runs skip the
+# integration tests (they need the feature `envoy` of integration-tests,
+# tests/Cargo.toml). Under a minute on two cores once built: the property
+# tests run optimized (the dev profile in Cargo.toml).
 test-unit:
 	cargo test --workspace --exclude integration-tests
 
@@ -164,9 +168,9 @@ test-unit:
 # as the official image's uid 101, the README's setup as uid 1000), where
 # those users can enter the clone; otherwise it says in one line that it
 # skipped them (CI runs them in a clone everyone can traverse).
-USER_TESTS := cargo test -p integration-tests --test examples -- --ignored
+USER_TESTS := cargo test -p integration-tests --features envoy --test examples -- --ignored
 test-integration: build oci envoy test-tools
-	cargo test -p integration-tests
+	cargo test -p integration-tests --features envoy
 	@if [ "$$(id -u)" != 0 ]; then \
 		echo "not root: skipped the examples' tests that run Envoy as uid 101 ($(USER_TESTS), as root)"; \
 	elif ! setpriv --reuid=101 --regid=101 --clear-groups test -r $(CURDIR)/examples/cf_headers/envoy.yaml 2>/dev/null; then \
@@ -179,15 +183,15 @@ test-integration: build oci envoy test-tools
 # narrows it to the smoke subset (tests named smoke_*).
 OLD_ENVOY_TESTS ?=
 test-old-envoy: build oci envoy-old test-tools
-	ENVOY_BIN=$(CURDIR)/$(VENV_OLD)/bin/envoy cargo test -p integration-tests -- $(OLD_ENVOY_TESTS)
+	ENVOY_BIN=$(CURDIR)/$(VENV_OLD)/bin/envoy cargo test -p integration-tests --features envoy -- $(OLD_ENVOY_TESTS)
 
 # Cross-checks with system tools that `make test` does not need (.ci/run
 # installs them from Debian): tshark reads the tap tool's pcaps as well,
 # skopeo the OCI image layouts, kubectl runs tap.sh's `kubectl get` templates.
 test-extra: have-tshark have-skopeo have-kubectl build oci envoy test-istio
-	cargo test -p integration-tests --test tap_tool -- --ignored
-	cargo test -p integration-tests --test oci -- --ignored
-	cargo test -p integration-tests --test tap_sh -- --ignored
+	cargo test -p integration-tests --features envoy --test tap_tool -- --ignored
+	cargo test -p integration-tests --features envoy --test oci -- --ignored
+	cargo test -p integration-tests --features envoy --test tap_sh -- --ignored
 
 # Istio's own code on our manifests (tests/istio, a Go module pinning
 # istio.io/istio): placement by its discovery server, validation and
@@ -217,7 +221,7 @@ have-valgrind:
 lint: wasm-target
 	cargo fmt --all -- --check
 	cargo clippy --target $(WASM_TARGET) $(addprefix -p ,$(MODULES) $(FIXTURES)) -p filter-common -- -D warnings
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --features integration-tests/envoy -- -D warnings
 
 fmt:
 	cargo fmt --all
