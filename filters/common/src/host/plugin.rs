@@ -21,7 +21,7 @@ use super::types::{Action, MapType};
 use crate::header::pairs::HeaderMap;
 use crate::peer::{Key, Peer, Published};
 use std::borrow::Cow;
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::Rc;
 use std::thread::LocalKey;
 
@@ -105,6 +105,9 @@ pub struct Exchange {
     /// Request headers, request trailers, response headers, response
     /// trailers: filled on first read.
     maps: [OnceCell<Read>; 4],
+    /// Which of `maps` a filter read in this callback (bit `1 << index`):
+    /// most callbacks read none, and then emptying them costs one test.
+    filled: Cell<u8>,
     principal: Option<Option<String>>,
     /// Filter state written in this callback: keys and values.
     written: HeaderMap,
@@ -122,15 +125,18 @@ impl Exchange {
             Map::Response => response,
             Map::ResponseTrailers => response_trailers,
         };
-        cell.get_or_init(|| match header_map(map.abi()) {
-            Some(map) => Read {
-                map,
-                is_envoys: true,
-            },
-            None => Read {
-                map: HeaderMap::default(),
-                is_envoys: false,
-            },
+        cell.get_or_init(|| {
+            self.filled.set(self.filled.get() | 1 << map as u8);
+            match header_map(map.abi()) {
+                Some(map) => Read {
+                    map,
+                    is_envoys: true,
+                },
+                None => Read {
+                    map: HeaderMap::default(),
+                    is_envoys: false,
+                },
+            }
         })
     }
 
@@ -170,8 +176,9 @@ impl Exchange {
     /// Replaces every copy of a header with one value, or removes them.
     pub fn set_header(&mut self, map: Map, name: &str, value: Option<&[u8]>) {
         let name = lowercase(name);
-        let absent = self
-            .cached(map)
+        let mut read = self.cached(map);
+        let absent = read
+            .as_ref()
             .is_some_and(|read| read.is_envoys && !read.map.contains(&name));
         let result = match value {
             // Nothing to remove: an append is the same edit, and Envoy does
@@ -184,7 +191,7 @@ impl Exchange {
             log::debug!("header {name} not changed (status {status})");
             return;
         }
-        if let Some(read) = self.cached(map) {
+        if let Some(read) = read.as_mut() {
             if !absent {
                 read.map.remove(&name);
             }
@@ -268,7 +275,14 @@ impl Exchange {
     }
 
     fn end_callback(&mut self) {
-        self.maps = Default::default();
+        let filled = self.filled.replace(0);
+        if filled != 0 {
+            for (i, cell) in self.maps.iter_mut().enumerate() {
+                if filled & 1 << i != 0 {
+                    cell.take();
+                }
+            }
+        }
         self.principal = None;
         self.written = HeaderMap::default();
         self.peer = None;
