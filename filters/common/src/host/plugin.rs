@@ -176,9 +176,8 @@ impl Exchange {
     /// Replaces every copy of a header with one value, or removes them.
     pub fn set_header(&mut self, map: Map, name: &str, value: Option<&[u8]>) {
         let name = lowercase(name);
-        let mut read = self.cached(map);
-        let absent = read
-            .as_ref()
+        let absent = self
+            .cached(map)
             .is_some_and(|read| read.is_envoys && !read.map.contains(&name));
         let result = match value {
             // Nothing to remove: an append is the same edit, and Envoy does
@@ -191,7 +190,7 @@ impl Exchange {
             log::debug!("header {name} not changed (status {status})");
             return;
         }
-        if let Some(read) = read.as_mut() {
+        if let Some(read) = self.cached(map) {
             if !absent {
                 read.map.remove(&name);
             }
