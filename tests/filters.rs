@@ -8,17 +8,11 @@
 //! test-old-envoy` runs it on the oldest supported Envoy too.
 
 use filter_registry::{filters, Filter, Kind};
+use harness::check;
 use harness::client::Proto;
 use harness::tcp::exchange;
-use harness::{wasm_filter, wasm_network_filter, Bootstrap, Envoy, Request, TcpEcho, Upstream};
+use harness::{wasm_filter, wasm_network_filter, Bootstrap, Envoy, TcpEcho, Upstream};
 use serde_json::json;
-
-fn text(values: Vec<&[u8]>) -> Vec<String> {
-    values
-        .into_iter()
-        .map(|v| String::from_utf8_lossy(v).into_owned())
-        .collect()
-}
 
 /// What went wrong for `filter`, if anything.
 fn try_http(filter: &Filter) -> Vec<String> {
@@ -27,40 +21,14 @@ fn try_http(filter: &Filter) -> Vec<String> {
         up.port(),
         vec![wasm_filter(&filter.name, &filter.example)],
     ));
-    let check = &filter.check;
-    let mut problems = Vec::new();
-    for proto in [Proto::H1, Proto::H2] {
-        let mut request = Request::get("/");
-        for (name, value) in &check.request_headers {
-            request = request.header(name, value);
-        }
-        let response = request.send(envoy.addr("main"), proto);
-        let at = format!("{}, {proto:?}", filter.name);
-        if response.status != check.status {
-            problems.push(format!(
-                "{at}: status {} (want {})",
-                response.status, check.status
-            ));
-        }
-        for (name, value) in &check.response_headers {
-            let got = text(response.header(name));
-            if got != [value.clone()] {
-                problems.push(format!(
-                    "{at}: response header {name}: {got:?} (want {value:?})"
-                ));
-            }
-        }
-        if !check.upstream_headers.is_empty() {
-            let received = up.last();
-            for (name, value) in &check.upstream_headers {
-                let got = text(received.header(name));
-                if got != [value.clone()] {
-                    problems.push(format!("{at}: app got {name}: {got:?} (want {value:?})"));
-                }
-            }
-        }
-    }
-    problems
+    [Proto::H1, Proto::H2]
+        .into_iter()
+        .flat_map(|proto| {
+            let response = check::request(&filter.check).send(envoy.addr("main"), proto);
+            let at = format!("{}, {proto:?}", filter.name);
+            check::problems(&at, &filter.check, &response, || up.last())
+        })
+        .collect()
 }
 
 fn try_network(filter: &Filter) -> Vec<String> {

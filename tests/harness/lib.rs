@@ -10,6 +10,7 @@
 //! - [`TcpEcho`]: a TCP echo server for network filters.
 
 pub mod bootstrap;
+pub mod check;
 pub mod client;
 pub mod envoy;
 pub mod istio;

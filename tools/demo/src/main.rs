@@ -78,11 +78,7 @@ fn every_other_filter(app: &Upstream) -> Result<(), String> {
                     ),
             ),
         };
-        let mut request = Request::get("/");
-        for (header, value) in &check.request_headers {
-            request = request.header(header, value);
-        }
-        let response = request.send(envoy.addr("main"), Proto::H1);
+        let response = harness::check::request(check).send(envoy.addr("main"), Proto::H1);
         println!(
             "GET / answered {} (expected {})",
             response.status, check.status
