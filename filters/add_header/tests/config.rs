@@ -40,11 +40,9 @@ fn errors_name_the_field_and_the_fix() {
 /// declared, and nothing else.
 #[test]
 fn the_readme_documents_the_declared_fields() {
-    let problems = filter_common::config::reference::differences(
+    filter_common::config::reference::check_reference(
         include_str!("../README.md"),
-        "## Configuration reference",
         &Config::reference(),
-        &|_| false,
-    );
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
 }

@@ -111,11 +111,9 @@ fn framing_hop_by_hop_and_envoy_headers_are_refused_as_outputs() {
 /// declared, and nothing else.
 #[test]
 fn the_readme_documents_the_declared_fields() {
-    let problems = filter_common::config::reference::differences(
+    filter_common::config::reference::check_reference(
         include_str!("../README.md"),
-        "## Configuration reference",
         &peer_metadata::config::Fields::reference(),
-        &|_| false,
-    );
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
 }

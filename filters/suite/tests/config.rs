@@ -93,11 +93,9 @@ fn a_part_reads_as_the_filter_s_own_document() {
 /// declared, and nothing else.
 #[test]
 fn the_readme_documents_the_declared_fields() {
-    let problems = filter_common::config::reference::differences(
+    filter_common::config::reference::check_reference(
         include_str!("../README.md"),
-        "## Configuration reference",
         &Config::reference(),
-        &|_| false,
-    );
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
 }

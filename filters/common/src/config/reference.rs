@@ -121,14 +121,9 @@ pub fn table(readme: &str, heading: &str) -> Option<Vec<Row>> {
 
 /// Where the table under `heading` differs from `fields`: a field without a
 /// row, a row whose type, default or meaning is not the declared one, a row
-/// for a field not declared (unless `elsewhere` accepts its name: a field
-/// another module reads). Each problem names the row the declaration gives.
-pub fn differences(
-    readme: &str,
-    heading: &str,
-    fields: &[FieldDoc],
-    elsewhere: &dyn Fn(&str) -> bool,
-) -> Vec<String> {
+/// for a field not declared. Each problem names the row the declaration
+/// gives.
+pub fn differences(readme: &str, heading: &str, fields: &[FieldDoc]) -> Vec<String> {
     let Some(rows) = table(readme, heading) else {
         return vec![format!("no `| field |` table after {heading:?}")];
     };
@@ -154,10 +149,21 @@ pub fn differences(
     }
     for r in &rows {
         for n in &r.names {
-            if !fields.iter().any(|f| f.name == n) && !elsewhere(n) {
+            if !fields.iter().any(|f| f.name == n) {
                 problems.push(format!("`{n}` has a row but is not a field"));
             }
         }
     }
     problems
+}
+
+/// A filter README's `## Configuration reference` table against the fields
+/// its configuration declares: `Err` lists every difference.
+pub fn check_reference(readme: &str, fields: &[FieldDoc]) -> Result<(), String> {
+    let problems = differences(readme, "## Configuration reference", fields);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
 }
