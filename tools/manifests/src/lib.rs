@@ -512,12 +512,8 @@ pub fn module_source() -> Vec<Value> {
     ]
 }
 
-/// The workspace this crate sits in (`tools/manifests/`), whose `dist/`
-/// holds the modules.
-pub fn workspace_root() -> std::path::PathBuf {
-    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors().nth(2).unwrap_or(here).to_path_buf()
-}
+/// The workspace, whose `dist/` holds the modules.
+pub use filter_registry::workspace_root;
 
 /// The sha256 of bytes, in hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {

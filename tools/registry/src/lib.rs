@@ -130,10 +130,10 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// The workspace's root.
+/// The workspace this crate sits in (`tools/registry/`).
 pub fn workspace_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    root.canonicalize().unwrap_or(root)
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors().nth(2).unwrap_or(here).to_path_buf()
 }
 
 fn read_manifest(path: &Path) -> Result<Manifest, Error> {
