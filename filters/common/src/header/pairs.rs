@@ -15,6 +15,13 @@ pub struct HeaderMap {
 }
 
 impl HeaderMap {
+    pub const fn new() -> HeaderMap {
+        HeaderMap {
+            bytes: Vec::new(),
+            entries: Vec::new(),
+        }
+    }
+
     /// Envoy's serialization: `u32 count`, then `count` pairs of `u32` sizes,
     /// then each name and value followed by a NUL. Names that are not UTF-8
     /// are replaced lossily; `None` if the layout is broken.
@@ -56,14 +63,6 @@ impl HeaderMap {
             data = value_end.checked_add(1)?;
         }
         Some(map)
-    }
-
-    /// An empty map with room for `bytes` of names and values in `entries` headers.
-    pub fn with_capacity(bytes: usize, entries: usize) -> HeaderMap {
-        HeaderMap {
-            bytes: Vec::with_capacity(bytes),
-            entries: Vec::with_capacity(entries),
-        }
     }
 
     /// A map of these headers, in this order (tests build their maps so).
@@ -127,6 +126,17 @@ impl HeaderMap {
         self.bytes.push(0);
         self.bytes.extend_from_slice(value);
         self.entries.push((start, name_end, self.bytes.len()));
+    }
+
+    /// Forgets every header, keeping the room they took unless it is more
+    /// than `keep` bytes (a map used again and again without growing for good).
+    pub fn clear(&mut self, keep: usize) {
+        if self.bytes.capacity() > keep {
+            *self = HeaderMap::new();
+        } else {
+            self.bytes.clear();
+            self.entries.clear();
+        }
     }
 
     /// Removes every copy of header `name` (its bytes stay until the map is dropped).

@@ -86,28 +86,23 @@ impl Map {
     }
 }
 
-/// A header map as read from Envoy, and whether Envoy had one: only then
-/// does it tell which headers are absent.
-#[derive(Default)]
-struct Read {
-    map: HeaderMap,
-    is_envoys: bool,
-}
-
 /// What the filters of one module share about the stream in one callback:
 /// its header maps (each read from Envoy once, then kept in step with the
 /// changes each filter makes, so a later filter sees what it would see as a
 /// separate filter), the mTLS principal, the filter state they wrote and the
 /// caller peer_metadata published. Forgotten at the end of every callback:
-/// between callbacks other filters may change all of them.
-#[derive(Default)]
+/// between callbacks other filters may change all of them. So a VM, which
+/// runs one callback at a time, needs one exchange, not one per stream.
 pub struct Exchange {
     /// Request headers, request trailers, response headers, response
-    /// trailers: filled on first read.
-    maps: [OnceCell<Read>; 4],
+    /// trailers (by [`Map`]'s order): filled on first read.
+    maps: [OnceCell<HeaderMap>; 4],
     /// Which of `maps` a filter read in this callback (bit `1 << index`):
     /// most callbacks read none, and then emptying them costs one test.
     filled: Cell<u8>,
+    /// Which of the maps read Envoy had: only those tell which headers
+    /// are absent (the others are empty stand-ins).
+    envoys: Cell<u8>,
     principal: Option<Option<String>>,
     /// Filter state written in this callback: keys and values.
     written: HeaderMap,
@@ -116,53 +111,72 @@ pub struct Exchange {
     peer: Option<Rc<Peer>>,
 }
 
+/// The room `Exchange::written` keeps between callbacks: what filters
+/// usually write; a larger write is freed when its callback ends.
+const WRITTEN_KEPT: usize = 4096;
+
 impl Exchange {
-    fn read(&self, map: Map) -> &Read {
+    const fn new() -> Exchange {
+        Exchange {
+            maps: [const { OnceCell::new() }; 4],
+            filled: Cell::new(0),
+            envoys: Cell::new(0),
+            principal: None,
+            written: HeaderMap::new(),
+            peer: None,
+        }
+    }
+
+    fn cell(&self, map: Map) -> &OnceCell<HeaderMap> {
         let [request, request_trailers, response, response_trailers] = &self.maps;
-        let cell = match map {
+        match map {
             Map::Request => request,
             Map::RequestTrailers => request_trailers,
             Map::Response => response,
             Map::ResponseTrailers => response_trailers,
-        };
-        cell.get_or_init(|| {
-            self.filled.set(self.filled.get() | 1 << map as u8);
-            match header_map(map.abi()) {
-                Some(map) => Read {
-                    map,
-                    is_envoys: true,
-                },
-                None => Read {
-                    map: HeaderMap::default(),
-                    is_envoys: false,
-                },
-            }
-        })
+        }
     }
 
     /// A header map as Envoy holds it now: empty where Envoy has none (a
     /// map its phase has not reached, trailers a stream did not send).
     /// Several maps may be read at once; none can be edited while they are.
     pub fn headers(&self, map: Map) -> &HeaderMap {
-        &self.read(map).map
+        self.cell(map).get_or_init(|| {
+            let bit = 1 << map as u8;
+            self.filled.set(self.filled.get() | bit);
+            match header_map(map.abi()) {
+                Some(headers) => {
+                    self.envoys.set(self.envoys.get() | bit);
+                    headers
+                }
+                None => HeaderMap::new(),
+            }
+        })
     }
 
     /// Whether Envoy has `map` (response headers exist once the response
     /// started, trailers only when the peer sent some).
     pub fn has(&self, map: Map) -> bool {
-        self.read(map).is_envoys
+        self.headers(map);
+        self.is_envoys(map)
+    }
+
+    fn is_envoys(&self, map: Map) -> bool {
+        self.envoys.get() & 1 << map as u8 != 0
     }
 
     /// A header map to keep past this callback (a filter that records
     /// trailers, which arrive once); `None` where Envoy has none.
     pub fn take_headers(&mut self, map: Map) -> Option<HeaderMap> {
-        self.read(map);
-        let read = self.cached(map).map(std::mem::take)?;
-        read.is_envoys.then_some(read.map)
+        if !self.has(map) {
+            return None;
+        }
+        self.envoys.set(self.envoys.get() & !(1 << map as u8));
+        self.cached(map).map(std::mem::take)
     }
 
     /// The map as read in this callback, to keep in step with an edit.
-    fn cached(&mut self, map: Map) -> Option<&mut Read> {
+    fn cached(&mut self, map: Map) -> Option<&mut HeaderMap> {
         let [request, request_trailers, response, response_trailers] = &mut self.maps;
         match map {
             Map::Request => request,
@@ -176,9 +190,10 @@ impl Exchange {
     /// Replaces every copy of a header with one value, or removes them.
     pub fn set_header(&mut self, map: Map, name: &str, value: Option<&[u8]>) {
         let name = lowercase(name);
-        let absent = self
-            .cached(map)
-            .is_some_and(|read| read.is_envoys && !read.map.contains(&name));
+        let absent = self.is_envoys(map)
+            && self
+                .cached(map)
+                .is_some_and(|headers| !headers.contains(&name));
         let result = match value {
             // Nothing to remove: an append is the same edit, and Envoy does
             // less for it than for a replace.
@@ -190,12 +205,12 @@ impl Exchange {
             log::debug!("header {name} not changed (status {status})");
             return;
         }
-        if let Some(read) = self.cached(map) {
+        if let Some(headers) = self.cached(map) {
             if !absent {
-                read.map.remove(&name);
+                headers.remove(&name);
             }
             if let Some(value) = value {
-                read.map.append(&name, value);
+                headers.append(&name, value);
             }
         }
     }
@@ -207,8 +222,8 @@ impl Exchange {
             log::debug!("header {name} not added (status {status})");
             return;
         }
-        if let Some(read) = self.cached(map) {
-            read.map.append(&name, value);
+        if let Some(headers) = self.cached(map) {
+            headers.append(&name, value);
         }
     }
 
@@ -227,10 +242,6 @@ impl Exchange {
     /// Sets filter state `wasm.<key>`; `Err(status)` when Envoy refuses.
     pub fn set_filter_state(&mut self, key: &str, value: &[u8]) -> Result<(), u32> {
         set_property(key, value)?;
-        if self.written.is_empty() {
-            // Room for what a callback usually writes, grown once.
-            self.written = HeaderMap::with_capacity(512, 16);
-        }
         self.written.remove(key);
         self.written.append(key, value);
         Ok(())
@@ -281,9 +292,12 @@ impl Exchange {
                     cell.take();
                 }
             }
+            self.envoys.set(0);
         }
         self.principal = None;
-        self.written = HeaderMap::default();
+        if !self.written.is_empty() {
+            self.written.clear(WRITTEN_KEPT);
+        }
         self.peer = None;
     }
 }
@@ -381,29 +395,21 @@ impl StreamFilter for ChainStream {
 /// [`StreamFilter`].
 pub struct Http;
 
-/// One request's filter and what its callbacks share.
-pub struct Stream {
-    filter: Box<dyn StreamFilter>,
-    exchange: Exchange,
-}
-
 thread_local! {
     static HTTP: RefCell<Contexts<Http>> = const { RefCell::new(Contexts::new()) };
+    static EXCHANGE: RefCell<Exchange> = const { RefCell::new(Exchange::new()) };
 }
 
 impl Kind for Http {
     type Plugin = dyn Plugin;
-    type Stream = Stream;
+    type Stream = Box<dyn StreamFilter>;
 
     fn contexts() -> &'static LocalKey<RefCell<Contexts<Self>>> {
         &HTTP
     }
 
-    fn stream(plugin: &dyn Plugin, _id: u32) -> Stream {
-        Stream {
-            filter: plugin.stream(),
-            exchange: Exchange::default(),
-        }
+    fn stream(plugin: &dyn Plugin, _id: u32) -> Box<dyn StreamFilter> {
+        plugin.stream()
     }
 
     fn on_tick(plugin: &dyn Plugin) {
@@ -418,12 +424,15 @@ impl Kind for Http {
 /// A stream callback: runs `f` on stream `id`'s filter; `Continue` for an
 /// unknown stream.
 pub fn on_stream(id: u32, f: impl FnOnce(&mut dyn StreamFilter, &mut Exchange) -> Action) -> u32 {
-    let action = with_stream::<Http, _>(id, |stream| {
-        let action = f(stream.filter.as_mut(), &mut stream.exchange);
-        stream.exchange.end_callback();
-        action
+    let action = with_stream::<Http, _>(id, |filter| {
+        EXCHANGE.with(|x| {
+            let mut x = x.try_borrow_mut().ok()?;
+            let action = f(filter.as_mut(), &mut x);
+            x.end_callback();
+            Some(action)
+        })
     });
-    action.unwrap_or(Action::Continue) as u32
+    action.flatten().unwrap_or(Action::Continue) as u32
 }
 
 /// One configured network filter, shared by all its connections on this worker.
