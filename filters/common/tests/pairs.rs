@@ -68,6 +68,18 @@ fn lookups_and_edits() {
     );
 }
 
+#[test]
+fn cleared_maps_start_again() {
+    for keep in [0, 4096] {
+        let mut map = decode(&encode_pairs(&[("x-a", b"1"), ("x-b", b"2")])).unwrap();
+        map.append("x-c", b"3");
+        map.clear(keep);
+        assert!(map.is_empty() && !map.contains("x-a") && !map.contains("x-c"));
+        map.append("x-d", b"4");
+        assert_eq!(map, HeaderMap::from_pairs(&[("x-d", "4")]), "keep {keep}");
+    }
+}
+
 proptest! {
     #[test]
     fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {

@@ -111,6 +111,8 @@ pub struct Exchange {
     peer: Option<Rc<Peer>>,
 }
 
+static NO_HEADERS: HeaderMap = HeaderMap::new();
+
 /// The room `Exchange::written` keeps between callbacks: what filters
 /// usually write; a larger write is freed when its callback ends.
 const WRITTEN_KEPT: usize = 4096;
@@ -141,17 +143,23 @@ impl Exchange {
     /// map its phase has not reached, trailers a stream did not send).
     /// Several maps may be read at once; none can be edited while they are.
     pub fn headers(&self, map: Map) -> &HeaderMap {
-        self.cell(map).get_or_init(|| {
-            let bit = 1 << map as u8;
-            self.filled.set(self.filled.get() | bit);
-            match header_map(map.abi()) {
-                Some(headers) => {
-                    self.envoys.set(self.envoys.get() | bit);
-                    headers
-                }
-                None => HeaderMap::new(),
+        let cell = self.cell(map);
+        if let Some(headers) = cell.get() {
+            return headers;
+        }
+        let bit = 1 << map as u8;
+        self.filled.set(self.filled.get() | bit);
+        let headers = match header_map(map.abi()) {
+            Some(headers) => {
+                self.envoys.set(self.envoys.get() | bit);
+                headers
             }
-        })
+            None => HeaderMap::new(),
+        };
+        // Not `get_or_init`: its check for a reentrant fill (none can
+        // happen here) would put a panic on every request's path.
+        let _ = cell.set(headers);
+        cell.get().unwrap_or(&NO_HEADERS)
     }
 
     /// Whether Envoy has `map` (response headers exist once the response
