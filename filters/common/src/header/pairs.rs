@@ -14,11 +14,6 @@ pub struct HeaderMap {
     entries: Vec<(usize, usize, usize)>,
 }
 
-/// Room for entries a filter adds to a map it read (cf_headers adds four),
-/// so that the first additions do not move the entries: measured, moving
-/// them costs more than the rest of an edit.
-const ADDED_ENTRIES: usize = 8;
-
 impl HeaderMap {
     pub const fn new() -> HeaderMap {
         HeaderMap {
@@ -31,6 +26,14 @@ impl HeaderMap {
     /// then each name and value followed by a NUL. Names that are not UTF-8
     /// are replaced lossily; `None` if the layout is broken.
     pub fn decode(bytes: Vec<u8>) -> Option<HeaderMap> {
+        HeaderMap::decode_with_room(bytes, 0)
+    }
+
+    /// [`HeaderMap::decode`], with room for `added` more headers: a map that
+    /// filters edit after reading it then takes its first additions without
+    /// moving its entries (measured: moving them costs more than the rest of
+    /// an edit).
+    pub fn decode_with_room(bytes: Vec<u8>, added: usize) -> Option<HeaderMap> {
         let mut map = HeaderMap {
             bytes,
             entries: Vec::new(),
@@ -48,7 +51,7 @@ impl HeaderMap {
         if data > end {
             return None;
         }
-        map.entries.reserve(count + ADDED_ENTRIES);
+        map.entries.reserve(count + added);
         for i in 0..count {
             let name_len = word(&map.bytes, 4 + i * 8)?;
             let value_len = word(&map.bytes, 8 + i * 8)?;

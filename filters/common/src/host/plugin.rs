@@ -14,7 +14,7 @@
 //! uses are exported.
 
 use super::calls::{
-    add_header, header_map, mtls_principal, property, send_response, set_header, set_property,
+    add_header, header_map_bytes, mtls_principal, property, send_response, set_header, set_property,
 };
 use super::contexts::{with_stream, Contexts, Kind};
 use super::types::{Action, MapType};
@@ -113,6 +113,10 @@ pub struct Exchange {
 
 static NO_HEADERS: HeaderMap = HeaderMap::new();
 
+/// Room for the request headers filters add after reading them (cf_headers
+/// adds four); the other maps are rarely edited after a read.
+const ADDED: usize = 8;
+
 /// The room `Exchange::written` keeps between callbacks: what filters
 /// usually write; a larger write is freed when its callback ends.
 const WRITTEN_KEPT: usize = 4096;
@@ -149,7 +153,10 @@ impl Exchange {
         }
         let bit = 1 << map as u8;
         self.filled.set(self.filled.get() | bit);
-        let headers = match header_map(map.abi()) {
+        let read = header_map_bytes(map.abi()).and_then(|bytes| {
+            HeaderMap::decode_with_room(bytes, if map == Map::Request { ADDED } else { 0 })
+        });
+        let headers = match read {
             Some(headers) => {
                 self.envoys.set(self.envoys.get() | bit);
                 headers
