@@ -6,17 +6,35 @@
 # captures for a while; reads the records back from each sidecar's log (or
 # file) once the sidecar has written all it counted; and removes what it
 # created, however it exits.
+#
+# Installed as `kubectl-tap` on PATH (copied or symlinked), it is the kubectl
+# plugin `kubectl tap`.
 set -euo pipefail
 
+# The program as invoked: `kubectl tap` when run as the plugin.
+case ${0##*/} in
+  kubectl-tap) prog="kubectl tap" ;;
+  *) prog=${0##*/} ;;
+esac
+
 usage() {
+  printf 'usage: %s [options] <app-name>\n' "$prog"
   cat <<'EOF'
-usage: tap.sh [options] <app-name>
   --guid GUID             the app's GUID (instead of `cf app <name> --guid`)
-  --namespace NS          where the app's pods run (default: cf-workloads)
-  --duration SECONDS      how long to capture (default: 60)
+  -n, --namespace NS      where the app's pods run (default: cf-workloads)
+  --context NAME          the kubeconfig context to use (every kubectl call)
+  --kubeconfig FILE       the kubeconfig to use (every kubectl call; default:
+                          $KUBECONFIG, else ~/.kube/config)
+  --duration SECONDS      how long to capture (default: 60; with --follow:
+                          until interrupted)
   --count N               stop after N records (and record at most N per
                           sidecar); without it each sidecar records at most
                           500 (--records logs) or 100 (--records file)
+  --follow                stream the records to standard output as JSON lines
+                          as the sidecars write them, new pods included, until
+                          Ctrl-C, --duration or --count; counts per pod on
+                          standard error; --records logs and --format jsonl
+                          only; with --out DIR, a copy in DIR/<pod>.jsonl
   --rate N                records per second per Envoy worker, bursts of N
                           (default: 5)
   --tcp PORT              tap raw TCP the app receives on PORT (tap_tcp) instead
@@ -41,11 +59,13 @@ usage: tap.sh [options] <app-name>
                           agent may ship that log off the pod), or a file
                           in the sidecar copied with `kubectl cp` (needs tar
                           in the proxy image; records stay in the pod)
-  --out DIR               where records go (default: ./tap-<guid>-<time>)
+  --out DIR               where records go (default: ./tap-<guid>-<time>;
+                          with --follow: standard output only)
   --format jsonl|har|pcap records as JSON lines, HAR or pcap (har and pcap need
                           the `tap` tool on PATH: make tap)
   --wasm-dir DIR          where tap_http.wasm and tap_tcp.wasm are (default:
-                          the repository's dist/)
+                          $TAP_WASM_DIR, else the dist/ of the repository this
+                          script is in, symlinks followed)
   --timeout SECONDS       how long sidecars may take to load the filter, and to
                           write out the records they counted (default: 60)
   --inline-module         put the module into the filter of every chain it
@@ -57,8 +77,10 @@ usage: tap.sh [options] <app-name>
   --dry-run               print the EnvoyFilter, apply nothing
   --keep                  leave the tap installed when done
   -h, --help              this text
-Needs KUBECONFIG, kubectl, and (without --guid) cf logged in.
-Exit codes: 2 usage, 3 KUBECONFIG unset, 4 cf not logged in, 5 app not found,
+Options also take the form --option=VALUE.
+Needs kubectl with a kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config,
+or a pod's service account), and (without --guid) cf logged in.
+Exit codes: 2 usage, 3 no kubeconfig, 4 cf not logged in, 5 app not found,
 6 kubectl refused or failed, 7 no pods, 8 the filter did not load in time,
 9 the --tcp port cannot be tapped, 10 records incomplete.
 EOF
@@ -67,11 +89,11 @@ EOF
 die() {
   local code=$1
   shift
-  echo "tap.sh: $*" >&2
+  echo "$prog: $*" >&2
   exit "$code"
 }
 
-say() { echo "tap.sh: $*" >&2; }
+say() { echo "$prog: $*" >&2; }
 
 # JSON string literal for a user value; control characters are refused.
 json_string() {
@@ -84,16 +106,32 @@ json_string() {
   printf '"%s"' "$s"
 }
 
-script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-app="" guid="" namespace="cf-workloads" duration=60 count="" tcp_port="" outbound_port=""
+# This script's directory, through symlinks (a `kubectl-tap` symlink on
+# PATH finds the repository's dist/).
+source_path=${BASH_SOURCE[0]}
+while [[ -L $source_path ]]; do
+  link=$(readlink "$source_path")
+  [[ $link == /* ]] || link=$(dirname "$source_path")/$link
+  source_path=$link
+done
+script_dir=$(cd "$(dirname "$source_path")" && pwd)
+app="" guid="" namespace="cf-workloads" duration="" count="" tcp_port="" outbound_port=""
 method="" path_prefix="" header="" status="" max_body="" bodies=false records_via="logs" out="" format="jsonl" rate=5
-wasm_dir="$script_dir/../dist" timeout=60 dry_run=false keep=false inline_module=false
+wasm_dir=${TAP_WASM_DIR:-$script_dir/../dist} timeout=60 dry_run=false keep=false inline_module=false
+follow=false context="" kubeconfig=""
 
 need_value() { [[ $# -ge 2 && -n $2 ]] || die 2 "$1 needs a value"; }
 while [[ $# -gt 0 ]]; do
+  # --option=VALUE, as kubectl takes its flags: two words.
+  if [[ $1 =~ ^(--[a-z-]+|-n)=(.*)$ ]]; then
+    set -- "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${@:2}"
+  fi
   case $1 in
     --guid) need_value "$@"; guid=$2; shift 2 ;;
-    --namespace) need_value "$@"; namespace=$2; shift 2 ;;
+    -n | --namespace) need_value "$@"; namespace=$2; shift 2 ;;
+    --context) need_value "$@"; context=$2; shift 2 ;;
+    --kubeconfig) need_value "$@"; kubeconfig=$2; shift 2 ;;
+    --follow) follow=true; shift ;;
     --duration) need_value "$@"; duration=$2; shift 2 ;;
     --count) need_value "$@"; count=$2; shift 2 ;;
     --rate) need_value "$@"; rate=$2; shift 2 ;;
@@ -139,12 +177,18 @@ if [[ $bodies == false ]]; then
 elif [[ -z $max_body ]]; then
   if [[ $records_via == logs ]]; then max_body=4096; else max_body=65536; fi
 fi
-for n in "$duration" "$max_body" "$timeout" "$rate" ${count:+"$count"} ${tcp_port:+"$tcp_port"} ${outbound_port:+"$outbound_port"}; do
+for n in ${duration:+"$duration"} "$max_body" "$timeout" "$rate" ${count:+"$count"} ${tcp_port:+"$tcp_port"} ${outbound_port:+"$outbound_port"}; do
   [[ $n =~ ^[0-9]+$ ]] || die 2 "'$n' is not a number"
 done
 # Decimal from here on (bash reads 010 as octal, JSON refuses it).
-duration=$((10#$duration)) max_body=$((10#$max_body)) timeout=$((10#$timeout)) rate=$((10#$rate))
+max_body=$((10#$max_body)) timeout=$((10#$timeout)) rate=$((10#$rate))
 [[ -z $count ]] || count=$((10#$count))
+# --duration: 60 seconds by default; with --follow, none (until interrupted).
+if [[ -n $duration ]]; then
+  duration=$((10#$duration))
+elif [[ $follow == false ]]; then
+  duration=60
+fi
 [[ -z $tcp_port ]] || tcp_port=$((10#$tcp_port))
 [[ -z $outbound_port ]] || outbound_port=$((10#$outbound_port))
 ((rate > 0)) || die 2 "--rate is records per second, at least 1"
@@ -168,11 +212,32 @@ if [[ -n $tcp_port && -n $outbound_port ]]; then
   die 2 "--tcp (inbound) and --tcp-outbound are one tap each"
 fi
 port=${tcp_port:-$outbound_port}
+# --follow reads the sidecars' logs as they are written (`kubectl logs -f`);
+# following a file would need `tail` in the proxy image, which the
+# distroless one lacks; and HAR and pcap are whole documents, not streams.
+if [[ $follow == true ]]; then
+  [[ $records_via == logs ]] || die 2 "--follow streams the sidecars' logs: it takes --records logs, not file (a file in the sidecar would need tail in the proxy image)"
+  [[ $format == jsonl ]] || die 2 "--follow writes JSON lines; --format $format needs a capture with an end (or convert --out DIR/*.jsonl with the tap tool afterwards)"
+fi
 if [[ -n $port && -n $method$path_prefix$header$status ]]; then
   die 2 "--method, --path, --header and --status apply to HTTP, not to --tcp"
 fi
 
-[[ -n ${KUBECONFIG:-} ]] || die 3 "KUBECONFIG is not set: point it at the cluster's kubeconfig"
+# kubectl's own order: --kubeconfig, $KUBECONFIG, ~/.kube/config, and in a
+# pod its service account. With none of them, kubectl would talk to
+# localhost:8080: refuse before anything else.
+kubectl_flags=()
+if [[ -n $kubeconfig ]]; then
+  [[ -f $kubeconfig ]] || die 3 "--kubeconfig $kubeconfig: no such file"
+  kubectl_flags+=(--kubeconfig "$kubeconfig")
+elif [[ -z ${KUBECONFIG:-} && ! -f ${HOME:-/nonexistent}/.kube/config ]] &&
+  ! [[ -n ${KUBERNETES_SERVICE_HOST:-} && -f /var/run/secrets/kubernetes.io/serviceaccount/token ]]; then
+  die 3 "no kubeconfig: KUBECONFIG is not set, ~/.kube/config does not exist and this is not a pod; give --kubeconfig FILE or set KUBECONFIG"
+fi
+[[ -z $context ]] || kubectl_flags+=(--context "$context")
+# Every kubectl call, through this function: the plugin's --kubeconfig and
+# --context reach each of them.
+kubectl() { command kubectl ${kubectl_flags[@]+"${kubectl_flags[@]}"} "$@"; }
 
 if [[ -z $guid ]]; then
   if ! guid_out=$(cf app "$app" --guid 2>&1); then
@@ -231,7 +296,7 @@ else
   if [[ ${#conditions[@]} -gt 0 ]]; then
     match="{\"and\": [$(IFS=,; echo "${conditions[*]}")]}"
   fi
-  plugin="{\"match\": $match, \"max_request_bytes\": $max_body, \"max_response_bytes\": $max_body, \"record_stream_info\": true$budget}"
+  plugin="{\"match\": $match, \"max_request_bytes\": $max_body, \"max_response_bytes\": $max_body, \"record_stream_info\": true, \"record_downstream_connection\": true$budget}"
 fi
 plugin_yaml=${plugin//\'/\'\'}
 
@@ -630,8 +695,12 @@ state=$(mktemp -d "${TMPDIR:-/tmp}/tap.sh.XXXXXX")
 # failed may still have stored the object), then true.
 installed=false
 cleanup() {
-  local code=$?
+  local code=$? fpid
   trap - EXIT INT TERM
+  # --follow's followers first: none is left behind.
+  for fpid in "$state"/*.fpid; do
+    if [[ -e $fpid ]]; then follow_stop "$(basename "$fpid" .fpid)"; fi
+  done
   if [[ $keep == true ]]; then
     say "left installed (--keep): EnvoyFilter $name; remove with: kubectl delete envoyfilter -n $namespace $name"
   else
@@ -754,13 +823,17 @@ while :; do
   sleep 1
   refresh_pods
 done
-say "all sidecars loaded $filter; capturing for ${duration}s${count:+ or $count records} (at most $cap records per sidecar, $rate a second per worker)"
+if [[ $follow == true ]]; then
+  say "all sidecars loaded $filter; following $(if [[ -n $duration ]]; then echo "for ${duration}s"; else echo "until Ctrl-C"; fi)${count:+ or $count records} (at most $cap records per sidecar, $rate a second per worker)"
+else
+  say "all sidecars loaded $filter; capturing for ${duration}s${count:+ or $count records} (at most $cap records per sidecar, $rate a second per worker)"
+fi
 
 # The capture: pods that appear meanwhile are watched until they load. It
 # ends early at --count records in all, or once every sidecar has recorded
-# its cap (none can record more).
-end=$((SECONDS + duration))
-while ((SECONDS < end)); do
+# its cap (none can record more). --follow has its own loop (below).
+end=$((SECONDS + ${duration:-0}))
+while [[ $follow == false ]] && ((SECONDS < end)); do
   sleep 1
   refresh_pods
   total=0 open=0
@@ -788,6 +861,20 @@ while ((SECONDS < end)); do
   fi
 done
 
+# Drops from file $1 a last line without its newline: it is still being
+# written, and is read whole next time.
+whole_lines() {
+  if [[ -s $1 && -n $(tail -c 1 "$1") ]]; then
+    sed '$d' "$1" >"$1.whole" && mv "$1.whole" "$1"
+  fi
+}
+
+# The records in the container log $1 (the logs route): the lines that start
+# with this run's tag, tag removed.
+tagged() {
+  awk -v tag="$tag " 'index($0, tag) == 1 { print substr($0, length(tag) + 1) }' "$1"
+}
+
 # Fetches what $1's sidecar has written into $state/$1.raw (one record a
 # line); sets $fetch_error and fails when it cannot.
 fetch() {
@@ -810,12 +897,9 @@ fetch() {
       *) fetch_error="kubectl cp failed: $err"; return 1 ;;
     esac
   fi
-  # A last line without its newline is still being written: next time.
-  if [[ -s $src && -n $(tail -c 1 "$src") ]]; then
-    sed '$d' "$src" >"$src.whole" && mv "$src.whole" "$src"
-  fi
+  whole_lines "$src"
   if [[ $records_via == logs ]]; then
-    awk -v tag="$tag " 'index($0, tag) == 1 { print substr($0, length(tag) + 1) }' "$src" >"$state/$pod.raw"
+    tagged "$src" >"$state/$pod.raw"
   else
     mv "$src" "$state/$pod.raw"
   fi
@@ -852,6 +936,195 @@ classify() {
   ' "$state/$1.raw"
   present=$(($(wc -l <"$ok")))
 }
+
+# --follow: a `kubectl logs --follow` per pod writes the pod's container log
+# into $state/<pod>.stream; this loop, the only writer of standard output,
+# reads what each stream has added (whole lines only), picks this run's
+# records out of it as the fetch does (tag, whole JSON), and prints them.
+# Per pod: <pod>.fpid (the follower, a child of this shell, or none),
+# <pod>.offset (bytes of the stream read), <pod>.fuid (the pod uid
+# followed), <pod>.got (records printed from the sidecar's current
+# container), <pod>.skip (records the current follower repeats, to drop),
+# <pod>.sent (records printed from the pod, all told).
+
+# Starts following $1, dropping the first $2 records (a follower that
+# replaces one that ended reads the log from the start of the tap again).
+follow_start() {
+  local pod=$1
+  printf '%s\n' "$2" >"$state/$pod.skip"
+  printf '0\n' >"$state/$pod.offset"
+  cp "$state/$pod.uid" "$state/$pod.fuid"
+  : >"$state/$pod.stream"
+  # exec: the follower's pid is kubectl's own, which the clean-up stops.
+  (exec kubectl ${kubectl_flags[@]+"${kubectl_flags[@]}"} logs -n "$namespace" "$pod" -c istio-proxy --follow --since="$((SECONDS - started + 60))s") \
+    >"$state/$pod.stream" 2>"$state/$pod.ferr" &
+  printf '%s\n' "$!" >"$state/$pod.fpid"
+}
+
+# Stops the follower of $1 (if it still runs) and waits for it.
+follow_stop() {
+  local f=$state/$1.fpid pid i
+  [[ -f $f ]] || return 0
+  pid=$(<"$f")
+  rm -f "$f"
+  kill "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# Prints the records that $1's stream added since the last read, up to
+# --count in all, and copies them to --out DIR/<pod>.jsonl when given.
+follow_read() {
+  local pod=$1 stream=$state/$1.stream chunk=$state/$1.src offset size skip line got sent
+  [[ -f $stream && -f $state/$pod.offset ]] || return 0
+  offset=$(<"$state/$pod.offset")
+  size=$(($(wc -c <"$stream")))
+  ((size > offset)) || return 0
+  tail -c +"$((offset + 1))" "$stream" | head -c "$((size - offset))" >"$chunk"
+  whole_lines "$chunk"
+  printf '%s\n' "$((offset + $(wc -c <"$chunk")))" >"$state/$pod.offset"
+  tagged "$chunk" >"$state/$pod.raw"
+  classify "$pod"
+  if [[ -s $state/$pod.bad ]]; then
+    say "$pod: $(($(wc -l <"$state/$pod.bad"))) line(s) that are not whole JSON records${out:+, kept apart in $out/$pod.invalid}"
+    [[ -z $out ]] || cat "$state/$pod.bad" >>"$out/$pod.invalid"
+    incomplete=true
+  fi
+  ((present > 0)) || return 0
+  skip=$(<"$state/$pod.skip") got=$(<"$state/$pod.got") sent=$(<"$state/$pod.sent")
+  while IFS= read -r line; do
+    if ((skip > 0)); then
+      skip=$((skip - 1))
+      continue
+    fi
+    if [[ -n $count ]] && ((total >= count)); then break; fi
+    printf '%s\n' "$line"
+    [[ -z $out ]] || printf '%s\n' "$line" >>"$out/$pod.jsonl"
+    total=$((total + 1)) got=$((got + 1)) sent=$((sent + 1))
+  done <"$state/$pod.ok"
+  printf '%s\n' "$skip" >"$state/$pod.skip"
+  printf '%s\n' "$got" >"$state/$pod.got"
+  printf '%s\n' "$sent" >"$state/$pod.sent"
+  if ((got >= cap)) && [[ ! -f $state/$pod.capped ]]; then
+    touch "$state/$pod.capped"
+    say "$pod: its sidecar recorded its cap of $cap records${count:+ (--count)}; what matches after that is not recorded"
+  fi
+}
+
+# Reads the pod list; follows each pod whose sidecar has loaded the filter,
+# again when its follower has ended (a container restart, a broken stream)
+# and the pod is still there; stops following pods that are gone.
+follow_pods() {
+  local f pod err skip base
+  refresh_pods
+  for f in "$state"/*.fpid; do
+    [[ -e $f ]] || continue
+    pod=$(basename "$f" .fpid)
+    [[ " ${pod_list[*]:-} " == *" $pod "* && $(<"$state/$pod.uid") == "$(<"$state/$pod.fuid")" ]] && continue
+    follow_read "$pod"
+    follow_stop "$pod"
+    [[ " ${pod_list[*]:-} " == *" $pod "* ]] || say "pod $pod is gone: no more records from it"
+  done
+  for pod in ${pod_list[@]+"${pod_list[@]}"}; do
+    if [[ -f $state/$pod.fpid ]]; then
+      kill -0 "$(<"$state/$pod.fpid")" 2>/dev/null && continue
+      follow_read "$pod"
+      follow_stop "$pod"
+      err=$(head -n 1 "$state/$pod.ferr" 2>/dev/null || true)
+      say "following $pod ended${err:+ ($err)}: following it again"
+    fi
+    if ! loaded "$pod"; then
+      if ((SECONDS - $(<"$state/$pod.seen") >= timeout)) && [[ ! -f $state/$pod.late ]]; then
+        touch "$state/$pod.late"
+        say "the sidecar of $pod has not loaded $filter ${timeout}s after the pod appeared"
+      fi
+      continue
+    fi
+    skip=0
+    if [[ -f $state/$pod.fuid && $(<"$state/$pod.uid") == "$(<"$state/$pod.fuid")" ]]; then
+      # Followed before: the same container's log repeats what was printed,
+      # unless the container restarted (its counter then starts again below
+      # what was printed), when the log is the new container's.
+      read_tapped "$pod" || continue # not running (yet): next time
+      read -r base _ <"$state/$pod.base"
+      skip=$(<"$state/$pod.got")
+      if ((tapped < base + skip)); then
+        say "the sidecar of $pod restarted: following its new container"
+        echo 0 0 >"$state/$pod.base"
+        skip=0
+        rm -f "$state/$pod.capped"
+      fi
+    else
+      [[ -f $state/$pod.sent ]] || echo 0 >"$state/$pod.sent"
+    fi
+    echo "$skip" >"$state/$pod.got"
+    follow_start "$pod" "$skip"
+  done
+}
+
+# Follows until --count records, --duration, or SIGINT or SIGTERM (then a
+# clean end, exit 0); the clean-up stops the followers.
+follow_records() {
+  local stop="" next_list=0 reported="" now pod f sleeper
+  total=0 incomplete=false
+  [[ -z $out ]] || mkdir -p "$out"
+  trap 'stop=interrupted' INT TERM
+  [[ -z $duration ]] || end=$((SECONDS + duration))
+  while [[ -z $stop ]]; do
+    if ((SECONDS >= next_list)); then
+      follow_pods
+      next_list=$((SECONDS + 3))
+    fi
+    for f in "$state"/*.offset; do
+      [[ -e $f ]] || continue
+      follow_read "$(basename "$f" .offset)"
+    done
+    if [[ -n $count ]] && ((total >= count)); then stop=count; fi
+    if [[ -n $duration ]] && ((SECONDS >= end)); then stop=duration; fi
+    # What each sidecar has sent so far, when it changed (at most a line a
+    # second).
+    now=""
+    for f in "$state"/*.sent; do
+      [[ -e $f ]] || continue
+      pod=$(basename "$f" .sent)
+      now+="${now:+, }$pod $(<"$f")"
+    done
+    if [[ -n $now && $now != "$reported" && $SECONDS != "${reported_at:-}" ]]; then
+      say "records: $now ($total in all)"
+      reported=$now reported_at=$SECONDS
+    fi
+    [[ -n $stop ]] && break
+    # In the background, so that a signal ends the wait at once.
+    sleep 0.5 &
+    sleeper=$!
+    wait "$sleeper" 2>/dev/null || kill "$sleeper" 2>/dev/null || true
+  done
+  trap 'say "interrupted, cleaning up"; exit 130' INT TERM
+  case $stop in
+    interrupted) say "interrupted: stopping" ;;
+    count) say "$count records: stopping" ;;
+    duration) say "${duration}s: stopping" ;;
+  esac
+  if [[ $stop != count ]]; then
+    for f in "$state"/*.offset; do
+      [[ -e $f ]] || continue
+      follow_read "$(basename "$f" .offset)"
+    done
+  fi
+  for f in "$state"/*.fpid; do
+    [[ -e $f ]] || continue
+    follow_stop "$(basename "$f" .fpid)"
+  done
+  say "followed $total record(s)${now:+: $now}${out:+; a copy in $out/<pod>.jsonl}"
+  [[ $incomplete == false ]] || die 10 "records are incomplete (see above)"
+  exit 0
+}
+
+if [[ $follow == true ]]; then follow_records; fi
 
 if [[ -z $out ]]; then
   out="./tap-$guid-$(date +%Y%m%d-%H%M%S)"

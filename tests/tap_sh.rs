@@ -713,6 +713,11 @@ fn happy_path_taps_reads_logs_and_cleans_up() {
     );
     assert_eq!(plugin["max_records"], 4);
     assert_eq!(plugin["max_request_bytes"], 0, "no bodies unless asked");
+    assert_eq!(plugin["record_stream_info"], true, "real time and duration");
+    assert_eq!(
+        plugin["record_downstream_connection"], true,
+        "the client's address"
+    );
     let log = log_patch(&manifest);
     assert_eq!(log["typed_config"]["path"], "/dev/stdout");
     let format = log["typed_config"]["log_format"]["text_format_source"]["inline_string"]
@@ -936,6 +941,14 @@ fn http_logs_route_end_to_end_in_envoy() {
     assert!(records
         .iter()
         .all(|r| r["stream_info"]["start_time"].is_string()));
+    assert!(
+        records.iter().all(
+            |r| r["http_buffered_trace"]["downstream_connection"]["remote_address"]
+                ["socket_address"]["address"]
+                == "127.0.0.1"
+        ),
+        "the client's address: {records:?}"
+    );
     let calls = fake.calls();
     assert_eq!(count(&calls, "kubectl cp"), 0, "{calls:#?}");
     assert!(
