@@ -302,7 +302,7 @@ fn captured() -> Capture {
     let taps = recorded();
     let (http, _) = parse(&read(&taps.envoy.scratch().join("http.jsonl")));
     let (tcp, _) = parse(&read(&taps.envoy.scratch().join("tcp.jsonl")));
-    let mut capture = pcap::Pcap::new();
+    let mut capture = pcap::Pcap::new(pcap::Format::Pcap);
     for r in http.iter().chain(&tcp) {
         match r {
             Record::Http(h) => capture.http(h),

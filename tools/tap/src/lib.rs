@@ -15,6 +15,8 @@ pub mod report;
 pub mod segment;
 pub mod show;
 pub mod split;
+pub mod stream;
 pub mod suggest;
 pub mod terminal;
+pub mod time;
 pub mod traffic;

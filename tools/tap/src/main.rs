@@ -5,7 +5,7 @@
 //! tap show  [FILTERS] [FILE|DIR ...]        headers and bodies, binary as hex
 //! tap split [FILTERS] --out DIR [FILE ...]  one JSON file per record (tap_<n>.json)
 //! tap har   [FILTERS] [FILE ...] > x.har    HAR 1.2 (HTTP records)
-//! tap pcap  [FILTERS] --out x.pcap [FILE ...]
+//! tap pcap  [FILTERS] --out x.pcap|x.pcapng|- [--format pcap|pcapng] [FILE ...]
 //! tap policy suggest [FILTERS] [--format l7_policy|cnp] [--max-literals N]
 //!            [--allow-prefix PREFIX ...] [--port N] [--app NAME] [--report FILE]
 //!            [--learn-status 2xx,3xx] [--generalize-unauthenticated] [FILE ...]
@@ -24,11 +24,12 @@
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum, ValueHint};
 use clap_complete::Shell;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use tap_tool::filter::{parse_statuses, Filter};
 use tap_tool::policy::{self, Format};
-use tap_tool::record::{parse, Record};
+use tap_tool::record::{self, parse, Item, Record};
+use tap_tool::stream::{self, Documents};
 use tap_tool::suggest::Options;
 use tap_tool::terminal::visible;
 use tap_tool::{har, pcap, show};
@@ -75,8 +76,10 @@ enum Command {
     ///
     /// Each HTTP record becomes an HTTP/1.1 exchange on its own TCP stream to
     /// port 80, each TCP record its connection's bytes in event order with
-    /// its own IPv4 addresses. Checksums are valid; timestamps are synthetic
-    /// (100 µs apart).
+    /// its own IPv4 addresses. Checksums are valid. Packets carry the
+    /// records' times (stream_info.start_time and duration, TCP event
+    /// timestamps), else the time tap read the record. Records are written
+    /// as they arrive: `--out -` follows a live stream.
     #[command(args_override_self = true)]
     Pcap(Pcap),
     /// l7_policy rules from recorded requests, and a policy checked against them
@@ -209,11 +212,22 @@ struct Split {
     filter: FilterArgs,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum CaptureFormat {
+    /// libpcap: every tool reads it; no comments
+    Pcap,
+    /// pcapng: each record's first packet carries a comment (request, status, caller, flags)
+    Pcapng,
+}
+
 #[derive(Args)]
 struct Pcap {
-    /// The pcap file to write
-    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    /// The capture to write; - for standard output, written record by record as records arrive
+    #[arg(long, value_name = "FILE|-", value_hint = ValueHint::FilePath)]
     out: PathBuf,
+    /// The format (default: pcapng for - and *.pcapng, else pcap)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    format: Option<CaptureFormat>,
     #[arg(value_name = "FILE|DIR", help = FILES, value_hint = ValueHint::AnyPath)]
     files: Vec<PathBuf>,
     #[command(flatten)]
@@ -298,34 +312,10 @@ fn fail(message: &str) -> ExitCode {
 }
 
 fn inputs(paths: &[PathBuf]) -> Result<String, String> {
-    if paths.is_empty() {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| format!("stdin: {e}"))?;
-        return Ok(text);
-    }
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "json" || x == "jsonl"))
-                .collect();
-            found.sort();
-            files.extend(found);
-        } else {
-            files.push(path.clone());
-        }
-    }
     let mut text = String::new();
-    for file in files {
-        let content =
-            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-        text.push_str(&content);
-        text.push('\n');
-    }
+    stream::open(paths)?
+        .read_to_string(&mut text)
+        .map_err(|e| format!("reading records: {e}"))?;
     Ok(text)
 }
 
@@ -373,17 +363,54 @@ fn main() -> ExitCode {
     }
 }
 
-/// `list` and `show`: one block of text per selected record.
-fn each_line(args: &Records, line: fn(&Record) -> String) -> ExitCode {
-    let input = match Input::read(&args.files) {
-        Ok(input) => input,
+/// Each selected record of `paths` (or standard input) as it arrives, with
+/// what was not a record reported on standard error as it is met; `write`
+/// says whether to go on (false: the reader went away).
+fn each_item(
+    paths: &[PathBuf],
+    filter: &Filter,
+    mut write: impl FnMut(&Item) -> std::io::Result<()>,
+) -> ExitCode {
+    let reader = match stream::open(paths) {
+        Ok(reader) => reader,
         Err(e) => return fail(&e),
     };
-    let mut stdout = std::io::stdout().lock();
-    for r in input.selected(&args.filter.filter()) {
-        let _ = writeln!(stdout, "{}", line(r));
+    let mut documents = Documents::new(reader);
+    while let Some(document) = documents.next() {
+        let value = match document {
+            Ok(value) => value,
+            Err(e) => {
+                eprintln!("tap: skipped {}", visible(&e));
+                break;
+            }
+        };
+        let Some(item) = record::item(&value) else {
+            let n = documents.number();
+            eprintln!("tap: skipped document {n}: not a tap record");
+            continue;
+        };
+        if !filter.matches(&item.record()) {
+            continue;
+        }
+        match write(&item) {
+            Ok(()) => {}
+            // The reader closed the pipe (a pager, Wireshark): done.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return ExitCode::SUCCESS,
+            Err(e) => return fail(&format!("writing: {e}")),
+        }
     }
     ExitCode::SUCCESS
+}
+
+/// `list` and `show`: one block of text per selected record, each written
+/// as soon as its record is read (a connection's periodic records one by
+/// one).
+fn each_line(args: &Records, line: fn(&Record) -> String) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    each_item(&args.files, &args.filter.filter(), |item| {
+        writeln!(stdout, "{}", line(&item.record()))?;
+        stdout.flush()
+    })
 }
 
 fn split(args: &Split) -> ExitCode {
@@ -412,25 +439,49 @@ fn har(args: &Records) -> ExitCode {
 }
 
 fn capture(args: &Pcap) -> ExitCode {
-    let input = match Input::read(&args.files) {
-        Ok(input) => input,
-        Err(e) => return fail(&e),
+    let to_stdout = args.out.as_os_str() == "-";
+    let format = match args.format {
+        Some(CaptureFormat::Pcap) => pcap::Format::Pcap,
+        Some(CaptureFormat::Pcapng) => pcap::Format::Pcapng,
+        None if to_stdout || args.out.extension().is_some_and(|x| x == "pcapng") => {
+            pcap::Format::Pcapng
+        }
+        None => pcap::Format::Pcap,
     };
-    let mut capture = pcap::Pcap::new();
-    for r in input.selected(&args.filter.filter()) {
-        match r {
-            Record::Http(h) => capture.http(h),
-            Record::Tcp(t) => capture.tcp(t),
+    let mut out: Box<dyn Write> = if to_stdout {
+        Box::new(std::io::stdout().lock())
+    } else {
+        match std::fs::File::create(&args.out) {
+            Ok(file) => Box::new(std::io::BufWriter::new(file)),
+            Err(e) => return fail(&format!("{}: {e}", args.out.display())),
+        }
+    };
+    let mut capture = pcap::Pcap::new(format);
+    // The file header at once: a reader of the stream starts before the
+    // first record.
+    let header = capture.take();
+    if let Err(e) = out.write_all(&header).and_then(|()| out.flush()) {
+        return fail(&format!("{}: {e}", args.out.display()));
+    }
+    let status = each_item(&args.files, &args.filter.filter(), |item| {
+        capture.item(item);
+        out.write_all(&capture.take())?;
+        out.flush()
+    });
+    let untimed = capture.untimed;
+    let rest = capture.finish();
+    if let Err(e) = out.write_all(&rest).and_then(|()| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return fail(&format!("{}: {e}", args.out.display()));
         }
     }
-    write_file(&args.out, &capture.finish())
-}
-
-fn write_file(file: &Path, bytes: &[u8]) -> ExitCode {
-    match std::fs::write(file, bytes) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&format!("{}: {e}", file.display())),
+    if untimed > 0 {
+        eprintln!(
+            "tap: {untimed} records carry no time of their own (tap_http's record_stream_info \
+             was off): their packets are stamped with the time tap read them"
+        );
     }
+    status
 }
 
 fn suggest(args: &Suggest) -> ExitCode {

@@ -1,9 +1,16 @@
-//! A pcap file Wireshark opens: each HTTP record as a synthesized HTTP/1.1
-//! exchange on its own TCP stream (to port 80, so it is decoded as HTTP), each
-//! TCP record byte for byte in its order of events. IPv4 over Ethernet; a
-//! record's own IPv4 addresses are used when it has them.
+//! A capture Wireshark opens, as pcap or pcapng: each HTTP record as a
+//! synthesized HTTP/1.1 exchange on its own TCP stream (to port 80, so it is
+//! decoded as HTTP), each TCP record byte for byte in its order of events.
+//! IPv4 over Ethernet; a record's own IPv4 addresses are used when it has
+//! them. Packets carry the record's times (an HTTP record's
+//! `stream_info.start_time` and duration, a TCP event's timestamp); a record
+//! without them is stamped with the time it was read, and says so in a
+//! pcapng comment. Bytes are produced record by record ([`Pcap::take`]), so
+//! a capture can be written as a stream while records arrive.
 
-use crate::record::{reason_phrase, Direction, HttpRecord, Message, TcpRecord};
+use crate::record::{reason_phrase, Direction, HttpRecord, Item, Message, Record, TcpRecord};
+use crate::time::{micros, now_micros};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 const MSS: usize = 1460;
@@ -11,20 +18,42 @@ const SYN: u8 = 0x02;
 const ACK: u8 = 0x10;
 const PSH: u8 = 0x08;
 const FIN: u8 = 0x01;
+/// The handshake's packets go 1 µs apart just before a record's first data,
+/// which is at the recorded time.
+const HANDSHAKE: i64 = 4;
 
-pub struct Pcap {
-    out: Vec<u8>,
-    /// Synthetic clock, microseconds: 100 µs between packets.
-    time_us: u64,
-    streams: u32,
+/// The file format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// libpcap: read by every tool; no per-packet comments.
+    Pcap,
+    /// pcapng: the first packet of each record carries a comment (request
+    /// line and status, the verified caller, truncation, where its time
+    /// came from).
+    Pcapng,
 }
 
 type Endpoint = (Ipv4Addr, u16);
 
-impl Default for Pcap {
-    fn default() -> Self {
-        Pcap::new()
-    }
+/// A connection of periodic TCP records, written as its parts arrive.
+struct Connection {
+    client: Endpoint,
+    server: Endpoint,
+    c_seq: u32,
+    s_seq: u32,
+    parts: BTreeSet<u64>,
+    closed: bool,
+    time: i64,
+}
+
+pub struct Pcap {
+    format: Format,
+    out: Vec<u8>,
+    streams: u32,
+    /// Connections of periodic TCP records not closed yet, by trace id.
+    open: BTreeMap<String, Connection>,
+    /// Records written with the time they were read, having none of their own.
+    pub untimed: usize,
 }
 
 fn checksum(chunks: &[&[u8]]) -> u16 {
@@ -43,102 +72,171 @@ fn checksum(chunks: &[&[u8]]) -> u16 {
     !(sum as u16)
 }
 
+/// A TCP segment's header fields.
+struct Header {
+    from: Endpoint,
+    to: Endpoint,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+}
+
+/// An Ethernet frame holding one IPv4 TCP segment, checksums computed.
+fn frame(h: &Header, payload: &[u8]) -> Vec<u8> {
+    let Header {
+        from,
+        to,
+        seq,
+        ack,
+        flags,
+    } = *h;
+    let mut tcp = Vec::with_capacity(20 + payload.len());
+    tcp.extend_from_slice(&from.1.to_be_bytes());
+    tcp.extend_from_slice(&to.1.to_be_bytes());
+    tcp.extend_from_slice(&seq.to_be_bytes());
+    tcp.extend_from_slice(&ack.to_be_bytes());
+    tcp.push(5 << 4);
+    tcp.push(flags);
+    tcp.extend_from_slice(&65535u16.to_be_bytes());
+    tcp.extend_from_slice(&[0, 0, 0, 0]);
+    tcp.extend_from_slice(payload);
+    let tcp_len = (tcp.len() as u16).to_be_bytes();
+    let pseudo = [
+        &from.0.octets()[..],
+        &to.0.octets()[..],
+        &[0, 6],
+        &tcp_len[..],
+    ]
+    .concat();
+    let sum = checksum(&[&pseudo, &tcp]);
+    if let Some(field) = tcp.get_mut(16..18) {
+        field.copy_from_slice(&sum.to_be_bytes());
+    }
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&((20 + tcp.len()) as u16).to_be_bytes());
+    ip.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
+    ip.extend_from_slice(&from.0.octets());
+    ip.extend_from_slice(&to.0.octets());
+    let sum = checksum(&[&ip]);
+    if let Some(field) = ip.get_mut(10..12) {
+        field.copy_from_slice(&sum.to_be_bytes());
+    }
+    let mut frame = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    frame.extend_from_slice(&ip);
+    frame.extend_from_slice(&tcp);
+    frame
+}
+
+/// A pcapng block: type, length, body padded to 32 bits, length again.
+fn block(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
+    let padded = body.len().div_ceil(4) * 4;
+    let total = (12 + padded) as u32;
+    out.extend_from_slice(&kind.to_le_bytes());
+    out.extend_from_slice(&total.to_le_bytes());
+    out.extend_from_slice(body);
+    out.resize(out.len() + padded - body.len(), 0);
+    out.extend_from_slice(&total.to_le_bytes());
+}
+
+/// A pcapng option: code, length, value padded to 32 bits.
+fn option(out: &mut Vec<u8>, code: u16, value: &[u8]) {
+    out.extend_from_slice(&code.to_le_bytes());
+    out.extend_from_slice(&(value.len() as u16).to_le_bytes());
+    out.extend_from_slice(value);
+    out.resize(out.len() + value.len().div_ceil(4) * 4 - value.len(), 0);
+}
+
+/// Packets of one record, with its time so far and its comment (written on
+/// the first packet only).
+struct Writer<'a> {
+    pcap: &'a mut Pcap,
+    time: i64,
+    comment: Option<String>,
+}
+
+impl Writer<'_> {
+    /// One packet, 1 µs after the one before unless `at` is later.
+    fn packet(&mut self, at: Option<i64>, header: Header, payload: &[u8]) {
+        self.time = at.map_or(self.time + 1, |at| at.max(self.time + 1));
+        let frame = frame(&header, payload);
+        let comment = self.comment.take();
+        self.pcap
+            .record_packet(self.time, &frame, comment.as_deref());
+    }
+}
+
 impl Pcap {
-    pub fn new() -> Pcap {
+    pub fn new(format: Format) -> Pcap {
         let mut out = Vec::new();
-        out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-        out.extend_from_slice(&2u16.to_le_bytes());
-        out.extend_from_slice(&4u16.to_le_bytes());
-        out.extend_from_slice(&0i32.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&65535u32.to_le_bytes());
-        out.extend_from_slice(&1u32.to_le_bytes()); // Ethernet
-        Pcap {
-            out,
-            time_us: 1_700_000_000_000_000,
-            streams: 0,
-        }
-    }
-
-    fn packet(
-        &mut self,
-        from: Endpoint,
-        to: Endpoint,
-        seq: u32,
-        ack: u32,
-        flags: u8,
-        payload: &[u8],
-    ) {
-        let mut tcp = Vec::with_capacity(20 + payload.len());
-        tcp.extend_from_slice(&from.1.to_be_bytes());
-        tcp.extend_from_slice(&to.1.to_be_bytes());
-        tcp.extend_from_slice(&seq.to_be_bytes());
-        tcp.extend_from_slice(&ack.to_be_bytes());
-        tcp.push(5 << 4);
-        tcp.push(flags);
-        tcp.extend_from_slice(&65535u16.to_be_bytes());
-        tcp.extend_from_slice(&[0, 0, 0, 0]);
-        tcp.extend_from_slice(payload);
-        let tcp_len = (tcp.len() as u16).to_be_bytes();
-        let pseudo = [
-            &from.0.octets()[..],
-            &to.0.octets()[..],
-            &[0, 6],
-            &tcp_len[..],
-        ]
-        .concat();
-        let sum = checksum(&[&pseudo, &tcp]);
-        if let Some(field) = tcp.get_mut(16..18) {
-            field.copy_from_slice(&sum.to_be_bytes());
-        }
-        let mut ip = vec![0x45, 0];
-        ip.extend_from_slice(&((20 + tcp.len()) as u16).to_be_bytes());
-        ip.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
-        ip.extend_from_slice(&from.0.octets());
-        ip.extend_from_slice(&to.0.octets());
-        let sum = checksum(&[&ip]);
-        if let Some(field) = ip.get_mut(10..12) {
-            field.copy_from_slice(&sum.to_be_bytes());
-        }
-        let mut frame = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
-        frame.extend_from_slice(&ip);
-        frame.extend_from_slice(&tcp);
-        self.time_us += 100;
-        self.out
-            .extend_from_slice(&((self.time_us / 1_000_000) as u32).to_le_bytes());
-        self.out
-            .extend_from_slice(&((self.time_us % 1_000_000) as u32).to_le_bytes());
-        self.out
-            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        self.out
-            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        self.out.extend_from_slice(&frame);
-    }
-
-    /// One TCP connection: handshake, `chunks` (true: client to server) in
-    /// order, and both FINs.
-    pub fn stream(&mut self, client: Endpoint, server: Endpoint, chunks: &[(bool, Vec<u8>)]) {
-        self.streams += 1;
-        let (mut c_seq, mut s_seq) = (1000u32, 5000u32);
-        self.packet(client, server, c_seq, 0, SYN, &[]);
-        self.packet(server, client, s_seq, c_seq + 1, SYN | ACK, &[]);
-        c_seq += 1;
-        s_seq += 1;
-        self.packet(client, server, c_seq, s_seq, ACK, &[]);
-        for (from_client, data) in chunks {
-            for segment in data.chunks(MSS) {
-                if *from_client {
-                    self.packet(client, server, c_seq, s_seq, PSH | ACK, segment);
-                    c_seq = c_seq.wrapping_add(segment.len() as u32);
-                } else {
-                    self.packet(server, client, s_seq, c_seq, PSH | ACK, segment);
-                    s_seq = s_seq.wrapping_add(segment.len() as u32);
-                }
+        match format {
+            Format::Pcap => {
+                out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+                out.extend_from_slice(&2u16.to_le_bytes());
+                out.extend_from_slice(&4u16.to_le_bytes());
+                out.extend_from_slice(&0i32.to_le_bytes());
+                out.extend_from_slice(&0u32.to_le_bytes());
+                out.extend_from_slice(&65535u32.to_le_bytes());
+                out.extend_from_slice(&1u32.to_le_bytes()); // Ethernet
+            }
+            Format::Pcapng => {
+                let mut section = Vec::new();
+                section.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+                section.extend_from_slice(&1u16.to_le_bytes());
+                section.extend_from_slice(&0u16.to_le_bytes());
+                // Section length unknown: the capture is a stream.
+                section.extend_from_slice(&(-1i64).to_le_bytes());
+                option(
+                    &mut section,
+                    4,
+                    concat!("tap ", env!("CARGO_PKG_VERSION")).as_bytes(),
+                );
+                option(&mut section, 0, &[]);
+                block(&mut out, 0x0a0d_0d0a, &section);
+                let mut interface = Vec::new();
+                interface.extend_from_slice(&1u16.to_le_bytes()); // Ethernet
+                interface.extend_from_slice(&0u16.to_le_bytes());
+                interface.extend_from_slice(&0u32.to_le_bytes()); // no snap length
+                block(&mut out, 1, &interface);
             }
         }
-        self.packet(client, server, c_seq, s_seq, FIN | ACK, &[]);
-        self.packet(server, client, s_seq, c_seq + 1, FIN | ACK, &[]);
-        self.packet(client, server, c_seq + 1, s_seq + 1, ACK, &[]);
+        Pcap {
+            format,
+            out,
+            streams: 0,
+            open: BTreeMap::new(),
+            untimed: 0,
+        }
+    }
+
+    fn record_packet(&mut self, time_us: i64, frame: &[u8], comment: Option<&str>) {
+        let time = u64::try_from(time_us).unwrap_or(0);
+        let len = (frame.len() as u32).to_le_bytes();
+        match self.format {
+            Format::Pcap => {
+                self.out
+                    .extend_from_slice(&((time / 1_000_000) as u32).to_le_bytes());
+                self.out
+                    .extend_from_slice(&((time % 1_000_000) as u32).to_le_bytes());
+                self.out.extend_from_slice(&len);
+                self.out.extend_from_slice(&len);
+                self.out.extend_from_slice(frame);
+            }
+            Format::Pcapng => {
+                let mut body = Vec::with_capacity(32 + frame.len());
+                body.extend_from_slice(&0u32.to_le_bytes()); // interface 0
+                body.extend_from_slice(&((time >> 32) as u32).to_le_bytes());
+                body.extend_from_slice(&(time as u32).to_le_bytes());
+                body.extend_from_slice(&len);
+                body.extend_from_slice(&len);
+                body.extend_from_slice(frame);
+                body.resize(body.len().div_ceil(4) * 4, 0);
+                if let Some(comment) = comment {
+                    option(&mut body, 1, comment.as_bytes());
+                    option(&mut body, 0, &[]);
+                }
+                block(&mut self.out, 6, &body);
+            }
+        }
     }
 
     /// The next synthetic client endpoint.
@@ -149,6 +247,134 @@ impl Pcap {
         )
     }
 
+    /// The time a record starts at: its own, or (counted in `untimed`) now.
+    fn start(&mut self, recorded: Option<i64>) -> (i64, &'static str) {
+        match recorded {
+            Some(at) => (at, "time from the record"),
+            None => {
+                self.untimed += 1;
+                (
+                    now_micros(),
+                    "no time in the record: stamped when tap read it",
+                )
+            }
+        }
+    }
+
+    /// A handshake from `client` to `server` at `time`; the sequence
+    /// numbers after it.
+    fn open_stream(w: &mut Writer, client: Endpoint, server: Endpoint) -> (u32, u32) {
+        let (c_seq, s_seq) = (1000u32, 5000u32);
+        w.packet(
+            None,
+            Header {
+                from: client,
+                to: server,
+                seq: c_seq,
+                ack: 0,
+                flags: SYN,
+            },
+            &[],
+        );
+        w.packet(
+            None,
+            Header {
+                from: server,
+                to: client,
+                seq: s_seq,
+                ack: c_seq + 1,
+                flags: SYN | ACK,
+            },
+            &[],
+        );
+        w.packet(
+            None,
+            Header {
+                from: client,
+                to: server,
+                seq: c_seq + 1,
+                ack: s_seq + 1,
+                flags: ACK,
+            },
+            &[],
+        );
+        (c_seq + 1, s_seq + 1)
+    }
+
+    /// Data in MSS-sized segments from one side; returns the next sequence number.
+    fn data(
+        w: &mut Writer,
+        at: Option<i64>,
+        from: Endpoint,
+        to: Endpoint,
+        mut seq: u32,
+        ack: u32,
+        bytes: &[u8],
+    ) -> u32 {
+        let mut at = at;
+        for segment in bytes.chunks(MSS) {
+            w.packet(
+                at.take(),
+                Header {
+                    from,
+                    to,
+                    seq,
+                    ack,
+                    flags: PSH | ACK,
+                },
+                segment,
+            );
+            seq = seq.wrapping_add(segment.len() as u32);
+        }
+        seq
+    }
+
+    fn close_stream(w: &mut Writer, client: Endpoint, server: Endpoint, c_seq: u32, s_seq: u32) {
+        w.packet(
+            None,
+            Header {
+                from: client,
+                to: server,
+                seq: c_seq,
+                ack: s_seq,
+                flags: FIN | ACK,
+            },
+            &[],
+        );
+        w.packet(
+            None,
+            Header {
+                from: server,
+                to: client,
+                seq: s_seq,
+                ack: c_seq + 1,
+                flags: FIN | ACK,
+            },
+            &[],
+        );
+        w.packet(
+            None,
+            Header {
+                from: client,
+                to: server,
+                seq: c_seq + 1,
+                ack: s_seq + 1,
+                flags: ACK,
+            },
+            &[],
+        );
+    }
+
+    /// One document of a record stream: an HTTP record, a whole TCP record,
+    /// or a part of a connection (written after the parts before it).
+    pub fn item(&mut self, item: &Item) {
+        match item {
+            Item::Record(Record::Http(h)) => self.http(h),
+            Item::Record(Record::Tcp(t)) => self.tcp(t),
+            Item::Segment(n, t) => self.segment(*n, t),
+        }
+    }
+
     pub fn http(&mut self, r: &HttpRecord) {
         let client = r
             .downstream
@@ -156,29 +382,182 @@ impl Pcap {
             .and_then(|(_, remote)| Some((remote.0.parse().ok()?, remote.1)))
             .unwrap_or_else(|| self.client());
         let server = (Ipv4Addr::new(10, 0, 0, 2), 80);
-        let mut chunks = vec![(true, request_bytes(r))];
-        if let Some(m) = &r.response {
-            chunks.push((false, response_bytes(r.status().unwrap_or(0), m)));
+        self.streams += 1;
+        let (start, origin) = self.start(r.start_time.as_deref().and_then(micros));
+        let mut comment = format!("tap: {} {}", r.method(), r.path());
+        if let Some(status) = r.status() {
+            comment.push_str(&format!(" -> {status}"));
         }
-        self.stream(client, server, &chunks);
+        match &r.peer {
+            Some(Some(principal)) => comment.push_str(&format!("; caller {principal} (mTLS)")),
+            Some(None) => comment.push_str("; no client certificate"),
+            None => {}
+        }
+        if r.request.body_truncated || r.response.as_ref().is_some_and(|m| m.body_truncated) {
+            comment.push_str("; body truncated");
+        }
+        if r.incomplete {
+            comment.push_str("; incomplete");
+        }
+        comment.push_str(&format!("; {origin}"));
+        let mut w = Writer {
+            pcap: self,
+            time: start - HANDSHAKE,
+            comment: Some(comment),
+        };
+        let (c_seq, s_seq) = Self::open_stream(&mut w, client, server);
+        let c_seq = Self::data(
+            &mut w,
+            Some(start),
+            client,
+            server,
+            c_seq,
+            s_seq,
+            &request_bytes(r),
+        );
+        let mut s_seq = s_seq;
+        if let Some(m) = &r.response {
+            let answered = r.duration_ms.map(|ms| start + (ms * 1000.0) as i64);
+            let bytes = response_bytes(r.status().unwrap_or(0), m);
+            s_seq = Self::data(&mut w, answered, server, client, s_seq, c_seq, &bytes);
+        }
+        Self::close_stream(&mut w, client, server, c_seq, s_seq);
     }
 
-    pub fn tcp(&mut self, t: &TcpRecord) {
+    fn endpoints(&self, t: &TcpRecord) -> (Endpoint, Endpoint) {
         let endpoint = |a: &(String, u16), fallback: Endpoint| -> Endpoint {
             a.0.parse().ok().map_or(fallback, |ip| (ip, a.1))
         };
-        let client = endpoint(&t.remote, self.client());
-        let server = endpoint(&t.local, (Ipv4Addr::new(10, 0, 0, 2), 9000));
-        let chunks: Vec<(bool, Vec<u8>)> = t
-            .events
-            .iter()
-            .filter(|e| e.direction != Direction::Closed && !e.data.is_empty())
-            .map(|e| (e.direction == Direction::Read, e.data.clone()))
-            .collect();
-        self.stream(client, server, &chunks);
+        (
+            endpoint(&t.remote, self.client()),
+            endpoint(&t.local, (Ipv4Addr::new(10, 0, 0, 2), 9000)),
+        )
     }
 
-    pub fn finish(self) -> Vec<u8> {
+    /// The events of a TCP record after the handshake; whether it closed.
+    fn events(w: &mut Writer, t: &TcpRecord, c: &mut Connection) -> bool {
+        let mut closed = false;
+        for e in &t.events {
+            let at = e.time.as_deref().and_then(micros);
+            match e.direction {
+                Direction::Closed => closed = true,
+                _ if e.data.is_empty() => {}
+                Direction::Read => {
+                    c.c_seq = Self::data(w, at, c.client, c.server, c.c_seq, c.s_seq, &e.data);
+                }
+                Direction::Write => {
+                    c.s_seq = Self::data(w, at, c.server, c.client, c.s_seq, c.c_seq, &e.data);
+                }
+            }
+        }
+        closed
+    }
+
+    fn tcp_comment(t: &TcpRecord, part: Option<u64>, origin: &str) -> String {
+        let mut comment = format!("tap: TCP connection {}", t.trace_id);
+        if let Some(n) = part {
+            comment.push_str(&format!(", part {n}"));
+        }
+        if t.read_truncated || t.write_truncated {
+            comment.push_str("; data truncated");
+        }
+        format!("{comment}; {origin}")
+    }
+
+    pub fn tcp(&mut self, t: &TcpRecord) {
+        let (client, server) = self.endpoints(t);
+        self.streams += 1;
+        let first = t
+            .events
+            .iter()
+            .find_map(|e| e.time.as_deref().and_then(micros));
+        let (start, origin) = self.start(first);
+        let mut w = Writer {
+            pcap: self,
+            time: start - HANDSHAKE,
+            comment: Some(Self::tcp_comment(t, None, origin)),
+        };
+        let (c_seq, s_seq) = Self::open_stream(&mut w, client, server);
+        let mut c = Connection {
+            client,
+            server,
+            c_seq,
+            s_seq,
+            parts: BTreeSet::new(),
+            closed: false,
+            time: 0,
+        };
+        Self::events(&mut w, t, &mut c);
+        Self::close_stream(&mut w, client, server, c.c_seq, c.s_seq);
+    }
+
+    /// Part `n` of a connection still open when it was written: the
+    /// handshake with the first part seen, the close with the part that
+    /// closed it; a part seen before is written once.
+    fn segment(&mut self, n: u64, t: &TcpRecord) {
+        let first = t
+            .events
+            .iter()
+            .find_map(|e| e.time.as_deref().and_then(micros));
+        let (start, origin) = self.start(first);
+        let comment = Some(Self::tcp_comment(t, Some(n), origin));
+        let mut c = match self.open.remove(&t.trace_id) {
+            Some(c) => c,
+            None => {
+                let (client, server) = self.endpoints(t);
+                self.streams += 1;
+                let mut w = Writer {
+                    pcap: self,
+                    time: start - HANDSHAKE,
+                    comment: None,
+                };
+                let (c_seq, s_seq) = Self::open_stream(&mut w, client, server);
+                Connection {
+                    client,
+                    server,
+                    c_seq,
+                    s_seq,
+                    parts: BTreeSet::new(),
+                    closed: false,
+                    time: w.time,
+                }
+            }
+        };
+        if c.closed || !c.parts.insert(n) {
+            self.open.insert(t.trace_id.clone(), c);
+            return;
+        }
+        let mut w = Writer {
+            pcap: self,
+            time: c.time.max(start - 1),
+            comment,
+        };
+        if Self::events(&mut w, t, &mut c) {
+            Self::close_stream(&mut w, c.client, c.server, c.c_seq, c.s_seq);
+            c.closed = true;
+        }
+        c.time = w.time;
+        self.open.insert(t.trace_id.clone(), c);
+    }
+
+    /// The bytes written since the last call (the file header first).
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// What is left to write: connections whose close was never recorded
+    /// are closed, as the capture ends.
+    pub fn finish(mut self) -> Vec<u8> {
+        for (_, c) in std::mem::take(&mut self.open) {
+            if !c.closed {
+                let mut w = Writer {
+                    pcap: &mut self,
+                    time: c.time,
+                    comment: None,
+                };
+                Self::close_stream(&mut w, c.client, c.server, c.c_seq, c.s_seq);
+            }
+        }
         self.out
     }
 }

@@ -266,6 +266,39 @@ fn tcp(trace: &Value) -> TcpRecord {
     }
 }
 
+/// One document of a record stream, as it arrives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// An HTTP record, or a connection's whole TCP record.
+    Record(Record),
+    /// One of the periodic records (`sequence`) of a connection still open
+    /// when `tap_tcp` wrote it: its events since the previous one.
+    Segment(u64, TcpRecord),
+}
+
+impl Item {
+    /// The record this document holds (a segment as a record of its events).
+    pub fn record(&self) -> Record {
+        match self {
+            Item::Record(r) => r.clone(),
+            Item::Segment(_, t) => Record::Tcp(t.clone()),
+        }
+    }
+}
+
+/// What one document holds; `None` when it is not a tap record.
+pub fn item(value: &Value) -> Option<Item> {
+    if let Some(trace) = value.get("http_buffered_trace") {
+        return Some(Item::Record(Record::Http(http(trace, value))));
+    }
+    let trace = value.get("socket_buffered_trace")?;
+    let record = tcp(trace);
+    Some(match trace["sequence"].as_u64() {
+        None => Item::Record(Record::Tcp(record)),
+        Some(seq) => Item::Segment(seq, record),
+    })
+}
+
 /// Every record in `text`: JSON lines or pretty-printed documents one after
 /// another. Periodic `tap_tcp` records of one connection are merged in
 /// `sequence` order (repeats, as a periodic access-log flush writes them,
@@ -286,22 +319,16 @@ pub fn parse(text: &str) -> (Vec<Record>, Vec<String>) {
                 break;
             }
         };
-        if let Some(trace) = value.get("http_buffered_trace") {
-            records.push(Record::Http(http(trace, &value)));
-        } else if let Some(trace) = value.get("socket_buffered_trace") {
-            let record = tcp(trace);
-            match trace["sequence"].as_u64() {
-                None => records.push(Record::Tcp(record)),
-                Some(seq) => {
-                    let entry = segments.entry(record.trace_id.clone()).or_insert_with(|| {
-                        records.push(Record::Tcp(record.clone()));
-                        (records.len() - 1, BTreeMap::new())
-                    });
-                    entry.1.entry(seq).or_insert(record);
-                }
+        match self::item(&value) {
+            Some(Item::Record(record)) => records.push(record),
+            Some(Item::Segment(seq, record)) => {
+                let entry = segments.entry(record.trace_id.clone()).or_insert_with(|| {
+                    records.push(Record::Tcp(record.clone()));
+                    (records.len() - 1, BTreeMap::new())
+                });
+                entry.1.entry(seq).or_insert(record);
             }
-        } else {
-            errors.push(format!("document {}: not a tap record", i + 1));
+            None => errors.push(format!("document {}: not a tap record", i + 1)),
         }
     }
     for (index, parts) in segments.into_values() {
