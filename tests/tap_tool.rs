@@ -5,7 +5,10 @@
 
 use harness::client::Proto;
 use harness::paths::{venv_tool, workspace_root};
-use harness::tap::{native_tap, read_native, read_records, record_access_log};
+use harness::tap::{
+    assert_mitmproxy_reads, mitmproxy_flows, native_tap, read_native, read_records,
+    record_access_log,
+};
 use harness::tcp::exchange;
 use harness::{wasm_filter, wasm_network_filter, Bootstrap, Envoy, Request, TcpEcho, Upstream};
 use l7_policy::config::Config;
@@ -252,6 +255,16 @@ fn har_from_real_records() {
     let records = http_records(&read(&taps.envoy.scratch().join("http.jsonl")));
     let doc = har::har(&records.iter().collect::<Vec<_>>());
     check_har(&doc);
+    // mitmproxy reads it as written, with the records' own times.
+    let file = taps.envoy.scratch().join("records.har");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    assert_mitmproxy_reads(&file);
+    for (flow, record) in mitmproxy_flows(&file).iter().zip(&records) {
+        let start = tap_tool::time::micros(record.start_time.as_deref().unwrap()).unwrap();
+        let seen = (flow["start"].as_f64().unwrap() * 1000.0).round() as i64;
+        assert_eq!(seen, start / 1000, "start time in milliseconds");
+        assert_eq!(flow["method"], record.method());
+    }
     let entries = doc["log"]["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 4);
     let hello = entries

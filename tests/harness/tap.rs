@@ -126,3 +126,91 @@ pub fn request_id(record: &Value) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// The flows mitmproxy's own HAR reader (what `mitmdump -nr` and `mitmweb`
+/// use) makes of `har`: `tests/har_mitmproxy.py`'s JSON, one per entry.
+pub fn mitmproxy_flows(har: &Path) -> Vec<Value> {
+    let output = std::process::Command::new(crate::paths::venv_tool("python"))
+        .arg(crate::paths::workspace_root().join("tests/har_mitmproxy.py"))
+        .arg(har)
+        .output()
+        .unwrap_or_else(|e| panic!("tests/har_mitmproxy.py: {e}"));
+    assert!(
+        output.status.success(),
+        "mitmproxy could not read {}: {}",
+        har.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON from tests/har_mitmproxy.py")
+}
+
+/// mitmproxy reads every entry of the HAR file `har` as the file says:
+/// method, URL, status, headers in order, bodies, start time and server.
+pub fn assert_mitmproxy_reads(har: &Path) {
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(har).expect("read the HAR")).expect("HAR");
+    let entries = doc["log"]["entries"].as_array().expect("HAR entries");
+    let flows = mitmproxy_flows(har);
+    assert_eq!(
+        flows.len(),
+        entries.len(),
+        "mitmproxy's flows of {}",
+        har.display()
+    );
+    let pairs = |headers: &Value| -> Vec<Value> {
+        headers
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| json!([h["name"], h["value"]]))
+            .collect()
+    };
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    for (flow, entry) in flows.iter().zip(entries) {
+        let (request, response) = (&entry["request"], &entry["response"]);
+        assert_eq!(flow["method"], request["method"], "{flow}");
+        assert_eq!(flow["url"], request["url"], "{flow}");
+        assert_eq!(flow["status"], response["status"], "{flow}");
+        // mitmproxy's Request.make adds content-length where the HAR has
+        // none: that one (with the body's length) is mitmproxy's, not a
+        // difference.
+        let expected = pairs(&request["headers"]);
+        let mut seen = flow["request_headers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let posted_len = request["postData"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .len();
+        if !expected.iter().any(|h| h[0] == "content-length") {
+            seen.retain(|h| h != &json!(["content-length", posted_len.to_string()]));
+        }
+        assert_eq!(seen, expected, "{flow}");
+        assert_eq!(
+            flow["response_headers"],
+            json!(pairs(&response["headers"])),
+            "{flow}"
+        );
+        let posted = request["postData"]["text"].as_str().unwrap_or_default();
+        assert_eq!(flow["request_body"], hex(posted.as_bytes()), "{flow}");
+        let content = &response["content"];
+        let text = content["text"].as_str().unwrap_or_default();
+        let body = if content["encoding"] == "base64" {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .expect("base64 content")
+        } else {
+            text.as_bytes().to_vec()
+        };
+        assert_eq!(flow["response_body"], hex(&body), "{flow}");
+        assert_eq!(flow["server"][0], entry["serverIPAddress"], "{flow}");
+        let started = entry["startedDateTime"].as_str().expect("startedDateTime");
+        let seconds = flow["start"].as_f64().expect("a start time");
+        assert!(
+            seconds > 1_000_000_000.0,
+            "{started} read as {seconds}: not 1970"
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! records, for browser developer tools.
 
 use crate::record::{reason_phrase, HttpRecord, Message};
+use crate::time::{micros, now_micros, rfc3339};
 use base64::Engine;
 use serde_json::{json, Value};
 
@@ -35,7 +36,27 @@ fn mime(m: &Message) -> String {
     }
 }
 
-fn entry(r: &HttpRecord) -> Value {
+/// HAR's `startedDateTime`: the record's start time in UTC to the
+/// millisecond (as browsers write it, and every reader parses), or `None`.
+fn started(r: &HttpRecord) -> Option<String> {
+    let us = micros(r.start_time.as_deref()?)?;
+    Some(millis(us))
+}
+
+/// `2026-01-02T03:04:05.123Z`.
+fn millis(us: i64) -> String {
+    let full = rfc3339(us);
+    match full.split_once('.') {
+        Some((seconds, fraction)) => format!("{seconds}.{}Z", fraction.get(..3).unwrap_or("000")),
+        None => full,
+    }
+}
+
+/// A note on an entry whose record has no start time.
+pub const UNTIMED: &str = "no start time in the record (tap_http's record_stream_info was off): \
+                           startedDateTime is when tap read it, time is 0";
+
+fn entry(r: &HttpRecord, read_at: i64) -> Value {
     let path = r.path();
     let scheme = match r.request.header_text(":scheme") {
         s if s.is_empty() => "http".to_string(),
@@ -88,21 +109,39 @@ fn entry(r: &HttpRecord) -> Value {
         }),
     };
     let time = r.duration_ms.unwrap_or(0.0);
-    json!({
-        "startedDateTime": r.start_time.clone().unwrap_or_else(|| "1970-01-01T00:00:00.000Z".into()),
+    let mut entry = json!({
+        "startedDateTime": started(r).unwrap_or_else(|| millis(read_at)),
         "time": time,
         "request": request,
         "response": response,
         "cache": {},
         "timings": {"send": 0, "wait": time, "receive": 0},
-    })
+    });
+    if let Some(fields) = entry.as_object_mut() {
+        // The address the client connected to: the server as it saw it.
+        if let Some(((ip, _), _)) = &r.downstream {
+            fields.insert("serverIPAddress".into(), json!(ip));
+        }
+        if started(r).is_none() {
+            fields.insert("comment".into(), json!(UNTIMED));
+        }
+    }
+    entry
 }
 
+/// How many of `records` have no start time of their own.
+pub fn untimed(records: &[&HttpRecord]) -> usize {
+    records.iter().filter(|r| started(r).is_none()).count()
+}
+
+/// HAR 1.2 of `records`; a record without a start time gets the time now,
+/// and a comment saying so.
 pub fn har(records: &[&HttpRecord]) -> Value {
+    let read_at = now_micros();
     json!({"log": {
         "version": "1.2",
         "creator": {"name": "tap", "version": env!("CARGO_PKG_VERSION")},
         "pages": [],
-        "entries": records.iter().map(|r| entry(r)).collect::<Vec<_>>()
+        "entries": records.iter().map(|r| entry(r, read_at)).collect::<Vec<_>>()
     }})
 }

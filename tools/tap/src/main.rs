@@ -430,6 +430,13 @@ fn har(args: &Records) -> ExitCode {
     let selected = input.selected(&args.filter.filter());
     let http: Vec<_> = selected.iter().filter_map(|r| r.as_http()).collect();
     let doc = har::har(&http);
+    let untimed = har::untimed(&http);
+    if untimed > 0 {
+        eprintln!(
+            "tap: {untimed} records carry no start time (tap_http's record_stream_info was \
+             off): their startedDateTime is when tap read them, and says so in a comment"
+        );
+    }
     let _ = writeln!(
         std::io::stdout(),
         "{}",

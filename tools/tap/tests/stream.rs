@@ -394,3 +394,28 @@ fn a_connections_parts_are_one_tcp_stream_as_they_arrive() {
         "time goes forward"
     );
 }
+
+#[test]
+fn har_gives_record_times_and_says_when_there_is_none() {
+    let text = format!(
+        "{}\n{}\n",
+        record("/timed", Some("2026-12-08T10:00:00.123456789Z")),
+        record("/untimed", None)
+    );
+    let (records, _) = tap_tool::record::parse_http(&text);
+    let refs: Vec<_> = records.iter().collect();
+    let before = tap_tool::time::now_micros();
+    let doc = tap_tool::har::har(&refs);
+    let entries = doc["log"]["entries"].as_array().unwrap();
+    assert_eq!(entries[0]["startedDateTime"], "2026-12-08T10:00:00.123Z");
+    assert_eq!(entries[0]["time"], 250.0);
+    assert!(entries[0].get("comment").is_none());
+    let untimed = entries[1]["startedDateTime"].as_str().unwrap();
+    let at = micros(untimed).unwrap();
+    assert!(
+        at / 1000 >= before / 1000 && at < before + 60_000_000,
+        "{untimed}: not 1970"
+    );
+    assert_eq!(entries[1]["comment"], tap_tool::har::UNTIMED);
+    assert_eq!(tap_tool::har::untimed(&refs), 1);
+}
