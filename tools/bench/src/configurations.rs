@@ -260,6 +260,19 @@ pub fn setups() -> Result<Vec<Setup>, String> {
         native.rate = rate;
         all.push(native);
     }
+    // What the shipped manifests and tap.sh add to each record: the stream's
+    // times and status details, and the client's address.
+    let mut timed = setup(
+        "tap_http with stream info and addresses",
+        vec![wasm_filter(
+            "tap_http",
+            &json!({"max_request_bytes": 65536, "max_response_bytes": 65536,
+                    "record_stream_info": true, "record_downstream_connection": true}),
+        )],
+    );
+    timed.hcm_extra = record_access_log("records.jsonl");
+    timed.native = Some("native tap".into());
+    all.push(timed);
     let parts = suite_parts();
     let chain = chain_request();
     let chained = |name: &str, filters: Vec<Value>| {

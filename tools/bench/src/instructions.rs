@@ -121,7 +121,7 @@ struct Instructions {
 
 /// The configurations `make bench-instructions` counts: the baselines, each
 /// filter and its native counterpart, the chain and the suite with its parts.
-const COUNTED: [&str; 20] = [
+const COUNTED: [&str; 21] = [
     "bare",
     "noop wasm",
     "cf_headers",
@@ -130,6 +130,7 @@ const COUNTED: [&str; 20] = [
     "l7_policy 10 rules",
     "native RBAC 10 rules",
     "tap_http",
+    "tap_http with stream info and addresses",
     "native tap",
     "all HTTP filters chained",
     "suite.wasm: all HTTP filters",
