@@ -8,14 +8,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use harness::client::Proto;
-use harness::paths::workspace_root;
+use harness::paths::tap_binary;
 use harness::tap::{read_records, record_access_log};
 use harness::tls::{Issued, Pki, TlsBridge};
 use harness::{wasm_filter, Bootstrap, Envoy, Lcg, Request, Upstream};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Instant;
 use tap_tool::record::{parse_http, HttpRecord};
@@ -303,17 +303,6 @@ impl Callers {
         });
         request.send(bridge.addr(), proto).status
     }
-}
-
-/// The `tap` binary of this workspace, built now so it is never stale.
-fn tap_binary() -> PathBuf {
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "-q", "-p", "tap-tool", "--bin", "tap"])
-        .current_dir(workspace_root())
-        .status()
-        .expect("cargo");
-    assert!(status.success(), "cargo build -p tap-tool failed");
-    workspace_root().join("target/debug/tap")
 }
 
 fn tap(bin: &Path, dir: &Path, args: &[&str]) -> Output {

@@ -466,3 +466,68 @@ fn pcap_that_tshark_decodes() {
     assert_eq!(server, t.bytes(Direction::Write), "server bytes");
     assert_eq!(client.len(), 5000);
 }
+
+/// Wireshark's reader on a live stream: `tap pcap --out -` piped into
+/// `tshark -i -` decodes the first exchange before the second record is
+/// written (`make test-extra`: needs tshark from the system).
+#[test]
+#[ignore = "needs tshark: make test-extra"]
+fn tshark_reads_the_live_stream_from_a_pipe() {
+    let taps = recorded();
+    let text = read(&taps.envoy.scratch().join("http.jsonl"));
+    let lines: Vec<&str> = text.lines().collect();
+    let expected: Vec<String> = lines
+        .iter()
+        .map(|l| match &parse(l).0[0] {
+            Record::Http(h) => h.path(),
+            Record::Tcp(_) => panic!("HTTP records"),
+        })
+        .collect();
+    let mut tap = Command::new(harness::paths::tap_binary())
+        .args(["pcap", "--out", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("tap pcap");
+    let mut tshark = Command::new("tshark")
+        .args([
+            "-l",
+            "-i",
+            "-",
+            "-Y",
+            "http.request",
+            "-T",
+            "fields",
+            "-e",
+            "http.request.uri",
+        ])
+        .stdin(tap.stdout.take().unwrap())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tshark");
+    let (tx, decoded) = std::sync::mpsc::channel();
+    let out = tshark.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut input = tap.stdin.take().unwrap();
+    for (line, uri) in lines.iter().zip(&expected) {
+        use std::io::Write;
+        writeln!(input, "{line}").unwrap();
+        input.flush().unwrap();
+        // This exchange decoded while the next record is not written yet.
+        let seen = decoded
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("tshark decoded nothing for {uri} within 20 s"));
+        assert_eq!(&seen, uri);
+    }
+    drop(input);
+    assert!(tap.wait().unwrap().success());
+    let _ = tshark.wait();
+}

@@ -62,3 +62,15 @@ pub fn venv_tool(name: &str) -> PathBuf {
     );
     bin
 }
+
+/// The `tap` binary of this workspace, built now so that it is never stale.
+pub fn tap_binary() -> PathBuf {
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "-q", "-p", "tap-tool", "--bin", "tap"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("cargo");
+    assert!(status.success(), "cargo build -p tap-tool failed");
+    workspace_root().join("target/debug/tap")
+}
