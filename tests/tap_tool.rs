@@ -531,3 +531,42 @@ fn tshark_reads_the_live_stream_from_a_pipe() {
     assert!(tap.wait().unwrap().success());
     let _ = tshark.wait();
 }
+
+/// Wireshark shows each record's pcapng comment on its first packet
+/// (`make test-extra`: needs tshark).
+#[test]
+#[ignore = "needs tshark: make test-extra"]
+fn tshark_shows_the_record_comments() {
+    let taps = recorded();
+    let records = taps.envoy.scratch().join("http.jsonl");
+    let file = taps.envoy.scratch().join("capture.pcapng");
+    let status = Command::new(harness::paths::tap_binary())
+        .args(["pcap", "--out"])
+        .arg(&file)
+        .arg(&records)
+        .status()
+        .expect("tap pcap");
+    assert!(status.success());
+    let comments = tshark(&[
+        "-r",
+        file.to_str().unwrap(),
+        "-Y",
+        "frame.comment",
+        "-T",
+        "fields",
+        "-e",
+        "frame.comment",
+    ]);
+    let expected: Vec<String> = http_records(&read(&records))
+        .iter()
+        .map(|h| {
+            format!(
+                "tap: {} {} -> {}; no client certificate; time from the record",
+                h.method(),
+                h.path(),
+                h.status().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(comments.lines().collect::<Vec<_>>(), expected);
+}
