@@ -3,6 +3,7 @@
 //! ```text
 //! tap list  [FILTERS] [FILE|DIR ...]        one line per record
 //! tap show  [FILTERS] [FILE|DIR ...]        headers and bodies, binary as hex
+//! tap jsonl [FILTERS] [FILE|DIR ...]        the records as JSON lines
 //! tap split [FILTERS] --out DIR [FILE ...]  one JSON file per record (tap_<n>.json)
 //! tap har   [FILTERS] [FILE ...] > x.har    HAR 1.2 (HTTP records)
 //! tap pcap  [FILTERS] --out x.pcap|x.pcapng|- [--format pcap|pcapng] [FILE ...]
@@ -23,6 +24,7 @@
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum, ValueHint};
 use clap_complete::Shell;
+use serde_json::Value;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,6 +68,14 @@ enum Command {
     /// Headers and bodies of each record; binary bodies as a hex dump
     #[command(args_override_self = true)]
     Show(Records),
+    /// The selected records as JSON lines, one compact document per line
+    ///
+    /// Each record exactly as read (Envoy's pretty-printed tap files become
+    /// one line each), written as it arrives: a filter between a live
+    /// stream and another command (tap.sh APP --follow | tap jsonl --status
+    /// 5xx | tap list).
+    #[command(args_override_self = true)]
+    Jsonl(Records),
     /// One pretty-printed file per record, DIR/tap_<n>.json, like Envoy's file_per_tap
     #[command(args_override_self = true)]
     Split(Split),
@@ -350,6 +360,7 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::List(args) => each_line(&args, show::list_line),
         Command::Show(args) => each_line(&args, show::show),
+        Command::Jsonl(args) => jsonl(&args),
         Command::Split(args) => split(&args),
         Command::Har(args) => har(&args),
         Command::Pcap(args) => capture(&args),
@@ -369,7 +380,7 @@ fn main() -> ExitCode {
 fn each_item(
     paths: &[PathBuf],
     filter: &Filter,
-    mut write: impl FnMut(&Item) -> std::io::Result<()>,
+    mut write: impl FnMut(&Value, &Item) -> std::io::Result<()>,
 ) -> ExitCode {
     let reader = match stream::open(paths) {
         Ok(reader) => reader,
@@ -392,7 +403,7 @@ fn each_item(
         if !filter.matches(&item.record()) {
             continue;
         }
-        match write(&item) {
+        match write(&value, &item) {
             Ok(()) => {}
             // The reader closed the pipe (a pager, Wireshark): done.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return ExitCode::SUCCESS,
@@ -407,8 +418,17 @@ fn each_item(
 /// one).
 fn each_line(args: &Records, line: fn(&Record) -> String) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
-    each_item(&args.files, &args.filter.filter(), |item| {
+    each_item(&args.files, &args.filter.filter(), |_, item| {
         writeln!(stdout, "{}", line(&item.record()))?;
+        stdout.flush()
+    })
+}
+
+/// `jsonl`: each selected record's document on one line, as it arrives.
+fn jsonl(args: &Records) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    each_item(&args.files, &args.filter.filter(), |value, _| {
+        writeln!(stdout, "{value}")?;
         stdout.flush()
     })
 }
@@ -470,7 +490,7 @@ fn capture(args: &Pcap) -> ExitCode {
     if let Err(e) = out.write_all(&header).and_then(|()| out.flush()) {
         return fail(&format!("{}: {e}", args.out.display()));
     }
-    let status = each_item(&args.files, &args.filter.filter(), |item| {
+    let status = each_item(&args.files, &args.filter.filter(), |_, item| {
         capture.item(item);
         out.write_all(&capture.take())?;
         out.flush()

@@ -74,7 +74,7 @@ fn help(command: &[&str]) -> String {
 
 #[test]
 fn each_command_has_help_naming_its_flags_and_no_others() {
-    let commands: [(&[&str], Vec<&str>, Vec<&str>); 7] = [
+    let commands: [(&[&str], Vec<&str>, Vec<&str>); 8] = [
         (
             &["list"],
             FILTERS.to_vec(),
@@ -84,6 +84,11 @@ fn each_command_has_help_naming_its_flags_and_no_others() {
             &["show"],
             FILTERS.to_vec(),
             vec!["--out", "--json", "--report"],
+        ),
+        (
+            &["jsonl"],
+            FILTERS.to_vec(),
+            vec!["--out", "--json", "--format"],
         ),
         (
             &["har"],
@@ -97,7 +102,7 @@ fn each_command_has_help_naming_its_flags_and_no_others() {
         ),
         (
             &["pcap"],
-            [&FILTERS[..], &["--out", "FILE"]].concat(),
+            [&FILTERS[..], &["--out", "FILE|-", "--format"]].concat(),
             vec!["--json", "--app"],
         ),
         (
@@ -143,6 +148,7 @@ fn each_command_has_help_naming_its_flags_and_no_others() {
     for command in [
         "list",
         "show",
+        "jsonl",
         "split",
         "har",
         "pcap",
@@ -290,6 +296,7 @@ fn completion_scripts_name_every_command() {
     for word in [
         "list",
         "show",
+        "jsonl",
         "split",
         "har",
         "pcap",

@@ -419,3 +419,31 @@ fn har_gives_record_times_and_says_when_there_is_none() {
     assert_eq!(entries[1]["comment"], tap_tool::har::UNTIMED);
     assert_eq!(tap_tool::har::untimed(&refs), 1);
 }
+
+#[test]
+fn jsonl_passes_each_selected_record_on_one_line_as_it_arrives() {
+    let mut live = Live::start(&["jsonl", "--path", "/keep"]);
+    let mut got = Vec::new();
+    // Pretty-printed, as Envoy's file_per_tap writes it: one line out.
+    let pretty = serde_json::to_string_pretty(
+        &serde_json::from_str::<serde_json::Value>(&record("/keep/1", None)).unwrap(),
+    )
+    .unwrap();
+    live.send(&pretty);
+    live.until(&mut got, |g| g.contains(&b'\n'));
+    let first: serde_json::Value =
+        serde_json::from_slice(&got[..got.len() - 1]).expect("one JSON document per line");
+    assert_eq!(
+        first,
+        serde_json::from_str::<serde_json::Value>(&pretty).unwrap()
+    );
+    live.send(&record("/other", None));
+    live.send(&record("/keep/2", None));
+    live.until(&mut got, |g| g.iter().filter(|&&b| b == b'\n').count() == 2);
+    let text = String::from_utf8(got).unwrap();
+    assert!(
+        text.contains("/keep/2") && !text.contains("/other"),
+        "{text}"
+    );
+    live.end();
+}
