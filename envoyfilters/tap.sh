@@ -205,13 +205,6 @@ else
   cap=100
 fi
 case $format in jsonl | har | pcap) ;; *) die 2 "--format is jsonl, har or pcap, not '$format'" ;; esac
-if [[ $format != jsonl ]] && ! command -v tap >/dev/null; then
-  die 2 "--format $format needs the tap tool on PATH (make tap; cargo install --path tools/tap)"
-fi
-if [[ -n $tcp_port && -n $outbound_port ]]; then
-  die 2 "--tcp (inbound) and --tcp-outbound are one tap each"
-fi
-port=${tcp_port:-$outbound_port}
 # --follow reads the sidecars' logs as they are written (`kubectl logs -f`);
 # following a file would need `tail` in the proxy image, which the
 # distroless one lacks; and HAR and pcap are whole documents, not streams.
@@ -219,6 +212,13 @@ if [[ $follow == true ]]; then
   [[ $records_via == logs ]] || die 2 "--follow streams the sidecars' logs: it takes --records logs, not file (a file in the sidecar would need tail in the proxy image)"
   [[ $format == jsonl ]] || die 2 "--follow writes JSON lines; --format $format needs a capture with an end (or convert --out DIR/*.jsonl with the tap tool afterwards)"
 fi
+if [[ $format != jsonl ]] && ! command -v tap >/dev/null; then
+  die 2 "--format $format needs the tap tool on PATH (make tap; cargo install --path tools/tap)"
+fi
+if [[ -n $tcp_port && -n $outbound_port ]]; then
+  die 2 "--tcp (inbound) and --tcp-outbound are one tap each"
+fi
+port=${tcp_port:-$outbound_port}
 if [[ -n $port && -n $method$path_prefix$header$status ]]; then
   die 2 "--method, --path, --header and --status apply to HTTP, not to --tcp"
 fi
@@ -798,7 +798,7 @@ say "app $guid: ${#pod_list[@]} pod(s): ${pod_list[*]}"
 installed=attempted
 # Server-side apply: a client-side apply would copy the object, module and
 # all, into its last-applied annotation, and annotations are limited to 256 KiB.
-manifest | kube apply --server-side --force-conflicts --field-manager=tap.sh -f - >/dev/null
+manifest | kube apply --server-side --force-conflicts --field-manager=tap.sh -n "$namespace" -f - >/dev/null
 installed=true
 if [[ $inline_module == true ]]; then
   say "EnvoyFilter $name applied ($context, $filter inline in each chain)"
@@ -1034,8 +1034,13 @@ follow_pods() {
       kill -0 "$(<"$state/$pod.fpid")" 2>/dev/null && continue
       follow_read "$pod"
       follow_stop "$pod"
-      err=$(head -n 1 "$state/$pod.ferr" 2>/dev/null || true)
-      say "following $pod ended${err:+ ($err)}: following it again"
+      # Said once per pod and reason: a container that stays down ends
+      # each new follower too.
+      err="following $pod ended$(head -n 1 "$state/$pod.ferr" 2>/dev/null | sed 's/.*/ (&)/' || true): following it again"
+      if [[ ! -f $state/$pod.ended || $(<"$state/$pod.ended") != "$err" ]]; then
+        say "$err"
+        printf '%s\n' "$err" >"$state/$pod.ended"
+      fi
     fi
     if ! loaded "$pod"; then
       if ((SECONDS - $(<"$state/$pod.seen") >= timeout)) && [[ ! -f $state/$pod.late ]]; then
@@ -1093,7 +1098,7 @@ follow_records() {
       pod=$(basename "$f" .sent)
       now+="${now:+, }$pod $(<"$f")"
     done
-    if [[ -n $now && $now != "$reported" && $SECONDS != "${reported_at:-}" ]]; then
+    if [[ -n $now && $now != "$reported" && $SECONDS != "${reported_at:-}" ]] && ((total > 0)); then
       say "records: $now ($total in all)"
       reported=$now reported_at=$SECONDS
     fi

@@ -115,10 +115,18 @@ esac
 ///   from the N+1th fetch after its `reopen_logs`;
 /// - a live sidecar: with `admin.<pod>` (an Envoy admin address), stats and
 ///   `reopen_logs` go to that Envoy, `logs` prints `pod-<pod>/dev/stdout` and
-///   `cp` and `rm` use the files under `pod-<pod>/`.
+///   `cp` and `rm` use the files under `pod-<pod>/`;
+/// - `logs --follow`: appends its pid to `follow-pids`; a live sidecar's
+///   stdout is followed (`tail -F`); otherwise the chunks `follow.<pod>.<n>`
+///   (`@TAG@` as above) are printed as they are, without adding a newline,
+///   chunk n > 1 once the file `release.<pod>.<n>` exists; then the stream
+///   stays open until killed, or ends with `FAKE_FOLLOW_END=1`;
+/// - kubectl's global flags `--kubeconfig F` and `--context C` before the
+///   verb are taken (the calls log shows them).
 const FAKE_KUBECTL: &str = r#"#!/usr/bin/env bash
 echo "kubectl $*" >> "$FAKE_DIR/calls"
 original=("$@")
+while [[ $1 == --kubeconfig || $1 == --context ]]; do shift 2; done
 verb=$1
 shift
 if [[ ${FAKE_FORBID:-} == "$verb" ]]; then
@@ -251,6 +259,19 @@ case $verb in
     if flushed; then cp "$file" "$dest"; else : > "$dest"; fi ;;
   logs)
     pod=${args[0]}
+    if [[ " ${args[*]} " == *" --follow "* ]]; then
+      echo "$$" >> "$FAKE_DIR/follow-pids"
+      if live; then exec tail -n +1 -F "$FAKE_DIR/pod-$pod/dev/stdout" 2>/dev/null; fi
+      tag=$(grep -o 'tap\.sh/[0-9-]*' "$FAKE_DIR/applied.yaml" | head -n 1)
+      n=1
+      while [[ -f $FAKE_DIR/follow.$pod.$n ]]; do
+        while (( n > 1 )) && [[ ! -f $FAKE_DIR/release.$pod.$n ]]; do sleep 0.1; done
+        sed "s|@TAG@|$tag|g" "$FAKE_DIR/follow.$pod.$n"
+        n=$((n + 1))
+      done
+      [[ -n ${FAKE_FOLLOW_END:-} ]] && exit 0
+      exec sleep 1000
+    fi
     if live; then cat "$FAKE_DIR/pod-$pod/dev/stdout" 2>/dev/null; exit 0; fi
     file=$FAKE_DIR/logs.$pod
     [[ -f $file ]] || file=$FAKE_DIR/logs
@@ -287,8 +308,24 @@ impl Fake {
 
     fn command(&self, env: &[(&str, &str)], args: &[&str]) -> Command {
         let mut c = Command::new("bash");
-        c.arg(workspace_root().join("envoyfilters/tap.sh"))
-            .args(args)
+        c.arg(workspace_root().join("envoyfilters/tap.sh"));
+        self.with_env(c, env, args)
+    }
+
+    /// tap.sh run as kubectl runs the plugin `kubectl tap`: the program
+    /// `kubectl-tap` on PATH (here a symlink to tap.sh), with the arguments
+    /// that follow `kubectl tap`.
+    fn plugin(&self, env: &[(&str, &str)], args: &[&str]) -> Command {
+        let link = self.dir.join("bin/kubectl-tap");
+        if !link.exists() {
+            std::os::unix::fs::symlink(workspace_root().join("envoyfilters/tap.sh"), &link)
+                .unwrap();
+        }
+        self.with_env(Command::new(link), env, args)
+    }
+
+    fn with_env(&self, mut c: Command, env: &[(&str, &str)], args: &[&str]) -> Command {
+        c.args(args)
             .env(
                 "PATH",
                 format!(
@@ -313,6 +350,12 @@ impl Fake {
 
     fn run(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
         self.command(env, args).output().expect("run tap.sh")
+    }
+
+    /// What tap.sh wrote to standard error, when it was started by
+    /// [`follow`] (or [`run_live`]).
+    fn err(&self) -> String {
+        std::fs::read_to_string(self.dir.join("tap.err")).unwrap_or_default()
     }
 
     fn calls(&self) -> Vec<String> {
@@ -1350,10 +1393,14 @@ fn errors_are_clear_and_exit_non_zero() {
     type Case<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a str>, i32, &'a str);
     let cases: Vec<Case> = vec![
         (
-            vec![("KUBECONFIG", "")],
+            vec![
+                ("KUBECONFIG", ""),
+                ("HOME", "/nonexistent"),
+                ("KUBERNETES_SERVICE_HOST", ""),
+            ],
             vec!["my-app"],
             3,
-            "KUBECONFIG is not set",
+            "no kubeconfig: KUBECONFIG is not set, ~/.kube/config does not exist",
         ),
         (
             vec![("FAKE_CF", "not-logged-in")],
@@ -1422,6 +1469,18 @@ fn errors_are_clear_and_exit_non_zero() {
             "tap_http.wasm is missing",
         ),
         (vec![], vec![], 2, "name the app"),
+        (
+            vec![("FAKE_PODS", "app-0")],
+            vec!["--follow", "--records", "file", "my-app"],
+            2,
+            "--follow streams the sidecars' logs: it takes --records logs, not file",
+        ),
+        (
+            vec![("FAKE_PODS", "app-0")],
+            vec!["--follow", "--format", "har", "my-app"],
+            2,
+            "--follow writes JSON lines",
+        ),
     ];
     for (env, args, code, message) in cases {
         let fake = Fake::new();
@@ -2763,4 +2822,513 @@ fn names_that_would_change_the_manifest_are_refused() {
         &["--guid", GUID, "--namespace", "cf-workloads-2", "--dry-run"],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// tap.sh started with its standard output read line by line as it comes
+/// (standard error in `tap.err`), in a process group of its own.
+struct Following {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+fn follow(fake: &Fake, env: &[(&str, &str)], args: &[&str]) -> Following {
+    use std::os::unix::process::CommandExt;
+    let mut child = fake
+        .command(env, args)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(fake.dir.join("tap.err")).unwrap())
+        .process_group(0)
+        .spawn()
+        .expect("start tap.sh");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.expect("UTF-8 lines")).is_err() {
+                break;
+            }
+        }
+    });
+    Following { child, lines }
+}
+
+impl Following {
+    /// The next line of standard output, within `within`.
+    fn line(&self, fake: &Fake, within: Duration) -> String {
+        self.lines
+            .recv_timeout(within)
+            .unwrap_or_else(|e| panic!("no line within {within:?} ({e}): {}", fake.err()))
+    }
+
+    fn wait_for_err(&mut self, fake: &Fake, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !fake.err().contains(what) {
+            assert!(
+                self.child.try_wait().unwrap().is_none(),
+                "tap.sh ended early: {}",
+                fake.err()
+            );
+            assert!(Instant::now() < deadline, "no {what:?} in {}", fake.err());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends tap.sh `signal` (INT, TERM).
+    fn signal(&self, signal: &str) {
+        Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+
+    /// Waits for tap.sh to end (within `within`); its status and the lines
+    /// it printed that were not read yet.
+    fn finish(mut self, fake: &Fake, within: Duration) -> (std::process::ExitStatus, Vec<String>) {
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tap.sh did not end: {}",
+                fake.err()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let rest = self.lines.iter().collect();
+        (status, rest)
+    }
+}
+
+/// A test that failed half-way does not leave tap.sh following: SIGTERM,
+/// and tap.sh cleans up.
+impl Drop for Following {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.signal("TERM");
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// After tap.sh ended: the EnvoyFilter deleted once, every `kubectl logs
+/// --follow` it started gone, and nothing left in its process group.
+fn nothing_left(fake: &Fake, group: u32) {
+    let calls = fake.calls();
+    assert_eq!(
+        count(
+            &calls,
+            &format!("kubectl delete envoyfilter -n cf-workloads {GUID}-tap")
+        ),
+        1,
+        "{calls:#?}"
+    );
+    let pids = std::fs::read_to_string(fake.dir.join("follow-pids")).unwrap_or_default();
+    assert!(!pids.is_empty(), "some pod was followed: {calls:#?}");
+    let alive = |target: &str| {
+        Command::new("kill")
+            .args(["-0", "--", target])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    };
+    for pid in pids.lines() {
+        assert!(!alive(pid), "kubectl logs --follow {pid} still runs");
+    }
+    // A fake follower killed in the middle of its own short sleep leaves
+    // that sleep behind for a moment.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while alive(&format!("-{group}")) {
+        assert!(
+            Instant::now() < deadline,
+            "processes of tap.sh's group still run"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The `:path` of a record line.
+fn record_path(line: &str) -> String {
+    let r: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    r["http_buffered_trace"]["request"]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["key"] == ":path")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `--follow` with a real Envoy as the sidecar: each record reaches tap.sh's
+/// standard output (and nothing else does) before the next request is sent;
+/// Ctrl-C (SIGINT) ends it cleanly, with the EnvoyFilter deleted and no
+/// `kubectl logs --follow` left running.
+#[test]
+fn follow_streams_records_as_they_are_written_in_envoy() {
+    let fake = Fake::new();
+    let app = Upstream::start();
+    let mut f = follow(
+        &fake,
+        &[("FAKE_PODS", "app-0"), ("FAKE_LOADED", "live")],
+        &["--guid", GUID, "--follow"],
+    );
+    wait_for_call(&fake, &mut f.child, "pilot-agent request GET stats");
+    let bootstrap = Bootstrap::new(app.port()).cluster("inbound|8080||", app.port());
+    let envoy = Envoy::start(&inbound_sidecar(
+        &fake,
+        "app-0",
+        bootstrap,
+        "virtualInbound",
+        None,
+    ));
+    std::fs::write(fake.dir.join("admin.app-0"), envoy.admin_addr().to_string()).unwrap();
+    f.wait_for_err(&fake, "following until Ctrl-C");
+    let addr = envoy.addr("virtualInbound");
+    Request::get("/first").send(addr, Proto::H1);
+    let first = f.line(&fake, Duration::from_secs(20));
+    assert_eq!(record_path(&first), "/first");
+    Request::get("/second").send(addr, Proto::H2);
+    let second = f.line(&fake, Duration::from_secs(20));
+    assert_eq!(record_path(&second), "/second");
+    let record: Value = serde_json::from_str(&second).unwrap();
+    assert!(record["stream_info"]["start_time"].is_string(), "{second}");
+    f.wait_for_err(&fake, "records: app-0 2 (2 in all)");
+    let group = f.child.id();
+    f.signal("INT");
+    let (status, rest) = f.finish(&fake, Duration::from_secs(30));
+    let err = fake.err();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(rest.is_empty(), "only records on stdout: {rest:?}");
+    assert!(err.contains("records: app-0 1 (1 in all)"), "{err}");
+    assert!(err.contains("interrupted: stopping"), "{err}");
+    assert!(err.contains("followed 2 record(s): app-0 2"), "{err}");
+    assert_eq!(envoy.counter("wasmcustom.tap_http.tapped"), 2);
+    nothing_left(&fake, group);
+}
+
+/// A pod that starts after the tap began is followed too, once its sidecar
+/// has loaded the filter; only this run's records come out of each log;
+/// SIGTERM ends it cleanly.
+#[test]
+fn follow_takes_in_pods_that_start_later() {
+    let fake = Fake::new();
+    let (a, b) = (record("/from-app-0", 1), record("/from-app-1", 2));
+    fake.write("follow.app-0.1", &proxy_log(std::slice::from_ref(&a)))
+        .write("follow.app-1.1", &proxy_log(std::slice::from_ref(&b)))
+        .write("load-after.app-1", "1");
+    let mut f = follow(
+        &fake,
+        &[("FAKE_PODS", "app-0"), ("FAKE_PODS_LATER", "app-0 app-1")],
+        &["--guid", GUID, "--follow"],
+    );
+    assert_eq!(f.line(&fake, Duration::from_secs(20)), a);
+    assert_eq!(f.line(&fake, Duration::from_secs(20)), b);
+    f.wait_for_err(&fake, "records: app-0 1, app-1 1 (2 in all)");
+    let group = f.child.id();
+    f.signal("TERM");
+    let (status, rest) = f.finish(&fake, Duration::from_secs(30));
+    let err = fake.err();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(rest.is_empty(), "{rest:?}");
+    assert!(err.contains("new pod app-1"), "{err}");
+    assert!(err.contains("interrupted: stopping"), "{err}");
+    nothing_left(&fake, group);
+}
+
+/// `--count N` ends the stream after N records in all, whichever sidecars
+/// they came from; `--out DIR` keeps a copy per pod.
+#[test]
+fn follow_stops_after_count_records() {
+    let fake = Fake::new();
+    let ours: Vec<String> = (0..3).map(|i| record(&format!("/{i}"), i)).collect();
+    fake.write("follow.app-0.1", &proxy_log(&ours))
+        .write("follow.app-1.1", &proxy_log(&ours));
+    let started = Instant::now();
+    let f = follow(
+        &fake,
+        &[("FAKE_PODS", "app-0 app-1")],
+        &[
+            "--guid",
+            GUID,
+            "--follow",
+            "--count",
+            "4",
+            "--duration",
+            "60",
+            "--out",
+            "out",
+        ],
+    );
+    let group = f.child.id();
+    let (status, lines) = f.finish(&fake, Duration::from_secs(40));
+    let err = fake.err();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30), "{err}");
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    assert!(lines.iter().all(|l| ours.contains(l)), "{lines:#?}");
+    assert!(err.contains("4 records: stopping"), "{err}");
+    let mut kept: Vec<String> = ["app-0", "app-1"]
+        .iter()
+        .flat_map(|pod| {
+            std::fs::read_to_string(fake.dir.join(format!("out/{pod}.jsonl")))
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut printed = lines.clone();
+    kept.sort();
+    printed.sort();
+    assert_eq!(kept, printed, "the copy is what was printed");
+    let manifest = fake.applied();
+    let config = &wasm_patch(&manifest)["patch"]["value"]["typed_config"]["config"];
+    let plugin: Value =
+        serde_json::from_str(config["configuration"]["value"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        plugin["max_records"], 4,
+        "the cap still applies per sidecar"
+    );
+    nothing_left(&fake, group);
+}
+
+/// A record line split across two chunks of the log stream is printed only
+/// once it is whole; a line cut off where a follower's stream ends is never
+/// printed, and the follower that replaces it does not repeat what was
+/// printed.
+#[test]
+fn follow_never_prints_half_a_line() {
+    let fake = Fake::new();
+    let (r1, r2, r3) = (record("/1", 10), record("/2", 3000), record("/3", 3000));
+    let (h2, h3) = (r2.len() / 2, r3.len() / 2);
+    fake.write(
+        "follow.app-0.1",
+        &format!("@TAG@ {r1}\n@TAG@ {}", &r2[..h2]),
+    )
+    .write(
+        "follow.app-0.2",
+        &format!("{}\n@TAG@ {}", &r2[h2..], &r3[..h3]),
+    );
+    let f = follow(
+        &fake,
+        &[
+            ("FAKE_PODS", "app-0"),
+            ("FAKE_TAPPED", "3"),
+            ("FAKE_FOLLOW_END", "1"),
+        ],
+        &["--guid", GUID, "--follow", "--duration", "12"],
+    );
+    assert_eq!(f.line(&fake, Duration::from_secs(20)), r1);
+    // The first half of r2 has been in the stream for a while: not printed.
+    assert!(
+        f.lines.recv_timeout(Duration::from_secs(2)).is_err(),
+        "half a line printed: {}",
+        fake.err()
+    );
+    fake.write("release.app-0.2", "");
+    assert_eq!(f.line(&fake, Duration::from_secs(20)), r2);
+    let group = f.child.id();
+    let (status, rest) = f.finish(&fake, Duration::from_secs(30));
+    let err = fake.err();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(
+        rest.is_empty(),
+        "nothing after r2, r3 only ever came half: {rest:?}"
+    );
+    assert!(
+        err.contains("following app-0 ended: following it again"),
+        "{err}"
+    );
+    assert!(err.contains("followed 2 record(s): app-0 2"), "{err}");
+    assert!(err.contains("12s: stopping"), "{err}");
+    assert_eq!(
+        err.matches("following app-0 ended").count(),
+        1,
+        "said once: {err}"
+    );
+    assert!(
+        count(
+            &fake.calls(),
+            "kubectl logs -n cf-workloads app-0 -c istio-proxy --follow"
+        ) >= 2,
+        "{:#?}",
+        fake.calls()
+    );
+    nothing_left(&fake, group);
+}
+
+/// Installed as `kubectl-tap` on PATH, tap.sh is the kubectl plugin `kubectl
+/// tap`: its usage says so; `-n`, `--context` and `--kubeconfig` reach every
+/// kubectl call; KUBECONFIG may be unset when kubectl has another
+/// kubeconfig, and exit 3 says when it has none. kubectl itself, where
+/// there is one on PATH, finds and runs the plugin.
+#[test]
+fn runs_as_the_kubectl_plugin() {
+    let fake = Fake::new();
+    let o = fake.plugin(&[], &["--help"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("usage: kubectl tap [options] <app-name>\n"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = fake.run(&[], &["--help"]);
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("usage: tap.sh [options]"));
+
+    let home = fake.dir.join("home");
+    std::fs::create_dir_all(home.join(".kube")).unwrap();
+    let kubeconfig = fake.dir.join("cluster.kubeconfig");
+    std::fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\n").unwrap();
+    let kc = kubeconfig.display().to_string();
+    fake.write("logs", &proxy_log(&[record("/", 0)]));
+    // No KUBECONFIG, no ~/.kube/config: --kubeconfig is enough.
+    let o = fake
+        .plugin(
+            &[
+                ("FAKE_PODS", "app-0"),
+                ("FAKE_TAPPED", "1"),
+                ("KUBERNETES_SERVICE_HOST", ""),
+            ],
+            &[
+                "-n",
+                "apps",
+                "--context",
+                "ctx",
+                "--kubeconfig",
+                &kc,
+                "--count",
+                "1",
+                "--duration",
+                "5",
+                "--out",
+                "out",
+                "my-app",
+            ],
+        )
+        .env_remove("KUBECONFIG")
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(fake.records("out", "app-0"), [record("/", 0)]);
+    assert_eq!(fake.applied()["metadata"]["namespace"], "apps");
+    let calls = fake.calls();
+    let kubectl: Vec<&String> = calls.iter().filter(|c| c.starts_with("kubectl ")).collect();
+    assert!(kubectl.len() > 5, "{calls:#?}");
+    for call in &kubectl {
+        assert!(
+            call.starts_with(&format!("kubectl --kubeconfig {kc} --context ctx ")),
+            "{call}"
+        );
+        assert!(call.contains(" -n apps "), "{call}");
+    }
+    for verb in ["get pods", "exec", "apply", "logs", "delete envoyfilter"] {
+        assert!(
+            kubectl.iter().any(|c| c.contains(&format!(" ctx {verb} "))),
+            "no kubectl {verb}: {calls:#?}"
+        );
+    }
+    assert!(
+        !stderr(&o).contains("tap.sh:"),
+        "named as invoked: {}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("kubectl tap: app "), "{}", stderr(&o));
+
+    // No KUBECONFIG, but ~/.kube/config: kubectl's default, and --option=VALUE.
+    let fake = Fake::new();
+    fake.write("logs", &proxy_log(&[record("/", 0)]));
+    std::fs::write(home.join(".kube/config"), "apiVersion: v1\nkind: Config\n").unwrap();
+    let o = fake
+        .plugin(
+            &[
+                ("FAKE_PODS", "app-0"),
+                ("FAKE_TAPPED", "1"),
+                ("KUBERNETES_SERVICE_HOST", ""),
+            ],
+            &[
+                "--namespace=apps",
+                "--context=ctx",
+                "--count=1",
+                "--duration=5",
+                "my-app",
+            ],
+        )
+        .env_remove("KUBECONFIG")
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let calls = fake.calls();
+    assert!(
+        calls
+            .iter()
+            .filter(|c| c.starts_with("kubectl "))
+            .all(|c| c.starts_with("kubectl --context ctx ") && c.contains(" -n apps ")),
+        "{calls:#?}"
+    );
+
+    // No kubeconfig at all (nor a pod's service account): exit 3, before
+    // anything is called; and a --kubeconfig that does not exist.
+    for args in [
+        vec!["my-app"],
+        vec!["--kubeconfig", "/nonexistent", "my-app"],
+    ] {
+        let fake = Fake::new();
+        let o = fake
+            .plugin(
+                &[("FAKE_PODS", "app-0"), ("KUBERNETES_SERVICE_HOST", "")],
+                &args,
+            )
+            .env_remove("KUBECONFIG")
+            .env("HOME", fake.dir.join("no-home"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).starts_with("kubectl tap: "), "{}", stderr(&o));
+        assert!(fake.calls().is_empty(), "{:#?}", fake.calls());
+    }
+
+    // kubectl finds kubectl-tap on PATH and hands it the arguments.
+    let real = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join("kubectl"))
+        .find(|p| p.is_file());
+    let Some(real) = real else {
+        eprintln!("no kubectl on PATH: plugin dispatch by kubectl itself not checked");
+        return;
+    };
+    let plugins = fake.dir.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::os::unix::fs::symlink(
+        workspace_root().join("envoyfilters/tap.sh"),
+        plugins.join("kubectl-tap"),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        plugins.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = Command::new(&real)
+        .args(["tap", "-n", "apps", "--guid", GUID, "--dry-run"])
+        .env("PATH", &path)
+        .env("KUBECONFIG", "/dev/null")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let manifest: Value = serde_yaml::from_slice(&o.stdout).unwrap();
+    assert_eq!(manifest["metadata"]["namespace"], "apps");
+    let o = Command::new(&real)
+        .args(["tap", "--help"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("usage: kubectl tap "));
 }
