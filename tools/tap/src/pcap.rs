@@ -10,7 +10,7 @@
 
 use crate::record::{reason_phrase, Direction, HttpRecord, Item, Message, Record, TcpRecord};
 use crate::time::{micros, now_micros};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::Ipv4Addr;
 
 const MSS: usize = 1460;
@@ -21,6 +21,8 @@ const FIN: u8 = 0x01;
 /// The handshake's packets go 1 µs apart just before a record's first data,
 /// which is at the recorded time.
 const HANDSHAKE: i64 = 4;
+/// Closed connections remembered (a stream may run for days).
+const CLOSED_KEPT: usize = 4096;
 
 /// The file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,8 +52,11 @@ pub struct Pcap {
     format: Format,
     out: Vec<u8>,
     streams: u32,
-    /// Connections of periodic TCP records not closed yet, by trace id.
+    /// Connections of periodic TCP records, by trace id: open ones, and
+    /// the last closed ones (a late repeat of a part is then still known).
     open: BTreeMap<String, Connection>,
+    /// The closed connections kept in `open`, oldest first.
+    closed: VecDeque<String>,
     /// Records written with the time they were read, having none of their own.
     pub untimed: usize,
 }
@@ -204,6 +209,7 @@ impl Pcap {
             out,
             streams: 0,
             open: BTreeMap::new(),
+            closed: VecDeque::new(),
             untimed: 0,
         }
     }
@@ -537,6 +543,14 @@ impl Pcap {
             c.closed = true;
         }
         c.time = w.time;
+        if c.closed {
+            self.closed.push_back(t.trace_id.clone());
+            if self.closed.len() > CLOSED_KEPT {
+                if let Some(oldest) = self.closed.pop_front() {
+                    self.open.remove(&oldest);
+                }
+            }
+        }
         self.open.insert(t.trace_id.clone(), c);
     }
 

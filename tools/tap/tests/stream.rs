@@ -447,3 +447,23 @@ fn jsonl_passes_each_selected_record_on_one_line_as_it_arrives() {
     );
     live.end();
 }
+
+#[test]
+fn closed_connections_are_remembered_within_a_bound() {
+    let closed = |id: usize| {
+        segment(0, "YQ==", true).replace(r#""trace_id":"7""#, &format!(r#""trace_id":"{id}""#))
+    };
+    let mut capture = Pcap::new(Format::Pcap);
+    let feed = |capture: &mut Pcap, id: usize| {
+        let value: serde_json::Value = serde_json::from_str(&closed(id)).unwrap();
+        capture.item(&item(&value).unwrap());
+        capture.take()
+    };
+    for id in 0..=4096 {
+        assert!(!feed(&mut capture, id).is_empty());
+    }
+    // A late repeat of a recent connection's part is known and skipped; the
+    // oldest connection was forgotten (4096 are kept), so its repeat is new.
+    assert!(feed(&mut capture, 4096).is_empty());
+    assert!(!feed(&mut capture, 0).is_empty());
+}
