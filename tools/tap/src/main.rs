@@ -25,7 +25,7 @@
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum, ValueHint};
 use clap_complete::Shell;
 use serde_json::Value;
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tap_tool::filter::{parse_statuses, Filter};
@@ -475,6 +475,12 @@ fn capture(args: &Pcap) -> ExitCode {
         }
         None => pcap::Format::Pcap,
     };
+    if to_stdout && std::io::stdout().is_terminal() {
+        return fail(
+            "--out -: standard output is a terminal, which a binary capture would garble; \
+             pipe it (tap pcap --out - | wireshark -k -i -) or name a file",
+        );
+    }
     let mut out: Box<dyn Write> = if to_stdout {
         Box::new(std::io::stdout().lock())
     } else {

@@ -467,3 +467,16 @@ fn closed_connections_are_remembered_within_a_bound() {
     assert!(feed(&mut capture, 4096).is_empty());
     assert!(!feed(&mut capture, 0).is_empty());
 }
+
+/// A capture is not written to a terminal (`script` gives the command one).
+#[test]
+fn pcap_refuses_to_write_to_a_terminal() {
+    let command = format!("{} pcap --out - </dev/null", env!("CARGO_BIN_EXE_tap"));
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("script (bsdutils)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains("standard output is a terminal"), "{text}");
+}
