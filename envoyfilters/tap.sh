@@ -984,7 +984,9 @@ follow_read() {
   offset=$(<"$state/$pod.offset")
   size=$(($(wc -c <"$stream")))
   ((size > offset)) || return 0
-  tail -c +"$((offset + 1))" "$stream" | head -c "$((size - offset))" >"$chunk"
+  # All the stream has now (it may have grown since its size was read; no
+  # pipe into head, whose early exit would fail the pipeline).
+  tail -c +"$((offset + 1))" "$stream" >"$chunk"
   whole_lines "$chunk"
   printf '%s\n' "$((offset + $(wc -c <"$chunk")))" >"$state/$pod.offset"
   tagged "$chunk" >"$state/$pod.raw"
