@@ -10,8 +10,9 @@
 
 use base64::Engine;
 use harness::client::Proto;
-use harness::paths::{venv_tool, workspace_root};
+use harness::paths::{tap_binary, venv_tool, workspace_root};
 use harness::sidecar::{apply, rewrite, sidecar_listeners};
+use harness::tap::assert_mitmproxy_reads;
 use harness::tcp::echo_then_close;
 use harness::{Bootstrap, Envoy, Request, TcpEcho, Upstream};
 use serde_json::{json, Value};
@@ -1625,25 +1626,12 @@ fn dry_run_and_keep() {
     assert_eq!(count(&fake.calls(), "kubectl delete"), 0);
 }
 
-fn tap_tool() -> PathBuf {
-    let bin = workspace_root().join("target/debug/tap");
-    if !bin.exists() {
-        let status = Command::new("cargo")
-            .args(["build", "-q", "-p", "tap-tool"])
-            .current_dir(workspace_root())
-            .status()
-            .expect("cargo");
-        assert!(status.success());
-    }
-    bin
-}
-
 #[test]
 fn har_and_pcap_formats_use_the_tap_tool() {
     for (format, file) in [("har", "records.har"), ("pcap", "records.pcap")] {
         let fake = Fake::new();
         fake.write("logs", &proxy_log(&[record("/a", 5), record("/b", 0)]));
-        std::os::unix::fs::symlink(tap_tool(), fake.dir.join("bin/tap")).unwrap();
+        std::os::unix::fs::symlink(tap_binary(), fake.dir.join("bin/tap")).unwrap();
         let out = fake.dir.join(format!("out-{format}"));
         let o = fake.run(
             &[("FAKE_PODS", "app-0")],
@@ -1663,6 +1651,7 @@ fn har_and_pcap_formats_use_the_tap_tool() {
         if format == "har" {
             let doc: Value = serde_json::from_slice(&written).unwrap();
             assert_eq!(doc["log"]["entries"].as_array().unwrap().len(), 2);
+            assert_mitmproxy_reads(&out.join(file));
         } else {
             assert_eq!(&written[..4], &0xa1b2_c3d4u32.to_le_bytes());
         }
@@ -3331,4 +3320,99 @@ fn runs_as_the_kubectl_plugin() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("usage: kubectl tap "));
+}
+
+/// Reads `chunks` into `captured` until it holds `what` (20 s at most).
+fn until(
+    captured: &mut Vec<u8>,
+    chunks: &std::sync::mpsc::Receiver<Vec<u8>>,
+    what: &[u8],
+    fake: &Fake,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !captured.windows(what.len()).any(|w| w == what) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match chunks.recv_timeout(left) {
+            Ok(bytes) => captured.extend(bytes),
+            Err(e) => panic!(
+                "no {:?} in the capture ({e}): {}",
+                String::from_utf8_lossy(what),
+                fake.err()
+            ),
+        }
+    }
+}
+
+/// The live tap end to end: `tap.sh --follow | tap pcap --out -` with a
+/// real Envoy as the sidecar; the capture's reader sees the first exchange
+/// before the second request is sent, and Ctrl-C (SIGINT) leaves nothing
+/// installed and nothing running.
+#[test]
+fn follow_into_a_live_capture() {
+    use std::os::unix::process::CommandExt;
+    let fake = Fake::new();
+    let app = Upstream::start();
+    let mut child = fake
+        .command(
+            &[("FAKE_PODS", "app-0"), ("FAKE_LOADED", "live")],
+            &["--guid", GUID, "--follow"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(fake.dir.join("tap.err")).unwrap())
+        .process_group(0)
+        .spawn()
+        .expect("start tap.sh");
+    let mut pcap = Command::new(tap_binary())
+        .args(["pcap", "--out", "-"])
+        .stdin(child.stdout.take().unwrap())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("tap pcap");
+    let mut out = pcap.stdout.take().unwrap();
+    let (tx, chunks) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 65536];
+        while let Ok(n) = std::io::Read::read(&mut out, &mut buffer) {
+            if n == 0 || tx.send(buffer[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut captured = Vec::new();
+    // The pcapng section header comes first, before any record.
+    until(&mut captured, &chunks, &0x0a0d_0d0au32.to_le_bytes(), &fake);
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    drop(lines_tx);
+    let mut f = Following { child, lines };
+    wait_for_call(&fake, &mut f.child, "pilot-agent request GET stats");
+    let bootstrap = Bootstrap::new(app.port()).cluster("inbound|8080||", app.port());
+    let envoy = Envoy::start(&inbound_sidecar(
+        &fake,
+        "app-0",
+        bootstrap,
+        "virtualInbound",
+        None,
+    ));
+    std::fs::write(fake.dir.join("admin.app-0"), envoy.admin_addr().to_string()).unwrap();
+    f.wait_for_err(&fake, "following until Ctrl-C");
+    let addr = envoy.addr("virtualInbound");
+    Request::get("/first").send(addr, Proto::H1);
+    until(&mut captured, &chunks, b"GET /first HTTP/1.1", &fake);
+    assert!(
+        !captured.windows(7).any(|w| w == b"/second"),
+        "nothing of the second request yet"
+    );
+    Request::get("/second").send(addr, Proto::H2);
+    until(&mut captured, &chunks, b"GET /second HTTP/1.1", &fake);
+    // The pcapng comment names the request and says the time is the record's.
+    until(&mut captured, &chunks, b"time from the record", &fake);
+    let group = f.child.id();
+    f.signal("INT");
+    let (status, _) = f.finish(&fake, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{}", fake.err());
+    assert!(
+        pcap.wait().unwrap().success(),
+        "tap pcap ends with the stream"
+    );
+    nothing_left(&fake, group);
 }

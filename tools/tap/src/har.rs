@@ -52,6 +52,24 @@ fn millis(us: i64) -> String {
     }
 }
 
+/// The host of a request without `:authority` or `Host` (HTTP/1.0 allows
+/// that): a name that never resolves (RFC 6761), as HAR needs an absolute URL.
+pub const NO_HOST: &str = "no-host.invalid";
+
+/// The URL's host: the request's authority, else the address the client
+/// connected to, else [`NO_HOST`].
+fn host(r: &HttpRecord) -> String {
+    let authority = r.authority();
+    if !authority.is_empty() {
+        return authority;
+    }
+    match &r.downstream {
+        Some(((ip, port), _)) if ip.contains(':') => format!("[{ip}]:{port}"),
+        Some(((ip, port), _)) => format!("{ip}:{port}"),
+        None => NO_HOST.into(),
+    }
+}
+
 /// A note on an entry whose record has no start time.
 pub const UNTIMED: &str = "no start time in the record (tap_http's record_stream_info was off): \
                            startedDateTime is when tap read it, time is 0";
@@ -64,7 +82,7 @@ fn entry(r: &HttpRecord, read_at: i64) -> Value {
     };
     let mut request = json!({
         "method": r.method(),
-        "url": format!("{scheme}://{}{path}", r.authority()),
+        "url": format!("{scheme}://{}{path}", host(r)),
         "httpVersion": "HTTP/1.1",
         "cookies": [],
         "headers": headers(&r.request),

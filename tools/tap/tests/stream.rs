@@ -480,3 +480,23 @@ fn pcap_refuses_to_write_to_a_terminal() {
     assert_eq!(output.status.code(), Some(2), "{text}");
     assert!(text.contains("standard output is a terminal"), "{text}");
 }
+
+#[test]
+fn har_urls_are_absolute_without_an_authority() {
+    let no_authority = record("/a", None).replace(r#",{"key":":authority","value":"app"}"#, "");
+    let with_address = no_authority.replace(
+        r#""response":"#,
+        r#""downstream_connection":{"local_address":{"socket_address":{"address":"10.1.2.3","port_value":8080}},"remote_address":{"socket_address":{"address":"10.9.9.9","port_value":40000}}},"response":"#,
+    );
+    let (records, errors) =
+        tap_tool::record::parse_http(&format!("{no_authority}\n{with_address}\n"));
+    assert!(errors.is_empty(), "{errors:?}");
+    let doc = tap_tool::har::har(&records.iter().collect::<Vec<_>>());
+    let urls: Vec<&str> = doc["log"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["request"]["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(urls, ["http://no-host.invalid/a", "http://10.1.2.3:8080/a"]);
+}
