@@ -570,3 +570,75 @@ fn tshark_shows_the_record_comments() {
         .collect();
     assert_eq!(comments.lines().collect::<Vec<_>>(), expected);
 }
+
+/// Envoy's compressor filter behind the tap, so that the tap records the
+/// response as it leaves (gzip or br, as the client accepts): the HAR holds
+/// the decoded body, and mitmproxy, which encodes it again with the recorded
+/// content-encoding, reads back the app's own bytes.
+#[test]
+fn compressed_responses_read_back_in_mitmproxy() {
+    let app = Upstream::start();
+    let compressor = |name: &str, kind: &str| {
+        json!({"name": format!("compressor.{name}"), "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor",
+            "compressor_library": {"name": name, "typed_config": {
+                "@type": format!("type.googleapis.com/envoy.extensions.compression.{name}.compressor.v3.{kind}")}}}})
+    };
+    let routes = json!([{"name": "app", "domains": ["*"], "routes": [
+        {"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]}]);
+    let bootstrap = Bootstrap::new(app.port()).listener_with(
+        "http",
+        vec![
+            wasm_filter(
+                "tap_http",
+                &json!({"record_stream_info": true, "max_response_bytes": 65536}),
+            ),
+            compressor("gzip", "Gzip"),
+            compressor("brotli", "Brotli"),
+        ],
+        routes,
+        record_access_log("http.jsonl"),
+    );
+    let envoy = Envoy::start(&bootstrap);
+    let mut plain = Vec::new();
+    for coding in ["gzip", "br"] {
+        let response = Request::get(&format!("/compressed/{coding}"))
+            .header("accept-encoding", coding)
+            .send(envoy.addr("http"), Proto::H1);
+        assert_eq!(response.header("content-encoding"), [coding.as_bytes()]);
+        // The app's bytes: what the client got, decoded on its own.
+        let mut decoded = Vec::new();
+        let wire = &response.body[..];
+        let result = if coding == "gzip" {
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(wire), &mut decoded)
+        } else {
+            std::io::Read::read_to_end(
+                &mut brotli_decompressor::Decompressor::new(wire, 4096),
+                &mut decoded,
+            )
+        };
+        result.expect("a compressed body");
+        assert!(decoded.starts_with(b"{"), "the echo's JSON");
+        plain.push(decoded);
+    }
+    read_records(&envoy.scratch().join("http.jsonl"), 2);
+    let records = http_records(&read(&envoy.scratch().join("http.jsonl")));
+    for (record, coding) in records.iter().zip(["gzip", "br"]) {
+        let m = record.response.as_ref().unwrap();
+        assert_eq!(
+            m.header_text("content-encoding"),
+            coding,
+            "recorded as sent"
+        );
+    }
+    let doc = har::har(&records.iter().collect::<Vec<_>>());
+    check_har(&doc);
+    let file = envoy.scratch().join("compressed.har");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    assert_mitmproxy_reads(&file);
+    let flows = mitmproxy_flows(&file);
+    for (flow, body) in flows.iter().zip(&plain) {
+        let expected: String = body.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(flow["response_body"], expected, "the app's bytes, decoded");
+    }
+}

@@ -1,6 +1,7 @@
 //! HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/) from HTTP
 //! records, for browser developer tools.
 
+use crate::content;
 use crate::record::{reason_phrase, HttpRecord, Message};
 use crate::time::{micros, now_micros, rfc3339};
 use base64::Engine;
@@ -96,18 +97,28 @@ fn entry(r: &HttpRecord, read_at: i64) -> Value {
             json!({"mimeType": mime(&r.request), "text": String::from_utf8_lossy(&r.request.body)}),
         );
     }
+    let mut notes = Vec::new();
     let response = match &r.response {
         Some(m) => {
             let status = r.status().unwrap_or(0);
-            let content = match std::str::from_utf8(&m.body) {
-                Ok(text) => json!({"size": m.body.len(), "mimeType": mime(m), "text": text}),
+            // HAR holds the body decoded, its size on the wire in bodySize.
+            let decoded = content::decode(&m.header_text("content-encoding"), &m.body);
+            notes.extend(decoded.note);
+            let body = &decoded.bytes;
+            let mut content = match std::str::from_utf8(body) {
+                Ok(text) => json!({"size": body.len(), "mimeType": mime(m), "text": text}),
                 Err(_) => json!({
-                    "size": m.body.len(),
+                    "size": body.len(),
                     "mimeType": mime(m),
-                    "text": base64::engine::general_purpose::STANDARD.encode(&m.body),
+                    "text": base64::engine::general_purpose::STANDARD.encode(body),
                     "encoding": "base64",
                 }),
             };
+            if let (true, Some(fields)) = (body != &m.body, content.as_object_mut()) {
+                let saved = i64::try_from(body.len()).unwrap_or(i64::MAX)
+                    - i64::try_from(m.body.len()).unwrap_or(i64::MAX);
+                fields.insert("compression".into(), json!(saved));
+            }
             json!({
                 "status": status,
                 "statusText": reason_phrase(status),
@@ -141,7 +152,10 @@ fn entry(r: &HttpRecord, read_at: i64) -> Value {
             fields.insert("serverIPAddress".into(), json!(ip));
         }
         if started(r).is_none() {
-            fields.insert("comment".into(), json!(UNTIMED));
+            notes.insert(0, UNTIMED.to_string());
+        }
+        if !notes.is_empty() {
+            fields.insert("comment".into(), json!(notes.join("; ")));
         }
     }
     entry

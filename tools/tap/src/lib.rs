@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod cnp;
+pub mod content;
 pub mod filter;
 pub mod har;
 pub mod pcap;
