@@ -37,15 +37,128 @@ pub enum Format {
 
 type Endpoint = (Ipv4Addr, u16);
 
-/// A connection of periodic TCP records, written as its parts arrive.
-struct Connection {
+/// One TCP stream: its endpoints and the next sequence number each way.
+struct Flow {
     client: Endpoint,
     server: Endpoint,
     c_seq: u32,
     s_seq: u32,
+}
+
+/// A packet without data: from the client or not, sequence, ack, flags.
+type Empty = (bool, u32, u32, u8);
+
+impl Flow {
+    /// The handshake; the flow after it.
+    fn open(w: &mut Writer, client: Endpoint, server: Endpoint) -> Flow {
+        let (c, s) = (1000u32, 5000u32);
+        let flow = Flow {
+            client,
+            server,
+            c_seq: c + 1,
+            s_seq: s + 1,
+        };
+        flow.empty(
+            w,
+            [
+                (true, c, 0, SYN),
+                (false, s, c + 1, SYN | ACK),
+                (true, c + 1, s + 1, ACK),
+            ],
+        );
+        flow
+    }
+
+    /// Both FINs and the last ACK.
+    fn close(&self, w: &mut Writer) {
+        let (c, s) = (self.c_seq, self.s_seq);
+        self.empty(
+            w,
+            [
+                (true, c, s, FIN | ACK),
+                (false, s, c + 1, FIN | ACK),
+                (true, c + 1, s + 1, ACK),
+            ],
+        );
+    }
+
+    fn empty(&self, w: &mut Writer, packets: [Empty; 3]) {
+        for (from_client, seq, ack, flags) in packets {
+            w.packet(None, self.header(from_client, seq, ack, flags), &[]);
+        }
+    }
+
+    fn header(&self, from_client: bool, seq: u32, ack: u32, flags: u8) -> Header {
+        let (from, to) = if from_client {
+            (self.client, self.server)
+        } else {
+            (self.server, self.client)
+        };
+        Header {
+            from,
+            to,
+            seq,
+            ack,
+            flags,
+        }
+    }
+
+    /// `bytes` from one side in MSS-sized segments, the first at `at`.
+    fn send(&mut self, w: &mut Writer, mut at: Option<i64>, from_client: bool, bytes: &[u8]) {
+        for segment in bytes.chunks(MSS) {
+            let (seq, ack) = if from_client {
+                (self.c_seq, self.s_seq)
+            } else {
+                (self.s_seq, self.c_seq)
+            };
+            w.packet(
+                at.take(),
+                self.header(from_client, seq, ack, PSH | ACK),
+                segment,
+            );
+            let next = seq.wrapping_add(segment.len() as u32);
+            if from_client {
+                self.c_seq = next;
+            } else {
+                self.s_seq = next;
+            }
+        }
+    }
+
+    /// The events of a TCP record; whether it closed (then it is closed).
+    fn events(&mut self, w: &mut Writer, t: &TcpRecord) -> bool {
+        let mut closed = false;
+        for e in &t.events {
+            match e.direction {
+                Direction::Closed => closed = true,
+                _ if e.data.is_empty() => {}
+                direction => {
+                    let at = e.time.as_deref().and_then(micros);
+                    self.send(w, at, direction == Direction::Read, &e.data);
+                }
+            }
+        }
+        if closed {
+            self.close(w);
+        }
+        closed
+    }
+}
+
+/// A connection of periodic TCP records, written as its parts arrive.
+struct Connection {
+    flow: Flow,
     parts: BTreeSet<u64>,
     closed: bool,
+    /// The time of its last packet.
     time: i64,
+}
+
+/// A TCP record's first event time.
+fn first_time(t: &TcpRecord) -> Option<i64> {
+    t.events
+        .iter()
+        .find_map(|e| e.time.as_deref().and_then(micros))
 }
 
 pub struct Pcap {
@@ -267,110 +380,6 @@ impl Pcap {
         }
     }
 
-    /// A handshake from `client` to `server` at `time`; the sequence
-    /// numbers after it.
-    fn open_stream(w: &mut Writer, client: Endpoint, server: Endpoint) -> (u32, u32) {
-        let (c_seq, s_seq) = (1000u32, 5000u32);
-        w.packet(
-            None,
-            Header {
-                from: client,
-                to: server,
-                seq: c_seq,
-                ack: 0,
-                flags: SYN,
-            },
-            &[],
-        );
-        w.packet(
-            None,
-            Header {
-                from: server,
-                to: client,
-                seq: s_seq,
-                ack: c_seq + 1,
-                flags: SYN | ACK,
-            },
-            &[],
-        );
-        w.packet(
-            None,
-            Header {
-                from: client,
-                to: server,
-                seq: c_seq + 1,
-                ack: s_seq + 1,
-                flags: ACK,
-            },
-            &[],
-        );
-        (c_seq + 1, s_seq + 1)
-    }
-
-    /// Data in MSS-sized segments from one side; returns the next sequence number.
-    fn data(
-        w: &mut Writer,
-        at: Option<i64>,
-        from: Endpoint,
-        to: Endpoint,
-        mut seq: u32,
-        ack: u32,
-        bytes: &[u8],
-    ) -> u32 {
-        let mut at = at;
-        for segment in bytes.chunks(MSS) {
-            w.packet(
-                at.take(),
-                Header {
-                    from,
-                    to,
-                    seq,
-                    ack,
-                    flags: PSH | ACK,
-                },
-                segment,
-            );
-            seq = seq.wrapping_add(segment.len() as u32);
-        }
-        seq
-    }
-
-    fn close_stream(w: &mut Writer, client: Endpoint, server: Endpoint, c_seq: u32, s_seq: u32) {
-        w.packet(
-            None,
-            Header {
-                from: client,
-                to: server,
-                seq: c_seq,
-                ack: s_seq,
-                flags: FIN | ACK,
-            },
-            &[],
-        );
-        w.packet(
-            None,
-            Header {
-                from: server,
-                to: client,
-                seq: s_seq,
-                ack: c_seq + 1,
-                flags: FIN | ACK,
-            },
-            &[],
-        );
-        w.packet(
-            None,
-            Header {
-                from: client,
-                to: server,
-                seq: c_seq + 1,
-                ack: s_seq + 1,
-                flags: ACK,
-            },
-            &[],
-        );
-    }
-
     /// One document of a record stream: an HTTP record, a whole TCP record,
     /// or a part of a connection (written after the parts before it).
     pub fn item(&mut self, item: &Item) {
@@ -411,23 +420,14 @@ impl Pcap {
             time: start - HANDSHAKE,
             comment: Some(comment),
         };
-        let (c_seq, s_seq) = Self::open_stream(&mut w, client, server);
-        let c_seq = Self::data(
-            &mut w,
-            Some(start),
-            client,
-            server,
-            c_seq,
-            s_seq,
-            &request_bytes(r),
-        );
-        let mut s_seq = s_seq;
+        let mut flow = Flow::open(&mut w, client, server);
+        flow.send(&mut w, Some(start), true, &request_bytes(r));
         if let Some(m) = &r.response {
             let answered = r.duration_ms.map(|ms| start + (ms * 1000.0) as i64);
             let bytes = response_bytes(r.status().unwrap_or(0), m);
-            s_seq = Self::data(&mut w, answered, server, client, s_seq, c_seq, &bytes);
+            flow.send(&mut w, answered, false, &bytes);
         }
-        Self::close_stream(&mut w, client, server, c_seq, s_seq);
+        flow.close(&mut w);
     }
 
     fn endpoints(&self, t: &TcpRecord) -> (Endpoint, Endpoint) {
@@ -438,25 +438,6 @@ impl Pcap {
             endpoint(&t.remote, self.client()),
             endpoint(&t.local, (Ipv4Addr::new(10, 0, 0, 2), 9000)),
         )
-    }
-
-    /// The events of a TCP record after the handshake; whether it closed.
-    fn events(w: &mut Writer, t: &TcpRecord, c: &mut Connection) -> bool {
-        let mut closed = false;
-        for e in &t.events {
-            let at = e.time.as_deref().and_then(micros);
-            match e.direction {
-                Direction::Closed => closed = true,
-                _ if e.data.is_empty() => {}
-                Direction::Read => {
-                    c.c_seq = Self::data(w, at, c.client, c.server, c.c_seq, c.s_seq, &e.data);
-                }
-                Direction::Write => {
-                    c.s_seq = Self::data(w, at, c.server, c.client, c.s_seq, c.c_seq, &e.data);
-                }
-            }
-        }
-        closed
     }
 
     fn tcp_comment(t: &TcpRecord, part: Option<u64>, origin: &str) -> String {
@@ -473,41 +454,29 @@ impl Pcap {
     pub fn tcp(&mut self, t: &TcpRecord) {
         let (client, server) = self.endpoints(t);
         self.streams += 1;
-        let first = t
-            .events
-            .iter()
-            .find_map(|e| e.time.as_deref().and_then(micros));
-        let (start, origin) = self.start(first);
+        let (start, origin) = self.start(first_time(t));
         let mut w = Writer {
             pcap: self,
             time: start - HANDSHAKE,
             comment: Some(Self::tcp_comment(t, None, origin)),
         };
-        let (c_seq, s_seq) = Self::open_stream(&mut w, client, server);
-        let mut c = Connection {
-            client,
-            server,
-            c_seq,
-            s_seq,
-            parts: BTreeSet::new(),
-            closed: false,
-            time: 0,
-        };
-        Self::events(&mut w, t, &mut c);
-        Self::close_stream(&mut w, client, server, c.c_seq, c.s_seq);
+        let mut flow = Flow::open(&mut w, client, server);
+        if !flow.events(&mut w, t) {
+            flow.close(&mut w);
+        }
     }
 
     /// Part `n` of a connection still open when it was written: the
     /// handshake with the first part seen, the close with the part that
     /// closed it; a part seen before is written once.
     fn segment(&mut self, n: u64, t: &TcpRecord) {
-        let first = t
-            .events
-            .iter()
-            .find_map(|e| e.time.as_deref().and_then(micros));
-        let (start, origin) = self.start(first);
-        let comment = Some(Self::tcp_comment(t, Some(n), origin));
-        let mut c = match self.open.remove(&t.trace_id) {
+        let seen = |c: &Connection| c.closed || c.parts.contains(&n);
+        if self.open.get(&t.trace_id).is_some_and(seen) {
+            return;
+        }
+        let known = self.open.remove(&t.trace_id);
+        let (start, origin) = self.start(first_time(t));
+        let mut c = match known {
             Some(c) => c,
             None => {
                 let (client, server) = self.endpoints(t);
@@ -517,31 +486,22 @@ impl Pcap {
                     time: start - HANDSHAKE,
                     comment: None,
                 };
-                let (c_seq, s_seq) = Self::open_stream(&mut w, client, server);
+                let flow = Flow::open(&mut w, client, server);
                 Connection {
-                    client,
-                    server,
-                    c_seq,
-                    s_seq,
+                    flow,
                     parts: BTreeSet::new(),
                     closed: false,
                     time: w.time,
                 }
             }
         };
-        if c.closed || !c.parts.insert(n) {
-            self.open.insert(t.trace_id.clone(), c);
-            return;
-        }
+        c.parts.insert(n);
         let mut w = Writer {
             pcap: self,
             time: c.time.max(start - 1),
-            comment,
+            comment: Some(Self::tcp_comment(t, Some(n), origin)),
         };
-        if Self::events(&mut w, t, &mut c) {
-            Self::close_stream(&mut w, c.client, c.server, c.c_seq, c.s_seq);
-            c.closed = true;
-        }
+        c.closed = c.flow.events(&mut w, t);
         c.time = w.time;
         if c.closed {
             self.closed.push_back(t.trace_id.clone());
@@ -569,7 +529,7 @@ impl Pcap {
                     time: c.time,
                     comment: None,
                 };
-                Self::close_stream(&mut w, c.client, c.server, c.c_seq, c.s_seq);
+                c.flow.close(&mut w);
             }
         }
         self.out
