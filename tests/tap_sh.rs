@@ -2820,15 +2820,20 @@ struct Following {
     lines: std::sync::mpsc::Receiver<String>,
 }
 
-fn follow(fake: &Fake, env: &[(&str, &str)], args: &[&str]) -> Following {
+/// tap.sh in a process group of its own, standard output piped, standard
+/// error in `tap.err`.
+fn follow_child(fake: &Fake, env: &[(&str, &str)], args: &[&str]) -> Child {
     use std::os::unix::process::CommandExt;
-    let mut child = fake
-        .command(env, args)
+    fake.command(env, args)
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(fake.dir.join("tap.err")).unwrap())
         .process_group(0)
         .spawn()
-        .expect("start tap.sh");
+        .expect("start tap.sh")
+}
+
+fn follow(fake: &Fake, env: &[(&str, &str)], args: &[&str]) -> Following {
+    let mut child = follow_child(fake, env, args);
     let stdout = child.stdout.take().unwrap();
     let (tx, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -2843,6 +2848,23 @@ fn follow(fake: &Fake, env: &[(&str, &str)], args: &[&str]) -> Following {
 }
 
 impl Following {
+    /// Once tap.sh waits for pod app-0's sidecar to load the filter: that
+    /// sidecar as a real Envoy (its upstream `app`), and tap.sh following it.
+    fn live_sidecar(&mut self, fake: &Fake, app: &Upstream) -> Envoy {
+        wait_for_call(fake, &mut self.child, "pilot-agent request GET stats");
+        let bootstrap = Bootstrap::new(app.port()).cluster("inbound|8080||", app.port());
+        let envoy = Envoy::start(&inbound_sidecar(
+            fake,
+            "app-0",
+            bootstrap,
+            "virtualInbound",
+            None,
+        ));
+        std::fs::write(fake.dir.join("admin.app-0"), envoy.admin_addr().to_string()).unwrap();
+        self.wait_for_err(fake, "following until Ctrl-C");
+        envoy
+    }
+
     /// The next line of standard output, within `within`.
     fn line(&self, fake: &Fake, within: Duration) -> String {
         self.lines
@@ -2969,17 +2991,7 @@ fn follow_streams_records_as_they_are_written_in_envoy() {
         &[("FAKE_PODS", "app-0"), ("FAKE_LOADED", "live")],
         &["--guid", GUID, "--follow"],
     );
-    wait_for_call(&fake, &mut f.child, "pilot-agent request GET stats");
-    let bootstrap = Bootstrap::new(app.port()).cluster("inbound|8080||", app.port());
-    let envoy = Envoy::start(&inbound_sidecar(
-        &fake,
-        "app-0",
-        bootstrap,
-        "virtualInbound",
-        None,
-    ));
-    std::fs::write(fake.dir.join("admin.app-0"), envoy.admin_addr().to_string()).unwrap();
-    f.wait_for_err(&fake, "following until Ctrl-C");
+    let envoy = f.live_sidecar(&fake, &app);
     let addr = envoy.addr("virtualInbound");
     Request::get("/first").send(addr, Proto::H1);
     let first = f.line(&fake, Duration::from_secs(20));
@@ -3349,19 +3361,13 @@ fn until(
 /// installed and nothing running.
 #[test]
 fn follow_into_a_live_capture() {
-    use std::os::unix::process::CommandExt;
     let fake = Fake::new();
     let app = Upstream::start();
-    let mut child = fake
-        .command(
-            &[("FAKE_PODS", "app-0"), ("FAKE_LOADED", "live")],
-            &["--guid", GUID, "--follow"],
-        )
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(fake.dir.join("tap.err")).unwrap())
-        .process_group(0)
-        .spawn()
-        .expect("start tap.sh");
+    let mut child = follow_child(
+        &fake,
+        &[("FAKE_PODS", "app-0"), ("FAKE_LOADED", "live")],
+        &["--guid", GUID, "--follow"],
+    );
     let mut pcap = Command::new(tap_binary())
         .args(["pcap", "--out", "-"])
         .stdin(child.stdout.take().unwrap())
@@ -3384,17 +3390,7 @@ fn follow_into_a_live_capture() {
     let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
     drop(lines_tx);
     let mut f = Following { child, lines };
-    wait_for_call(&fake, &mut f.child, "pilot-agent request GET stats");
-    let bootstrap = Bootstrap::new(app.port()).cluster("inbound|8080||", app.port());
-    let envoy = Envoy::start(&inbound_sidecar(
-        &fake,
-        "app-0",
-        bootstrap,
-        "virtualInbound",
-        None,
-    ));
-    std::fs::write(fake.dir.join("admin.app-0"), envoy.admin_addr().to_string()).unwrap();
-    f.wait_for_err(&fake, "following until Ctrl-C");
+    let envoy = f.live_sidecar(&fake, &app);
     let addr = envoy.addr("virtualInbound");
     Request::get("/first").send(addr, Proto::H1);
     until(&mut captured, &chunks, b"GET /first HTTP/1.1", &fake);
