@@ -138,8 +138,12 @@ fn entry(r: &HttpRecord, read_at: i64) -> Value {
         }),
     };
     let time = r.duration_ms.unwrap_or(0.0);
+    let started = started(r);
+    if started.is_none() {
+        notes.insert(0, UNTIMED.to_string());
+    }
     let mut entry = json!({
-        "startedDateTime": started(r).unwrap_or_else(|| millis(read_at)),
+        "startedDateTime": started.unwrap_or_else(|| millis(read_at)),
         "time": time,
         "request": request,
         "response": response,
@@ -150,9 +154,6 @@ fn entry(r: &HttpRecord, read_at: i64) -> Value {
         // The address the client connected to: the server as it saw it.
         if let Some(((ip, _), _)) = &r.downstream {
             fields.insert("serverIPAddress".into(), json!(ip));
-        }
-        if started(r).is_none() {
-            notes.insert(0, UNTIMED.to_string());
         }
         if !notes.is_empty() {
             fields.insert("comment".into(), json!(notes.join("; ")));
