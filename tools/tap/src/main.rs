@@ -400,7 +400,7 @@ fn each_item(
             eprintln!("tap: skipped document {n}: not a tap record");
             continue;
         };
-        if !filter.matches(&item.record()) {
+        if !filter.matches(&item.record) {
             continue;
         }
         match write(&value, &item) {
@@ -419,7 +419,7 @@ fn each_item(
 fn each_line(args: &Records, line: fn(&Record) -> String) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     each_item(&args.files, &args.filter.filter(), |_, item| {
-        writeln!(stdout, "{}", line(&item.record()))?;
+        writeln!(stdout, "{}", line(&item.record))?;
         stdout.flush()
     })
 }

@@ -384,9 +384,18 @@ impl Pcap {
     /// or a part of a connection (written after the parts before it).
     pub fn item(&mut self, item: &Item) {
         match item {
-            Item::Record(Record::Http(h)) => self.http(h),
-            Item::Record(Record::Tcp(t)) => self.tcp(t),
-            Item::Segment(n, t) => self.segment(*n, t),
+            Item {
+                record: Record::Http(h),
+                ..
+            } => self.http(h),
+            Item {
+                record: Record::Tcp(t),
+                part: None,
+            } => self.tcp(t),
+            Item {
+                record: Record::Tcp(t),
+                part: Some(n),
+            } => self.segment(*n, t),
         }
     }
 

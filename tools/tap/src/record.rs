@@ -268,34 +268,26 @@ fn tcp(trace: &Value) -> TcpRecord {
 
 /// One document of a record stream, as it arrives.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Item {
-    /// An HTTP record, or a connection's whole TCP record.
-    Record(Record),
-    /// One of the periodic records (`sequence`) of a connection still open
-    /// when `tap_tcp` wrote it: its events since the previous one.
-    Segment(u64, TcpRecord),
-}
-
-impl Item {
-    /// The record this document holds (a segment as a record of its events).
-    pub fn record(&self) -> Record {
-        match self {
-            Item::Record(r) => r.clone(),
-            Item::Segment(_, t) => Record::Tcp(t.clone()),
-        }
-    }
+pub struct Item {
+    pub record: Record,
+    /// For one of the periodic records of a connection still open when
+    /// `tap_tcp` wrote it (its events since the previous one): its
+    /// `sequence`.
+    pub part: Option<u64>,
 }
 
 /// What one document holds; `None` when it is not a tap record.
 pub fn item(value: &Value) -> Option<Item> {
     if let Some(trace) = value.get("http_buffered_trace") {
-        return Some(Item::Record(Record::Http(http(trace, value))));
+        return Some(Item {
+            record: Record::Http(http(trace, value)),
+            part: None,
+        });
     }
     let trace = value.get("socket_buffered_trace")?;
-    let record = tcp(trace);
-    Some(match trace["sequence"].as_u64() {
-        None => Item::Record(Record::Tcp(record)),
-        Some(seq) => Item::Segment(seq, record),
+    Some(Item {
+        record: Record::Tcp(tcp(trace)),
+        part: trace["sequence"].as_u64(),
     })
 }
 
@@ -320,14 +312,17 @@ pub fn parse(text: &str) -> (Vec<Record>, Vec<String>) {
             }
         };
         match self::item(&value) {
-            Some(Item::Record(record)) => records.push(record),
-            Some(Item::Segment(seq, record)) => {
+            Some(Item {
+                record: Record::Tcp(record),
+                part: Some(seq),
+            }) => {
                 let entry = segments.entry(record.trace_id.clone()).or_insert_with(|| {
                     records.push(Record::Tcp(record.clone()));
                     (records.len() - 1, BTreeMap::new())
                 });
                 entry.1.entry(seq).or_insert(record);
             }
+            Some(item) => records.push(item.record),
             None => errors.push(format!("document {}: not a tap record", i + 1)),
         }
     }

@@ -261,7 +261,11 @@ fn classic_pcap_carries_record_times() {
     let mut capture = Pcap::new(Format::Pcap);
     let value: serde_json::Value =
         serde_json::from_str(&record("/x", Some("2026-12-08T10:00:00.5Z"))).unwrap();
-    let Some(Item::Record(tap_tool::record::Record::Http(h))) = item(&value) else {
+    let Some(Item {
+        record: tap_tool::record::Record::Http(h),
+        ..
+    }) = item(&value)
+    else {
         panic!("an HTTP record")
     };
     capture.http(&h);
